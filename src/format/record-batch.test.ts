@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import {
+  batchHeaderBytes,
+  batchOffsets,
+  decodeBatch,
+  encodeBatch,
+  readBatchHeader,
+  stampBaseOffset,
+  validateBatch,
+  type RecordInput,
+} from './record-batch.js';
+import { isWeirError } from '../util/errors.js';
+
+const bytesMax = 1 << 20;
+const decodeOptions = { decompressedBytesMax: 1 << 24 };
+
+const arbitraryRecord: fc.Arbitrary<RecordInput> = fc.record({
+  key: fc.option(fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), { nil: null }),
+  value: fc.option(fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)), { nil: null }),
+  headers: fc.array(
+    fc.record({
+      key: fc.string({ maxLength: 16 }),
+      value: fc.option(fc.uint8Array({ maxLength: 32 }).map((a) => Buffer.from(a)), { nil: null }),
+    }),
+    { maxLength: 4 },
+  ),
+  timestamp: fc.integer({ min: 0, max: 2 ** 45 }),
+});
+
+test('encode then decode gives back every record', () => {
+  fc.assert(
+    fc.property(fc.array(arbitraryRecord, { minLength: 1, maxLength: 40 }), fc.bigInt({ min: 0n, max: 2n ** 60n }), (records, base) => {
+      const batch = encodeBatch(records, { producerId: 7n, producerEpoch: 1, baseSequence: 3 });
+      stampBaseOffset(batch, 0, base);
+      assert.equal(validateBatch(batch, 0, bytesMax), batch.length);
+      const decoded = decodeBatch(batch, 0, decodeOptions);
+      assert.equal(decoded.header.recordCount, records.length);
+      assert.equal(decoded.header.producerId, 7n);
+      assert.equal(decoded.header.baseSequence, 3);
+      assert.equal(decoded.header.maxTimestamp, Math.max(...records.map((r) => r.timestamp!)));
+      decoded.records.forEach((record, i) => {
+        const input = records[i]!;
+        assert.equal(record.offset, base + BigInt(i));
+        assert.equal(record.timestamp, input.timestamp);
+        assert.deepEqual(record.key, input.key ?? null);
+        assert.deepEqual(record.value, input.value);
+        assert.deepEqual(record.headers, (input.headers ?? []).map((h) => ({ key: h.key, value: h.value })));
+      });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('gzip batches round trip', () => {
+  const records = Array.from({ length: 100 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(100, i) }));
+  const batch = encodeBatch(records, { compression: 1 });
+  assert.ok(batch.length < 100 * 100);
+  const decoded = decodeBatch(batch, 0, decodeOptions);
+  assert.deepEqual(decoded.records.map((r) => r.value), records.map((r) => r.value));
+});
+
+test('a gzip bomb is rejected, not expanded', () => {
+  const batch = encodeBatch([{ value: Buffer.alloc(4 << 20) }], { compression: 1 });
+  assert.throws(() => decodeBatch(batch, 0, { decompressedBytesMax: 1 << 20 }), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
+});
+
+test('arbitrary bytes give a clean error, never a crash', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+      const buffer = Buffer.from(bytes);
+      for (const run of [() => validateBatch(buffer, 0, bytesMax), () => decodeBatch(buffer, 0, decodeOptions)]) {
+        try {
+          run();
+        } catch (error) {
+          assert.ok(isWeirError(error), `unexpected ${String(error)}`);
+        }
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('every truncation and every corrupted body byte gives a clean error', () => {
+  const batch = encodeBatch([{ key: Buffer.from('key'), value: Buffer.from('value'), headers: [{ key: 'h', value: null }] }, { value: null }]);
+  for (let length = 0; length < batch.length; length++) {
+    assert.throws(() => validateBatch(batch.subarray(0, length), 0, bytesMax), (e) => isWeirError(e));
+  }
+  for (let i = batchOffsets.crc; i < batch.length; i++) {
+    const copy = Buffer.from(batch);
+    copy[i] = copy[i]! ^ 0x5a;
+    assert.throws(() => validateBatch(copy, 0, bytesMax), (e) => isWeirError(e));
+  }
+});
+
+test('records with lying lengths are rejected even when the CRC is made to match', async () => {
+  const { crc32c } = await import('./crc32c.js');
+  fc.assert(
+    fc.property(fc.integer({ min: batchHeaderBytes, max: 90 }), fc.integer({ min: 0, max: 255 }), (index, byte) => {
+      const batch = encodeBatch([{ key: Buffer.from('abc'), value: Buffer.alloc(20, 1) }, { value: Buffer.alloc(5) }]);
+      if (index >= batch.length) return;
+      batch[index] = byte;
+      batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+      try {
+        decodeBatch(batch, 0, decodeOptions);
+      } catch (error) {
+        assert.ok(isWeirError(error), `unexpected ${String(error)}`);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('an oversized batch names the limit', () => {
+  const batch = encodeBatch([{ value: Buffer.alloc(2000) }]);
+  assert.throws(() => validateBatch(batch, 0, 1000), /exceeds the limit of 1000 bytes/);
+  assert.equal(readBatchHeader(batch).recordCount, 1);
+});

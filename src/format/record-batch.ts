@@ -1,0 +1,452 @@
+/**
+ * RecordBatch v2 (magic 2), the unit Weir stores on disk and carries on every wire.
+ *
+ * Byte layout (all integers big-endian; docs/format/record-batch.md has the full description):
+ *
+ *   offset  size  field
+ *        0     8  baseOffset             int64   assigned by the log on append
+ *        8     4  batchLength            int32   bytes after this field (total - 12)
+ *       12     4  partitionLeaderEpoch   int32
+ *       16     1  magic                  int8    always 2
+ *       17     4  crc                    uint32  CRC-32C of bytes 21..end
+ *       21     2  attributes             int16   bits 0-2 compression, 3 timestamp type,
+ *                                                4 transactional, 5 control, 6 delete horizon
+ *       23     4  lastOffsetDelta        int32
+ *       27     8  baseTimestamp          int64
+ *       35     8  maxTimestamp           int64
+ *       43     8  producerId             int64   -1 when not idempotent
+ *       51     2  producerEpoch          int16
+ *       53     4  baseSequence           int32
+ *       57     4  recordCount            int32
+ *       61     …  records (compressed as a whole when attributes say so)
+ *
+ * Each record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
+ * key (varint length, -1 = null), value (likewise), header count varint, then per header a key
+ * (varint length + UTF-8) and a value (varint length, -1 = null).
+ *
+ * The CRC does not cover baseOffset or partitionLeaderEpoch, so the log can stamp those without
+ * recomputing it; everything else is stored exactly as produced.
+ */
+import { ByteReader } from './byte-reader.js';
+import { compress, decompress, type CompressionCodec } from './compression.js';
+import { crc32c } from './crc32c.js';
+import { varintSize, varlongSize, writeVarint, writeVarlong } from './varint.js';
+import { WeirError } from '../util/errors.js';
+
+export const batchOffsets = {
+  baseOffset: 0,
+  batchLength: 8,
+  partitionLeaderEpoch: 12,
+  magic: 16,
+  crc: 17,
+  attributes: 21,
+  lastOffsetDelta: 23,
+  baseTimestamp: 27,
+  maxTimestamp: 35,
+  producerId: 43,
+  producerEpoch: 51,
+  baseSequence: 53,
+  recordCount: 57,
+  records: 61,
+} as const;
+
+export const batchHeaderBytes = 61;
+/** The part of the header before batchLength's coverage starts: baseOffset + batchLength. */
+export const batchLogOverheadBytes = 12;
+export const batchMagic = 2;
+/** Hard ceiling for one batch, whatever the configuration says (Kafka's int32 length field). */
+export const batchBytesMaxHard = 0x7fff_ffff;
+
+export const batchAttributes = {
+  compressionMask: 0x07,
+  timestampLogAppend: 0x08,
+  transactional: 0x10,
+  control: 0x20,
+  deleteHorizon: 0x40,
+} as const;
+
+export interface RecordHeader {
+  key: string;
+  value: Buffer | null;
+}
+
+/** A record as an application hands it over. */
+export interface RecordInput {
+  key?: Buffer | null;
+  value: Buffer | null;
+  headers?: readonly RecordHeader[];
+  /** Milliseconds since the epoch; defaults to the time the record is added. */
+  timestamp?: number;
+}
+
+/** A record read back from a batch. */
+export interface DecodedRecord {
+  offset: bigint;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+}
+
+/** The fixed-size part of a batch, parsed. */
+export interface BatchHeader {
+  baseOffset: bigint;
+  batchLength: number;
+  partitionLeaderEpoch: number;
+  magic: number;
+  crc: number;
+  attributes: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  recordCount: number;
+}
+
+export interface DecodedBatch {
+  header: BatchHeader;
+  records: DecodedRecord[];
+}
+
+export interface DecodeOptions {
+  /** Upper bound for the records section after decompression. */
+  decompressedBytesMax: number;
+  /** Skip the CRC check (the caller verified it already). */
+  crcVerified?: boolean;
+}
+
+/** Total bytes of the batch starting at `position`, from its length field (unchecked). */
+export function batchTotalBytes(buffer: Buffer, position = 0): number {
+  return buffer.readInt32BE(position + batchOffsets.batchLength) + batchLogOverheadBytes;
+}
+
+export function readBatchHeader(buffer: Buffer, position = 0): BatchHeader {
+  const reader = new ByteReader(buffer, { start: position, what: 'record batch header' });
+  reader.need(batchHeaderBytes, 'header');
+  return {
+    baseOffset: reader.int64(),
+    batchLength: reader.int32(),
+    partitionLeaderEpoch: reader.int32(),
+    magic: reader.int8(),
+    crc: reader.uint32(),
+    attributes: reader.int16(),
+    lastOffsetDelta: reader.int32(),
+    baseTimestamp: reader.int64Number('baseTimestamp'),
+    maxTimestamp: reader.int64Number('maxTimestamp'),
+    producerId: reader.int64(),
+    producerEpoch: reader.int16(),
+    baseSequence: reader.int32(),
+    recordCount: reader.int32(),
+  };
+}
+
+export function batchCompression(attributes: number): CompressionCodec {
+  const codec = attributes & batchAttributes.compressionMask;
+  if (codec > 4) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: unknown compression codec ${codec}`);
+  }
+  return codec as CompressionCodec;
+}
+
+/**
+ * Checks the frame of the batch at `position`: that its length field fits the buffer and the
+ * limit, that the magic is 2 and that the CRC matches. Returns the batch's total size in bytes.
+ * Does not look inside the records.
+ */
+export function verifyBatchFrame(buffer: Buffer, position: number, bytesMax: number): number {
+  const available = buffer.length - position;
+  if (available < batchHeaderBytes) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: ${available} bytes is shorter than the ${batchHeaderBytes}-byte header`);
+  }
+  const batchLength = buffer.readInt32BE(position + batchOffsets.batchLength);
+  const total = batchLength + batchLogOverheadBytes;
+  if (batchLength < batchHeaderBytes - batchLogOverheadBytes) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: length ${batchLength} is shorter than the header`);
+  }
+  if (total > bytesMax) {
+    throw new WeirError('MESSAGE_TOO_LARGE', `record batch of ${total} bytes exceeds the limit of ${bytesMax} bytes`);
+  }
+  if (total > available) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: length says ${total} bytes but ${available} are present`);
+  }
+  const magic = buffer.readInt8(position + batchOffsets.magic);
+  if (magic !== batchMagic) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: magic ${magic} is not supported (only 2)`);
+  }
+  const stored = buffer.readUInt32BE(position + batchOffsets.crc);
+  const computed = crc32c(buffer.subarray(position + batchOffsets.attributes, position + total));
+  if (stored !== computed) {
+    throw new WeirError(
+      'CORRUPT_MESSAGE',
+      `record batch: CRC mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)})`,
+    );
+  }
+  return total;
+}
+
+/**
+ * Full validation of one batch for appending: the frame (verifyBatchFrame), a sane record count
+ * that agrees with lastOffsetDelta, and for uncompressed batches a walk over the record lengths
+ * proving that exactly `recordCount` records fill the batch.
+ */
+export function validateBatch(buffer: Buffer, position: number, bytesMax: number): number {
+  const total = verifyBatchFrame(buffer, position, bytesMax);
+  const recordCount = buffer.readInt32BE(position + batchOffsets.recordCount);
+  const lastOffsetDelta = buffer.readInt32BE(position + batchOffsets.lastOffsetDelta);
+  if (recordCount <= 0) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: record count ${recordCount} (a batch holds at least one record)`);
+  }
+  if (lastOffsetDelta !== recordCount - 1) {
+    throw new WeirError(
+      'CORRUPT_MESSAGE',
+      `record batch: lastOffsetDelta ${lastOffsetDelta} does not match record count ${recordCount}`,
+    );
+  }
+  const attributes = buffer.readInt16BE(position + batchOffsets.attributes);
+  if (batchCompression(attributes) === 0) {
+    const reader = new ByteReader(buffer, { start: position + batchHeaderBytes, end: position + total, what: 'record batch' });
+    for (let i = 0; i < recordCount; i++) {
+      const length = reader.varint('record length');
+      if (length < 0) reader.fail(`record ${i} has negative length ${length}`);
+      reader.need(length, `record ${i}`);
+      reader.position += length;
+    }
+    if (reader.remaining !== 0) {
+      reader.fail(`${reader.remaining} bytes follow the last of ${recordCount} records`);
+    }
+  }
+  return total;
+}
+
+/** Decodes one whole batch at `position` (records included, decompressing with a cap). */
+export function decodeBatch(buffer: Buffer, position: number, options: DecodeOptions): DecodedBatch {
+  const total = options.crcVerified
+    ? batchTotalBytes(buffer, position)
+    : verifyBatchFrame(buffer, position, batchBytesMaxHard);
+  const header = readBatchHeader(buffer, position);
+  if (header.recordCount < 0) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: negative record count ${header.recordCount}`);
+  }
+  const codec = batchCompression(header.attributes);
+  let body = buffer.subarray(position + batchHeaderBytes, position + total);
+  if (codec !== 0) body = decompress(codec, body, options.decompressedBytesMax);
+  // A record takes at least 7 bytes (length, attributes, three varints, two null lengths, header count):
+  // checked before the array is sized, so a lying count cannot allocate.
+  if (header.recordCount > Math.ceil(body.length / 7)) {
+    throw new WeirError(
+      'CORRUPT_MESSAGE',
+      `record batch: ${header.recordCount} records cannot fit in ${body.length} bytes`,
+    );
+  }
+  const reader = new ByteReader(body, { what: 'record batch records' });
+  const records: DecodedRecord[] = new Array(header.recordCount);
+  for (let i = 0; i < header.recordCount; i++) {
+    records[i] = readRecord(reader, header);
+  }
+  if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes follow the last record`);
+  return { header, records };
+}
+
+function readRecord(reader: ByteReader, header: BatchHeader): DecodedRecord {
+  const length = reader.varint('record length');
+  if (length < 0) reader.fail(`record length ${length} is negative`);
+  reader.need(length, 'record');
+  const end = reader.position + length;
+  const outer = reader;
+  const inner = new ByteReader(outer.buffer, { start: outer.position, end, what: 'record' });
+  inner.int8('record attributes');
+  const timestampDelta = inner.varlong('timestampDelta');
+  const offsetDelta = inner.varint('offsetDelta');
+  const key = inner.varintBytes('key');
+  const value = inner.varintBytes('value');
+  const headerCount = inner.varint('header count');
+  // A header takes at least 2 bytes (two varint lengths).
+  if (headerCount < 0 || headerCount > inner.remaining / 2) {
+    inner.fail(`header count ${headerCount} does not fit in ${inner.remaining} bytes`);
+  }
+  const headers: RecordHeader[] = new Array(headerCount);
+  for (let h = 0; h < headerCount; h++) {
+    const keyLength = inner.varint('header key length');
+    if (keyLength < 0) inner.fail(`header key length ${keyLength} is negative`);
+    const headerKey = inner.bytes(keyLength, 'header key').toString('utf8');
+    headers[h] = { key: headerKey, value: inner.varintBytes('header value') };
+  }
+  if (inner.remaining !== 0) inner.fail(`${inner.remaining} bytes left inside the record`);
+  outer.position = end;
+  return {
+    offset: header.baseOffset + BigInt(offsetDelta),
+    timestamp: header.baseTimestamp + timestampDelta,
+    key,
+    value,
+    headers,
+  };
+}
+
+/**
+ * Splits a byte run of consecutive whole batches (as a log read returns them) into their
+ * positions. A trailing partial batch is ignored, as Kafka clients ignore one.
+ */
+export function* batchPositions(buffer: Buffer): Generator<{ position: number; bytes: number }> {
+  let position = 0;
+  while (buffer.length - position >= batchHeaderBytes) {
+    const bytes = batchTotalBytes(buffer, position);
+    if (bytes < batchHeaderBytes || bytes > buffer.length - position) return;
+    yield { position, bytes };
+    position += bytes;
+  }
+}
+
+/** Decodes every whole batch in a byte run; `offsetMin` drops records before it. */
+export function decodeBatches(buffer: Buffer, options: DecodeOptions & { offsetMin?: bigint }): DecodedRecord[] {
+  const out: DecodedRecord[] = [];
+  for (const { position } of batchPositions(buffer)) {
+    const { records } = decodeBatch(buffer, position, options);
+    for (const record of records) {
+      if (options.offsetMin === undefined || record.offset >= options.offsetMin) out.push(record);
+    }
+  }
+  return out;
+}
+
+export interface BuildOptions {
+  compression?: CompressionCodec;
+  baseOffset?: bigint;
+  partitionLeaderEpoch?: number;
+  producerId?: bigint;
+  producerEpoch?: number;
+  baseSequence?: number;
+  transactional?: boolean;
+}
+
+const builderBytesInitial = 4096;
+
+/**
+ * Accumulates records into one batch without per-record allocations beyond the caller's own
+ * buffers: each `add` writes the record's bytes into a growing body buffer. `build` wraps the
+ * body in the header (compressing it first if asked) and computes the CRC.
+ */
+export class RecordBatchBuilder {
+  #body: Buffer = Buffer.allocUnsafe(builderBytesInitial);
+  #bodyBytes = 0;
+  #count = 0;
+  #baseTimestamp = 0;
+  #maxTimestamp = -1;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Bytes of the batch if built now, without compression. */
+  get sizeBytes(): number {
+    return batchHeaderBytes + this.#bodyBytes;
+  }
+
+  /** Bytes `record` will add (for deciding whether it still fits). */
+  static recordSizeBytes(record: RecordInput, timestampDelta = 0, offsetDelta = 0): number {
+    const inner = recordInnerBytes(record, timestampDelta, offsetDelta);
+    return varintSize(inner) + inner;
+  }
+
+  add(record: RecordInput): void {
+    const timestamp = record.timestamp ?? Date.now();
+    if (this.#count === 0) this.#baseTimestamp = timestamp;
+    if (timestamp > this.#maxTimestamp) this.#maxTimestamp = timestamp;
+    const timestampDelta = timestamp - this.#baseTimestamp;
+    const offsetDelta = this.#count;
+    const inner = recordInnerBytes(record, timestampDelta, offsetDelta);
+    this.#ensure(varintSize(inner) + inner);
+    const body = this.#body;
+    let p = writeVarint(body, this.#bodyBytes, inner);
+    body[p++] = 0; // record attributes: unused
+    p = writeVarlong(body, p, timestampDelta);
+    p = writeVarint(body, p, offsetDelta);
+    p = writeNullableBytes(body, p, record.key ?? null);
+    p = writeNullableBytes(body, p, record.value);
+    const headers = record.headers ?? [];
+    p = writeVarint(body, p, headers.length);
+    for (const header of headers) {
+      const keyBytes = Buffer.byteLength(header.key);
+      p = writeVarint(body, p, keyBytes);
+      p += body.write(header.key, p, 'utf8');
+      p = writeNullableBytes(body, p, header.value);
+    }
+    this.#bodyBytes = p;
+    this.#count++;
+  }
+
+  build(options: BuildOptions = {}): Buffer {
+    if (this.#count === 0) throw new WeirError('INVALID_REQUEST', 'a record batch needs at least one record');
+    const codec = options.compression ?? 0;
+    const raw = this.#body.subarray(0, this.#bodyBytes);
+    const records = codec === 0 ? raw : compress(codec, raw);
+    const batch = Buffer.allocUnsafe(batchHeaderBytes + records.length);
+    batch.writeBigInt64BE(options.baseOffset ?? 0n, batchOffsets.baseOffset);
+    batch.writeInt32BE(batch.length - batchLogOverheadBytes, batchOffsets.batchLength);
+    batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, batchOffsets.partitionLeaderEpoch);
+    batch.writeInt8(batchMagic, batchOffsets.magic);
+    batch.writeInt16BE(codec | (options.transactional ? batchAttributes.transactional : 0), batchOffsets.attributes);
+    batch.writeInt32BE(this.#count - 1, batchOffsets.lastOffsetDelta);
+    batch.writeBigInt64BE(BigInt(this.#baseTimestamp), batchOffsets.baseTimestamp);
+    batch.writeBigInt64BE(BigInt(this.#maxTimestamp), batchOffsets.maxTimestamp);
+    batch.writeBigInt64BE(options.producerId ?? -1n, batchOffsets.producerId);
+    batch.writeInt16BE(options.producerEpoch ?? -1, batchOffsets.producerEpoch);
+    batch.writeInt32BE(options.baseSequence ?? -1, batchOffsets.baseSequence);
+    batch.writeInt32BE(this.#count, batchOffsets.recordCount);
+    records.copy(batch, batchHeaderBytes);
+    batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    return batch;
+  }
+
+  reset(): void {
+    this.#bodyBytes = 0;
+    this.#count = 0;
+    this.#maxTimestamp = -1;
+  }
+
+  #ensure(extra: number): void {
+    const needed = this.#bodyBytes + extra;
+    if (needed <= this.#body.length) return;
+    let size = this.#body.length * 2;
+    while (size < needed) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.#body.copy(grown, 0, 0, this.#bodyBytes);
+    this.#body = grown;
+  }
+}
+
+/** Encodes `records` as one batch. */
+export function encodeBatch(records: readonly RecordInput[], options: BuildOptions = {}): Buffer {
+  const builder = new RecordBatchBuilder();
+  for (const record of records) builder.add(record);
+  return builder.build(options);
+}
+
+/** Rewrites the base offset of the batch at `position` in place (not covered by the CRC). */
+export function stampBaseOffset(buffer: Buffer, position: number, baseOffset: bigint): void {
+  buffer.writeBigInt64BE(baseOffset, position + batchOffsets.baseOffset);
+}
+
+function recordInnerBytes(record: RecordInput, timestampDelta: number, offsetDelta: number): number {
+  let bytes = 1 + varlongSize(timestampDelta) + varintSize(offsetDelta);
+  bytes += nullableBytesSize(record.key ?? null) + nullableBytesSize(record.value);
+  const headers = record.headers ?? [];
+  bytes += varintSize(headers.length);
+  for (const header of headers) {
+    const keyBytes = Buffer.byteLength(header.key);
+    bytes += varintSize(keyBytes) + keyBytes + nullableBytesSize(header.value);
+  }
+  return bytes;
+}
+
+function nullableBytesSize(bytes: Buffer | null): number {
+  return bytes === null ? 1 : varintSize(bytes.length) + bytes.length;
+}
+
+function writeNullableBytes(buffer: Buffer, position: number, bytes: Buffer | null): number {
+  if (bytes === null) return writeVarint(buffer, position, -1);
+  position = writeVarint(buffer, position, bytes.length);
+  bytes.copy(buffer, position);
+  return position + bytes.length;
+}
