@@ -7,11 +7,10 @@
  * RecordBatch v2 bytes, exactly as stored.
  */
 
-/** When an append is made durable. */
-export type FlushPolicy =
-  | { kind: 'always' } // acknowledged only after fdatasync (group commit); the default
-  | { kind: 'interval'; intervalMs: number } // fdatasync at most every intervalMs
-  | { kind: 'none' }; // left to the operating system
+import type { FlushPolicy } from '../storage/config.js';
+import type { WeirError } from '../util/errors.js';
+
+export type { FlushPolicy };
 
 export interface TopicConfig {
   partitions: number;
@@ -91,7 +90,7 @@ export interface FetchPartitionResult {
   highWatermark: bigint;
   offsetStart: bigint;
   /** Set when this partition failed (unknown topic, offset out of range, …). */
-  error?: import('../util/errors.js').WeirError;
+  error?: WeirError;
 }
 
 export type OffsetSpec = 'earliest' | 'latest' | { timestampMs: number };

@@ -1,0 +1,35 @@
+/**
+ * Configuration of one partition log. The broker maps a topic's configuration onto this.
+ */
+
+/** When an append is made durable. */
+export type FlushPolicy =
+  | { kind: 'always' } // the append resolves only after fdatasync (group commit); the default
+  | { kind: 'interval'; intervalMs: number } // fdatasync at most every intervalMs
+  | { kind: 'none' }; // left to the operating system
+
+export interface LogConfig {
+  /** A segment rolls when the next batch would take it past this size. */
+  segmentBytesMax: number;
+  /** A segment rolls when its first batch was appended longer ago than this. */
+  segmentAgeMsMax: number;
+  /** Whole segments whose newest record is older than this are deleted; null keeps them. */
+  retentionMs: number | null;
+  /** Oldest segments are deleted while the partition is larger than this; null for no bound. */
+  retentionBytes: number | null;
+  flush: FlushPolicy;
+  /** Largest batch (or run of batches in one append) accepted. */
+  batchBytesMax: number;
+  /** One sparse offset/time index entry per this many bytes of log. */
+  indexIntervalBytes: number;
+}
+
+export const logConfigDefaults: LogConfig = {
+  segmentBytesMax: 256 * 1024 * 1024,
+  segmentAgeMsMax: 7 * 24 * 3600 * 1000,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: null,
+  flush: { kind: 'always' },
+  batchBytesMax: 1024 * 1024,
+  indexIntervalBytes: 4096,
+};
