@@ -1,0 +1,174 @@
+/**
+ * Native protocol framing. Every frame is
+ *
+ *   uint32  length   bytes that follow this field; 5 ≤ length ≤ frameBytesMax
+ *   uint8   kind     1 request, 2 response, 3 delivery, 4 subscription end
+ *   uint32  id       correlation id (request, response) or subscription id (delivery, end)
+ *   …       rest     depends on the kind:
+ *     request             uint16 api, then the api's request body
+ *     response            uint16 errorCode (0 = success); when non-zero a string message;
+ *                         then the api's response body (on error only the hello response has one)
+ *     delivery            the delivery body (messages.ts)
+ *     subscription end    uint16 errorCode, string message
+ *
+ * The length is checked against the reader's `frameBytesMax` as soon as its four bytes have
+ * arrived, before any buffer for the frame is allocated. docs/native-protocol.md has the whole
+ * specification.
+ */
+import { ByteReader } from '../../../format/byte-reader.js';
+import { WeirError, errorCatalog, errorCodeFromWire, type ErrorCode } from '../../../util/errors.js';
+import { ByteWriter } from './byte-writer.js';
+import type { Codec } from './codec.js';
+import { string } from './codec.js';
+
+export const frameKinds = { request: 1, response: 2, delivery: 3, subscriptionEnd: 4 } as const;
+export type FrameKind = (typeof frameKinds)[keyof typeof frameKinds];
+
+/** The default largest frame, either direction. */
+export const frameBytesMaxDefault = 64 * 1024 * 1024;
+/** The length prefix. */
+export const frameLengthBytes = 4;
+/** kind + id: the smallest legal frame after the length prefix. */
+export const frameBytesMin = 5;
+
+/** A frame parsed up to its kind-specific part; `reader` is positioned at the rest. */
+export interface Frame {
+  kind: FrameKind;
+  id: number;
+  reader: ByteReader;
+}
+
+export function parseFrame(frame: Buffer): Frame {
+  const reader = new ByteReader(frame, { what: 'native frame', code: 'INVALID_REQUEST' });
+  const kind = reader.uint8('frame kind');
+  if (kind < frameKinds.request || kind > frameKinds.subscriptionEnd) reader.fail(`frame kind ${kind} is unknown`);
+  const id = reader.uint32('frame id');
+  return { kind: kind as FrameKind, id, reader };
+}
+
+/** Starts a frame: the length placeholder, kind and id. `finishFrame` patches the length. */
+export function startFrame(kind: FrameKind, id: number, bytesInitial?: number): ByteWriter {
+  const writer = new ByteWriter(bytesInitial);
+  writer.uint32(0);
+  writer.uint8(kind);
+  writer.uint32(id);
+  return writer;
+}
+
+export function finishFrame(writer: ByteWriter): Buffer[] {
+  const length = writer.length - frameLengthBytes;
+  writer.patchUint32(0, length);
+  return writer.finish();
+}
+
+export function encodeRequest<T>(correlationId: number, api: number, codec: Codec<T>, body: T): Buffer[] {
+  const writer = startFrame(frameKinds.request, correlationId);
+  writer.uint16(api);
+  codec.write(writer, body);
+  return finishFrame(writer);
+}
+
+export function encodeResponse<T>(correlationId: number, codec: Codec<T>, body: T): Buffer[] {
+  const writer = startFrame(frameKinds.response, correlationId);
+  writer.uint16(0);
+  codec.write(writer, body);
+  return finishFrame(writer);
+}
+
+export function encodeErrorResponse(correlationId: number, code: ErrorCode, message: string, detail?: (w: ByteWriter) => void): Buffer[] {
+  const writer = startFrame(frameKinds.response, correlationId);
+  writer.uint16(errorCatalog[code].wire);
+  string.write(writer, truncateMessage(message));
+  detail?.(writer);
+  return finishFrame(writer);
+}
+
+export function encodeSubscriptionEnd(subscriptionId: number, code: ErrorCode, message: string): Buffer[] {
+  const writer = startFrame(frameKinds.subscriptionEnd, subscriptionId);
+  writer.uint16(errorCatalog[code].wire);
+  string.write(writer, truncateMessage(message));
+  return finishFrame(writer);
+}
+
+/** Reads the error part of a response or subscription end: undefined for success. */
+export function readErrorPart(reader: ByteReader): WeirError | undefined {
+  const wire = reader.uint16('error code');
+  if (wire === 0) return undefined;
+  const message = string.read(reader);
+  return new WeirError(errorCodeFromWire(wire), message);
+}
+
+const messageBytesMax = 4096;
+
+function truncateMessage(message: string): string {
+  if (message.length <= messageBytesMax / 4) return message;
+  return `${message.slice(0, messageBytesMax / 4 - 1)}…`;
+}
+
+/**
+ * Cuts a byte stream into frames. Each length is checked against `frameBytesMax` before the
+ * frame's buffer exists; a frame that arrived in one chunk is returned as a view (no copy).
+ */
+export class FrameReader {
+  readonly #frameBytesMax: number;
+  #chunks: Buffer[] = [];
+  #bufferedBytes = 0;
+  /** Length of the frame being assembled, or -1 while its prefix is still incomplete. */
+  #frameBytes = -1;
+
+  constructor(frameBytesMax = frameBytesMaxDefault) {
+    this.#frameBytesMax = frameBytesMax;
+  }
+
+  /** Bytes received but not yet returned as frames (bounded by frameBytesMax + one chunk). */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  /** Adds received bytes and calls `onFrame` for each complete frame. Throws on a bad length. */
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#bufferedBytes += chunk.length;
+    for (;;) {
+      if (this.#frameBytes < 0) {
+        if (this.#bufferedBytes < frameLengthBytes) return;
+        const length = this.#take(frameLengthBytes).readUInt32BE(0);
+        if (length < frameBytesMin) {
+          throw new WeirError('INVALID_REQUEST', `frame length ${length} is shorter than the ${frameBytesMin}-byte minimum`);
+        }
+        if (length > this.#frameBytesMax) {
+          throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${this.#frameBytesMax} bytes`);
+        }
+        this.#frameBytes = length;
+      }
+      if (this.#bufferedBytes < this.#frameBytes) return;
+      const frame = this.#take(this.#frameBytes);
+      this.#frameBytes = -1;
+      onFrame(frame);
+    }
+  }
+
+  /** Removes `count` buffered bytes from the front (a view when they lie in one chunk). */
+  #take(count: number): Buffer {
+    const first = this.#chunks[0]!;
+    this.#bufferedBytes -= count;
+    if (first.length >= count) {
+      const out = first.subarray(0, count);
+      if (first.length === count) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(count);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.#chunks[0]!;
+      const part = Math.min(chunk.length, count - filled);
+      chunk.copy(out, filled, 0, part);
+      filled += part;
+      if (part === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(part);
+    }
+    return out;
+  }
+}

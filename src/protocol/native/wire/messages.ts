@@ -1,0 +1,411 @@
+/**
+ * The native protocol's request and response bodies, one struct per API. The types mirror the
+ * broker core's (src/broker/types.ts) structurally, so the server-side adapter passes decoded
+ * requests straight through; this layer may not import the broker, so they are declared here.
+ *
+ * Byte layouts follow from the struct definitions (fields in order, no padding); see codec.ts for
+ * the field encodings and docs/native-protocol.md for the tables.
+ */
+import type { ByteReader } from '../../../format/byte-reader.js';
+import type { ByteWriter } from './byte-writer.js';
+import {
+  array,
+  bool,
+  bytes,
+  empty,
+  int16,
+  int32,
+  int64,
+  int64Number,
+  int8,
+  mapped,
+  nullableInt64Number,
+  nullableString,
+  optional,
+  string,
+  stringTag,
+  struct,
+  uint16,
+  uint32,
+  type Codec,
+  type CodecValue,
+} from './codec.js';
+
+/** Protocol versions this code speaks. Version 1 is the first. */
+export const protocolVersionMin = 1;
+export const protocolVersionMax = 1;
+
+/** API numbers (uint16 on the wire). Never reused. */
+export const apiKeys = {
+  hello: 0,
+  createTopic: 1,
+  deleteTopic: 2,
+  listTopics: 3,
+  describeTopic: 4,
+  produce: 5,
+  fetch: 6,
+  listOffsets: 7,
+  initProducerId: 8,
+  joinGroup: 9,
+  heartbeat: 10,
+  leaveGroup: 11,
+  commitOffsets: 12,
+  fetchOffsets: 13,
+  listGroups: 14,
+  describeGroup: 15,
+  deleteGroup: 16,
+  subscribe: 17,
+  credit: 18,
+  unsubscribe: 19,
+} as const;
+
+/** Reserved for queue subscriptions (per-message leases); answered with INVALID_REQUEST today. */
+export const reservedApiKeys = {
+  queueSubscribe: 32,
+  queueAck: 33,
+  queueNack: 34,
+  queueExtend: 35,
+  queueUnsubscribe: 36,
+} as const;
+
+export type ApiName = keyof typeof apiKeys;
+
+// --- shared pieces -------------------------------------------------------------------------------
+
+const flushKinds = ['always', 'interval', 'none'] as const;
+
+export type FlushPolicy = { kind: 'always' } | { kind: 'interval'; intervalMs: number } | { kind: 'none' };
+
+/** int8 kind (0 always, 1 interval, 2 none), uint32 intervalMs (0 unless interval). */
+export const flushPolicy: Codec<FlushPolicy> = mapped(
+  struct({ kind: stringTag(flushKinds, 'flush kind'), intervalMs: uint32 }),
+  (policy: FlushPolicy) => ({ kind: policy.kind, intervalMs: policy.kind === 'interval' ? policy.intervalMs : 0 }),
+  (wire) => (wire.kind === 'interval' ? { kind: 'interval', intervalMs: wire.intervalMs } : { kind: wire.kind }),
+);
+
+const topicConfigFields = {
+  partitions: int32,
+  retentionMs: nullableInt64Number,
+  retentionBytes: nullableInt64Number,
+  flush: flushPolicy,
+  messageBytesMax: int32,
+  segmentBytesMax: int64Number,
+  segmentAgeMsMax: int64Number,
+};
+export const topicConfig = struct(topicConfigFields);
+export type TopicConfig = CodecValue<typeof topicConfig>;
+
+/** The same fields, each preceded by a presence byte. */
+export const topicConfigPartial = struct({
+  partitions: optional(int32),
+  retentionMs: optional(nullableInt64Number),
+  retentionBytes: optional(nullableInt64Number),
+  flush: optional(flushPolicy),
+  messageBytesMax: optional(int32),
+  segmentBytesMax: optional(int64Number),
+  segmentAgeMsMax: optional(int64Number),
+});
+export type TopicConfigPartial = CodecValue<typeof topicConfigPartial>;
+
+export const partitionState = struct({
+  partition: int32,
+  offsetStart: int64,
+  offsetEnd: int64,
+  highWatermark: int64,
+  sizeBytes: int64Number,
+});
+
+export const topicDescription = struct({
+  name: string,
+  internal: bool,
+  config: topicConfig,
+  partitions: array(partitionState),
+});
+export type TopicDescription = CodecValue<typeof topicDescription>;
+
+export const topicPartitions = struct({ topic: string, partitions: array(int32) });
+export type TopicPartitions = CodecValue<typeof topicPartitions>;
+
+const topicPartition = struct({ topic: string, partition: int32 });
+const topicPartitionOffset = struct({ topic: string, partition: int32, offset: int64 });
+export type TopicPartitionOffset = CodecValue<typeof topicPartitionOffset>;
+
+// --- hello ---------------------------------------------------------------------------------------
+
+export const helloRequest = struct({ versionMin: uint16, versionMax: uint16, clientId: string });
+/** Also the body of an UNSUPPORTED_VERSION error response (version 0 then). */
+export const helloResponse = struct({
+  version: uint16,
+  versionMin: uint16,
+  versionMax: uint16,
+  serverName: string,
+  frameBytesMax: uint32,
+});
+export type HelloResponse = CodecValue<typeof helloResponse>;
+
+// --- topics --------------------------------------------------------------------------------------
+
+export const createTopicRequest = struct({ name: string, config: topicConfigPartial });
+export const topicNameRequest = struct({ name: string });
+export const listTopicsRequest = struct({ includeInternal: bool });
+export const topicList = array(topicDescription);
+
+// --- produce and fetch ---------------------------------------------------------------------------
+
+export const acksValues = ['none', 'leader'] as const;
+export type Acks = (typeof acksValues)[number];
+
+/** With acks 'none' the server sends no response at all. */
+export const produceRequest = struct({
+  topic: string,
+  partition: int32,
+  acks: stringTag(acksValues, 'acks'),
+  batches: bytes,
+});
+export type ProduceRequest = CodecValue<typeof produceRequest>;
+
+export const produceResponse = struct({
+  baseOffset: int64,
+  logAppendTimeMs: int64Number,
+  offsetStart: int64,
+  duplicate: bool,
+});
+export type ProduceResponse = CodecValue<typeof produceResponse>;
+
+export const fetchRequest = struct({
+  waitMs: uint32,
+  bytesMin: int32,
+  bytesMaxTotal: int32,
+  partitions: array(struct({ topic: string, partition: int32, offset: int64, bytesMax: int32 })),
+});
+export type FetchRequest = CodecValue<typeof fetchRequest>;
+
+/** errorCode 0 means success (errorMessage empty). */
+export const fetchPartitionResult = struct({
+  topic: string,
+  partition: int32,
+  errorCode: uint16,
+  errorMessage: string,
+  highWatermark: int64,
+  offsetStart: int64,
+  records: bytes,
+});
+export type FetchPartitionResult = CodecValue<typeof fetchPartitionResult>;
+export const fetchResponse = array(fetchPartitionResult);
+
+const offsetSpecKinds = ['earliest', 'latest', 'timestamp'] as const;
+export type OffsetSpec = 'earliest' | 'latest' | { timestampMs: number };
+
+/** int8 kind (0 earliest, 1 latest, 2 timestamp), int64 timestampMs (-1 unless timestamp). */
+export const offsetSpec: Codec<OffsetSpec> = mapped(
+  struct({ kind: stringTag(offsetSpecKinds, 'offset spec'), timestampMs: int64Number }),
+  (spec: OffsetSpec) =>
+    typeof spec === 'string' ? { kind: spec, timestampMs: -1 } : { kind: 'timestamp' as const, timestampMs: spec.timestampMs },
+  (wire) => (wire.kind === 'timestamp' ? { timestampMs: wire.timestampMs } : wire.kind),
+);
+
+export const listOffsetsRequest = struct({ topic: string, partition: int32, spec: offsetSpec });
+export const listOffsetsResponse = struct({ offset: int64, timestampMs: int64Number });
+
+export const initProducerIdResponse = struct({ producerId: int64, producerEpoch: int16 });
+
+// --- groups --------------------------------------------------------------------------------------
+
+export const joinGroupRequest = struct({
+  groupId: string,
+  memberId: string,
+  groupInstanceId: nullableString,
+  sessionTimeoutMs: int32,
+  rebalanceTimeoutMs: int32,
+  topics: array(string),
+});
+export type JoinGroupRequest = CodecValue<typeof joinGroupRequest>;
+
+export const joinGroupResponse = struct({
+  generationId: int32,
+  protocolName: string,
+  leaderId: string,
+  memberId: string,
+  assignment: array(topicPartitions),
+});
+export type JoinGroupResponse = CodecValue<typeof joinGroupResponse>;
+
+export const groupMemberRef = struct({ groupId: string, generationId: int32, memberId: string });
+export type GroupMemberRef = CodecValue<typeof groupMemberRef>;
+export const leaveGroupRequest = struct({ groupId: string, memberId: string });
+export const groupIdRequest = struct({ groupId: string });
+
+/** generationId -1 (and an empty memberId) commits outside group membership. */
+export const commitOffsetsRequest = struct({
+  groupId: string,
+  generationId: int32,
+  memberId: string,
+  offsets: array(struct({ topic: string, partition: int32, offset: int64, metadata: nullableString })),
+});
+export type CommitOffsetsRequest = CodecValue<typeof commitOffsetsRequest>;
+
+/** Absent partitions means every partition the group has committed. */
+export const fetchOffsetsRequest = struct({ groupId: string, partitions: optional(array(topicPartition)) });
+export const committedOffset = struct({ topic: string, partition: int32, offset: int64, metadata: nullableString });
+export const fetchOffsetsResponse = array(committedOffset);
+
+export const listGroupsResponse = array(struct({ groupId: string, protocolType: string, state: string }));
+
+/** int8 tag: 0 = decoded partitions (array of topicPartitions), 1 = opaque bytes. */
+const memberAssignment: Codec<TopicPartitions[] | Buffer> = {
+  bytesMin: 1,
+  write: (w: ByteWriter, value: TopicPartitions[] | Buffer) => {
+    if (Buffer.isBuffer(value)) {
+      w.int8(1);
+      bytes.write(w, value);
+    } else {
+      w.int8(0);
+      array(topicPartitions).write(w, value);
+    }
+  },
+  read: (r: ByteReader) => {
+    const tag = int8.read(r);
+    if (tag === 0) return array(topicPartitions).read(r);
+    if (tag === 1) return bytes.read(r);
+    return r.fail(`member assignment tag ${tag} is unknown`);
+  },
+};
+
+export const groupDescription = struct({
+  groupId: string,
+  state: string,
+  protocolType: string,
+  protocolName: string,
+  generationId: int32,
+  members: array(
+    struct({
+      memberId: string,
+      groupInstanceId: nullableString,
+      clientId: string,
+      clientHost: string,
+      assignment: memberAssignment,
+    }),
+  ),
+  offsets: array(
+    struct({
+      topic: string,
+      partition: int32,
+      offset: int64,
+      metadata: nullableString,
+      highWatermark: int64,
+      lag: int64,
+    }),
+  ),
+});
+export type GroupDescription = CodecValue<typeof groupDescription>;
+
+// --- push subscriptions --------------------------------------------------------------------------
+
+export type SubscriptionSource =
+  | { kind: 'partitions'; partitions: TopicPartitionOffset[] }
+  | { kind: 'group'; groupId: string; memberId: string; generationId: number; from: 'earliest' | 'latest' };
+
+const groupSource = struct({
+  groupId: string,
+  memberId: string,
+  generationId: int32,
+  from: stringTag(['earliest', 'latest'] as const, 'subscription start'),
+});
+
+/** int8 tag: 0 = explicit partitions with start offsets, 1 = a group member's assignment. */
+const subscriptionSource: Codec<SubscriptionSource> = {
+  bytesMin: 1,
+  write: (w, source) => {
+    if (source.kind === 'partitions') {
+      w.int8(0);
+      array(topicPartitionOffset).write(w, source.partitions);
+    } else {
+      w.int8(1);
+      groupSource.write(w, source);
+    }
+  },
+  read: (r) => {
+    const tag = int8.read(r);
+    if (tag === 0) return { kind: 'partitions', partitions: array(topicPartitionOffset).read(r) };
+    if (tag === 1) return { kind: 'group', ...groupSource.read(r) };
+    return r.fail(`subscription source tag ${tag} is unknown`);
+  },
+};
+
+/**
+ * The client picks the subscription id (unique on its connection). Credits start at the given
+ * values; `deliveryBytesMax` bounds the records of one delivery frame (at least one batch).
+ */
+export const subscribeRequest = struct({
+  subscriptionId: uint32,
+  source: subscriptionSource,
+  creditMessages: uint32,
+  creditBytes: uint32,
+  deliveryBytesMax: uint32,
+});
+export type SubscribeRequest = CodecValue<typeof subscribeRequest>;
+/** Where each partition starts. */
+export const subscribeResponse = array(topicPartitionOffset);
+
+/** Credits add up; uint32 each. */
+export const creditRequest = struct({ subscriptionId: uint32, messages: uint32, bytes: uint32 });
+export const unsubscribeRequest = struct({ subscriptionId: uint32 });
+
+/**
+ * A delivery: `records` holds whole stored batches; the client hands over the records with
+ * offsetFirst ≤ offset < offsetEnd only (a batch may be sent again for the rest of its records).
+ */
+export const delivery = struct({
+  topic: string,
+  partition: int32,
+  offsetFirst: int64,
+  offsetEnd: int64,
+  highWatermark: int64,
+  records: bytes,
+});
+export type Delivery = CodecValue<typeof delivery>;
+
+// --- the table -----------------------------------------------------------------------------------
+
+export interface ApiSpec<Req, Res> {
+  key: number;
+  request: Codec<Req>;
+  response: Codec<Res>;
+}
+
+function api<Req, Res>(key: number, request: Codec<Req>, response: Codec<Res>): ApiSpec<Req, Res> {
+  return { key, request, response };
+}
+
+export const apis = {
+  hello: api(apiKeys.hello, helloRequest, helloResponse),
+  createTopic: api(apiKeys.createTopic, createTopicRequest, topicDescription),
+  deleteTopic: api(apiKeys.deleteTopic, topicNameRequest, empty),
+  listTopics: api(apiKeys.listTopics, listTopicsRequest, topicList),
+  describeTopic: api(apiKeys.describeTopic, topicNameRequest, topicDescription),
+  produce: api(apiKeys.produce, produceRequest, produceResponse),
+  fetch: api(apiKeys.fetch, fetchRequest, fetchResponse),
+  listOffsets: api(apiKeys.listOffsets, listOffsetsRequest, listOffsetsResponse),
+  initProducerId: api(apiKeys.initProducerId, empty, initProducerIdResponse),
+  joinGroup: api(apiKeys.joinGroup, joinGroupRequest, joinGroupResponse),
+  heartbeat: api(apiKeys.heartbeat, groupMemberRef, empty),
+  leaveGroup: api(apiKeys.leaveGroup, leaveGroupRequest, empty),
+  commitOffsets: api(apiKeys.commitOffsets, commitOffsetsRequest, empty),
+  fetchOffsets: api(apiKeys.fetchOffsets, fetchOffsetsRequest, fetchOffsetsResponse),
+  listGroups: api(apiKeys.listGroups, empty, listGroupsResponse),
+  describeGroup: api(apiKeys.describeGroup, groupIdRequest, groupDescription),
+  deleteGroup: api(apiKeys.deleteGroup, groupIdRequest, empty),
+  subscribe: api(apiKeys.subscribe, subscribeRequest, subscribeResponse),
+  credit: api(apiKeys.credit, creditRequest, empty),
+  unsubscribe: api(apiKeys.unsubscribe, unsubscribeRequest, empty),
+} as const;
+
+export type Apis = typeof apis;
+export type RequestOf<N extends ApiName> = CodecValue<Apis[N]['request']>;
+export type ResponseOf<N extends ApiName> = CodecValue<Apis[N]['response']>;
+
+const nameByKey = new Map<number, ApiName>(Object.entries(apiKeys).map(([name, key]) => [key, name as ApiName]));
+
+export function apiName(key: number): ApiName | undefined {
+  return nameByKey.get(key);
+}
