@@ -1,0 +1,130 @@
+/**
+ * Idempotent producers: per partition, the epoch and the most recent batches of each producer id,
+ * so that a batch retried after a lost acknowledgement or a reconnect is recognised and not stored
+ * twice, and a batch that skips sequence numbers is refused.
+ *
+ * Checked and updated synchronously before the append is queued, so the partition's serial append
+ * order and the sequence order agree. Persisted by snapshots (see Partition) and rebuilt from the
+ * batch headers in the log after the snapshot's offset.
+ */
+import { WeirError } from '../util/errors.js';
+
+/** As in Kafka: a producer may have this many unacknowledged batches per partition. */
+export const producerBatchesRemembered = 5;
+/** Producers remembered per partition; the least recently used beyond this are forgotten. */
+export const producersPerPartitionMax = 10_000;
+
+export interface BatchIdentity {
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  recordCount: number;
+}
+
+interface RememberedBatch {
+  sequenceFirst: number;
+  sequenceLast: number;
+  offsetBase: bigint;
+}
+
+interface ProducerEntry {
+  epoch: number;
+  batches: RememberedBatch[]; // oldest first
+}
+
+export type SequenceVerdict = { kind: 'append' } | { kind: 'duplicate'; offsetBase: bigint };
+
+const sequenceModulus = 2 ** 31;
+
+function nextSequence(sequence: number, count: number): number {
+  return (sequence + count) % sequenceModulus;
+}
+
+export class ProducerState {
+  readonly #producers = new Map<bigint, ProducerEntry>();
+
+  get size(): number {
+    return this.#producers.size;
+  }
+
+  /**
+   * Decides what to do with a batch. Throws PRODUCER_FENCED for an older epoch and
+   * OUT_OF_ORDER_SEQUENCE for a gap; returns `duplicate` for a batch already stored.
+   */
+  check(batch: BatchIdentity): SequenceVerdict {
+    if (batch.producerId < 0n) return { kind: 'append' };
+    const entry = this.#producers.get(batch.producerId);
+    if (entry === undefined) return { kind: 'append' };
+    if (batch.producerEpoch < entry.epoch) {
+      throw new WeirError(
+        'PRODUCER_FENCED',
+        `producer ${batch.producerId} epoch ${batch.producerEpoch} is older than the current epoch ${entry.epoch}`,
+      );
+    }
+    if (batch.producerEpoch > entry.epoch) {
+      if (batch.baseSequence !== 0) {
+        throw new WeirError(
+          'OUT_OF_ORDER_SEQUENCE',
+          `producer ${batch.producerId} started epoch ${batch.producerEpoch} at sequence ${batch.baseSequence}, expected 0`,
+        );
+      }
+      return { kind: 'append' };
+    }
+    const sequenceLast = nextSequence(batch.baseSequence, batch.recordCount - 1);
+    for (const known of entry.batches) {
+      if (known.sequenceFirst === batch.baseSequence && known.sequenceLast === sequenceLast) {
+        return { kind: 'duplicate', offsetBase: known.offsetBase };
+      }
+    }
+    const last = entry.batches[entry.batches.length - 1];
+    if (last !== undefined && batch.baseSequence !== nextSequence(last.sequenceLast, 1)) {
+      throw new WeirError(
+        'OUT_OF_ORDER_SEQUENCE',
+        `producer ${batch.producerId}: batch starts at sequence ${batch.baseSequence}, expected ${nextSequence(last.sequenceLast, 1)}`,
+      );
+    }
+    return { kind: 'append' };
+  }
+
+  /** Records a batch that was (or is about to be) appended at `offsetBase`. */
+  record(batch: BatchIdentity, offsetBase: bigint): void {
+    if (batch.producerId < 0n) return;
+    let entry = this.#producers.get(batch.producerId);
+    if (entry === undefined || batch.producerEpoch > entry.epoch) {
+      entry = { epoch: batch.producerEpoch, batches: [] };
+    } else {
+      this.#producers.delete(batch.producerId); // re-inserted below: Map order is recency
+    }
+    entry.batches.push({
+      sequenceFirst: batch.baseSequence,
+      sequenceLast: nextSequence(batch.baseSequence, batch.recordCount - 1),
+      offsetBase,
+    });
+    if (entry.batches.length > producerBatchesRemembered) entry.batches.shift();
+    this.#producers.set(batch.producerId, entry);
+    if (this.#producers.size > producersPerPartitionMax) {
+      const oldest = this.#producers.keys().next().value as bigint;
+      this.#producers.delete(oldest);
+    }
+  }
+
+  toJSON(): unknown {
+    return [...this.#producers].map(([id, entry]) => ({
+      id: id.toString(),
+      epoch: entry.epoch,
+      batches: entry.batches.map((b) => [b.sequenceFirst, b.sequenceLast, b.offsetBase.toString()]),
+    }));
+  }
+
+  static fromJSON(json: unknown): ProducerState {
+    const state = new ProducerState();
+    if (!Array.isArray(json)) return state;
+    for (const item of json as { id: string; epoch: number; batches: [number, number, string][] }[]) {
+      state.#producers.set(BigInt(item.id), {
+        epoch: item.epoch,
+        batches: item.batches.map(([first, last, offset]) => ({ sequenceFirst: first, sequenceLast: last, offsetBase: BigInt(offset) })),
+      });
+    }
+    return state;
+  }
+}
