@@ -1,0 +1,106 @@
+/**
+ * The native protocol's TCP listener: accepts connections and hands each to a ServerConnection,
+ * which translates frames into `BrokerApi` calls. docs/native-protocol.md is the specification.
+ */
+import { createServer, type Server } from 'node:net';
+import type { BrokerApi } from '../../broker/types.js';
+import { frameBytesMaxDefault } from './wire/frame.js';
+import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
+
+export type { Logger } from './server-connection.js';
+
+export const nativeListenerDefaults = {
+  frameBytesMax: frameBytesMaxDefault,
+  /** Requests running at once per connection; reading pauses at the bound. */
+  inFlightRequestsMax: 1024,
+  /** Output waiting in one socket before reading (and pushing) pauses. */
+  outboundBytesMax: 16 * 1024 * 1024,
+  subscriptionsMax: 256,
+  /** Connections at once; further ones are closed at accept. */
+  connectionsMax: 10_000,
+  /** How long close() lets a connection finish before destroying it. */
+  closeTimeoutMs: 5_000,
+} as const;
+
+export interface NativeListenerOptions {
+  host: string;
+  port: number;
+  frameBytesMax?: number;
+  inFlightRequestsMax?: number;
+  outboundBytesMax?: number;
+  subscriptionsMax?: number;
+  connectionsMax?: number;
+  closeTimeoutMs?: number;
+  logger?: Logger;
+  /** Reported to clients in the hello response. */
+  serverName?: string;
+}
+
+export class NativeListener {
+  readonly #broker: BrokerApi;
+  readonly #options: NativeListenerOptions;
+  readonly #limits: ConnectionLimits;
+  readonly #log: Logger;
+  readonly #connections = new Set<ServerConnection>();
+  #server: Server | null = null;
+
+  constructor(broker: BrokerApi, options: NativeListenerOptions) {
+    this.#broker = broker;
+    this.#options = options;
+    this.#limits = {
+      frameBytesMax: options.frameBytesMax ?? nativeListenerDefaults.frameBytesMax,
+      inFlightRequestsMax: options.inFlightRequestsMax ?? nativeListenerDefaults.inFlightRequestsMax,
+      outboundBytesMax: options.outboundBytesMax ?? nativeListenerDefaults.outboundBytesMax,
+      subscriptionsMax: options.subscriptionsMax ?? nativeListenerDefaults.subscriptionsMax,
+    };
+    this.#log = options.logger ?? (() => {});
+  }
+
+  /** Connections currently open. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  start(): Promise<{ port: number }> {
+    if (this.#server !== null) throw new Error('NativeListener.start called twice');
+    const connectionsMax = this.#options.connectionsMax ?? nativeListenerDefaults.connectionsMax;
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (this.#connections.size >= connectionsMax) {
+        this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open`);
+        socket.destroy();
+        return;
+      }
+      const connection = new ServerConnection(this.#broker, socket, {
+        limits: this.#limits,
+        logger: this.#log,
+        serverName: this.#options.serverName ?? 'weir',
+      });
+      this.#connections.add(connection);
+      void connection.closed.then(() => this.#connections.delete(connection));
+    });
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', reject);
+        server.on('error', (error) => this.#log('error', `native listener: ${error.message}`));
+        const address = server.address();
+        const port = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log('info', `native protocol listening on ${this.#options.host}:${port}`);
+        resolve({ port });
+      });
+    });
+  }
+
+  /** Stops accepting, lets in-flight requests answer, then closes every connection. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const timeoutMs = this.#options.closeTimeoutMs ?? nativeListenerDefaults.closeTimeoutMs;
+    await Promise.all([...this.#connections].map((connection) => connection.shutdown(timeoutMs)));
+    await stopped;
+  }
+}

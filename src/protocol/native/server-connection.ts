@@ -1,0 +1,307 @@
+/**
+ * One accepted native-protocol connection: cuts the byte stream into frames, negotiates the
+ * version, runs requests concurrently (responses go out as they finish, matched by correlation
+ * id) and owns the connection's push subscriptions.
+ *
+ * Bounds, and what happens at each:
+ *  - frameBytesMax: a longer frame length closes the connection before anything is allocated;
+ *  - inFlightRequestsMax: reading from the socket pauses until a request finishes;
+ *  - outboundBytesMax: while more output than this waits in the socket, reading pauses, and push
+ *    subscriptions wait for 'drain' before fetching more;
+ *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
+ * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
+ * connection with a logged reason; nothing else is affected.
+ */
+import type { Socket } from 'node:net';
+import type { BrokerApi } from '../../broker/types.js';
+import { WeirError } from '../../util/errors.js';
+import { handlers, toWireError, type Handler, type RequestContext } from './handlers.js';
+import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
+import { resolveSubscriptionStart } from './subscription-start.js';
+import type { Codec } from './wire/codec.js';
+import { FrameReader, encodeErrorResponse, encodeResponse, encodeSubscriptionEnd, finishFrame, frameKinds, parseFrame, startFrame } from './wire/frame.js';
+import {
+  apiName,
+  apis,
+  delivery as deliveryCodec,
+  helloResponse,
+  protocolVersionMax,
+  protocolVersionMin,
+  type ApiName,
+  type Delivery,
+  type RequestOf,
+  type TopicPartitionOffset,
+} from './wire/messages.js';
+
+/** Room for a delivery frame's header fields around its records (topic name included). */
+const deliveryOverheadBytesMax = 70_000 + 64;
+
+export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface ConnectionLimits {
+  frameBytesMax: number;
+  inFlightRequestsMax: number;
+  outboundBytesMax: number;
+  subscriptionsMax: number;
+}
+
+export class ServerConnection implements SubscriptionOutput {
+  readonly #broker: BrokerApi;
+  readonly #socket: Socket;
+  readonly #limits: ConnectionLimits;
+  readonly #log: Logger;
+  readonly #name: string;
+  readonly #frames: FrameReader;
+  readonly #abort = new AbortController();
+  readonly #subscriptions = new Map<number, PushSubscription>();
+  #context: RequestContext;
+  #version = 0;
+  #inFlight = 0;
+  #readingPaused = false;
+  #closing = false;
+  #drainWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+  /** Settles when the socket has closed. */
+  readonly closed: Promise<void>;
+
+  constructor(broker: BrokerApi, socket: Socket, options: { limits: ConnectionLimits; logger: Logger; serverName: string }) {
+    this.#broker = broker;
+    this.#socket = socket;
+    this.#limits = options.limits;
+    this.#log = options.logger;
+    this.#name = options.serverName;
+    this.#frames = new FrameReader(options.limits.frameBytesMax);
+    this.#context = { clientId: '', clientHost: socket.remoteAddress ?? '', signal: this.#abort.signal };
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (error) => this.#log('info', `native connection ${this.#describe()}: ${error.message}`));
+    this.closed = new Promise((resolve) => socket.once('close', () => {
+      this.#onClose();
+      resolve();
+    }));
+  }
+
+  #describe(): string {
+    return `${this.#socket.remoteAddress}:${this.#socket.remotePort}${this.#context.clientId ? ` (${this.#context.clientId})` : ''}`;
+  }
+
+  /** Stops reading, cancels long polls and subscriptions, lets running requests answer, closes. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    this.#socket.pause();
+    this.#abort.abort();
+    await Promise.all([...this.#subscriptions.values()].map((s) => s.stop()));
+    this.#subscriptions.clear();
+    // Bounded: a request that does not finish in time (a join waiting on a rebalance) is cut off.
+    const timer = setTimeout(() => this.#socket.destroy(), timeoutMs);
+    if (this.#inFlight > 0) {
+      await Promise.race([new Promise<void>((resolve) => this.#idleWaiters.push(resolve)), this.closed]);
+    }
+    this.#socket.end();
+    await this.closed;
+    clearTimeout(timer);
+  }
+
+  #fail(reason: string): void {
+    if (this.#socket.destroyed) return;
+    this.#log('warn', `native connection ${this.#describe()} closed: ${reason}`);
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    try {
+      this.#frames.push(chunk, (frame) => this.#onFrame(frame));
+    } catch (error) {
+      this.#fail(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  #onFrame(frame: Buffer): void {
+    if (this.#socket.destroyed) return;
+    const { kind, id: correlationId, reader } = parseFrame(frame);
+    if (kind !== frameKinds.request) reader.fail(`a client sent a frame of kind ${kind}; only requests (1) are allowed`);
+    const key = reader.uint16('api');
+    const name = apiName(key);
+    if (this.#version === 0 && name !== 'hello') reader.fail(`the first request must be hello, not api ${key}`);
+    if (name === undefined) {
+      // The frame is intact, so the connection can go on: answer as for any bad request.
+      this.#send(encodeErrorResponse(correlationId, 'INVALID_REQUEST', `api ${key} is not supported by this server`));
+      return;
+    }
+    const request = apis[name].request.read(reader);
+    if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes follow the ${name} request body`);
+    if (this.#closing) {
+      this.#send(encodeErrorResponse(correlationId, 'SHUTTING_DOWN', 'the server is shutting down'));
+      return;
+    }
+    this.#dispatch(name, correlationId, request);
+  }
+
+  #dispatch(name: ApiName, correlationId: number, request: unknown): void {
+    switch (name) {
+      case 'hello':
+        this.#hello(correlationId, request as RequestOf<'hello'>);
+        return;
+      case 'subscribe':
+        this.#run(correlationId, name, () => this.#subscribe(request as RequestOf<'subscribe'>), false, () =>
+          this.#subscriptions.get((request as RequestOf<'subscribe'>).subscriptionId)?.start(),
+        );
+        return;
+      case 'credit':
+        this.#run(correlationId, name, async () => this.#credit(request as RequestOf<'credit'>));
+        return;
+      case 'unsubscribe':
+        this.#run(correlationId, name, () => this.#unsubscribe(request as RequestOf<'unsubscribe'>));
+        return;
+      default: {
+        const handler = handlers[name] as Handler<typeof name>;
+        const silent = name === 'produce' && (request as RequestOf<'produce'>).acks === 'none';
+        this.#run(correlationId, name, () => handler(this.#broker, request as never, this.#context), silent);
+      }
+    }
+  }
+
+  /**
+   * Runs one request; answers with its result or its error unless `silent` (acks none), then
+   * calls `afterSuccess` (after the response was queued on the socket).
+   */
+  #run(correlationId: number, name: ApiName, work: () => Promise<unknown>, silent = false, afterSuccess?: () => void): void {
+    this.#inFlight++;
+    if (this.#inFlight >= this.#limits.inFlightRequestsMax) this.#pauseReading();
+    work()
+      .then(
+        (response) => {
+          if (!silent) this.#send(encodeResponse(correlationId, apis[name].response as Codec<unknown>, response));
+          afterSuccess?.();
+        },
+        (error: unknown) => {
+          const { error: failure, unexpected } = toWireError(error);
+          if (unexpected) this.#log('error', `native ${name} request failed unexpectedly: ${failure.message}`);
+          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message));
+        },
+      )
+      .finally(() => {
+        this.#inFlight--;
+        this.#maybeResumeReading();
+        if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+      });
+  }
+
+  #hello(correlationId: number, request: RequestOf<'hello'>): void {
+    const version = Math.min(request.versionMax, protocolVersionMax);
+    const body = {
+      version: 0,
+      versionMin: protocolVersionMin,
+      versionMax: protocolVersionMax,
+      serverName: this.#name,
+      frameBytesMax: this.#limits.frameBytesMax,
+    };
+    if (version < Math.max(request.versionMin, protocolVersionMin)) {
+      const message = `client versions ${request.versionMin}..${request.versionMax} and server versions ${protocolVersionMin}..${protocolVersionMax} do not overlap`;
+      this.#send(encodeErrorResponse(correlationId, 'UNSUPPORTED_VERSION', message, (w) => helloResponse.write(w, body)));
+      return;
+    }
+    this.#version = version;
+    this.#context = { ...this.#context, clientId: request.clientId };
+    this.#send(encodeResponse(correlationId, helloResponse, { ...body, version }));
+  }
+
+  async #subscribe(request: RequestOf<'subscribe'>): Promise<TopicPartitionOffset[]> {
+    const id = request.subscriptionId;
+    if (this.#subscriptions.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
+    if (this.#subscriptions.size >= this.#limits.subscriptionsMax) {
+      throw new WeirError('LIMIT_EXCEEDED', `a connection may hold at most ${this.#limits.subscriptionsMax} subscriptions`);
+    }
+    const positions = await resolveSubscriptionStart(this.#broker, request.source);
+    if (this.#closing || this.#socket.destroyed) throw new WeirError('SHUTTING_DOWN', 'the connection is closing');
+    if (this.#subscriptions.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
+    // Registered now, started once the response is on its way (deliveries follow the response).
+    this.#subscriptions.set(
+      id,
+      new PushSubscription(this.#broker, {
+        id,
+        positions,
+        creditMessages: request.creditMessages,
+        creditBytes: request.creditBytes,
+        deliveryBytesMax: Math.min(request.deliveryBytesMax, this.#limits.frameBytesMax - deliveryOverheadBytesMax),
+        output: this,
+      }),
+    );
+    return positions;
+  }
+
+  #credit(request: RequestOf<'credit'>): Record<string, never> {
+    const subscription = this.#subscriptions.get(request.subscriptionId);
+    if (subscription === undefined) throw new WeirError('UNKNOWN_SUBSCRIPTION', `no subscription ${request.subscriptionId} on this connection`);
+    subscription.credit(request.messages, request.bytes);
+    return {};
+  }
+
+  async #unsubscribe(request: RequestOf<'unsubscribe'>): Promise<Record<string, never>> {
+    const subscription = this.#subscriptions.get(request.subscriptionId);
+    if (subscription === undefined) throw new WeirError('UNKNOWN_SUBSCRIPTION', `no subscription ${request.subscriptionId} on this connection`);
+    this.#subscriptions.delete(request.subscriptionId);
+    await subscription.stop();
+    return {};
+  }
+
+  // --- SubscriptionOutput ----------------------------------------------------------------------
+
+  deliver(subscriptionId: number, delivery: Delivery): void {
+    const writer = startFrame(frameKinds.delivery, subscriptionId);
+    deliveryCodec.write(writer, delivery);
+    this.#send(finishFrame(writer));
+  }
+
+  writable(): Promise<void> {
+    if (!this.#socket.writableNeedDrain || this.#socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  ended(subscriptionId: number, error: WeirError): void {
+    this.#subscriptions.delete(subscriptionId);
+    this.#send(encodeSubscriptionEnd(subscriptionId, error.code, error.message));
+  }
+
+  // --- output and flow control -----------------------------------------------------------------
+
+  #send(chunks: Buffer[]): void {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (chunks.length === 1) socket.write(chunks[0]!);
+    else {
+      socket.cork();
+      for (const chunk of chunks) socket.write(chunk);
+      socket.uncork();
+    }
+    if (socket.writableLength > this.#limits.outboundBytesMax) this.#pauseReading();
+  }
+
+  #pauseReading(): void {
+    if (this.#readingPaused) return;
+    this.#readingPaused = true;
+    this.#socket.pause();
+  }
+
+  #maybeResumeReading(): void {
+    if (!this.#readingPaused || this.#closing) return;
+    if (this.#inFlight >= this.#limits.inFlightRequestsMax) return;
+    if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
+    this.#readingPaused = false;
+    this.#socket.resume();
+  }
+
+  #onDrain(): void {
+    this.#maybeResumeReading();
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+
+  #onClose(): void {
+    this.#closing = true;
+    this.#abort.abort();
+    for (const subscription of this.#subscriptions.values()) void subscription.stop();
+    this.#subscriptions.clear();
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+}
