@@ -1,0 +1,275 @@
+/**
+ * One client connection to a broker's native listener: connects, negotiates the version, sends
+ * requests with correlation ids (many in flight; answers may come in any order) and hands push
+ * deliveries to the subscription that asked for them. It does not reconnect: Client does that.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { WeirError } from '../util/errors.js';
+import type { Codec } from '../protocol/native/wire/codec.js';
+import {
+  FrameReader,
+  encodeRequest,
+  frameBytesMaxDefault,
+  frameKinds,
+  parseFrame,
+  readErrorPart,
+} from '../protocol/native/wire/frame.js';
+import {
+  apis,
+  delivery as deliveryCodec,
+  helloResponse,
+  protocolVersionMax,
+  protocolVersionMin,
+  type ApiName,
+  type Delivery,
+  type HelloResponse,
+  type RequestOf,
+  type ResponseOf,
+} from '../protocol/native/wire/messages.js';
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  clientId: string;
+  connectTimeoutMs: number;
+  /** Requests without an answer after this long fail with TIMEOUT (a fetch adds its waitMs). */
+  requestTimeoutMs: number;
+  frameBytesMax?: number;
+  /** Override the offered version range (tests). */
+  versionMin?: number;
+  versionMax?: number;
+}
+
+export type ResponseCallback<T> = (error: WeirError | null, response?: T) => void;
+
+interface Pending {
+  codec: Codec<unknown>;
+  callback: ResponseCallback<unknown>;
+  deadlineMs: number;
+}
+
+export interface SubscriptionHandler {
+  onDelivery(delivery: Delivery): void;
+  onEnd(error: WeirError): void;
+}
+
+/** How often pending requests are checked for their deadline. */
+const deadlineSweepMs = 250;
+const correlationIdMax = 0xffff_ffff;
+
+export class Connection {
+  readonly #socket: Socket;
+  readonly #options: ConnectionOptions;
+  readonly #frames: FrameReader;
+  readonly #pending = new Map<number, Pending>();
+  readonly #subscriptions = new Map<number, SubscriptionHandler>();
+  readonly #sweeper: NodeJS.Timeout;
+  #nextCorrelationId = 1;
+  #closedError: WeirError | null = null;
+  #closeListeners: ((error: WeirError) => void)[] = [];
+  hello: HelloResponse | null = null;
+
+  private constructor(socket: Socket, options: ConnectionOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    this.#frames = new FrameReader(options.frameBytesMax ?? frameBytesMaxDefault);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (error) => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address}: ${error.message}`, { cause: error })));
+    socket.on('close', () => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address} closed`)));
+    this.#sweeper = setInterval(() => this.#sweep(), deadlineSweepMs);
+    this.#sweeper.unref();
+  }
+
+  /** Connects and says hello; rejects with UNSUPPORTED_VERSION or CONNECTION_CLOSED. */
+  static async open(options: ConnectionOptions): Promise<Connection> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const socket = netConnect({ host: options.host, port: options.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new WeirError('CONNECTION_CLOSED', `connecting to ${options.host}:${options.port} timed out after ${options.connectTimeoutMs} ms`));
+      }, options.connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new WeirError('CONNECTION_CLOSED', `cannot connect to ${options.host}:${options.port}: ${error.message}`, { cause: error }));
+      });
+    });
+    const connection = new Connection(socket, options);
+    try {
+      connection.hello = await connection.#sayHello();
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+    return connection;
+  }
+
+  get address(): string {
+    return `${this.#options.host}:${this.#options.port}`;
+  }
+
+  get closed(): boolean {
+    return this.#closedError !== null;
+  }
+
+  /** Bytes written but not yet handed to the kernel. */
+  get writableBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  onClose(listener: (error: WeirError) => void): void {
+    if (this.#closedError !== null) listener(this.#closedError);
+    else this.#closeListeners.push(listener);
+  }
+
+  #sayHello(): Promise<HelloResponse> {
+    return new Promise((resolve, reject) => {
+      const body = {
+        versionMin: this.#options.versionMin ?? protocolVersionMin,
+        versionMax: this.#options.versionMax ?? protocolVersionMax,
+        clientId: this.#options.clientId,
+      };
+      // A refused hello still carries the server's range: read it into the error message.
+      this.#send('hello', body, (error, response) => (error ? reject(error) : resolve(response as HelloResponse)), 0, true);
+    });
+  }
+
+  /** Sends a request; the promise settles with its answer. */
+  request<N extends ApiName>(name: N, body: RequestOf<N>, extraWaitMs = 0): Promise<ResponseOf<N>> {
+    return new Promise((resolve, reject) => {
+      this.#send(name, body, (error, response) => (error ? reject(error) : resolve(response as ResponseOf<N>)), extraWaitMs);
+    });
+  }
+
+  /** The callback form (no promise per request), for the producer's hot path. */
+  requestCallback<N extends ApiName>(name: N, body: RequestOf<N>, callback: ResponseCallback<ResponseOf<N>>): void {
+    this.#send(name, body, callback as ResponseCallback<unknown>, 0);
+  }
+
+  /** Sends a request that has no answer (produce with acks 'none'). False when it could not be sent. */
+  requestNoResponse<N extends ApiName>(name: N, body: RequestOf<N>): boolean {
+    if (this.#closedError !== null) return false;
+    this.#write(encodeRequest(this.#takeCorrelationId(), apis[name].key, apis[name].request as Codec<RequestOf<N>>, body));
+    return true;
+  }
+
+  #takeCorrelationId(): number {
+    const id = this.#nextCorrelationId;
+    this.#nextCorrelationId = id === correlationIdMax ? 1 : id + 1;
+    return id;
+  }
+
+  #send(name: ApiName, body: unknown, callback: ResponseCallback<unknown>, extraWaitMs: number, isHello = false): void {
+    if (this.#closedError !== null) {
+      callback(this.#closedError);
+      return;
+    }
+    const id = this.#takeCorrelationId();
+    const spec = apis[name];
+    const codec = isHello ? helloWithError : (spec.response as Codec<unknown>);
+    this.#pending.set(id, { codec, callback, deadlineMs: Date.now() + this.#options.requestTimeoutMs + extraWaitMs });
+    let frame: Buffer[];
+    try {
+      frame = encodeRequest(id, spec.key, spec.request as Codec<unknown>, body);
+    } catch (error) {
+      this.#pending.delete(id);
+      callback(new WeirError('INVALID_REQUEST', `cannot encode ${name}: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    this.#write(frame);
+  }
+
+  #write(chunks: Buffer[]): void {
+    if (chunks.length === 1) {
+      this.#socket.write(chunks[0]!);
+      return;
+    }
+    this.#socket.cork();
+    for (const chunk of chunks) this.#socket.write(chunk);
+    this.#socket.uncork();
+  }
+
+  subscribe(subscriptionId: number, handler: SubscriptionHandler): void {
+    this.#subscriptions.set(subscriptionId, handler);
+  }
+
+  forgetSubscription(subscriptionId: number): void {
+    this.#subscriptions.delete(subscriptionId);
+  }
+
+  #onData(chunk: Buffer): void {
+    try {
+      this.#frames.push(chunk, (frame) => this.#onFrame(frame));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#terminate(new WeirError('CONNECTION_CLOSED', `malformed data from ${this.address}: ${reason}`, { cause: error }));
+      this.#socket.destroy();
+    }
+  }
+
+  #onFrame(frame: Buffer): void {
+    const { kind, id, reader } = parseFrame(frame);
+    if (kind === frameKinds.response) {
+      const pending = this.#pending.get(id);
+      if (pending === undefined) return; // timed out earlier: the late answer is dropped
+      this.#pending.delete(id);
+      const error = readErrorPart(reader);
+      if (error !== undefined && pending.codec !== helloWithError) {
+        pending.callback(error);
+        return;
+      }
+      const response = pending.codec.read(reader);
+      if (error !== undefined) pending.callback(helloError(error, response as HelloResponse));
+      else pending.callback(null, response);
+    } else if (kind === frameKinds.delivery) {
+      const delivery = deliveryCodec.read(reader);
+      this.#subscriptions.get(id)?.onDelivery(delivery);
+    } else if (kind === frameKinds.subscriptionEnd) {
+      const error = readErrorPart(reader) ?? new WeirError('UNKNOWN', 'subscription ended without a reason');
+      const handler = this.#subscriptions.get(id);
+      this.#subscriptions.delete(id);
+      handler?.onEnd(error);
+    } else {
+      reader.fail(`the server sent a frame of kind ${kind}`);
+    }
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadlineMs > now) continue;
+      this.#pending.delete(id);
+      pending.callback(new WeirError('TIMEOUT', `no answer from ${this.address} within the request timeout`));
+    }
+  }
+
+  #terminate(error: WeirError): void {
+    if (this.#closedError !== null) return;
+    this.#closedError = error;
+    clearInterval(this.#sweeper);
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.callback(error);
+    const subscriptions = [...this.#subscriptions.values()];
+    this.#subscriptions.clear();
+    for (const s of subscriptions) s.onEnd(error);
+    for (const listener of this.#closeListeners.splice(0)) listener(error);
+  }
+
+  close(): void {
+    this.#terminate(new WeirError('CLOSED', `connection to ${this.address} was closed by the client`));
+    this.#socket.destroy();
+  }
+}
+
+/** Marker codec: the hello response is decoded even when it carries an error. */
+const helloWithError: Codec<unknown> = helloResponse as Codec<unknown>;
+
+function helloError(error: WeirError, server: HelloResponse): WeirError {
+  return new WeirError(error.code, `${error.message} (server speaks ${server.versionMin}..${server.versionMax})`);
+}
