@@ -1,0 +1,173 @@
+/**
+ * A bounded pool of open file descriptors shared by every partition log of a process.
+ *
+ * A broker with ten thousand partitions cannot keep a descriptor per segment open, so each log
+ * borrows one for the length of a single operation (`acquire` … `release`) and the pool keeps the
+ * most recently used ones open (LRU). At the bound, `acquire` closes the least recently used idle
+ * descriptor; when every descriptor is borrowed it waits (in FIFO order) until one is returned.
+ * An operation holds at most one handle at a time, so waiting cannot deadlock.
+ *
+ * Closing a descriptor never loses written data (it stays in the page cache), and on Linux an
+ * fdatasync through a newer descriptor of the same file covers it.
+ */
+import assert from 'node:assert/strict';
+import type { FileSystem } from './file-system.js';
+import { nodeFileSystem } from './file-system.js';
+
+export const handlesMaxDefault = 1000;
+
+interface Entry {
+  path: string;
+  handle: number;
+  borrowers: number;
+  /** Set when the file is being renamed or removed: close as soon as nobody borrows it. */
+  retired: boolean;
+}
+
+export interface HandlePoolStats {
+  open: number;
+  openMax: number;
+  opened: number;
+  waits: number;
+}
+
+export class HandlePool {
+  readonly fileSystem: FileSystem;
+  readonly handlesMax: number;
+  /** Insertion order is recency order: the first entry is the least recently used. */
+  #entries = new Map<string, Entry>();
+  #pending = new Map<string, Promise<Entry>>();
+  #opening = 0;
+  #closing = 0;
+  #waiters: Array<() => void> = [];
+  #stats: HandlePoolStats = { open: 0, openMax: 0, opened: 0, waits: 0 };
+
+  constructor(options: { fileSystem?: FileSystem; handlesMax?: number } = {}) {
+    this.fileSystem = options.fileSystem ?? nodeFileSystem;
+    this.handlesMax = options.handlesMax ?? handlesMaxDefault;
+    assert.ok(Number.isInteger(this.handlesMax) && this.handlesMax >= 1, 'handlesMax must be a positive integer');
+  }
+
+  get stats(): HandlePoolStats {
+    return { ...this.#stats };
+  }
+
+  /** Borrows a read-write descriptor of `path` (which must exist). Pair with `release`. */
+  async acquire(path: string): Promise<number> {
+    for (;;) {
+      const entry = this.#entries.get(path);
+      if (entry !== undefined && !entry.retired) {
+        entry.borrowers++;
+        this.#entries.delete(path);
+        this.#entries.set(path, entry);
+        return entry.handle;
+      }
+      const pending = this.#pending.get(path);
+      if (pending !== undefined) {
+        await pending.catch(() => undefined);
+        continue;
+      }
+      if (this.#entries.size + this.#opening + this.#closing >= this.handlesMax && !(await this.#makeRoom())) continue;
+      const opening = this.#open(path);
+      this.#pending.set(path, opening);
+      try {
+        return (await opening).handle;
+      } finally {
+        this.#pending.delete(path);
+      }
+    }
+  }
+
+  release(path: string, handle: number): void {
+    const entry = this.#entries.get(path);
+    assert.ok(entry !== undefined && entry.handle === handle && entry.borrowers > 0, `release of a handle not borrowed: ${path}`);
+    entry.borrowers--;
+    if (entry.borrowers === 0) {
+      if (entry.retired) void this.#close(entry);
+      else this.#wakeOne();
+    }
+  }
+
+  /** Borrows a handle for the length of `work`. */
+  async use<T>(path: string, work: (handle: number) => Promise<T>): Promise<T> {
+    const handle = await this.acquire(path);
+    try {
+      return await work(handle);
+    } finally {
+      this.release(path, handle);
+    }
+  }
+
+  /**
+   * Closes the descriptor of `path` (now, or when its last borrower returns it); call before the
+   * file is renamed or removed so that no later `acquire` gets a descriptor of the old file.
+   */
+  async retire(path: string): Promise<void> {
+    const pending = this.#pending.get(path);
+    if (pending !== undefined) await pending.catch(() => undefined);
+    const entry = this.#entries.get(path);
+    if (entry === undefined) return;
+    entry.retired = true;
+    if (entry.borrowers === 0) await this.#close(entry);
+  }
+
+  /** Closes every idle descriptor whose path starts with `prefix` and retires the borrowed ones. */
+  async retireUnder(prefix: string): Promise<void> {
+    const paths = [...this.#entries.keys(), ...this.#pending.keys()].filter((path) => path.startsWith(prefix));
+    for (const path of paths) await this.retire(path);
+  }
+
+  async #open(path: string): Promise<Entry> {
+    this.#opening++;
+    try {
+      const handle = await this.fileSystem.open(path, 'readWrite');
+      const entry: Entry = { path, handle, borrowers: 1, retired: false };
+      this.#entries.set(path, entry);
+      this.#stats.opened++;
+      this.#stats.open = this.#entries.size;
+      if (this.#stats.open > this.#stats.openMax) this.#stats.openMax = this.#stats.open;
+      return entry;
+    } finally {
+      this.#opening--;
+    }
+  }
+
+  /** Closes the least recently used idle descriptor, or waits for one to become idle. True if room was made. */
+  async #makeRoom(): Promise<boolean> {
+    for (const entry of this.#entries.values()) {
+      if (entry.borrowers === 0 && !entry.retired) {
+        await this.#close(entry);
+        return false; // re-check from the top: the world may have changed while closing
+      }
+    }
+    this.#stats.waits++;
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    return false;
+  }
+
+  async #close(entry: Entry): Promise<void> {
+    if (this.#entries.get(entry.path) !== entry) return;
+    this.#entries.delete(entry.path);
+    this.#stats.open = this.#entries.size;
+    this.#closing++;
+    try {
+      await this.fileSystem.close(entry.handle);
+    } finally {
+      this.#closing--;
+      this.#wakeOne();
+    }
+  }
+
+  #wakeOne(): void {
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) waiter();
+  }
+}
+
+let sharedPool: HandlePool | undefined;
+
+/** The process-wide pool on the real file system, created on first use. */
+export function sharedHandlePool(): HandlePool {
+  sharedPool ??= new HandlePool();
+  return sharedPool;
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, truncate, appendFile, stat, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeBatches, encodeBatch } from '../format/record-batch.js';
+import { isWeirError } from '../util/errors.js';
+import { logConfigDefaults, type LogConfig } from './config.js';
+import { HandlePool } from './handle-pool.js';
+import { PartitionLog } from './partition-log.js';
+
+const root = await mkdtemp(join(tmpdir(), 'weir-log-test-'));
+after(() => rm(root, { recursive: true, force: true }));
+let dirCount = 0;
+const freshDir = () => join(root, `p${dirCount++}`);
+const quiet = () => undefined;
+
+function config(overrides: Partial<LogConfig> = {}): LogConfig {
+  return { ...logConfigDefaults, ...overrides };
+}
+
+function batchOf(values: string[], timestamp = 1000): Buffer {
+  return encodeBatch(values.map((value, i) => ({ value: Buffer.from(value), timestamp: timestamp + i })));
+}
+
+async function readAll(log: PartitionLog, from = log.offsetStart): Promise<Array<{ offset: bigint; value: string }>> {
+  const out: Array<{ offset: bigint; value: string }> = [];
+  let offset = from;
+  while (offset < log.highWatermark) {
+    const bytes = await log.read(offset, 1024);
+    assert.ok(bytes.length > 0, `read at ${offset} below the high watermark returned nothing`);
+    const records = decodeBatches(bytes, { decompressedBytesMax: 1 << 20, offsetMin: offset });
+    for (const record of records) out.push({ offset: record.offset, value: record.value!.toString() });
+    offset = out[out.length - 1]!.offset + 1n;
+  }
+  return out;
+}
+
+test('append assigns consecutive offsets, stamps them and reads back the stored bytes', async () => {
+  const log = await PartitionLog.open(freshDir(), config(), { logger: quiet });
+  const first = batchOf(['a', 'b', 'c']);
+  const result = await log.append(first);
+  assert.deepEqual([result.baseOffset, result.lastOffset], [0n, 2n]);
+  assert.equal(first.readBigInt64BE(0), 0n);
+  const second = await log.append(batchOf(['d']));
+  assert.equal(second.baseOffset, 3n);
+  assert.equal(log.offsetEnd, 4n);
+  assert.equal(log.highWatermark, 4n);
+  const bytes = await log.read(1n, 1);
+  assert.deepEqual(bytes, first, 'a read starts at the batch holding the offset and returns one whole batch even over bytesMax');
+  assert.equal((await log.read(4n, 1000)).length, 0);
+  await assert.rejects(log.read(5n, 1000), (error) => isWeirError(error, 'OFFSET_OUT_OF_RANGE'));
+  assert.deepEqual((await readAll(log)).map((r) => r.value), ['a', 'b', 'c', 'd']);
+  await log.close();
+});
+
+test('concurrent appends under flush always share syncs and all resolve in offset order', async () => {
+  const log = await PartitionLog.open(freshDir(), config(), { logger: quiet });
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => log.append(batchOf([`v${i}`]))));
+  results.forEach((result, i) => assert.equal(result.baseOffset, BigInt(i)));
+  assert.equal((await readAll(log)).length, 200);
+  await log.close();
+});
+
+test('invalid batches are rejected without taking offsets', async () => {
+  const log = await PartitionLog.open(freshDir(), config({ batchBytesMax: 200 }), { logger: quiet });
+  const bad = batchOf(['x']);
+  bad[bad.length - 1]! ^= 0xff;
+  await assert.rejects(log.append(bad), (error) => isWeirError(error, 'CORRUPT_MESSAGE'));
+  await assert.rejects(log.append(batchOf(['y'.repeat(300)])), (error) => isWeirError(error, 'MESSAGE_TOO_LARGE'));
+  assert.equal((await log.append(batchOf(['ok']))).baseOffset, 0n);
+  await log.close();
+});
+
+test('reopen after a clean close and after a torn tail', async () => {
+  const dir = freshDir();
+  let log = await PartitionLog.open(dir, config(), { logger: quiet });
+  for (let i = 0; i < 10; i++) await log.append(batchOf([`r${i}`, `s${i}`]));
+  await log.close();
+  log = await PartitionLog.open(dir, config(), { logger: quiet });
+  assert.equal(log.offsetEnd, 20n);
+  await log.append(batchOf(['after']));
+  await log.close();
+  const segment = join(dir, '00000000000000000000.log');
+  const size = (await stat(segment)).size;
+  await truncate(segment, size - 5);
+  await appendFile(segment, Buffer.from('garbage'));
+  const warnings: string[] = [];
+  log = await PartitionLog.open(dir, config(), { logger: (level, message) => warnings.push(`${level}: ${message}`) });
+  assert.equal(log.offsetEnd, 20n);
+  assert.ok(warnings.some((w) => w.includes('torn tail')), warnings.join('\n'));
+  assert.equal((await readAll(log)).length, 20);
+  assert.equal((await log.append(batchOf(['again']))).baseOffset, 20n);
+  await log.close();
+});
+
+test('segments roll by size with indexes, and reads and timestamp lookups cross them', async () => {
+  const dir = freshDir();
+  const log = await PartitionLog.open(dir, config({ segmentBytesMax: 1000, indexIntervalBytes: 100 }), {
+    logger: quiet,
+    handles: new HandlePool({ handlesMax: 4 }),
+  });
+  for (let i = 0; i < 100; i++) await log.append(batchOf([`value-${i}`], 10_000 + i * 10));
+  const names = await readdir(dir);
+  assert.ok(names.filter((n) => n.endsWith('.log')).length > 5, names.join(' '));
+  assert.ok(names.includes('00000000000000000000.index') && names.includes('00000000000000000000.timeindex'));
+  const all = await readAll(log);
+  assert.deepEqual(all.map((r) => r.value), Array.from({ length: 100 }, (_, i) => `value-${i}`));
+  for (const i of [0, 1, 17, 50, 99]) {
+    assert.deepEqual(await log.offsetForTimestamp(10_000 + i * 10), { offset: BigInt(i), timestampMs: 10_000 + i * 10 });
+    assert.deepEqual(await log.offsetForTimestamp(10_000 + i * 10 - 5), i === 0 ? { offset: 0n, timestampMs: 10_000 } : { offset: BigInt(i), timestampMs: 10_000 + i * 10 });
+  }
+  assert.equal(await log.offsetForTimestamp(1e12), null);
+  for (let i = 0; i < 100; i += 7) {
+    const bytes = await log.read(BigInt(i), 1);
+    assert.equal(decodeBatches(bytes, { decompressedBytesMax: 1 << 20 })[0]!.value!.toString(), `value-${i}`);
+  }
+  await log.close();
+});

@@ -1,0 +1,570 @@
+/**
+ * The partition log: an append-only sequence of RecordBatch v2 batches in segment files, addressed
+ * by offset (docs/format/segment.md, docs/format/indexes.md).
+ *
+ * Appends: `append` validates the batches and assigns their offsets synchronously (stamping
+ * baseOffset in place), then queues them for the single writer of this partition. The writer takes
+ * everything queued (up to `writeGroupBytesMax`), writes it with one pwritev and — under flush
+ * `always` — one fdatasync, then resolves every append of the group. Appends that arrive while a
+ * sync is in flight wait in the queue and share the next sync (group commit).
+ *
+ * High watermark: what readers may see. Under `always` it is the fdatasync'ed end of the log;
+ * under `interval` and `none` the written end.
+ *
+ * Failures: a failed write or sync fences the partition (sticky STORAGE_FAILED / DISK_FULL); every
+ * queued and later append is rejected, reads keep working up to the high watermark, and reopening
+ * the directory cuts whatever torn tail the failure left.
+ */
+import assert from 'node:assert/strict';
+import { batchOffsets, batchHeaderBytes, batchTotalBytes, stampBaseOffset, validateBatch } from '../format/record-batch.js';
+import { WeirError } from '../util/errors.js';
+import { logConfigDefaults, type LogConfig } from './config.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
+import { HandlePool, sharedHandlePool } from './handle-pool.js';
+import { sharedIndexCache, type IndexCache } from './index-cache.js';
+import { createSegment, emptyIndexes, loadPartition, writeCheckpoint } from './recovery.js';
+import { readBatches, findRecordAtTime } from './segment-reader.js';
+import { relativeOffsetMax } from './segment-scan.js';
+import type { Segment, SegmentContext } from './segment.js';
+import { deleteSegments } from './segment-deletion.js';
+import { writeFailure } from './storage-errors.js';
+
+export interface AppendResult {
+  baseOffset: bigint;
+  lastOffset: bigint;
+  logAppendTimeMs: number;
+}
+
+export type StorageLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface PartitionLogOptions {
+  fs?: FileSystem;
+  handles?: HandlePool;
+  indexCache?: IndexCache;
+  clock?: () => number;
+  /** Called (synchronously, cheaply) whenever the high watermark advances. */
+  onReadable?: (highWatermark: bigint) => void;
+  logger?: StorageLogger;
+  /** Open even if a segment is damaged in the middle, truncating the log at the damage (logged as an error). */
+  repair?: boolean;
+}
+
+/** Most bytes one write + sync of the writer covers. */
+export const writeGroupBytesMax = 8 * 1024 * 1024;
+/** Most bytes queued for the writer; appends beyond are rejected with LIMIT_EXCEEDED (retriable). */
+export const appendQueueBytesMax = 256 * 1024 * 1024;
+/** Largest segment the 32-bit index positions can address. */
+export const segmentBytesMaxHard = 0x7fff_ffff;
+
+type QueueItem =
+  | { kind: 'append'; buffer: Buffer; baseOffset: bigint; lastOffset: bigint; appendTimeMs: number; resolve: (result: AppendResult) => void; reject: (error: unknown) => void }
+  | { kind: 'flush' | 'roll'; resolve: () => void; reject: (error: unknown) => void };
+type AppendItem = Extract<QueueItem, { kind: 'append' }>;
+
+const defaultLogger: StorageLogger = (level, message) => {
+  if (level !== 'info') console.error(`weir storage ${level}: ${message}`);
+};
+
+export function checkLogConfig(config: LogConfig): void {
+  const problems: string[] = [];
+  if (!Number.isInteger(config.segmentBytesMax) || config.segmentBytesMax < batchHeaderBytes || config.segmentBytesMax > segmentBytesMaxHard) {
+    problems.push(`segmentBytesMax ${config.segmentBytesMax} must be an integer in ${batchHeaderBytes}..${segmentBytesMaxHard}`);
+  }
+  if (!Number.isInteger(config.batchBytesMax) || config.batchBytesMax < batchHeaderBytes) problems.push(`batchBytesMax ${config.batchBytesMax} is too small`);
+  if (!(config.segmentAgeMsMax > 0)) problems.push(`segmentAgeMsMax ${config.segmentAgeMsMax} must be positive`);
+  if (!Number.isInteger(config.indexIntervalBytes) || config.indexIntervalBytes < 1) problems.push(`indexIntervalBytes ${config.indexIntervalBytes} must be a positive integer`);
+  if (config.flush.kind === 'interval' && !(config.flush.intervalMs > 0)) problems.push(`flush intervalMs ${config.flush.intervalMs} must be positive`);
+  if (config.retentionBytes !== null && !(config.retentionBytes >= 0)) problems.push('retentionBytes must be >= 0 or null');
+  if (config.retentionMs !== null && !(config.retentionMs >= 0)) problems.push('retentionMs must be >= 0 or null');
+  if (problems.length > 0) throw new WeirError('INVALID_CONFIG', `log configuration: ${problems.join('; ')}`);
+}
+
+export class PartitionLog {
+  readonly dir: string;
+  #config: LogConfig;
+  #context: SegmentContext;
+  #clock: () => number;
+  #onReadable: ((highWatermark: bigint) => void) | undefined;
+  #segments: Segment[];
+  #offsetNext: bigint;
+  #highWatermark: bigint;
+  #queue: QueueItem[] = [];
+  #queueBytes = 0;
+  #writerRunning = false;
+  #failure: WeirError | null = null;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #retention: Promise<number> | null = null;
+
+  private constructor(dir: string, config: LogConfig, context: SegmentContext, segments: Segment[], options: PartitionLogOptions) {
+    this.dir = dir;
+    this.#config = config;
+    this.#context = context;
+    this.#clock = options.clock ?? Date.now;
+    this.#onReadable = options.onReadable;
+    this.#segments = segments;
+    this.#offsetNext = this.#active.endOffset;
+    this.#highWatermark = this.#offsetNext;
+    this.#scheduleFlushTimer();
+  }
+
+  static async open(dir: string, config: LogConfig = logConfigDefaults, options: PartitionLogOptions = {}): Promise<PartitionLog> {
+    checkLogConfig(config);
+    const fileSystem = options.handles?.fileSystem ?? options.fs ?? nodeFileSystem;
+    assert.ok(options.fs === undefined || options.handles === undefined || options.handles.fileSystem === options.fs, 'handles must use the same file system as fs');
+    const handles = options.handles ?? (fileSystem === nodeFileSystem ? sharedHandlePool() : new HandlePool({ fileSystem }));
+    const context: SegmentContext = {
+      fileSystem,
+      handles,
+      indexCache: options.indexCache ?? sharedIndexCache(),
+      indexIntervalBytes: config.indexIntervalBytes,
+      logger: options.logger ?? defaultLogger,
+    };
+    const clock = options.clock ?? Date.now;
+    const loaded = await loadPartition(dir, context, { repair: options.repair ?? false, nowMs: clock() });
+    return new PartitionLog(dir, config, context, loaded.segments, options);
+  }
+
+  get offsetStart(): bigint {
+    return this.#segments[0]!.baseOffset;
+  }
+
+  /** The offset the next appended record gets (appends still queued included). */
+  get offsetEnd(): bigint {
+    return this.#offsetNext;
+  }
+
+  get highWatermark(): bigint {
+    return this.#highWatermark;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.#segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length;
+  }
+
+  /** The sticky write failure, if the partition is fenced. */
+  get failure(): WeirError | null {
+    return this.#failure;
+  }
+
+  get config(): LogConfig {
+    return this.#config;
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  /**
+   * Appends one or more consecutive batches. Validates them (size, CRC, record count), stamps their
+   * base offsets into `batches` and resolves once they are written and — under flush `always` —
+   * fdatasync'ed.
+   */
+  append(batches: Buffer): Promise<AppendResult> {
+    const refusal = this.#appendRefusal(batches);
+    if (refusal !== null) return Promise.reject(refusal);
+    let recordCount = 0n;
+    try {
+      let position = 0;
+      while (position < batches.length) {
+        position += validateBatch(batches, position, this.#config.batchBytesMax);
+      }
+      for (position = 0; position < batches.length; position += batchTotalBytes(batches, position)) {
+        stampBaseOffset(batches, position, this.#offsetNext + recordCount);
+        recordCount += BigInt(batches.readInt32BE(position + batchOffsets.lastOffsetDelta) + 1);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const baseOffset = this.#offsetNext;
+    const lastOffset = baseOffset + recordCount - 1n;
+    this.#offsetNext = lastOffset + 1n;
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#enqueue({ kind: 'append', buffer: batches, baseOffset, lastOffset, appendTimeMs: this.#clock(), resolve, reject });
+    });
+  }
+
+  #appendRefusal(batches: Buffer): WeirError | null {
+    if (this.#failure !== null) return this.#failure;
+    if (this.#closed) return new WeirError('CLOSED', `partition log ${this.dir} is closed`);
+    if (batches.length === 0) return new WeirError('INVALID_REQUEST', 'append of zero bytes');
+    if (batches.length > this.#config.batchBytesMax) {
+      return new WeirError('MESSAGE_TOO_LARGE', `append of ${batches.length} bytes exceeds batchBytesMax ${this.#config.batchBytesMax}`);
+    }
+    if (this.#queueBytes + batches.length > appendQueueBytesMax) {
+      return new WeirError('LIMIT_EXCEEDED', `partition log ${this.dir}: ${this.#queueBytes} bytes already wait to be written`);
+    }
+    return null;
+  }
+
+  /**
+   * Stored bytes starting with the batch that holds `offset`: whole batches, at least one even if
+   * it is larger than `bytesMax`, never past the high watermark. Empty at the high watermark.
+   */
+  async read(offset: bigint, bytesMax: number): Promise<Buffer> {
+    if (this.#closed) throw new WeirError('CLOSED', `partition log ${this.dir} is closed`);
+    this.#checkInRange(offset);
+    let index = this.#segmentIndexFor(offset);
+    while (index >= 0 && index < this.#segments.length && offset < this.#highWatermark) {
+      const segment = this.#segments[index]!;
+      let bytes: Buffer;
+      try {
+        bytes = await readBatches(segment, this.#context, { offset, bytesMax });
+      } catch (error) {
+        // The segment may have been deleted by retention while we read it.
+        if (offset < this.offsetStart) this.#checkInRange(offset);
+        throw error;
+      }
+      if (bytes.length > 0) return bytes;
+      index = this.#segments.indexOf(segment) + 1;
+    }
+    return Buffer.alloc(0);
+  }
+
+  /** The first record with a timestamp >= `timestampMs` (below the high watermark), or null. */
+  async offsetForTimestamp(timestampMs: number): Promise<{ offset: bigint; timestampMs: number } | null> {
+    if (this.#closed) throw new WeirError('CLOSED', `partition log ${this.dir} is closed`);
+    for (const segment of [...this.#segments]) {
+      if (segment.readableBytes === 0) continue;
+      if ((await segment.maxTimestampMs()) < timestampMs) continue;
+      const found = await findRecordAtTime(segment, this.#context, timestampMs);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  #checkInRange(offset: bigint): void {
+    if (offset < this.offsetStart || offset > this.#offsetNext) {
+      throw new WeirError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside ${this.offsetStart}..${this.#offsetNext} of ${this.dir}`);
+    }
+  }
+
+  /** Index of the last segment whose base offset is <= offset. */
+  #segmentIndexFor(offset: bigint): number {
+    let low = 0;
+    let high = this.#segments.length - 1;
+    let found = 0;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.#segments[middle]!.baseOffset <= offset) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Deletes whole segments (never the active one; an expired active segment is rolled first) whose
+   * newest batch is older than retentionMs, and oldest segments while the log exceeds retentionBytes.
+   * Returns how many were deleted.
+   */
+  applyRetention(nowMs?: number): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    const previous = this.#retention ?? Promise.resolve(0);
+    const run = previous.then(() => this.#retain(nowMs ?? this.#clock()));
+    this.#retention = run.finally(() => {
+      if (this.#retention === run) this.#retention = null;
+    }).then(() => 0, () => 0);
+    return run;
+  }
+
+  async #retain(nowMs: number): Promise<number> {
+    if (this.#closed) return 0;
+    const { retentionMs, retentionBytes } = this.#config;
+    if (retentionMs === null && retentionBytes === null) return 0;
+    let expiredCount = 0;
+    if (retentionMs !== null) {
+      for (const segment of this.#segments) {
+        if (segment.sizeBytes === 0) break;
+        const newestMs = await segment.maxTimestampMs();
+        if (nowMs - newestMs <= retentionMs) break;
+        expiredCount++;
+      }
+      if (expiredCount === this.#segments.length && this.#failure === null) {
+        await this.#requestWriter('roll');
+      }
+      expiredCount = Math.min(expiredCount, this.#segments.length - 1);
+    }
+    let doomed = expiredCount;
+    if (retentionBytes !== null) {
+      let total = this.sizeBytes;
+      for (let i = 0; i < doomed; i++) total -= this.#segments[i]!.sizeBytes;
+      while (doomed < this.#segments.length - 1 && total - this.#segments[doomed]!.sizeBytes >= retentionBytes) {
+        total -= this.#segments[doomed]!.sizeBytes;
+        doomed++;
+      }
+    }
+    if (doomed === 0) return 0;
+    const removed = this.#segments.splice(0, doomed);
+    this.#context.logger('info', `${this.dir}: retention deletes ${removed.length} segments; log start offset is now ${this.offsetStart}`);
+    await deleteSegments(this.dir, removed, this.#context);
+    return removed.length;
+  }
+
+  updateConfig(config: LogConfig): void {
+    checkLogConfig(config);
+    this.#config = config;
+    this.#context.indexIntervalBytes = config.indexIntervalBytes;
+    this.#scheduleFlushTimer();
+  }
+
+  /** Resolves when everything appended so far is written and fdatasync'ed. */
+  flush(): Promise<void> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    return this.#requestWriter('flush');
+  }
+
+  /** Flushes, writes the active segment's indexes and the clean-shutdown checkpoint, releases handles. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (this.#failure === null) await this.#requestWriter('flush').catch(() => undefined);
+    this.#closed = true;
+    if (this.#flushTimer !== null) clearInterval(this.#flushTimer);
+    await this.#retention?.catch(() => undefined);
+    try {
+      if (this.#failure === null) await this.#writeCleanCheckpoint();
+    } finally {
+      for (const segment of this.#segments) segment.forget();
+      await this.#context.handles.retireUnder(`${this.dir}/`);
+    }
+  }
+
+  async #writeCleanCheckpoint(): Promise<void> {
+    const active = this.#active;
+    const digests = await active.writeIndexFiles({ sync: false });
+    await writeCheckpoint(this.dir, this.#context, {
+      clean: true,
+      recoveryOffset: active.baseOffset,
+      activeBaseOffset: active.baseOffset,
+      activeSizeBytes: active.sizeBytes,
+      offsetIndexCrc: digests.offsetIndex.crc,
+      offsetIndexBytes: digests.offsetIndex.bytes,
+      timeIndexCrc: digests.timeIndex.crc,
+      timeIndexBytes: digests.timeIndex.bytes,
+      logEndOffset: active.endOffset,
+    });
+  }
+
+  /** Closes the log and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.close();
+    await this.#context.fileSystem.removeTree(this.dir);
+  }
+
+  #scheduleFlushTimer(): void {
+    if (this.#flushTimer !== null) clearInterval(this.#flushTimer);
+    this.#flushTimer = null;
+    const flush = this.#config.flush;
+    if (flush.kind !== 'interval' || this.#closed) return;
+    this.#flushTimer = setInterval(() => {
+      if (this.#active.unsyncedBytes > 0 && this.#failure === null && !this.#closed) {
+        this.#requestWriter('flush').catch(() => undefined);
+      }
+    }, flush.intervalMs);
+    this.#flushTimer.unref();
+  }
+
+  #requestWriter(kind: 'flush' | 'roll'): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.#enqueue({ kind, resolve, reject }));
+  }
+
+  #enqueue(item: QueueItem): void {
+    this.#queue.push(item);
+    if (item.kind === 'append') this.#queueBytes += item.buffer.length;
+    if (!this.#writerRunning) void this.#runWriter();
+  }
+
+  // ---- the writer: the only code that changes files of this partition (besides retention's deletions)
+
+  async #runWriter(): Promise<void> {
+    this.#writerRunning = true;
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#failure !== null) {
+          this.#rejectQueue(this.#failure);
+          break;
+        }
+        const head = this.#queue[0]!;
+        if (head.kind === 'append') await this.#writeGroup();
+        else await this.#runControl(head);
+      }
+    } finally {
+      this.#writerRunning = false;
+    }
+  }
+
+  async #runControl(item: Exclude<QueueItem, AppendItem>): Promise<void> {
+    this.#queue.shift();
+    try {
+      if (item.kind === 'roll') {
+        if (this.#active.sizeBytes > 0) await this.#roll(this.#offsetWrittenEnd());
+      } else {
+        await this.#syncActive();
+      }
+      item.resolve();
+    } catch (error) {
+      const failure = this.#fail(error, this.#active.logPath, item.kind);
+      item.reject(failure);
+    }
+  }
+
+  #offsetWrittenEnd(): bigint {
+    return this.#active.endOffset;
+  }
+
+  async #writeGroup(): Promise<void> {
+    const first = this.#queue[0] as AppendItem;
+    if (this.#shouldRoll(first)) {
+      try {
+        await this.#roll(first.baseOffset);
+      } catch (error) {
+        this.#fail(error, this.#active.logPath, 'roll');
+        return;
+      }
+    }
+    const segment = this.#active;
+    const group = this.#takeGroup(segment);
+    const position = segment.sizeBytes;
+    const buffers = group.map((item) => item.buffer);
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
+    const sync = this.#config.flush.kind === 'always';
+    try {
+      await this.#context.handles.use(segment.logPath, async (handle) => {
+        await this.#context.fileSystem.write(handle, buffers, position);
+        if (sync) await this.#context.fileSystem.fdatasync(handle);
+      });
+    } catch (error) {
+      this.#fail(error, segment.logPath, sync ? 'write and fdatasync' : 'write', group);
+      return;
+    }
+    this.#recordWritten(segment, group, position, bytes, sync);
+  }
+
+  /** Appends from the queue head that fit the active segment and the group bound (at least one). */
+  #takeGroup(segment: Segment): AppendItem[] {
+    const room = this.#config.segmentBytesMax - segment.sizeBytes;
+    let count = 0;
+    let bytes = 0;
+    while (count < this.#queue.length) {
+      const item = this.#queue[count]!;
+      if (item.kind !== 'append') break;
+      const fits =
+        bytes + item.buffer.length <= room &&
+        bytes + item.buffer.length <= writeGroupBytesMax &&
+        item.lastOffset - segment.baseOffset <= BigInt(relativeOffsetMax);
+      if (count > 0 && !fits) break;
+      bytes += item.buffer.length;
+      count++;
+    }
+    const group = this.#queue.splice(0, count) as AppendItem[];
+    this.#queueBytes -= bytes;
+    return group;
+  }
+
+  #shouldRoll(first: AppendItem): boolean {
+    const segment = this.#active;
+    if (segment.sizeBytes === 0) return false;
+    if (segment.sizeBytes + first.buffer.length > this.#config.segmentBytesMax) return true;
+    if (first.lastOffset - segment.baseOffset > BigInt(relativeOffsetMax)) return true;
+    return this.#clock() - segment.createdMs >= this.#config.segmentAgeMsMax;
+  }
+
+  #recordWritten(segment: Segment, group: AppendItem[], position: number, bytes: number, synced: boolean): void {
+    if (segment.sizeBytes === 0) segment.createdMs = this.#clock();
+    let at = position;
+    for (const item of group) {
+      const buffer = item.buffer;
+      for (let p = 0; p < buffer.length; ) {
+        const batchBytes = batchTotalBytes(buffer, p);
+        segment.recordBatch({
+          position: at,
+          bytes: batchBytes,
+          baseOffset: buffer.readBigInt64BE(p + batchOffsets.baseOffset),
+          maxTimestampMs: Number(buffer.readBigInt64BE(p + batchOffsets.maxTimestamp)),
+        });
+        p += batchBytes;
+        at += batchBytes;
+      }
+    }
+    segment.sizeBytes = position + bytes;
+    segment.readableBytes = segment.sizeBytes;
+    segment.endOffset = group[group.length - 1]!.lastOffset + 1n;
+    segment.unsyncedBytes = synced ? 0 : segment.unsyncedBytes + bytes;
+    this.#advanceHighWatermark(segment.endOffset);
+    for (const item of group) {
+      item.resolve({ baseOffset: item.baseOffset, lastOffset: item.lastOffset, logAppendTimeMs: item.appendTimeMs });
+    }
+  }
+
+  #advanceHighWatermark(offset: bigint): void {
+    if (offset <= this.#highWatermark) return;
+    this.#highWatermark = offset;
+    this.#onReadable?.(offset);
+  }
+
+  async #syncActive(): Promise<void> {
+    const segment = this.#active;
+    if (segment.unsyncedBytes === 0) return;
+    await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.fdatasync(handle));
+    segment.unsyncedBytes = 0;
+  }
+
+  /**
+   * Seals the active segment (synced, indexes written) and starts a new one at `baseOffset`; the new
+   * file's directory entry and the checkpoint are made durable before anything is written into it.
+   */
+  async #roll(baseOffset: bigint): Promise<void> {
+    const old = this.#active;
+    await this.#syncActive();
+    await old.seal();
+    const segment = await createSegment(this.dir, baseOffset, this.#context);
+    segment.endOffset = baseOffset;
+    segment.createdMs = this.#clock();
+    segment.activate(emptyIndexes());
+    await writeCheckpoint(this.dir, this.#context, {
+      clean: false,
+      recoveryOffset: baseOffset,
+      activeBaseOffset: baseOffset,
+      activeSizeBytes: 0,
+      offsetIndexCrc: 0,
+      offsetIndexBytes: 0,
+      timeIndexCrc: 0,
+      timeIndexBytes: 0,
+      logEndOffset: baseOffset,
+    });
+    this.#segments.push(segment);
+  }
+
+  /** Fences the partition: the failure sticks, and every waiting append is rejected with it. */
+  #fail(error: unknown, path: string, operation: string, group: AppendItem[] = []): WeirError {
+    const failure = this.#failure ?? writeFailure(path, operation, error);
+    if (this.#failure === null) {
+      this.#failure = failure;
+      this.#context.logger('error', failure.message);
+    }
+    for (const item of group) item.reject(failure);
+    this.#rejectQueue(failure);
+    return failure;
+  }
+
+  #rejectQueue(failure: WeirError): void {
+    const queued = this.#queue.splice(0, this.#queue.length);
+    this.#queueBytes = 0;
+    for (const item of queued) item.reject(failure);
+  }
+}

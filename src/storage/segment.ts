@@ -1,0 +1,236 @@
+/**
+ * One segment of a partition log: a `.log` file holding consecutive RecordBatch v2 batches exactly
+ * as stored (docs/format/segment.md), with its sparse offset index and time index.
+ *
+ * The active (last) segment keeps its indexes in memory and extends them as batches are written;
+ * its index files are written when it is sealed (rolled) or the log closes cleanly. A sealed
+ * segment's indexes are loaded from its files on first use, checked, rebuilt from the log if they
+ * are missing or inconsistent, and held in the bounded IndexCache.
+ */
+import { WeirError } from '../util/errors.js';
+import { crc32c } from '../format/crc32c.js';
+import type { FileSystem } from './file-system.js';
+import { readWholeFile } from './file-system.js';
+import type { HandlePool } from './handle-pool.js';
+import type { Evictable, IndexCache } from './index-cache.js';
+import { OffsetIndex } from './offset-index.js';
+import { scanSegment, type ScannedBatch } from './segment-scan.js';
+import { logSuffix, offsetIndexSuffix, segmentFileName, timeIndexSuffix } from './segment-names.js';
+import { TimeIndex } from './time-index.js';
+
+export interface SegmentContext {
+  fileSystem: FileSystem;
+  handles: HandlePool;
+  indexCache: IndexCache;
+  indexIntervalBytes: number;
+  logger: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export interface LoadedIndexes {
+  offsetIndex: OffsetIndex;
+  timeIndex: TimeIndex;
+}
+
+/** CRC and length of an index file's content, as the checkpoint records them. */
+export interface IndexDigest {
+  crc: number;
+  bytes: number;
+}
+
+export class Segment implements Evictable {
+  readonly baseOffset: bigint;
+  readonly logPath: string;
+  readonly offsetIndexPath: string;
+  readonly timeIndexPath: string;
+  /** Bytes written to the .log file. */
+  sizeBytes: number;
+  /** Bytes readers may see (at most sizeBytes; below it while written data awaits its sync). */
+  readableBytes: number;
+  /** Offset after the last batch; for a sealed segment opened without a scan, the next segment's base. */
+  endOffset: bigint;
+  /** Wall-clock time of the first append into this segment (or of opening it), for rolling by age. */
+  createdMs: number;
+  /** Bytes written but not yet fdatasync'ed. */
+  unsyncedBytes = 0;
+  #context: SegmentContext;
+  #indexes: LoadedIndexes | null = null;
+  #loading: Promise<LoadedIndexes> | null = null;
+  #active = false;
+  #bytesSinceIndexEntry = 0;
+  #maxTimestampMs = -1;
+  #maxTimestampKnown = false;
+
+  constructor(dir: string, baseOffset: bigint, sizeBytes: number, context: SegmentContext) {
+    this.baseOffset = baseOffset;
+    this.logPath = `${dir}/${segmentFileName(baseOffset, logSuffix)}`;
+    this.offsetIndexPath = `${dir}/${segmentFileName(baseOffset, offsetIndexSuffix)}`;
+    this.timeIndexPath = `${dir}/${segmentFileName(baseOffset, timeIndexSuffix)}`;
+    this.sizeBytes = sizeBytes;
+    this.readableBytes = sizeBytes;
+    this.endOffset = baseOffset;
+    this.createdMs = 0;
+    this.#context = context;
+  }
+
+  get isActive(): boolean {
+    return this.#active;
+  }
+
+  /** Makes this the active segment with the given indexes (built by a scan, loaded, or new). */
+  activate(indexes: LoadedIndexes): void {
+    this.#context.indexCache.remove(this);
+    this.#active = true;
+    this.#indexes = indexes;
+    this.#maxTimestampMs = Math.max(indexes.timeIndex.lastTimestampMs, this.#maxTimestampKnown ? this.#maxTimestampMs : -1);
+    this.#maxTimestampKnown = true;
+    this.#bytesSinceIndexEntry = this.sizeBytes - indexes.offsetIndex.lastPosition;
+  }
+
+  /** Adds index entries for a batch just written at `position` (active segment only). */
+  recordBatch(batch: Omit<ScannedBatch, 'lastOffset'>): void {
+    const indexes = this.#indexes!;
+    if (this.#bytesSinceIndexEntry >= this.#context.indexIntervalBytes) {
+      const relativeOffset = Number(batch.baseOffset - this.baseOffset);
+      indexes.offsetIndex.append(relativeOffset, batch.position);
+      indexes.timeIndex.maybeAppend(this.#maxTimestampMs, relativeOffset);
+      this.#bytesSinceIndexEntry = 0;
+    }
+    this.#bytesSinceIndexEntry += batch.bytes;
+    if (batch.maxTimestampMs > this.#maxTimestampMs) this.#maxTimestampMs = batch.maxTimestampMs;
+  }
+
+  /** Largest batch maxTimestamp in the segment (-1 if none); loads the time index of a sealed segment. */
+  async maxTimestampMs(): Promise<number> {
+    if (!this.#maxTimestampKnown) await this.indexes();
+    return this.#maxTimestampMs;
+  }
+
+  /**
+   * Seals the active segment: a final time index entry (largest timestamp, end offset) and the
+   * index files written and fdatasync'ed. Its indexes move to the shared cache.
+   */
+  async seal(): Promise<void> {
+    const indexes = this.#indexes!;
+    indexes.timeIndex.maybeAppend(this.#maxTimestampMs, Number(this.endOffset - this.baseOffset));
+    await this.writeIndexFiles({ sync: true });
+    this.#active = false;
+    this.#context.indexCache.touch(this, indexes.offsetIndex.memoryBytes + indexes.timeIndex.memoryBytes);
+  }
+
+  /** Writes both index files from memory; returns their digests (for the clean-shutdown checkpoint). */
+  async writeIndexFiles(options: { sync: boolean }): Promise<{ offsetIndex: IndexDigest; timeIndex: IndexDigest }> {
+    const indexes = this.#indexes!;
+    const offsetIndexBytes = indexes.offsetIndex.encode();
+    const timeIndexBytes = indexes.timeIndex.encode();
+    await writeIndexFile(this.#context.fileSystem, this.offsetIndexPath, offsetIndexBytes, options.sync);
+    await writeIndexFile(this.#context.fileSystem, this.timeIndexPath, timeIndexBytes, options.sync);
+    return {
+      offsetIndex: { crc: crc32c(offsetIndexBytes), bytes: offsetIndexBytes.length },
+      timeIndex: { crc: crc32c(timeIndexBytes), bytes: timeIndexBytes.length },
+    };
+  }
+
+  /** The segment's indexes, loading (or rebuilding) them for a sealed segment. */
+  indexes(): Promise<LoadedIndexes> | LoadedIndexes {
+    if (this.#indexes !== null) {
+      if (!this.#active) this.#context.indexCache.touch(this, this.#indexMemoryBytes());
+      return this.#indexes;
+    }
+    this.#loading ??= this.#load().finally(() => {
+      this.#loading = null;
+    });
+    return this.#loading;
+  }
+
+  dropIndexes(): void {
+    if (!this.#active) this.#indexes = null;
+  }
+
+  /** Forgets cached state (the segment is being deleted). */
+  forget(): void {
+    this.#context.indexCache.remove(this);
+    this.#indexes = null;
+  }
+
+  #indexMemoryBytes(): number {
+    const indexes = this.#indexes!;
+    return indexes.offsetIndex.memoryBytes + indexes.timeIndex.memoryBytes;
+  }
+
+  async #load(): Promise<LoadedIndexes> {
+    let indexes: LoadedIndexes;
+    try {
+      indexes = await this.#loadFiles();
+    } catch (error) {
+      this.#context.logger('warn', `index of ${this.logPath} is missing or inconsistent (${(error as Error).message}); rebuilding it`);
+      indexes = await this.rebuildIndexes();
+      await this.#writeRebuilt(indexes);
+    }
+    if (this.#active) return this.#indexes!;
+    this.#indexes = indexes;
+    this.#maxTimestampMs = indexes.timeIndex.lastTimestampMs;
+    this.#maxTimestampKnown = true;
+    this.#context.indexCache.touch(this, this.#indexMemoryBytes());
+    return indexes;
+  }
+
+  async #loadFiles(): Promise<LoadedIndexes> {
+    const fileSystem = this.#context.fileSystem;
+    const offsetBytes = await readWholeFile(fileSystem, this.offsetIndexPath, 0x7fff_ffff);
+    const timeBytes = await readWholeFile(fileSystem, this.timeIndexPath, 0x7fff_ffff);
+    if (offsetBytes === null || timeBytes === null) throw new WeirError('CORRUPT_MESSAGE', 'index file missing');
+    const offsetIndex = OffsetIndex.decode(offsetBytes, this.sizeBytes);
+    const timeIndex = TimeIndex.decode(timeBytes);
+    const endRelative = Number(this.endOffset - this.baseOffset);
+    if (timeIndex.lastRelativeOffset > endRelative) {
+      throw new WeirError('CORRUPT_MESSAGE', `time index reaches relative offset ${timeIndex.lastRelativeOffset}, past the segment's end ${endRelative}`);
+    }
+    return { offsetIndex, timeIndex };
+  }
+
+  /**
+   * Rebuilds both indexes by scanning the log file (checking every batch). Damage found here, in
+   * a segment that was sealed and synced, is reported as CORRUPT_MESSAGE naming file and position.
+   */
+  async rebuildIndexes(): Promise<LoadedIndexes> {
+    const builder = new Segment('', this.baseOffset, 0, this.#context);
+    const indexes: LoadedIndexes = { offsetIndex: new OffsetIndex(), timeIndex: new TimeIndex() };
+    builder.activate(indexes);
+    const result = await this.#context.handles.use(this.logPath, (handle) =>
+      scanSegment(this.#context.fileSystem, handle, {
+        fileBytes: this.sizeBytes,
+        baseOffset: this.baseOffset,
+        onBatch: (batch) => builder.recordBatch(batch),
+      }),
+    );
+    if (result.damage !== null) {
+      const message = `segment ${this.logPath} is damaged at byte position ${result.damage.position}: ${result.damage.reason}`;
+      this.#context.logger('error', message);
+      throw new WeirError('CORRUPT_MESSAGE', message);
+    }
+    indexes.timeIndex.maybeAppend(await builder.maxTimestampMs(), Number(result.endOffset - this.baseOffset));
+    return indexes;
+  }
+
+  async #writeRebuilt(indexes: LoadedIndexes): Promise<void> {
+    const fileSystem = this.#context.fileSystem;
+    try {
+      await writeIndexFile(fileSystem, this.offsetIndexPath, indexes.offsetIndex.encode(), true);
+      await writeIndexFile(fileSystem, this.timeIndexPath, indexes.timeIndex.encode(), true);
+    } catch (error) {
+      // The rebuilt index serves from memory; failing to store it only costs another rebuild.
+      this.#context.logger('warn', `could not store the rebuilt index of ${this.logPath}: ${(error as Error).message}`);
+    }
+  }
+}
+
+async function writeIndexFile(fileSystem: FileSystem, path: string, content: Buffer, sync: boolean): Promise<void> {
+  const handle = await fileSystem.open(path, 'create');
+  try {
+    await fileSystem.truncate(handle, 0);
+    if (content.length > 0) await fileSystem.write(handle, [content], 0);
+    if (sync) await fileSystem.fdatasync(handle);
+  } finally {
+    await fileSystem.close(handle);
+  }
+}
