@@ -248,10 +248,13 @@ test('decompression bombs are rejected before they expand, without large allocat
   const chunkLength = Buffer.alloc(4);
   chunkLength.writeUInt32BE(snappyChunk.length);
   const lz4Block = lz4.compressSync(zeros.subarray(0, 65536)).subarray(4);
-  // A raw snappy block claiming 256 MiB: one literal, then copies of 64 bytes at offset 1.
-  const rawSnappy = Buffer.alloc(5 + 2 + 3 * 4 * mebibyte);
-  rawSnappy.set([0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x61]);
-  for (let position = 7; position < rawSnappy.length; position += 3) rawSnappy.set([0xfe, 0x01, 0x00], position);
+  // A valid raw snappy block of 256 MiB: preamble, one literal byte, then copies of 64 bytes at offset 1.
+  const copies = 4 * mebibyte;
+  const preamble: number[] = [];
+  for (let rest = 1 + 64 * copies; rest > 0; rest = Math.floor(rest / 128)) preamble.push((rest & 0x7f) | (rest >= 128 ? 0x80 : 0));
+  const rawSnappy = Buffer.alloc(preamble.length + 2 + 3 * copies);
+  rawSnappy.set([...preamble, 0x00, 0x61]);
+  for (let position = preamble.length + 2; position < rawSnappy.length; position += 3) rawSnappy.set([0xfe, 0x01, 0x00], position);
   const bombs: Array<[CompressionCodec, string, Buffer]> = [
     [compressionCodecs.gzip, '512 gzip members of 1 MiB', repeat(gzipMember, 512)],
     [compressionCodecs.snappy, 'xerial, 256 chunks of 1 MiB', Buffer.concat([compress(compressionCodecs.snappy, Buffer.alloc(0)).subarray(0, 16), repeat(Buffer.concat([chunkLength, snappyChunk]), 256)])],
@@ -364,6 +367,64 @@ test('batches compressed by kafkajs codecs and librdkafka decode', () => {
       );
     });
   }
+});
+
+/**
+ * Records sections as the Java client frames them, written by the libraries it uses (snappy-java
+ * 1.1.8 `SnappyOutputStream`: xerial framing, here two chunks of 32768 and 7232 bytes; zstd-jni 1.5.2
+ * `ZstdOutputStreamNoFinalizer` at level 3 behind a 16 KiB buffered stream: no content size). The
+ * plain text is `weir fixture value ` repeated, cut at 40000 bytes.
+ */
+const javaPayloads = {
+  snappy:
+    '82534e4150505900000000010000000100000617808002487765697220666978747572652076616c756520fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300b2130000000169c038482076616c756520776569722066697874757265fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe' +
+    '1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300' +
+    'fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe13' +
+    '00fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300fe1300b21300',
+  zstd: '28b52ffd0058dc0000987765697220666978747572652076616c75652001005538a6cf30010000',
+} as const;
+
+test('payloads framed as the Java client frames them decode', () => {
+  const plain = 'weir fixture value '.repeat(2106).slice(0, 40000);
+  const snappyJava = Buffer.from(javaPayloads.snappy, 'hex');
+  assert.equal(snappyJava.readUInt32BE(16 + 4 + snappyJava.readUInt32BE(16)) > 0, true, 'two xerial chunks');
+  assert.equal(decompress(compressionCodecs.snappy, snappyJava, 40000).toString(), plain);
+  assertCorrupt(() => decompress(compressionCodecs.snappy, snappyJava, 39999), /39999/);
+  const zstdJava = Buffer.from(javaPayloads.zstd, 'hex');
+  assert.equal(zstd.getFrameContentSize(zstdJava), null);
+  assert.equal(decompress(compressionCodecs.zstd, zstdJava, 40000).toString(), plain);
+  assertCorrupt(() => decompress(compressionCodecs.zstd, zstdJava, 39999), /39999/);
 });
 
 test('compressed record batches round-trip through encodeBatch and decodeBatch', () => {
