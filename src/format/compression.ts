@@ -41,7 +41,7 @@
  * - snappy: the varint preamble of every block is read and summed first; the output is allocated
  *   once, after the sum passed the cap.
  * - lz4: a declared content size is checked first; each block is decoded with an output bound of
- *   min(block size maximum, what is left under the cap).
+ *   min(block size maximum, what is left under the cap, 256 × its compressed size + 64).
  * - zstd: when every frame declares its content size, the sum is checked and the output allocated
  *   once; otherwise the frames are decoded in steps into buffers whose total is the cap plus one
  *   byte, and the window a frame may ask for is limited (`zstdWindowLogMax`).
@@ -49,6 +49,7 @@
  * Corrupt or truncated input of every codec gives CORRUPT_MESSAGE; errors from the native codecs are
  * wrapped, never passed on.
  */
+import assert from 'node:assert';
 import { createRequire } from 'node:module';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as lz4 from 'lz4-napi';
@@ -103,9 +104,7 @@ export function compress(codec: CompressionCodec, data: Buffer): Buffer {
 }
 
 export function decompress(codec: CompressionCodec, data: Buffer, bytesMax: number): Buffer {
-  if (!Number.isSafeInteger(bytesMax) || bytesMax < 0) {
-    throw new WeirError('INVALID_CONFIG', `decompression limit ${bytesMax} is not a byte count`);
-  }
+  assert(Number.isSafeInteger(bytesMax) && bytesMax >= 0, `decompression limit ${bytesMax} is not a byte count`);
   if (codec === 0) return data;
   const name = nameByCodec[codec] ?? String(codec);
   let output: Buffer;
@@ -273,6 +272,8 @@ const lz4Magic = 0x184d2204;
 const lz4SkippableMagic = 0x184d2a50; // 0x184D2A50 … 0x184D2A5F
 const lz4Flag = { version: 0xc0, versionOne: 0x40, reserved: 0x02, blockIndependent: 0x20, blockChecksum: 0x10, contentSize: 0x08, contentChecksum: 0x04, dictionaryId: 0x01 } as const;
 const lz4Uncompressed = 0x8000_0000;
+/** Most output bytes one compressed byte can stand for (a match length extension byte adds 255). */
+const lz4ExpansionMax = 256;
 /** Output a linked block may refer back to. */
 const lz4WindowBytes = 64 * 1024;
 /** FLG 0x60: version 1, independent blocks; BD 0x40: 64 KiB blocks. */
@@ -372,7 +373,9 @@ function decodeLz4Frame(data: Buffer, start: number, output: Lz4Output): number 
   }
   if (flags & lz4Flag.contentChecksum) {
     if (data.length - position < 4) throw corrupt('lz4: truncated content checksum');
-    const content = Buffer.concat(output.pieces.slice(frameStart));
+    // Join the frame's pieces once: the checksum reads them whole and the result reuses the join.
+    const content = Buffer.concat(output.pieces.splice(frameStart), output.bytes - bytesBefore);
+    output.pieces.push(content);
     if (xxh32(content, 0, content.length) !== data.readUInt32LE(position)) throw corrupt('lz4: content checksum mismatch');
     position += 4;
   }
@@ -411,7 +414,9 @@ function decodeLz4Blocks(data: Buffer, start: number, context: Lz4BlockContext):
       if (blockBytes > roomBytes) throw tooLarge('lz4', output.bytes + blockBytes, output.bytesMax);
       piece = block;
     } else {
-      piece = lz4Block(block, Math.min(blockBytesMax, roomBytes), linked ? lz4Window(output) : undefined);
+      // The decoder zeroes its whole output bound first, so keep it near what the block can produce.
+      const boundBytes = Math.min(blockBytesMax, roomBytes, blockBytes * lz4ExpansionMax + 64);
+      piece = lz4Block(block, boundBytes, linked ? lz4Window(output) : undefined);
       if (piece.length > roomBytes) throw tooLarge('lz4', output.bytes + piece.length, output.bytesMax);
     }
     output.pieces.push(piece);
@@ -496,7 +501,8 @@ function decompressZstdSteps(data: Buffer, bytesMax: number): Buffer {
     if (produced > 0) pieces.push(step.subarray(0, produced));
     if (bytes > bytesMax) throw tooLarge('zstd', bytes, bytesMax);
     frameOpen = remaining !== 0;
-    if (produced === 0 && consumed === 0 && frameOpen) throw corrupt('zstd: truncated frame');
+    // Every step has room for output, so a step that moves nothing means the input cannot go on.
+    if (produced === 0 && consumed === 0) throw corrupt('zstd: truncated or malformed frame');
     stepBytes = Math.min(zstdStepBytesMax, stepBytes * 2);
   }
   return Buffer.concat(pieces, bytes);
