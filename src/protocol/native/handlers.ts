@@ -43,7 +43,7 @@ export const handlers: { [N in Exclude<ApiName, 'hello' | 'subscribe' | 'credit'
     return {};
   },
   listTopics: async (broker, request) => broker.listTopics({ includeInternal: request.includeInternal }),
-  describeTopic: async (broker, request) => broker.describeTopic(request.name),
+  describeTopic: async (broker, request) => (request.ensure ? broker.ensureTopic(request.name) : broker.describeTopic(request.name)),
   produce: async (broker, request) => {
     const result = await broker.produce(request);
     return {

@@ -147,6 +147,8 @@ export type HelloResponse = CodecValue<typeof helloResponse>;
 
 export const createTopicRequest = struct({ name: string, config: topicConfigPartial });
 export const topicNameRequest = struct({ name: string });
+/** ensure: create the topic with the broker's defaults when missing and auto-creation is on. */
+export const describeTopicRequest = struct({ name: string, ensure: bool });
 export const listTopicsRequest = struct({ includeInternal: bool });
 export const topicList = array(topicDescription);
 
@@ -382,7 +384,7 @@ export const apis = {
   createTopic: api(apiKeys.createTopic, createTopicRequest, topicDescription),
   deleteTopic: api(apiKeys.deleteTopic, topicNameRequest, empty),
   listTopics: api(apiKeys.listTopics, listTopicsRequest, topicList),
-  describeTopic: api(apiKeys.describeTopic, topicNameRequest, topicDescription),
+  describeTopic: api(apiKeys.describeTopic, describeTopicRequest, topicDescription),
   produce: api(apiKeys.produce, produceRequest, produceResponse),
   fetch: api(apiKeys.fetch, fetchRequest, fetchResponse),
   listOffsets: api(apiKeys.listOffsets, listOffsetsRequest, listOffsetsResponse),

@@ -1,0 +1,533 @@
+/**
+ * The consumer: an async iterator of messages (`for await (const message of consumer)`), or a
+ * callback loop with `run({ eachMessage })`.
+ *
+ * Two ways to get partitions: group membership (`groupId` + `topics`; the broker assigns the
+ * partitions, the consumer heartbeats and rejoins on a rebalance) or explicit `partitions` /
+ * `topics` without a group. Two ways to get messages: `push` (default; the broker sends while
+ * the consumer's credits last, `prefetchMessages` / `prefetchBytes`, and credits are returned as
+ * the application takes messages) or `pull` (long-polling fetches, at most `prefetchMessages`
+ * buffered before the next fetch).
+ *
+ * A message counts as consumed once the application asks for the next one (or the loop ends), so
+ * committed offsets never pass a message still being processed: at-least-once delivery.
+ */
+import { decodeBatches } from '../format/record-batch.js';
+import { WeirError, isWeirError } from '../util/errors.js';
+import type { FetchPartitionResult } from '../protocol/native/wire/messages.js';
+import { errorCodeFromWire } from '../util/errors.js';
+import { backoffDelayMs, sleep } from './backoff.js';
+import type { Client } from './client.js';
+import type { Connection } from './connection.js';
+import type { ConsumerMessage } from './message.js';
+import { MessageBuffer } from './message-buffer.js';
+
+export type StartPosition = 'earliest' | 'latest' | bigint | Date;
+
+export const consumerDefaults = {
+  from: 'latest' as StartPosition,
+  mode: 'push' as 'push' | 'pull',
+  prefetchMessages: 1_000,
+  prefetchBytes: 8 * 1024 * 1024,
+  fetchWaitMs: 500,
+  fetchBytesMax: 4 * 1024 * 1024,
+  partitionFetchBytesMax: 1024 * 1024,
+  autoCommit: true,
+  autoCommitIntervalMs: 5_000,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  rebalanceTimeoutMs: 30_000,
+  retryBackoffMsMin: 100,
+  retryBackoffMsMax: 2_000,
+  decompressedBytesMax: 64 * 1024 * 1024,
+} as const;
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface ConsumerOptions {
+  /** Joins this group (with `topics`), or with explicit `partitions` commits under this name. */
+  groupId?: string;
+  topics?: string[];
+  /** Explicit partitions (no membership). */
+  partitions?: TopicPartition[];
+  /** Where to start when there is no committed offset. Default 'latest'. */
+  from?: StartPosition;
+  mode?: 'push' | 'pull';
+  prefetchMessages?: number;
+  prefetchBytes?: number;
+  fetchWaitMs?: number;
+  fetchBytesMax?: number;
+  autoCommit?: boolean;
+  autoCommitIntervalMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+}
+
+const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export class Consumer implements AsyncIterable<ConsumerMessage> {
+  readonly #client: Client;
+  readonly #options: ConsumerOptions & typeof consumerDefaults;
+  readonly #buffer = new MessageBuffer();
+  #assignment: TopicPartition[] = [];
+  /** Next offset to fetch, per partition. */
+  readonly #positions = new Map<string, bigint>();
+  /** Offset after the last message the application finished, per partition (the commit point). */
+  readonly #consumed = new Map<string, bigint>();
+  readonly #committed = new Map<string, bigint>();
+  readonly #seeks = new Map<string, bigint>();
+  #pendingTaken: ConsumerMessage | null = null;
+  #memberId = '';
+  #generationId = -1;
+  #rejoinNeeded = true;
+  #epoch = 0;
+  #interruptWaiters: (() => void)[] = [];
+  #running: Promise<void> | null = null;
+  #closing = false;
+  #failure: WeirError | null = null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #commitTimer: NodeJS.Timeout | null = null;
+  #subscriptionIds = 0;
+  #assigned: { resolve: () => void; promise: Promise<void> };
+
+  constructor(client: Client, options: ConsumerOptions) {
+    this.#client = client;
+    this.#options = { ...consumerDefaults, ...stripUndefined(options) } as ConsumerOptions & typeof consumerDefaults;
+    if (options.groupId === undefined && options.partitions === undefined && options.topics === undefined) {
+      throw new WeirError('INVALID_CONFIG', 'a consumer needs topics (with or without a groupId) or partitions');
+    }
+    if (options.groupId !== undefined && options.partitions === undefined && (options.topics?.length ?? 0) === 0) {
+      throw new WeirError('INVALID_CONFIG', 'a group consumer needs at least one topic');
+    }
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#assigned = { resolve, promise };
+  }
+
+  get #isGroupMember(): boolean {
+    return this.#options.groupId !== undefined && this.#options.partitions === undefined;
+  }
+
+  /** The partitions currently assigned to this consumer. */
+  get assignment(): TopicPartition[] {
+    return this.#assignment.map((p) => ({ ...p }));
+  }
+
+  /** Starts fetching (iteration starts it too); resolves once partitions are assigned. */
+  async start(): Promise<void> {
+    this.#ensureRunning();
+    await Promise.race([this.#assigned.promise, this.#failed()]);
+  }
+
+  #failed(): Promise<void> {
+    return new Promise((_, reject) => {
+      const check = (): void => {
+        if (this.#failure) reject(this.#failure);
+        else if (!this.#closing) setTimeout(check, 50).unref();
+      };
+      check();
+    });
+  }
+
+  #ensureRunning(): void {
+    if (this.#running !== null || this.#closing) return;
+    this.#running = this.#run();
+    if (this.#options.autoCommit && this.#options.groupId !== undefined) {
+      this.#commitTimer = setInterval(() => void this.commit().catch(() => {}), this.#options.autoCommitIntervalMs);
+      this.#commitTimer.unref();
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumerMessage> {
+    this.#ensureRunning();
+    try {
+      for (;;) {
+        const message = await this.#next();
+        if (message === null) return;
+        yield message;
+      }
+    } finally {
+      this.#markTakenConsumed();
+    }
+  }
+
+  /** Calls `eachMessage` for every message, one at a time, until the consumer is closed. */
+  async run(handlers: { eachMessage: (message: ConsumerMessage) => Promise<void> | void }): Promise<void> {
+    for await (const message of this) await handlers.eachMessage(message);
+  }
+
+  async #next(): Promise<ConsumerMessage | null> {
+    this.#markTakenConsumed();
+    for (;;) {
+      if (this.#failure !== null) throw this.#failure;
+      if (this.#closing) return null;
+      const message = this.#buffer.shift();
+      if (message !== undefined) {
+        this.#pendingTaken = message;
+        this.#returnCredits();
+        return message;
+      }
+      await this.#buffer.waitForData();
+    }
+  }
+
+  #markTakenConsumed(): void {
+    const message = this.#pendingTaken;
+    if (message === null) return;
+    this.#pendingTaken = null;
+    const k = key(message.topic, message.partition);
+    if (this.#positions.has(k)) this.#consumed.set(k, message.offset + 1n);
+  }
+
+  /** Commits the offsets of the messages consumed so far. */
+  async commit(): Promise<void> {
+    const groupId = this.#options.groupId;
+    if (groupId === undefined) throw new WeirError('INVALID_REQUEST', 'a consumer without a groupId cannot commit');
+    this.#markTakenConsumed();
+    const offsets = [];
+    for (const [k, offset] of this.#consumed) {
+      if (this.#committed.get(k) === offset) continue;
+      const [topic, partition] = k.split('\u0000') as [string, string];
+      offsets.push({ topic, partition: Number(partition), offset, metadata: null });
+    }
+    if (offsets.length === 0) return;
+    const member = this.#isGroupMember;
+    if (member && this.#generationId < 0) return;
+    await this.#client.request('commitOffsets', {
+      groupId,
+      generationId: member ? this.#generationId : -1,
+      memberId: member ? this.#memberId : '',
+      offsets,
+    });
+    for (const o of offsets) this.#committed.set(key(o.topic, o.partition), o.offset);
+  }
+
+  /** Moves a partition's position; the next message from it is at `to`. */
+  async seek(topic: string, partition: number, to: bigint | Date): Promise<void> {
+    const offset = to instanceof Date ? await this.#offsetFor(topic, partition, to) : to;
+    this.#seeks.set(key(topic, partition), offset);
+    this.#interrupt();
+  }
+
+  /** Stops fetching, commits what was consumed (with auto-commit), leaves the group. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#markTakenConsumed();
+    this.#closing = true;
+    this.#interrupt();
+    this.#buffer.wakeAll();
+    if (this.#commitTimer) clearInterval(this.#commitTimer);
+    await this.#running?.catch(() => {});
+    this.#stopHeartbeat();
+    if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
+      await this.commit().catch(() => {});
+    }
+    if (this.#isGroupMember && this.#memberId !== '' && !this.#client.isClosed) {
+      await this.#client.request('leaveGroup', { groupId: this.#options.groupId!, memberId: this.#memberId }).catch(() => {});
+    }
+    this.#client.untrack(this);
+  }
+
+  // --- the loop ----------------------------------------------------------------------------------
+
+  #interrupt(): void {
+    this.#epoch++;
+    for (const wake of this.#interruptWaiters.splice(0)) wake();
+    this.#buffer.wakeAll();
+  }
+
+  #interrupted(epoch: number): boolean {
+    return this.#epoch !== epoch || this.#closing;
+  }
+
+  #whenInterrupted(): Promise<void> {
+    return new Promise((resolve) => this.#interruptWaiters.push(resolve));
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#closing) {
+      const epoch = this.#epoch;
+      try {
+        if (this.#rejoinNeeded || this.#assignment.length === 0) await this.#assign();
+        this.#restartPositions();
+        attempt = 0;
+        if (this.#options.mode === 'pull') await this.#pullLoop(epoch);
+        else await this.#pushLoop(epoch);
+      } catch (error) {
+        if (this.#closing) return;
+        const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+        if (!this.#recoverable(failure)) {
+          this.#failure = failure;
+          this.#buffer.wakeAll();
+          return;
+        }
+        await sleep(backoffDelayMs(attempt++, { backoffMsMin: consumerDefaults.retryBackoffMsMin, backoffMsMax: consumerDefaults.retryBackoffMsMax }));
+      }
+    }
+  }
+
+  #recoverable(error: WeirError): boolean {
+    if (error.retriable) return true;
+    if (error.code === 'UNKNOWN_MEMBER' || error.code === 'ILLEGAL_GENERATION' || error.code === 'UNKNOWN_SUBSCRIPTION') {
+      if (error.code === 'UNKNOWN_MEMBER') this.#memberId = '';
+      this.#rejoinNeeded = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** After an interruption: buffered messages are dropped and fetching restarts where consumed. */
+  #restartPositions(): void {
+    this.#buffer.clear();
+    for (const p of this.#assignment) {
+      const k = key(p.topic, p.partition);
+      const seek = this.#seeks.get(k);
+      if (seek !== undefined) {
+        this.#positions.set(k, seek);
+        this.#consumed.set(k, seek);
+      } else {
+        this.#positions.set(k, this.#consumed.get(k)!);
+      }
+    }
+    this.#seeks.clear();
+  }
+
+  async #assign(): Promise<void> {
+    let partitions: TopicPartition[];
+    let committed = new Map<string, bigint>();
+    if (this.#isGroupMember) {
+      if (this.#generationId >= 0) await this.commit().catch(() => {});
+      this.#stopHeartbeat();
+      this.#assignment = [];
+      const result = await this.#client.request(
+        'joinGroup',
+        {
+          groupId: this.#options.groupId!,
+          memberId: this.#memberId,
+          groupInstanceId: null,
+          sessionTimeoutMs: this.#options.sessionTimeoutMs,
+          rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs,
+          topics: this.#options.topics!,
+        },
+        this.#options.rebalanceTimeoutMs,
+      );
+      this.#memberId = result.memberId;
+      this.#generationId = result.generationId;
+      this.#rejoinNeeded = false;
+      this.#startHeartbeat();
+      partitions = result.assignment.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })));
+      committed = await this.#fetchCommitted(partitions);
+    } else {
+      partitions = this.#options.partitions ?? (await this.#allPartitions(this.#options.topics!));
+      if (this.#options.groupId !== undefined) committed = await this.#fetchCommitted(partitions);
+      this.#rejoinNeeded = false;
+    }
+    this.#positions.clear();
+    this.#consumed.clear();
+    this.#committed.clear();
+    for (const p of partitions) {
+      const k = key(p.topic, p.partition);
+      const offset = committed.get(k) ?? (await this.#offsetFor(p.topic, p.partition, this.#options.from));
+      this.#consumed.set(k, offset);
+      if (committed.has(k)) this.#committed.set(k, offset);
+    }
+    this.#assignment = partitions;
+    this.#assigned.resolve();
+  }
+
+  async #fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>();
+    if (partitions.length === 0) return out;
+    const committed = await this.#client.request('fetchOffsets', { groupId: this.#options.groupId!, partitions });
+    for (const c of committed) if (c.offset >= 0n) out.set(key(c.topic, c.partition), c.offset);
+    return out;
+  }
+
+  async #allPartitions(topics: string[]): Promise<TopicPartition[]> {
+    const out: TopicPartition[] = [];
+    for (const topic of topics) {
+      const description = await this.#client.request('describeTopic', { name: topic, ensure: false });
+      for (const p of description.partitions) out.push({ topic, partition: p.partition });
+    }
+    return out;
+  }
+
+  async #offsetFor(topic: string, partition: number, from: StartPosition): Promise<bigint> {
+    if (typeof from === 'bigint') return from;
+    if (from instanceof Date) {
+      const found = await this.#client.request('listOffsets', { topic, partition, spec: { timestampMs: from.getTime() } });
+      if (found.offset >= 0n) return found.offset;
+      return (await this.#client.request('listOffsets', { topic, partition, spec: 'latest' })).offset;
+    }
+    return (await this.#client.request('listOffsets', { topic, partition, spec: from })).offset;
+  }
+
+  #startHeartbeat(): void {
+    const generationId = this.#generationId;
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#generationId !== generationId || this.#rejoinNeeded) return;
+      this.#client
+        .request('heartbeat', { groupId: this.#options.groupId!, generationId, memberId: this.#memberId })
+        .catch((error: unknown) => {
+          if (this.#closing || this.#generationId !== generationId) return;
+          if (isWeirError(error, 'UNKNOWN_MEMBER')) this.#memberId = '';
+          if (isWeirError(error) && ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER'].includes(error.code)) {
+            this.#rejoinNeeded = true;
+            this.#interrupt();
+          }
+        });
+    }, this.#options.heartbeatIntervalMs);
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = null;
+  }
+
+  // --- pull ------------------------------------------------------------------------------------
+
+  async #pullLoop(epoch: number): Promise<void> {
+    while (!this.#interrupted(epoch)) {
+      await this.#buffer.room(this.#options.prefetchMessages);
+      if (this.#interrupted(epoch)) return;
+      if (this.#assignment.length === 0) {
+        await Promise.race([this.#whenInterrupted(), sleep(this.#options.fetchWaitMs)]);
+        continue;
+      }
+      const results = await this.#client.request(
+        'fetch',
+        {
+          waitMs: this.#options.fetchWaitMs,
+          bytesMin: 1,
+          bytesMaxTotal: this.#options.fetchBytesMax,
+          partitions: this.#assignment.map((p) => ({
+            topic: p.topic,
+            partition: p.partition,
+            offset: this.#positions.get(key(p.topic, p.partition))!,
+            bytesMax: consumerDefaults.partitionFetchBytesMax,
+          })),
+        },
+        this.#options.fetchWaitMs,
+      );
+      if (this.#interrupted(epoch)) return;
+      for (const result of results) await this.#takeFetched(result);
+      this.#buffer.notify();
+    }
+  }
+
+  async #takeFetched(result: FetchPartitionResult): Promise<void> {
+    const k = key(result.topic, result.partition);
+    if (result.errorCode !== 0) {
+      const error = new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage);
+      if (error.code !== 'OFFSET_OUT_OF_RANGE') throw error;
+      const reset = await this.#offsetFor(result.topic, result.partition, this.#resetPolicy());
+      this.#positions.set(k, reset);
+      this.#consumed.set(k, reset);
+      return;
+    }
+    const position = this.#positions.get(k);
+    if (position === undefined || result.records.length === 0) return;
+    const next = this.#pushRecords(result.topic, result.partition, result.records, position, null);
+    this.#positions.set(k, next);
+  }
+
+  #resetPolicy(): 'earliest' | 'latest' {
+    return this.#options.from === 'latest' ? 'latest' : 'earliest';
+  }
+
+  /** Decodes records into the buffer from `offsetMin` (below `offsetEnd` if given); returns the next offset. */
+  #pushRecords(topic: string, partition: number, records: Buffer, offsetMin: bigint, offsetEnd: bigint | null): bigint {
+    const decoded = decodeBatches(records, { decompressedBytesMax: consumerDefaults.decompressedBytesMax, offsetMin });
+    let next = offsetMin;
+    for (const record of decoded) {
+      if (offsetEnd !== null && record.offset >= offsetEnd) break;
+      this.#buffer.push({ topic, partition, offset: record.offset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers });
+      next = record.offset + 1n;
+    }
+    return offsetEnd ?? next;
+  }
+
+  // --- push ------------------------------------------------------------------------------------
+
+  async #pushLoop(epoch: number): Promise<void> {
+    const connection = await this.#client.connection();
+    if (this.#interrupted(epoch)) return;
+    if (this.#assignment.length === 0) {
+      await this.#whenInterrupted();
+      return;
+    }
+    const subscriptionId = ++this.#subscriptionIds;
+    let ended: WeirError | null = null;
+    let wakeEnded: (() => void) | null = null;
+    connection.subscribe(subscriptionId, {
+      onDelivery: (delivery) => {
+        if (this.#interrupted(epoch)) return;
+        const k = key(delivery.topic, delivery.partition);
+        this.#pushRecords(delivery.topic, delivery.partition, delivery.records, delivery.offsetFirst, delivery.offsetEnd);
+        this.#positions.set(k, delivery.offsetEnd);
+        this.#buffer.markDelivery(Number(delivery.offsetEnd - delivery.offsetFirst), delivery.records.length);
+        this.#buffer.notify();
+        this.#returnCredits();
+      },
+      onEnd: (error) => {
+        ended = error;
+        wakeEnded?.();
+      },
+    });
+    this.#activePush = { connection, subscriptionId };
+    try {
+      await connection.request('subscribe', {
+        subscriptionId,
+        source: {
+          kind: 'partitions',
+          partitions: this.#assignment.map((p) => ({ ...p, offset: this.#positions.get(key(p.topic, p.partition))! })),
+        },
+        creditMessages: this.#options.prefetchMessages,
+        creditBytes: this.#options.prefetchBytes,
+        deliveryBytesMax: Math.min(this.#options.prefetchBytes, this.#options.fetchBytesMax),
+      });
+      if (!this.#interrupted(epoch) && ended === null) {
+        await Promise.race([this.#whenInterrupted(), new Promise<void>((resolve) => (wakeEnded = resolve))]);
+      }
+    } finally {
+      this.#activePush = null;
+      connection.forgetSubscription(subscriptionId);
+      if (ended === null && !connection.closed) await connection.request('unsubscribe', { subscriptionId }).catch(() => {});
+    }
+    if (ended !== null) await this.#onSubscriptionEnded(ended);
+  }
+
+  #activePush: { connection: Connection; subscriptionId: number } | null = null;
+
+  async #onSubscriptionEnded(error: WeirError): Promise<void> {
+    if (error.code !== 'OFFSET_OUT_OF_RANGE') throw error;
+    // Which partition is not named: restart every position that lies outside its log.
+    for (const p of this.#assignment) {
+      const k = key(p.topic, p.partition);
+      const earliest = await this.#offsetFor(p.topic, p.partition, 'earliest');
+      const latest = await this.#offsetFor(p.topic, p.partition, 'latest');
+      const consumed = this.#consumed.get(k)!;
+      if (consumed < earliest || consumed > latest) this.#seeks.set(k, this.#resetPolicy() === 'earliest' ? earliest : latest);
+    }
+  }
+
+  /** Grants the broker more credits once half the prefetch has been taken. */
+  #returnCredits(): void {
+    const active = this.#activePush;
+    if (active === null) return;
+    const due = this.#buffer.peekCreditsDue();
+    if (due.messages < Math.ceil(this.#options.prefetchMessages / 2) && due.bytes < this.#options.prefetchBytes / 2) return;
+    const { messages, bytes } = this.#buffer.takeCreditsDue();
+    active.connection.request('credit', { subscriptionId: active.subscriptionId, messages, bytes }).catch(() => {});
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

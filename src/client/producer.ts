@@ -1,0 +1,524 @@
+/**
+ * The producer: batches messages per partition by size (`batchBytesMax`) and time (`lingerMs`),
+ * partitions by key with Kafka's murmur2, and sends batches as RecordBatch v2 bytes.
+ *
+ * Idempotence (on by default): the producer takes a producer id, numbers each partition's
+ * records with sequence numbers, and after a lost acknowledgement or a reconnect resends a batch
+ * with the same numbers, so the broker recognises it and does not store it twice. At most
+ * `inFlightBatchesPerPartitionMax` batches per partition are unacknowledged (the broker
+ * remembers that many per producer), and a failed batch is resent together with its successors,
+ * in order.
+ *
+ * Memory is bounded: messages waiting in batches or in flight take at most `bufferBytesMax`;
+ * `send` waits for room, `sendNoWait` refuses (returns false) until `ready()` resolves.
+ *
+ * Hot path: `sendNoWait` appends into the partition's batch builder and keeps no promise or
+ * closure per message (a callback only if the caller passes one); promises and timers exist per
+ * batch.
+ */
+import { RecordBatchBuilder, batchOffsets } from '../format/record-batch.js';
+import { compressionCodecs, type CompressionName } from '../format/compression.js';
+import { crc32c } from '../format/crc32c.js';
+import { WeirError } from '../util/errors.js';
+import type { Acks, ProduceResponse } from '../protocol/native/wire/messages.js';
+import { backoffDelayMs } from './backoff.js';
+import type { Client } from './client.js';
+import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
+import { partitionForKey } from './partitioner.js';
+
+export const producerDefaults = {
+  acks: 'leader' as Acks,
+  idempotent: true,
+  lingerMs: 5,
+  batchBytesMax: 1024 * 1024,
+  bufferBytesMax: 64 * 1024 * 1024,
+  compression: 'none' as CompressionName,
+  inFlightBatchesPerPartitionMax: 5,
+  /** A message not acknowledged this long after it was sent fails with TIMEOUT. */
+  deliveryTimeoutMs: 120_000,
+  retryBackoffMsMin: 50,
+  retryBackoffMsMax: 2_000,
+} as const;
+
+export interface ProducerOptions {
+  /** 'leader' (default): answered once stored by the topic's flush policy; 'none': not answered. */
+  acks?: Acks;
+  /** Default true (forced off with acks 'none'). */
+  idempotent?: boolean;
+  lingerMs?: number;
+  batchBytesMax?: number;
+  bufferBytesMax?: number;
+  compression?: CompressionName;
+  inFlightBatchesPerPartitionMax?: number;
+  deliveryTimeoutMs?: number;
+  retryBackoffMsMin?: number;
+  retryBackoffMsMax?: number;
+}
+
+export type SendCallback = (error: WeirError | null, metadata?: RecordMetadata) => void;
+
+const sequenceModulus = 2 ** 31;
+
+interface Batch {
+  serial: number;
+  state: PartitionState;
+  builder: RecordBatchBuilder;
+  bytes: Buffer | null;
+  /** The producer id the bytes were stamped with. */
+  producerId: bigint;
+  count: number;
+  baseSequence: number;
+  callbackIndexes: number[];
+  callbacks: SendCallback[];
+  accountedBytes: number;
+  createdMs: number;
+  attempts: number;
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  builder: RecordBatchBuilder | null;
+  callbackIndexes: number[];
+  callbacks: SendCallback[];
+  nextSequence: number;
+  queue: Batch[];
+  retrying: Batch[];
+  inFlight: number;
+  /** Waiting for a retry: nothing new is sent until the failed batches have gone again. */
+  blocked: boolean;
+}
+
+interface TopicMetadata {
+  partitionCount: number;
+  batchBytesMax: number;
+  partitions: PartitionState[];
+  sticky: number;
+}
+
+interface Waiting {
+  message: ProducerMessage;
+  callback: SendCallback | undefined;
+}
+
+export class Producer {
+  readonly #client: Client;
+  readonly #options: Required<ProducerOptions>;
+  readonly #topics = new Map<string, TopicMetadata>();
+  readonly #waitingForMetadata = new Map<string, Waiting[]>();
+  #bufferedBytes = 0;
+  #unsettledBatches = 0;
+  #openBuilders = 0;
+  #capacityWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+  #lingerTimer: NodeJS.Timeout | null = null;
+  #producerId = -1n;
+  #producerEpoch = -1;
+  #producerIdStale: boolean;
+  #producerIdLoading = false;
+  #connectionWaiting = false;
+  #serial = 0;
+  #closed = false;
+
+  constructor(client: Client, options: ProducerOptions = {}) {
+    this.#client = client;
+    const acks = options.acks ?? producerDefaults.acks;
+    this.#options = {
+      acks,
+      idempotent: acks === 'none' ? false : (options.idempotent ?? producerDefaults.idempotent),
+      lingerMs: options.lingerMs ?? producerDefaults.lingerMs,
+      batchBytesMax: options.batchBytesMax ?? producerDefaults.batchBytesMax,
+      bufferBytesMax: options.bufferBytesMax ?? producerDefaults.bufferBytesMax,
+      compression: options.compression ?? producerDefaults.compression,
+      inFlightBatchesPerPartitionMax: options.inFlightBatchesPerPartitionMax ?? producerDefaults.inFlightBatchesPerPartitionMax,
+      deliveryTimeoutMs: options.deliveryTimeoutMs ?? producerDefaults.deliveryTimeoutMs,
+      retryBackoffMsMin: options.retryBackoffMsMin ?? producerDefaults.retryBackoffMsMin,
+      retryBackoffMsMax: options.retryBackoffMsMax ?? producerDefaults.retryBackoffMsMax,
+    };
+    if (!(this.#options.compression in compressionCodecs)) {
+      throw new WeirError('INVALID_CONFIG', `compression ${this.#options.compression} is not one of ${Object.keys(compressionCodecs).join(', ')}`);
+    }
+    this.#producerIdStale = this.#options.idempotent;
+  }
+
+  /** Bytes of messages batched or in flight (at most about bufferBytesMax). */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  /**
+   * Sends one message or several; resolves when the broker has stored them (per `acks`), with
+   * where each went. Waits for buffer room first when `bufferBytesMax` is reached.
+   */
+  send(topic: string, message: ProducerMessage): Promise<RecordMetadata>;
+  send(topic: string, messages: readonly ProducerMessage[]): Promise<RecordMetadata[]>;
+  send(topic: string, input: ProducerMessage | readonly ProducerMessage[]): Promise<RecordMetadata | RecordMetadata[]> {
+    if (!Array.isArray(input)) {
+      return new Promise((resolve, reject) => {
+        const callback: SendCallback = (error, metadata) => (error ? reject(error) : resolve(metadata!));
+        if (!this.sendNoWait(topic, input as ProducerMessage, callback)) void this.#offerWhenReady(topic, input as ProducerMessage, callback);
+      });
+    }
+    const messages = input as readonly ProducerMessage[];
+    return new Promise((resolve, reject) => {
+      const results: RecordMetadata[] = new Array(messages.length);
+      let remaining = messages.length;
+      let failed = false;
+      if (remaining === 0) resolve(results);
+      const settle = (index: number, error: WeirError | null, metadata?: RecordMetadata): void => {
+        if (failed) return;
+        if (error) {
+          failed = true;
+          reject(error);
+          return;
+        }
+        results[index] = metadata!;
+        if (--remaining === 0) resolve(results);
+      };
+      void (async () => {
+        for (let i = 0; i < messages.length; i++) {
+          const callback: SendCallback = (error, metadata) => settle(i, error, metadata);
+          if (!this.sendNoWait(topic, messages[i]!, callback)) await this.#offerWhenReady(topic, messages[i]!, callback);
+        }
+      })();
+    });
+  }
+
+  async #offerWhenReady(topic: string, message: ProducerMessage, callback: SendCallback): Promise<void> {
+    while (!this.#closed) {
+      await this.ready();
+      if (this.sendNoWait(topic, message, callback)) return;
+    }
+    callback(new WeirError('CLOSED', 'the producer is closed'));
+  }
+
+  /**
+   * Queues a message without a promise: `callback` (optional) is called once it is stored or has
+   * failed. Returns false, taking nothing, when the buffer is full: await `ready()` and retry.
+   */
+  sendNoWait(topic: string, message: ProducerMessage, callback?: SendCallback): boolean {
+    if (this.#closed) {
+      callback?.(new WeirError('CLOSED', 'the producer is closed'));
+      return true;
+    }
+    if (this.#bufferedBytes >= this.#options.bufferBytesMax) return false;
+    const metadata = this.#topics.get(topic);
+    if (metadata === undefined) {
+      this.#waitForMetadata(topic, { message, callback });
+      return true;
+    }
+    this.#append(topic, metadata, message, callback);
+    return true;
+  }
+
+  /** Resolves when the buffer has room again (at once when it has). */
+  ready(): Promise<void> {
+    if (this.#bufferedBytes < this.#options.bufferBytesMax || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  #waitForMetadata(topic: string, waiting: Waiting): void {
+    // Counted against the buffer at a nominal size so that a flood for an unknown topic is bounded.
+    this.#bufferedBytes += waitingBytesNominal;
+    const list = this.#waitingForMetadata.get(topic);
+    if (list !== undefined) {
+      list.push(waiting);
+      return;
+    }
+    this.#waitingForMetadata.set(topic, [waiting]);
+    this.#client.request('describeTopic', { name: topic, ensure: true }).then(
+      (description) => {
+        const partitionCount = description.partitions.length;
+        this.#topics.set(topic, {
+          partitionCount,
+          batchBytesMax: Math.min(this.#options.batchBytesMax, description.config.messageBytesMax),
+          partitions: new Array(partitionCount),
+          sticky: Math.floor(Math.random() * partitionCount),
+        });
+        this.#releaseWaiting(topic, null);
+      },
+      (error: WeirError) => this.#releaseWaiting(topic, error),
+    );
+  }
+
+  #releaseWaiting(topic: string, error: WeirError | null): void {
+    const list = this.#waitingForMetadata.get(topic) ?? [];
+    this.#waitingForMetadata.delete(topic);
+    this.#bufferedBytes -= waitingBytesNominal * list.length;
+    const metadata = this.#topics.get(topic);
+    for (const { message, callback } of list) {
+      if (error !== null || metadata === undefined) callback?.(error ?? new WeirError('UNKNOWN_TOPIC', `topic ${topic} is unknown`));
+      else this.#append(topic, metadata, message, callback);
+    }
+    this.#wakeWaiters();
+  }
+
+  #append(topic: string, metadata: TopicMetadata, message: ProducerMessage, callback: SendCallback | undefined): void {
+    const record = toRecordInput(message);
+    let partition = message.partition;
+    if (partition === undefined) partition = record.key !== null ? partitionForKey(record.key, metadata.partitionCount) : metadata.sticky;
+    if (!Number.isInteger(partition) || partition < 0 || partition >= metadata.partitionCount) {
+      callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition}`));
+      return;
+    }
+    const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
+    if (record.timestamp === undefined) record.timestamp = Date.now();
+    let builder = state.builder;
+    if (builder !== null && builder.sizeBytes + RecordBatchBuilder.recordSizeBytes(record) + recordSlackBytes > metadata.batchBytesMax) {
+      this.#seal(state, metadata);
+      builder = null;
+    }
+    if (builder === null) {
+      builder = state.builder = new RecordBatchBuilder();
+      this.#openBuilders++;
+      this.#armLinger();
+    }
+    const before = builder.sizeBytes;
+    if (callback !== undefined) {
+      state.callbackIndexes.push(builder.count);
+      state.callbacks.push(callback);
+    }
+    builder.add(record);
+    this.#bufferedBytes += builder.sizeBytes - before;
+  }
+
+  #armLinger(): void {
+    if (this.#lingerTimer !== null) return;
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = null;
+      this.#sealAll();
+    }, this.#options.lingerMs);
+  }
+
+  #sealAll(): void {
+    for (const metadata of this.#topics.values()) {
+      for (const state of metadata.partitions) if (state !== undefined) this.#seal(state, metadata);
+    }
+  }
+
+  #seal(state: PartitionState, metadata: TopicMetadata): void {
+    const builder = state.builder;
+    if (builder === null || builder.count === 0) return;
+    state.builder = null;
+    this.#openBuilders--;
+    const batch: Batch = {
+      serial: this.#serial++,
+      state,
+      builder,
+      bytes: null,
+      producerId: -1n,
+      count: builder.count,
+      baseSequence: -1,
+      callbackIndexes: state.callbackIndexes,
+      callbacks: state.callbacks,
+      accountedBytes: builder.sizeBytes,
+      createdMs: Date.now(),
+      attempts: 0,
+    };
+    state.callbackIndexes = [];
+    state.callbacks = [];
+    state.queue.push(batch);
+    this.#unsettledBatches++;
+    if (metadata.sticky === state.partition) metadata.sticky = (state.partition + 1) % metadata.partitionCount;
+    this.#pump(state);
+  }
+
+  #pump(state: PartitionState): void {
+    if (state.blocked || state.queue.length === 0) return;
+    if (this.#producerIdStale) {
+      this.#loadProducerId();
+      return;
+    }
+    const connection = this.#client.currentConnection;
+    if (connection === null) {
+      this.#awaitConnection();
+      return;
+    }
+    const acks = this.#options.acks;
+    while (state.queue.length > 0 && state.inFlight < this.#options.inFlightBatchesPerPartitionMax) {
+      const batch = state.queue.shift()!;
+      const bytes = this.#stamp(batch);
+      state.inFlight++;
+      const request = { topic: state.topic, partition: state.partition, acks, batches: bytes };
+      if (acks === 'none') {
+        if (connection.requestNoResponse('produce', request)) this.#onProduced(batch, null, undefined);
+        else this.#onProduced(batch, new WeirError('CONNECTION_CLOSED', 'the connection closed before the batch was sent'), undefined);
+      } else {
+        connection.requestCallback('produce', request, (error, response) => this.#onProduced(batch, error, response));
+      }
+    }
+  }
+
+  /** The batch's bytes with the current producer id and its sequence numbers. */
+  #stamp(batch: Batch): Buffer {
+    const state = batch.state;
+    if (batch.bytes !== null && batch.producerId === this.#producerId) return batch.bytes;
+    const idempotent = this.#options.idempotent;
+    batch.producerId = this.#producerId;
+    batch.baseSequence = idempotent ? state.nextSequence : -1;
+    if (idempotent) state.nextSequence = (state.nextSequence + batch.count) % sequenceModulus;
+    if (batch.bytes === null) {
+      batch.bytes = batch.builder.build({
+        compression: compressionCodecs[this.#options.compression],
+        producerId: idempotent ? this.#producerId : -1n,
+        producerEpoch: idempotent ? this.#producerEpoch : -1,
+        baseSequence: batch.baseSequence,
+      });
+    } else {
+      // Re-stamped under a new producer id: these fields are covered by the CRC.
+      batch.bytes.writeBigInt64BE(this.#producerId, batchOffsets.producerId);
+      batch.bytes.writeInt16BE(this.#producerEpoch, batchOffsets.producerEpoch);
+      batch.bytes.writeInt32BE(batch.baseSequence, batchOffsets.baseSequence);
+      batch.bytes.writeUInt32BE(crc32c(batch.bytes.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    }
+    return batch.bytes;
+  }
+
+  #onProduced(batch: Batch, error: WeirError | null, response: ProduceResponse | undefined): void {
+    const state = batch.state;
+    state.inFlight--;
+    if (error === null) {
+      this.#complete(batch, response === undefined ? -1n : response.baseOffset, null);
+    } else if (this.#isRetriable(error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
+      batch.attempts++;
+      if (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER') this.#markProducerIdStale();
+      state.retrying.push(batch);
+      state.blocked = true;
+    } else {
+      this.#complete(batch, -1n, error);
+      // Sequence numbers after a batch the broker refused would leave a gap: start afresh.
+      if (this.#options.idempotent) this.#markProducerIdStale();
+    }
+    if (state.inFlight === 0 && state.retrying.length > 0) this.#scheduleRetry(state);
+    else this.#pump(state);
+  }
+
+  #isRetriable(error: WeirError): boolean {
+    return error.retriable || error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER';
+  }
+
+  #scheduleRetry(state: PartitionState): void {
+    const attempts = Math.max(...state.retrying.map((b) => b.attempts));
+    const delayMs = backoffDelayMs(attempts, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
+    setTimeout(() => {
+      const retrying = state.retrying.sort((a, b) => a.serial - b.serial);
+      state.retrying = [];
+      state.queue.unshift(...retrying);
+      state.blocked = false;
+      this.#pump(state);
+    }, delayMs);
+  }
+
+  #complete(batch: Batch, baseOffset: bigint, error: WeirError | null): void {
+    const { topic, partition } = batch.state;
+    for (let i = 0; i < batch.callbacks.length; i++) {
+      const callback = batch.callbacks[i]!;
+      if (error !== null) callback(error);
+      else callback(null, { topic, partition, offset: baseOffset < 0n ? -1n : baseOffset + BigInt(batch.callbackIndexes[i]!) });
+    }
+    this.#bufferedBytes -= batch.accountedBytes;
+    this.#unsettledBatches--;
+    this.#wakeWaiters();
+  }
+
+  #wakeWaiters(): void {
+    if (this.#bufferedBytes < this.#options.bufferBytesMax) for (const wake of this.#capacityWaiters.splice(0)) wake();
+    if (this.#isIdle()) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  #isIdle(): boolean {
+    return this.#unsettledBatches === 0 && this.#openBuilders === 0 && this.#waitingForMetadata.size === 0;
+  }
+
+  #markProducerIdStale(): void {
+    this.#producerIdStale = true;
+  }
+
+  #loadProducerId(): void {
+    if (this.#producerIdLoading) return;
+    this.#producerIdLoading = true;
+    this.#client.request('initProducerId', {}).then(
+      ({ producerId, producerEpoch }) => {
+        this.#producerIdLoading = false;
+        this.#producerId = producerId;
+        this.#producerEpoch = producerEpoch;
+        this.#producerIdStale = false;
+        for (const metadata of this.#topics.values()) for (const state of metadata.partitions) if (state) state.nextSequence = 0;
+        this.#pumpAll();
+      },
+      () => {
+        this.#producerIdLoading = false;
+        if (this.#client.isClosed) this.#failAll(new WeirError('CLOSED', 'the client is closed'));
+        else setTimeout(() => this.#pumpAll(), this.#options.retryBackoffMsMin);
+      },
+    );
+  }
+
+  #awaitConnection(): void {
+    if (this.#connectionWaiting) return;
+    this.#connectionWaiting = true;
+    this.#client.connection().then(
+      () => {
+        this.#connectionWaiting = false;
+        this.#pumpAll();
+      },
+      (error: WeirError) => {
+        this.#connectionWaiting = false;
+        this.#failAll(error);
+      },
+    );
+  }
+
+  #pumpAll(): void {
+    for (const metadata of this.#topics.values()) for (const state of metadata.partitions) if (state) this.#pump(state);
+  }
+
+  #failAll(error: WeirError): void {
+    for (const metadata of this.#topics.values()) {
+      for (const state of metadata.partitions) {
+        if (!state) continue;
+        for (const batch of state.queue.splice(0)) this.#complete(batch, -1n, error);
+      }
+    }
+  }
+
+  /** Sends everything batched so far and resolves when all of it is acknowledged (or failed). */
+  flush(): Promise<void> {
+    if (this.#lingerTimer !== null) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = null;
+    }
+    this.#sealAll();
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Flushes, then refuses further messages. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    for (const wake of this.#capacityWaiters.splice(0)) wake();
+    this.#client.untrack(this);
+  }
+}
+
+/** Buffer bytes charged for a message waiting for its topic's metadata. */
+const waitingBytesNominal = 128;
+/** recordSizeBytes is computed with zero deltas; real deltas take a few bytes more. */
+const recordSlackBytes = 16;
+
+function newPartitionState(topic: string, partition: number): PartitionState {
+  return {
+    topic,
+    partition,
+    builder: null,
+    callbackIndexes: [],
+    callbacks: [],
+    nextSequence: 0,
+    queue: [],
+    retrying: [],
+    inFlight: 0,
+    blocked: false,
+  };
+}
