@@ -450,9 +450,23 @@ export class PartitionLog {
       });
     } catch (error) {
       this.#fail(error, segment.logPath, sync ? 'write and fdatasync' : 'write', group);
+      await this.#cutFailedGroup(segment, position);
       return;
     }
     this.#recordWritten(segment, group, position, bytes, sync);
+  }
+
+  /**
+   * Best effort after a failed write: cut the file back to where the rejected group began, so that
+   * a rejected append does not reappear when the directory is reopened (a producer will retry it).
+   * If this fails too, recovery on reopen still cuts a torn tail; whole rejected batches may remain.
+   */
+  async #cutFailedGroup(segment: Segment, position: number): Promise<void> {
+    try {
+      await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.truncate(handle, position));
+    } catch (error) {
+      this.#context.logger('warn', `could not cut ${segment.logPath} back to ${position} after the failed write: ${(error as Error).message}`);
+    }
   }
 
   /** Appends from the queue head that fit the active segment and the group bound (at least one). */

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeBatches, encodeBatch } from '../format/record-batch.js';
+import { isWeirError } from '../util/errors.js';
+import { logConfigDefaults, type LogConfig } from './config.js';
+import { HandlePool } from './handle-pool.js';
+import { IndexCache } from './index-cache.js';
+import { PartitionLog } from './partition-log.js';
+import { CrashFileSystem } from './testing/crash-file-system.js';
+
+function batchAt(timestampMs: number, value: string): Buffer {
+  return encodeBatch([{ value: Buffer.from(value), timestamp: timestampMs }]);
+}
+
+async function openLog(config: LogConfig, clock: () => number) {
+  const disk = new CrashFileSystem();
+  const fileSystem = disk.view();
+  const log = await PartitionLog.open('/p', config, {
+    fs: fileSystem,
+    handles: new HandlePool({ fileSystem }),
+    indexCache: new IndexCache(),
+    clock,
+    logger: () => undefined,
+  });
+  return { disk, fileSystem, log };
+}
+
+const base: LogConfig = { ...logConfigDefaults, segmentBytesMax: 300, indexIntervalBytes: 50, retentionMs: null, retentionBytes: null };
+
+test('retention by size deletes whole oldest segments, never the active one, and advances the start offset', async () => {
+  const { fileSystem, log } = await openLog({ ...base, retentionBytes: 600 }, () => 0);
+  for (let i = 0; i < 40; i++) await log.append(batchAt(1000 + i, `value-${i}`));
+  const segmentsBefore = log.segmentCount;
+  const deleted = await log.applyRetention();
+  assert.ok(deleted > 0 && log.segmentCount === segmentsBefore - deleted);
+  assert.ok(log.sizeBytes <= 600 + 300, `${log.sizeBytes} bytes left`);
+  assert.ok(log.offsetStart > 0n);
+  const names = await fileSystem.readdir('/p');
+  assert.ok(!names.some((name) => name.endsWith('.deleted')), names.join(' '));
+  assert.equal(names.filter((name) => name.endsWith('.log')).length, log.segmentCount);
+  await assert.rejects(log.read(0n, 100), (error) => isWeirError(error, 'OFFSET_OUT_OF_RANGE'));
+  const first = decodeBatches(await log.read(log.offsetStart, 100), { decompressedBytesMax: 1 << 20 })[0]!;
+  assert.equal(first.offset, log.offsetStart);
+  assert.equal(first.value!.toString(), `value-${log.offsetStart}`);
+  assert.equal(await log.applyRetention(), 0, 'nothing more to delete');
+  await log.close();
+});
+
+test('retention by time deletes segments whose newest record is too old, rolling an expired active segment first', async () => {
+  let now = 10_000;
+  const { log } = await openLog({ ...base, retentionMs: 5_000 }, () => now);
+  for (let i = 0; i < 20; i++) await log.append(batchAt(1_000 + i * 100, `old-${i}`));
+  for (let i = 0; i < 10; i++) await log.append(batchAt(9_000 + i, `new-${i}`));
+  const deleted = await log.applyRetention();
+  assert.ok(deleted > 0);
+  const first = decodeBatches(await log.read(log.offsetStart, 100), { decompressedBytesMax: 1 << 20 })[0]!;
+  assert.ok(first.timestamp >= 10_000 - 5_000 || first.value!.toString().startsWith('new') || first.offset >= 15n, `kept ${first.value}`);
+  now = 100_000;
+  const end = log.offsetEnd;
+  await log.applyRetention();
+  assert.equal(log.offsetStart, end, 'everything expired: the active segment was rolled and deleted');
+  assert.equal(log.sizeBytes, 0);
+  assert.equal((await log.read(end, 100)).length, 0);
+  assert.equal((await log.append(batchAt(100_000, 'fresh'))).baseOffset, end);
+  await log.close();
+});
+
+test('segments roll by age', async () => {
+  let now = 0;
+  const { log } = await openLog({ ...base, segmentBytesMax: 1 << 20, segmentAgeMsMax: 1_000 }, () => now);
+  await log.append(batchAt(0, 'a'));
+  now = 500;
+  await log.append(batchAt(500, 'b'));
+  assert.equal(log.segmentCount, 1);
+  now = 1_200;
+  await log.append(batchAt(1_200, 'c'));
+  assert.equal(log.segmentCount, 2);
+  await log.close();
+});
+
+test('flush policies: always exposes synced data, none and interval expose written data; interval syncs on its timer', async () => {
+  for (const flush of [{ kind: 'none' as const }, { kind: 'interval' as const, intervalMs: 20 }]) {
+    const { disk, log } = await openLog({ ...base, segmentBytesMax: 1 << 20, flush }, Date.now);
+    await log.append(batchAt(1, 'x'));
+    assert.equal(log.highWatermark, 1n);
+    if (flush.kind === 'interval') {
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      disk.crash();
+      const fileSystem = disk.view();
+      const reopened = await PartitionLog.open('/p', base, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
+      assert.equal(reopened.offsetEnd, 1n, 'the interval flush made the append durable');
+      await reopened.close();
+    } else {
+      await log.flush();
+      await log.close();
+    }
+  }
+});
+
+test('a high watermark callback fires synchronously as appends become readable', async () => {
+  const disk = new CrashFileSystem();
+  const fileSystem = disk.view();
+  const seen: bigint[] = [];
+  const log = await PartitionLog.open('/p', base, { fs: fileSystem, handles: new HandlePool({ fileSystem }), onReadable: (hwm) => seen.push(hwm), logger: () => undefined });
+  await Promise.all([log.append(batchAt(1, 'a')), log.append(batchAt(2, 'b')), log.append(batchAt(3, 'c'))]);
+  assert.ok(seen.length >= 1 && seen.length <= 3);
+  assert.equal(seen[seen.length - 1], 3n);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!);
+  await log.close();
+});
