@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -207,6 +208,15 @@ test('lz4 reads linked blocks, block and content checksums, content size and ski
   const badHeaderChecksum = Buffer.from(linked);
   badHeaderChecksum[6] ^= 0xff;
   assertCorrupt(() => decompress(compressionCodecs.lz4, badHeaderChecksum, content.length), /descriptor checksum/);
+});
+
+test('lz4 reads 4 MiB blocks at the highest ratio LZ4 reaches', () => {
+  // lz4-napi's own frame writer uses BD 0x70 (4 MiB blocks), as kafkajs-lz4 does.
+  for (const input of [Buffer.alloc(4 * mebibyte), Buffer.alloc(4 * mebibyte, 0x61), sample(4 * mebibyte)]) {
+    const frame = lz4.compressFrameSync(input);
+    assert.equal(frame[5], 0x70);
+    assert.deepEqual(decompress(compressionCodecs.lz4, frame, input.length), input);
+  }
 });
 
 /** zstd frames without a content size, as librdkafka and streaming writers produce them. */
@@ -425,6 +435,40 @@ test('payloads framed as the Java client frames them decode', () => {
   assert.equal(zstd.getFrameContentSize(zstdJava), null);
   assert.equal(decompress(compressionCodecs.zstd, zstdJava, 40000).toString(), plain);
   assertCorrupt(() => decompress(compressionCodecs.zstd, zstdJava, 39999), /39999/);
+});
+
+/** Runs a reference command-line codec over `input`, or returns undefined when it is not installed. */
+function referenceTool(command: string, args: string[], input: Buffer): Buffer | undefined {
+  try {
+    return execFileSync(command, args, { input, maxBuffer: 64 * mebibyte, timeout: 20_000, stdio: ['pipe', 'pipe', 'ignore'] });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+test('the reference lz4 and zstd tools read what Weir writes, and Weir reads what they write', (context) => {
+  const input = sample(300_000, 9);
+  const cases: Array<[CompressionCodec, string, string[][]]> = [
+    // lz4 by default writes independent blocks and a content checksum; -BD links blocks (FLG 0x44);
+    // -BX adds block checksums, --content-size the size (FLG 0x7c).
+    [compressionCodecs.lz4, 'lz4', [['-c'], ['-c', '-BD', '-B4'], ['-c', '-B4', '-BX', '--content-size']]],
+    // zstd from a pipe does not know the size, so its frames do not declare it (and carry a checksum).
+    [compressionCodecs.zstd, 'zstd', [['-c', '-q'], ['-c', '-q', '-19']]],
+  ];
+  for (const [codec, command, encodings] of cases) {
+    const decoded = referenceTool(command, ['-d', '-c'], compress(codec, input));
+    if (decoded === undefined) {
+      context.diagnostic(`${command} is not installed; skipped`);
+      continue;
+    }
+    assert.deepEqual(decoded, input, `${command} -d`);
+    for (const args of encodings) {
+      const encoded = referenceTool(command, args, input)!;
+      assert.deepEqual(decompress(codec, encoded, input.length), input, `${command} ${args.join(' ')}`);
+      assertCorrupt(() => decompress(codec, encoded, input.length - 1));
+    }
+  }
 });
 
 test('compressed record batches round-trip through encodeBatch and decodeBatch', () => {
