@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { connect as netConnect, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { encodeBatch } from '../../format/record-batch.js';
+import { isWeirError } from '../../util/errors.js';
+import { Connection } from '../../client/connection.js';
+import { startTestBroker, type TestBroker } from './test-harness.js';
+import { FrameReader, encodeRequest, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
+import { apis, reservedApiKeys, type Delivery } from './wire/messages.js';
+
+let harness: TestBroker;
+before(async () => {
+  harness = await startTestBroker({ listener: { frameBytesMax: 1024 * 1024 } });
+});
+after(async () => {
+  await harness.stop();
+});
+
+function open(options: { versionMin?: number; versionMax?: number } = {}): Promise<Connection> {
+  return Connection.open({ host: '127.0.0.1', port: harness.port, clientId: 'test', connectTimeoutMs: 2000, requestTimeoutMs: 10_000, ...options });
+}
+
+function rawSocket(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: '127.0.0.1', port: harness.port }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+function closedWithin(socket: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.on('error', () => {});
+    socket.resume(); // drain what the server sent, so that 'close' can follow its end
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+const records = (count: number, tag: string) =>
+  Array.from({ length: count }, (_, i) => ({ value: Buffer.from(`${tag}-${i}`) }));
+
+test('requests round trip: create, produce, fetch, describe, list offsets', async () => {
+  const connection = await open();
+  try {
+    assert.equal(connection.hello?.version, 1);
+    const created = await connection.request('createTopic', { name: 'basics', config: { partitions: 2 } as never });
+    assert.equal(created.partitions.length, 2);
+    const produced = await connection.request('produce', { topic: 'basics', partition: 1, acks: 'leader', batches: encodeBatch(records(3, 'a')) });
+    assert.equal(produced.baseOffset, 0n);
+    const fetched = await connection.request('fetch', {
+      waitMs: 0,
+      bytesMin: 1,
+      bytesMaxTotal: 1 << 20,
+      partitions: [{ topic: 'basics', partition: 1, offset: 0n, bytesMax: 1 << 20 }],
+    });
+    assert.equal(fetched[0]!.errorCode, 0);
+    assert.equal(fetched[0]!.highWatermark, 3n);
+    assert.ok(fetched[0]!.records.length > 61);
+    const latest = await connection.request('listOffsets', { topic: 'basics', partition: 1, spec: 'latest' });
+    assert.equal(latest.offset, 3n);
+    await assert.rejects(connection.request('describeTopic', { name: 'missing', ensure: false }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+  } finally {
+    connection.close();
+  }
+});
+
+test('a long poll wakes up when data arrives', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'long-poll', config: {} as never });
+    const started = Date.now();
+    const fetching = connection.request(
+      'fetch',
+      { waitMs: 10_000, bytesMin: 1, bytesMaxTotal: 1 << 20, partitions: [{ topic: 'long-poll', partition: 0, offset: 0n, bytesMax: 1 << 20 }] },
+      10_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await connection.request('produce', { topic: 'long-poll', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'x')) });
+    const [result] = await fetching;
+    const elapsedMs = Date.now() - started;
+    assert.ok(result!.records.length > 0, 'the fetch returned the new record');
+    assert.ok(elapsedMs >= 150 && elapsedMs < 5_000, `woke after ${elapsedMs} ms`);
+  } finally {
+    connection.close();
+  }
+});
+
+test('push: a subscription that grants 10 credits receives exactly 10 until it grants more', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'push', config: {} as never });
+    for (let i = 0; i < 5; i++) {
+      await connection.request('produce', { topic: 'push', partition: 0, acks: 'leader', batches: encodeBatch(records(7, `b${i}`)) });
+    }
+    const deliveries: Delivery[] = [];
+    const counted = () => deliveries.reduce((sum, d) => sum + Number(d.offsetEnd - d.offsetFirst), 0);
+    connection.subscribe(1, { onDelivery: (d) => deliveries.push(d), onEnd: () => {} });
+    await connection.request('subscribe', {
+      subscriptionId: 1,
+      source: { kind: 'partitions', partitions: [{ topic: 'push', partition: 0, offset: 0n }] },
+      creditMessages: 10,
+      creditBytes: 1 << 20,
+      deliveryBytesMax: 1 << 20,
+    });
+    await waitFor(() => counted() >= 10);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(counted(), 10, 'no more than the credits');
+    assert.equal(deliveries.at(-1)!.offsetEnd, 10n);
+    await connection.request('credit', { subscriptionId: 1, messages: 100, bytes: 1 << 20 });
+    await waitFor(() => counted() >= 35);
+    assert.equal(counted(), 35);
+    // Windows are contiguous from offset 0.
+    let expected = 0n;
+    for (const d of deliveries) {
+      assert.equal(d.offsetFirst, expected);
+      expected = d.offsetEnd;
+    }
+    await connection.request('unsubscribe', { subscriptionId: 1 });
+    await connection.request('produce', { topic: 'push', partition: 0, acks: 'leader', batches: encodeBatch(records(3, 'late')) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(counted(), 35, 'nothing after unsubscribe');
+  } finally {
+    connection.close();
+  }
+});
+
+test('a malformed frame closes only that connection, with a logged reason', async () => {
+  const healthy = await open();
+  try {
+    const bad = await rawSocket();
+    const hello = encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'bad' });
+    bad.write(Buffer.concat(hello));
+    // A well-framed request whose body is garbage: a topic name length past the end.
+    const garbage = Buffer.from([0, 0, 0, 11, 1, 0, 0, 0, 2, 0, apis.describeTopic.key, 0xff, 0xff, 0, 0]);
+    bad.write(garbage);
+    assert.ok(await closedWithin(bad, 2000), 'the bad connection was closed');
+    assert.ok(harness.logs.some((line) => line.includes('closed') && line.includes('bad')), harness.logs.join('\n'));
+    const topics = await healthy.request('listTopics', { includeInternal: false });
+    assert.ok(Array.isArray(topics), 'the other connection still works');
+  } finally {
+    healthy.close();
+  }
+});
+
+test('an oversized frame length is rejected before the frame arrives', async () => {
+  const socket = await rawSocket();
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(1024 * 1024 * 1024); // 1 GiB: far over the 1 MiB limit, and never sent
+  socket.write(length);
+  assert.ok(await closedWithin(socket, 2000), 'closed on the length alone');
+  assert.ok(harness.logs.some((line) => line.includes('exceeds the limit')), harness.logs.join('\n'));
+});
+
+test('a request before hello closes the connection', async () => {
+  const socket = await rawSocket();
+  socket.write(Buffer.concat(encodeRequest(1, apis.listGroups.key, apis.listGroups.request, {})));
+  assert.ok(await closedWithin(socket, 2000));
+});
+
+test('an unsupported version is answered cleanly with the server range', async () => {
+  await assert.rejects(open({ versionMin: 7, versionMax: 9 }), (error) => {
+    assert.ok(isWeirError(error, 'UNSUPPORTED_VERSION'), String(error));
+    assert.match(error.message, /server speaks 1\.\.1/);
+    return true;
+  });
+  const connection = await open({ versionMin: 1, versionMax: 9 });
+  assert.equal(connection.hello?.version, 1, 'the highest common version is chosen');
+  connection.close();
+});
+
+test('an unknown api is answered with INVALID_REQUEST and the connection goes on', async () => {
+  const socket = await rawSocket();
+  const frames: Frame[] = [];
+  const reader = new FrameReader();
+  socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => frames.push(parseFrame(frame))));
+  socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'raw' })));
+  socket.write(Buffer.concat(encodeRequest(2, reservedApiKeys.queueAck, apis.listGroups.request, {})));
+  socket.write(Buffer.concat(encodeRequest(3, apis.listGroups.key, apis.listGroups.request, {})));
+  await waitFor(() => frames.length === 3);
+  socket.destroy();
+  const [hello, unknown, groups] = frames as [Frame, Frame, Frame];
+  assert.equal(readErrorPart(hello.reader), undefined);
+  assert.equal(unknown.id, 2);
+  assert.equal(readErrorPart(unknown.reader)?.code, 'INVALID_REQUEST');
+  assert.equal(groups.id, 3);
+  assert.equal(readErrorPart(groups.reader), undefined);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
