@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeBatches, encodeBatch } from '../format/record-batch.js';
+import { isWeirError } from '../util/errors.js';
+import { Broker } from './broker.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-broker-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function batchOf(values: string[], producer?: { id: bigint; epoch: number; sequence: number }): Buffer {
+  return encodeBatch(
+    values.map((v) => ({ value: Buffer.from(v) })),
+    producer ? { producerId: producer.id, producerEpoch: producer.epoch, baseSequence: producer.sequence } : {},
+  );
+}
+
+async function valuesFrom(broker: Broker, topic: string, partition: number, offset = 0n): Promise<string[]> {
+  const [result] = await broker.fetch({ partitions: [{ topic, partition, offset, bytesMax: 1 << 20 }], waitMs: 0 });
+  assert.equal(result!.error, undefined);
+  return decodeBatches(result!.records, { decompressedBytesMax: 1 << 24, offsetMin: offset }).map((r) => r.value!.toString());
+}
+
+test('topics: create, describe, list, delete, and errors that name the problem', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir(), autoCreateTopics: false });
+  try {
+    const created = await broker.createTopic('orders', { partitions: 3, retentionMs: 60_000 });
+    assert.equal(created.partitions.length, 3);
+    assert.deepEqual(broker.listTopics().map((t) => t.name), ['orders']);
+    await assert.rejects(broker.createTopic('orders'), (e) => isWeirError(e, 'TOPIC_EXISTS'));
+    await assert.rejects(broker.createTopic('bad/name'), (e) => isWeirError(e, 'INVALID_TOPIC'));
+    await assert.rejects(broker.createTopic('x', { partitions: 0 }), /partitions=0 is invalid: expected an integer from 1 to 10000/);
+    await assert.rejects(broker.produce({ topic: 'nope', partition: 0, batches: batchOf(['a']), acks: 'leader' }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    await assert.rejects(broker.produce({ topic: 'orders', partition: 7, batches: batchOf(['a']), acks: 'leader' }), (e) => isWeirError(e, 'UNKNOWN_PARTITION'));
+    await broker.deleteTopic('orders');
+    assert.deepEqual(broker.listTopics(), []);
+    assert.throws(() => broker.describeTopic('orders'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+  } finally {
+    await broker.close();
+  }
+});
+
+test('produce then fetch returns the stored batches; oversized and corrupt batches are refused', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('t', { messageBytesMax: 2048 });
+    const first = await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });
+    const second = await broker.produce({ topic: 't', partition: 0, batches: batchOf(['c']), acks: 'leader' });
+    assert.equal(first.baseOffset, 0n);
+    assert.equal(second.baseOffset, 2n);
+    assert.deepEqual(await valuesFrom(broker, 't', 0), ['a', 'b', 'c']);
+    assert.deepEqual(await valuesFrom(broker, 't', 0, 1n), ['b', 'c']);
+    await assert.rejects(
+      broker.produce({ topic: 't', partition: 0, batches: batchOf(['x'.repeat(4000)]), acks: 'leader' }),
+      /exceeds messageBytesMax 2048/,
+    );
+    const corrupt = batchOf(['zz']);
+    corrupt[corrupt.length - 1] ^= 0xff;
+    await assert.rejects(broker.produce({ topic: 't', partition: 0, batches: corrupt, acks: 'leader' }), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
+    assert.deepEqual(await valuesFrom(broker, 't', 0), ['a', 'b', 'c']);
+    const [out] = await broker.fetch({ partitions: [{ topic: 't', partition: 0, offset: 99n, bytesMax: 100 }], waitMs: 0 });
+    assert.ok(isWeirError(out!.error, 'OFFSET_OUT_OF_RANGE'));
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a parked fetch wakes when data arrives and times out when none does', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('wait');
+    const started = Date.now();
+    const empty = await broker.fetch({ partitions: [{ topic: 'wait', partition: 0, offset: 0n, bytesMax: 1000 }], waitMs: 200 });
+    assert.equal(empty[0]!.records.length, 0);
+    assert.ok(Date.now() - started >= 190, 'answered before the wait was over');
+    const parked = broker.fetch({ partitions: [{ topic: 'wait', partition: 0, offset: 0n, bytesMax: 1000 }], waitMs: 10_000 });
+    setTimeout(() => void broker.produce({ topic: 'wait', partition: 0, batches: batchOf(['wake']), acks: 'leader' }), 50);
+    const woken = await parked;
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(decodeBatches(woken[0]!.records, { decompressedBytesMax: 1 << 20 })[0]!.value!.toString(), 'wake');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('an idempotent retry is not stored twice, also after a restart; a gap is refused', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  const { producerId, producerEpoch } = await broker.initProducerId();
+  const send = (b: Broker, values: string[], sequence: number) =>
+    b.produce({ topic: 'idem', partition: 0, batches: batchOf(values, { id: producerId, epoch: producerEpoch, sequence }), acks: 'leader' });
+  await send(broker, ['a', 'b'], 0);
+  const retry = await send(broker, ['a', 'b'], 0);
+  assert.equal(retry.duplicate, true);
+  assert.equal(retry.baseOffset, 0n);
+  await assert.rejects(send(broker, ['z'], 5), (e) => isWeirError(e, 'OUT_OF_ORDER_SEQUENCE'));
+  await send(broker, ['c'], 2);
+  await broker.close();
+
+  broker = await Broker.open({ dataDir });
+  try {
+    const again = await send(broker, ['c'], 2);
+    assert.equal(again.duplicate, true);
+    assert.equal(again.baseOffset, 2n);
+    assert.deepEqual(await valuesFrom(broker, 'idem', 0), ['a', 'b', 'c']);
+    const next = await broker.initProducerId();
+    assert.ok(next.producerId > producerId, 'producer ids are not reused after a restart');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('committed offsets survive a restart and show up with lag', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  await broker.createTopic('c', { partitions: 2 });
+  await broker.produce({ topic: 'c', partition: 1, batches: batchOf(['1', '2', '3']), acks: 'leader' });
+  await broker.commitOffsets({ groupId: 'billing' }, [{ topic: 'c', partition: 1, offset: 1n, metadata: 'm' }]);
+  await broker.close();
+  broker = await Broker.open({ dataDir });
+  try {
+    assert.deepEqual(await broker.fetchOffsets('billing', [{ topic: 'c', partition: 1 }, { topic: 'c', partition: 0 }]), [
+      { topic: 'c', partition: 1, offset: 1n, metadata: 'm' },
+      { topic: 'c', partition: 0, offset: -1n, metadata: null },
+    ]);
+    const described = broker.describeGroup('billing');
+    assert.equal(described.offsets[0]!.lag, 2n);
+    assert.deepEqual(broker.listGroups().map((g) => g.groupId), ['billing']);
+    await assert.rejects(broker.commitOffsets({ groupId: 'billing' }, [{ topic: 'nope', partition: 0, offset: 1n, metadata: null }]), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+  } finally {
+    await broker.close();
+  }
+});
+
+test('list offsets: earliest, latest, by time', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('time');
+    const batch = encodeBatch([{ value: Buffer.from('old'), timestamp: 1_000 }, { value: Buffer.from('new'), timestamp: 5_000 }]);
+    await broker.produce({ topic: 'time', partition: 0, batches: batch, acks: 'leader' });
+    assert.equal((await broker.listOffset('time', 0, 'earliest')).offset, 0n);
+    assert.equal((await broker.listOffset('time', 0, 'latest')).offset, 2n);
+    assert.equal((await broker.listOffset('time', 0, { timestampMs: 2_000 })).offset, 1n);
+    assert.equal((await broker.listOffset('time', 0, { timestampMs: 9_000 })).offset, -1n);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a second broker on the same data directory is refused', async () => {
+  const dataDir = await tempDir();
+  const broker = await Broker.open({ dataDir });
+  try {
+    await assert.rejects(Broker.open({ dataDir }), /in use by process/);
+  } finally {
+    await broker.close();
+  }
+});

@@ -1,0 +1,517 @@
+/**
+ * The broker core: topics and their partitions, producing, long-polling fetches, offsets, and
+ * consumer groups. Protocol front ends call it through `BrokerApi` and contain no broker logic.
+ *
+ * Data directory layout (docs/format/data-directory.md):
+ *   <dataDir>/.lock                           the running broker's PID
+ *   <dataDir>/broker.json                     producer id allocation
+ *   <dataDir>/topics/<topic>/topic.json       the topic's configuration
+ *   <dataDir>/topics/<topic>/<n>/             partition n's log (segments and indexes)
+ *   <dataDir>/topics/<topic>/<n>.producers.json  idempotent-producer snapshot of partition n
+ * A topic is created under `<topic>.creating` and renamed into place; it is deleted by renaming
+ * it to `<topic>.<id>.deleted` first; leftovers of either are removed at start, so a crash at any
+ * step leaves either the whole topic or none of it.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { validateBatch } from '../format/record-batch.js';
+import { WeirError } from '../util/errors.js';
+import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
+import { OffsetStore, offsetMetadataBytesMax, offsetsTopic } from './offset-store.js';
+import { Partition } from './partition.js';
+import { logConfigOf, resolveTopicConfig, topicConfigDefaults, validateTopicName } from './topic-config.js';
+import type {
+  BrokerApi,
+  CommittedOffset,
+  FetchPartitionResult,
+  FetchRequest,
+  GroupDescription,
+  GroupMemberRef,
+  JoinGroupRequest,
+  JoinGroupResult,
+  ListedOffset,
+  OffsetCommitEntry,
+  OffsetSpec,
+  ProduceRequest,
+  ProduceResult,
+  SyncGroupRequest,
+  TopicConfig,
+  TopicDescription,
+} from './types.js';
+
+export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface BrokerOptions {
+  dataDir: string;
+  /** Create a topic with `defaultTopicConfig` on first produce or fetch (default true). */
+  autoCreateTopics?: boolean;
+  defaultTopicConfig?: Partial<TopicConfig>;
+  /** How often retention runs over every partition (default 30 s). */
+  retentionCheckIntervalMs?: number;
+  logger?: Logger;
+}
+
+export const fetchWaitMsMax = 30_000;
+export const fetchPartitionsMax = 10_000;
+export const fetchBytesMaxTotalDefault = 50 * 1024 * 1024;
+export const topicsMax = 10_000;
+const producerSnapshotIntervalMs = 10_000;
+const producerIdBlockSize = 1000n;
+
+interface Topic {
+  name: string;
+  internal: boolean;
+  config: TopicConfig;
+  dir: string;
+  partitions: Partition[];
+}
+
+export class Broker implements BrokerApi {
+  readonly dataDir: string;
+  readonly #options: Required<Omit<BrokerOptions, 'defaultTopicConfig' | 'logger'>> & { logger: Logger };
+  readonly #defaults: TopicConfig;
+  readonly #topics = new Map<string, Topic>();
+  /** Topics being created, so concurrent auto-creations share one. */
+  readonly #creating = new Map<string, Promise<Topic>>();
+  readonly #groups: GroupCoordinator;
+  #offsets!: OffsetStore;
+  #producerIdNext = 0n;
+  #producerIdBlockEnd = 0n;
+  #closing = false;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #lock: import('node:fs/promises').FileHandle | undefined;
+
+  private constructor(options: BrokerOptions) {
+    this.dataDir = options.dataDir;
+    this.#options = {
+      dataDir: options.dataDir,
+      autoCreateTopics: options.autoCreateTopics ?? true,
+      retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? 30_000,
+      logger: options.logger ?? (() => {}),
+    };
+    this.#defaults = resolveTopicConfig(options.defaultTopicConfig ?? {}, topicConfigDefaults);
+    this.#groups = new GroupCoordinator((topic) => this.#topics.get(topic)?.partitions.length);
+  }
+
+  /** Opens (or creates) the data directory, recovers every topic and starts the broker's timers. */
+  static async open(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    await broker.#open();
+    return broker;
+  }
+
+  async #open(): Promise<void> {
+    const topicsDir = join(this.dataDir, 'topics');
+    await mkdir(topicsDir, { recursive: true });
+    await this.#takeLock();
+    await this.#loadProducerIds();
+    const started = Date.now();
+    for (const entry of await readdir(topicsDir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      if (entry.name.endsWith('.creating') || entry.name.endsWith('.deleted')) {
+        await rm(join(topicsDir, entry.name), { recursive: true, force: true });
+        continue;
+      }
+      const topic = await this.#openTopic(entry.name);
+      this.#topics.set(topic.name, topic);
+    }
+    let offsets = this.#topics.get(offsetsTopic);
+    if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, { partitions: 1, retentionMs: null, flush: { kind: 'always' } }, true);
+    this.#offsets = await OffsetStore.open(offsets.partitions[0]!);
+    this.#options.logger('info', `opened ${this.#topics.size} topics in ${Date.now() - started} ms from ${this.dataDir}`);
+    this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
+    this.#every(producerSnapshotIntervalMs, () => this.#snapshotProducers());
+  }
+
+  #every(intervalMs: number, task: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.#closing) return;
+      running = true;
+      task()
+        .catch((error) => this.#options.logger('error', `background task failed: ${String(error)}`))
+        .finally(() => (running = false));
+    }, intervalMs);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  async #takeLock(): Promise<void> {
+    const path = join(this.dataDir, '.lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        this.#lock = await open(path, 'wx');
+        await this.#lock.writeFile(String(process.pid));
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+        if (pid > 0 && processAlive(pid)) {
+          throw new WeirError('INVALID_CONFIG', `data directory ${this.dataDir} is in use by process ${pid}`);
+        }
+        await rm(path, { force: true }); // left by a process that died
+      }
+    }
+    throw new WeirError('INVALID_CONFIG', `could not lock data directory ${this.dataDir}`);
+  }
+
+  async #loadProducerIds(): Promise<void> {
+    try {
+      const state = JSON.parse(await readFile(join(this.dataDir, 'broker.json'), 'utf8')) as { producerIdBlockEnd: string };
+      this.#producerIdBlockEnd = BigInt(state.producerIdBlockEnd);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    // Ids of a block handed out before a restart are never reused: start after the block.
+    this.#producerIdNext = this.#producerIdBlockEnd;
+  }
+
+  async #openTopic(name: string): Promise<Topic> {
+    const dir = join(this.dataDir, 'topics', name);
+    const stored = JSON.parse(await readFile(join(dir, 'topic.json'), 'utf8')) as { config: TopicConfig; internal?: boolean };
+    const config = resolveTopicConfig(stored.config, topicConfigDefaults);
+    const partitions = await Promise.all(
+      Array.from({ length: config.partitions }, (_, index) => this.#openPartition(name, dir, index, config)),
+    );
+    return { name, internal: stored.internal ?? false, config, dir, partitions };
+  }
+
+  #openPartition(topic: string, dir: string, index: number, config: TopicConfig): Promise<Partition> {
+    return Partition.open({
+      topic,
+      index,
+      dir: join(dir, String(index)),
+      snapshotPath: join(dir, `${index}.producers.json`),
+      config: logConfigOf(config),
+      logger: (level, message) => this.#options.logger(level, `${topic}/${index}: ${message}`),
+    });
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new WeirError('SHUTTING_DOWN', 'the broker is shutting down');
+  }
+
+  // --- topics ---------------------------------------------------------------------------------
+
+  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
+    this.#checkOpen();
+    validateTopicName(name);
+    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    if (this.#topics.has(name) || this.#creating.has(name)) throw new WeirError('TOPIC_EXISTS', `topic ${name} already exists`);
+    return this.#describe(await this.#createTopic(name, config, false));
+  }
+
+  async #createTopic(name: string, overrides: Partial<TopicConfig>, internal: boolean): Promise<Topic> {
+    const config = resolveTopicConfig(overrides, this.#defaults);
+    logConfigOf(config); // validates the relations between fields
+    if (this.#topics.size >= topicsMax) throw new WeirError('LIMIT_EXCEEDED', `the broker holds the maximum of ${topicsMax} topics`);
+    const creation = (async () => {
+      const final = join(this.dataDir, 'topics', name);
+      const staging = `${final}.creating`;
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging, { recursive: true });
+      await writeFile(join(staging, 'topic.json'), JSON.stringify({ config, internal }, null, 2));
+      await rename(staging, final);
+      const topic = await this.#openTopic(name);
+      this.#topics.set(name, topic);
+      this.#options.logger('info', `created topic ${name} with ${config.partitions} partitions`);
+      return topic;
+    })();
+    this.#creating.set(name, creation);
+    try {
+      return await creation;
+    } finally {
+      this.#creating.delete(name);
+    }
+  }
+
+  async ensureTopic(name: string): Promise<TopicDescription> {
+    return this.#describe(await this.#topic(name, true));
+  }
+
+  async #topic(name: string, create: boolean): Promise<Topic> {
+    const topic = this.#topics.get(name);
+    if (topic !== undefined) return topic;
+    const pending = this.#creating.get(name);
+    if (pending !== undefined) return pending;
+    if (!create || !this.#options.autoCreateTopics) {
+      validateTopicName(name);
+      throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist${create ? ' (automatic topic creation is off)' : ''}`);
+    }
+    this.#checkOpen();
+    validateTopicName(name);
+    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    return this.#createTopic(name, {}, false);
+  }
+
+  #partition(topic: Topic, index: number): Partition {
+    const partition = topic.partitions[index];
+    if (partition === undefined) {
+      throw new WeirError('UNKNOWN_PARTITION', `topic ${topic.name} has partitions 0..${topic.partitions.length - 1}, not ${index}`);
+    }
+    return partition;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.#checkOpen();
+    const topic = await this.#topic(name, false);
+    if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${name} is internal to Weir and cannot be deleted`);
+    this.#topics.delete(name);
+    const graveyard = join(this.dataDir, 'topics', `${name}.${randomUUID().slice(0, 8)}.deleted`);
+    await Promise.all(topic.partitions.map((p) => p.close()));
+    await rename(topic.dir, graveyard);
+    await rm(graveyard, { recursive: true, force: true });
+    this.#offsets.forgetTopic(name);
+    this.#groups.topicChanged(name);
+    this.#options.logger('info', `deleted topic ${name}`);
+  }
+
+  listTopics(options: { includeInternal?: boolean } = {}): TopicDescription[] {
+    return [...this.#topics.values()]
+      .filter((t) => options.includeInternal || !t.internal)
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((t) => this.#describe(t));
+  }
+
+  describeTopic(name: string): TopicDescription {
+    const topic = this.#topics.get(name);
+    if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist`);
+    return this.#describe(topic);
+  }
+
+  #describe(topic: Topic): TopicDescription {
+    return { name: topic.name, internal: topic.internal, config: topic.config, partitions: topic.partitions.map((p) => p.state) };
+  }
+
+  // --- producing -------------------------------------------------------------------------------
+
+  async produce(request: ProduceRequest): Promise<ProduceResult> {
+    this.#checkOpen();
+    const topic = await this.#topic(request.topic, true);
+    if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
+    const partition = this.#partition(topic, request.partition);
+    const limit = topic.config.messageBytesMax;
+    if (request.batches.length > limit) {
+      throw new WeirError('MESSAGE_TOO_LARGE', `produce data of ${request.batches.length} bytes for ${topic.name}/${request.partition} exceeds messageBytesMax ${limit}`);
+    }
+    for (let position = 0; position < request.batches.length; ) {
+      position += validateBatch(request.batches, position, limit);
+    }
+    return partition.append(request.batches);
+  }
+
+  async initProducerId(): Promise<{ producerId: bigint; producerEpoch: number }> {
+    this.#checkOpen();
+    if (this.#producerIdNext >= this.#producerIdBlockEnd) {
+      const blockEnd = this.#producerIdNext + producerIdBlockSize;
+      const path = join(this.dataDir, 'broker.json');
+      await writeFile(`${path}.tmp`, JSON.stringify({ producerIdBlockEnd: blockEnd.toString() }));
+      const handle = await open(`${path}.tmp`, 'r+');
+      await handle.datasync();
+      await handle.close();
+      await rename(`${path}.tmp`, path);
+      this.#producerIdBlockEnd = blockEnd;
+    }
+    return { producerId: this.#producerIdNext++, producerEpoch: 0 };
+  }
+
+  // --- consuming -------------------------------------------------------------------------------
+
+  async fetch(request: FetchRequest, signal?: AbortSignal): Promise<FetchPartitionResult[]> {
+    this.#checkOpen();
+    if (request.partitions.length > fetchPartitionsMax) {
+      throw new WeirError('INVALID_REQUEST', `a fetch names at most ${fetchPartitionsMax} partitions, got ${request.partitions.length}`);
+    }
+    const waitMs = Math.min(Math.max(0, request.waitMs), fetchWaitMsMax);
+    const bytesMin = Math.max(1, request.bytesMin ?? 1);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const results = await this.#readPartitions(request);
+      const bytes = results.reduce((sum, r) => sum + r.records.length, 0);
+      const remainingMs = deadline - Date.now();
+      if (bytes >= bytesMin || remainingMs <= 0 || this.#closing || signal?.aborted || results.some((r) => r.error)) {
+        return results;
+      }
+      await this.#waitForData(request, remainingMs, signal);
+    }
+  }
+
+  async #readPartitions(request: FetchRequest): Promise<FetchPartitionResult[]> {
+    let budget = request.bytesMaxTotal ?? fetchBytesMaxTotalDefault;
+    const results: FetchPartitionResult[] = [];
+    for (const want of request.partitions) {
+      const topic = this.#topics.get(want.topic);
+      const partition = topic?.partitions[want.partition];
+      if (topic === undefined || partition === undefined) {
+        const error = topic === undefined
+          ? new WeirError('UNKNOWN_TOPIC', `topic ${want.topic} does not exist`)
+          : new WeirError('UNKNOWN_PARTITION', `topic ${want.topic} has no partition ${want.partition}`);
+        results.push({ topic: want.topic, partition: want.partition, records: Buffer.alloc(0), highWatermark: -1n, offsetStart: -1n, error });
+        continue;
+      }
+      const log = partition.log;
+      const base = { topic: want.topic, partition: want.partition, highWatermark: log.highWatermark, offsetStart: log.offsetStart };
+      if (want.offset < log.offsetStart || want.offset > log.offsetEnd) {
+        const error = new WeirError('OFFSET_OUT_OF_RANGE', `offset ${want.offset} of ${want.topic}/${want.partition} is outside ${log.offsetStart}..${log.offsetEnd}`);
+        results.push({ ...base, records: Buffer.alloc(0), error });
+        continue;
+      }
+      // At least one whole batch overall: the first partition with data may exceed the budget.
+      const bytesMax = Math.min(want.bytesMax, Math.max(budget, 1));
+      const records = budget > 0 || results.every((r) => r.records.length === 0) ? await log.read(want.offset, bytesMax) : Buffer.alloc(0);
+      budget -= records.length;
+      results.push({ ...base, highWatermark: log.highWatermark, records });
+    }
+    return results;
+  }
+
+  async #waitForData(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const waits: Promise<void>[] = [
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        stop.signal.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    ];
+    for (const want of request.partitions) {
+      const partition = this.#topics.get(want.topic)?.partitions[want.partition];
+      if (partition !== undefined) waits.push(partition.waitForHighWatermark(want.offset + 1n, stop.signal));
+    }
+    await Promise.race(waits);
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    stop.abort(); // releases the other waiters
+  }
+
+  async listOffset(topicName: string, index: number, spec: OffsetSpec): Promise<ListedOffset> {
+    this.#checkOpen();
+    const topic = await this.#topic(topicName, true);
+    const log = this.#partition(topic, index).log;
+    if (spec === 'earliest') return { offset: log.offsetStart, timestampMs: -1 };
+    if (spec === 'latest') return { offset: log.highWatermark, timestampMs: -1 };
+    const found = await log.offsetForTimestamp(spec.timestampMs);
+    if (found === null || found.offset >= log.highWatermark) return { offset: -1n, timestampMs: -1 };
+    return found;
+  }
+
+  // --- consumer groups ---------------------------------------------------------------------------
+
+  async joinGroup(request: JoinGroupRequest): Promise<JoinGroupResult> {
+    this.#checkOpen();
+    return this.#groups.join(request);
+  }
+
+  async syncGroup(request: SyncGroupRequest): Promise<{ protocolName: string; assignment: Buffer }> {
+    this.#checkOpen();
+    return this.#groups.sync(request, request.assignments);
+  }
+
+  async heartbeat(request: GroupMemberRef): Promise<void> {
+    this.#checkOpen();
+    this.#groups.heartbeat(request);
+  }
+
+  async leaveGroup(groupId: string, memberId: string): Promise<void> {
+    this.#checkOpen();
+    this.#groups.leave(groupId, memberId);
+  }
+
+  async commitOffsets(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<void> {
+    this.#checkOpen();
+    this.#groups.checkCommit(ref);
+    for (const entry of offsets) {
+      const topic = this.#topics.get(entry.topic);
+      if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${entry.topic} does not exist`);
+      this.#partition(topic, entry.partition);
+      if (entry.offset < 0n) throw new WeirError('INVALID_REQUEST', `offset ${entry.offset} for ${entry.topic}/${entry.partition} is negative`);
+      if (entry.metadata !== null && Buffer.byteLength(entry.metadata) > offsetMetadataBytesMax) {
+        throw new WeirError('INVALID_REQUEST', `offset metadata exceeds ${offsetMetadataBytesMax} bytes`);
+      }
+    }
+    await this.#offsets.commit(ref.groupId, offsets);
+  }
+
+  async fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffset[]> {
+    this.#checkOpen();
+    validateGroupId(groupId);
+    return this.#offsets.fetch(groupId, partitions);
+  }
+
+  listGroups(): { groupId: string; protocolType: string; state: 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead' }[] {
+    const active = this.#groups.list();
+    const known = new Set(active.map((g) => g.groupId));
+    const stored = this.#offsets.groups().filter((g) => !known.has(g)).map((groupId) => ({ groupId, protocolType: '', state: 'Empty' as const }));
+    return [...active, ...stored].sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  describeGroup(groupId: string): GroupDescription {
+    validateGroupId(groupId);
+    const live = this.#groups.describe(groupId);
+    const offsets = this.#offsets.fetch(groupId).map((committed) => {
+      const highWatermark = this.#topics.get(committed.topic)?.partitions[committed.partition]?.log.highWatermark ?? -1n;
+      const lag = highWatermark >= 0n ? (highWatermark > committed.offset ? highWatermark - committed.offset : 0n) : -1n;
+      return { ...committed, highWatermark, lag };
+    });
+    if (live === undefined && offsets.length === 0) throw new WeirError('UNKNOWN_GROUP', `group ${groupId} does not exist`);
+    return {
+      ...(live ?? { groupId, state: 'Empty', protocolType: '', protocolName: '', generationId: 0, members: [] }),
+      offsets: offsets.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1)),
+    };
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.#checkOpen();
+    validateGroupId(groupId);
+    if (!this.#groups.has(groupId) && this.#offsets.fetch(groupId).length === 0) {
+      throw new WeirError('UNKNOWN_GROUP', `group ${groupId} does not exist`);
+    }
+    this.#groups.delete(groupId);
+    await this.#offsets.deleteGroup(groupId);
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------------
+
+  async #applyRetention(): Promise<void> {
+    for (const topic of this.#topics.values()) {
+      for (const partition of topic.partitions) {
+        if (this.#closing) return;
+        const deleted = await partition.log.applyRetention();
+        if (deleted > 0) this.#options.logger('info', `${topic.name}/${partition.index}: retention deleted ${deleted} segments`);
+      }
+    }
+  }
+
+  async #snapshotProducers(): Promise<void> {
+    for (const topic of this.#topics.values()) {
+      for (const partition of topic.partitions) await partition.snapshotProducers();
+    }
+  }
+
+  /** Stops accepting requests, wakes parked fetches, flushes and closes every partition. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#groups.close();
+    await Promise.allSettled([...this.#creating.values()]);
+    const results = await Promise.allSettled([...this.#topics.values()].flatMap((t) => t.partitions.map((p) => p.close())));
+    for (const result of results) {
+      if (result.status === 'rejected') this.#options.logger('error', `closing a partition failed: ${String(result.reason)}`);
+    }
+    await this.#lock?.close();
+    await rm(join(this.dataDir, '.lock'), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * One partition of a topic, as the broker sees it: the partition log, the idempotent-producer
+ * state in front of it, and the parked readers waiting for its high watermark to move.
+ */
+import assert from 'node:assert/strict';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { batchOffsets, batchPositions, readBatchHeader, type BatchHeader } from '../format/record-batch.js';
+import type { LogConfig } from '../storage/config.js';
+import { PartitionLog } from '../storage/partition-log.js';
+import type { HandlePool } from '../storage/handle-pool.js';
+import { WeirError } from '../util/errors.js';
+import { ProducerState } from './producer-state.js';
+import type { PartitionState, ProduceResult } from './types.js';
+
+/** Bytes read per step while rebuilding producer state from the log. */
+const recoveryReadBytes = 1024 * 1024;
+
+type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+interface Waiter {
+  offset: bigint;
+  wake: () => void;
+}
+
+export class Partition {
+  readonly topic: string;
+  readonly index: number;
+  readonly log: PartitionLog;
+  readonly #snapshotPath: string;
+  #producers: ProducerState;
+  #producersDirty = false;
+  /** The offset the next queued append will get: the log's end plus appends still queued. */
+  #offsetNext: bigint;
+  readonly #waiters = new Set<Waiter>();
+
+  private constructor(topic: string, index: number, log: PartitionLog, snapshotPath: string, producers: ProducerState) {
+    this.topic = topic;
+    this.index = index;
+    this.log = log;
+    this.#snapshotPath = snapshotPath;
+    this.#producers = producers;
+    this.#offsetNext = log.offsetEnd;
+  }
+
+  static async open(options: {
+    topic: string;
+    index: number;
+    dir: string;
+    snapshotPath: string;
+    config: LogConfig;
+    handles?: HandlePool;
+    logger?: Logger;
+  }): Promise<Partition> {
+    let partition: Partition | undefined;
+    const log = await PartitionLog.open(options.dir, options.config, {
+      ...(options.handles ? { handles: options.handles } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      onReadable: () => partition?.wakeReaders(),
+    });
+    const producers = await loadProducerState(log, options.snapshotPath, options.logger);
+    partition = new Partition(options.topic, options.index, log, options.snapshotPath, producers);
+    return partition;
+  }
+
+  get state(): PartitionState {
+    return {
+      partition: this.index,
+      offsetStart: this.log.offsetStart,
+      offsetEnd: this.log.offsetEnd,
+      highWatermark: this.log.highWatermark,
+      sizeBytes: this.log.sizeBytes,
+    };
+  }
+
+  /**
+   * Appends producer batches. An idempotent producer's batch must come alone; a retry of a batch
+   * already stored answers with the stored offset once that offset is durable.
+   */
+  async append(batches: Buffer): Promise<ProduceResult> {
+    const headers = batchHeadersOf(batches);
+    let recordCount = 0;
+    for (const header of headers) recordCount += header.recordCount;
+    const first = headers[0]!;
+    if (first.producerId >= 0n) {
+      if (headers.length !== 1) {
+        throw new WeirError('INVALID_REQUEST', `an idempotent producer sends one batch per partition, got ${headers.length}`);
+      }
+      const verdict = this.#producers.check(first);
+      if (verdict.kind === 'duplicate') {
+        await this.waitForHighWatermark(verdict.offsetBase + 1n);
+        return { baseOffset: verdict.offsetBase, logAppendTimeMs: -1, offsetStart: this.log.offsetStart, duplicate: true };
+      }
+      this.#producers.record(first, this.#offsetNext);
+      this.#producersDirty = true;
+    }
+    const expected = this.#offsetNext;
+    this.#offsetNext += BigInt(recordCount);
+    let result;
+    try {
+      result = await this.log.append(batches);
+    } catch (error) {
+      this.#offsetNext = this.log.offsetEnd; // the log is fenced now; keep the bookkeeping honest
+      throw error;
+    }
+    assert.equal(result.baseOffset, expected, 'partition offsets and log offsets diverged');
+    return { baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, offsetStart: this.log.offsetStart, duplicate: false };
+  }
+
+  /** Resolves when the high watermark passes `offset`, or at once when it already has. */
+  waitForHighWatermark(offset: bigint, signal?: AbortSignal): Promise<void> {
+    if (this.log.highWatermark >= offset) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        offset,
+        wake: () => {
+          this.#waiters.delete(waiter);
+          signal?.removeEventListener('abort', waiter.wake);
+          resolve();
+        },
+      };
+      this.#waiters.add(waiter);
+      signal?.addEventListener('abort', waiter.wake, { once: true });
+    });
+  }
+
+  wakeReaders(): void {
+    if (this.#waiters.size === 0) return;
+    const highWatermark = this.log.highWatermark;
+    for (const waiter of this.#waiters) {
+      if (highWatermark >= waiter.offset) waiter.wake();
+    }
+  }
+
+  /** Wakes every parked reader (topic deleted, broker closing). */
+  wakeAll(): void {
+    for (const waiter of this.#waiters) waiter.wake();
+  }
+
+  async snapshotProducers(): Promise<void> {
+    if (!this.#producersDirty) return;
+    this.#producersDirty = false;
+    await this.log.flush();
+    const snapshot = { offset: this.log.highWatermark.toString(), producers: this.#producers.toJSON() };
+    const temporary = `${this.#snapshotPath}.tmp`;
+    await writeFile(temporary, JSON.stringify(snapshot));
+    await rename(temporary, this.#snapshotPath);
+  }
+
+  async close(): Promise<void> {
+    this.wakeAll();
+    await this.log.flush();
+    this.#producersDirty = true;
+    await this.snapshotProducers();
+    await this.log.close();
+  }
+}
+
+function batchHeadersOf(batches: Buffer): BatchHeader[] {
+  const headers: BatchHeader[] = [];
+  let covered = 0;
+  for (const { position, bytes } of batchPositions(batches)) {
+    headers.push(readBatchHeader(batches, position));
+    covered = position + bytes;
+  }
+  if (headers.length === 0 || covered !== batches.length) {
+    throw new WeirError('CORRUPT_MESSAGE', `produce data of ${batches.length} bytes is not a run of whole record batches`);
+  }
+  return headers;
+}
+
+/** Loads the last snapshot and replays the batch headers appended after it. */
+async function loadProducerState(log: PartitionLog, snapshotPath: string, logger?: Logger): Promise<ProducerState> {
+  let producers = new ProducerState();
+  let offset = log.offsetStart;
+  try {
+    const snapshot = JSON.parse(await readFile(snapshotPath, 'utf8')) as { offset: string; producers: unknown };
+    const snapshotOffset = BigInt(snapshot.offset);
+    if (snapshotOffset >= log.offsetStart && snapshotOffset <= log.highWatermark) {
+      producers = ProducerState.fromJSON(snapshot.producers);
+      offset = snapshotOffset;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      logger?.('warn', `producer state snapshot ${snapshotPath} unreadable, rebuilding from the log: ${String(error)}`);
+    }
+  }
+  while (offset < log.highWatermark) {
+    const bytes = await log.read(offset, recoveryReadBytes);
+    if (bytes.length === 0) break;
+    for (const { position } of batchPositions(bytes)) {
+      const baseOffset = bytes.readBigInt64BE(position + batchOffsets.baseOffset);
+      const header = readBatchHeader(bytes, position);
+      const lastOffset = baseOffset + BigInt(header.lastOffsetDelta);
+      if (lastOffset < offset) continue;
+      if (header.producerId >= 0n) producers.record(header, baseOffset);
+      offset = lastOffset + 1n;
+    }
+  }
+  return producers;
+}

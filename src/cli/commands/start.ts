@@ -1,0 +1,71 @@
+/** `weir start`: a broker in the foreground on embedded defaults. */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseFlushPolicy } from '../../broker/topic-config.js';
+import type { TopicConfig } from '../../broker/types.js';
+import { dataDirDefault, nativePortDefault, startServer } from '../../server/server.js';
+import { createLogger, parseLogLevel } from '../../util/logger.js';
+import { integerOption } from '../args.js';
+
+export const startUsage = `weir start [options]
+  --data-dir DIR            where topics are stored (default ${dataDirDefault})
+  --host HOST               address to listen on (default 127.0.0.1)
+  --port N                  native protocol port (default ${nativePortDefault}; 0 picks a free port)
+  --no-auto-create-topics   refuse produce/fetch to topics that do not exist
+  --default-partitions N    partitions of automatically created topics (default 1)
+  --default-flush POLICY    always | none | interval:<ms> (default always)
+  --log-level LEVEL         debug | info | warn | error (default info)`;
+
+export async function start(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'no-auto-create-topics': { type: 'boolean' },
+      'default-partitions': { type: 'string' },
+      'default-flush': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  const logger = createLogger(parseLogLevel(values['log-level'] ?? 'info'));
+  const defaults: Partial<TopicConfig> = { partitions: integerOption('default-partitions', values['default-partitions'], 1, 1, 10_000) };
+  if (values['default-flush'] !== undefined) defaults.flush = parseFlushPolicy(values['default-flush']);
+  const dataDir = resolve(values['data-dir'] ?? dataDirDefault);
+  const server = await startServer({
+    dataDir,
+    host: values.host ?? '127.0.0.1',
+    port: integerOption('port', values.port, nativePortDefault, 0, 65535),
+    kafkaPort: null,
+    autoCreateTopics: !values['no-auto-create-topics'],
+    defaultTopicConfig: defaults,
+    logger,
+  });
+  logger('info', `weir broker ready: native protocol on ${values.host ?? '127.0.0.1'}:${server.nativePort}, data in ${dataDir} (pid ${process.pid})`);
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger('warn', `${signal} again: exiting without finishing the shutdown`);
+        process.exit(1);
+      }
+      stopping = true;
+      logger('info', `${signal}: shutting down (in-flight appends finish, segments close cleanly)`);
+      const started = Date.now();
+      server.close().then(
+        () => {
+          logger('info', `shut down in ${Date.now() - started} ms`);
+          done(0);
+        },
+        (error) => {
+          logger('error', `shutdown failed: ${String(error)}`);
+          done(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
