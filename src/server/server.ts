@@ -7,6 +7,9 @@ import type { TopicConfig } from '../broker/types.js';
 import { NativeListener } from '../protocol/native/listener.js';
 import type { Logger } from '../util/logger.js';
 
+export { parseFlushPolicy } from '../broker/topic-config.js';
+export type { TopicConfig };
+
 export const nativePortDefault = 7400;
 export const kafkaPortDefault = 9092;
 export const dataDirDefault = './weir-data';

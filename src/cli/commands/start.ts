@@ -1,9 +1,7 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseFlushPolicy } from '../../broker/topic-config.js';
-import type { TopicConfig } from '../../broker/types.js';
-import { dataDirDefault, nativePortDefault, startServer } from '../../server/server.js';
+import { dataDirDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, parseLogLevel } from '../../util/logger.js';
 import { integerOption } from '../args.js';
 
