@@ -178,25 +178,29 @@ function decompressSnappy(data: Buffer, bytesMax: number): Buffer {
 
 function decompressXerial(data: Buffer, bytesMax: number): Buffer {
   // First pass: frame every chunk and add up the sizes they declare, before expanding any.
-  const chunks: Buffer[] = [];
   let total = 0;
-  let position = xerialHeaderBytes;
-  while (position < data.length) {
-    if (data.length - position < 4) throw corrupt('snappy: truncated xerial chunk length');
-    const length = data.readUInt32BE(position);
-    position += 4;
-    if (length > data.length - position) throw corrupt(`snappy: xerial chunk of ${length} bytes runs past the data`);
-    total += snappyUncompressedBytes(data, position, position + length);
+  let chunks = 0;
+  for (let position = xerialHeaderBytes; position < data.length; position = xerialChunkEnd(data, position)) {
+    total += snappyUncompressedBytes(data, position + 4, xerialChunkEnd(data, position));
     if (total > bytesMax) throw tooLarge('snappy', total, bytesMax);
-    chunks.push(data.subarray(position, position + length));
-    position += length;
+    chunks++;
   }
-  if (chunks.length === 1) return snappyBlock(chunks[0]!);
+  if (chunks === 1) return snappyBlock(data.subarray(xerialHeaderBytes + 4));
   const output = Buffer.allocUnsafe(total);
   let written = 0;
-  for (const chunk of chunks) written += snappyBlock(chunk).copy(output, written);
+  for (let position = xerialHeaderBytes; position < data.length; position = xerialChunkEnd(data, position)) {
+    written += snappyBlock(data.subarray(position + 4, xerialChunkEnd(data, position))).copy(output, written);
+  }
   if (written !== total) throw corrupt('snappy: chunks expand to other sizes than they declare');
   return output;
+}
+
+/** End of the xerial chunk whose length field is at `position`. */
+function xerialChunkEnd(data: Buffer, position: number): number {
+  if (data.length - position < 4) throw corrupt('snappy: truncated xerial chunk length');
+  const length = data.readUInt32BE(position);
+  if (length > data.length - position - 4) throw corrupt(`snappy: xerial chunk of ${length} bytes runs past the data`);
+  return position + 4 + length;
 }
 
 /** Reads the varint preamble of a raw snappy block in data[start, end). */
@@ -311,14 +315,44 @@ function compressLz4Frame(data: Buffer): Buffer {
   return Buffer.concat(pieces, total + 4);
 }
 
-interface Lz4Output {
-  pieces: Buffer[];
-  bytes: number;
+/** Decoded LZ4 output: one buffer that grows by doubling, never past the cap. */
+class Lz4Output {
+  #buffer: Buffer;
+  bytes = 0;
   readonly bytesMax: number;
+
+  constructor(initialBytes: number, bytesMax: number) {
+    this.#buffer = Buffer.allocUnsafe(Math.min(initialBytes, bytesMax));
+    this.bytesMax = bytesMax;
+  }
+
+  get roomBytes(): number {
+    return this.bytesMax - this.bytes;
+  }
+
+  /** Makes room for `extra` more bytes (the caller checked them against the cap). */
+  reserve(extra: number): void {
+    const needed = this.bytes + extra;
+    assert(needed <= this.bytesMax);
+    if (needed <= this.#buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.min(this.bytesMax, Math.max(needed, this.#buffer.length * 2)));
+    this.#buffer.copy(grown, 0, 0, this.bytes);
+    this.#buffer = grown;
+  }
+
+  append(piece: Buffer): void {
+    if (piece.length > this.roomBytes) throw tooLarge('lz4', this.bytes + piece.length, this.bytesMax);
+    this.reserve(piece.length);
+    this.bytes += piece.copy(this.#buffer, this.bytes);
+  }
+
+  view(start: number, end = this.bytes): Buffer {
+    return this.#buffer.subarray(start, end);
+  }
 }
 
 function decompressLz4(data: Buffer, bytesMax: number): Buffer {
-  const output: Lz4Output = { pieces: [], bytes: 0, bytesMax };
+  const output = new Lz4Output(Math.max(64 * 1024, data.length * 4), bytesMax);
   let position = 0;
   do {
     if (data.length - position < 8) throw corrupt('lz4: truncated frame');
@@ -333,7 +367,7 @@ function decompressLz4(data: Buffer, bytesMax: number): Buffer {
       throw corrupt(`lz4: bad frame magic 0x${magic.toString(16)}`);
     }
   } while (position < data.length);
-  return output.pieces.length === 1 ? output.pieces[0]! : Buffer.concat(output.pieces, output.bytes);
+  return output.view(0);
 }
 
 /** Decodes the frame at `start` into `output`; returns the position after it. */
@@ -355,7 +389,7 @@ function decodeLz4Frame(data: Buffer, start: number, output: Lz4Output): number 
   let declared: number | undefined;
   if (contentSizeBytes !== 0) {
     const size = data.readBigUInt64LE(position);
-    if (size > BigInt(output.bytesMax - output.bytes)) {
+    if (size > BigInt(output.roomBytes)) {
       throw corrupt(`lz4 frame declares ${size} bytes, beyond the limit of ${output.bytesMax} bytes`);
     }
     declared = Number(size);
@@ -365,17 +399,15 @@ function decodeLz4Frame(data: Buffer, start: number, output: Lz4Output): number 
     throw corrupt('lz4: frame descriptor checksum mismatch');
   }
   position += 1;
-  const frameStart = output.pieces.length;
-  const bytesBefore = output.bytes;
-  position = decodeLz4Blocks(data, position, { flags, blockBytesMax, output });
-  if (declared !== undefined && output.bytes - bytesBefore !== declared) {
-    throw corrupt(`lz4: frame expands to ${output.bytes - bytesBefore} bytes but declares ${declared}`);
+  if (declared !== undefined) output.reserve(declared);
+  const frameStart = output.bytes;
+  position = decodeLz4Blocks(data, position, { flags, blockBytesMax, output, frameStart });
+  if (declared !== undefined && output.bytes - frameStart !== declared) {
+    throw corrupt(`lz4: frame expands to ${output.bytes - frameStart} bytes but declares ${declared}`);
   }
   if (flags & lz4Flag.contentChecksum) {
     if (data.length - position < 4) throw corrupt('lz4: truncated content checksum');
-    // Join the frame's pieces once: the checksum reads them whole and the result reuses the join.
-    const content = Buffer.concat(output.pieces.splice(frameStart), output.bytes - bytesBefore);
-    output.pieces.push(content);
+    const content = output.view(frameStart);
     if (xxh32(content, 0, content.length) !== data.readUInt32LE(position)) throw corrupt('lz4: content checksum mismatch');
     position += 4;
   }
@@ -386,11 +418,13 @@ interface Lz4BlockContext {
   readonly flags: number;
   readonly blockBytesMax: number;
   readonly output: Lz4Output;
+  /** Where this frame's output starts: a linked block may refer back to it, not before. */
+  readonly frameStart: number;
 }
 
 /** Decodes blocks up to and including the end mark; returns the position after it. */
 function decodeLz4Blocks(data: Buffer, start: number, context: Lz4BlockContext): number {
-  const { flags, blockBytesMax, output } = context;
+  const { flags, blockBytesMax, output, frameStart } = context;
   const checksumBytes = flags & lz4Flag.blockChecksum ? 4 : 0;
   const linked = (flags & lz4Flag.blockIndependent) === 0;
   let position = start;
@@ -408,19 +442,16 @@ function decodeLz4Blocks(data: Buffer, start: number, context: Lz4BlockContext):
       if (xxh32(block, 0, block.length) !== data.readUInt32LE(position)) throw corrupt('lz4: block checksum mismatch');
       position += 4;
     }
-    const roomBytes = output.bytesMax - output.bytes;
-    let piece: Buffer;
     if (word & lz4Uncompressed) {
-      if (blockBytes > roomBytes) throw tooLarge('lz4', output.bytes + blockBytes, output.bytesMax);
-      piece = block;
+      output.append(block);
     } else {
       // The decoder zeroes its whole output bound first, so keep it near what the block can produce.
-      const boundBytes = Math.min(blockBytesMax, roomBytes, blockBytes * lz4ExpansionMax + 64);
-      piece = lz4Block(block, boundBytes, linked ? lz4Window(output) : undefined);
-      if (piece.length > roomBytes) throw tooLarge('lz4', output.bytes + piece.length, output.bytesMax);
+      const boundBytes = Math.min(blockBytesMax, output.roomBytes, blockBytes * lz4ExpansionMax + 64);
+      const window = linked && output.bytes > frameStart
+        ? output.view(Math.max(frameStart, output.bytes - lz4WindowBytes))
+        : undefined;
+      output.append(lz4Block(block, boundBytes, window));
     }
-    output.pieces.push(piece);
-    output.bytes += piece.length;
   }
 }
 
@@ -432,19 +463,6 @@ function lz4Block(block: Buffer, bytesMax: number, dictionary: Buffer | undefine
   framed.writeUInt32LE(bytesMax, 0);
   block.copy(framed, 4);
   return lz4.uncompressSync(framed, dictionary);
-}
-
-/** The last 64 KiB of output, which a linked block may copy from. */
-function lz4Window(output: Lz4Output): Buffer | undefined {
-  const pieces: Buffer[] = [];
-  let bytes = 0;
-  for (let index = output.pieces.length - 1; index >= 0 && bytes < lz4WindowBytes; index--) {
-    pieces.unshift(output.pieces[index]!);
-    bytes += output.pieces[index]!.length;
-  }
-  if (bytes === 0) return undefined;
-  const window = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, bytes);
-  return window.subarray(Math.max(0, window.length - lz4WindowBytes));
 }
 
 // ------------------------------------------------------------------------------------------ zstd
