@@ -1,0 +1,35 @@
+/**
+ * What a Kafka request handler sees: the broker, this node's identity as clients must reach it,
+ * and the connection the request came on.
+ */
+import type { BrokerApi } from '../../../broker/types.js';
+import { isWeirError } from '../../../util/errors.js';
+import type { RequestHeader } from '../wire/header.js';
+import { kafkaErrorFor, kafkaErrors } from '../wire/error-codes.js';
+
+export type KafkaLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface HandlerContext {
+  readonly broker: BrokerApi;
+  readonly nodeId: number;
+  /** Host and port that Metadata and FindCoordinator hand to clients. */
+  readonly advertisedHost: string;
+  readonly advertisedPort: number;
+  readonly clusterId: string;
+  readonly header: RequestHeader;
+  readonly clientHost: string;
+  /** Aborted when the connection closes (ends long polls). */
+  readonly signal: AbortSignal;
+  readonly logger: KafkaLogger;
+}
+
+/** The Kafka error code for a failure; unexpected errors are logged and become UNKNOWN_SERVER_ERROR. */
+export function errorCodeOf(context: HandlerContext, error: unknown): number {
+  if (isWeirError(error)) return kafkaErrorFor(error.code);
+  context.logger('error', `kafka: ${context.header.apiKey}/v${context.header.apiVersion} failed: ${String(error)}`);
+  return kafkaErrors.UNKNOWN_SERVER_ERROR;
+}
+
+export function errorMessageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

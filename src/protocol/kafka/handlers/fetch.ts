@@ -1,0 +1,55 @@
+/**
+ * Fetch: one long-polling broker fetch over every requested partition (max wait, min bytes,
+ * max bytes), answered as stored batches. Sessions are not kept: clients send session 0 / epoch
+ * -1 (full fetches) and get session 0 back. Without transactions the last stable offset is the
+ * high watermark and there are no aborted transactions.
+ */
+import type { FetchPartitionRequest, FetchPartitionResult } from '../../../broker/types.js';
+import { kafkaErrors } from '../wire/error-codes.js';
+import { kafkaMessages as m } from '../wire/messages.js';
+import type { RequestOf, ResponseInput } from '../wire/schema.js';
+import { errorCodeOf, type HandlerContext } from './context.js';
+
+type FetchBody = RequestOf<typeof m.fetch>;
+
+export async function handleFetch(context: HandlerContext, body: FetchBody): Promise<ResponseInput<typeof m.fetch>> {
+  const partitions: FetchPartitionRequest[] = [];
+  for (const topic of body.topics) {
+    for (const partition of topic.partitions) {
+      partitions.push({
+        topic: topic.topic,
+        partition: partition.partition,
+        offset: partition.fetchOffset,
+        bytesMax: Math.max(0, partition.partitionMaxBytes),
+      });
+    }
+  }
+  let results: FetchPartitionResult[];
+  try {
+    results = await context.broker.fetch(
+      { partitions, waitMs: Math.max(0, body.maxWaitMs), bytesMin: Math.max(1, body.minBytes), bytesMaxTotal: Math.max(1, body.maxBytes) },
+      context.signal,
+    );
+  } catch (error) {
+    return { errorCode: errorCodeOf(context, error), responses: [] };
+  }
+  // Group the results by topic again, in the order of the request.
+  const byTopic = new Map<string, NonNullable<ResponseInput<typeof m.fetch>['responses']>[number]>();
+  for (const result of results) {
+    let entry = byTopic.get(result.topic);
+    if (entry === undefined) {
+      entry = { topic: result.topic, partitions: [] };
+      byTopic.set(result.topic, entry);
+    }
+    entry.partitions!.push({
+      partitionIndex: result.partition,
+      errorCode: result.error === undefined ? kafkaErrors.NONE : errorCodeOf(context, result.error),
+      highWatermark: result.highWatermark,
+      lastStableOffset: result.highWatermark,
+      logStartOffset: result.offsetStart,
+      abortedTransactions: [],
+      records: result.records,
+    });
+  }
+  return { responses: [...byTopic.values()] };
+}

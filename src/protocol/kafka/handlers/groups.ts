@@ -1,0 +1,121 @@
+/**
+ * Classic consumer groups: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups and
+ * ListGroups map one to one onto the broker's group coordinator. Member metadata and
+ * assignments stay opaque bytes (client-side assignment, protocol type 'consumer').
+ */
+import { isWeirError } from '../../../util/errors.js';
+import { kafkaErrors } from '../wire/error-codes.js';
+import { kafkaMessages as m } from '../wire/messages.js';
+import type { RequestOf, ResponseInput } from '../wire/schema.js';
+import { errorCodeOf, type HandlerContext } from './context.js';
+
+/**
+ * Group failures in Kafka's words: the broker reports a bad group id, a session timeout out of
+ * range and protocols no member shares as INVALID_REQUEST with a message saying which.
+ */
+export function groupErrorCode(context: HandlerContext, error: unknown): number {
+  if (isWeirError(error, 'INVALID_REQUEST')) {
+    if (/group id/.test(error.message)) return kafkaErrors.INVALID_GROUP_ID;
+    if (/session timeout/.test(error.message)) return kafkaErrors.INVALID_SESSION_TIMEOUT;
+    if (/protocol/.test(error.message)) return kafkaErrors.INCONSISTENT_GROUP_PROTOCOL;
+  }
+  if (isWeirError(error, 'UNKNOWN_GROUP')) return kafkaErrors.UNKNOWN_MEMBER_ID;
+  return errorCodeOf(context, error);
+}
+
+export async function handleJoinGroup(context: HandlerContext, body: RequestOf<typeof m.joinGroup>): Promise<ResponseInput<typeof m.joinGroup>> {
+  try {
+    const result = await context.broker.joinGroup({
+      groupId: body.groupId,
+      memberId: body.memberId,
+      groupInstanceId: body.groupInstanceId,
+      clientId: context.header.clientId ?? '',
+      clientHost: context.clientHost,
+      sessionTimeoutMs: body.sessionTimeoutMs,
+      rebalanceTimeoutMs: body.rebalanceTimeoutMs < 0 ? body.sessionTimeoutMs : body.rebalanceTimeoutMs,
+      protocolType: body.protocolType,
+      protocols: body.protocols.map((protocol) => ({ name: protocol.name, metadata: Buffer.from(protocol.metadata) })),
+    });
+    return {
+      generationId: result.generationId,
+      protocolName: result.protocolName,
+      leader: result.leaderId,
+      memberId: result.memberId,
+      members: result.members.map((member) => ({ ...member })),
+    };
+  } catch (error) {
+    return { errorCode: groupErrorCode(context, error), generationId: -1, memberId: body.memberId };
+  }
+}
+
+export async function handleSyncGroup(context: HandlerContext, body: RequestOf<typeof m.syncGroup>): Promise<ResponseInput<typeof m.syncGroup>> {
+  try {
+    const result = await context.broker.syncGroup({
+      groupId: body.groupId,
+      generationId: body.generationId,
+      memberId: body.memberId,
+      assignments: body.assignments.map((entry) => ({ memberId: entry.memberId, assignment: Buffer.from(entry.assignment) })),
+    });
+    return { assignment: result.assignment };
+  } catch (error) {
+    return { errorCode: groupErrorCode(context, error) };
+  }
+}
+
+export async function handleHeartbeat(context: HandlerContext, body: RequestOf<typeof m.heartbeat>): Promise<ResponseInput<typeof m.heartbeat>> {
+  try {
+    await context.broker.heartbeat({ groupId: body.groupId, generationId: body.generationId, memberId: body.memberId });
+    return {};
+  } catch (error) {
+    return { errorCode: groupErrorCode(context, error) };
+  }
+}
+
+export async function handleLeaveGroup(context: HandlerContext, body: RequestOf<typeof m.leaveGroup>): Promise<ResponseInput<typeof m.leaveGroup>> {
+  const leave = async (memberId: string): Promise<number> => {
+    try {
+      await context.broker.leaveGroup(body.groupId, memberId);
+      return kafkaErrors.NONE;
+    } catch (error) {
+      return groupErrorCode(context, error);
+    }
+  };
+  if (context.header.apiVersion < 3) return { errorCode: await leave(body.memberId) };
+  const members = await Promise.all(
+    body.members.map(async (member) => ({ ...member, errorCode: await leave(member.memberId) })),
+  );
+  return { members };
+}
+
+export function handleDescribeGroups(context: HandlerContext, body: RequestOf<typeof m.describeGroups>): ResponseInput<typeof m.describeGroups> {
+  return {
+    groups: body.groups.map((groupId) => {
+      try {
+        const group = context.broker.describeGroup(groupId);
+        return {
+          groupId,
+          groupState: group.state,
+          protocolType: group.protocolType,
+          protocolData: group.protocolName,
+          members: group.members.map((member) => ({
+            memberId: member.memberId,
+            groupInstanceId: member.groupInstanceId,
+            clientId: member.clientId,
+            clientHost: member.clientHost,
+            memberAssignment: Buffer.isBuffer(member.assignment) ? member.assignment : Buffer.alloc(0),
+          })),
+        };
+      } catch (error) {
+        // Kafka describes a group it does not know as Dead, without an error.
+        if (isWeirError(error, 'UNKNOWN_GROUP')) return { groupId, groupState: 'Dead' };
+        return { groupId, errorCode: groupErrorCode(context, error) };
+      }
+    }),
+  };
+}
+
+export function handleListGroups(context: HandlerContext): ResponseInput<typeof m.listGroups> {
+  return {
+    groups: context.broker.listGroups().map((group) => ({ groupId: group.groupId, protocolType: group.protocolType })),
+  };
+}

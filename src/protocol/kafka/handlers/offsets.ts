@@ -1,0 +1,87 @@
+/**
+ * ListOffsets (-1 latest, -2 earliest, otherwise a timestamp), OffsetCommit and OffsetFetch.
+ * A commit with generation -1 and no member id comes from outside the group (admin tools, simple
+ * consumers); otherwise the broker checks the member and generation.
+ */
+import type { CommittedOffset, OffsetSpec } from '../../../broker/types.js';
+import { kafkaErrors } from '../wire/error-codes.js';
+import { kafkaMessages as m } from '../wire/messages.js';
+import type { RequestOf, ResponseInput } from '../wire/schema.js';
+import { errorCodeOf, type HandlerContext } from './context.js';
+import { groupErrorCode } from './groups.js';
+
+const latestTimestamp = -1n;
+const earliestTimestamp = -2n;
+
+export async function handleListOffsets(context: HandlerContext, body: RequestOf<typeof m.listOffsets>): Promise<ResponseInput<typeof m.listOffsets>> {
+  return {
+    topics: await Promise.all(
+      body.topics.map(async (topic) => ({
+        name: topic.name,
+        partitions: await Promise.all(
+          topic.partitions.map(async (partition) => {
+            const spec: OffsetSpec = partition.timestamp === latestTimestamp
+              ? 'latest'
+              : partition.timestamp === earliestTimestamp ? 'earliest' : { timestampMs: Number(partition.timestamp) };
+            try {
+              const listed = await context.broker.listOffset(topic.name, partition.partitionIndex, spec);
+              return { partitionIndex: partition.partitionIndex, offset: listed.offset, timestamp: BigInt(listed.timestampMs) };
+            } catch (error) {
+              return { partitionIndex: partition.partitionIndex, errorCode: errorCodeOf(context, error) };
+            }
+          }),
+        ),
+      })),
+    ),
+  };
+}
+
+export async function handleOffsetCommit(context: HandlerContext, body: RequestOf<typeof m.offsetCommit>): Promise<ResponseInput<typeof m.offsetCommit>> {
+  const entries = body.topics.flatMap((topic) =>
+    topic.partitions.map((partition) => ({
+      topic: topic.name,
+      partition: partition.partitionIndex,
+      offset: partition.committedOffset,
+      metadata: partition.committedMetadata,
+    })),
+  );
+  const outside = body.generationId < 0 && body.memberId === '';
+  const ref = outside ? { groupId: body.groupId } : { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId };
+  let errorCode: number = kafkaErrors.NONE;
+  try {
+    await context.broker.commitOffsets(ref, entries);
+  } catch (error) {
+    errorCode = groupErrorCode(context, error);
+  }
+  return {
+    topics: body.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode })),
+    })),
+  };
+}
+
+export async function handleOffsetFetch(context: HandlerContext, body: RequestOf<typeof m.offsetFetch>): Promise<ResponseInput<typeof m.offsetFetch>> {
+  const wanted = body.topics?.flatMap((topic) => topic.partitionIndexes.map((partition) => ({ topic: topic.name, partition })));
+  let committed: CommittedOffset[];
+  try {
+    committed = await context.broker.fetchOffsets(body.groupId, wanted);
+  } catch (error) {
+    const errorCode = groupErrorCode(context, error);
+    if (context.header.apiVersion >= 2) return { errorCode };
+    // v1 has no top-level error: put it on every partition.
+    return {
+      topics: (body.topics ?? []).map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1n, metadata: '', errorCode })),
+      })),
+    };
+  }
+  const byTopic = new Map<string, { partitionIndex: number; committedOffset: bigint; metadata: string }[]>();
+  for (const entry of committed) {
+    let partitions = byTopic.get(entry.topic);
+    if (partitions === undefined) byTopic.set(entry.topic, (partitions = []));
+    partitions.push({ partitionIndex: entry.partition, committedOffset: entry.offset, metadata: entry.metadata ?? '' });
+  }
+  return { topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) };
+}

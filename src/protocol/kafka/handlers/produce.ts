@@ -1,0 +1,68 @@
+/**
+ * Produce: each partition's records go to the broker as they came (RecordBatch v2 bytes; the
+ * broker validates and stamps offsets). acks 0 gets no response at all; 1 and -1 both wait for
+ * the leader, which on a single node is everything. Versions 0–2 are advertised (for librdkafka's
+ * sake, see wire/versions.ts) but answered UNSUPPORTED_VERSION for every partition.
+ */
+import { batchOffsets, batchMagic } from '../../../format/record-batch.js';
+import type { Acks } from '../../../broker/types.js';
+import { kafkaErrors } from '../wire/error-codes.js';
+import { kafkaMessages as m } from '../wire/messages.js';
+import type { RequestOf, ResponseInput } from '../wire/schema.js';
+import { errorCodeOf, type HandlerContext } from './context.js';
+
+type ProduceBody = RequestOf<typeof m.produce>;
+type PartitionAnswer = NonNullable<NonNullable<ResponseInput<typeof m.produce>['responses']>[number]['partitions']>[number];
+
+const produceServedMin = 3;
+const zstdProduceMin = 7;
+const zstdCodec = 4;
+
+/** The response body, or null for acks 0 (the client expects no answer). */
+export async function handleProduce(context: HandlerContext, body: ProduceBody): Promise<ResponseInput<typeof m.produce> | null> {
+  const version = context.header.apiVersion;
+  let acks: Acks | undefined = body.acks === 0 ? 'none' : body.acks === 1 || body.acks === -1 ? 'leader' : undefined;
+  const fixed = version < produceServedMin
+    ? kafkaErrors.UNSUPPORTED_VERSION
+    : acks === undefined ? kafkaErrors.INVALID_REQUIRED_ACKS : kafkaErrors.NONE;
+  acks ??= 'leader';
+  const responses = await Promise.all(
+    body.topics.map(async (topic) => ({
+      name: topic.name,
+      partitions: await Promise.all(
+        topic.partitions.map((partition): Promise<PartitionAnswer> | PartitionAnswer => {
+          if (fixed !== kafkaErrors.NONE) return { index: partition.index, errorCode: fixed, baseOffset: -1n };
+          return producePartition(context, { topic: topic.name, index: partition.index, records: partition.records, acks: acks! });
+        }),
+      ),
+    })),
+  );
+  if (body.acks === 0) return null;
+  return { responses };
+}
+
+async function producePartition(
+  context: HandlerContext,
+  request: { topic: string; index: number; records: Buffer | null; acks: Acks },
+): Promise<PartitionAnswer> {
+  const { index, records } = request;
+  if (records === null || records.length <= batchOffsets.magic) {
+    return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
+  }
+  if (records[batchOffsets.magic] !== batchMagic) return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
+  if (context.header.apiVersion < zstdProduceMin && records.length > batchOffsets.attributes + 1
+    && (records.readInt16BE(batchOffsets.attributes) & 0x07) === zstdCodec) {
+    return { index, errorCode: kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE, baseOffset: -1n };
+  }
+  try {
+    const result = await context.broker.produce({ topic: request.topic, partition: index, batches: records, acks: request.acks });
+    return {
+      index,
+      baseOffset: result.baseOffset,
+      logAppendTimeMs: BigInt(result.logAppendTimeMs),
+      logStartOffset: result.offsetStart,
+    };
+  } catch (error) {
+    return { index, errorCode: errorCodeOf(context, error), baseOffset: -1n };
+  }
+}

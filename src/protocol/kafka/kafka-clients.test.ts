@@ -1,0 +1,255 @@
+/**
+ * Real Kafka clients over real sockets against an in-process broker and the Kafka listener:
+ * kcat (librdkafka 2.0.2) and kafkajs produce and consume with keys, headers and every
+ * compression codec, across clients; consumer groups split partitions and resume from committed
+ * offsets; admin calls create, list and inspect topics.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import kafkajs, { type Consumer, type EachMessagePayload } from 'kafkajs';
+import { compressionCodecs, type CompressionName } from '../../format/compression.js';
+import { batchPositions, readBatchHeader } from '../../format/record-batch.js';
+import { kcatAvailable, runKcat } from './wire/golden/client-scenarios.js';
+import { registerKafkajsCodecs, startKafkaStack, type KafkaStack } from './test-support.js';
+
+const { CompressionTypes, Kafka, logLevel } = kafkajs;
+
+let stack: KafkaStack;
+let haveKcat = false;
+
+before(async () => {
+  registerKafkajsCodecs();
+  stack = await startKafkaStack();
+  haveKcat = await kcatAvailable();
+  if (!haveKcat) assert.ok(process.env.CI === undefined, 'kcat is missing on CI (.ci/run installs it)');
+});
+
+after(async () => {
+  await stack.close();
+});
+
+const codecNames = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const satisfies readonly CompressionName[];
+const kafkajsCompression = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+function kafka(clientId: string): InstanceType<typeof Kafka> {
+  return new Kafka({ clientId, brokers: [stack.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+}
+
+/** Compressible values, so that librdkafka keeps the compressed form. */
+function valueOf(index: number): string {
+  return `value-${index}-${'abcdefgh'.repeat(8)}`;
+}
+
+/** The codecs of the batches stored in a partition. */
+async function storedCodecs(topic: string, partition = 0): Promise<number[]> {
+  const [result] = await stack.broker.fetch({ partitions: [{ topic, partition, offset: 0n, bytesMax: 1 << 22 }], waitMs: 0 });
+  assert.equal(result!.error, undefined);
+  return [...batchPositions(result!.records)].map(({ position }) => readBatchHeader(result!.records, position).attributes & 0x07);
+}
+
+function kcatBroker(): string[] {
+  return ['-b', stack.bootstrap, '-X', 'socket.timeout.ms=10000'];
+}
+
+async function kcatConsume(topic: string, count: number, format = '%k=%s|%h\n'): Promise<string[]> {
+  const result = await runKcat([...kcatBroker(), '-C', '-t', topic, '-o', 'beginning', '-c', String(count), '-e', '-f', format], { timeoutMs: 20_000 });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.split('\n').filter((line) => line !== '');
+}
+
+/** Runs a kafkajs consumer until `count` messages arrived; returns them in arrival order. */
+async function kafkajsConsume(topic: string, count: number, groupId: string): Promise<string[]> {
+  const consumer = kafka(`${groupId}-consumer`).consumer({ groupId, maxWaitTimeInMs: 200, heartbeatInterval: 300 });
+  const seen: string[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await untilCount(consumer, count, ({ message }) => {
+      const headers = Object.entries(message.headers ?? {}).map(([key, value]) => `${key}=${String(value)}`).join(',');
+      seen.push(`${message.key?.toString() ?? ''}=${message.value?.toString() ?? ''}|${headers}`);
+    }, () => seen.length);
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}
+
+async function untilCount(consumer: Consumer, count: number, onMessage: (payload: EachMessagePayload) => void, progress: () => number): Promise<void> {
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  await consumer.run({
+    eachMessage: async (payload) => {
+      onMessage(payload);
+      if (progress() >= count) done();
+    },
+  });
+  const timeout = setTimeout(done, 25_000);
+  await finished;
+  clearTimeout(timeout);
+}
+
+for (const codec of codecNames) {
+  test(`kcat produces with ${codec}; kcat and kafkajs consume keys, values and headers`, { timeout: 60_000 }, async (t) => {
+    if (!haveKcat) return t.skip('kcat is not installed');
+    const topic = `kcat-${codec}`;
+    const input = Array.from({ length: 20 }, (_, index) => `key${index}:${valueOf(index)}`).join('\n') + '\n';
+    const produced = await runKcat(
+      [...kcatBroker(), '-P', '-t', topic, '-p', '0', '-K', ':', '-H', 'source=kcat', '-z', codec, '-X', 'linger.ms=100'],
+      { input, timeoutMs: 20_000 },
+    );
+    assert.equal(produced.code, 0, produced.stderr);
+    const codecs = await storedCodecs(topic);
+    assert.ok(codecs.length >= 1);
+    assert.ok(codecs.every((stored) => stored === compressionCodecs[codec]), `stored codecs ${codecs.join(',')}`);
+    const expected = Array.from({ length: 20 }, (_, index) => `key${index}=${valueOf(index)}|source=kcat`);
+    assert.deepEqual(await kcatConsume(topic, 20), expected);
+    assert.deepEqual(await kafkajsConsume(topic, 20, `kjs-reads-${codec}`), expected);
+  });
+
+  test(`kafkajs produces with ${codec}; kcat and kafkajs consume`, { timeout: 60_000 }, async (t) => {
+    const topic = `kafkajs-${codec}`;
+    const producer = kafka('producer').producer();
+    await producer.connect();
+    try {
+      await producer.send({
+        topic,
+        compression: kafkajsCompression[codec],
+        messages: Array.from({ length: 20 }, (_, index) => ({ key: `key${index}`, value: valueOf(index), headers: { source: 'kafkajs' }, partition: 0 })),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    assert.deepEqual(await storedCodecs(topic), [compressionCodecs[codec]]);
+    const expected = Array.from({ length: 20 }, (_, index) => `key${index}=${valueOf(index)}|source=kafkajs`);
+    assert.deepEqual(await kafkajsConsume(topic, 20, `kjs-own-${codec}`), expected);
+    if (!haveKcat) return t.skip('kcat is not installed');
+    assert.deepEqual(await kcatConsume(topic, 20), expected);
+  });
+}
+
+test('admin: create, list, fetch topic offsets, delete', { timeout: 30_000 }, async () => {
+  const admin = kafka('admin').admin();
+  await admin.connect();
+  try {
+    assert.equal(await admin.createTopics({ topics: [{ topic: 'admin-topic', numPartitions: 3 }], waitForLeaders: true }), true);
+    assert.equal(await admin.createTopics({ topics: [{ topic: 'admin-topic', numPartitions: 3 }] }), false);
+    assert.ok((await admin.listTopics()).includes('admin-topic'));
+    const producer = kafka('admin-producer').producer();
+    await producer.connect();
+    await producer.send({ topic: 'admin-topic', messages: [{ value: 'a', partition: 1 }, { value: 'b', partition: 1 }] });
+    await producer.disconnect();
+    const offsets = await admin.fetchTopicOffsets('admin-topic');
+    assert.deepEqual(
+      offsets.map((entry) => `${entry.partition}:${entry.low}-${entry.high}`).sort(),
+      ['0:0-0', '1:0-2', '2:0-0'],
+    );
+    const metadata = await admin.fetchTopicMetadata({ topics: ['admin-topic'] });
+    assert.equal(metadata.topics[0]!.partitions.length, 3);
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: 'replicated', numPartitions: 1, replicationFactor: 3 }] }),
+      (error: { errors?: { type?: string }[] }) => error.errors?.[0]?.type === 'INVALID_REPLICATION_FACTOR',
+    );
+    await admin.deleteTopics({ topics: ['admin-topic'] });
+    assert.ok(!(await admin.listTopics()).includes('admin-topic'));
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+test('a kafkajs group of two members splits the partitions and consumes each message once', { timeout: 60_000 }, async () => {
+  const topic = 'group-split';
+  await stack.broker.createTopic(topic, { partitions: 4 });
+  const producer = kafka('split-producer').producer();
+  await producer.connect();
+  await producer.send({ topic, messages: Array.from({ length: 40 }, (_, index) => ({ value: `m${index}`, partition: index % 4 })) });
+  await producer.disconnect();
+
+  const received = new Map<string, Set<number>>();
+  const values: string[] = [];
+  const consumers = ['a', 'b'].map((name) => {
+    received.set(name, new Set());
+    return { name, consumer: kafka(`split-${name}`).consumer({ groupId: 'split-group', maxWaitTimeInMs: 200, heartbeatInterval: 200, sessionTimeout: 10_000, rebalanceTimeout: 10_000 }) };
+  });
+  const assignments = new Map<string, number[]>();
+  try {
+    for (const { name, consumer } of consumers) {
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        assignments.set(name, [...(event.payload.memberAssignment[topic] ?? [])].sort());
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+    }
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const both = () => assignments.get('a')?.length === 2 && assignments.get('b')?.length === 2;
+    for (const { name, consumer } of consumers) {
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          received.get(name)!.add(partition);
+          values.push(message.value!.toString());
+          if (new Set(values).size >= 40 && both()) done();
+        },
+      });
+    }
+    const timeout = setTimeout(done, 40_000);
+    await finished;
+    clearTimeout(timeout);
+  } finally {
+    await Promise.all(consumers.map(({ consumer }) => consumer.disconnect()));
+  }
+  assert.equal(new Set(values).size, 40);
+  const a = assignments.get('a') ?? [];
+  const b = assignments.get('b') ?? [];
+  assert.equal(a.length, 2, `a has ${a.join(',')}`);
+  assert.equal(b.length, 2, `b has ${b.join(',')}`);
+  assert.deepEqual([...a, ...b].sort(), [0, 1, 2, 3]);
+});
+
+test('a kafkajs consumer resumes from the offsets its group committed', { timeout: 60_000 }, async () => {
+  const topic = 'resume';
+  const producer = kafka('resume-producer').producer();
+  await producer.connect();
+  await producer.send({ topic, messages: ['r0', 'r1', 'r2'].map((value) => ({ value, partition: 0 })) });
+  assert.deepEqual((await kafkajsConsume(topic, 3, 'resume-group')).map((line) => line.split('|')[0]), ['=r0', '=r1', '=r2']);
+  const committed = await stack.broker.fetchOffsets('resume-group', [{ topic, partition: 0 }]);
+  assert.equal(committed[0]!.offset, 3n);
+  await producer.send({ topic, messages: ['r3', 'r4'].map((value) => ({ value, partition: 0 })) });
+  await producer.disconnect();
+  assert.deepEqual((await kafkajsConsume(topic, 2, 'resume-group')).map((line) => line.split('|')[0]), ['=r3', '=r4']);
+});
+
+test('kcat consumes in a group, commits, and a second run resumes', { timeout: 60_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const topic = 'kcat-group-topic';
+  const produce = (values: string[]) => runKcat([...kcatBroker(), '-P', '-t', topic, '-p', '0'], { input: values.join('\n') + '\n' });
+  assert.equal((await produce(['g0', 'g1', 'g2'])).code, 0);
+  const consume = () => runKcat(
+    [...kcatBroker(), '-G', 'kcat-group', '-X', 'auto.offset.reset=earliest', '-X', 'enable.auto.commit=true', '-X', 'auto.commit.interval.ms=100', '-e', '-f', '%s\n', topic],
+    { timeoutMs: 30_000 },
+  );
+  const first = await consume();
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(first.stdout.trim().split('\n'), ['g0', 'g1', 'g2']);
+  const committed = await stack.broker.fetchOffsets('kcat-group', [{ topic, partition: 0 }]);
+  assert.equal(committed[0]!.offset, 3n);
+  assert.equal((await produce(['g3'])).code, 0);
+  const second = await consume();
+  assert.equal(second.code, 0, second.stderr);
+  assert.deepEqual(second.stdout.trim().split('\n'), ['g3']);
+});
+
+test('kcat lists metadata with this node as leader', { timeout: 30_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  await stack.broker.createTopic('listed', { partitions: 2 });
+  const result = await runKcat([...kcatBroker(), '-L', '-t', 'listed']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, new RegExp(`broker 1 at 127\\.0\\.0\\.1:${stack.port}`));
+  assert.match(result.stdout, /topic "listed" with 2 partitions/);
+  assert.match(result.stdout, /partition 1, leader 1, replicas: 1, isrs: 1/);
+});

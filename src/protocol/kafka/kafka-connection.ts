@@ -1,0 +1,156 @@
+/**
+ * One client connection of the Kafka listener.
+ *
+ * Frames are cut from the byte stream (wire/frame-reader.ts, bounded by `requestBytesMax`) and
+ * decoded at once; handlers then run concurrently, but responses leave in request order, as the
+ * protocol requires: each request takes a slot in a FIFO and the head is written as soon as it is
+ * ready. Produce requests additionally run one after another, so batches a client pipelines for
+ * one partition are appended in the order sent.
+ *
+ * Bounds: at most `requestsInFlightMax` requests per connection are being handled or waiting to
+ * be written; at the bound, and while the socket's output buffer is full, the connection stops
+ * reading (TCP back-pressure reaches the client). An oversized or malformed frame closes this
+ * connection only.
+ */
+import type { Socket } from 'node:net';
+import type { BrokerApi } from '../../broker/types.js';
+import { decodeRequest } from './wire/codec.js';
+import { FrameReader } from './wire/frame-reader.js';
+import { kafkaMessages } from './wire/messages.js';
+import type { HandlerContext, KafkaLogger } from './handlers/context.js';
+import { dispatchRequest } from './dispatch.js';
+
+export const requestsInFlightMax = 64;
+
+export interface ConnectionSettings {
+  readonly broker: BrokerApi;
+  readonly nodeId: number;
+  readonly advertisedHost: string;
+  readonly advertisedPort: number;
+  readonly clusterId: string;
+  readonly requestBytesMax: number;
+  readonly logger: KafkaLogger;
+}
+
+interface Slot {
+  ready: boolean;
+  chunks: Buffer[] | null;
+}
+
+export class KafkaConnection {
+  readonly #socket: Socket;
+  readonly #settings: ConnectionSettings;
+  readonly #frames: FrameReader;
+  readonly #slots: Slot[] = [];
+  readonly #closed = new AbortController();
+  #produceChain: Promise<unknown> = Promise.resolve();
+  #outputBlocked = false;
+
+  constructor(socket: Socket, settings: ConnectionSettings) {
+    this.#socket = socket;
+    this.#settings = settings;
+    this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => {
+      this.#outputBlocked = false;
+      this.#updateReading();
+    });
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.#closed.abort());
+  }
+
+  /** Resolves when the socket has closed. */
+  get closed(): Promise<void> {
+    if (this.#closed.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.#closed.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
+  close(): void {
+    this.#closed.abort();
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.#frames.push(chunk);
+    } catch (error) {
+      this.#reject(error);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.#closed.signal.aborted) return;
+      this.#accept(frame);
+    }
+  }
+
+  #accept(frame: Buffer): void {
+    let decoded;
+    try {
+      decoded = decodeRequest(frame);
+    } catch (error) {
+      this.#reject(error);
+      return;
+    }
+    const context: HandlerContext = {
+      broker: this.#settings.broker,
+      nodeId: this.#settings.nodeId,
+      advertisedHost: this.#settings.advertisedHost,
+      advertisedPort: this.#settings.advertisedPort,
+      clusterId: this.#settings.clusterId,
+      header: decoded.header,
+      clientHost: this.#socket.remoteAddress ?? '',
+      signal: this.#closed.signal,
+      logger: this.#settings.logger,
+    };
+    const slot: Slot = { ready: false, chunks: null };
+    this.#slots.push(slot);
+    this.#updateReading();
+    const run = (): Promise<Buffer[] | null> => dispatchRequest(context, decoded);
+    let handled: Promise<Buffer[] | null>;
+    if (decoded.kind === 'request' && decoded.message === kafkaMessages.produce) {
+      handled = this.#produceChain.then(run);
+      this.#produceChain = handled.catch(() => undefined);
+    } else {
+      handled = run();
+    }
+    handled.then(
+      (chunks) => {
+        slot.chunks = chunks;
+        slot.ready = true;
+        this.#flush();
+      },
+      (error: unknown) => {
+        this.#settings.logger('error', `kafka: request ${decoded.header.apiKey}/v${decoded.header.apiVersion} failed: ${String(error)}`);
+        this.close();
+      },
+    );
+  }
+
+  #reject(error: unknown): void {
+    this.#settings.logger('warn', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${error instanceof Error ? error.message : String(error)}`);
+    this.close();
+  }
+
+  #flush(): void {
+    if (this.#closed.signal.aborted) return;
+    this.#socket.cork();
+    while (this.#slots.length > 0 && this.#slots[0]!.ready) {
+      const { chunks } = this.#slots.shift()!;
+      if (chunks === null) continue;
+      for (const chunk of chunks) {
+        if (!this.#socket.write(chunk)) this.#outputBlocked = true;
+      }
+    }
+    this.#socket.uncork();
+    this.#updateReading();
+  }
+
+  #updateReading(): void {
+    if (this.#closed.signal.aborted) return;
+    const shouldPause = this.#outputBlocked || this.#slots.length >= requestsInFlightMax;
+    if (shouldPause && !this.#socket.isPaused()) this.#socket.pause();
+    else if (!shouldPause && this.#socket.isPaused()) this.#socket.resume();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The Kafka-compatible listener: a TCP server whose connections speak the Kafka protocol
+ * (wire/) and translate every request into `BrokerApi` calls (handlers/). It holds no broker
+ * logic. One node: every partition is led by `nodeId`, reachable at `advertisedHost` and the
+ * port the listener is bound to.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { BrokerApi } from '../../broker/types.js';
+import { requestBytesMaxDefault } from './wire/frame-reader.js';
+import type { KafkaLogger } from './handlers/context.js';
+import { KafkaConnection } from './kafka-connection.js';
+
+export interface KafkaListenerOptions {
+  host: string;
+  /** 0 picks a free port; `start` reports the one bound. */
+  port: number;
+  /** Host clients are told to connect to (default: `host`, or 127.0.0.1 when bound to all interfaces). */
+  advertisedHost?: string;
+  /** Node id in Metadata and FindCoordinator (default 1). */
+  nodeId?: number;
+  /** Largest request frame accepted (default 100 MiB, as Kafka's socket.request.max.bytes). */
+  requestBytesMax?: number;
+  /** Cluster id reported in Metadata (default 'weir'). */
+  clusterId?: string;
+  /** Most connections at once; more are closed on accept (default 10,000). */
+  connectionsMax?: number;
+  logger?: KafkaLogger;
+}
+
+export const connectionsMaxDefault = 10_000;
+
+export class KafkaListener {
+  readonly #broker: BrokerApi;
+  readonly #options: KafkaListenerOptions;
+  readonly #connections = new Set<KafkaConnection>();
+  readonly #logger: KafkaLogger;
+  #server: Server | null = null;
+  #port = 0;
+
+  constructor(broker: BrokerApi, options: KafkaListenerOptions) {
+    this.#broker = broker;
+    this.#options = options;
+    this.#logger = options.logger ?? (() => {});
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async start(): Promise<{ port: number }> {
+    if (this.#server !== null) throw new Error('KafkaListener.start called twice');
+    const server = createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#port = (server.address() as { port: number }).port;
+    this.#logger('info', `kafka: listening on ${this.#options.host}:${this.#port}`);
+    return { port: this.#port };
+  }
+
+  #advertisedHost(): string {
+    if (this.#options.advertisedHost !== undefined) return this.#options.advertisedHost;
+    const host = this.#options.host;
+    return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#connections.size >= (this.#options.connectionsMax ?? connectionsMaxDefault)) {
+      this.#logger('warn', 'kafka: connection limit reached; closing a new connection');
+      socket.destroy();
+      return;
+    }
+    const connection = new KafkaConnection(socket, {
+      broker: this.#broker,
+      nodeId: this.#options.nodeId ?? 1,
+      advertisedHost: this.#advertisedHost(),
+      advertisedPort: this.#port,
+      clusterId: this.#options.clusterId ?? 'weir',
+      requestBytesMax: this.#options.requestBytesMax ?? requestBytesMaxDefault,
+      logger: this.#logger,
+    });
+    this.#connections.add(connection);
+    void connection.closed.then(() => this.#connections.delete(connection));
+  }
+
+  /** Stops accepting, closes every connection (ending their long polls) and waits for the server. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const connection of this.#connections) connection.close();
+    await closed;
+  }
+}
