@@ -37,7 +37,8 @@
  * against the cap first); a frame that needs a preset dictionary is rejected.
  *
  * Caps. `decompress(codec, data, bytesMax)` never produces more than `bytesMax` bytes and rejects
- * input that would, with CORRUPT_MESSAGE naming the limit, before expanding it:
+ * input that would, with CORRUPT_MESSAGE naming the limit, before expanding it (codec none returns
+ * `data` itself):
  * - snappy: the varint preamble of every block is read and summed first; the output is allocated
  *   once, after the sum passed the cap.
  * - lz4: a declared content size is checked first; each block is decoded with an output bound of
