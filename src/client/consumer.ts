@@ -234,10 +234,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   // --- the loop ----------------------------------------------------------------------------------
 
+  /** Ends the current fetch or subscription; buffered messages are dropped (refetched later). */
   #interrupt(): void {
     this.#epoch++;
     for (const wake of this.#interruptWaiters.splice(0)) wake();
-    this.#buffer.wakeAll();
+    this.#buffer.clear();
   }
 
   #interrupted(epoch: number): boolean {

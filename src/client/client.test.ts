@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { startTestBroker, type TestBroker } from '../protocol/native/test-harness.js';
+import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
+
+let harness: TestBroker;
+before(async () => {
+  harness = await startTestBroker();
+});
+after(async () => {
+  await harness.stop();
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function take(consumer: AsyncIterable<ConsumerMessage>, count: number, timeoutMs = 10_000): Promise<ConsumerMessage[]> {
+  const out: ConsumerMessage[] = [];
+  if (count === 0) return out;
+  const iterator = consumer[Symbol.asyncIterator]();
+  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
+  try {
+    while (out.length < count) {
+      const next = await iterator.next();
+      if (next.done) break;
+      out.push(next.value);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+test('produce then consume: every message, in order per partition, keys on their murmur2 partition', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('orders', { partitions: 4 });
+    const producer = client.producer({ lingerMs: 2 });
+    const sent = await producer.send(
+      'orders',
+      Array.from({ length: 200 }, (_, i) => ({ key: `customer-${i % 10}`, value: `order-${i}`, headers: { n: String(i) } })),
+    );
+    for (let i = 0; i < sent.length; i++) assert.equal(sent[i]!.partition, partitionForKey(Buffer.from(`customer-${i % 10}`), 4));
+    const consumer = client.consumer({ topics: ['orders'], from: 'earliest', mode: 'push', prefetchMessages: 16 });
+    const messages = await take(consumer, 200);
+    await consumer.close();
+    assert.equal(messages.length, 200);
+    const byPartition = new Map<number, ConsumerMessage[]>();
+    for (const m of messages) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+    for (const [partition, list] of byPartition) {
+      list.forEach((m, i) => assert.equal(m.offset, BigInt(i), `partition ${partition} in offset order`));
+      const numbers = list.map((m) => Number(m.value!.toString().slice('order-'.length)));
+      assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'send order kept within the partition');
+      for (const m of list) assert.equal(m.partition, partitionForKey(m.key!, 4));
+    }
+    assert.equal(messages.find((m) => m.value!.toString() === 'order-7')!.headers[0]!.value!.toString(), '7');
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('pull mode, seek and committed offsets', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('ledger', { partitions: 1 });
+    const producer = client.producer();
+    await producer.send('ledger', Array.from({ length: 30 }, (_, i) => ({ value: `entry-${i}` })));
+    const consumer = client.consumer({ groupId: 'auditors', topics: ['ledger'], from: 'earliest', mode: 'pull', autoCommit: false });
+    const first = await take(consumer, 10);
+    assert.deepEqual(first.map((m) => m.offset), Array.from({ length: 10 }, (_, i) => BigInt(i)));
+    await consumer.commit();
+    await consumer.seek('ledger', 0, 25n);
+    const afterSeek = await take(consumer, 5);
+    assert.deepEqual(afterSeek.map((m) => m.offset), [25n, 26n, 27n, 28n, 29n]);
+    await consumer.close();
+    const offsets = await client.admin().fetchOffsets('auditors');
+    assert.equal(offsets.find((o) => o.topic === 'ledger')!.offset, 10n);
+    const again = client.consumer({ groupId: 'auditors', topics: ['ledger'], from: 'earliest', mode: 'pull', autoCommit: false });
+    const resumed = await take(again, 1);
+    assert.equal(resumed[0]!.offset, 10n, 'a new member resumes at the committed offset');
+    await again.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a lost acknowledgement is retried on a new connection and stored once', async () => {
+  await harness.broker.createTopic('payments', { partitions: 1 });
+  const proxy = await startProxy(harness.port);
+  const client = await connect(`weir://127.0.0.1:${proxy.port}`, { reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 });
+  try {
+    const producer = client.producer({ lingerMs: 0, retryBackoffMsMin: 10 });
+    await producer.send('payments', { value: 'warm-up' }); // topic metadata and producer id are in place
+    proxy.dropNextAnswer = true; // the broker stores the next batch, its answer never arrives
+    const metadata = await producer.send('payments', { value: 'pay 100' });
+    assert.ok(proxy.drops >= 1, 'the answer was dropped');
+    assert.equal(metadata.offset, 1n);
+    const state = harness.broker.describeTopic('payments').partitions[0]!;
+    assert.equal(state.offsetEnd, 2n, 'stored exactly once');
+    await producer.close();
+  } finally {
+    await client.close();
+    proxy.close();
+  }
+});
+
+test('the client reconnects after a listener restart', async () => {
+  const client = await connect(harness.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 100 });
+  const statuses: ClientStatus[] = [];
+  client.onStatus((status) => statuses.push(status));
+  try {
+    const producer = client.producer({ lingerMs: 1 });
+    await producer.send('restarts', { value: 'before' });
+    await harness.restartListener();
+    const metadata = await producer.send('restarts', { value: 'after' });
+    assert.equal(metadata.offset, 1n);
+    assert.ok(statuses.some((s) => s.type === 'disconnected'), JSON.stringify(statuses.map((s) => s.type)));
+    assert.ok(statuses.some((s) => s.type === 'connected'));
+    const consumer = client.consumer({ topics: ['restarts'], from: 'earliest' });
+    const messages = await take(consumer, 2);
+    assert.deepEqual(messages.map((m) => m.value!.toString()), ['before', 'after']);
+    await consumer.close();
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a group of two consumers splits the partitions and re-spreads them when one leaves', async () => {
+  await harness.broker.createTopic('events', { partitions: 4 });
+  const client = await connect(harness.url);
+  try {
+    const options = { groupId: 'workers', topics: ['events'], from: 'earliest' as const, heartbeatIntervalMs: 100, sessionTimeoutMs: 6_000 };
+    const a = client.consumer(options);
+    await a.start();
+    assert.equal(a.assignment.length, 4);
+    const b = client.consumer(options);
+    await b.start();
+    await waitFor(() => a.assignment.length === 2 && b.assignment.length === 2, 10_000, 'a 2/2 split');
+    const all = [...a.assignment, ...b.assignment].map((p) => p.partition).sort();
+    assert.deepEqual(all, [0, 1, 2, 3]);
+    // Each member reads the messages of its own partitions.
+    const producer = client.producer();
+    await producer.send('events', [0, 1, 2, 3].map((partition) => ({ value: `p${partition}`, partition })));
+    const [fromA, fromB] = await Promise.all([take(a, 2), take(b, 2)]);
+    assert.deepEqual(fromA.map((m) => m.partition).sort(), a.assignment.map((p) => p.partition).sort());
+    assert.deepEqual(fromB.map((m) => m.partition).sort(), b.assignment.map((p) => p.partition).sort());
+    await b.close();
+    await waitFor(() => a.assignment.length === 4, 10_000, 'a takes every partition back');
+    await a.close();
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('admin: topics, groups with lag, offsets', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    const created = await admin.createTopic('audit', { partitions: 2, retentionMs: 3_600_000 });
+    assert.equal(created.config.retentionMs, 3_600_000);
+    await assert.rejects(admin.createTopic('audit'), (e) => isWeirError(e, 'TOPIC_EXISTS'));
+    assert.ok((await admin.listTopics()).some((t) => t.name === 'audit'));
+    const producer = client.producer();
+    const before = Date.now();
+    await producer.send('audit', Array.from({ length: 5 }, (_, i) => ({ value: `a${i}`, partition: 0 })));
+    assert.equal(await admin.latestOffset('audit', 0), 5n);
+    assert.equal(await admin.earliestOffset('audit', 0), 0n);
+    assert.equal((await admin.offsetForTime('audit', 0, before - 1000)).offset, 0n);
+    await admin.commitOffsets('auditing', [{ topic: 'audit', partition: 0, offset: 2n }]);
+    const group = await admin.describeGroup('auditing');
+    const entry = group.offsets.find((o) => o.topic === 'audit' && o.partition === 0)!;
+    assert.equal(entry.offset, 2n);
+    assert.equal(entry.lag, 3n);
+    assert.ok((await admin.listGroups()).some((g) => g.groupId === 'auditing'));
+    await admin.deleteTopic('audit');
+    await assert.rejects(admin.describeTopic('audit'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('the producer buffer is bounded: sendNoWait refuses when full until ready()', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('bounded', { partitions: 1 });
+    const producer = client.producer({ bufferBytesMax: 64 * 1024, lingerMs: 50 });
+    await producer.send('bounded', { value: 'metadata' });
+    const value = Buffer.alloc(1000, 1);
+    let accepted = 0;
+    let acknowledged = 0;
+    while (producer.sendNoWait('bounded', { value }, (error) => { if (!error) acknowledged++; })) accepted++;
+    assert.ok(accepted >= 50 && accepted <= 70, `accepted ${accepted} messages of 1 kB into a 64 kB buffer`);
+    assert.ok(producer.bufferedBytes <= 64 * 1024 + 1100);
+    await producer.ready();
+    assert.ok(producer.sendNoWait('bounded', { value }));
+    await producer.flush();
+    assert.equal(acknowledged, accepted);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () => {
+  await assert.rejects(connect(harness.url, { versionMin: 50, versionMax: 60 }), (e) => isWeirError(e, 'UNSUPPORTED_VERSION'));
+});
+
+/** A TCP proxy that can swallow the broker's next answer and cut the connection. */
+async function startProxy(targetPort: number): Promise<{ port: number; dropNextAnswer: boolean; drops: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const state = { port: 0, dropNextAnswer: false, drops: 0, close: () => {} };
+  const server: Server = createServer((client) => {
+    const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (state.dropNextAnswer) {
+        state.dropNextAnswer = false;
+        state.drops++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.port = (server.address() as { port: number }).port;
+  state.close = () => {
+    server.close();
+    for (const socket of sockets) socket.destroy();
+  };
+  return state;
+}
