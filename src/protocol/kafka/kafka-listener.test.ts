@@ -1,0 +1,245 @@
+/**
+ * The listener at the byte level: a raw socket sends hand-built requests and reads the frames back.
+ * Covers request order, acks 0, refusals (unknown API, unsupported versions), corrupt batches,
+ * oversized and malformed frames, and garbage that must never take the listener down.
+ */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { encodeBatch } from '../../format/record-batch.js';
+import { decodeResponse, encodeRequest } from './wire/codec.js';
+import { kafkaErrors } from './wire/error-codes.js';
+import { FrameReader } from './wire/frame-reader.js';
+import { kafkaMessages as m } from './wire/messages.js';
+import type { MessageSpec, RequestInput } from './wire/schema.js';
+import { advertisedVersions } from './wire/versions.js';
+import { startKafkaStack, type KafkaStack } from './test-support.js';
+
+let stack: KafkaStack;
+
+before(async () => {
+  stack = await startKafkaStack({ requestBytesMax: 1 << 20 });
+});
+
+after(async () => {
+  await stack.close();
+});
+
+class RawClient {
+  readonly socket: Socket;
+  readonly #frames = new FrameReader();
+  readonly #received: Buffer[] = [];
+  #waiter: (() => void) | null = null;
+  closed = false;
+  #correlation = 0;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.#received.push(...this.#frames.push(chunk));
+      this.#waiter?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.#waiter?.();
+    });
+    socket.on('error', () => {});
+  }
+
+  static async open(): Promise<RawClient> {
+    const socket = connect(stack.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return new RawClient(socket);
+  }
+
+  send<M extends MessageSpec>(message: M, version: number, body: RequestInput<M>): number {
+    const correlationId = ++this.#correlation;
+    this.socket.write(encodeRequest(message, { apiKey: message.apiKey, apiVersion: version, correlationId, clientId: 'raw' }, body));
+    return correlationId;
+  }
+
+  /** The next response frame (without size prefix); null if the connection closed first. */
+  async next(timeoutMs = 5000): Promise<Buffer | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#received.length === 0) {
+      if (this.closed) return null;
+      const left = deadline - Date.now();
+      assert.ok(left > 0, 'no response in time');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#waiter = null;
+    }
+    return this.#received.shift()!;
+  }
+
+  async closedWithin(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function batchOf(values: string[]): Buffer {
+  return encodeBatch(values.map((value) => ({ value: Buffer.from(value) })));
+}
+
+test('responses come back in request order while a fetch long-polls; a produce wakes it', { timeout: 20_000 }, async () => {
+  await stack.broker.createTopic('ordered', { partitions: 1 });
+  const client = await RawClient.open();
+  const other = await RawClient.open();
+  try {
+    const started = Date.now();
+    const fetchId = client.send(m.fetch, 11, {
+      maxWaitMs: 3000,
+      minBytes: 1,
+      topics: [{ topic: 'ordered', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+    });
+    const versionsId = client.send(m.apiVersions, 2, {});
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    other.send(m.produce, 7, { acks: -1, timeoutMs: 1000, topics: [{ name: 'ordered', partitions: [{ index: 0, records: batchOf(['wake']) }] }] });
+    const first = decodeResponse(m.fetch, 11, (await client.next())!);
+    const second = decodeResponse(m.apiVersions, 2, (await client.next())!);
+    assert.equal(first.correlationId, fetchId);
+    assert.equal(second.correlationId, versionsId);
+    const partition = first.body.responses[0]!.partitions[0]!;
+    assert.equal(partition.errorCode, 0);
+    assert.equal(partition.highWatermark, 1n);
+    assert.ok(partition.records!.length > 61);
+    assert.ok(Date.now() - started < 2500, 'the produce ended the long poll');
+    const produced = decodeResponse(m.produce, 7, (await other.next())!);
+    assert.equal(produced.body.responses[0]!.partitions[0]!.baseOffset, 0n);
+  } finally {
+    client.close();
+    other.close();
+  }
+});
+
+test('acks 0 gets no response; the next request is answered', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open();
+  try {
+    client.send(m.produce, 7, { acks: 0, timeoutMs: 1000, topics: [{ name: 'fire', partitions: [{ index: 0, records: batchOf(['x']) }] }] });
+    const id = client.send(m.apiVersions, 0, {});
+    const response = decodeResponse(m.apiVersions, 0, (await client.next())!);
+    assert.equal(response.correlationId, id);
+    const [fetched] = await stack.broker.fetch({ partitions: [{ topic: 'fire', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 1000 });
+    assert.ok(fetched!.records.length > 0);
+  } finally {
+    client.close();
+  }
+});
+
+test('unsupported versions and unknown APIs get UNSUPPORTED_VERSION; the connection stays usable', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open();
+  try {
+    // ApiVersions v7: v0 body, error 35, the advertised ranges.
+    const unknownVersion = Buffer.from('00000010' + '00120007' + '00000063' + '0001' + '61' + '00' + '00', 'hex');
+    unknownVersion.writeInt32BE(unknownVersion.length - 4, 0);
+    client.socket.write(unknownVersion);
+    const versions = decodeResponse(m.apiVersions, 0, (await client.next())!);
+    assert.equal(versions.correlationId, 0x63);
+    assert.equal(versions.body.errorCode, kafkaErrors.UNSUPPORTED_VERSION);
+    assert.equal(versions.body.apiKeys.length, advertisedVersions.length);
+    // API key 99: correlation id and the error code.
+    const unknownApi = Buffer.from('0000000a' + '00630000' + '00000064' + 'ffff', 'hex');
+    client.socket.write(unknownApi);
+    assert.equal((await client.next())!.toString('hex'), '00000064' + '0023');
+    // Produce v2 is advertised (librdkafka needs v0 in range) but refused per partition.
+    const produceId = client.send(m.produce, 2, { acks: 1, timeoutMs: 1000, topics: [{ name: 'old', partitions: [{ index: 0, records: Buffer.alloc(30) }] }] });
+    const produce = decodeResponse(m.produce, 2, (await client.next())!);
+    assert.equal(produce.correlationId, produceId);
+    assert.equal(produce.body.responses[0]!.partitions[0]!.errorCode, kafkaErrors.UNSUPPORTED_VERSION);
+    // Fetch v3 is not advertised at all.
+    const fetchV3 = Buffer.from('0000000e' + '00010003' + '00000065' + 'ffff' + 'ffffffff', 'hex');
+    client.socket.write(fetchV3);
+    assert.equal((await client.next())!.toString('hex'), '00000065' + '0023');
+    const id = client.send(m.apiVersions, 3, { clientSoftwareName: 'raw', clientSoftwareVersion: '1' });
+    const v3 = decodeResponse(m.apiVersions, 3, (await client.next())!);
+    assert.equal(v3.correlationId, id);
+    assert.equal(v3.body.errorCode, 0);
+  } finally {
+    client.close();
+  }
+});
+
+test('a corrupt batch fails its partition with CORRUPT_MESSAGE; the others are stored', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('mixed', { partitions: 2 });
+  const client = await RawClient.open();
+  try {
+    const corrupt = batchOf(['bad']);
+    corrupt[corrupt.length - 1]! ^= 0xff; // breaks the CRC
+    client.send(m.produce, 7, {
+      acks: 1,
+      timeoutMs: 1000,
+      topics: [{ name: 'mixed', partitions: [{ index: 0, records: corrupt }, { index: 1, records: batchOf(['good']) }, { index: 0, records: null }] }],
+    });
+    const response = decodeResponse(m.produce, 7, (await client.next())!);
+    const partitions = response.body.responses[0]!.partitions;
+    assert.deepEqual(partitions.map((partition) => partition.errorCode), [kafkaErrors.CORRUPT_MESSAGE, 0, kafkaErrors.CORRUPT_MESSAGE]);
+    assert.equal(partitions[1]!.baseOffset, 0n);
+    assert.equal(stack.broker.describeTopic('mixed').partitions[0]!.offsetEnd, 0n);
+  } finally {
+    client.close();
+  }
+});
+
+test('an oversized or malformed frame closes only its own connection', { timeout: 10_000 }, async () => {
+  const bystander = await RawClient.open();
+  const oversized = await RawClient.open();
+  const malformed = await RawClient.open();
+  try {
+    oversized.socket.write(Buffer.from('00200000', 'hex')); // 2 MiB claimed, limit 1 MiB
+    assert.ok(await oversized.closedWithin(2000));
+    // A Metadata v1 whose topic count runs past the frame.
+    malformed.socket.write(Buffer.from('0000000e' + '00030001' + '00000001' + 'ffff' + '00000005', 'hex'));
+    assert.ok(await malformed.closedWithin(2000));
+    const id = bystander.send(m.metadata, 1, { topics: null });
+    const metadata = decodeResponse(m.metadata, 1, (await bystander.next())!);
+    assert.equal(metadata.correlationId, id);
+    assert.deepEqual(metadata.body.brokers.map((broker) => `${broker.nodeId}@${broker.host}:${broker.port}`), [`1@127.0.0.1:${stack.port}`]);
+    assert.ok(stack.logs.some((line) => line.includes('frame size 2097152')));
+  } finally {
+    bystander.close();
+    oversized.close();
+    malformed.close();
+  }
+});
+
+test('random garbage never takes the listener down', { timeout: 30_000 }, async () => {
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed;
+  };
+  for (let round = 0; round < 60; round++) {
+    const client = await RawClient.open();
+    const length = random() % 64;
+    const body = Buffer.from(Array.from({ length }, () => random() & 0xff));
+    // Keep a real-looking header half the time so the body decoders get exercised.
+    if (round % 2 === 0 && length >= 4) {
+      body.writeInt16BE([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22][random() % 17]!, 0);
+      body.writeInt16BE(random() % 8, 2);
+    }
+    const frame = Buffer.alloc(4 + body.length);
+    frame.writeInt32BE(body.length, 0);
+    body.copy(frame, 4);
+    client.socket.write(frame);
+    await Promise.race([client.next(2000).catch(() => null), client.closedWithin(2000)]);
+    client.close();
+  }
+  const client = await RawClient.open();
+  try {
+    const id = client.send(m.apiVersions, 2, {});
+    assert.equal(decodeResponse(m.apiVersions, 2, (await client.next())!).correlationId, id);
+  } finally {
+    client.close();
+  }
+});
