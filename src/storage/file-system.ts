@@ -167,19 +167,27 @@ export async function readWholeFile(fileSystem: FileSystem, path: string, bytesM
 }
 
 /**
- * Replaces a small file atomically and durably: write `path.tmp`, fdatasync, rename over `path`,
- * fsync the directory. A crash leaves either the old or the new content (and maybe a stray .tmp).
+ * Replaces a small file atomically: write `name.tmp`, rename it over `name`. With `sync` (the
+ * default) the content is fdatasync'ed before the rename and the directory fsync'ed after it, so a
+ * crash leaves the old or the new content; without, a crash may also leave a torn or empty file
+ * (callers that skip the syncs check the content themselves, e.g. by CRC).
  */
-export async function writeFileAtomic(fileSystem: FileSystem, dir: string, name: string, content: Buffer): Promise<void> {
+export async function writeFileAtomic(
+  fileSystem: FileSystem,
+  dir: string,
+  name: string,
+  content: Buffer,
+  options: { sync: boolean } = { sync: true },
+): Promise<void> {
   const temporary = `${dir}/${name}.tmp`;
   const handle = await fileSystem.open(temporary, 'create');
   try {
     await fileSystem.truncate(handle, 0);
     await fileSystem.write(handle, [content], 0);
-    await fileSystem.fdatasync(handle);
+    if (options.sync) await fileSystem.fdatasync(handle);
   } finally {
     await fileSystem.close(handle);
   }
   await fileSystem.rename(temporary, `${dir}/${name}`);
-  await fileSystem.fsyncDirectory(dir);
+  if (options.sync) await fileSystem.fsyncDirectory(dir);
 }

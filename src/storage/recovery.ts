@@ -98,8 +98,13 @@ export async function createSegment(dir: string, baseOffset: bigint, context: Se
   return segment;
 }
 
+/**
+ * Replaces the checkpoint. A clean-shutdown checkpoint is written without syncs: it is only trusted
+ * after its CRC and its description of the files (sizes, index digests) check out, so losing or
+ * tearing it costs a recovery scan, never correctness. A recovery point is written durably.
+ */
 export async function writeCheckpoint(dir: string, context: SegmentContext, checkpoint: Checkpoint): Promise<void> {
-  await writeFileAtomic(context.fileSystem, dir, checkpointFileName, encodeCheckpoint(checkpoint));
+  await writeFileAtomic(context.fileSystem, dir, checkpointFileName, encodeCheckpoint(checkpoint), { sync: !checkpoint.clean });
 }
 
 /** Removes leftovers of interrupted deletions and atomic writes; returns the segment base offsets, sorted. */
