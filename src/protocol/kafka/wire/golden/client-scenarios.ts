@@ -124,7 +124,9 @@ async function consumeGroup(kafka: Kafka, groupId: string, topic: string, count:
         if (values.length >= count) done();
       },
     });
-    await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    const timer = setTimeout(done, 15_000);
+    await finished;
+    clearTimeout(timer);
     // Let a heartbeat and an offset commit go out.
     await new Promise((resolve) => setTimeout(resolve, 300));
   } finally {
