@@ -16,7 +16,7 @@
  * closure per message (a callback only if the caller passes one); promises and timers exist per
  * batch.
  */
-import { RecordBatchBuilder, batchOffsets } from '../format/record-batch.js';
+import { RecordBatchBuilder, batchOffsets, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError } from '../util/errors.js';
@@ -30,7 +30,8 @@ export const producerDefaults = {
   acks: 'leader' as Acks,
   idempotent: true,
   lingerMs: 5,
-  batchBytesMax: 1024 * 1024,
+  /** Smaller batches pipeline better through fdatasync than 1 MiB ones (measured). */
+  batchBytesMax: 256 * 1024,
   bufferBytesMax: 64 * 1024 * 1024,
   compression: 'none' as CompressionName,
   inFlightBatchesPerPartitionMax: 5,
@@ -79,6 +80,8 @@ interface PartitionState {
   topic: string;
   partition: number;
   builder: RecordBatchBuilder | null;
+  /** A built batch's builder, reset, for the next batch. */
+  spareBuilder: RecordBatchBuilder | null;
   callbackIndexes: number[];
   callbacks: SendCallback[];
   nextSequence: number;
@@ -254,22 +257,23 @@ export class Producer {
   }
 
   #append(topic: string, metadata: TopicMetadata, message: ProducerMessage, callback: SendCallback | undefined): void {
-    const record = toRecordInput(message);
+    const plain = isPlainRecord(message);
+    const record = plain ? message : toRecordInput(message);
     let partition = message.partition;
-    if (partition === undefined) partition = record.key !== null ? partitionForKey(record.key, metadata.partitionCount) : metadata.sticky;
+    if (partition === undefined) partition = record.key != null ? partitionForKey(record.key, metadata.partitionCount) : metadata.sticky;
     if (!Number.isInteger(partition) || partition < 0 || partition >= metadata.partitionCount) {
       callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition}`));
       return;
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
-    if (record.timestamp === undefined) record.timestamp = Date.now();
     let builder = state.builder;
-    if (builder !== null && builder.sizeBytes + RecordBatchBuilder.recordSizeBytes(record) + recordSlackBytes > metadata.batchBytesMax) {
+    if (builder !== null && builder.sizeBytes + recordBytesBound(record, plain) > metadata.batchBytesMax) {
       this.#seal(state, metadata);
       builder = null;
     }
     if (builder === null) {
-      builder = state.builder = new RecordBatchBuilder();
+      builder = state.builder = state.spareBuilder ?? new RecordBatchBuilder();
+      state.spareBuilder = null;
       this.#openBuilders++;
       this.#armLinger();
     }
@@ -317,6 +321,14 @@ export class Producer {
     };
     state.callbackIndexes = [];
     state.callbacks = [];
+    // Built now when the sequence numbers can be assigned in order; the builder's grown buffer is
+    // then kept for the partition's next batch (no regrowth per batch).
+    const last = state.queue[state.queue.length - 1];
+    if (!this.#producerIdStale && state.retrying.length === 0 && (last === undefined || last.producerId === this.#producerId)) {
+      this.#stamp(batch);
+      builder.reset();
+      state.spareBuilder = builder;
+    }
     state.queue.push(batch);
     this.#unsettledBatches++;
     if (metadata.sticky === state.partition) metadata.sticky = (state.partition + 1) % metadata.partitionCount;
@@ -507,12 +519,31 @@ export class Producer {
 const waitingBytesNominal = 128;
 /** recordSizeBytes is computed with zero deltas; real deltas take a few bytes more. */
 const recordSlackBytes = 16;
+/** A record without headers takes at most this much besides its key and value (varints at their widest). */
+const plainRecordOverheadBytesMax = 32;
+
+/** An upper bound of the bytes `record` adds to a batch (cheap for plain records). */
+function recordBytesBound(record: RecordInput, plain: boolean): number {
+  if (!plain || record.headers !== undefined) return RecordBatchBuilder.recordSizeBytes(record) + recordSlackBytes;
+  return plainRecordOverheadBytesMax + (record.key?.length ?? 0) + (record.value?.length ?? 0);
+}
+
+/** A message that already is a RecordInput (Buffer key and value, no headers, numeric time): no copy needed. */
+function isPlainRecord(message: ProducerMessage): message is ProducerMessage & RecordInput {
+  return (
+    typeof message.value !== 'string' &&
+    (message.key == null || typeof message.key !== 'string') &&
+    message.headers === undefined &&
+    typeof message.timestamp !== 'object'
+  );
+}
 
 function newPartitionState(topic: string, partition: number): PartitionState {
   return {
     topic,
     partition,
     builder: null,
+    spareBuilder: null,
     callbackIndexes: [],
     callbacks: [],
     nextSequence: 0,
