@@ -253,3 +253,34 @@ test('kcat lists metadata with this node as leader', { timeout: 30_000 }, async 
   assert.match(result.stdout, /topic "listed" with 2 partitions/);
   assert.match(result.stdout, /partition 1, leader 1, replicas: 1, isrs: 1/);
 });
+
+test('idempotent producers: kafkajs and kcat get a producer id and their batches carry it', { timeout: 30_000 }, async (t) => {
+  const topic = 'idempotent';
+  const producer = kafka('idempotent').producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await producer.send({ topic, messages: [{ value: 'i0', partition: 0 }, { value: 'i1', partition: 0 }] });
+  await producer.send({ topic, messages: [{ value: 'i2', partition: 0 }] });
+  await producer.disconnect();
+  const [result] = await stack.broker.fetch({ partitions: [{ topic, partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+  const headers = [...batchPositions(result!.records)].map(({ position }) => readBatchHeader(result!.records, position));
+  assert.equal(headers.length, 2);
+  assert.ok(headers.every((header) => header.producerId >= 0n && header.producerId === headers[0]!.producerId));
+  assert.deepEqual(headers.map((header) => header.baseSequence), [0, 2]);
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const produced = await runKcat([...kcatBroker(), '-P', '-t', topic, '-p', '0', '-X', 'enable.idempotence=true'], { input: 'i3\n' });
+  assert.equal(produced.code, 0, produced.stderr);
+  assert.deepEqual(await kcatConsume(topic, 4, '%s\n'), ['i0', 'i1', 'i2', 'i3']);
+});
+
+test('kcat starts from a timestamp (ListOffsets by time)', { timeout: 30_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const topic = 'by-time';
+  const producer = kafka('by-time').producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ value: 'old', partition: 0, timestamp: '1000000' }] });
+  await producer.send({ topic, messages: [{ value: 'new', partition: 0, timestamp: '2000000' }] });
+  await producer.disconnect();
+  const result = await runKcat([...kcatBroker(), '-C', '-t', topic, '-p', '0', '-o', 's@1500000', '-e', '-f', '%s\n'], { timeoutMs: 20_000 });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split('\n'), ['new']);
+});

@@ -243,3 +243,53 @@ test('random garbage never takes the listener down', { timeout: 30_000 }, async 
     client.close();
   }
 });
+
+test('Fetch below v10 does not hand out zstd batches', { timeout: 10_000 }, async () => {
+  const zstd = encodeBatch([{ value: Buffer.from('z'.repeat(200)) }], { compression: 4 });
+  await stack.broker.produce({ topic: 'zstd-topic', partition: 0, batches: zstd, acks: 'leader' });
+  const client = await RawClient.open();
+  try {
+    const request = { maxWaitMs: 0, minBytes: 1, topics: [{ topic: 'zstd-topic', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }] };
+    client.send(m.fetch, 9, request);
+    const old = decodeResponse(m.fetch, 9, (await client.next())!).body.responses[0]!.partitions[0]!;
+    assert.equal(old.errorCode, kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE);
+    assert.equal(old.records!.length, 0);
+    client.send(m.fetch, 10, request);
+    const current = decodeResponse(m.fetch, 10, (await client.next())!).body.responses[0]!.partitions[0]!;
+    assert.equal(current.errorCode, 0);
+    assert.equal(current.records!.length, zstd.length);
+  } finally {
+    client.close();
+  }
+});
+
+test('group errors in Kafka terms: no common protocol, bad session timeout, unknown member', { timeout: 20_000 }, async () => {
+  const client = await RawClient.open();
+  const join = (memberId: string, protocol: string, sessionTimeoutMs = 10_000) =>
+    client.send(m.joinGroup, 5, {
+      groupId: 'raw-group',
+      sessionTimeoutMs,
+      rebalanceTimeoutMs: 10_000,
+      memberId,
+      protocolType: 'consumer',
+      protocols: [{ name: protocol, metadata: Buffer.from('meta') }],
+    });
+  try {
+    join('', 'range');
+    const first = decodeResponse(m.joinGroup, 5, (await client.next(15_000))!).body;
+    assert.equal(first.errorCode, 0);
+    assert.equal(first.leader, first.memberId);
+    assert.deepEqual(first.members.map((member) => member.metadata.toString()), ['meta']);
+    join('', 'RoundRobinAssigner');
+    assert.equal(decodeResponse(m.joinGroup, 5, (await client.next())!).body.errorCode, kafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
+    join('', 'range', 10);
+    assert.equal(decodeResponse(m.joinGroup, 5, (await client.next())!).body.errorCode, kafkaErrors.INVALID_SESSION_TIMEOUT);
+    client.send(m.heartbeat, 3, { groupId: 'raw-group', generationId: first.generationId, memberId: 'nobody' });
+    assert.equal(decodeResponse(m.heartbeat, 3, (await client.next())!).body.errorCode, kafkaErrors.UNKNOWN_MEMBER_ID);
+    client.send(m.leaveGroup, 3, { groupId: 'raw-group', members: [{ memberId: first.memberId }] });
+    const left = decodeResponse(m.leaveGroup, 3, (await client.next())!).body;
+    assert.deepEqual(left.members.map((member) => member.errorCode), [0]);
+  } finally {
+    client.close();
+  }
+});

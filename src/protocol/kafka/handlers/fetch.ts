@@ -2,15 +2,28 @@
  * Fetch: one long-polling broker fetch over every requested partition (max wait, min bytes,
  * max bytes), answered as stored batches. Sessions are not kept: clients send session 0 / epoch
  * -1 (full fetches) and get session 0 back. Without transactions the last stable offset is the
- * high watermark and there are no aborted transactions.
+ * high watermark and there are no aborted transactions. Fetch below v10 must not carry zstd: such a
+ * partition is answered UNSUPPORTED_COMPRESSION_TYPE, as Kafka does.
  */
 import type { FetchPartitionRequest, FetchPartitionResult } from '../../../broker/types.js';
+import { batchOffsets, batchPositions } from '../../../format/record-batch.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { errorCodeOf, type HandlerContext } from './context.js';
 
 type FetchBody = RequestOf<typeof m.fetch>;
+
+const zstdFetchMin = 10;
+const zstdCodec = 4;
+
+function holdsZstd(records: Buffer): boolean {
+  for (const { position } of batchPositions(records)) {
+    if (position + batchOffsets.attributes + 2 > records.length) break;
+    if ((records.readInt16BE(position + batchOffsets.attributes) & 0x07) === zstdCodec) return true;
+  }
+  return false;
+}
 
 export async function handleFetch(context: HandlerContext, body: FetchBody): Promise<ResponseInput<typeof m.fetch>> {
   const partitions: FetchPartitionRequest[] = [];
@@ -41,14 +54,17 @@ export async function handleFetch(context: HandlerContext, body: FetchBody): Pro
       entry = { topic: result.topic, partitions: [] };
       byTopic.set(result.topic, entry);
     }
+    const zstdRefused = context.header.apiVersion < zstdFetchMin && holdsZstd(result.records);
     entry.partitions!.push({
       partitionIndex: result.partition,
-      errorCode: result.error === undefined ? kafkaErrors.NONE : errorCodeOf(context, result.error),
+      errorCode: zstdRefused
+        ? kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE
+        : result.error === undefined ? kafkaErrors.NONE : errorCodeOf(context, result.error),
       highWatermark: result.highWatermark,
       lastStableOffset: result.highWatermark,
       logStartOffset: result.offsetStart,
       abortedTransactions: [],
-      records: result.records,
+      records: zstdRefused ? Buffer.alloc(0) : result.records,
     });
   }
   return { responses: [...byTopic.values()] };
