@@ -211,6 +211,28 @@ test('the producer buffer is bounded: sendNoWait refuses when full until ready()
   }
 });
 
+test('a consumer of a missing topic fails with UNKNOWN_TOPIC', async () => {
+  const client = await connect(harness.url);
+  try {
+    const consumer = client.consumer({ topics: ['no-such-topic'], from: 'earliest' });
+    await assert.rejects(take(consumer, 1), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('status events arrive as an async iterator and end with closed', async () => {
+  const client = await connect(harness.url);
+  const seen: string[] = [];
+  const reading = (async () => {
+    for await (const status of client.status()) seen.push(status.type);
+  })();
+  await client.close();
+  await reading;
+  assert.deepEqual(seen, ['closed']);
+});
+
 test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () => {
   await assert.rejects(connect(harness.url, { versionMin: 50, versionMax: 60 }), (e) => isWeirError(e, 'UNSUPPORTED_VERSION'));
 });

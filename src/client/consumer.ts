@@ -92,7 +92,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
-  #assigned: { resolve: () => void; promise: Promise<void> };
+  /** Settles when partitions are first assigned, or with the consumer's fatal error. */
+  #assigned: { resolve: () => void; reject: (error: WeirError) => void; promise: Promise<void> };
 
   constructor(client: Client, options: ConsumerOptions) {
     this.#client = client;
@@ -104,8 +105,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       throw new WeirError('INVALID_CONFIG', 'a group consumer needs at least one topic');
     }
     let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.#assigned = { resolve, promise };
+    let reject!: (error: WeirError) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {}); // reported through start() and the iterator
+    this.#assigned = { resolve, reject, promise };
   }
 
   get #isGroupMember(): boolean {
@@ -120,17 +126,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   /** Starts fetching (iteration starts it too); resolves once partitions are assigned. */
   async start(): Promise<void> {
     this.#ensureRunning();
-    await Promise.race([this.#assigned.promise, this.#failed()]);
-  }
-
-  #failed(): Promise<void> {
-    return new Promise((_, reject) => {
-      const check = (): void => {
-        if (this.#failure) reject(this.#failure);
-        else if (!this.#closing) setTimeout(check, 50).unref();
-      };
-      check();
-    });
+    await this.#assigned.promise;
   }
 
   #ensureRunning(): void {
@@ -218,6 +214,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#closing) return;
     this.#markTakenConsumed();
     this.#closing = true;
+    this.#assigned.reject(new WeirError('CLOSED', 'the consumer was closed'));
     this.#interrupt();
     this.#buffer.wakeAll();
     if (this.#commitTimer) clearInterval(this.#commitTimer);
@@ -264,6 +261,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error });
         if (!this.#recoverable(failure)) {
           this.#failure = failure;
+          this.#assigned.reject(failure);
           this.#buffer.wakeAll();
           return;
         }

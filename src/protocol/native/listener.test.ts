@@ -189,6 +189,29 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
   assert.equal(readErrorPart(groups.reader), undefined);
 });
 
+test('close lets a parked long poll answer before the connection closes', async () => {
+  const own = await startTestBroker();
+  try {
+    const connection = await Connection.open({ host: '127.0.0.1', port: own.port, clientId: 'closing', connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+    await connection.request('createTopic', { name: 'parked', config: {} as never });
+    const fetching = connection.request(
+      'fetch',
+      { waitMs: 20_000, bytesMin: 1, bytesMaxTotal: 1 << 20, partitions: [{ topic: 'parked', partition: 0, offset: 0n, bytesMax: 1 << 20 }] },
+      20_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await own.listener.close();
+    const [result] = await fetching;
+    assert.equal(result!.records.length, 0, 'answered (empty) rather than cut off');
+    assert.ok(Date.now() - started < 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(connection.closed, 'then the connection was closed');
+  } finally {
+    await own.stop();
+  }
+});
+
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
