@@ -35,6 +35,14 @@ export interface AppendResult {
   logAppendTimeMs: number;
 }
 
+/** Counters of the writer, for benchmarks and metrics. */
+export interface PartitionLogStats {
+  appends: number;
+  writes: number;
+  syncs: number;
+  bytesWritten: number;
+}
+
 export type StorageLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 export interface PartitionLogOptions {
@@ -96,6 +104,7 @@ export class PartitionLog {
   #closing: Promise<void> | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #retention: Promise<number> | null = null;
+  #stats: PartitionLogStats = { appends: 0, writes: 0, syncs: 0, bytesWritten: 0 };
 
   private constructor(dir: string, config: LogConfig, context: SegmentContext, segments: Segment[], options: PartitionLogOptions) {
     this.dir = dir;
@@ -152,6 +161,10 @@ export class PartitionLog {
   /** The sticky write failure, if the partition is fenced. */
   get failure(): WeirError | null {
     return this.#failure;
+  }
+
+  get stats(): PartitionLogStats {
+    return { ...this.#stats };
   }
 
   get config(): LogConfig {
@@ -519,6 +532,10 @@ export class PartitionLog {
     segment.readableBytes = segment.sizeBytes;
     segment.endOffset = group[group.length - 1]!.lastOffset + 1n;
     segment.unsyncedBytes = synced ? 0 : segment.unsyncedBytes + bytes;
+    this.#stats.appends += group.length;
+    this.#stats.writes++;
+    if (synced) this.#stats.syncs++;
+    this.#stats.bytesWritten += bytes;
     this.#advanceHighWatermark(segment.endOffset);
     for (const item of group) {
       item.resolve({ baseOffset: item.baseOffset, lastOffset: item.lastOffset, logAppendTimeMs: item.appendTimeMs });
@@ -536,6 +553,7 @@ export class PartitionLog {
     if (segment.unsyncedBytes === 0) return;
     await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.fdatasync(handle));
     segment.unsyncedBytes = 0;
+    this.#stats.syncs++;
   }
 
   /**
