@@ -229,6 +229,10 @@ export class Producer {
       return;
     }
     this.#waitingForMetadata.set(topic, [waiting]);
+    this.#loadMetadata(topic, 0);
+  }
+
+  #loadMetadata(topic: string, attempt: number): void {
     this.#client.request('describeTopic', { name: topic, ensure: true }).then(
       (description) => {
         const partitionCount = description.partitions.length;
@@ -240,7 +244,14 @@ export class Producer {
         });
         this.#releaseWaiting(topic, null);
       },
-      (error: WeirError) => this.#releaseWaiting(topic, error),
+      (error: WeirError) => {
+        if (!error.retriable || this.#client.isClosed || attempt >= metadataAttemptsMax) {
+          this.#releaseWaiting(topic, error);
+          return;
+        }
+        const delayMs = backoffDelayMs(attempt, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
+        setTimeout(() => this.#loadMetadata(topic, attempt + 1), delayMs);
+      },
     );
   }
 
@@ -515,6 +526,8 @@ export class Producer {
   }
 }
 
+/** Tries at a topic's metadata (with backoff) before its waiting messages fail. */
+const metadataAttemptsMax = 20;
 /** Buffer bytes charged for a message waiting for its topic's metadata. */
 const waitingBytesNominal = 128;
 /** recordSizeBytes is computed with zero deltas; real deltas take a few bytes more. */

@@ -11,6 +11,8 @@ export interface RequestContext {
   clientId: string;
   clientHost: string;
   signal: AbortSignal;
+  /** The records of one fetch response must fit in a frame. */
+  fetchBytesMax: number;
 }
 
 export type Handler<N extends ApiName> = (broker: BrokerApi, request: RequestOf<N>, context: RequestContext) => Promise<ResponseOf<N>>;
@@ -55,7 +57,12 @@ export const handlers: { [N in Exclude<ApiName, 'hello' | 'subscribe' | 'credit'
   },
   fetch: async (broker, request, context) => {
     const results = await broker.fetch(
-      { partitions: request.partitions, waitMs: request.waitMs, bytesMin: request.bytesMin, bytesMaxTotal: request.bytesMaxTotal },
+      {
+        partitions: request.partitions,
+        waitMs: request.waitMs,
+        bytesMin: request.bytesMin,
+        bytesMaxTotal: Math.min(request.bytesMaxTotal, context.fetchBytesMax),
+      },
       context.signal,
     );
     return results.map(fetchResultToWire);

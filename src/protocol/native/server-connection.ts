@@ -33,6 +33,8 @@ import {
   type TopicPartitionOffset,
 } from './wire/messages.js';
 
+/** Room kept in a fetch response frame for everything but the records. */
+const fetchResponseOverheadBytes = 1024 * 1024;
 /** Room for a delivery frame's header fields around its records (topic name included). */
 const deliveryOverheadBytesMax = 70_000 + 64;
 
@@ -71,7 +73,13 @@ export class ServerConnection implements SubscriptionOutput {
     this.#log = options.logger;
     this.#name = options.serverName;
     this.#frames = new FrameReader(options.limits.frameBytesMax);
-    this.#context = { clientId: '', clientHost: socket.remoteAddress ?? '', signal: this.#abort.signal };
+    this.#context = {
+      clientId: '',
+      clientHost: socket.remoteAddress ?? '',
+      signal: this.#abort.signal,
+      // Room for the per-partition fields around the records (bounded by the request's own size).
+      fetchBytesMax: options.limits.frameBytesMax - Math.min(fetchResponseOverheadBytes, Math.floor(options.limits.frameBytesMax / 4)),
+    };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#onDrain());
