@@ -211,6 +211,42 @@ test('the producer buffer is bounded: sendNoWait refuses when full until ready()
   }
 });
 
+test('compressed batches, run({ eachMessage }) and starting from a time', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('compressed', { partitions: 1 });
+    for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      const producer = client.producer({ compression });
+      await producer.send('compressed', Array.from({ length: 50 }, (_, i) => ({ value: `${compression}-${i}`.repeat(10) })));
+      await producer.close();
+    }
+    const middle = new Date();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const producer = client.producer();
+    await producer.send('compressed', { value: 'after the middle' });
+    const consumer = client.consumer({ topics: ['compressed'], from: 'earliest', mode: 'pull' });
+    const values: string[] = [];
+    const running = consumer.run({
+      eachMessage: async (message) => {
+        values.push(message.value!.toString());
+        if (values.length === 201) await consumer.close();
+      },
+    });
+    await running;
+    assert.equal(values.length, 201);
+    assert.equal(values[0], 'gzip-0'.repeat(10));
+    assert.equal(values[199], 'zstd-49'.repeat(10));
+    const fromTime = client.consumer({ topics: ['compressed'], from: middle });
+    const [first] = await take(fromTime, 1);
+    assert.equal(first!.value!.toString(), 'after the middle');
+    assert.equal(first!.offset, 200n);
+    await fromTime.close();
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a consumer of a missing topic fails with UNKNOWN_TOPIC', async () => {
   const client = await connect(harness.url);
   try {
