@@ -247,6 +247,23 @@ test('compressed batches, run({ eachMessage }) and starting from a time', async 
   }
 });
 
+test('a message the broker never acknowledges fails with TIMEOUT after deliveryTimeoutMs', async () => {
+  const own = await startTestBroker();
+  const client = await connect(own.url, { reconnectBackoffMsMin: 50, reconnectBackoffMsMax: 200 });
+  try {
+    const producer = client.producer({ deliveryTimeoutMs: 1_500, lingerMs: 1 });
+    await producer.send('stalled', { value: 'first' });
+    await own.listener.close();
+    const started = Date.now();
+    await assert.rejects(producer.send('stalled', { value: 'second' }), (e) => isWeirError(e, 'TIMEOUT'));
+    const elapsedMs = Date.now() - started;
+    assert.ok(elapsedMs >= 1_400 && elapsedMs < 5_000, `failed after ${elapsedMs} ms`);
+  } finally {
+    await client.close();
+    await own.stop();
+  }
+});
+
 test('a consumer of a missing topic fails with UNKNOWN_TOPIC', async () => {
   const client = await connect(harness.url);
   try {

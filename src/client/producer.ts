@@ -115,6 +115,7 @@ export class Producer {
   #capacityWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   #lingerTimer: NodeJS.Timeout | null = null;
+  #expiryTimer: NodeJS.Timeout | null = null;
   #producerId = -1n;
   #producerEpoch = -1;
   #producerIdStale: boolean;
@@ -342,8 +343,40 @@ export class Producer {
     }
     state.queue.push(batch);
     this.#unsettledBatches++;
+    this.#armExpiry();
     if (metadata.sticky === state.partition) metadata.sticky = (state.partition + 1) % metadata.partitionCount;
     this.#pump(state);
+  }
+
+  /** While batches are unsettled, fails those that waited past deliveryTimeoutMs without being sent. */
+  #armExpiry(): void {
+    if (this.#expiryTimer !== null) return;
+    this.#expiryTimer = setInterval(() => {
+      if (this.#unsettledBatches === 0) {
+        clearInterval(this.#expiryTimer!);
+        this.#expiryTimer = null;
+        return;
+      }
+      this.#expire(Date.now() - this.#options.deliveryTimeoutMs);
+    }, expirySweepMs);
+    this.#expiryTimer.unref();
+  }
+
+  #expire(createdBeforeMs: number): void {
+    const error = new WeirError('TIMEOUT', `not acknowledged within deliveryTimeoutMs (${this.#options.deliveryTimeoutMs} ms)`);
+    for (const metadata of this.#topics.values()) {
+      for (const state of metadata.partitions) {
+        if (!state) continue;
+        for (const list of [state.queue, state.retrying]) {
+          const expired = list.filter((batch) => batch.createdMs < createdBeforeMs);
+          if (expired.length === 0) continue;
+          list.splice(0, list.length, ...list.filter((batch) => batch.createdMs >= createdBeforeMs));
+          for (const batch of expired) this.#complete(batch, -1n, error);
+          // The broker never saw these sequence numbers: later batches would leave a gap.
+          if (this.#options.idempotent) this.#markProducerIdStale();
+        }
+      }
+    }
   }
 
   #pump(state: PartitionState): void {
@@ -526,6 +559,8 @@ export class Producer {
   }
 }
 
+/** How often waiting batches are checked against deliveryTimeoutMs. */
+const expirySweepMs = 1_000;
 /** Tries at a topic's metadata (with backoff) before its waiting messages fail. */
 const metadataAttemptsMax = 20;
 /** Buffer bytes charged for a message waiting for its topic's metadata. */
