@@ -20,6 +20,7 @@ import { backoffDelayMs, sleep } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
+import { GroupMembership } from './group-membership.js';
 import { MessageBuffer } from './message-buffer.js';
 
 export type StartPosition = 'earliest' | 'latest' | bigint | Date;
@@ -81,15 +82,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   readonly #committed = new Map<string, bigint>();
   readonly #seeks = new Map<string, bigint>();
   #pendingTaken: ConsumerMessage | null = null;
-  #memberId = '';
-  #generationId = -1;
+  readonly #membership: GroupMembership | null;
   #rejoinNeeded = true;
   #epoch = 0;
   #interruptWaiters: (() => void)[] = [];
   #running: Promise<void> | null = null;
   #closing = false;
   #failure: WeirError | null = null;
-  #heartbeatTimer: NodeJS.Timeout | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
   /** Settles when partitions are first assigned, or with the consumer's fatal error. */
@@ -112,10 +111,23 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     });
     promise.catch(() => {}); // reported through start() and the iterator
     this.#assigned = { resolve, reject, promise };
-  }
-
-  get #isGroupMember(): boolean {
-    return this.#options.groupId !== undefined && this.#options.partitions === undefined;
+    this.#membership =
+      options.groupId !== undefined && options.partitions === undefined
+        ? new GroupMembership(
+            client,
+            {
+              groupId: options.groupId,
+              topics: options.topics!,
+              sessionTimeoutMs: this.#options.sessionTimeoutMs,
+              rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs,
+              heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+            },
+            () => {
+              this.#rejoinNeeded = true;
+              this.#interrupt();
+            },
+          )
+        : null;
   }
 
   /** The partitions currently assigned to this consumer. */
@@ -191,14 +203,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       offsets.push({ topic, partition: Number(partition), offset, metadata: null });
     }
     if (offsets.length === 0) return;
-    const member = this.#isGroupMember;
-    if (member && this.#generationId < 0) return;
-    await this.#client.request('commitOffsets', {
-      groupId,
-      generationId: member ? this.#generationId : -1,
-      memberId: member ? this.#memberId : '',
-      offsets,
-    });
+    const membership = this.#membership;
+    if (membership !== null && !membership.joined) return;
+    const ref = membership?.ref ?? { groupId, generationId: -1, memberId: '' };
+    await this.#client.request('commitOffsets', { ...ref, offsets });
     for (const o of offsets) this.#committed.set(key(o.topic, o.partition), o.offset);
   }
 
@@ -219,13 +227,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#buffer.wakeAll();
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#running?.catch(() => {});
-    this.#stopHeartbeat();
     if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
       await this.commit().catch(() => {});
     }
-    if (this.#isGroupMember && this.#memberId !== '' && !this.#client.isClosed) {
-      await this.#client.request('leaveGroup', { groupId: this.#options.groupId!, memberId: this.#memberId }).catch(() => {});
-    }
+    await this.#membership?.leave();
     this.#client.untrack(this);
   }
 
@@ -273,7 +278,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #recoverable(error: WeirError): boolean {
     if (error.retriable) return true;
     if (error.code === 'UNKNOWN_MEMBER' || error.code === 'ILLEGAL_GENERATION' || error.code === 'UNKNOWN_SUBSCRIPTION') {
-      if (error.code === 'UNKNOWN_MEMBER') this.#memberId = '';
+      if (error.code === 'UNKNOWN_MEMBER') this.#membership?.forgetMember();
       this.#rejoinNeeded = true;
       return true;
     }
@@ -299,27 +304,12 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   async #assign(): Promise<void> {
     let partitions: TopicPartition[];
     let committed = new Map<string, bigint>();
-    if (this.#isGroupMember) {
-      if (this.#generationId >= 0) await this.commit().catch(() => {});
-      this.#stopHeartbeat();
+    if (this.#membership !== null) {
+      // Offsets consumed under the old assignment, before another member takes the partitions.
+      if (this.#membership.joined) await this.commit().catch(() => {});
       this.#assignment = [];
-      const result = await this.#client.request(
-        'joinGroup',
-        {
-          groupId: this.#options.groupId!,
-          memberId: this.#memberId,
-          groupInstanceId: null,
-          sessionTimeoutMs: this.#options.sessionTimeoutMs,
-          rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs,
-          topics: this.#options.topics!,
-        },
-        this.#options.rebalanceTimeoutMs,
-      );
-      this.#memberId = result.memberId;
-      this.#generationId = result.generationId;
+      partitions = await this.#membership.join();
       this.#rejoinNeeded = false;
-      this.#startHeartbeat();
-      partitions = result.assignment.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })));
       committed = await this.#fetchCommitted(partitions);
     } else {
       partitions = this.#options.partitions ?? (await this.#allPartitions(this.#options.topics!));
@@ -364,29 +354,6 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       return (await this.#client.request('listOffsets', { topic, partition, spec: 'latest' })).offset;
     }
     return (await this.#client.request('listOffsets', { topic, partition, spec: from })).offset;
-  }
-
-  #startHeartbeat(): void {
-    const generationId = this.#generationId;
-    this.#heartbeatTimer = setInterval(() => {
-      if (this.#generationId !== generationId || this.#rejoinNeeded) return;
-      this.#client
-        .request('heartbeat', { groupId: this.#options.groupId!, generationId, memberId: this.#memberId })
-        .catch((error: unknown) => {
-          if (this.#closing || this.#generationId !== generationId) return;
-          if (isWeirError(error, 'UNKNOWN_MEMBER')) this.#memberId = '';
-          if (isWeirError(error) && ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER'].includes(error.code)) {
-            this.#rejoinNeeded = true;
-            this.#interrupt();
-          }
-        });
-    }, this.#options.heartbeatIntervalMs);
-    this.#heartbeatTimer.unref();
-  }
-
-  #stopHeartbeat(): void {
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    this.#heartbeatTimer = null;
   }
 
   // --- pull ------------------------------------------------------------------------------------
