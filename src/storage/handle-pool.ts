@@ -36,6 +36,8 @@ export class HandlePool {
   readonly handlesMax: number;
   /** Insertion order is recency order: the first entry is the least recently used. */
   #entries = new Map<string, Entry>();
+  /** Retired entries still borrowed: closed when returned; they count toward the bound. */
+  #retired = new Set<Entry>();
   #pending = new Map<string, Promise<Entry>>();
   #opening = 0;
   #closing = 0;
@@ -67,7 +69,7 @@ export class HandlePool {
         await pending.catch(() => undefined);
         continue;
       }
-      if (this.#entries.size + this.#opening + this.#closing >= this.handlesMax && !(await this.#makeRoom())) continue;
+      if (this.#entries.size + this.#retired.size + this.#opening + this.#closing >= this.handlesMax && !(await this.#makeRoom())) continue;
       const opening = this.#open(path);
       this.#pending.set(path, opening);
       try {
@@ -79,8 +81,9 @@ export class HandlePool {
   }
 
   release(path: string, handle: number): void {
-    const entry = this.#entries.get(path);
-    assert.ok(entry !== undefined && entry.handle === handle && entry.borrowers > 0, `release of a handle not borrowed: ${path}`);
+    let entry = this.#entries.get(path);
+    if (entry === undefined || entry.handle !== handle) entry = [...this.#retired].find((retired) => retired.handle === handle);
+    assert.ok(entry !== undefined && entry.path === path && entry.borrowers > 0, `release of a handle not borrowed: ${path}`);
     entry.borrowers--;
     if (entry.borrowers === 0) {
       if (entry.retired) void this.#close(entry);
@@ -108,7 +111,13 @@ export class HandlePool {
     const entry = this.#entries.get(path);
     if (entry === undefined) return;
     entry.retired = true;
-    if (entry.borrowers === 0) await this.#close(entry);
+    if (entry.borrowers === 0) {
+      await this.#close(entry);
+    } else {
+      this.#entries.delete(path);
+      this.#retired.add(entry);
+      this.#stats.open = this.#entries.size + this.#retired.size;
+    }
   }
 
   /** Closes every idle descriptor whose path starts with `prefix` and retires the borrowed ones. */
@@ -124,7 +133,7 @@ export class HandlePool {
       const entry: Entry = { path, handle, borrowers: 1, retired: false };
       this.#entries.set(path, entry);
       this.#stats.opened++;
-      this.#stats.open = this.#entries.size;
+      this.#stats.open = this.#entries.size + this.#retired.size;
       if (this.#stats.open > this.#stats.openMax) this.#stats.openMax = this.#stats.open;
       return entry;
     } finally {
@@ -146,9 +155,9 @@ export class HandlePool {
   }
 
   async #close(entry: Entry): Promise<void> {
-    if (this.#entries.get(entry.path) !== entry) return;
-    this.#entries.delete(entry.path);
-    this.#stats.open = this.#entries.size;
+    if (this.#entries.get(entry.path) === entry) this.#entries.delete(entry.path);
+    else if (!this.#retired.delete(entry)) return;
+    this.#stats.open = this.#entries.size + this.#retired.size;
     this.#closing++;
     try {
       await this.fileSystem.close(entry.handle);

@@ -117,3 +117,24 @@ test('segments roll by size with indexes, and reads and timestamp lookups cross 
   }
   await log.close();
 });
+
+test('close waits for queued appends, refuses later ones, and everything acknowledged is there after reopening', async () => {
+  const dir = freshDir();
+  const log = await PartitionLog.open(dir, config(), { logger: quiet });
+  const before = Array.from({ length: 50 }, (_, i) => log.append(batchOf([`q${i}`])));
+  const closing = log.close();
+  await assert.rejects(log.append(batchOf(['late'])), (error) => isWeirError(error, 'CLOSED'));
+  const results = await Promise.all(before);
+  await closing;
+  await assert.rejects(log.read(0n, 10), (error) => isWeirError(error, 'CLOSED'));
+  const reopened = await PartitionLog.open(dir, config(), { logger: quiet });
+  assert.equal(reopened.offsetEnd, results[results.length - 1]!.lastOffset + 1n);
+  assert.equal((await readAll(reopened)).length, 50);
+  await reopened.destroy();
+  await assert.rejects(stat(dir), /ENOENT/);
+});
+
+test('configuration out of range is refused with INVALID_CONFIG', async () => {
+  await assert.rejects(PartitionLog.open(freshDir(), config({ segmentBytesMax: 2 ** 32 })), (error) => isWeirError(error, 'INVALID_CONFIG'));
+  await assert.rejects(PartitionLog.open(freshDir(), config({ indexIntervalBytes: 0 })), (error) => isWeirError(error, 'INVALID_CONFIG'));
+});

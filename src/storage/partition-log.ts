@@ -206,7 +206,7 @@ export class PartitionLog {
 
   #appendRefusal(batches: Buffer): WeirError | null {
     if (this.#failure !== null) return this.#failure;
-    if (this.#closed) return new WeirError('CLOSED', `partition log ${this.dir} is closed`);
+    if (this.#closed || this.#closing !== null) return new WeirError('CLOSED', `partition log ${this.dir} is closed`);
     if (batches.length === 0) return new WeirError('INVALID_REQUEST', 'append of zero bytes');
     if (batches.length > this.#config.batchBytesMax) {
       return new WeirError('MESSAGE_TOO_LARGE', `append of ${batches.length} bytes exceeds batchBytesMax ${this.#config.batchBytesMax}`);
@@ -282,17 +282,18 @@ export class PartitionLog {
    * Returns how many were deleted.
    */
   applyRetention(nowMs?: number): Promise<number> {
-    if (this.#closed) return Promise.resolve(0);
+    if (this.#closed || this.#closing !== null) return Promise.resolve(0);
     const previous = this.#retention ?? Promise.resolve(0);
     const run = previous.then(() => this.#retain(nowMs ?? this.#clock()));
-    this.#retention = run.finally(() => {
-      if (this.#retention === run) this.#retention = null;
-    }).then(() => 0, () => 0);
+    this.#retention = run.then(
+      () => 0,
+      () => 0,
+    );
     return run;
   }
 
   async #retain(nowMs: number): Promise<number> {
-    if (this.#closed) return 0;
+    if (this.#closed || this.#closing !== null) return 0;
     const { retentionMs, retentionBytes } = this.#config;
     if (retentionMs === null && retentionBytes === null) return 0;
     let expiredCount = 0;
@@ -303,7 +304,7 @@ export class PartitionLog {
         if (nowMs - newestMs <= retentionMs) break;
         expiredCount++;
       }
-      if (expiredCount === this.#segments.length && this.#failure === null) {
+      if (expiredCount === this.#segments.length && this.#failure === null && this.#closing === null) {
         await this.#requestWriter('roll');
       }
       expiredCount = Math.min(expiredCount, this.#segments.length - 1);
