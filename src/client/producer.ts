@@ -69,8 +69,7 @@ interface Batch {
   producerId: bigint;
   count: number;
   baseSequence: number;
-  callbackIndexes: number[];
-  callbacks: SendCallback[];
+  callbacks: CallbackRuns;
   accountedBytes: number;
   createdMs: number;
   attempts: number;
@@ -82,8 +81,7 @@ interface PartitionState {
   builder: RecordBatchBuilder | null;
   /** A built batch's builder, reset, for the next batch. */
   spareBuilder: RecordBatchBuilder | null;
-  callbackIndexes: number[];
-  callbacks: SendCallback[];
+  callbacks: CallbackRuns;
   nextSequence: number;
   queue: Batch[];
   retrying: Batch[];
@@ -199,6 +197,8 @@ export class Producer {
   /**
    * Queues a message without a promise: `callback` (optional) is called once it is stored or has
    * failed. Returns false, taking nothing, when the buffer is full: await `ready()` and retry.
+   * Once the topic's partitions are known (after its first message), the bytes are copied into
+   * the batch at once, so the caller may reuse its buffers.
    */
   sendNoWait(topic: string, message: ProducerMessage, callback?: SendCallback): boolean {
     if (this.#closed) {
@@ -291,8 +291,7 @@ export class Producer {
     }
     const before = builder.sizeBytes;
     if (callback !== undefined) {
-      state.callbackIndexes.push(builder.count);
-      state.callbacks.push(callback);
+      addCallback(state.callbacks, callback, builder.count);
     }
     builder.add(record);
     this.#bufferedBytes += builder.sizeBytes - before;
@@ -325,14 +324,12 @@ export class Producer {
       producerId: -1n,
       count: builder.count,
       baseSequence: -1,
-      callbackIndexes: state.callbackIndexes,
       callbacks: state.callbacks,
       accountedBytes: builder.sizeBytes,
       createdMs: Date.now(),
       attempts: 0,
     };
-    state.callbackIndexes = [];
-    state.callbacks = [];
+    state.callbacks = newCallbackRuns();
     // Built now when the sequence numbers can be assigned in order; the builder's grown buffer is
     // then kept for the partition's next batch (no regrowth per batch).
     const last = state.queue[state.queue.length - 1];
@@ -467,10 +464,20 @@ export class Producer {
 
   #complete(batch: Batch, baseOffset: bigint, error: WeirError | null): void {
     const { topic, partition } = batch.state;
-    for (let i = 0; i < batch.callbacks.length; i++) {
-      const callback = batch.callbacks[i]!;
-      if (error !== null) callback(error);
-      else callback(null, { topic, partition, offset: baseOffset < 0n ? -1n : baseOffset + BigInt(batch.callbackIndexes[i]!) });
+    const runs = batch.callbacks;
+    for (let run = 0; run < runs.callbacks.length; run++) {
+      const callback = runs.callbacks[run]!;
+      const start = runs.starts[run]!;
+      const end = runs.ends[run]!;
+      if (error !== null) {
+        for (let i = start; i < end; i++) callback(error);
+        continue;
+      }
+      let offset = baseOffset < 0n ? -1n : baseOffset + BigInt(start);
+      for (let i = start; i < end; i++) {
+        callback(null, { topic, partition, offset });
+        if (offset >= 0n) offset++;
+      }
     }
     this.#bufferedBytes -= batch.accountedBytes;
     this.#unsettledBatches--;
@@ -586,14 +593,40 @@ function isPlainRecord(message: ProducerMessage): message is ProducerMessage & R
   );
 }
 
+/**
+ * The callbacks of a batch's messages as runs: consecutive messages sent with the same callback
+ * (a benchmark's shared one) take one entry, not one per message.
+ */
+interface CallbackRuns {
+  callbacks: SendCallback[];
+  /** Index in the batch of each run's first message … */
+  starts: number[];
+  /** … and one past its last. */
+  ends: number[];
+}
+
+function newCallbackRuns(): CallbackRuns {
+  return { callbacks: [], starts: [], ends: [] };
+}
+
+function addCallback(runs: CallbackRuns, callback: SendCallback, index: number): void {
+  const last = runs.callbacks.length - 1;
+  if (last >= 0 && runs.callbacks[last] === callback && runs.ends[last] === index) {
+    runs.ends[last] = index + 1;
+    return;
+  }
+  runs.callbacks.push(callback);
+  runs.starts.push(index);
+  runs.ends.push(index + 1);
+}
+
 function newPartitionState(topic: string, partition: number): PartitionState {
   return {
     topic,
     partition,
     builder: null,
     spareBuilder: null,
-    callbackIndexes: [],
-    callbacks: [],
+    callbacks: newCallbackRuns(),
     nextSequence: 0,
     queue: [],
     retrying: [],
