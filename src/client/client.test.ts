@@ -111,6 +111,34 @@ test('a lost acknowledgement is retried on a new connection and stored once', as
   }
 });
 
+test('a stream of batches survives repeated dropped connections: each message stored once, in order', async () => {
+  await harness.broker.createTopic('transfers', { partitions: 1 });
+  const proxy = await startProxy(harness.port);
+  const client = await connect(`weir://127.0.0.1:${proxy.port}`, { reconnectBackoffMsMin: 5, reconnectBackoffMsMax: 20 });
+  try {
+    const producer = client.producer({ lingerMs: 1, batchBytesMax: 2048, retryBackoffMsMin: 5, retryBackoffMsMax: 20 });
+    await producer.send('transfers', { value: 'warm-up' });
+    const total = 3000;
+    const sending = producer.send('transfers', Array.from({ length: total }, (_, i) => ({ value: `t-${i}` })));
+    for (let drop = 0; drop < 4; drop++) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      proxy.dropNextAnswer = true;
+    }
+    const metadata = await sending;
+    assert.ok(proxy.drops >= 2, `connections dropped ${proxy.drops} times`);
+    assert.deepEqual(metadata.map((m) => m.offset), Array.from({ length: total }, (_, i) => BigInt(i + 1)));
+    assert.equal(harness.broker.describeTopic('transfers').partitions[0]!.offsetEnd, BigInt(total + 1), 'nothing stored twice');
+    const consumer = client.consumer({ topics: ['transfers'], from: 1n, mode: 'pull' });
+    const values = (await take(consumer, total)).map((m) => m.value!.toString());
+    assert.deepEqual(values, Array.from({ length: total }, (_, i) => `t-${i}`));
+    await consumer.close();
+    await producer.close();
+  } finally {
+    await client.close();
+    proxy.close();
+  }
+});
+
 test('the client reconnects after a listener restart', async () => {
   const client = await connect(harness.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 100 });
   const statuses: ClientStatus[] = [];
