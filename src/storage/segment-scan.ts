@@ -122,6 +122,19 @@ export async function findValidBatchAfter(
   const window = new Window(fileSystem, handle, options.fileBytes);
   for (let candidate = options.position + 1; candidate + batchHeaderBytes <= options.fileBytes; candidate++) {
     let at = await window.need(candidate, batchHeaderBytes);
+    // Jump to the next byte that could be a magic byte (2), within what the window holds.
+    const magicAt = window.buffer.indexOf(2, at + batchOffsets.magic);
+    const windowEnd = window.length;
+    if (magicAt < 0 || magicAt >= windowEnd) {
+      candidate = window.start + windowEnd - batchHeaderBytes; // the loop's ++ moves past; headers straddling the window end are re-read
+      if (window.start + windowEnd >= options.fileBytes) break;
+      continue;
+    }
+    if (magicAt - batchOffsets.magic > at) {
+      candidate += magicAt - batchOffsets.magic - at;
+      if (candidate + batchHeaderBytes > options.fileBytes) break;
+      at = await window.need(candidate, batchHeaderBytes);
+    }
     const buffer = window.buffer;
     if (buffer[at + batchOffsets.magic] !== 2) continue;
     const total = buffer.readInt32BE(at + batchOffsets.batchLength) + 12;
