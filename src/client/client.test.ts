@@ -292,6 +292,25 @@ test('a message the broker never acknowledges fails with TIMEOUT after deliveryT
   }
 });
 
+test('messagesPerSecondMax paces the consumer', async () => {
+  const client = await connect(harness.url);
+  try {
+    const producer = client.producer();
+    await producer.send('paced', Array.from({ length: 12 }, (_, i) => ({ value: `m${i}` })));
+    const consumer = client.consumer({ topics: ['paced'], from: 'earliest', messagesPerSecondMax: 20 });
+    await consumer.start();
+    const started = performance.now();
+    const messages = await take(consumer, 12);
+    const elapsedMs = performance.now() - started;
+    assert.equal(messages.length, 12);
+    assert.ok(elapsedMs >= 500, `12 messages at 20/s took ${elapsedMs.toFixed(0)} ms`);
+    await consumer.close();
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a consumer of a missing topic fails with UNKNOWN_TOPIC', async () => {
   const client = await connect(harness.url);
   try {

@@ -66,6 +66,8 @@ export interface ConsumerOptions {
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
+  /** Hands over at most this many messages per second (drains a burst at the back end's pace). */
+  messagesPerSecondMax?: number;
 }
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -91,6 +93,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #failure: WeirError | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
+  #nextSlotMs = 0;
   /** Settles when partitions are first assigned, or with the consumer's fatal error. */
   #assigned: { resolve: () => void; reject: (error: WeirError) => void; promise: Promise<void> };
 
@@ -173,6 +176,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     for (;;) {
       if (this.#failure !== null) throw this.#failure;
       if (this.#closing) return null;
+      if (this.#options.messagesPerSecondMax !== undefined && this.#buffer.length > 0) await this.#pace();
       const message = this.#buffer.shift();
       if (message !== undefined) {
         this.#pendingTaken = message;
@@ -181,6 +185,15 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       }
       await this.#buffer.waitForData();
     }
+  }
+
+  /** Waits for the next slot of the rate cap. */
+  async #pace(): Promise<void> {
+    const intervalMs = 1000 / this.#options.messagesPerSecondMax!;
+    const nowMs = performance.now();
+    const slotMs = Math.max(nowMs, this.#nextSlotMs);
+    this.#nextSlotMs = slotMs + intervalMs;
+    if (slotMs > nowMs) await sleep(slotMs - nowMs);
   }
 
   #markTakenConsumed(): void {
