@@ -127,6 +127,51 @@ test('push: a subscription that grants 10 credits receives exactly 10 until it g
   }
 });
 
+test('push: a group member subscribes to its assignment from the committed offsets', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'group-push', config: { partitions: 2 } as never });
+    for (const partition of [0, 1]) {
+      await connection.request('produce', { topic: 'group-push', partition, acks: 'leader', batches: encodeBatch(records(4, `p${partition}`)) });
+    }
+    const joined = await connection.request(
+      'joinGroup',
+      { groupId: 'pushers', memberId: '', groupInstanceId: null, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['group-push'] },
+      10_000,
+    );
+    assert.deepEqual(joined.assignment, [{ topic: 'group-push', partitions: [0, 1] }]);
+    const ref = { groupId: 'pushers', generationId: joined.generationId, memberId: joined.memberId };
+    await connection.request('commitOffsets', { ...ref, offsets: [{ topic: 'group-push', partition: 1, offset: 3n, metadata: null }] });
+    const deliveries: Delivery[] = [];
+    connection.subscribe(2, { onDelivery: (d) => deliveries.push(d), onEnd: () => {} });
+    const positions = await connection.request('subscribe', {
+      subscriptionId: 2,
+      source: { kind: 'group', groupId: 'pushers', memberId: joined.memberId, generationId: joined.generationId, from: 'earliest' },
+      creditMessages: 100,
+      creditBytes: 1 << 20,
+      deliveryBytesMax: 1 << 20,
+    });
+    assert.deepEqual(
+      positions.map((p) => [p.partition, p.offset]).sort(),
+      [[0, 0n], [1, 3n]],
+    );
+    await waitFor(() => deliveries.reduce((sum, d) => sum + Number(d.offsetEnd - d.offsetFirst), 0) >= 5);
+    await assert.rejects(
+      connection.request('subscribe', {
+        subscriptionId: 3,
+        source: { kind: 'group', groupId: 'pushers', memberId: joined.memberId, generationId: joined.generationId + 1, from: 'earliest' },
+        creditMessages: 1,
+        creditBytes: 1,
+        deliveryBytesMax: 1,
+      }),
+      (e) => isWeirError(e, 'ILLEGAL_GENERATION'),
+    );
+    await connection.request('leaveGroup', { groupId: 'pushers', memberId: joined.memberId });
+  } finally {
+    connection.close();
+  }
+});
+
 test('a malformed frame closes only that connection, with a logged reason', async () => {
   const healthy = await open();
   try {
