@@ -2,6 +2,7 @@
  * A Weir client: one connection to one broker, re-established with backoff and jitter when it
  * drops (a broker restart), and the factory for producers, consumers and the admin API.
  */
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WeirError } from '../util/errors.js';
 import type { ApiName, RequestOf, ResponseOf } from '../protocol/native/wire/messages.js';
 import { Admin } from './admin.js';
@@ -29,6 +30,8 @@ export interface ClientOptions {
   reconnectBackoffMsMin?: number;
   reconnectBackoffMsMax?: number;
   frameBytesMax?: number;
+  /** TLS options (ca, cert, key, rejectUnauthorized, …); a weirs:// URL uses TLS with defaults. */
+  tls?: TlsConnectionOptions;
   /** Offered protocol versions (tests of negotiation). */
   versionMin?: number;
   versionMax?: number;
@@ -43,12 +46,14 @@ export type ClientStatus =
 
 export type StatusListener = (status: ClientStatus) => void;
 
-function parseUrl(url: string): { host: string; port: number } {
+function parseUrl(url: string): { host: string; port: number; tls: boolean } {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'weir:') throw new WeirError('INVALID_CONFIG', `broker URL ${url} must start with weir://`);
+  if (parsed.protocol !== 'weir:' && parsed.protocol !== 'weirs:') {
+    throw new WeirError('INVALID_CONFIG', `broker URL ${url} must start with weir:// (or weirs:// for TLS)`);
+  }
   const host = parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
   const port = parsed.port === '' ? clientDefaults.port : Number(parsed.port);
-  return { host, port };
+  return { host, port, tls: parsed.protocol === 'weirs:' };
 }
 
 /**
@@ -64,7 +69,8 @@ export async function connect(url: string = clientDefaults.url, options: ClientO
 export class Client {
   readonly #host: string;
   readonly #port: number;
-  readonly #options: Required<Omit<ClientOptions, 'frameBytesMax' | 'versionMin' | 'versionMax'>> & ClientOptions;
+  readonly #tls: TlsConnectionOptions | undefined;
+  readonly #options: Required<Omit<ClientOptions, 'frameBytesMax' | 'versionMin' | 'versionMax' | 'tls'>> & ClientOptions;
   readonly #listeners = new Set<StatusListener>();
   readonly #closing = new AbortController();
   readonly #closables = new Set<{ close(): Promise<void> }>();
@@ -73,9 +79,10 @@ export class Client {
   #everConnected = false;
 
   constructor(url: string, options: ClientOptions = {}) {
-    const { host, port } = parseUrl(url);
+    const { host, port, tls } = parseUrl(url);
     this.#host = host;
     this.#port = port;
+    this.#tls = options.tls ?? (tls ? {} : undefined);
     this.#options = {
       ...options,
       clientId: options.clientId ?? clientDefaults.clientId,
@@ -130,6 +137,7 @@ export class Client {
           connectTimeoutMs: this.#options.connectTimeoutMs,
           requestTimeoutMs: this.#options.requestTimeoutMs,
           frameBytesMax: this.#options.frameBytesMax,
+          tls: this.#tls,
           versionMin: this.#options.versionMin,
           versionMax: this.#options.versionMax,
         });

@@ -3,7 +3,8 @@
  * requests with correlation ids (many in flight; answers may come in any order) and hands push
  * deliveries to the subscription that asked for them. It does not reconnect: Client does that.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WeirError } from '../util/errors.js';
 import type { Codec } from '../protocol/native/wire/codec.js';
 import {
@@ -35,6 +36,8 @@ export interface ConnectionOptions {
   /** Requests without an answer after this long fail with TIMEOUT (a fetch adds its waitMs). */
   requestTimeoutMs: number;
   frameBytesMax?: number;
+  /** Connect with TLS (options as for `tls.connect`: ca, cert, key, rejectUnauthorized, …). */
+  tls?: TlsConnectionOptions;
   /** Override the offered version range (tests). */
   versionMin?: number;
   versionMax?: number;
@@ -84,12 +87,16 @@ export class Connection {
   /** Connects and says hello; rejects with UNSUPPORTED_VERSION or CONNECTION_CLOSED. */
   static async open(options: ConnectionOptions): Promise<Connection> {
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const socket = netConnect({ host: options.host, port: options.port });
+      const tls = options.tls;
+      const socket =
+        tls === undefined
+          ? netConnect({ host: options.host, port: options.port })
+          : tlsConnect({ servername: isIP(options.host) === 0 ? options.host : undefined, ...tls, host: options.host, port: options.port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new WeirError('CONNECTION_CLOSED', `connecting to ${options.host}:${options.port} timed out after ${options.connectTimeoutMs} ms`));
       }, options.connectTimeoutMs);
-      socket.once('connect', () => {
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         resolve(socket);

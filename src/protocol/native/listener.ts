@@ -2,7 +2,8 @@
  * The native protocol's TCP listener: accepts connections and hands each to a ServerConnection,
  * which translates frames into `BrokerApi` calls. docs/native-protocol.md is the specification.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
@@ -34,6 +35,8 @@ export interface NativeListenerOptions {
   logger?: Logger;
   /** Reported to clients in the hello response. */
   serverName?: string;
+  /** Serve TLS (key and certificate, as for `tls.createServer`); clients connect with weirs://. */
+  tls?: TlsOptions;
 }
 
 export class NativeListener {
@@ -65,7 +68,7 @@ export class NativeListener {
   start(): Promise<{ port: number }> {
     if (this.#server !== null) throw new Error('NativeListener.start called twice');
     const connectionsMax = this.#options.connectionsMax ?? nativeListenerDefaults.connectionsMax;
-    const server = createServer({ noDelay: true }, (socket) => {
+    const onSocket = (socket: Socket): void => {
       if (this.#connections.size >= connectionsMax) {
         this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open`);
         socket.destroy();
@@ -78,7 +81,9 @@ export class NativeListener {
       });
       this.#connections.add(connection);
       void connection.closed.then(() => this.#connections.delete(connection));
-    });
+    };
+    const server = this.#options.tls === undefined ? createServer({ noDelay: true }, onSocket) : createTlsServer(this.#options.tls, onSocket);
+    server.on('tlsClientError', (error: Error) => this.#log('info', `native listener: TLS handshake failed: ${error.message}`));
     this.#server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
