@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { startTestBroker, type TestBroker } from '../protocol/native/test-harness.js';
+import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 
 let harness: TestBroker;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startTestBroker } from '../protocol/native/test-harness.js';
+import { startTestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError } from './index.js';
 
 // A self-signed certificate for 127.0.0.1, made for this test only (openssl req -x509, EC P-256,

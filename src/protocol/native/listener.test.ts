@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
 import { isWeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
-import { startTestBroker, type TestBroker } from './test-harness.js';
+import { startTestBroker, type TestBroker } from './testing-broker.js';
 import { FrameReader, encodeRequest, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
 import { apis, reservedApiKeys, type Delivery } from './wire/messages.js';
 
