@@ -21,6 +21,7 @@ type Command =
   | { kind: 'retention' }
   | { kind: 'time'; ms: number }
   | { kind: 'crash' }
+  | { kind: 'crashSoon'; operations: number }
   | { kind: 'reopen' };
 
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
@@ -30,6 +31,7 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'retention' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 1, max: 5000 }) }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'crash' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('crashSoon' as const), operations: fc.integer({ min: 1, max: 40 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
 );
 
@@ -43,12 +45,18 @@ class Harness {
   ackedEnd = 0;
   inFlight: Promise<unknown>[] = [];
   epoch = 0;
+  crashesSeen = 0;
   counter = 0;
   nowMs = 1_000_000;
 
   constructor(seed: number, config: LogConfig) {
     this.disk = new CrashFileSystem({ seed });
     this.config = config;
+  }
+
+  /** True when an armed crash went off (the current log's file system is gone). */
+  get crashed(): boolean {
+    return this.disk.crashCount !== this.crashesSeen;
   }
 
   async open(): Promise<void> {
@@ -107,7 +115,8 @@ class Harness {
   }
 
   async crashAndReopen(durableAcks: boolean): Promise<void> {
-    this.disk.crash();
+    if (this.disk.crashCount === this.crashesSeen) this.disk.crash();
+    this.crashesSeen = this.disk.crashCount;
     const old = this.log;
     await Promise.all(this.inFlight.splice(0));
     await old.close().catch(() => undefined);
@@ -144,6 +153,7 @@ async function runSequence(seed: number, flush: 'always' | 'none', commands: Com
   const harness = new Harness(seed, config);
   await harness.open();
   for (const command of commands) {
+    if (harness.crashed) await harness.crashAndReopen(flush === 'always');
     switch (command.kind) {
       case 'append':
         harness.append(command);
@@ -152,11 +162,14 @@ async function runSequence(seed: number, flush: 'always' | 'none', commands: Com
         await harness.settle();
         break;
       case 'read':
-        await harness.check();
+        await harness.check().catch(ignoreIfCrashed);
         break;
       case 'retention':
-        await harness.log.applyRetention();
-        await harness.check();
+        await harness.log.applyRetention().catch(ignoreIfCrashed);
+        await harness.check().catch(ignoreIfCrashed);
+        break;
+      case 'crashSoon':
+        harness.disk.crashAfter(command.operations);
         break;
       case 'time':
         harness.nowMs += command.ms;
@@ -165,9 +178,12 @@ async function runSequence(seed: number, flush: 'always' | 'none', commands: Com
         await harness.crashAndReopen(flush === 'always');
         break;
       case 'reopen':
-        await harness.cleanReopen();
+        await harness.cleanReopen().catch(ignoreIfCrashed);
         break;
     }
+  }
+  function ignoreIfCrashed(error: unknown): void {
+    if (!harness.crashed) throw error;
   }
   await harness.crashAndReopen(flush === 'always');
   await harness.cleanReopen();

@@ -66,6 +66,7 @@ export class CrashFileSystem {
   #generation = 0;
   #random: () => number;
   #faults: Array<{ operation: FaultOperation; code: string }> = [];
+  #crashCountdown: number | null = null;
   capacityBytes = Infinity;
   clockMs = 0;
   operationCount = 0;
@@ -78,6 +79,10 @@ export class CrashFileSystem {
   view(): FileSystem {
     const generation = this.#generation;
     const check = (operation: FaultOperation | 'other') => {
+      if (generation === this.#generation && this.#crashCountdown !== null && --this.#crashCountdown <= 0) {
+        this.#crashCountdown = null;
+        this.crash();
+      }
       if (generation !== this.#generation) throw errno('EIO', 'the process crashed (stale file-system view)');
       this.operationCount++;
       const index = this.#faults.findIndex((fault) => fault.operation === operation);
@@ -132,6 +137,16 @@ export class CrashFileSystem {
     };
   }
 
+  /** Crashes just before the `operations`-th next call through a current view (in the middle of whatever runs). */
+  crashAfter(operations: number): void {
+    this.#crashCountdown = operations;
+  }
+
+  /** Number of crashes so far. */
+  get crashCount(): number {
+    return this.#generation;
+  }
+
   /** Makes the next call of `operation` fail with errno `code`. */
   failNext(operation: FaultOperation, code: string): void {
     this.#faults.push({ operation, code });
@@ -153,6 +168,7 @@ export class CrashFileSystem {
   /** Simulated power loss: keeps a random prefix of every file's and directory's unsynced changes. */
   crash(): void {
     this.#generation++;
+    this.#crashCountdown = null;
     this.#handles.clear();
     this.#faults = [];
     const inodes = new Set<Inode>();
