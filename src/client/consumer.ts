@@ -94,6 +94,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
   #nextSlotMs = 0;
+  #takenTopic = '';
+  #takenPartition = -1;
+  #takenKey = '';
   /** Settles when partitions are first assigned, or with the consumer's fatal error. */
   #assigned: { resolve: () => void; reject: (error: WeirError) => void; promise: Promise<void> };
 
@@ -157,7 +160,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#ensureRunning();
     try {
       for (;;) {
-        const message = await this.#next();
+        // Synchronous while messages are buffered: one promise per message fewer.
+        let message = this.#takeBuffered();
+        if (message === undefined) message = await this.#next();
         if (message === null) return;
         yield message;
       }
@@ -168,7 +173,31 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   /** Calls `eachMessage` for every message, one at a time, until the consumer is closed. */
   async run(handlers: { eachMessage: (message: ConsumerMessage) => Promise<void> | void }): Promise<void> {
-    for await (const message of this) await handlers.eachMessage(message);
+    this.#ensureRunning();
+    try {
+      for (;;) {
+        let message = this.#takeBuffered();
+        if (message === undefined) message = await this.#next();
+        if (message === null) return;
+        const result = handlers.eachMessage(message);
+        if (result !== undefined) await result; // a synchronous handler costs no promise
+      }
+    } finally {
+      this.#markTakenConsumed();
+    }
+  }
+
+  /** A buffered message without waiting; undefined when it has to wait (empty, or paced). */
+  #takeBuffered(): ConsumerMessage | null | undefined {
+    this.#markTakenConsumed();
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closing) return null;
+    if (this.#options.messagesPerSecondMax !== undefined) return undefined;
+    const message = this.#buffer.shift();
+    if (message === undefined) return undefined;
+    this.#pendingTaken = message;
+    this.#returnCredits();
+    return message;
   }
 
   async #next(): Promise<ConsumerMessage | null> {
@@ -200,8 +229,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const message = this.#pendingTaken;
     if (message === null) return;
     this.#pendingTaken = null;
-    const k = key(message.topic, message.partition);
-    if (this.#positions.has(k)) this.#consumed.set(k, message.offset + 1n);
+    // Messages come in runs per partition: the key string is built once per run.
+    if (message.topic !== this.#takenTopic || message.partition !== this.#takenPartition) {
+      this.#takenTopic = message.topic;
+      this.#takenPartition = message.partition;
+      this.#takenKey = key(message.topic, message.partition);
+    }
+    if (this.#positions.has(this.#takenKey)) this.#consumed.set(this.#takenKey, message.offset + 1n);
   }
 
   /** Commits the offsets of the messages consumed so far. */
@@ -426,7 +460,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     let next = offsetMin;
     for (const record of decoded) {
       if (offsetEnd !== null && record.offset >= offsetEnd) break;
-      this.#buffer.push({ topic, partition, offset: record.offset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers });
+      // The decoded record becomes the message (no second object per message).
+      const message = record as typeof record & { topic: string; partition: number };
+      message.topic = topic;
+      message.partition = partition;
+      this.#buffer.push(message);
       next = record.offset + 1n;
     }
     return offsetEnd ?? next;

@@ -40,7 +40,7 @@ export class MessageBuffer {
 
   /** Wakes the reader (call after a batch of pushes). */
   notify(): void {
-    for (const wake of this.#dataWaiters.splice(0)) wake();
+    if (this.#dataWaiters.length > 0) for (const wake of this.#dataWaiters.splice(0)) wake();
   }
 
   shift(): ConsumerMessage | undefined {
@@ -53,8 +53,8 @@ export class MessageBuffer {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    this.#settleMarks();
-    for (const wake of this.#roomWaiters.splice(0)) wake();
+    if (this.#marks.length > 0) this.#settleMarks();
+    if (this.#roomWaiters.length > 0) for (const wake of this.#roomWaiters.splice(0)) wake();
     return message;
   }
 
