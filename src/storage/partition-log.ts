@@ -236,7 +236,14 @@ export class PartitionLog {
         throw error;
       }
       if (bytes.length > 0) return bytes;
-      index = this.#segments.indexOf(segment) + 1;
+      const at = this.#segments.indexOf(segment);
+      if (at < 0) {
+        // Deleted by retention meanwhile: out of range now, or look the offset up again.
+        this.#checkInRange(offset);
+        index = this.#segmentIndexFor(offset);
+      } else {
+        index = at + 1;
+      }
     }
     return Buffer.alloc(0);
   }

@@ -11,6 +11,7 @@
  * truncated at the damage (dropping everything after it, including later segments) and the number
  * of bytes dropped is logged as an error.
  */
+import { dirname } from 'node:path';
 import { WeirError } from '../util/errors.js';
 import { crc32c } from '../format/crc32c.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint, checkpointBytes } from './checkpoint.js';
@@ -42,7 +43,11 @@ export interface LoadedLog {
 
 export async function loadPartition(dir: string, context: SegmentContext, options: RecoveryOptions): Promise<LoadedLog> {
   const fileSystem = context.fileSystem;
-  await fileSystem.mkdir(dir);
+  if ((await fileSystem.stat(dir)) === null) {
+    await fileSystem.mkdir(dir);
+    // The new directory's own entry must be durable before anything acknowledged lives in it.
+    await fileSystem.fsyncDirectory(dirname(dir));
+  }
   const bases = await tidyDirectory(dir, context);
   const checkpointBytesRead = await readWholeFile(fileSystem, `${dir}/${checkpointFileName}`, checkpointBytes + 1);
   const checkpoint = checkpointBytesRead === null ? null : decodeCheckpoint(checkpointBytesRead);
