@@ -227,12 +227,12 @@ export class Connection {
       this.#pending.delete(id);
       const error = readErrorPart(reader);
       if (error !== undefined && pending.codec !== helloWithError) {
-        pending.callback(error);
+        callOutside(pending.callback, error);
         return;
       }
       const response = pending.codec.read(reader);
-      if (error !== undefined) pending.callback(helloError(error, response as HelloResponse));
-      else pending.callback(null, response);
+      if (error !== undefined) callOutside(pending.callback, helloError(error, response as HelloResponse));
+      else callOutside(pending.callback, null, response);
     } else if (kind === frameKinds.delivery) {
       const delivery = deliveryCodec.read(reader);
       this.#subscriptions.get(id)?.onDelivery(delivery);
@@ -271,6 +271,21 @@ export class Connection {
   close(): void {
     this.#terminate(new WeirError('CLOSED', `connection to ${this.address} was closed by the client`));
     this.#socket.destroy();
+  }
+}
+
+/**
+ * Calls a request's callback; if it throws, the exception is rethrown on its own tick, so that a
+ * bug in a caller's callback surfaces as an uncaught exception instead of being mistaken for
+ * malformed data from the broker (which would close this connection).
+ */
+function callOutside<T>(callback: ResponseCallback<T>, error: WeirError | null, response?: T): void {
+  try {
+    callback(error, response);
+  } catch (thrown) {
+    process.nextTick(() => {
+      throw thrown;
+    });
   }
 }
 

@@ -486,7 +486,14 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       onDelivery: (delivery) => {
         if (this.#interrupted(epoch)) return;
         const k = key(delivery.topic, delivery.partition);
-        this.#pushRecords(delivery.topic, delivery.partition, delivery.records, delivery.offsetFirst, delivery.offsetEnd);
+        try {
+          this.#pushRecords(delivery.topic, delivery.partition, delivery.records, delivery.offsetFirst, delivery.offsetEnd);
+        } catch (error) {
+          // Records that do not decode (CORRUPT_MESSAGE): the consumer cannot go past them.
+          this.#failure = isWeirError(error) ? error : new WeirError('CORRUPT_MESSAGE', String(error), { cause: error });
+          this.#buffer.wakeAll();
+          return;
+        }
         this.#positions.set(k, delivery.offsetEnd);
         this.#buffer.markDelivery(Number(delivery.offsetEnd - delivery.offsetFirst), delivery.records.length);
         this.#buffer.notify();

@@ -177,10 +177,16 @@ export class ServerConnection implements SubscriptionOutput {
   #run(correlationId: number, name: ApiName, work: () => Promise<unknown>, silent = false, afterSuccess?: () => void): void {
     this.#inFlight++;
     if (this.#inFlight >= this.#limits.inFlightRequestsMax) this.#pauseReading();
-    work()
+    let running: Promise<unknown>;
+    try {
+      running = work();
+    } catch (error) {
+      running = Promise.reject(error); // a handler that threw before its first await
+    }
+    running
       .then(
         (response) => {
-          if (!silent) this.#send(encodeResponse(correlationId, apis[name].response as Codec<unknown>, response));
+          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response));
           afterSuccess?.();
         },
         (error: unknown) => {
@@ -194,6 +200,17 @@ export class ServerConnection implements SubscriptionOutput {
         this.#maybeResumeReading();
         if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
       });
+  }
+
+  /** The response frame, or an UNKNOWN error when the value does not encode (a bug, logged). */
+  #encodeAnswer(correlationId: number, name: ApiName, response: unknown): Buffer[] {
+    try {
+      return encodeResponse(correlationId, apis[name].response as Codec<unknown>, response);
+    } catch (error) {
+      const message = `cannot encode the ${name} response: ${error instanceof Error ? error.message : String(error)}`;
+      this.#log('error', `native connection ${this.#describe()}: ${message}`);
+      return encodeErrorResponse(correlationId, 'UNKNOWN', message);
+    }
   }
 
   #hello(correlationId: number, request: RequestOf<'hello'>): void {
