@@ -220,7 +220,7 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
   const socket = await rawSocket();
   const frames: Frame[] = [];
   const reader = new FrameReader();
-  socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => frames.push(parseFrame(frame))));
+  socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
   socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'raw' })));
   socket.write(Buffer.concat(encodeRequest(2, reservedApiKeys.queueAck, apis.listGroups.request, {})));
   socket.write(Buffer.concat(encodeRequest(3, apis.listGroups.key, apis.listGroups.request, {})));
@@ -252,6 +252,28 @@ test('close lets a parked long poll answer before the connection closes', async 
     assert.ok(Date.now() - started < 5_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(connection.closed, 'then the connection was closed');
+  } finally {
+    await own.stop();
+  }
+});
+
+test('at inFlightRequestsMax the server stops reading until a request finishes', async () => {
+  const own = await startTestBroker({ listener: { inFlightRequestsMax: 2 } });
+  try {
+    const connection = await Connection.open({ host: '127.0.0.1', port: own.port, clientId: 'busy', connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+    await connection.request('createTopic', { name: 'busy', config: {} as never });
+    const parked = () =>
+      connection.request(
+        'fetch',
+        { waitMs: 800, bytesMin: 1, bytesMaxTotal: 1 << 20, partitions: [{ topic: 'busy', partition: 0, offset: 0n, bytesMax: 1 << 20 }] },
+        5_000,
+      );
+    const started = Date.now();
+    const fetches = [parked(), parked()];
+    const listedAfterMs = await connection.request('listTopics', { includeInternal: false }).then(() => Date.now() - started);
+    await Promise.all(fetches);
+    assert.ok(listedAfterMs >= 700, `the third request waited for a slot (${listedAfterMs} ms)`);
+    connection.close();
   } finally {
     await own.stop();
   }

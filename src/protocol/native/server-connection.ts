@@ -119,11 +119,17 @@ export class ServerConnection implements SubscriptionOutput {
 
   #onData(chunk: Buffer): void {
     try {
-      this.#frames.push(chunk, (frame) => this.#onFrame(frame));
+      this.#frames.push(chunk, this.#frameHandler);
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
     }
   }
+
+  /** Handles one frame; false once reading is paused (the rest of the chunk waits in the reader). */
+  readonly #frameHandler = (frame: Buffer): boolean => {
+    this.#onFrame(frame);
+    return !this.#readingPaused;
+  };
 
   #onFrame(frame: Buffer): void {
     if (this.#socket.destroyed) return;
@@ -315,6 +321,11 @@ export class ServerConnection implements SubscriptionOutput {
     if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
     this.#readingPaused = false;
     this.#socket.resume();
+    try {
+      this.#frames.drain(this.#frameHandler);
+    } catch (error) {
+      this.#fail(error instanceof Error ? error.message : String(error));
+    }
   }
 
   #onDrain(): void {

@@ -65,7 +65,7 @@ test('responses and errors are framed with their correlation ids', () => {
     ...encodeResponse(9, apis.listOffsets.response, { offset: 42n, timestampMs: -1 }),
     ...encodeErrorResponse(10, 'UNKNOWN_TOPIC', 'no topic x'),
   ]);
-  reader.push(bytes, (frame) => frames.push(frame));
+  reader.push(bytes, (frame) => void frames.push(frame));
   const first = parseFrame(frames[0]!);
   assert.equal(first.id, 9);
   assert.equal(readErrorPart(first.reader), undefined);
@@ -110,4 +110,18 @@ test('arbitrary bytes give frames or a clean error, never a crash or a hang', ()
     }),
     { numRuns: 2000 },
   );
+});
+
+test('onFrame returning false stops the reader; drain hands over the rest in order', () => {
+  const bytes = Buffer.concat([1, 2, 3].flatMap((id) => encodeRequest(id, apis.listGroups.key, apis.listGroups.request, {})));
+  const reader = new FrameReader();
+  const ids: number[] = [];
+  reader.push(bytes, (frame) => {
+    ids.push(parseFrame(frame).id);
+    return false;
+  });
+  assert.deepEqual(ids, [1]);
+  reader.drain((frame) => void ids.push(parseFrame(frame).id));
+  assert.deepEqual(ids, [1, 2, 3]);
+  assert.equal(reader.bufferedBytes, 0);
 });

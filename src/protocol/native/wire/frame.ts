@@ -125,11 +125,20 @@ export class FrameReader {
     return this.#bufferedBytes;
   }
 
-  /** Adds received bytes and calls `onFrame` for each complete frame. Throws on a bad length. */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.#bufferedBytes += chunk.length;
+  /**
+   * Adds received bytes and calls `onFrame` for each complete frame; `onFrame` returning false
+   * stops there (the rest stays buffered until `drain`). Throws on a bad length.
+   */
+  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): void {
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#bufferedBytes += chunk.length;
+    }
+    this.drain(onFrame);
+  }
+
+  /** Hands over the complete frames already buffered (after `onFrame` stopped the last push). */
+  drain(onFrame: (frame: Buffer) => boolean | void): void {
     for (;;) {
       if (this.#frameBytes < 0) {
         if (this.#bufferedBytes < frameLengthBytes) return;
@@ -145,7 +154,7 @@ export class FrameReader {
       if (this.#bufferedBytes < this.#frameBytes) return;
       const frame = this.#take(this.#frameBytes);
       this.#frameBytes = -1;
-      onFrame(frame);
+      if (onFrame(frame) === false) return;
     }
   }
 
