@@ -124,7 +124,7 @@ export class CrashFileSystem {
       sizeOf: (handle) => run('other', () => this.#handleOf(handle, generation).content.length),
       rename: (from, to) => run('rename', () => this.#rename(from, to)),
       unlink: (path) => run('unlink', () => this.#unlink(path)),
-      readdir: (path) => run('other', () => [...this.#directory(path).entries.keys()]),
+      readdir: (path) => run('other', () => this.#readdir(path)),
       mkdir: (path) => run('other', () => this.#mkdir(path)),
       fsyncDirectory: (path) =>
         run('fsyncDirectory', () => {
@@ -288,6 +288,15 @@ export class CrashFileSystem {
     const { directory, name } = this.#split(path);
     if (!directory.entries.has(name)) throw errno('ENOENT', path);
     this.#change(directory, { kind: 'unlink', name });
+  }
+
+  #readdir(path: string): string[] {
+    const normal = posix.normalize(path);
+    const names = [...this.#directory(normal).entries.keys()];
+    for (const key of this.#directories.keys()) {
+      if (key !== normal && posix.dirname(key) === normal) names.push(posix.basename(key));
+    }
+    return names;
   }
 
   #mkdir(path: string): void {
