@@ -138,3 +138,15 @@ test('configuration out of range is refused with INVALID_CONFIG', async () => {
   await assert.rejects(PartitionLog.open(freshDir(), config({ segmentBytesMax: 2 ** 32 })), (error) => isWeirError(error, 'INVALID_CONFIG'));
   await assert.rejects(PartitionLog.open(freshDir(), config({ indexIntervalBytes: 0 })), (error) => isWeirError(error, 'INVALID_CONFIG'));
 });
+
+test('timestamp lookups and retention see the newest batches of the active segment after a clean reopen', async () => {
+  const dir = freshDir();
+  let log = await PartitionLog.open(dir, config({ indexIntervalBytes: 1_000_000 }), { logger: quiet });
+  for (let i = 0; i < 5; i++) await log.append(batchOf([`t${i}`], 1000 * (i + 1)));
+  await log.close();
+  log = await PartitionLog.open(dir, config({ indexIntervalBytes: 1_000_000 }), { logger: quiet });
+  assert.deepEqual(await log.offsetForTimestamp(5000), { offset: 4n, timestampMs: 5000 });
+  await log.append(batchOf(['t5'], 6000));
+  assert.deepEqual(await log.offsetForTimestamp(5500), { offset: 5n, timestampMs: 6000 });
+  await log.close();
+});

@@ -366,6 +366,7 @@ export class PartitionLog {
 
   async #writeCleanCheckpoint(): Promise<void> {
     const active = this.#active;
+    active.closeTimeIndex();
     const digests = await active.writeIndexFiles({ sync: false });
     await writeCheckpoint(this.dir, this.#context, {
       clean: true,

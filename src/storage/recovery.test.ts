@@ -171,13 +171,26 @@ test('missing or inconsistent index files of sealed segments are rebuilt on use'
   for (let i = 0; i < 30; i++) await log.append(batchOf(i, 1));
   await log.close();
   const indexes = (await readdir(dir)).filter((name) => name.endsWith('.index')).sort();
+  const originals = await Promise.all(indexes.slice(0, 2).map((name) => readFile(join(dir, name))));
+  const originalTimeIndex = await readFile(join(dir, indexes[0]!.replace('.index', '.timeindex')));
+  assert.ok(originals[0]!.length >= 16, 'the segment has index entries');
   await rm(join(dir, indexes[0]!));
+  await rm(join(dir, indexes[0]!.replace('.index', '.timeindex')));
   await writeFile(join(dir, indexes[1]!), Buffer.from([0, 0, 0, 9, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 1]));
   const logs: string[] = [];
   log = await PartitionLog.open(dir, small, { logger: (level, message) => logs.push(`${level}: ${message}`) });
   assert.deepEqual(await recordsOf(log), Array.from({ length: 30 }, (_, i) => `record-${i}`));
   assert.equal(logs.filter((line) => line.includes('rebuilding')).length, 2, logs.join('\n'));
-  assert.ok((await readdir(dir)).includes(indexes[0]!), 'the rebuilt index is stored again');
+  assert.deepEqual(await readFile(join(dir, indexes[0]!)), originals[0], 'the rebuilt index equals the original');
+  assert.deepEqual(await readFile(join(dir, indexes[1]!)), originals[1]);
+  assert.deepEqual(await readFile(join(dir, indexes[0]!.replace('.index', '.timeindex'))), originalTimeIndex);
+  await log.close();
+  // After a crash (no clean checkpoint) the recovery scan rebuilds the same indexes too.
+  await rm(join(dir, 'checkpoint'));
+  for (const name of indexes) await rm(join(dir, name));
+  log = await PartitionLog.open(dir, small, { logger: () => undefined });
+  assert.deepEqual(await readFile(join(dir, indexes[0]!)), originals[0]);
+  assert.deepEqual(await recordsOf(log), Array.from({ length: 30 }, (_, i) => `record-${i}`));
   await log.close();
 });
 

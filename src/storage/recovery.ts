@@ -178,7 +178,7 @@ async function recoverSegments(
     const segment = segments[i]!;
     const isLast = i === segments.length - 1;
     const indexes = emptyIndexes();
-    segment.activate(indexes);
+    segment.activate(indexes, { scanning: true });
     const scan = await context.handles.use(segment.logPath, async (handle) => {
       const result = await scanSegment(context.fileSystem, handle, {
         fileBytes: segment.sizeBytes,

@@ -76,14 +76,17 @@ export class Segment implements Evictable {
     return this.#active;
   }
 
-  /** Makes this the active segment with the given indexes (built by a scan, loaded, or new). */
-  activate(indexes: LoadedIndexes): void {
+  /**
+   * Makes this the active segment with the given indexes (loaded, or new). With `scanning`, the
+   * indexes are about to be rebuilt batch by batch from the start of the file (recordBatch).
+   */
+  activate(indexes: LoadedIndexes, options: { scanning?: boolean } = {}): void {
     this.#context.indexCache.remove(this);
     this.#active = true;
     this.#indexes = indexes;
     this.#maxTimestampMs = Math.max(indexes.timeIndex.lastTimestampMs, this.#maxTimestampKnown ? this.#maxTimestampMs : -1);
     this.#maxTimestampKnown = true;
-    this.#bytesSinceIndexEntry = this.sizeBytes - indexes.offsetIndex.lastPosition;
+    this.#bytesSinceIndexEntry = options.scanning ? 0 : this.sizeBytes - indexes.offsetIndex.lastPosition;
   }
 
   /** Adds index entries for a batch just written at `position` (active segment only). */
@@ -111,10 +114,19 @@ export class Segment implements Evictable {
    */
   async seal(): Promise<void> {
     const indexes = this.#indexes!;
-    indexes.timeIndex.maybeAppend(this.#maxTimestampMs, Number(this.endOffset - this.baseOffset));
+    this.closeTimeIndex();
     await this.writeIndexFiles({ sync: true });
     this.#active = false;
     this.#context.indexCache.touch(this, indexes.offsetIndex.memoryBytes + indexes.timeIndex.memoryBytes);
+  }
+
+  /**
+   * Adds the time index entry (largest timestamp so far, end offset) that makes the index's last
+   * timestamp the segment's largest — before sealing, and before the index files are written at a
+   * clean close (later batches simply add entries after it).
+   */
+  closeTimeIndex(): void {
+    this.#indexes!.timeIndex.maybeAppend(this.#maxTimestampMs, Number(this.endOffset - this.baseOffset));
   }
 
   /** Writes both index files from memory; returns their digests (for the clean-shutdown checkpoint). */
