@@ -41,6 +41,8 @@ class Harness {
   log!: PartitionLog;
   /** Value of every record appended so far, by offset (the model). */
   appended: string[] = [];
+  /** Timestamp of every record appended so far, by offset (non-decreasing: the clock only moves forward). */
+  timestamps: number[] = [];
   /** Offset after the last acknowledged record. */
   ackedEnd = 0;
   inFlight: Promise<unknown>[] = [];
@@ -90,6 +92,7 @@ class Harness {
       () => undefined,
     );
     this.appended.push(...values);
+    for (let i = 0; i < values.length; i++) this.timestamps.push(this.nowMs);
     this.inFlight.push(promise);
   }
 
@@ -112,6 +115,25 @@ class Harness {
       }
     }
     assert.ok(offset >= end);
+    await this.checkTimeLookup(end);
+  }
+
+  /** offsetForTimestamp agrees with the model for a few probes. */
+  async checkTimeLookup(end: bigint): Promise<void> {
+    const start = Number(this.log.offsetStart);
+    if (Number(end) <= start) return;
+    for (const probe of [this.timestamps[start]!, this.timestamps[Number(end) - 1]!, this.timestamps[Math.floor((start + Number(end)) / 2)]! + 1]) {
+      const expected = this.timestamps.findIndex((timestamp, offset) => offset >= start && timestamp >= probe);
+      const readableBefore = Number(this.log.highWatermark);
+      const found = await this.log.offsetForTimestamp(probe);
+      if (expected < 0) {
+        assert.equal(found, null, `no record at or after ${probe}`);
+      } else if (expected >= readableBefore && found === null) {
+        // The match was not readable yet when the lookup began (an append still in flight).
+      } else {
+        assert.deepEqual(found, { offset: BigInt(expected), timestampMs: this.timestamps[expected] }, `lookup of ${probe}`);
+      }
+    }
   }
 
   async crashAndReopen(durableAcks: boolean): Promise<void> {
@@ -126,6 +148,7 @@ class Harness {
     assert.ok(end <= this.appended.length, `log end ${end} is past the ${this.appended.length} records ever appended`);
     if (durableAcks) assert.ok(end >= this.ackedEnd, `acknowledged records lost: log ends at ${end}, acks reached ${this.ackedEnd}`);
     this.appended.length = end;
+    this.timestamps.length = end;
     this.ackedEnd = Math.min(this.ackedEnd, end);
     await this.check();
   }
