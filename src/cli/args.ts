@@ -26,3 +26,47 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The --server option every command that talks to a broker takes. */
+export const serverOptionSpec = { server: { type: 'string' } } as const;
+
+/** An integer flag that may be absent (undefined then). */
+export function optionalIntegerOption(name: string, value: string | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  return value === undefined ? undefined : integerOption(name, value, 0, min, max);
+}
+
+/** One of a fixed set of words. */
+export function choiceOption<T extends string>(name: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} ${JSON.stringify(value)}: expected one of ${choices.join(', ')}`);
+  }
+  return value as T;
+}
+
+/** Exactly `names.length` positional arguments, named for the error message. */
+export function positionalArguments(positionals: string[], names: readonly string[]): string[] {
+  if (positionals.length < names.length) throw new UsageError(`missing ${names.slice(positionals.length).join(' ')}`);
+  if (positionals.length > names.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[names.length])}`);
+  return positionals;
+}
+
+/** `k=v` pairs of a repeated flag such as --header; a pair without `=` has a null value. */
+export function keyValueOptions(name: string, values: string[] | undefined): { key: string; value: string | null }[] {
+  return (values ?? []).map((text) => {
+    const equals = text.indexOf('=');
+    if (equals === 0) throw new UsageError(`--${name} ${JSON.stringify(text)}: expected key=value`);
+    return equals < 0 ? { key: text, value: null } : { key: text.slice(0, equals), value: text.slice(equals + 1) };
+  });
+}
+
+/** Where a consumer starts: `earliest`, `latest`, an offset, or an ISO-8601 time. */
+export function startPositionOption(value: string | undefined): 'earliest' | 'latest' | bigint | Date | undefined {
+  if (value === undefined || value === 'earliest' || value === 'latest') return value;
+  if (/^\d+$/.test(value)) return BigInt(value);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const time = new Date(value);
+    if (!Number.isNaN(time.getTime())) return time;
+  }
+  throw new UsageError(`--from ${JSON.stringify(value)}: expected earliest, latest, an offset or an ISO-8601 time`);
+}

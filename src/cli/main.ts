@@ -1,20 +1,57 @@
 #!/usr/bin/env node
-/** `weir`: the command line of the Weir broker. */
+/**
+ * `weir`: the command line of the Weir broker. Exit status: 0 done, 1 the broker or the run
+ * failed (printed as `CODE: message`), 2 bad usage (printed with the command's options).
+ * Commands load on demand, so a client command does not load the broker.
+ */
 import { describeError, UsageError } from './args.js';
-import { start, startUsage } from './commands/start.js';
-
 const usage = `weir <command> [options]
 
 Commands:
   start        run a broker in the foreground
+  topic        create, list, describe and delete topics
+  produce      send stdin lines as messages to a topic
+  consume      print a topic's messages (optionally as a consumer group member)
+  group        list consumer groups; describe members, committed offsets and lag
+  bench        measure produce, consume and end-to-end throughput and latency
 
-  weir <command> --help shows a command's options.
+Every command that talks to a broker takes --server HOST:PORT (default: $WEIR_SERVER, else
+127.0.0.1:7400). weir <command> --help shows a command's options.`;
 
-${startUsage}`;
+interface Command {
+  run: (argv: string[]) => Promise<number>;
+  usage: string;
+}
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
-  start: { run: start, usage: startUsage },
+const commands: Record<string, () => Promise<Command>> = {
+  start: async () => {
+    const m = await import('./commands/start.js');
+    return { run: m.start, usage: m.startUsage };
+  },
+  topic: async () => {
+    const m = await import('./commands/topic.js');
+    return { run: m.topic, usage: m.topicUsage };
+  },
+  produce: async () => {
+    const m = await import('./commands/produce.js');
+    return { run: m.produce, usage: m.produceUsage };
+  },
+  consume: async () => {
+    const m = await import('./commands/consume.js');
+    return { run: m.consume, usage: m.consumeUsage };
+  },
+  group: async () => {
+    const m = await import('./commands/group.js');
+    return { run: m.group, usage: m.groupUsage };
+  },
+  bench: async () => {
+    const m = await import('./commands/bench.js');
+    return { run: m.bench, usage: m.benchUsage };
+  },
 };
+
+/** A command that finished but left a timer or socket behind still exits, this long after. */
+const exitGraceMs = 2_000;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -22,11 +59,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
-  if (command === undefined) {
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (load === undefined) {
     process.stderr.write(`weir: unknown command ${JSON.stringify(name)}\n\n${usage}\n`);
     return 2;
   }
+  const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.usage}\n`);
     return 0;
@@ -43,4 +81,7 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  // A failed command may leave a reconnecting client behind: do not wait for it.
+  if (code !== 0) process.exit(code);
+  setTimeout(() => process.exit(code), exitGraceMs).unref();
 });

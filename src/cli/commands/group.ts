@@ -1,0 +1,85 @@
+/** `weir group list | describe G`: consumer groups, their members, committed offsets and lag. */
+import { parseArgs } from 'node:util';
+import type { GroupDescription } from '../../client/index.js';
+import { positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { connectBroker } from '../broker-client.js';
+import { formatTable, toJson } from '../table.js';
+
+export const groupUsage = `weir group list [--json]             every consumer group with its state
+weir group describe G [--json]       members with their assignment, committed offsets, lag
+  --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
+
+export async function group(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  if (action === 'list') return list(rest);
+  if (action === 'describe') return describe(rest);
+  throw new UsageError(action === undefined ? 'missing the action (list, describe)' : `unknown action ${JSON.stringify(action)}`);
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, strict: true });
+  const client = await connectBroker(values.server);
+  try {
+    const groups = (await client.admin().listGroups()).sort((a, b) => a.groupId.localeCompare(b.groupId));
+    if (values.json) for (const g of groups) process.stdout.write(`${toJson(g)}\n`);
+    else process.stdout.write(`${formatTable(['GROUP', 'STATE', 'PROTOCOL-TYPE'], groups.map((g) => [g.groupId, g.state, g.protocolType || null]))}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function describe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const [groupId] = positionalArguments(positionals, ['GROUP']);
+  const client = await connectBroker(values.server);
+  try {
+    const description = await client.admin().describeGroup(groupId!);
+    process.stdout.write(`${values.json ? toJson(jsonView(description)) : formatGroup(description)}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+function assignmentText(assignment: GroupDescription['members'][number]['assignment']): string {
+  if (Buffer.isBuffer(assignment)) return assignment.length === 0 ? '-' : `(${assignment.length} bytes, client-encoded)`;
+  return assignment.map((t) => `${t.topic}[${t.partitions.join(',')}]`).join(' ') || '-';
+}
+
+export function formatGroup(d: GroupDescription): string {
+  const totalLag = d.offsets.reduce((sum, o) => sum + (o.lag > 0n ? o.lag : 0n), 0n);
+  const lines = [
+    `group       ${d.groupId}`,
+    `state       ${d.state}${d.generationId >= 0 ? ` (generation ${d.generationId})` : ''}`,
+    `protocol    ${d.protocolType || '-'}${d.protocolName ? `/${d.protocolName}` : ''}`,
+    `members     ${d.members.length}`,
+    `total lag   ${totalLag}`,
+  ];
+  if (d.members.length > 0) {
+    lines.push('', formatTable(['MEMBER', 'CLIENT', 'HOST', 'ASSIGNMENT'], d.members.map((m) => [m.memberId, m.clientId, m.clientHost, assignmentText(m.assignment)])));
+  }
+  const owner = new Map<string, string>();
+  for (const m of d.members) {
+    if (Buffer.isBuffer(m.assignment)) continue;
+    for (const t of m.assignment) for (const p of t.partitions) owner.set(`${t.topic}\u0000${p}`, m.memberId);
+  }
+  const offsets = [...d.offsets].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  lines.push(
+    '',
+    offsets.length === 0
+      ? 'no committed offsets'
+      : formatTable(
+          ['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH-WATERMARK', 'LAG', 'MEMBER'],
+          offsets.map((o) => [o.topic, o.partition, o.offset, o.highWatermark < 0n ? null : o.highWatermark, o.lag < 0n ? null : o.lag, owner.get(`${o.topic}\u0000${o.partition}`) ?? null]),
+        ),
+  );
+  return lines.join('\n');
+}
+
+function jsonView(d: GroupDescription): unknown {
+  return {
+    ...d,
+    members: d.members.map((m) => ({ ...m, assignment: Buffer.isBuffer(m.assignment) ? m.assignment.toString('base64') : m.assignment })),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * `weir produce TOPIC`: one message per stdin line. Lines go through the producer's batching
+ * without waiting for each acknowledgement; reading pauses while the producer's buffer is full.
+ * Exits 0 only once every line is acknowledged; otherwise 1 with the first error.
+ */
+import { parseArgs } from 'node:util';
+import type { Producer, ProducerMessage, RecordHeader } from '../../client/index.js';
+import { WeirError } from '../../util/errors.js';
+import { choiceOption, integerOption, keyValueOptions, optionalIntegerOption, positionalArguments, serverOptionSpec } from '../args.js';
+import { connectBroker, reportDisconnects } from '../broker-client.js';
+import { LineSplitter } from '../line-splitter.js';
+import { formatCount, Progress } from '../progress.js';
+
+export const produceUsage = `weir produce TOPIC [options]     send each line of stdin as one message
+  --key K                   the key of every message (same key: same partition, in order)
+  --key-separator SEP       split each line at the first SEP into key and value
+  --partition N             send to this partition (default: by key, else batches spread round-robin)
+  --header K=V              add a header to every message (repeatable)
+  --acks none|leader        leader (default): wait until stored by the topic's flush policy
+  --linger-ms MS            wait this long to fill a batch (default 5)
+  --timeout-ms MS           give up when nothing is acknowledged for this long (default 30000)
+  --progress                report progress on stderr (default: only when stderr is a terminal)
+  --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
+
+export async function produce(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...serverOptionSpec,
+      key: { type: 'string' },
+      'key-separator': { type: 'string' },
+      partition: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      acks: { type: 'string' },
+      'linger-ms': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      progress: { type: 'boolean' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [topic] = positionalArguments(positionals, ['TOPIC']);
+  const acks = choiceOption('acks', values.acks, ['none', 'leader'] as const, 'leader');
+  const partition = optionalIntegerOption('partition', values.partition, 0, 2 ** 31 - 1);
+  const headers: RecordHeader[] = keyValueOptions('header', values.header).map(({ key, value }) => ({ key, value: value === null ? null : Buffer.from(value) }));
+  const lingerMs = integerOption('linger-ms', values['linger-ms'], 5, 0, 60_000);
+  const timeoutMs = integerOption('timeout-ms', values['timeout-ms'], 30_000, 1, 3_600_000);
+  const separator = values['key-separator'] === undefined ? null : Buffer.from(values['key-separator']);
+  if (separator !== null && separator.length === 0) throw new WeirError('INVALID_CONFIG', '--key-separator must not be empty');
+  const fixedKey = values.key === undefined ? null : Buffer.from(values.key);
+
+  const client = await connectBroker(values.server, 'weir-produce');
+  const stopReporting = reportDisconnects(client, 'produce');
+  const producer = client.producer({ acks, lingerMs });
+  const tally = new Tally();
+  const progress = new Progress(values.progress ?? false);
+  const startedMs = performance.now();
+  progress.start(() => tally.describe(startedMs));
+  const toMessage = (line: Buffer): ProducerMessage => {
+    const message: ProducerMessage = { key: fixedKey, value: line, partition };
+    if (headers.length > 0) message.headers = headers;
+    if (separator !== null) {
+      const at = line.indexOf(separator);
+      if (at >= 0) {
+        message.key = line.subarray(0, at);
+        message.value = line.subarray(at + separator.length);
+      }
+    }
+    return message;
+  };
+  try {
+    await sendLines(producer, topic!, toMessage, tally);
+    await tally.settled(producer, timeoutMs, client.address);
+  } finally {
+    progress.stop(progress.enabled ? tally.describe(startedMs) : undefined);
+    stopReporting();
+  }
+  if (tally.failure !== null) {
+    process.exitCode = 1;
+    throw tally.failure;
+  }
+  await client.close();
+  return 0;
+}
+
+async function sendLines(producer: Producer, topic: string, toMessage: (line: Buffer) => ProducerMessage, tally: Tally): Promise<void> {
+  const splitter = new LineSplitter();
+  const blocked: Buffer[] = [];
+  const onLine = (line: Buffer): void => {
+    // Once the buffer is full the rest of the chunk waits (the line views are copied by the builder).
+    if (blocked.length > 0 || !producer.sendNoWait(topic, toMessage(line), tally.onAck)) blocked.push(line);
+    else tally.sent++;
+  };
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    splitter.push(chunk, onLine);
+    while (blocked.length > 0 && tally.failure === null) {
+      await producer.ready();
+      while (blocked.length > 0 && producer.sendNoWait(topic, toMessage(blocked[0]!), tally.onAck)) {
+        blocked.shift();
+        tally.sent++;
+      }
+    }
+    if (tally.failure !== null) return;
+  }
+  splitter.end(onLine);
+  for (const line of blocked.splice(0)) {
+    await producer.send(topic, toMessage(line)).then(() => tally.onAck(null), (error: WeirError) => tally.onAck(error));
+    tally.sent++;
+  }
+}
+
+/** Counts acknowledgements through one shared callback (no closure per line). */
+class Tally {
+  sent = 0;
+  acknowledged = 0;
+  failure: WeirError | null = null;
+
+  readonly onAck = (error: WeirError | null): void => {
+    if (error === null) this.acknowledged++;
+    else this.failure ??= error;
+  };
+
+  describe(startedMs: number): string {
+    const seconds = (performance.now() - startedMs) / 1000;
+    return `produced ${formatCount(this.sent)} lines, ${formatCount(this.acknowledged)} acknowledged (${formatCount(this.acknowledged / Math.max(seconds, 0.001))} msg/s)`;
+  }
+
+  /** Waits until every sent line is acknowledged or failed, or no progress for `timeoutMs`. */
+  async settled(producer: Producer, timeoutMs: number, address: string): Promise<void> {
+    let stalled: NodeJS.Timeout | undefined;
+    const watchdog = new Promise<void>((_, reject) => {
+      let seen = -1;
+      stalled = setInterval(() => {
+        if (this.acknowledged === seen) {
+          reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms`));
+        }
+        seen = this.acknowledged;
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([producer.flush(), watchdog]);
+    } catch (error) {
+      this.failure ??= error as WeirError;
+    } finally {
+      clearInterval(stalled);
+    }
+  }
+}

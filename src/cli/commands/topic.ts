@@ -1,0 +1,163 @@
+/** `weir topic create | list | describe | delete`. */
+import { parseArgs } from 'node:util';
+import type { TopicConfig, TopicDescription } from '../../client/index.js';
+import { parseFlushPolicy } from '../../server/server.js';
+import { describeError, optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { connectBroker } from '../broker-client.js';
+import { formatTable, toJson } from '../table.js';
+
+export const topicUsage = `weir topic create NAME [options]    create a topic (unset options take the broker's defaults)
+  --partitions N            number of partitions
+  --retention-ms MS         delete segments older than this ("none": keep forever)
+  --retention-bytes N       keep at most about this many bytes per partition ("none": no limit)
+  --flush POLICY            always | none | interval:<ms>  (when an append is fdatasync'ed)
+  --message-bytes-max N     largest record batch a producer may send
+  --segment-bytes-max N     roll a segment file at this size
+  --segment-age-ms-max MS   roll a segment file at this age
+weir topic list [--json]            every topic with its partition count and configuration
+weir topic describe NAME [--json]   configuration and per-partition offsets and sizes
+weir topic delete NAME              delete a topic and its data
+  --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
+
+export async function topic(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  switch (action) {
+    case 'create':
+      return create(rest);
+    case 'list':
+      return list(rest);
+    case 'describe':
+      return describe(rest);
+    case 'delete':
+      return remove(rest);
+    default:
+      throw new UsageError(action === undefined ? 'missing the action (create, list, describe, delete)' : `unknown action ${JSON.stringify(action)}`);
+  }
+}
+
+const configOptionSpec = {
+  partitions: { type: 'string' },
+  'retention-ms': { type: 'string' },
+  'retention-bytes': { type: 'string' },
+  flush: { type: 'string' },
+  'message-bytes-max': { type: 'string' },
+  'segment-bytes-max': { type: 'string' },
+  'segment-age-ms-max': { type: 'string' },
+} as const;
+
+async function create(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
+  const [name] = positionalArguments(positionals, ['NAME']);
+  const config = topicConfigFromFlags(values);
+  const client = await connectBroker(values.server);
+  try {
+    const created = await client.admin().createTopic(name!, config);
+    process.stdout.write(`created topic ${created.name} with ${created.partitions.length} partition${created.partitions.length === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/** The configuration flags of `topic create`, checked here so that a typo is a usage error. */
+export function topicConfigFromFlags(values: Partial<Record<keyof typeof configOptionSpec, string>>): Partial<TopicConfig> {
+  const config: Partial<TopicConfig> = {};
+  config.partitions = optionalIntegerOption('partitions', values.partitions, 1, 10_000);
+  config.retentionMs = limitFlag('retention-ms', values['retention-ms']);
+  config.retentionBytes = limitFlag('retention-bytes', values['retention-bytes']);
+  config.messageBytesMax = optionalIntegerOption('message-bytes-max', values['message-bytes-max'], 1, 2 ** 31 - 1);
+  config.segmentBytesMax = optionalIntegerOption('segment-bytes-max', values['segment-bytes-max'], 1);
+  config.segmentAgeMsMax = optionalIntegerOption('segment-age-ms-max', values['segment-age-ms-max'], 1);
+  if (values.flush !== undefined) {
+    try {
+      config.flush = parseFlushPolicy(values.flush);
+    } catch (error) {
+      throw new UsageError(`--flush ${JSON.stringify(values.flush)}: ${describeError(error)}`);
+    }
+  }
+  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as Partial<TopicConfig>;
+}
+
+function limitFlag(name: string, value: string | undefined): number | null | undefined {
+  if (value === 'none' || value === '-1') return null;
+  return optionalIntegerOption(name, value, 1);
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' }, internal: { type: 'boolean' } }, strict: true });
+  const client = await connectBroker(values.server);
+  try {
+    const topics = (await client.admin().listTopics({ includeInternal: values.internal ?? false })).sort((a, b) => a.name.localeCompare(b.name));
+    if (values.json) {
+      for (const t of topics) process.stdout.write(`${toJson(t)}\n`);
+      return 0;
+    }
+    const rows = topics.map((t) => [t.name, t.partitions.length, messagesOf(t), bytesOf(t), flushText(t.config), retentionText(t.config)]);
+    process.stdout.write(`${formatTable(['TOPIC', 'PARTITIONS', 'MESSAGES', 'BYTES', 'FLUSH', 'RETENTION'], rows)}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function describe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const [name] = positionalArguments(positionals, ['NAME']);
+  const client = await connectBroker(values.server);
+  try {
+    const t = await client.admin().describeTopic(name!);
+    if (values.json) {
+      process.stdout.write(`${toJson(t)}\n`);
+      return 0;
+    }
+    const c = t.config;
+    const lines = [
+      `topic             ${t.name}${t.internal ? ' (internal)' : ''}`,
+      `partitions        ${t.partitions.length}`,
+      `flush             ${flushText(c)}`,
+      `retention         ${retentionText(c)}`,
+      `message-bytes-max ${c.messageBytesMax}`,
+      `segment-bytes-max ${c.segmentBytesMax}`,
+      `segment-age-ms-max ${c.segmentAgeMsMax}`,
+      '',
+      formatTable(
+        ['PARTITION', 'START', 'END', 'HIGH-WATERMARK', 'MESSAGES', 'BYTES'],
+        t.partitions.map((p) => [p.partition, p.offsetStart, p.offsetEnd, p.highWatermark, p.offsetEnd - p.offsetStart, p.sizeBytes]),
+      ),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function remove(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec }, allowPositionals: true, strict: true });
+  const [name] = positionalArguments(positionals, ['NAME']);
+  const client = await connectBroker(values.server);
+  try {
+    await client.admin().deleteTopic(name!);
+    process.stdout.write(`deleted topic ${name}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+function messagesOf(t: TopicDescription): bigint {
+  return t.partitions.reduce((sum, p) => sum + (p.offsetEnd - p.offsetStart), 0n);
+}
+
+function bytesOf(t: TopicDescription): number {
+  return t.partitions.reduce((sum, p) => sum + p.sizeBytes, 0);
+}
+
+function flushText(c: TopicConfig): string {
+  return c.flush.kind === 'interval' ? `interval:${c.flush.intervalMs}` : c.flush.kind;
+}
+
+function retentionText(c: TopicConfig): string {
+  const time = c.retentionMs === null ? 'forever' : `${c.retentionMs} ms`;
+  return c.retentionBytes === null ? time : `${time}, ${c.retentionBytes} bytes`;
+}

@@ -1,0 +1,78 @@
+/**
+ * Buffered stdout for commands that print many lines: text is gathered and written in chunks of
+ * about `chunkBytes` (or when the event loop would otherwise wait), and `drained()` applies the
+ * pipe's backpressure. A closed pipe (`weir consume ... | head`) ends the command quietly.
+ */
+export const outputDefaults = {
+  chunkBytes: 64 * 1024,
+} as const;
+
+export class LineOutput {
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #flushScheduled = false;
+  #closed = false;
+  #onClosed: (() => void) | null = null;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor() {
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      this.#closed = true;
+      this.#pending = [];
+      for (const wake of this.#drainWaiters.splice(0)) wake();
+      this.#onClosed?.();
+    });
+  }
+
+  /** True once the reader of stdout went away. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Calls `listener` once when the reader of stdout goes away. */
+  onClosed(listener: () => void): void {
+    this.#onClosed = listener;
+  }
+
+  /** Queues one line (without its newline). */
+  line(text: string): void {
+    if (this.#closed) return;
+    this.#pending.push(text);
+    this.#pendingBytes += text.length + 1;
+    if (this.#pendingBytes >= outputDefaults.chunkBytes) this.flush();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || this.#closed) return;
+    const text = `${this.#pending.join('\n')}\n`;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    process.stdout.write(text);
+  }
+
+  /** Resolves when stdout can take more (at once unless the pipe is full). */
+  drained(): Promise<void> {
+    if (!process.stdout.writableNeedDrain || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        process.stdout.removeListener('drain', wake);
+        this.#drainWaiters = this.#drainWaiters.filter((waiter) => waiter !== wake);
+        resolve();
+      };
+      this.#drainWaiters.push(wake);
+      process.stdout.once('drain', wake);
+    });
+  }
+
+  /** Flushes and waits until everything is handed to the operating system. */
+  async end(): Promise<void> {
+    this.flush();
+    await this.drained();
+  }
+}
