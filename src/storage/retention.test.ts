@@ -53,8 +53,10 @@ test('retention by time deletes segments whose newest record is too old, rolling
   for (let i = 0; i < 10; i++) await log.append(batchAt(9_000 + i, `new-${i}`));
   const deleted = await log.applyRetention();
   assert.ok(deleted > 0);
+  // Segments hold about four batches: everything before the segment holding offset 20 (the first new record) goes.
+  assert.ok(log.offsetStart > 12n && log.offsetStart <= 20n, `log starts at ${log.offsetStart}`);
   const first = decodeBatches(await log.read(log.offsetStart, 100), { decompressedBytesMax: 1 << 20 })[0]!;
-  assert.ok(first.timestamp >= 10_000 - 5_000 || first.value!.toString().startsWith('new') || first.offset >= 15n, `kept ${first.value}`);
+  assert.equal(first.offset, log.offsetStart);
   now = 100_000;
   const end = log.offsetEnd;
   await log.applyRetention();
@@ -84,7 +86,7 @@ test('flush policies: always exposes synced data, none and interval expose writt
     await log.append(batchAt(1, 'x'));
     assert.equal(log.highWatermark, 1n);
     if (flush.kind === 'interval') {
-      await new Promise((resolve) => setTimeout(resolve, 80));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       disk.crash();
       const fileSystem = disk.view();
       const reopened = await PartitionLog.open('/p', base, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
