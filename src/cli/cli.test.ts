@@ -1,0 +1,174 @@
+/**
+ * The `weir` command line end to end: a real broker process and the real CLI as child processes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { runCli, startBroker, type BrokerProcess } from './testing/cli-process.js';
+
+let broker: BrokerProcess;
+
+before(async () => {
+  broker = await startBroker();
+});
+
+after(async () => {
+  await broker?.stop();
+});
+
+const weir = (args: string[], input?: string) => runCli(args, { input, server: broker.address });
+
+describe('weir topic', () => {
+  test('create, list, describe and delete', async () => {
+    const created = await weir(['topic', 'create', 'orders', '--partitions', '3', '--flush', 'interval:50', '--retention-ms', '3600000']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created topic orders with 3 partitions/);
+
+    const again = await weir(['topic', 'create', 'orders']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /TOPIC_EXISTS: /);
+
+    const listed = await weir(['topic', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^TOPIC\s+PARTITIONS/);
+    assert.match(listed.stdout, /\norders\s+3\s+0\s+0\s+interval:50\s+3600000 ms/);
+
+    const described = await weir(['topic', 'describe', 'orders', '--json']);
+    assert.equal(described.code, 0, described.stderr);
+    const description = JSON.parse(described.stdout);
+    assert.equal(description.partitions.length, 3);
+    assert.deepEqual(description.config.flush, { kind: 'interval', intervalMs: 50 });
+    assert.equal(description.config.retentionMs, 3600000);
+
+    const table = await weir(['topic', 'describe', 'orders']);
+    assert.match(table.stdout, /flush\s+interval:50/);
+    assert.match(table.stdout, /\n2\s+0\s+0\s+0\s+0\s+0/);
+
+    const deleted = await weir(['topic', 'delete', 'orders']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const gone = await weir(['topic', 'describe', 'orders']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^weir topic: UNKNOWN_TOPIC: /);
+  });
+});
+
+describe('weir produce and consume', () => {
+  test('lines produced from stdin come back in order', async () => {
+    const lines = Array.from({ length: 5_000 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
+    const produced = await weir(['produce', 'lines'], `${lines.join('\n')}\n`);
+    assert.equal(produced.code, 0, produced.stderr);
+    const consumed = await weir(['consume', 'lines', '--from', 'earliest', '--count', String(lines.length)]);
+    assert.equal(consumed.code, 0, consumed.stderr);
+    assert.deepEqual(consumed.stdout.split('\n').slice(0, -1), lines);
+  });
+
+  test('keys, headers, offsets and --json', async () => {
+    const created = await weir(['topic', 'create', 'keyed', '--partitions', '4']);
+    assert.equal(created.code, 0, created.stderr);
+    const input = 'alice:one\nbob:two\nalice:three\nno-separator\n';
+    const produced = await weir(['produce', 'keyed', '--key-separator', ':', '--header', 'source=test', '--header', 'flag'], input);
+    assert.equal(produced.code, 0, produced.stderr);
+    const consumed = await weir(['consume', 'keyed', '--from', 'earliest', '--count', '4', '--json']);
+    assert.equal(consumed.code, 0, consumed.stderr);
+    const messages = consumed.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(messages.length, 4);
+    for (const m of messages) {
+      assert.deepEqual(Object.keys(m).sort(), ['headers', 'key', 'offset', 'partition', 'timestamp', 'topic', 'value']);
+      assert.equal(m.topic, 'keyed');
+      assert.deepEqual(m.headers, [{ key: 'source', value: 'test' }, { key: 'flag', value: null }]);
+      assert.ok(Math.abs(m.timestamp - Date.now()) < 60_000);
+    }
+    const alice = messages.filter((m) => m.key === 'alice');
+    assert.deepEqual(alice.map((m) => m.value), ['one', 'three'], 'one key keeps its order');
+    assert.equal(alice[0].partition, alice[1].partition);
+    assert.ok(alice[1].offset > alice[0].offset);
+    assert.deepEqual(messages.find((m) => m.key === null)?.value, 'no-separator');
+
+    const plain = await weir(['consume', 'keyed', '--from', 'earliest', '--timeout-ms', '500', '--print-key', '--print-offset', '--partition', String(alice[0].partition)]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, new RegExp(`^${alice[0].partition}:${alice[0].offset}\\talice\\tone$`, 'm'));
+  });
+
+  test('a group resumes after its committed offset; group describe shows it with the lag', async () => {
+    const produced = await weir(['produce', 'jobs', '--key', 'same'], 'a\nb\nc\nd\ne\n');
+    assert.equal(produced.code, 0, produced.stderr);
+    const first = await weir(['consume', 'jobs', '--group', 'workers', '--from', 'earliest', '--count', '3']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, 'a\nb\nc\n');
+
+    const described = await weir(['group', 'describe', 'workers']);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /\njobs\s+0\s+3\s+5\s+2\b/);
+    assert.match(described.stdout, /total lag\s+2/);
+
+    const listed = await weir(['group', 'list']);
+    assert.match(listed.stdout, /\nworkers\s+Empty/);
+
+    const second = await weir(['consume', 'jobs', '--group', 'workers', '--from', 'earliest', '--count', '2']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, 'd\ne\n');
+    const json = JSON.parse((await weir(['group', 'describe', 'workers', '--json'])).stdout);
+    assert.deepEqual(json.offsets.map((o: { offset: number; lag: number }) => [o.offset, o.lag]), [[5, 0]]);
+  });
+
+  test('--timeout-ms ends a consumer that has nothing more to read', async () => {
+    const consumed = await weir(['consume', 'jobs', '--from', 'earliest', '--timeout-ms', '500']);
+    assert.equal(consumed.code, 0, consumed.stderr);
+    assert.equal(consumed.stdout, 'a\nb\nc\nd\ne\n');
+  });
+});
+
+describe('weir errors', () => {
+  test('bad flags exit 2 with the usage', async () => {
+    for (const args of [
+      ['produce', 'x', '--acks', 'all'],
+      ['produce'],
+      ['consume', 'x', '--from', 'yesterday'],
+      ['consume', 'x', '--no-such-flag'],
+      ['topic', 'create', 'x', '--partitions', '0'],
+      ['topic', 'create', 'x', '--flush', 'sometimes'],
+      ['topic', 'frobnicate'],
+      ['bench', '--workload', 'nap'],
+      ['nonsense'],
+    ]) {
+      const result = await weir(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /weir /, args.join(' '));
+    }
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));
+  });
+
+  test('produce to a stopped broker exits non-zero and names the address', async () => {
+    const stopped = await startBroker();
+    await stopped.stop();
+    const result = await runCli(['produce', 'anything'], { input: 'x\n', env: { ...process.env, WEIR_SERVER: stopped.address } });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`weir produce: CONNECTION_CLOSED: .*${stopped.address.replace(/\./g, '\\.')}`));
+  });
+});
+
+describe('weir bench', () => {
+  test('a produce workload ends with a JSON line of figures', async () => {
+    const result = await weir(['bench', '--workload', 'produce', '--count', '20000']);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n');
+    const figures = JSON.parse(lines.at(-1)!);
+    assert.equal(figures.workload, 'produce');
+    assert.equal(figures.produce.messages, 20_000);
+    assert.ok(figures.produce.messagesPerSecond > 0);
+    assert.ok(figures.produce.latency.p99Ms >= figures.produce.latency.p50Ms);
+    assert.match(result.stdout, /msg\/s/);
+    assert.match(result.stdout, /p99\.9/);
+    const topics = await weir(['topic', 'list']);
+    assert.doesNotMatch(topics.stdout, /bench-/, 'the fresh bench topic is deleted');
+  });
+
+  test('an end-to-end workload counts every message at the consumer', async () => {
+    const result = await weir(['bench', '--workload', 'e2e', '--count', '5000', '--partitions', '2', '--consumers', '2']);
+    assert.equal(result.code, 0, result.stderr);
+    const figures = JSON.parse(result.stdout.trim().split('\n').at(-1)!);
+    assert.equal(figures.endToEnd.messages, 5_000);
+    assert.equal(figures.endToEnd.latency.count, 5_000);
+  });
+});
