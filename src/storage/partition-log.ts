@@ -521,6 +521,8 @@ export class PartitionLog {
   }
 
   #recordWritten(segment: Segment, group: AppendItem[], position: number, bytes: number, synced: boolean): void {
+    assert.equal(group[0]!.baseOffset, segment.endOffset, 'appends continue the segment without a gap');
+    assert.equal(position, segment.sizeBytes, 'appends are written at the end of the segment');
     if (segment.sizeBytes === 0) segment.createdMs = this.#clock();
     let at = position;
     for (const item of group) {
@@ -571,6 +573,7 @@ export class PartitionLog {
    */
   async #roll(baseOffset: bigint): Promise<void> {
     const old = this.#active;
+    assert.equal(baseOffset, old.endOffset, 'a new segment starts where the old one ends');
     await this.#syncActive();
     await old.seal();
     const segment = await createSegment(this.dir, baseOffset, this.#context);
