@@ -1,0 +1,173 @@
+// Weir's adapter for the side-by-side peer harness (../shared/bench/peers, README "Adapter surface").
+//
+//   EXTRA_PEERS="weir=bench/peer-adapter.mjs" ../shared/bench/peers/run-all.sh
+//
+// The 'main' role starts a fresh broker with default settings (flush policy `always`: a producer's
+// acknowledgement means fdatasync'ed) on a free port with data in a temporary directory, and
+// writes its address to a small file that the W3/W4 producer and consumer children read. The
+// broker is stopped (SIGTERM, then SIGKILL after 10 s) by close(). Build first: `npm run build`.
+//
+// How it publishes: the Weir client's producer, `sendNoWait` per message, batches per partition
+// (linger 1 ms, or at once on flush()), idempotent, acks after fdatasync.
+// How it consumes: W3/W4 a stream subscription (consumer group) of one member, push delivery with
+// the harness's prefetch as credits; consumed offsets are committed (the acknowledgement of a log
+// subscription is its offset) every second and at stop. W5 ('work'): a 4-partition topic read by
+// a group of 4 competing members, each partition to exactly one member.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { connect } = await import(join(repo, 'dist/client/index.js'));
+const addressFile = join(tmpdir(), 'weir-peer-adapter.json');
+const workPartitions = 4;
+
+function startBroker() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
+  const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolveStart, rejectStart) => {
+    let text = '';
+    const timer = setTimeout(() => rejectStart(new Error(`weir broker did not start in 15 s: ${text}`)), 15_000);
+    child.stderr.on('data', (chunk) => {
+      text += chunk;
+      const match = /native protocol on [^:]+:(\d+)/.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        child.stderr.removeAllListeners('data');
+        child.stderr.on('data', (more) => {
+          if (/ (warn|error) /.test(String(more))) process.stderr.write(more);
+        });
+        resolveStart({ child, port: Number(match[1]), dataDir });
+      }
+    });
+    child.on('exit', (code) => rejectStart(new Error(`weir broker exited with ${code}: ${text}`)));
+  });
+}
+
+async function stopBroker(broker) {
+  if (broker.child.exitCode !== null) return;
+  const exited = new Promise((r) => broker.child.once('exit', r));
+  broker.child.kill('SIGTERM');
+  const timer = setTimeout(() => broker.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+  rmSync(broker.dataDir, { recursive: true, force: true });
+}
+
+export async function createAdapter(options = {}) {
+  const { role = 'main' } = options;
+  let broker = null;
+  let port;
+  if (role === 'main') {
+    broker = await startBroker();
+    port = broker.port;
+    writeFileSync(addressFile, JSON.stringify({ port, pid: broker.child.pid }));
+  } else {
+    port = JSON.parse(readFileSync(addressFile, 'utf8')).port;
+  }
+  const url = `weir://127.0.0.1:${port}`;
+  const clients = new Set();
+  const open = async () => {
+    const client = await connect(url, { clientId: `peer-bench-${role}` });
+    clients.add(client);
+    return client;
+  };
+  const admin = (await open()).admin();
+  const modes = new Map();
+
+  return {
+    desc: 'Weir (flush always: ack after fdatasync, group commit), Weir TS client: sendNoWait batching per partition, push consumers with offset commits',
+
+    async setup(mode, name) {
+      await admin.deleteTopic(name).catch(() => {});
+      await admin.createTopic(name, { partitions: mode === 'work' ? workPartitions : 1 });
+      modes.set(name, mode);
+    },
+
+    async producer(name) {
+      const client = await open();
+      const producer = client.producer({ lingerMs: 1 });
+      const backlog = [];
+      const pump = () => {
+        while (backlog.length > 0) {
+          const [buf, cb] = backlog[0];
+          if (!producer.sendNoWait(name, { value: buf }, (error) => cb(error ?? null))) {
+            producer.ready().then(pump);
+            return;
+          }
+          backlog.shift();
+        }
+      };
+      return {
+        send(buf, cb) {
+          if (backlog.length > 0 || !producer.sendNoWait(name, { value: buf }, (error) => cb(error ?? null))) {
+            backlog.push([buf, cb]);
+            if (backlog.length === 1) producer.ready().then(pump);
+          }
+        },
+        flush() {
+          void producer.flush().catch(() => {});
+        },
+        async close() {
+          await producer.close();
+          clients.delete(client);
+          await client.close();
+        },
+      };
+    },
+
+    async consumer(name, { prefetch = 100 } = {}) {
+      const client = await open();
+      const consumer = client.consumer({
+        groupId: name,
+        topics: [name],
+        from: 'earliest',
+        prefetchMessages: prefetch,
+        autoCommitIntervalMs: 1_000,
+      });
+      let running = null;
+      return {
+        async start(onMsg) {
+          running = consumer.run({ eachMessage: (message) => onMsg(message.value) });
+          await consumer.start?.();
+        },
+        async stop() {
+          await consumer.close();
+          await running?.catch(() => {});
+          clients.delete(client);
+          await client.close();
+        },
+      };
+    },
+
+    async remaining(name) {
+      const topic = await admin.describeTopic(name);
+      const group = await admin.describeGroup(name).catch(() => ({ offsets: [], members: [] }));
+      const committed = new Map(group.offsets.map((o) => [o.partition, o.offset]));
+      let ready = 0n;
+      for (const p of topic.partitions) ready += p.highWatermark - (committed.get(p.partition) ?? 0n);
+      const messages = topic.partitions.reduce((sum, p) => sum + (p.highWatermark - p.offsetStart), 0n);
+      return modes.get(name) === 'work'
+        ? { ready: Number(ready), unacked: 0, consumers: group.members.length }
+        : { messages: Number(messages), consumers: group.members.length, unread: Number(ready) };
+    },
+
+    async teardown(name) {
+      await admin.deleteTopic(name).catch(() => {});
+    },
+
+    async close() {
+      for (const client of clients) await client.close().catch(() => {});
+      clients.clear();
+      if (broker) await stopBroker(broker);
+    },
+
+    pid() {
+      return broker ? broker.child.pid : JSON.parse(readFileSync(addressFile, 'utf8')).pid;
+    },
+  };
+}

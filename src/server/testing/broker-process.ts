@@ -1,0 +1,69 @@
+/**
+ * Test support: runs the real broker (`weir start`) as a child process on a free port and stops
+ * it with a signal. Used by end-to-end tests that cross the process boundary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
+const startTimeoutMs = 20_000;
+
+export interface BrokerProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** Everything the broker wrote to stderr so far. */
+  log(): string;
+  /** Sends `signal` and resolves with the exit code once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A port that was free a moment ago (bind to 0, read, release). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export async function startBrokerProcess(dataDir: string, options: { port?: number; args?: string[] } = {}): Promise<BrokerProcess> {
+  const port = options.port ?? 0;
+  const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), ...(options.args ?? [])], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let text = '';
+  child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const boundPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`broker did not start within ${startTimeoutMs} ms:\n${text}`)), startTimeoutMs);
+    const check = (): void => {
+      const match = /native protocol on [^\s:]+:(\d+)/.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stderr!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited with ${code} before it was ready:\n${text}`));
+    });
+  });
+  return {
+    child,
+    port: boundPort,
+    url: `weir://127.0.0.1:${boundPort}`,
+    log: () => text,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
