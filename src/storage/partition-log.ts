@@ -27,7 +27,7 @@ import { readBatches, findRecordAtTime } from './segment-reader.js';
 import { relativeOffsetMax } from './segment-scan.js';
 import type { Segment, SegmentContext } from './segment.js';
 import { deleteSegments } from './segment-deletion.js';
-import { writeFailure } from './storage-errors.js';
+import { readFailure, writeFailure } from './storage-errors.js';
 
 export interface AppendResult {
   baseOffset: bigint;
@@ -233,7 +233,7 @@ export class PartitionLog {
       } catch (error) {
         // The segment may have been deleted by retention while we read it.
         if (offset < this.offsetStart) this.#checkInRange(offset);
-        throw error;
+        throw readFailure(segment.logPath, error);
       }
       if (bytes.length > 0) return bytes;
       const at = this.#segments.indexOf(segment);
@@ -254,7 +254,13 @@ export class PartitionLog {
     for (const segment of [...this.#segments]) {
       if (segment.readableBytes === 0) continue;
       if ((await segment.maxTimestampMs()) < timestampMs) continue;
-      const found = await findRecordAtTime(segment, this.#context, timestampMs);
+      let found: { offset: bigint; timestampMs: number } | null;
+      try {
+        found = await findRecordAtTime(segment, this.#context, timestampMs);
+      } catch (error) {
+        if (!this.#segments.includes(segment)) continue; // deleted by retention meanwhile
+        throw readFailure(segment.logPath, error);
+      }
       if (found !== null) return found;
     }
     return null;

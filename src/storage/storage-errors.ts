@@ -21,3 +21,9 @@ export function writeFailure(path: string, operation: string, cause: unknown): W
     { cause },
   );
 }
+
+/** A failed read is not sticky (the next read may work); file-system errors become STORAGE_FAILED. */
+export function readFailure(path: string, cause: unknown): unknown {
+  if (cause instanceof WeirError) return cause;
+  return new WeirError('STORAGE_FAILED', `read of ${path} failed (${errorCodeOf(cause) ?? errorMessageOf(cause)})`, { cause });
+}

@@ -95,3 +95,15 @@ test('a failed write during a roll fences the partition too', async () => {
   assert.ok((await values(reopened)).length >= i - 60 + fulfilled, "every acknowledged append survives");
   await reopened.close();
 });
+
+test('a failed read is reported as STORAGE_FAILED and does not fence the partition', async () => {
+  const disk = new CrashFileSystem();
+  const log = await open(disk);
+  await log.append(batch(0));
+  disk.failNext('read', 'EIO');
+  await assert.rejects(log.read(0n, 1000), (error) => isWeirError(error, 'STORAGE_FAILED') && /read of .*EIO/.test(error.message));
+  assert.deepEqual(await values(log), ['value-0']);
+  assert.equal((await log.append(batch(1))).baseOffset, 1n);
+  assert.equal(log.failure, null);
+  await log.close();
+});
