@@ -22,6 +22,11 @@ export class LatencyRecorder {
     this.#histogram.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
   }
 
+  /** Records `count` latencies of the same value (acknowledgements of one batch). */
+  recordManyMs(latencyMs: number, count: number): void {
+    this.#histogram.recordValueWithCount(Math.max(1, Math.round(latencyMs * 1000)), count);
+  }
+
   get count(): number {
     return this.#histogram.totalCount;
   }

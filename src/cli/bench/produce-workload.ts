@@ -82,9 +82,24 @@ async function produceShare(producer: Producer, quota: number, options: ProduceW
   let sent = 1;
   while (sent < quota && tally.failure === null && performance.now() < options.deadlineMs) {
     const burstStartMs = performance.now();
+    // Acknowledgements of one batch arrive in one synchronous run and share one clock reading:
+    // they are counted, and recorded once with their count.
+    let unrecorded = 0;
+    let ackedMs = 0;
+    const record = (): void => {
+      tally.latency.recordManyMs(ackedMs - burstStartMs, unrecorded);
+      unrecorded = 0;
+    };
     const onAck: SendCallback = (error) => {
-      if (error !== null) tally.failure ??= error;
-      else acknowledge(tally, clock.nowMs() - burstStartMs);
+      if (error !== null) {
+        tally.failure ??= error;
+        return;
+      }
+      tally.acknowledged++;
+      if (unrecorded++ === 0) {
+        ackedMs = clock.nowMs();
+        queueMicrotask(record);
+      }
     };
     const burstEnd = Math.min(quota, sent + produceWorkloadDefaults.burstMessages);
     let full = false;
