@@ -178,7 +178,9 @@ export class GroupCoordinator {
       return;
     }
     const { group: current, member } = this.#memberOf(ref);
-    if (current.state === 'CompletingRebalance' || current.state === 'PreparingRebalance') {
+    // While a rebalance is being prepared the generation still stands: its members may commit what
+    // they consumed before they rejoin (that is what keeps a rebalance free of duplicates).
+    if (current.state === 'CompletingRebalance') {
       throw new WeirError('REBALANCE_IN_PROGRESS', `group ${ref.groupId} is rebalancing; rejoin before committing`);
     }
     this.#touch(current, member);

@@ -29,8 +29,6 @@ export class Partition {
   readonly #snapshotPath: string;
   #producers: ProducerState;
   #producersDirty = false;
-  /** The offset the next queued append will get: the log's end plus appends still queued. */
-  #offsetNext: bigint;
   readonly #waiters = new Set<Waiter>();
 
   private constructor(topic: string, index: number, log: PartitionLog, snapshotPath: string, producers: ProducerState) {
@@ -39,7 +37,6 @@ export class Partition {
     this.log = log;
     this.#snapshotPath = snapshotPath;
     this.#producers = producers;
-    this.#offsetNext = log.offsetEnd;
   }
 
   static async open(options: {
@@ -78,8 +75,6 @@ export class Partition {
    */
   async append(batches: Buffer): Promise<ProduceResult> {
     const headers = batchHeadersOf(batches);
-    let recordCount = 0;
-    for (const header of headers) recordCount += header.recordCount;
     const first = headers[0]!;
     if (first.producerId >= 0n) {
       if (headers.length !== 1) {
@@ -90,19 +85,13 @@ export class Partition {
         await this.waitForHighWatermark(verdict.offsetBase + 1n);
         return { baseOffset: verdict.offsetBase, logAppendTimeMs: -1, offsetStart: this.log.offsetStart, duplicate: true };
       }
-      this.#producers.record(first, this.#offsetNext);
+      // The log assigns offsets synchronously in call order, counting appends still queued.
+      this.#producers.record(first, this.log.offsetEnd);
       this.#producersDirty = true;
     }
-    const expected = this.#offsetNext;
-    this.#offsetNext += BigInt(recordCount);
-    let result;
-    try {
-      result = await this.log.append(batches);
-    } catch (error) {
-      this.#offsetNext = this.log.offsetEnd; // the log is fenced now; keep the bookkeeping honest
-      throw error;
-    }
-    assert.equal(result.baseOffset, expected, 'partition offsets and log offsets diverged');
+    const expected = this.log.offsetEnd;
+    const result = await this.log.append(batches);
+    assert.equal(result.baseOffset, expected, 'the log assigned an offset other than its end at the time of the call');
     return { baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, offsetStart: this.log.offsetStart, duplicate: false };
   }
 
