@@ -13,7 +13,8 @@ import { CoarseClock, LatencyRecorder } from './latency.js';
 export const produceWorkloadDefaults = {
   /** Messages offered between two turns of the event loop. */
   burstMessages: 2_000,
-  windowBytes: 32 * 1024 * 1024,
+  // Measured: 4-8 MiB gave the highest acknowledged rate (fsync groups stay full, less queueing).
+  windowBytes: 8 * 1024 * 1024,
   /** Bytes at the start of each value in an end-to-end run: the send time (float64 ms). */
   stampBytes: 8,
 } as const;
