@@ -104,7 +104,11 @@ test('an idempotent retry is not stored twice, also after a restart; a gap is re
   assert.equal(retry.duplicate, true);
   assert.equal(retry.baseOffset, 0n);
   await assert.rejects(send(broker, ['z'], 5), (e) => isWeirError(e, 'OUT_OF_ORDER_SEQUENCE'));
-  await send(broker, ['c'], 2);
+  // A corrupt batch is refused without touching the producer's sequence: the good resend is stored.
+  const corrupt = batchOf(['c'], { id: producerId, epoch: producerEpoch, sequence: 2 });
+  corrupt[corrupt.length - 1] ^= 0xff;
+  await assert.rejects(broker.produce({ topic: 'idem', partition: 0, batches: corrupt, acks: 'leader' }), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
+  assert.equal((await send(broker, ['c'], 2)).duplicate, false);
   await broker.close();
 
   broker = await Broker.open({ dataDir });

@@ -15,7 +15,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { validateBatch } from '../format/record-batch.js';
 import { WeirError } from '../util/errors.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsTopic } from './offset-store.js';
@@ -295,10 +294,7 @@ export class Broker implements BrokerApi {
     if (request.batches.length > limit) {
       throw new WeirError('MESSAGE_TOO_LARGE', `produce data of ${request.batches.length} bytes for ${topic.name}/${request.partition} exceeds messageBytesMax ${limit}`);
     }
-    for (let position = 0; position < request.batches.length; ) {
-      position += validateBatch(request.batches, position, limit);
-    }
-    return partition.append(request.batches);
+    return partition.append(request.batches); // the log validates every batch before it takes it
   }
 
   async initProducerId(): Promise<{ producerId: bigint; producerEpoch: number }> {

@@ -76,7 +76,8 @@ export class Partition {
   async append(batches: Buffer): Promise<ProduceResult> {
     const headers = batchHeadersOf(batches);
     const first = headers[0]!;
-    if (first.producerId >= 0n) {
+    const idempotent = first.producerId >= 0n;
+    if (idempotent) {
       if (headers.length !== 1) {
         throw new WeirError('INVALID_REQUEST', `an idempotent producer sends one batch per partition, got ${headers.length}`);
       }
@@ -85,13 +86,18 @@ export class Partition {
         await this.waitForHighWatermark(verdict.offsetBase + 1n);
         return { baseOffset: verdict.offsetBase, logAppendTimeMs: -1, offsetStart: this.log.offsetStart, duplicate: true };
       }
-      // The log assigns offsets synchronously in call order, counting appends still queued.
-      this.#producers.record(first, this.log.offsetEnd);
+    }
+    // The log validates the batches (size, CRC, record count) and assigns their offsets
+    // synchronously, in call order; its end moves only when it accepted them. Recording the
+    // producer's batch right then keeps retries that arrive while this append is queued exact.
+    const offsetBase = this.log.offsetEnd;
+    const appending = this.log.append(batches);
+    if (idempotent && this.log.offsetEnd > offsetBase) {
+      this.#producers.record(first, offsetBase);
       this.#producersDirty = true;
     }
-    const expected = this.log.offsetEnd;
-    const result = await this.log.append(batches);
-    assert.equal(result.baseOffset, expected, 'the log assigned an offset other than its end at the time of the call');
+    const result = await appending;
+    assert.equal(result.baseOffset, offsetBase, 'the log assigned an offset other than its end at the time of the call');
     return { baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, offsetStart: this.log.offsetStart, duplicate: false };
   }
 
