@@ -26,7 +26,7 @@ const workPartitions = 4;
 
 function startBroker() {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
-  const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--data-dir', dataDir], {
+  const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolveStart, rejectStart) => {

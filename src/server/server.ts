@@ -4,6 +4,7 @@
  */
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
+import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener } from '../protocol/native/listener.js';
 import type { Logger } from '../util/logger.js';
 
@@ -19,8 +20,10 @@ export interface ServerOptions {
   host: string;
   /** Native protocol port; 0 picks a free one. */
   port: number;
-  /** Kafka-compatible listener port; null turns it off. */
+  /** Kafka-compatible listener port (0 picks a free one); null turns it off. */
   kafkaPort: number | null;
+  /** Host Kafka clients are told to connect to (default: the listen host). */
+  kafkaAdvertisedHost?: string;
   autoCreateTopics: boolean;
   defaultTopicConfig: Partial<TopicConfig>;
   logger: Logger;
@@ -51,7 +54,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const native = new NativeListener(broker, { host: options.host, port: options.port, logger: options.logger });
     const { port: nativePort } = await native.start();
     listeners.push(native);
-    const kafkaPort: number | null = null; // the Kafka-compatible listener joins here
+    let kafkaPort: number | null = null;
+    if (options.kafkaPort !== null) {
+      const kafka = new KafkaListener(broker, {
+        host: options.host,
+        port: options.kafkaPort,
+        ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
+        logger: options.logger,
+      });
+      kafkaPort = (await kafka.start()).port;
+      listeners.push(kafka);
+    }
     let closing: Promise<void> | undefined;
     return {
       broker,

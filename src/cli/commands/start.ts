@@ -1,7 +1,7 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dataDirDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, parseLogLevel } from '../../util/logger.js';
 import { integerOption } from '../args.js';
 
@@ -9,6 +9,9 @@ export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
   --host HOST               address to listen on (default 127.0.0.1)
   --port N                  native protocol port (default ${nativePortDefault}; 0 picks a free port)
+  --kafka-port N            Kafka-compatible listener port (default ${kafkaPortDefault}; 0 picks a free port)
+  --no-kafka                no Kafka-compatible listener
+  --kafka-advertised-host H host Kafka clients are told to connect to (default: --host)
   --no-auto-create-topics   refuse produce/fetch to topics that do not exist
   --default-partitions N    partitions of automatically created topics (default 1)
   --default-flush POLICY    always | none | interval:<ms> (default always)
@@ -21,6 +24,9 @@ export async function start(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'kafka-port': { type: 'string' },
+      'no-kafka': { type: 'boolean' },
+      'kafka-advertised-host': { type: 'string' },
       'no-auto-create-topics': { type: 'boolean' },
       'default-partitions': { type: 'string' },
       'default-flush': { type: 'string' },
@@ -36,12 +42,15 @@ export async function start(argv: string[]): Promise<number> {
     dataDir,
     host: values.host ?? '127.0.0.1',
     port: integerOption('port', values.port, nativePortDefault, 0, 65535),
-    kafkaPort: null,
+    kafkaPort: values['no-kafka'] ? null : integerOption('kafka-port', values['kafka-port'], kafkaPortDefault, 0, 65535),
+    ...(values['kafka-advertised-host'] ? { kafkaAdvertisedHost: values['kafka-advertised-host'] } : {}),
     autoCreateTopics: !values['no-auto-create-topics'],
     defaultTopicConfig: defaults,
     logger,
   });
-  logger('info', `weir broker ready: native protocol on ${values.host ?? '127.0.0.1'}:${server.nativePort}, data in ${dataDir} (pid ${process.pid})`);
+  const host = values.host ?? '127.0.0.1';
+  const kafka = server.kafkaPort === null ? '' : `, Kafka protocol on ${host}:${server.kafkaPort}`;
+  logger('info', `weir broker ready: native protocol on ${host}:${server.nativePort}${kafka}, data in ${dataDir} (pid ${process.pid})`);
   return new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

@@ -24,7 +24,7 @@ export interface BrokerProcess {
 
 export async function startBroker(extraArgs: string[] = []): Promise<BrokerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-cli-test-'));
-  const child = spawn(process.execPath, [cliPath, 'start', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', ...extraArgs], {
+  const child = spawn(process.execPath, [cliPath, 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'info', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const address = await new Promise<string>((resolveAddress, reject) => {

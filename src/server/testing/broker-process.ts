@@ -13,6 +13,8 @@ const startTimeoutMs = 20_000;
 export interface BrokerProcess {
   child: ChildProcess;
   port: number;
+  /** The Kafka-compatible listener's port. */
+  kafkaPort: number;
   url: string;
   /** Everything the broker wrote to stderr so far. */
   log(): string;
@@ -32,22 +34,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startBrokerProcess(dataDir: string, options: { port?: number; args?: string[] } = {}): Promise<BrokerProcess> {
+export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; args?: string[] } = {}): Promise<BrokerProcess> {
   const port = options.port ?? 0;
-  const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), '--kafka-port', String(options.kafkaPort ?? 0), ...(options.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const boundPort = await new Promise<number>((resolve, reject) => {
+  const [boundPort, kafkaPort] = await new Promise<[number, number]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not start within ${startTimeoutMs} ms:\n${text}`)), startTimeoutMs);
     const check = (): void => {
-      const match = /native protocol on [^\s:]+:(\d+)/.exec(text);
+      const match = /native protocol on [^\s:]+:(\d+), Kafka protocol on [^\s:]+:(\d+)/.exec(text);
       if (match) {
         clearTimeout(timer);
         child.stderr!.off('data', check);
-        resolve(Number(match[1]));
+        resolve([Number(match[1]), Number(match[2])]);
       }
     };
     child.stderr!.on('data', check);
@@ -59,6 +61,7 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
   return {
     child,
     port: boundPort,
+    kafkaPort,
     url: `weir://127.0.0.1:${boundPort}`,
     log: () => text,
     stop(signal: NodeJS.Signals = 'SIGTERM') {
