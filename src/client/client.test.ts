@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 
@@ -136,6 +137,33 @@ test('a stream of batches survives repeated dropped connections: each message st
   } finally {
     await client.close();
     proxy.close();
+  }
+});
+
+test('a refused batch does not break the batches behind it (renumbered, same producer id)', async () => {
+  await harness.broker.createTopic('strict', { partitions: 1, messageBytesMax: 1024 });
+  const client = await connect(harness.url);
+  try {
+    const producer = client.producer({ lingerMs: 0, retryBackoffMsMin: 5 });
+    await producer.send('strict', { value: 'first' });
+    const small = (text: string) => producer.send('strict', { value: text });
+    const results = await Promise.allSettled([
+      small('a'),
+      producer.send('strict', { value: Buffer.alloc(2000, 1) }),
+      small('c'),
+      small('d'),
+    ]);
+    assert.equal(results[1]!.status, 'rejected');
+    assert.ok(isWeirError((results[1] as PromiseRejectedResult).reason, 'MESSAGE_TOO_LARGE'));
+    const offsets = [results[0], results[2], results[3]].map((r) => (r as PromiseFulfilledResult<{ offset: bigint }>).value.offset);
+    assert.deepEqual(offsets, [1n, 2n, 3n]);
+    const [fetched] = await harness.broker.fetch({ partitions: [{ topic: 'strict', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+    const producerIds = new Set<bigint>();
+    for (const { position } of batchPositions(fetched!.records)) producerIds.add(readBatchHeader(fetched!.records, position).producerId);
+    assert.equal(producerIds.size, 1, 'every batch under one producer id: no reset was needed');
+    await producer.close();
+  } finally {
+    await client.close();
   }
 });
 

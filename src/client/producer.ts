@@ -65,8 +65,10 @@ interface Batch {
   state: PartitionState;
   builder: RecordBatchBuilder;
   bytes: Buffer | null;
-  /** The producer id the bytes were stamped with. */
+  /** The producer id the bytes were stamped with … */
   producerId: bigint;
+  /** … and the partition's numbering generation (see #renumberAfter). */
+  generation: number;
   count: number;
   baseSequence: number;
   callbacks: CallbackRuns;
@@ -88,6 +90,9 @@ interface PartitionState {
   inFlight: number;
   /** Waiting for a retry: nothing new is sent until the failed batches have gone again. */
   blocked: boolean;
+  retryScheduled: boolean;
+  /** Raised when sequence numbers are reassigned after a refused batch. */
+  generation: number;
 }
 
 interface TopicMetadata {
@@ -322,6 +327,7 @@ export class Producer {
       builder,
       bytes: null,
       producerId: -1n,
+      generation: -1,
       count: builder.count,
       baseSequence: -1,
       callbacks: state.callbacks,
@@ -333,7 +339,7 @@ export class Producer {
     // Built now when the sequence numbers can be assigned in order; the builder's grown buffer is
     // then kept for the partition's next batch (no regrowth per batch).
     const last = state.queue[state.queue.length - 1];
-    if (!this.#producerIdStale && state.retrying.length === 0 && (last === undefined || last.producerId === this.#producerId)) {
+    if (!this.#producerIdStale && state.retrying.length === 0 && (last === undefined || (last.producerId === this.#producerId && last.generation === state.generation))) {
       this.#stamp(batch);
       builder.reset();
       state.spareBuilder = builder;
@@ -405,9 +411,10 @@ export class Producer {
   /** The batch's bytes with the current producer id and its sequence numbers. */
   #stamp(batch: Batch): Buffer {
     const state = batch.state;
-    if (batch.bytes !== null && batch.producerId === this.#producerId) return batch.bytes;
+    if (batch.bytes !== null && batch.producerId === this.#producerId && batch.generation === state.generation) return batch.bytes;
     const idempotent = this.#options.idempotent;
     batch.producerId = this.#producerId;
+    batch.generation = state.generation;
     batch.baseSequence = idempotent ? state.nextSequence : -1;
     if (idempotent) state.nextSequence = (state.nextSequence + batch.count) % sequenceModulus;
     if (batch.bytes === null) {
@@ -434,16 +441,35 @@ export class Producer {
       this.#complete(batch, response === undefined ? -1n : response.baseOffset, null);
     } else if (this.#isRetriable(error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
       batch.attempts++;
-      if (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER') this.#markProducerIdStale();
+      // Out of order after this partition renumbered: the batch followed a refused one and was not
+      // stored; it goes again with its new number. Otherwise the broker lost track of us.
+      const renumbered = batch.generation !== state.generation;
+      if ((error.code === 'OUT_OF_ORDER_SEQUENCE' && !renumbered) || error.code === 'UNKNOWN_PRODUCER') this.#markProducerIdStale();
       state.retrying.push(batch);
       state.blocked = true;
     } else {
       this.#complete(batch, -1n, error);
-      // Sequence numbers after a batch the broker refused would leave a gap: start afresh.
-      if (this.#options.idempotent) this.#markProducerIdStale();
+      if (this.#options.idempotent && batch.baseSequence >= 0 && batch.producerId === this.#producerId) this.#renumberAfter(batch);
     }
-    if (state.inFlight === 0 && state.retrying.length > 0) this.#scheduleRetry(state);
-    else this.#pump(state);
+    if (state.inFlight > 0) return;
+    if (state.retrying.length > 0) this.#scheduleRetry(state);
+    else {
+      if (!state.retryScheduled) state.blocked = false;
+      this.#pump(state);
+    }
+  }
+
+  /**
+   * The broker refused `failed` (too large, corrupt, …) and stored nothing: the partition's later
+   * batches, none of which can have been stored behind the gap, take its sequence numbers instead.
+   * Batches still in flight come back OUT_OF_ORDER_SEQUENCE and are resent renumbered, so nothing
+   * new is sent until they have.
+   */
+  #renumberAfter(failed: Batch): void {
+    const state = failed.state;
+    state.nextSequence = failed.baseSequence;
+    state.generation++;
+    if (state.inFlight > 0) state.blocked = true;
   }
 
   #isRetriable(error: WeirError): boolean {
@@ -451,9 +477,12 @@ export class Producer {
   }
 
   #scheduleRetry(state: PartitionState): void {
+    if (state.retryScheduled) return;
+    state.retryScheduled = true;
     const attempts = Math.max(...state.retrying.map((b) => b.attempts));
     const delayMs = backoffDelayMs(attempts, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
     setTimeout(() => {
+      state.retryScheduled = false;
       const retrying = state.retrying.sort((a, b) => a.serial - b.serial);
       state.retrying = [];
       state.queue.unshift(...retrying);
@@ -632,5 +661,7 @@ function newPartitionState(topic: string, partition: number): PartitionState {
     retrying: [],
     inFlight: 0,
     blocked: false,
+    retryScheduled: false,
+    generation: 0,
   };
 }
