@@ -70,6 +70,9 @@ export interface ConsumerOptions {
   messagesPerSecondMax?: number;
 }
 
+/** How long close() waits for the fetch loop to stop (it may be waiting in a join). */
+const consumerCloseWaitMs = 2_000;
+
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 export class Consumer implements AsyncIterable<ConsumerMessage> {
@@ -273,7 +276,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#interrupt();
     this.#buffer.wakeAll();
     if (this.#commitTimer) clearInterval(this.#commitTimer);
-    await this.#running?.catch(() => {});
+    // A join can wait for a whole rebalance; close does not (the group drops a silent member).
+    await Promise.race([this.#running?.catch(() => {}), sleep(consumerCloseWaitMs)]);
     if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
       await this.commit().catch(() => {});
     }
@@ -356,6 +360,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       if (this.#membership.joined) await this.commit().catch(() => {});
       this.#assignment = [];
       partitions = await this.#membership.join();
+      if (this.#closing) {
+        await this.#membership.leave(); // closed while the join waited: leave at once
+        return;
+      }
       this.#rejoinNeeded = false;
       committed = await this.#fetchCommitted(partitions);
     } else {
