@@ -117,16 +117,13 @@ test('a stream of batches survives repeated dropped connections: each message st
   const proxy = await startProxy(harness.port);
   const client = await connect(`weir://127.0.0.1:${proxy.port}`, { reconnectBackoffMsMin: 5, reconnectBackoffMsMax: 20 });
   try {
-    const producer = client.producer({ lingerMs: 1, batchBytesMax: 2048, retryBackoffMsMin: 5, retryBackoffMsMax: 20 });
+    const producer = client.producer({ lingerMs: 1, batchBytesMax: 512, retryBackoffMsMin: 5, retryBackoffMsMax: 20 });
     await producer.send('transfers', { value: 'warm-up' });
     const total = 3000;
-    const sending = producer.send('transfers', Array.from({ length: total }, (_, i) => ({ value: `t-${i}` })));
-    for (let drop = 0; drop < 4; drop++) {
-      await new Promise((resolve) => setTimeout(resolve, 15));
-      proxy.dropNextAnswer = true;
-    }
-    const metadata = await sending;
-    assert.ok(proxy.drops >= 2, `connections dropped ${proxy.drops} times`);
+    proxy.dropEvery = 3; // every 3rd chunk of answers is lost with its connection …
+    proxy.dropsMax = 4; // … four times over
+    const metadata = await producer.send('transfers', Array.from({ length: total }, (_, i) => ({ value: `t-${i}` })));
+    assert.equal(proxy.drops, 4, 'the connection was cut four times');
     assert.deepEqual(metadata.map((m) => m.offset), Array.from({ length: total }, (_, i) => BigInt(i + 1)));
     assert.equal(harness.broker.describeTopic('transfers').partitions[0]!.offsetEnd, BigInt(total + 1), 'nothing stored twice');
     const consumer = client.consumer({ topics: ['transfers'], from: 1n, mode: 'pull' });
@@ -212,6 +209,25 @@ test('a group of two consumers splits the partitions and re-spreads them when on
     await waitFor(() => a.assignment.length === 4, 10_000, 'a takes every partition back');
     await a.close();
     await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a member left without partitions waits quietly (no rebalance storm)', async () => {
+  await harness.broker.createTopic('single', { partitions: 1 });
+  const client = await connect(harness.url);
+  try {
+    const options = { groupId: 'crowd', topics: ['single'], from: 'earliest' as const, heartbeatIntervalMs: 100 };
+    const a = client.consumer(options);
+    await a.start();
+    const b = client.consumer(options);
+    await b.start();
+    await waitFor(() => a.assignment.length + b.assignment.length === 1 && harness.broker.describeGroup('crowd').state === 'Stable');
+    const generation = harness.broker.describeGroup('crowd').generationId;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(harness.broker.describeGroup('crowd').generationId, generation, 'no further rebalances');
+    await Promise.all([a.close(), b.close()]);
   } finally {
     await client.close();
   }
@@ -366,16 +382,21 @@ test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () 
 });
 
 /** A TCP proxy that can swallow the broker's next answer and cut the connection. */
-async function startProxy(targetPort: number): Promise<{ port: number; dropNextAnswer: boolean; drops: number; close(): void }> {
+async function startProxy(
+  targetPort: number,
+): Promise<{ port: number; dropNextAnswer: boolean; dropEvery: number; dropsMax: number; drops: number; close(): void }> {
   const sockets = new Set<Socket>();
-  const state = { port: 0, dropNextAnswer: false, drops: 0, close: () => {} };
+  const state = { port: 0, dropNextAnswer: false, dropEvery: 0, dropsMax: 0, drops: 0, close: () => {} };
+  let answers = 0;
   const server: Server = createServer((client) => {
     const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
     sockets.add(client);
     sockets.add(upstream);
     client.on('data', (chunk) => upstream.write(chunk));
     upstream.on('data', (chunk) => {
-      if (state.dropNextAnswer) {
+      answers++;
+      const periodic = state.dropEvery > 0 && state.drops < state.dropsMax && answers % state.dropEvery === 0;
+      if (state.dropNextAnswer || periodic) {
         state.dropNextAnswer = false;
         state.drops++;
         client.destroy();

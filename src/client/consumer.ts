@@ -307,7 +307,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     while (!this.#closing) {
       const epoch = this.#epoch;
       try {
-        if (this.#rejoinNeeded || this.#assignment.length === 0) await this.#assign();
+        if (this.#rejoinNeeded) await this.#assign();
         this.#restartPositions();
         attempt = 0;
         if (this.#options.mode === 'pull') await this.#pullLoop(epoch);
