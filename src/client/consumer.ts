@@ -97,6 +97,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
   #nextSlotMs = 0;
+  #rotation = 0;
   #takenTopic = '';
   #takenPartition = -1;
   #takenKey = '';
@@ -427,7 +428,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
           waitMs: this.#options.fetchWaitMs,
           bytesMin: 1,
           bytesMaxTotal: this.#options.fetchBytesMax,
-          partitions: this.#assignment.map((p) => ({
+          // Rotated each time, so that a busy partition cannot starve the others.
+          partitions: rotate(this.#assignment, this.#rotation++).map((p) => ({
             topic: p.topic,
             partition: p.partition,
             offset: this.#positions.get(key(p.topic, p.partition))!,
@@ -518,7 +520,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         subscriptionId,
         source: {
           kind: 'partitions',
-          partitions: this.#assignment.map((p) => ({ ...p, offset: this.#positions.get(key(p.topic, p.partition))! })),
+          // Rotated each time, so that a busy partition cannot starve the others.
+          partitions: rotate(this.#assignment, this.#rotation++).map((p) => ({ ...p, offset: this.#positions.get(key(p.topic, p.partition))! })),
         },
         creditMessages: this.#options.prefetchMessages,
         creditBytes: this.#options.prefetchBytes,
@@ -558,6 +561,12 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const { messages, bytes } = this.#buffer.takeCreditsDue();
     active.connection.request('credit', { subscriptionId: active.subscriptionId, messages, bytes }).catch(() => {});
   }
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
+  const start = by % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

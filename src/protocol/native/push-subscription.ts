@@ -38,6 +38,7 @@ export class PushSubscription {
   #creditBytes: number;
   #wakeCredit: (() => void) | null = null;
   #stopped = false;
+  #rotation = 0;
   /** Settles when the loop has finished (at once before `start`). */
   done: Promise<void> = Promise.resolve();
 
@@ -83,7 +84,7 @@ export class PushSubscription {
   async #run(): Promise<void> {
     try {
       while (!this.#stopped) {
-        if (this.#creditMessages <= 0 || this.#creditBytes <= 0) {
+        if (this.#creditMessages <= 0 || this.#creditBytes <= 0 || this.#positions.length === 0) {
           await new Promise<void>((resolve) => (this.#wakeCredit = resolve));
           continue;
         }
@@ -101,9 +102,12 @@ export class PushSubscription {
 
   async #fetchOnce(): Promise<void> {
     const bytesMax = Math.min(this.#deliveryBytesMax, this.#creditBytes);
+    // Rotated each time, so that a busy partition early in the list cannot starve the others.
+    const start = this.#rotation++ % this.#positions.length;
+    const ordered = [...this.#positions.slice(start), ...this.#positions.slice(0, start)];
     const results = await this.#broker.fetch(
       {
-        partitions: this.#positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })),
+        partitions: ordered.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })),
         waitMs: pushWaitMs,
         bytesMaxTotal: bytesMax,
       },
