@@ -10,7 +10,7 @@ import kafkajs, { type Consumer, type EachMessagePayload } from 'kafkajs';
 import { compressionCodecs, type CompressionName } from '../../format/compression.js';
 import { batchPositions, readBatchHeader } from '../../format/record-batch.js';
 import { kcatAvailable, runKcat } from './wire/golden/client-scenarios.js';
-import { registerKafkajsCodecs, startKafkaStack, type KafkaStack } from './test-support.js';
+import { registerKafkajsCodecs, startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 
 const { CompressionTypes, Kafka, logLevel } = kafkajs;
 

@@ -13,7 +13,7 @@ import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages as m } from './wire/messages.js';
 import type { MessageSpec, RequestInput } from './wire/schema.js';
 import { advertisedVersions } from './wire/versions.js';
-import { startKafkaStack, type KafkaStack } from './test-support.js';
+import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 
 let stack: KafkaStack;
 

@@ -8,7 +8,7 @@ import { kafkaErrors } from './error-codes.js';
 import { kafkaMessages } from './messages.js';
 import { isFlexible, parseVersions, type FieldSpec, type MessageSpec } from './schema.js';
 import { decodeStruct, defaultValue, structPlan } from './struct-codec.js';
-import { structArbitrary } from './test-arbitraries.js';
+import { structArbitrary } from './schema-arbitraries.js';
 import { advertisedVersions } from './versions.js';
 
 /** The value as decoding gives it back: absent fields filled with their defaults. */

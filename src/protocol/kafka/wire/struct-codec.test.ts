@@ -11,7 +11,7 @@ import { isWeirError } from '../../../util/errors.js';
 import { ByteWriter } from './byte-writer.js';
 import type { FieldSpec } from './schema.js';
 import { decodeStruct, defaultValue, encodeStruct, structPlan } from './struct-codec.js';
-import { structArbitrary } from './test-arbitraries.js';
+import { structArbitrary } from './schema-arbitraries.js';
 
 const synthetic = [
   { name: 'flag', type: 'bool' },
