@@ -284,3 +284,31 @@ test('kcat starts from a timestamp (ListOffsets by time)', { timeout: 30_000 }, 
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(result.stdout.trim().split('\n'), ['new']);
 });
+
+test('kcat pipelines 100,000 keyed messages over 3 partitions; every key stays in order', { timeout: 90_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const topic = 'volume';
+  await stack.broker.createTopic(topic, { partitions: 3 });
+  const count = 100_000;
+  const input = Array.from({ length: count }, (_, index) => `k${index % 101}:${index}`).join('\n') + '\n';
+  const produced = await runKcat([...kcatBroker(), '-P', '-t', topic, '-K', ':', '-X', 'batch.size=16384'], { input, timeoutMs: 60_000 });
+  assert.equal(produced.code, 0, produced.stderr);
+  const ends = stack.broker.describeTopic(topic).partitions.map((partition) => Number(partition.offsetEnd));
+  assert.equal(ends.reduce((sum, end) => sum + end, 0), count);
+  assert.ok(ends.every((end) => end > 0), `partition ends ${ends.join(',')}`);
+  const lastByKey = new Map<string, number>();
+  let seen = 0;
+  for (let partition = 0; partition < 3; partition++) {
+    const result = await runKcat([...kcatBroker(), '-C', '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-f', '%k %s\n'], { timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr);
+    for (const line of result.stdout.split('\n')) {
+      if (line === '') continue;
+      const [key, value] = line.split(' ');
+      const previous = lastByKey.get(key!) ?? -1;
+      assert.ok(Number(value) > previous, `${key}: ${value} after ${previous}`);
+      lastByKey.set(key!, Number(value));
+      seen++;
+    }
+  }
+  assert.equal(seen, count);
+});
