@@ -94,3 +94,26 @@ test('a kafkajs consumer group commits; the offsets and lag show in the native a
   assert.ok(offset.offset >= 20n && offset.offset <= 30n, `committed ${offset.offset}`);
   assert.equal(offset.lag, 30n - offset.offset);
 });
+
+test('after a broker restart, a kafkajs group resumes exactly at its committed offset', { timeout: 60_000 }, async () => {
+  const before = (await client.admin().describeGroup('kgroup')).offsets.find((o) => o.topic === 'kgroup-topic')!;
+  await client.close();
+  assert.equal(await broker.stop('SIGTERM'), 0, `the broker did not shut down cleanly:\n${broker.log()}`);
+  broker = await startBrokerProcess(dataDir);
+  client = await connect(broker.url);
+  const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaPort}`], clientId: 'cross-again', logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: 'kgroup' });
+  await consumer.connect();
+  await consumer.subscribe({ topic: 'kgroup-topic', fromBeginning: true });
+  const values: string[] = [];
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        values.push(message.value!.toString());
+        if (message.value!.toString() === 'v29') resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  assert.deepEqual(values, Array.from({ length: 30 - Number(before.offset) }, (_, i) => `v${Number(before.offset) + i}`));
+});
