@@ -110,8 +110,8 @@ test('a member that stops heartbeating is removed after its session timeout', as
 test('unknown members and bad requests get specific errors', async () => {
   const groups = coordinator();
   assert.throws(() => groups.heartbeat({ groupId: 'x', generationId: 1, memberId: 'nobody' }), (e) => isWeirError(e, 'UNKNOWN_MEMBER'));
-  assert.throws(() => groups.join({ ...weirJoin('x'), sessionTimeoutMs: 10 }), (e) => isWeirError(e, 'INVALID_REQUEST'));
-  assert.throws(() => groups.join(weirJoin('')), (e) => isWeirError(e, 'INVALID_REQUEST'));
+  assert.throws(() => groups.join({ ...weirJoin('x'), sessionTimeoutMs: 10 }), (e) => isWeirError(e, 'INVALID_SESSION_TIMEOUT'));
+  assert.throws(() => groups.join(weirJoin('')), (e) => isWeirError(e, 'INVALID_GROUP_ID'));
   assert.throws(() => groups.join(weirJoin('x', 'ghost')), (e) => isWeirError(e, 'UNKNOWN_MEMBER'));
   groups.close();
 });

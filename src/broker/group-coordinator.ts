@@ -70,15 +70,15 @@ export class GroupCoordinator {
   join(request: JoinGroupRequest): Promise<JoinGroupResult> {
     validateGroupId(request.groupId);
     if (request.sessionTimeoutMs < sessionTimeoutMsMin || request.sessionTimeoutMs > sessionTimeoutMsMax) {
-      throw new WeirError('INVALID_REQUEST', `session timeout ${request.sessionTimeoutMs} ms is outside ${sessionTimeoutMsMin}..${sessionTimeoutMsMax} ms`);
+      throw new WeirError('INVALID_SESSION_TIMEOUT', `session timeout ${request.sessionTimeoutMs} ms is outside ${sessionTimeoutMsMin}..${sessionTimeoutMsMax} ms`);
     }
-    if (request.protocols.length === 0) throw new WeirError('INVALID_REQUEST', 'a join names at least one assignment protocol');
+    if (request.protocols.length === 0) throw new WeirError('INCONSISTENT_GROUP_PROTOCOL', 'a join names at least one assignment protocol');
     const group = this.#groupFor(request.groupId, request.protocolType);
     if (group.state !== 'Empty' && group.protocolType !== request.protocolType) {
-      throw new WeirError('INVALID_REQUEST', `group ${group.groupId} uses protocol type ${group.protocolType}, not ${request.protocolType}`);
+      throw new WeirError('INCONSISTENT_GROUP_PROTOCOL', `group ${group.groupId} uses protocol type ${group.protocolType}, not ${request.protocolType}`);
     }
     if (group.state !== 'Empty' && !request.protocols.some((p) => this.#protocolSupportedByAll(group, p.name, request.memberId))) {
-      throw new WeirError('INVALID_REQUEST', `group ${group.groupId}: none of the offered protocols is supported by every member`);
+      throw new WeirError('INCONSISTENT_GROUP_PROTOCOL', `group ${group.groupId}: none of the offered protocols is supported by every member`);
     }
     let member = request.memberId === '' ? undefined : group.members.get(request.memberId);
     if (request.memberId !== '' && member === undefined) {
@@ -430,7 +430,7 @@ function sameProtocols(a: GroupProtocol[], b: GroupProtocol[]): boolean {
 
 export function validateGroupId(groupId: string): void {
   if (typeof groupId !== 'string' || groupId.length === 0 || Buffer.byteLength(groupId) > groupIdBytesMax) {
-    throw new WeirError('INVALID_REQUEST', `group id ${JSON.stringify(groupId)} is invalid: 1 to ${groupIdBytesMax} bytes`);
+    throw new WeirError('INVALID_GROUP_ID', `group id ${JSON.stringify(groupId)} is invalid: 1 to ${groupIdBytesMax} bytes`);
   }
 }
 

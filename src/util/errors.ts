@@ -46,6 +46,9 @@ export const errorCatalog = {
   INVALID_RECEIPT: { wire: 29, retriable: false, summary: 'the delivery receipt is unknown or expired' },
   CLOSED: { wire: 30, retriable: false, summary: 'the object was closed' },
   LIMIT_EXCEEDED: { wire: 31, retriable: true, summary: 'a server limit (connections, in-flight requests, waiters) was reached' },
+  INVALID_GROUP_ID: { wire: 32, retriable: false, summary: 'the consumer group id is empty or too long' },
+  INVALID_SESSION_TIMEOUT: { wire: 33, retriable: false, summary: 'the session timeout is outside the allowed range' },
+  INCONSISTENT_GROUP_PROTOCOL: { wire: 34, retriable: false, summary: "the member's protocol type or assignors do not match the group's" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -9,16 +9,8 @@ import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { errorCodeOf, type HandlerContext } from './context.js';
 
-/**
- * Group failures in Kafka's words: the broker reports a bad group id, a session timeout out of
- * range and protocols no member shares as INVALID_REQUEST with a message saying which.
- */
+/** Group failures in Kafka's words (the catalog maps the rest, error-codes.ts). */
 export function groupErrorCode(context: HandlerContext, error: unknown): number {
-  if (isWeirError(error, 'INVALID_REQUEST')) {
-    if (/group id/.test(error.message)) return kafkaErrors.INVALID_GROUP_ID;
-    if (/session timeout/.test(error.message)) return kafkaErrors.INVALID_SESSION_TIMEOUT;
-    if (/protocol/.test(error.message)) return kafkaErrors.INCONSISTENT_GROUP_PROTOCOL;
-  }
   if (isWeirError(error, 'UNKNOWN_GROUP')) return kafkaErrors.UNKNOWN_MEMBER_ID;
   return errorCodeOf(context, error);
 }
