@@ -172,6 +172,44 @@ test('push: a group member subscribes to its assignment from the committed offse
   }
 });
 
+test('push to a client that stops reading: the server queues at most about one delivery', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'flood', config: {} as never });
+    const value = Buffer.alloc(1000, 7);
+    // 10 MB in batches of about 50 kB (a delivery always holds at least one whole batch).
+    for (let i = 0; i < 200; i++) {
+      const batch = encodeBatch(Array.from({ length: 50 }, () => ({ value })));
+      await connection.request('produce', { topic: 'flood', partition: 0, acks: 'leader', batches: batch });
+    }
+    // A raw client: subscribes with credits for everything, then never reads.
+    const socket = await rawSocket();
+    socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'slow' })));
+    socket.write(
+      Buffer.concat(
+        encodeRequest(2, apis.subscribe.key, apis.subscribe.request, {
+          subscriptionId: 1,
+          source: { kind: 'partitions', partitions: [{ topic: 'flood', partition: 0, offset: 0n }] },
+          creditMessages: 0xffff_ffff,
+          creditBytes: 0xffff_ffff,
+          deliveryBytesMax: 64 * 1024,
+        }),
+      ),
+    );
+    socket.pause();
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, harness.listener.outboundBytes);
+    }
+    assert.ok(peak > 0, 'deliveries were queued (the test measures something)');
+    assert.ok(peak <= 64 * 1024 + 70_000 + 16 * 1024, `at most one delivery past the high-water mark was queued (peak ${peak} bytes of 10 MB)`);
+    socket.destroy();
+  } finally {
+    connection.close();
+  }
+});
+
 test('a malformed frame closes only that connection, with a logged reason', async () => {
   const healthy = await open();
   try {

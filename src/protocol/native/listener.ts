@@ -64,6 +64,13 @@ export class NativeListener {
     return this.#connections.size;
   }
 
+  /** Output queued in all connections' sockets (bounded per connection; see the limits). */
+  get outboundBytes(): number {
+    let bytes = 0;
+    for (const connection of this.#connections) bytes += connection.outboundBytes;
+    return bytes;
+  }
+
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }> {
     if (this.#server !== null) throw new Error('NativeListener.start called twice');

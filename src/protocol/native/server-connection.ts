@@ -90,6 +90,11 @@ export class ServerConnection implements SubscriptionOutput {
     }));
   }
 
+  /** Output queued in this connection's socket, not yet handed to the kernel. */
+  get outboundBytes(): number {
+    return this.#socket.writableLength;
+  }
+
   #describe(): string {
     return `${this.#socket.remoteAddress}:${this.#socket.remotePort}${this.#context.clientId ? ` (${this.#context.clientId})` : ''}`;
   }
