@@ -12,7 +12,7 @@
  * A message counts as consumed once the application asks for the next one (or the loop ends), so
  * committed offsets never pass a message still being processed: at-least-once delivery.
  */
-import { decodeBatches } from '../format/record-batch.js';
+import { batchOffsets, batchPositions, decodeBatch, type DecodedRecord } from '../format/record-batch.js';
 import { WeirError, isWeirError } from '../util/errors.js';
 import type { FetchPartitionResult } from '../protocol/native/wire/messages.js';
 import { errorCodeFromWire } from '../util/errors.js';
@@ -97,6 +97,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #commitTimer: NodeJS.Timeout | null = null;
   #subscriptionIds = 0;
   #nextSlotMs = 0;
+  /** The last decoded batch per partition (one each: bounded by the assignment). */
+  readonly #decoded = new Map<string, { baseOffset: bigint; crc: number; records: DecodedRecord[] }>();
   #rotation = 0;
   #takenTopic = '';
   #takenPartition = -1;
@@ -340,6 +342,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   /** After an interruption: buffered messages are dropped and fetching restarts where consumed. */
   #restartPositions(): void {
     this.#buffer.clear();
+    this.#decoded.clear(); // messages handed over again after a seek are fresh objects
     for (const p of this.#assignment) {
       const k = key(p.topic, p.partition);
       const seek = this.#seeks.get(k);
@@ -375,6 +378,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#positions.clear();
     this.#consumed.clear();
     this.#committed.clear();
+    this.#decoded.clear();
     for (const p of partitions) {
       const k = key(p.topic, p.partition);
       const offset = committed.get(k) ?? (await this.#offsetFor(p.topic, p.partition, this.#options.from));
@@ -466,18 +470,38 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   /** Decodes records into the buffer from `offsetMin` (below `offsetEnd` if given); returns the next offset. */
   #pushRecords(topic: string, partition: number, records: Buffer, offsetMin: bigint, offsetEnd: bigint | null): bigint {
-    const decoded = decodeBatches(records, { decompressedBytesMax: consumerDefaults.decompressedBytesMax, offsetMin });
     let next = offsetMin;
-    for (const record of decoded) {
-      if (offsetEnd !== null && record.offset >= offsetEnd) break;
-      // The decoded record becomes the message (no second object per message).
-      const message = record as typeof record & { topic: string; partition: number };
-      message.topic = topic;
-      message.partition = partition;
-      this.#buffer.push(message);
-      next = record.offset + 1n;
+    for (const { position } of batchPositions(records)) {
+      const base = records.readBigInt64BE(position + batchOffsets.baseOffset);
+      const last = base + BigInt(records.readInt32BE(position + batchOffsets.lastOffsetDelta));
+      if (last < offsetMin) continue;
+      if (offsetEnd !== null && base >= offsetEnd) break;
+      for (const record of this.#decodeCached(topic, partition, records, position, base)) {
+        if (record.offset < offsetMin) continue;
+        if (offsetEnd !== null && record.offset >= offsetEnd) break;
+        // The decoded record becomes the message (no second object per message).
+        const message = record as typeof record & { topic: string; partition: number };
+        message.topic = topic;
+        message.partition = partition;
+        this.#buffer.push(message);
+        next = record.offset + 1n;
+      }
     }
     return offsetEnd ?? next;
+  }
+
+  /**
+   * Decodes one batch, remembering the last one per partition: a batch larger than the credits
+   * arrives once per credit window, and is decoded only the first time.
+   */
+  #decodeCached(topic: string, partition: number, records: Buffer, position: number, baseOffset: bigint): DecodedRecord[] {
+    const crc = records.readUInt32BE(position + batchOffsets.crc);
+    const k = key(topic, partition);
+    const cached = this.#decoded.get(k);
+    if (cached !== undefined && cached.baseOffset === baseOffset && cached.crc === crc) return cached.records;
+    const decoded = decodeBatch(records, position, { decompressedBytesMax: consumerDefaults.decompressedBytesMax }).records;
+    this.#decoded.set(k, { baseOffset, crc, records: decoded });
+    return decoded;
   }
 
   // --- push ------------------------------------------------------------------------------------
@@ -557,7 +581,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const active = this.#activePush;
     if (active === null) return;
     const due = this.#buffer.peekCreditsDue();
-    if (due.messages < Math.ceil(this.#options.prefetchMessages / 2) && due.bytes < this.#options.prefetchBytes / 2) return;
+    if (due.messages < Math.ceil(this.#options.prefetchMessages / 4) && due.bytes < this.#options.prefetchBytes / 4) return;
     const { messages, bytes } = this.#buffer.takeCreditsDue();
     active.connection.request('credit', { subscriptionId: active.subscriptionId, messages, bytes }).catch(() => {});
   }

@@ -18,6 +18,12 @@ export const pushWaitMs = 1_000;
 /** Credits add up to at most this (uint32 on the wire; kept well inside safe arithmetic). */
 export const creditMax = 0xffff_ffff;
 
+/** A partition's place in the subscription, with fetched records not yet sent (bounded by one fetch). */
+interface Position extends TopicPartitionOffset {
+  rest: Buffer | null;
+  restHighWatermark: bigint;
+}
+
 export interface SubscriptionOutput {
   /** Sends one delivery frame. */
   deliver(subscriptionId: number, delivery: Delivery): void;
@@ -30,7 +36,7 @@ export interface SubscriptionOutput {
 export class PushSubscription {
   readonly id: number;
   readonly #broker: BrokerApi;
-  readonly #positions: TopicPartitionOffset[];
+  readonly #positions: Position[];
   readonly #deliveryBytesMax: number;
   readonly #output: SubscriptionOutput;
   readonly #abort = new AbortController();
@@ -48,7 +54,7 @@ export class PushSubscription {
   ) {
     this.id = options.id;
     this.#broker = broker;
-    this.#positions = options.positions.map((p) => ({ ...p }));
+    this.#positions = options.positions.map((p) => ({ ...p, rest: null, restHighWatermark: 0n }));
     this.#creditMessages = options.creditMessages;
     this.#creditBytes = options.creditBytes;
     this.#deliveryBytesMax = Math.max(1, options.deliveryBytesMax);
@@ -101,6 +107,17 @@ export class PushSubscription {
   }
 
   async #fetchOnce(): Promise<void> {
+    // Records fetched earlier but not yet covered by credits go first, without another read.
+    const waiting = this.#positions.filter((p) => p.rest !== null);
+    if (waiting.length > 0) {
+      for (const position of waiting) {
+        const rest = position.rest!;
+        position.rest = null;
+        this.#deliverFrom(position, rest, position.restHighWatermark);
+        if (this.#creditMessages <= 0 || this.#creditBytes <= 0) return;
+      }
+      return;
+    }
     const bytesMax = Math.min(this.#deliveryBytesMax, this.#creditBytes);
     // Rotated each time, so that a busy partition early in the list cannot starve the others.
     const start = this.#rotation++ % this.#positions.length;
@@ -119,28 +136,47 @@ export class PushSubscription {
       if (result.records.length === 0) continue;
       const position = this.#positions.find((p) => p.topic === result.topic && p.partition === result.partition);
       if (position === undefined) continue;
+      if (this.#creditMessages <= 0 || this.#creditBytes <= 0) {
+        position.rest = result.records; // credits ran out on an earlier partition: keep it for later
+        position.restHighWatermark = result.highWatermark;
+        continue;
+      }
       this.#deliverFrom(position, result.records, result.highWatermark);
-      if (this.#creditMessages <= 0 || this.#creditBytes <= 0) return;
     }
   }
 
-  /** Sends the part of `records` that the credits allow, from the position's offset on. */
-  #deliverFrom(position: TopicPartitionOffset, records: Buffer, highWatermark: bigint): void {
+  /**
+   * Sends the part of `records` that the credits allow, from the position's offset on, and keeps
+   * the rest (from the first batch not wholly sent) for when more credits arrive.
+   */
+  #deliverFrom(position: Position, records: Buffer, highWatermark: bigint): void {
     const offsetFirst = position.offset;
     const offsetLimit = offsetFirst + BigInt(this.#creditMessages);
     let offsetEnd = offsetFirst;
     let bytesStart = -1;
     let bytesEnd = 0;
+    let restAt = records.length;
     for (const { position: at, bytes } of batchPositions(records)) {
       const base = records.readBigInt64BE(at + batchOffsets.baseOffset);
       const last = base + BigInt(records.readInt32BE(at + batchOffsets.lastOffsetDelta));
       if (last < offsetFirst) continue;
-      if (base >= offsetLimit) break;
+      if (base >= offsetLimit) {
+        restAt = at;
+        break;
+      }
       if (bytesStart < 0) bytesStart = at;
       bytesEnd = at + bytes;
-      offsetEnd = last + 1n < offsetLimit ? last + 1n : offsetLimit;
+      if (last + 1n > offsetLimit) {
+        offsetEnd = offsetLimit; // this batch straddles the credit: it is sent again with the rest
+        restAt = at;
+        break;
+      }
+      offsetEnd = last + 1n;
+      restAt = bytesEnd;
       if (offsetEnd === offsetLimit) break;
     }
+    position.rest = restAt < records.length ? records.subarray(restAt) : null;
+    position.restHighWatermark = highWatermark;
     if (bytesStart < 0 || offsetEnd <= offsetFirst) return;
     const slice = records.subarray(bytesStart, bytesEnd);
     this.#output.deliver(this.id, {
