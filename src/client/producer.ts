@@ -91,6 +91,8 @@ interface PartitionState {
   /** Waiting for a retry: nothing new is sent until the failed batches have gone again. */
   blocked: boolean;
   retryScheduled: boolean;
+  /** The linger time of the open batch is over; it is sealed as soon as it can be sent. */
+  sealWhenFree: boolean;
   /** Raised when sequence numbers are reassigned after a refused batch. */
   generation: number;
 }
@@ -118,6 +120,7 @@ export class Producer {
   #capacityWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   #lingerTimer: NodeJS.Timeout | null = null;
+  #lingerImmediate: NodeJS.Immediate | null = null;
   #expiryTimer: NodeJS.Timeout | null = null;
   #producerId = -1n;
   #producerEpoch = -1;
@@ -303,20 +306,48 @@ export class Producer {
   }
 
   #armLinger(): void {
-    if (this.#lingerTimer !== null) return;
+    if (this.#lingerTimer !== null || this.#lingerImmediate !== null) return;
+    if (this.#options.lingerMs <= 0) {
+      // No linger: seal once the caller's synchronous run of sends is over (timers cost ≥ 1 ms).
+      this.#lingerImmediate = setImmediate(() => {
+        this.#lingerImmediate = null;
+        this.#sealAll();
+      });
+      return;
+    }
     this.#lingerTimer = setTimeout(() => {
       this.#lingerTimer = null;
       this.#sealAll();
     }, this.#options.lingerMs);
   }
 
-  #sealAll(): void {
+  /**
+   * The linger time is over: seal the open batches. A partition that cannot send right now (its
+   * in-flight budget is used up, a retry is pending) keeps filling its batch and seals it when a
+   * slot frees, so batches grow under load and stay small (fast) when the producer is idle.
+   * `force` (flush) seals everything.
+   */
+  #sealAll(force = false): void {
     for (const metadata of this.#topics.values()) {
-      for (const state of metadata.partitions) if (state !== undefined) this.#seal(state, metadata);
+      for (const state of metadata.partitions) {
+        if (state === undefined || state.builder === null) continue;
+        if (force || !this.#holdOpen(state)) this.#seal(state, metadata);
+        else state.sealWhenFree = true;
+      }
     }
   }
 
+  /**
+   * Whether the partition's open batch should keep filling: its in-flight budget is used up, a
+   * retry is pending or sealed batches are still queued (a wait on the connection or the producer
+   * id does not count: those batches are sealed, so that deliveryTimeoutMs applies to them).
+   */
+  #holdOpen(state: PartitionState): boolean {
+    return state.blocked || state.queue.length > 0 || state.inFlight >= this.#options.inFlightBatchesPerPartitionMax;
+  }
+
   #seal(state: PartitionState, metadata: TopicMetadata): void {
+    state.sealWhenFree = false;
     const builder = state.builder;
     if (builder === null || builder.count === 0) return;
     state.builder = null;
@@ -361,6 +392,7 @@ export class Producer {
         return;
       }
       this.#expire(Date.now() - this.#options.deliveryTimeoutMs);
+      this.#pumpAll(); // open batches held back behind expired ones are sealed now
     }, expirySweepMs);
     this.#expiryTimer.unref();
   }
@@ -383,6 +415,10 @@ export class Producer {
   }
 
   #pump(state: PartitionState): void {
+    if (state.sealWhenFree && !this.#holdOpen(state)) {
+      this.#seal(state, this.#topics.get(state.topic)!); // seals and comes back here
+      return;
+    }
     if (state.blocked || state.queue.length === 0) return;
     if (this.#producerIdStale) {
       this.#loadProducerId();
@@ -451,7 +487,10 @@ export class Producer {
       this.#complete(batch, -1n, error);
       if (this.#options.idempotent && batch.baseSequence >= 0 && batch.producerId === this.#producerId) this.#renumberAfter(batch);
     }
-    if (state.inFlight > 0) return;
+    if (state.inFlight > 0) {
+      this.#pump(state); // a freed slot (nothing goes out while the partition is blocked)
+      return;
+    }
     if (state.retrying.length > 0) this.#scheduleRetry(state);
     else {
       if (!state.retryScheduled) state.blocked = false;
@@ -580,7 +619,11 @@ export class Producer {
       clearTimeout(this.#lingerTimer);
       this.#lingerTimer = null;
     }
-    this.#sealAll();
+    if (this.#lingerImmediate !== null) {
+      clearImmediate(this.#lingerImmediate);
+      this.#lingerImmediate = null;
+    }
+    this.#sealAll(true);
     if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
@@ -662,6 +705,7 @@ function newPartitionState(topic: string, partition: number): PartitionState {
     inFlight: 0,
     blocked: false,
     retryScheduled: false,
+    sealWhenFree: false,
     generation: 0,
   };
 }
