@@ -164,6 +164,33 @@ test('a refused batch does not break the batches behind it (renumbered, same pro
   }
 });
 
+test('while a partition cannot send, its open batch keeps filling instead of queueing small ones', async () => {
+  await harness.broker.createTopic('grow', { partitions: 1 });
+  const proxy = await startProxy(harness.port);
+  const client = await connect(`weir://127.0.0.1:${proxy.port}`);
+  try {
+    const producer = client.producer({ inFlightBatchesPerPartitionMax: 1 });
+    await producer.send('grow', { value: 'warm-up' });
+    proxy.hold(); // the next answers wait: the partition's only slot stays taken
+    const sends = [producer.send('grow', { value: 'alone' })];
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setImmediate(resolve)); // one message per turn of the loop
+      sends.push(producer.send('grow', { value: `m${i}` }));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    proxy.release();
+    const offsets = (await Promise.all(sends)).map((m) => m.offset);
+    assert.deepEqual(offsets, Array.from({ length: 11 }, (_, i) => BigInt(i + 1)));
+    const [fetched] = await harness.broker.fetch({ partitions: [{ topic: 'grow', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+    const batches = [...batchPositions(fetched!.records)].length;
+    assert.equal(batches, 3, 'warm-up, "alone", then the ten messages of ten turns in one batch');
+    await producer.close();
+  } finally {
+    await client.close();
+    proxy.close();
+  }
+});
+
 test('the client reconnects after a listener restart', async () => {
   const client = await connect(harness.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 100 });
   const statuses: ClientStatus[] = [];
@@ -384,9 +411,32 @@ test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () 
 /** A TCP proxy that can swallow the broker's next answer and cut the connection. */
 async function startProxy(
   targetPort: number,
-): Promise<{ port: number; dropNextAnswer: boolean; dropEvery: number; dropsMax: number; drops: number; close(): void }> {
+): Promise<{
+  port: number;
+  dropNextAnswer: boolean;
+  dropEvery: number;
+  dropsMax: number;
+  drops: number;
+  hold(): void;
+  release(): void;
+  close(): void;
+}> {
   const sockets = new Set<Socket>();
-  const state = { port: 0, dropNextAnswer: false, dropEvery: 0, dropsMax: 0, drops: 0, close: () => {} };
+  const held: (() => void)[] = [];
+  let holding = false;
+  const state = {
+    port: 0,
+    dropNextAnswer: false,
+    dropEvery: 0,
+    dropsMax: 0,
+    drops: 0,
+    hold: () => void (holding = true),
+    release: () => {
+      holding = false;
+      for (const send of held.splice(0)) send();
+    },
+    close: () => {},
+  };
   let answers = 0;
   const server: Server = createServer((client) => {
     const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
@@ -403,7 +453,8 @@ async function startProxy(
         upstream.destroy();
         return;
       }
-      client.write(chunk);
+      if (holding) held.push(() => client.write(chunk));
+      else client.write(chunk);
     });
     const end = (): void => {
       client.destroy();

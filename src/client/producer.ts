@@ -29,7 +29,11 @@ import { partitionForKey } from './partitioner.js';
 export const producerDefaults = {
   acks: 'leader' as Acks,
   idempotent: true,
-  lingerMs: 5,
+  /**
+   * 0: a batch is sealed once the current turn of the event loop is over (or, while the
+   * partition's in-flight budget is used up, once a slot frees, so batches still grow under load).
+   */
+  lingerMs: 0,
   /** Smaller batches pipeline better through fdatasync than 1 MiB ones (measured). */
   batchBytesMax: 256 * 1024,
   bufferBytesMax: 64 * 1024 * 1024,
