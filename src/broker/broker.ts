@@ -26,6 +26,7 @@ import type {
   FetchPartitionResult,
   FetchRequest,
   GroupDescription,
+  GroupStateName,
   GroupMemberRef,
   JoinGroupRequest,
   JoinGroupResult,
@@ -437,7 +438,7 @@ export class Broker implements BrokerApi {
     return this.#offsets.fetch(groupId, partitions);
   }
 
-  listGroups(): { groupId: string; protocolType: string; state: 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead' }[] {
+  listGroups(): { groupId: string; protocolType: string; state: GroupStateName }[] {
     const active = this.#groups.list();
     const known = new Set(active.map((g) => g.groupId));
     const stored = this.#offsets.groups().filter((g) => !known.has(g)).map((groupId) => ({ groupId, protocolType: '', state: 'Empty' as const }));

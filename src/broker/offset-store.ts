@@ -57,17 +57,14 @@ export class OffsetStore {
   async commit(groupId: string, entries: OffsetCommitEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const builder = new RecordBatchBuilder();
-    for (const entry of entries) {
-      builder.add({
-        key: Buffer.from(keyOf(groupId, entry.topic, entry.partition)),
-        value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })),
-      });
-    }
+    const records = entries.map((entry) => ({
+      key: keyOf(groupId, entry.topic, entry.partition),
+      value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })),
+    }));
+    for (const { key, value } of records) builder.add({ key: Buffer.from(key), value });
     await this.#partition.append(builder.build());
     // Applied after the append is durable: a reader never sees an offset a crash could take back.
-    for (const entry of entries) {
-      this.#apply(keyOf(groupId, entry.topic, entry.partition), Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })));
-    }
+    for (const { key, value } of records) this.#apply(key, value);
   }
 
   async deleteGroup(groupId: string): Promise<void> {

@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBrokerProcess } from '../../server/testing/broker-process.js';
 
 /** dist/cli/main.js, next to this file's compiled folder. */
 export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
 
-const brokerStartMsMax = 15_000;
 const cliRunMsMax = 30_000;
 
 export interface BrokerProcess {
@@ -22,41 +22,16 @@ export interface BrokerProcess {
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
+/** The real broker in a fresh data directory (server/testing/broker-process.ts does the spawning). */
 export async function startBroker(extraArgs: string[] = []): Promise<BrokerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-cli-test-'));
-  const child = spawn(process.execPath, [cliPath, 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'info', ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const address = await new Promise<string>((resolveAddress, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`the broker did not become ready in ${brokerStartMsMax} ms:\n${log}`)), brokerStartMsMax);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
-      log += text;
-      const match = /weir broker ready: native protocol on ([\d.]+:\d+)/.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        resolveAddress(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the broker exited with ${code} before it was ready:\n${log}`));
-    });
-  });
-  child.stderr!.resume();
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const broker = await startBrokerProcess(dataDir, { args: extraArgs });
   return {
-    address,
-    process: child,
+    address: `127.0.0.1:${broker.port}`,
+    process: broker.child,
     dataDir,
     async stop(options = {}) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const forced = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(forced);
-      }
+      await broker.stop('SIGTERM');
       if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };

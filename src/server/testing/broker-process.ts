@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 const startTimeoutMs = 20_000;
+const stopMsMax = 10_000;
 
 export interface BrokerProcess {
   child: ChildProcess;
@@ -18,7 +19,7 @@ export interface BrokerProcess {
   url: string;
   /** Everything the broker wrote to stderr so far. */
   log(): string;
-  /** Sends `signal` and resolves with the exit code once the process is gone. */
+  /** Sends `signal` and resolves with the exit code once the process is gone (SIGKILL after 10 s). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -64,9 +65,12 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
     kafkaPort,
     url: `weir://127.0.0.1:${boundPort}`,
     log: () => text,
-    stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      const forced = setTimeout(() => child.kill('SIGKILL'), stopMsMax);
+      const code = await exited;
+      clearTimeout(forced);
+      return code;
     },
   };
 }
