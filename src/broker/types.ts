@@ -195,7 +195,7 @@ export interface GroupDescription {
   offsets: (CommittedOffset & { highWatermark: bigint; lag: bigint })[];
 }
 
-/** The broker core's operations. `Broker` (broker.ts) implements it. */
+/** The broker core's operations. `Broker` (broker.ts) implements it (and `QueueBrokerApi`, below). */
 export interface BrokerApi {
   // Topics
   createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicDescription>;
@@ -225,4 +225,173 @@ export interface BrokerApi {
   listGroups(): { groupId: string; protocolType: string; state: GroupStateName }[];
   describeGroup(groupId: string): GroupDescription;
   deleteGroup(groupId: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue subscriptions (docs/queues.md)
+//
+// A queue subscription on a topic lets any number of consumers compete: each message is leased to
+// one consumer at a time and settled one by one (ack, nack, reject, extend). A topic may carry
+// consumer groups and queue subscriptions side by side; each receives every message.
+//
+// Per-message delivery time and expiry travel as record headers, set by producers:
+//   `weir-deliver-at`  decimal milliseconds since the epoch; not delivered before then
+//   `weir-expires-at`  decimal milliseconds since the epoch; not delivered after then
+// A topic's `messageTtlMs` also expires messages, counted from the record's timestamp.
+
+export const queueHeaders = {
+  deliverAt: 'weir-deliver-at',
+  expiresAt: 'weir-expires-at',
+  /** Dead letters carry where they came from and why. */
+  originalTopic: 'weir-original-topic',
+  originalPartition: 'weir-original-partition',
+  originalOffset: 'weir-original-offset',
+  subscription: 'weir-subscription',
+  deliveryCount: 'weir-delivery-count',
+  reason: 'weir-dead-letter-reason',
+  deadLetteredAt: 'weir-dead-lettered-at',
+} as const;
+
+export type RedeliveryBackoff =
+  | { kind: 'fixed'; delayMs: number }
+  /** delay = min(maxMs, initialMs × multiplier^(deliveryCount−1)), then ± jitter (0..1) of it. */
+  | { kind: 'exponential'; initialMs: number; maxMs: number; multiplier: number; jitter: number };
+
+export interface QueueSubscriptionConfig {
+  /** How long a consumer holds a message before it is delivered again (extendable per message). */
+  ackTimeoutMs: number;
+  /** Past this many deliveries a failing message is dead-lettered. */
+  deliveriesMax: number;
+  backoff: RedeliveryBackoff;
+  /** Where dead letters go (default `<topic>.<subscription>.dlq`). */
+  deadLetterTopic: string;
+  /** What happens to expired and overflowed messages. */
+  discard: 'drop' | 'dead-letter';
+  /** Bounded backlog (messages not yet acknowledged); null for no bound. */
+  backlogMessagesMax: number | null;
+  backlogBytesMax: number | null;
+  overflow: 'reject' | 'drop-oldest';
+  /** Messages with one key go to one consumer at a time, in order. */
+  keyOrdered: boolean;
+  /** Where a new subscription starts reading the topic. */
+  startAt: 'earliest' | 'latest';
+}
+
+export interface QueuePartitionState {
+  partition: number;
+  /** Every offset below is settled. */
+  ackFloor: bigint;
+  /** Messages not yet settled (available, delayed, in flight). */
+  backlogMessages: number;
+  backlogBytes: number;
+  inFlight: number;
+  /** Waiting for a delivery time or a redelivery backoff. */
+  scheduled: number;
+}
+
+export interface SubscriptionDescription {
+  topic: string;
+  name: string;
+  type: 'queue';
+  config: QueueSubscriptionConfig;
+  consumers: number;
+  backlogMessages: number;
+  backlogBytes: number;
+  inFlight: number;
+  scheduled: number;
+  /** Age of the oldest unsettled message, or null when the backlog is empty. */
+  oldestMessageAgeMs: number | null;
+  redeliveriesTotal: number;
+  deadLettersTotal: number;
+  ackedTotal: number;
+  /** Histogram of the delivery counts of in-flight and scheduled messages: count → messages. */
+  deliveryCounts: Record<number, number>;
+  partitions: QueuePartitionState[];
+}
+
+/** Names one delivery of one message; stale after the message is delivered again. */
+export interface QueueReceipt {
+  partition: number;
+  offset: bigint;
+  deliveryCount: number;
+}
+
+/** Messages leased to a consumer, with the stored batches that hold them. */
+export interface QueueDelivery {
+  topic: string;
+  partition: number;
+  /** Whole stored batches; only the offsets in `messages` are leased. */
+  records: Buffer;
+  messages: { offset: bigint; deliveryCount: number }[];
+}
+
+export type QueueSettlement =
+  | { action: 'ack'; receipt: QueueReceipt }
+  | { action: 'nack'; receipt: QueueReceipt; delayMs?: number }
+  | { action: 'reject'; receipt: QueueReceipt; reason: string }
+  | { action: 'extend'; receipt: QueueReceipt; extendMs: number };
+
+export interface QueueConsumerOptions {
+  topic: string;
+  subscription: string;
+  /** Creates the subscription with this configuration when it does not exist. */
+  config?: Partial<QueueSubscriptionConfig>;
+  /** Cap on deliveries per second to this consumer; null for none. */
+  ratePerSecond?: number | null;
+  /** Push mode: called with each lease group while credits remain. */
+  deliver?: (delivery: QueueDelivery) => void;
+}
+
+/**
+ * One consumer of a queue subscription. Its leases end when it closes (the messages become
+ * available again with their delivery count raised).
+ */
+export interface QueueConsumer {
+  readonly id: string;
+  /** Push mode: allow this many more messages to be delivered through `deliver`. */
+  grant(credits: number): void;
+  /** Pull mode: up to `max` messages, waiting up to `waitMs` for the first. */
+  receive(max: number, waitMs: number, signal?: AbortSignal): Promise<QueueDelivery[]>;
+  /** Releases every lease this consumer holds. */
+  close(): Promise<void>;
+}
+
+export interface QueueBrokerApi {
+  createSubscription(topic: string, name: string, config?: Partial<QueueSubscriptionConfig>): Promise<SubscriptionDescription>;
+  deleteSubscription(topic: string, name: string): Promise<void>;
+  listSubscriptions(topic?: string): SubscriptionDescription[];
+  /** Throws UNKNOWN_SUBSCRIPTION. */
+  describeSubscription(topic: string, name: string): SubscriptionDescription;
+  openQueueConsumer(options: QueueConsumerOptions): Promise<QueueConsumer>;
+  /**
+   * Settles deliveries of a subscription (any consumer's, or one received over HTTP). Each
+   * settlement gets its own outcome: null, or the error (INVALID_RECEIPT for a stale receipt).
+   */
+  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]>;
+
+  // Dead letters
+  /** Reads a dead-letter topic from `offset` (default its start) with the recorded reasons. */
+  listDeadLetters(deadLetterTopic: string, options?: { partition?: number; offset?: bigint; max?: number }): Promise<DeadLetter[]>;
+  /**
+   * Produces dead letters back to their original topics (without the dead-letter headers).
+   * `select` names partition/offset pairs of the dead-letter topic; omitted, every one is replayed.
+   */
+  replayDeadLetters(deadLetterTopic: string, select?: { partition: number; offset: bigint }[]): Promise<{ replayed: number }>;
+}
+
+export interface DeadLetter {
+  partition: number;
+  offset: bigint;
+  timestampMs: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** The message's own headers (the dead-letter headers are in the fields below). */
+  headers: { key: string; value: Buffer | null }[];
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: bigint;
+  subscription: string;
+  deliveryCount: number;
+  reason: string;
+  deadLetteredAtMs: number;
 }

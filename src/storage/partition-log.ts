@@ -338,6 +338,30 @@ export class PartitionLog {
     return removed.length;
   }
 
+  /**
+   * Deletes the whole segments (never the active one) that hold only offsets below `offset`: an
+   * owner that keeps its own checkpoints in the log (queue state) drops what no checkpoint needs.
+   * Returns how many were deleted.
+   */
+  deleteBefore(offset: bigint): Promise<number> {
+    if (this.#closed || this.#closing !== null) return Promise.resolve(0);
+    const previous = this.#retention ?? Promise.resolve(0);
+    const run = previous.then(async () => {
+      if (this.#closed || this.#closing !== null) return 0;
+      let doomed = 0;
+      while (doomed < this.#segments.length - 1 && this.#segments[doomed + 1]!.baseOffset <= offset) doomed++;
+      if (doomed === 0) return 0;
+      const removed = this.#segments.splice(0, doomed);
+      await deleteSegments(this.dir, removed, this.#context);
+      return removed.length;
+    });
+    this.#retention = run.then(
+      () => 0,
+      () => 0,
+    );
+    return run;
+  }
+
   updateConfig(config: LogConfig): void {
     checkLogConfig(config);
     this.#config = config;
