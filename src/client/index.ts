@@ -18,4 +18,4 @@ export type { ProducerMessage, ConsumerMessage, RecordMetadata, Bytes } from './
 export type { RecordHeader } from '../format/record-batch.js';
 export type { CompressionName } from '../format/compression.js';
 export { WeirError, isWeirError, errorCatalog, type ErrorCode } from '../util/errors.js';
-export { murmur2, partitionForKey } from './partitioner.js';
+export { murmur2, partitionForKey } from '../format/partitioner.js';

@@ -24,7 +24,7 @@ import type { Acks, ProduceResponse } from '../protocol/native/wire/messages.js'
 import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
 import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
-import { partitionForKey } from './partitioner.js';
+import { partitionForKey } from '../format/partitioner.js';
 
 export const producerDefaults = {
   acks: 'leader' as Acks,
