@@ -16,8 +16,11 @@
  * the directory cuts whatever torn tail the failure left.
  */
 import assert from 'node:assert/strict';
+import { basename, dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { batchOffsets, batchHeaderBytes, batchTotalBytes, stampBaseOffset, validateBatch } from '../format/record-batch.js';
 import { WeirError } from '../util/errors.js';
+import { metrics, type CounterSeries } from '../util/metrics.js';
 import { logConfigDefaults, type LogConfig } from './config.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import { HandlePool, sharedHandlePool } from './handle-pool.js';
@@ -55,7 +58,14 @@ export interface PartitionLogOptions {
   logger?: StorageLogger;
   /** Open even if a segment is damaged in the middle, truncating the log at the damage (logged as an error). */
   repair?: boolean;
+  /**
+   * Labels of this log's appended-messages and appended-bytes counters; by default the names of
+   * the directory and its parent (`<topic>/<partition>`, as the broker lays partitions out).
+   */
+  metricLabels?: PartitionMetricLabels;
 }
+
+export type PartitionMetricLabels = { topic: string; partition: string };
 
 /** Most bytes one write + sync of the writer covers. */
 export const writeGroupBytesMax = 8 * 1024 * 1024;
@@ -63,6 +73,29 @@ export const writeGroupBytesMax = 8 * 1024 * 1024;
 export const appendQueueBytesMax = 256 * 1024 * 1024;
 /** Largest segment the 32-bit index positions can address. */
 export const segmentBytesMaxHard = 0x7fff_ffff;
+
+/** Bounds of the fdatasync latency histogram, seconds. */
+export const fsyncDurationBucketsSeconds = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+] as const;
+
+const fsyncDuration = metrics
+  .histogram({
+    name: 'weir_storage_fsync_duration_seconds',
+    help: 'Time one fdatasync of a partition segment took (group commit: one sync covers many appends)',
+    buckets: fsyncDurationBucketsSeconds,
+  })
+  .series();
+const messagesAppended = metrics.counter({
+  name: 'weir_partition_messages_appended_total',
+  help: 'Records written to the partition log',
+  labelNames: ['topic', 'partition'],
+});
+const bytesAppended = metrics.counter({
+  name: 'weir_partition_bytes_appended_total',
+  help: 'Record batch bytes written to the partition log',
+  labelNames: ['topic', 'partition'],
+});
 
 type QueueItem =
   | { kind: 'append'; buffer: Buffer; baseOffset: bigint; lastOffset: bigint; appendTimeMs: number; resolve: (result: AppendResult) => void; reject: (error: unknown) => void }
@@ -105,6 +138,9 @@ export class PartitionLog {
   #flushTimer: NodeJS.Timeout | null = null;
   #retention: Promise<number> | null = null;
   #stats: PartitionLogStats = { appends: 0, writes: 0, syncs: 0, bytesWritten: 0 };
+  readonly #metricLabels: PartitionMetricLabels;
+  readonly #messagesAppended: CounterSeries;
+  readonly #bytesAppended: CounterSeries;
 
   private constructor(dir: string, config: LogConfig, context: SegmentContext, segments: Segment[], options: PartitionLogOptions) {
     this.dir = dir;
@@ -115,6 +151,9 @@ export class PartitionLog {
     this.#segments = segments;
     this.#offsetNext = this.#active.endOffset;
     this.#highWatermark = this.#offsetNext;
+    this.#metricLabels = options.metricLabels ?? { topic: basename(dirname(dir)), partition: basename(dir) };
+    this.#messagesAppended = messagesAppended.acquire(this.#metricLabels);
+    this.#bytesAppended = bytesAppended.acquire(this.#metricLabels);
     this.#scheduleFlushTimer();
   }
 
@@ -390,6 +429,8 @@ export class PartitionLog {
       if (this.#failure === null) await this.#writeCleanCheckpoint();
     } finally {
       for (const segment of this.#segments) segment.forget();
+      messagesAppended.release(this.#metricLabels);
+      bytesAppended.release(this.#metricLabels);
       await this.#context.handles.retireUnder(`${this.dir}/`);
     }
   }
@@ -498,7 +539,7 @@ export class PartitionLog {
     try {
       await this.#context.handles.use(segment.logPath, async (handle) => {
         await this.#context.fileSystem.write(handle, buffers, position);
-        if (sync) await this.#context.fileSystem.fdatasync(handle);
+        if (sync) await this.#fdatasync(handle);
       });
     } catch (error) {
       this.#fail(error, segment.logPath, sync ? 'write and fdatasync' : 'write', group);
@@ -555,10 +596,12 @@ export class PartitionLog {
     assert.equal(position, segment.sizeBytes, 'appends are written at the end of the segment');
     if (segment.sizeBytes === 0) segment.createdMs = this.#clock();
     let at = position;
+    let recordCount = 0;
     for (const item of group) {
       const buffer = item.buffer;
       for (let p = 0; p < buffer.length; ) {
         const batchBytes = batchTotalBytes(buffer, p);
+        recordCount += buffer.readInt32BE(p + batchOffsets.lastOffsetDelta) + 1;
         segment.recordBatch({
           position: at,
           bytes: batchBytes,
@@ -577,6 +620,8 @@ export class PartitionLog {
     this.#stats.writes++;
     if (synced) this.#stats.syncs++;
     this.#stats.bytesWritten += bytes;
+    this.#messagesAppended.value += recordCount;
+    this.#bytesAppended.value += bytes;
     this.#advanceHighWatermark(segment.endOffset);
     for (const item of group) {
       item.resolve({ baseOffset: item.baseOffset, lastOffset: item.lastOffset, logAppendTimeMs: item.appendTimeMs });
@@ -592,9 +637,15 @@ export class PartitionLog {
   async #syncActive(): Promise<void> {
     const segment = this.#active;
     if (segment.unsyncedBytes === 0) return;
-    await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.fdatasync(handle));
+    await this.#context.handles.use(segment.logPath, (handle) => this.#fdatasync(handle));
     segment.unsyncedBytes = 0;
     this.#stats.syncs++;
+  }
+
+  async #fdatasync(handle: number): Promise<void> {
+    const startedMs = performance.now();
+    await this.#context.fileSystem.fdatasync(handle);
+    fsyncDuration.observe((performance.now() - startedMs) / 1000);
   }
 
   /**

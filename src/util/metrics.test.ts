@@ -68,6 +68,12 @@ test('a metric holds at most metricLabelSetsMax series; the rest are detached an
   assert.match(renderMetrics([metrics]), /\nweir_metrics_label_sets_dropped_total\{metric="demo_many_total"\} 1\n/);
   assert.equal(dropped.type, 'counter');
   assert.ok(counter.remove({ id: '0' }));
+  const held = counter.acquire({ id: 'held' });
+  assert.equal(counter.acquire({ id: 'held' }), held, 'a second holder shares the series');
+  counter.release({ id: 'held' });
+  assert.match(renderMetrics([registry]), /id="held"/);
+  counter.release({ id: 'held' });
+  assert.doesNotMatch(renderMetrics([registry]), /id="held"/);
   counter.series({ id: 'fits again' });
   assert.equal(counter.seriesCount, metricLabelSetsMax);
 });

@@ -94,7 +94,7 @@ abstract class Metric<S extends AnySeries> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
-  readonly #series = new Map<string, { values: readonly string[]; series: S }>();
+  readonly #series = new Map<string, { values: readonly string[]; series: S; holders: number }>();
 
   constructor(options: MetricOptions) {
     assert.match(options.name, metricNamePattern, `metric name ${options.name}`);
@@ -112,22 +112,42 @@ abstract class Metric<S extends AnySeries> {
 
   /** The series for these label values (exactly the metric's label names), created on first use. */
   series(labels: Labels = {}): S {
-    const values = this.#valuesOf(labels);
-    const key = JSON.stringify(values);
-    const found = this.#series.get(key);
-    if (found !== undefined) return found.series;
-    const series = this.create();
-    if (this.#series.size >= metricLabelSetsMax) {
-      noteDroppedLabelSet(this);
-      return series;
-    }
-    this.#series.set(key, { values, series });
-    return series;
+    return this.#entry(labels, 0);
+  }
+
+  /** Like `series`, and counts a holder: the series is forgotten when the last holder `release`s it. */
+  acquire(labels: Labels = {}): S {
+    return this.#entry(labels, 1);
+  }
+
+  release(labels: Labels = {}): void {
+    const key = JSON.stringify(this.#valuesOf(labels));
+    const entry = this.#series.get(key);
+    if (entry === undefined) return;
+    entry.holders--;
+    if (entry.holders <= 0) this.#series.delete(key);
   }
 
   /** Forgets one series (a deleted topic's, a closed partition's). */
   remove(labels: Labels = {}): boolean {
     return this.#series.delete(JSON.stringify(this.#valuesOf(labels)));
+  }
+
+  #entry(labels: Labels, holders: number): S {
+    const values = this.#valuesOf(labels);
+    const key = JSON.stringify(values);
+    const found = this.#series.get(key);
+    if (found !== undefined) {
+      found.holders += holders;
+      return found.series;
+    }
+    const series = this.create();
+    if (this.#series.size >= metricLabelSetsMax) {
+      noteDroppedLabelSet(this);
+      return series;
+    }
+    this.#series.set(key, { values, series, holders });
+    return series;
   }
 
   get seriesCount(): number {
