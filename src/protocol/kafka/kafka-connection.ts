@@ -13,7 +13,9 @@
  * connection only.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
+import { observeRequest } from '../../util/metrics.js';
 import { decodeRequest } from './wire/codec.js';
 import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages } from './wire/messages.js';
@@ -86,6 +88,7 @@ export class KafkaConnection {
   }
 
   #accept(frame: Buffer): void {
+    const startedMs = performance.now();
     let decoded;
     try {
       decoded = decodeRequest(frame);
@@ -117,6 +120,7 @@ export class KafkaConnection {
     }
     handled.then(
       (chunks) => {
+        observeRequest('kafka', decoded.kind === 'request' ? decoded.message.name : 'Unsupported', (performance.now() - startedMs) / 1000);
         slot.chunks = chunks;
         slot.ready = true;
         this.#flush();

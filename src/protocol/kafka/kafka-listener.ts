@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerApi } from '../../broker/types.js';
+import { trackConnection } from '../../util/metrics.js';
 import { requestBytesMaxDefault } from './wire/frame-reader.js';
 import type { KafkaLogger } from './handlers/context.js';
 import { KafkaConnection } from './kafka-connection.js';
@@ -85,7 +86,11 @@ export class KafkaListener {
       logger: this.#logger,
     });
     this.#connections.add(connection);
-    void connection.closed.then(() => this.#connections.delete(connection));
+    const untrack = trackConnection('kafka');
+    void connection.closed.then(() => {
+      this.#connections.delete(connection);
+      untrack();
+    });
   }
 
   /** Stops accepting, closes every connection (ending their long polls) and waits for the server. */

@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
+import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
 
@@ -87,7 +88,11 @@ export class NativeListener {
         serverName: this.#options.serverName ?? 'weir',
       });
       this.#connections.add(connection);
-      void connection.closed.then(() => this.#connections.delete(connection));
+      const untrack = trackConnection('native');
+      void connection.closed.then(() => {
+        this.#connections.delete(connection);
+        untrack();
+      });
     };
     const server = this.#options.tls === undefined ? createServer({ noDelay: true }, onSocket) : createTlsServer(this.#options.tls, onSocket);
     server.on('tlsClientError', (error: Error) => this.#log('info', `native listener: TLS handshake failed: ${error.message}`));
