@@ -1,0 +1,205 @@
+/**
+ * Topics: every topic with its partitions, sizes, retention and configuration; create one,
+ * delete one (after a second click to confirm). `#/topics?topic=NAME` opens a topic's details.
+ */
+import { html } from 'htm/preact';
+import { useState } from 'preact/hooks';
+import { api, errorText, type Subscription, type Topic } from '../api.js';
+import { formatBytes, formatCount, formatDuration } from '../format.js';
+import { navigate, routeHref } from '../router.js';
+import { Badge, Empty, Notice, PageHeader, useLoad } from '../ui.js';
+
+const refreshMs = 3000;
+
+export function TopicsPage({ params }: { params: URLSearchParams }) {
+  const selected = params.get('topic');
+  const topics = useLoad(api.topics, 'topics', refreshMs);
+  const [creating, setCreating] = useState(false);
+  const [message, setMessage] = useState<string | null>(null);
+  const list = topics.data ?? [];
+  const topic = list.find((t) => t.name === selected);
+
+  return html`
+    <${PageHeader} title="Topics" subtitle="Partitions, sizes, retention and configuration">
+      <button class="button primary" onClick=${() => setCreating(!creating)}>${creating ? 'Close' : 'New topic'}</button>
+    <//>
+    ${topics.error && html`<${Notice} kind="error">${topics.error}<//>`}
+    ${message && html`<${Notice} kind="success">${message}<//>`}
+    ${creating &&
+    html`<${CreateTopic}
+      onCreated=${(name: string) => {
+        setCreating(false);
+        setMessage(`Created topic ${name}.`);
+        topics.reload();
+        navigate('topics', { topic: name });
+      }}
+    />`}
+    <section class="card">
+      ${topics.data === null
+        ? html`<${Empty}>${topics.loading ? 'Loading…' : 'No answer'}<//>`
+        : list.length === 0
+          ? html`<${Empty}>No topics yet.<//>`
+          : html`<table class="table selectable" data-testid="topics-table">
+              <thead><tr><th>Topic</th><th class="num">Partitions</th><th class="num">Messages</th><th class="num">Size</th><th>Retention</th><th>Flush</th></tr></thead>
+              <tbody>
+                ${list.map(
+                  (t) => html`<tr class=${t.name === selected ? 'selected' : ''} onClick=${() => navigate('topics', { topic: t.name })}>
+                    <td><a href=${routeHref('topics', { topic: t.name })}>${t.name}</a> ${t.internal && html`<${Badge} tone="muted">internal<//>`}</td>
+                    <td class="num">${t.partitions.length}</td>
+                    <td class="num">${formatCount(messageCount(t))}</td>
+                    <td class="num">${formatBytes(t.partitions.reduce((s, p) => s + p.sizeBytes, 0))}</td>
+                    <td>${retention(t)}</td>
+                    <td>${flushText(t.config.flush)}</td>
+                  </tr>`,
+                )}
+              </tbody>
+            </table>`}
+    </section>
+    ${selected !== null && topics.data !== null && (topic
+      ? html`<${TopicDetail} key=${topic.name} topic=${topic}
+          onDeleted=${() => {
+            setMessage(`Deleted topic ${topic.name}.`);
+            topics.reload();
+            navigate('topics', {}, true);
+          }} />`
+      : html`<${Notice} kind="info">Topic ${selected} does not exist.<//>`)}
+  `;
+}
+
+function messageCount(topic: Topic): number {
+  return topic.partitions.reduce((sum, p) => sum + (p.offsetEnd - p.offsetStart), 0);
+}
+
+function retention(topic: Topic): string {
+  const { retentionMs, retentionBytes } = topic.config;
+  if (retentionMs === null && retentionBytes === null) return 'forever';
+  const parts = [];
+  if (retentionMs !== null) parts.push(formatDuration(retentionMs));
+  if (retentionBytes !== null) parts.push(`${formatBytes(retentionBytes)} per partition`);
+  return parts.join(' or ');
+}
+
+function flushText(flush: unknown): string {
+  if (typeof flush === 'string') return flush;
+  if (flush !== null && typeof flush === 'object') {
+    const record = flush as Record<string, unknown>;
+    const kind = String(record['kind'] ?? record['type'] ?? '');
+    const rest = Object.entries(record).filter(([name]) => name !== 'kind' && name !== 'type');
+    return rest.length > 0 ? `${kind} (${rest.map(([n, v]) => `${n} ${String(v)}`).join(', ')})` : kind;
+  }
+  return String(flush);
+}
+
+function configValue(name: string, value: unknown): string {
+  if (value === null) return 'none';
+  if (name === 'flush') return flushText(value);
+  if (typeof value === 'number' && /Ms(Max)?$/.test(name)) return `${formatDuration(value)} (${formatCount(value)} ms)`;
+  if (typeof value === 'number' && /Bytes(Max)?$/.test(name)) return `${formatBytes(value)} (${formatCount(value)} B)`;
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function TopicDetail({ topic, onDeleted }: { topic: Topic; onDeleted: () => void }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const subscriptions = useLoad(() => api.subscriptions().then((all) => all.filter((s) => s.topic === topic.name)), `subs:${topic.name}`, refreshMs);
+  const remove = async () => {
+    try {
+      await api.deleteTopic(topic.name);
+      onDeleted();
+    } catch (failure) {
+      setError(errorText(failure));
+      setConfirming(false);
+    }
+  };
+  return html`
+    <section class="card" data-testid="topic-detail">
+      <div class="card-title">
+        <h2>${topic.name}</h2>
+        <div class="actions">
+          <a class="button" href=${routeHref('messages', { topic: topic.name, partition: 0 })}>Browse messages</a>
+          ${confirming
+            ? html`<button class="button danger" onClick=${remove}>Delete ${topic.name} and its data</button>
+                <button class="button" onClick=${() => setConfirming(false)}>Cancel</button>`
+            : html`<button class="button danger-outline" onClick=${() => setConfirming(true)}>Delete…</button>`}
+        </div>
+      </div>
+      ${error && html`<${Notice} kind="error">${error}<//>`}
+      <div class="split">
+        <div>
+          <h3>Partitions</h3>
+          <table class="table compact" data-testid="partitions-table">
+            <thead><tr><th class="num">Partition</th><th class="num">Start</th><th class="num">End</th><th class="num">High watermark</th><th class="num">Messages</th><th class="num">Size</th></tr></thead>
+            <tbody>
+              ${topic.partitions.map(
+                (p) => html`<tr>
+                  <td class="num"><a href=${routeHref('messages', { topic: topic.name, partition: p.partition, offset: p.offsetStart })}>${p.partition}</a></td>
+                  <td class="num mono">${p.offsetStart}</td>
+                  <td class="num mono">${p.offsetEnd}</td>
+                  <td class="num mono">${p.highWatermark}</td>
+                  <td class="num">${formatCount(p.offsetEnd - p.offsetStart)}</td>
+                  <td class="num">${formatBytes(p.sizeBytes)}</td>
+                </tr>`,
+              )}
+            </tbody>
+          </table>
+          <h3>Queue subscriptions</h3>
+          ${subscriptionList(subscriptions.data)}
+        </div>
+        <div>
+          <h3>Configuration</h3>
+          <dl class="config">
+            ${Object.entries(topic.config).map(([name, value]) => html`<dt>${name}</dt><dd>${configValue(name, value)}</dd>`)}
+          </dl>
+        </div>
+      </div>
+    </section>
+  `;
+}
+
+function subscriptionList(subscriptions: Subscription[] | null) {
+  if (subscriptions === null) return html`<${Empty}>Loading…<//>`;
+  if (subscriptions.length === 0) return html`<${Empty}>None.<//>`;
+  return html`<ul class="plain">
+    ${subscriptions.map(
+      (s) => html`<li><a href=${routeHref('groups', { subscription: `${s.topic}/${s.name}` })}>${s.name}</a> · ${formatCount(s.backlogMessages)} in backlog, ${formatCount(s.inFlight)} in flight</li>`,
+    )}
+  </ul>`;
+}
+
+function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const name = String(form.get('name') ?? '').trim();
+    const partitions = Number(form.get('partitions'));
+    const retentionHours = String(form.get('retentionHours') ?? '').trim();
+    const retentionMebibytes = String(form.get('retentionMebibytes') ?? '').trim();
+    const config: Record<string, number> = {};
+    if (retentionHours !== '') config['retentionMs'] = Math.round(Number(retentionHours) * 3_600_000);
+    if (retentionMebibytes !== '') config['retentionBytes'] = Math.round(Number(retentionMebibytes) * 1024 * 1024);
+    setBusy(true);
+    try {
+      await api.createTopic(name, partitions, config);
+      onCreated(name);
+    } catch (failure) {
+      setError(errorText(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`
+    <form class="card form" onSubmit=${submit} data-testid="create-topic">
+      <h2>New topic</h2>
+      ${error && html`<${Notice} kind="error">${error}<//>`}
+      <div class="fields">
+        <label>Name<input name="name" required pattern="[a-zA-Z0-9._\\-]+" placeholder="orders" autofocus /></label>
+        <label>Partitions<input name="partitions" type="number" min="1" max="1000" value="1" required /></label>
+        <label>Retention (hours)<input name="retentionHours" type="number" min="0" step="any" placeholder="broker default" /></label>
+        <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" placeholder="broker default" /></label>
+      </div>
+      <div class="actions"><button class="button primary" type="submit" disabled=${busy}>Create topic</button></div>
+    </form>
+  `;
+}
