@@ -112,7 +112,7 @@ function addProcess(registry: MetricsRegistry): void {
   gauge('weir_uptime_seconds', 'Seconds since the broker process started').set(uptimeSeconds);
   startProcessMetrics();
   const histogram = eventLoopDelay!;
-  const delaySeconds = (nanoseconds: number): number => (histogram.count === 0 ? 0 : Math.max(0, nanoseconds / 1e6 - eventLoopResolutionMs) / 1000);
+  const delaySeconds = (nanoseconds: number): number => (histogram.count === 0 ? 0 : Math.max(0, nanoseconds - eventLoopResolutionMs * 1e6) / 1e9);
   const window = 'since the previous scrape';
   gauge('weir_event_loop_delay_p50_seconds', `Median event-loop delay ${window}`).set(delaySeconds(histogram.percentile(50)));
   gauge('weir_event_loop_delay_p99_seconds', `99th percentile of the event-loop delay ${window}`).set(delaySeconds(histogram.percentile(99)));
