@@ -4,6 +4,8 @@
  */
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
+import type { HttpBroker } from '../protocol/http/http-context.js';
+import { HttpListener } from '../protocol/http/http-listener.js';
 import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener } from '../protocol/native/listener.js';
 import type { Logger } from '../util/logger.js';
@@ -13,6 +15,7 @@ export type { TopicConfig };
 
 export const nativePortDefault = 7400;
 export const kafkaPortDefault = 9092;
+export const httpPortDefault = 7480;
 export const dataDirDefault = './weir-data';
 
 export interface ServerOptions {
@@ -24,6 +27,10 @@ export interface ServerOptions {
   kafkaPort: number | null;
   /** Host Kafka clients are told to connect to (default: the listen host). */
   kafkaAdvertisedHost?: string;
+  /** HTTP port (REST, WebSocket, SSE, metrics, console); 0 picks a free one; null turns it off. */
+  httpPort?: number | null;
+  /** Address the HTTP listener binds (default: `host`). */
+  httpHost?: string;
   autoCreateTopics: boolean;
   defaultTopicConfig: Partial<TopicConfig>;
   logger: Logger;
@@ -33,6 +40,7 @@ export interface RunningServer {
   broker: Broker;
   nativePort: number;
   kafkaPort: number | null;
+  httpPort: number | null;
   /** Graceful: stop accepting, finish in-flight requests, flush and close every partition. */
   close(): Promise<void>;
 }
@@ -65,11 +73,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       kafkaPort = (await kafka.start()).port;
       listeners.push(kafka);
     }
+    let httpPort: number | null = null;
+    if (options.httpPort !== undefined && options.httpPort !== null) {
+      // Broker implements QueueBrokerApi once the queue core lands; until then its queue routes fail (500).
+      const http = new HttpListener(broker as unknown as HttpBroker, { host: options.httpHost ?? options.host, port: options.httpPort, logger: options.logger });
+      httpPort = (await http.start()).port;
+      listeners.push(http);
+    }
     let closing: Promise<void> | undefined;
     return {
       broker,
       nativePort,
       kafkaPort,
+      httpPort,
       close() {
         closing ??= (async () => {
           await Promise.allSettled(listeners.map((l) => l.close()));

@@ -1,7 +1,7 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dataDirDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, parseLogLevel } from '../../util/logger.js';
 import { integerOption } from '../args.js';
 
@@ -12,6 +12,9 @@ export const startUsage = `weir start [options]
   --kafka-port N            Kafka-compatible listener port (default ${kafkaPortDefault}; 0 picks a free port)
   --no-kafka                no Kafka-compatible listener
   --kafka-advertised-host H host Kafka clients are told to connect to (default: --host)
+  --http-port N             HTTP port: REST API, WebSocket/SSE, /metrics, web console (default ${httpPortDefault}; 0 picks a free port)
+  --http-host H             address the HTTP port binds (default 127.0.0.1)
+  --no-http                 no HTTP listener
   --no-auto-create-topics   refuse produce/fetch to topics that do not exist
   --default-partitions N    partitions of automatically created topics (default 1)
   --default-flush POLICY    always | none | interval:<ms> (default always)
@@ -27,6 +30,9 @@ export async function start(argv: string[]): Promise<number> {
       'kafka-port': { type: 'string' },
       'no-kafka': { type: 'boolean' },
       'kafka-advertised-host': { type: 'string' },
+      'http-port': { type: 'string' },
+      'http-host': { type: 'string' },
+      'no-http': { type: 'boolean' },
       'no-auto-create-topics': { type: 'boolean' },
       'default-partitions': { type: 'string' },
       'default-flush': { type: 'string' },
@@ -44,13 +50,16 @@ export async function start(argv: string[]): Promise<number> {
     port: integerOption('port', values.port, nativePortDefault, 0, 65535),
     kafkaPort: values['no-kafka'] ? null : integerOption('kafka-port', values['kafka-port'], kafkaPortDefault, 0, 65535),
     ...(values['kafka-advertised-host'] ? { kafkaAdvertisedHost: values['kafka-advertised-host'] } : {}),
+    httpPort: values['no-http'] ? null : integerOption('http-port', values['http-port'], httpPortDefault, 0, 65535),
+    httpHost: values['http-host'] ?? '127.0.0.1',
     autoCreateTopics: !values['no-auto-create-topics'],
     defaultTopicConfig: defaults,
     logger,
   });
   const host = values.host ?? '127.0.0.1';
   const kafka = server.kafkaPort === null ? '' : `, Kafka protocol on ${host}:${server.kafkaPort}`;
-  logger('info', `weir broker ready: native protocol on ${host}:${server.nativePort}${kafka}, data in ${dataDir} (pid ${process.pid})`);
+  const http = server.httpPort === null ? '' : `, HTTP on ${values['http-host'] ?? '127.0.0.1'}:${server.httpPort}`;
+  logger('info', `weir broker ready: native protocol on ${host}:${server.nativePort}${kafka}${http}, data in ${dataDir} (pid ${process.pid})`);
   return new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

@@ -16,6 +16,8 @@ export interface BrokerProcess {
   port: number;
   /** The Kafka-compatible listener's port. */
   kafkaPort: number;
+  /** The HTTP listener's port; null when started with --no-http. */
+  httpPort: number | null;
   url: string;
   /** Everything the broker wrote to stderr so far. */
   log(): string;
@@ -35,22 +37,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; args?: string[] } = {}): Promise<BrokerProcess> {
+export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; httpPort?: number; args?: string[] } = {}): Promise<BrokerProcess> {
   const port = options.port ?? 0;
-  const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), '--kafka-port', String(options.kafkaPort ?? 0), ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), '--kafka-port', String(options.kafkaPort ?? 0), '--http-port', String(options.httpPort ?? 0), ...(options.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const [boundPort, kafkaPort] = await new Promise<[number, number]>((resolve, reject) => {
+  const [boundPort, kafkaPort, httpPort] = await new Promise<[number, number, number | null]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not start within ${startTimeoutMs} ms:\n${text}`)), startTimeoutMs);
     const check = (): void => {
-      const match = /native protocol on [^\s:]+:(\d+), Kafka protocol on [^\s:]+:(\d+)/.exec(text);
+      const match = /native protocol on [^\s:]+:(\d+), Kafka protocol on [^\s:]+:(\d+)(?:, HTTP on [^\s:]+:(\d+))?,/.exec(text);
       if (match) {
         clearTimeout(timer);
         child.stderr!.off('data', check);
-        resolve([Number(match[1]), Number(match[2])]);
+        resolve([Number(match[1]), Number(match[2]), match[3] === undefined ? null : Number(match[3])]);
       }
     };
     child.stderr!.on('data', check);
@@ -63,6 +65,7 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
     child,
     port: boundPort,
     kafkaPort,
+    httpPort,
     url: `weir://127.0.0.1:${boundPort}`,
     log: () => text,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

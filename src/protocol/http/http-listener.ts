@@ -1,0 +1,260 @@
+/**
+ * Weir's HTTP front end (docs/http-api.md): REST for produce, consume, settle and administration,
+ * WebSocket and SSE subscriptions, /metrics, /openapi.json, the web console and the chat demo.
+ * Like the other listeners it translates requests into broker calls and holds no broker logic.
+ *
+ * Bounds: request bodies and WebSocket frames up to bodyBytesMax (413 beyond), at most
+ * connectionsMax connections (further ones are refused at accept). Close is graceful: stop
+ * accepting, end WebSocket sessions with 1001 and SSE streams, let in-flight requests answer
+ * (long polls answer at once with what they have), then close the connections.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex, Writable } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../../util/logger.js';
+import { observeRequest, trackConnection } from '../../util/metrics.js';
+import { demoChatHtml } from './demo-chat.js';
+import { HttpStatusError, asWeirError, errorJson, sendError, sendJson, statusOf } from './http-errors.js';
+import type { HttpBroker, HttpContext } from './http-context.js';
+import { bodyBytesMaxDefault } from './json-body.js';
+import { metricsContentType, metricsText, startProcessMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { HttpProducer } from './produce.js';
+import { QueueConsumers } from './queue-consumers.js';
+import { addAdminRoutes } from './routes-admin.js';
+import { addMessageRoutes, sourceFor } from './routes-messages.js';
+import { Router, type RouteRequest } from './router.js';
+import { SseSession } from './sse-session.js';
+import { consoleDirDefault, serveStatic } from './static-files.js';
+import { GroupReaders } from './stream-read.js';
+import { WebSocketSession, type SessionTarget } from './websocket-session.js';
+
+export const httpListenerDefaults = {
+  bodyBytesMax: bodyBytesMaxDefault,
+  connectionsMax: 10_000,
+  /** How long close() lets requests finish before cutting connections. */
+  closeTimeoutMs: 5_000,
+  /** Idle keep-alive connections close after this long. */
+  keepAliveTimeoutMs: 60_000,
+} as const;
+
+export interface HttpListenerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  logger?: Logger;
+  bodyBytesMax?: number;
+  connectionsMax?: number;
+  closeTimeoutMs?: number;
+  /** Directory of the built web console (default dist/console/). */
+  consoleDir?: string;
+}
+
+export class HttpListener {
+  readonly #broker: HttpBroker;
+  readonly #options: HttpListenerOptions;
+  readonly #log: Logger;
+  readonly #context: HttpContext;
+  readonly #router = new Router();
+  readonly #closing = new AbortController();
+  readonly #webSockets = new WebSocketServer({ noServer: true, maxPayload: httpListenerDefaults.bodyBytesMax });
+  readonly #sessions = new Set<WebSocketSession | SseSession>();
+  readonly #sockets = new Set<Duplex>();
+  #inFlight = 0;
+  #idle: (() => void) | null = null;
+  #server: Server | null = null;
+
+  constructor(broker: HttpBroker, options: HttpListenerOptions) {
+    this.#broker = broker;
+    this.#options = options;
+    this.#log = options.logger ?? (() => {});
+    this.#context = {
+      broker,
+      producer: new HttpProducer(broker),
+      groups: new GroupReaders(broker),
+      queues: new QueueConsumers(broker),
+      bodyBytesMax: options.bodyBytesMax ?? httpListenerDefaults.bodyBytesMax,
+      logger: this.#log,
+      closing: () => this.#closing.signal.aborted,
+    };
+    this.#webSockets.options.maxPayload = this.#context.bodyBytesMax;
+    this.#addRoutes();
+  }
+
+  /** Connections open now (HTTP, SSE and WebSocket). */
+  get connectionCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** WebSocket and SSE subscriptions open now. */
+  get subscriptionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Every route (method and path pattern), as the OpenAPI description lists them. */
+  routes(): { method: string; path: string; summary: string }[] {
+    return this.#router.routes();
+  }
+
+  #addRoutes(): void {
+    const router = this.#router;
+    const context = this.#context;
+    router.add('GET', '/openapi.json', 'This OpenAPI description', ({ res }) => sendJson(res, 200, openApiDocument));
+    router.add('GET', '/metrics', 'Prometheus metrics', (r) => this.#serveMetrics(r));
+    router.add('GET', '/', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'));
+    router.add('GET', '/console', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'));
+    router.add('GET', '/console/{path*}', 'The web console', ({ req, res, params }) =>
+      serveStatic(res, this.#options.consoleDir ?? consoleDirDefault, params.path!, req.method === 'HEAD'),
+    );
+    router.add('GET', '/demo/chat', 'Chat-room demo page', ({ res }) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(demoChatHtml), 'cache-control': 'no-cache' });
+      res.end(demoChatHtml);
+    });
+    addAdminRoutes(router, context);
+    addMessageRoutes(router, context);
+    router.add('GET', '/v1/topics/{topic}/ws', 'WebSocket subscription', () => {
+      throw new HttpStatusError(426, 'INVALID_REQUEST', 'this route is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)');
+    });
+    router.add('GET', '/v1/topics/{topic}/events', 'Server-Sent Events subscription', ({ res, params, query }) => {
+      const target = targetOf(params.topic!, query);
+      const source = sourceFor(context, params.topic!, query, { subscriptionRequired: false });
+      this.#track(new SseSession(context, res, source, target));
+    });
+  }
+
+  #serveMetrics({ res }: RouteRequest): void {
+    const text = metricsText(this.#broker);
+    res.writeHead(200, { 'content-type': metricsContentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+  }
+
+  #track(session: WebSocketSession | SseSession): void {
+    this.#sessions.add(session);
+    void session.closed.then(() => this.#sessions.delete(session));
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  start(): Promise<{ port: number }> {
+    if (this.#server !== null) throw new Error('HttpListener.start called twice');
+    const server = createServer({ keepAliveTimeout: httpListenerDefaults.keepAliveTimeoutMs, noDelay: true }, (req, res) => void this.#onRequest(req, res));
+    server.maxConnections = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
+    server.headersTimeout = httpListenerDefaults.keepAliveTimeoutMs + 5_000;
+    server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      const untrack = trackConnection('http');
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        untrack();
+      });
+    });
+    startProcessMetrics();
+    server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    server.on('clientError', (error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+      this.#log('info', `HTTP listener: bad request from a client: ${error.message}`);
+    });
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', reject);
+        server.on('error', (error) => this.#log('error', `HTTP listener: ${error.message}`));
+        const address = server.address();
+        const port = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log('info', `HTTP listening on ${this.#options.host}:${port}`);
+        resolve({ port });
+      });
+    });
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#inFlight++;
+    const startedNs = process.hrtime.bigint();
+    let api = 'unmatched';
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    res.once('close', onClose);
+    const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
+    try {
+      if (this.#closing.signal.aborted) res.setHeader('connection', 'close');
+      const url = new URL(req.url ?? '/', 'http://weir');
+      const match = this.#router.match(req.method ?? 'GET', url.pathname);
+      if (match.kind === 'none') throw new HttpStatusError(404, 'INVALID_REQUEST', `no route for ${req.method} ${url.pathname} (see /openapi.json)`);
+      if (match.kind === 'method-not-allowed') {
+        res.setHeader('allow', match.allowed.join(', '));
+        throw new HttpStatusError(405, 'INVALID_REQUEST', `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`);
+      }
+      api = `${req.method} ${match.path}`;
+      await match.handler({ req, res, params: match.params, query: url.searchParams, signal });
+    } catch (error) {
+      const weirError = asWeirError(error);
+      if (statusOf(weirError) >= 500 && weirError.code !== 'SHUTTING_DOWN') this.#log('error', `HTTP ${req.method} ${req.url}: ${weirError.message}`);
+      if (!req.complete) res.setHeader('connection', 'close'); // the rest of the body is not read
+      if (!res.writableEnded) sendError(res, weirError);
+    } finally {
+      observeRequest('http', api, Number(process.hrtime.bigint() - startedNs) / 1e9);
+      this.#inFlight--;
+      if (this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      if (this.#closing.signal.aborted) throw new HttpStatusError(503, 'SHUTTING_DOWN', 'the HTTP listener is closing');
+      const url = new URL(req.url ?? '/', 'http://weir');
+      const match = /^\/v1\/topics\/([^/]+)\/ws$/.exec(url.pathname);
+      if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
+      const topic = decodeURIComponent(match[1]!);
+      const target = targetOf(topic, url.searchParams);
+      const source = sourceFor(this.#context, topic, url.searchParams, { subscriptionRequired: false });
+      this.#webSockets.handleUpgrade(req, socket, head, (webSocket) => this.#track(new WebSocketSession(this.#context, webSocket, source, target)));
+    } catch (error) {
+      refuseUpgrade(socket, asWeirError(error));
+    }
+  }
+
+  /** Stops accepting, ends subscriptions, lets in-flight requests answer, closes connections. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    this.#closing.abort();
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const session of this.#sessions) {
+      if (session instanceof WebSocketSession) session.close(1001, 'server shutting down');
+      else session.close();
+    }
+    const timeoutMs = this.#options.closeTimeoutMs ?? httpListenerDefaults.closeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    const idle = this.#inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#idle = resolve));
+    const sessionsClosed = Promise.all([...this.#sessions].map((s) => s.closed));
+    await Promise.race([Promise.all([idle, sessionsClosed]), timedOut]);
+    clearTimeout(timer);
+    server.closeIdleConnections();
+    server.closeAllConnections();
+    for (const socket of this.#sockets) socket.destroy();
+    this.#webSockets.close();
+    await this.#context.queues.close();
+    await stopped;
+  }
+}
+
+function targetOf(topic: string, query: URLSearchParams): SessionTarget {
+  const subscription = query.get('subscription');
+  const queue = query.get('type') === 'queue' && subscription !== null && subscription !== '' ? { subscription } : null;
+  return { topic, queue };
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  res.writeHead(302, { location, 'content-length': 0 });
+  res.end();
+}
+
+/** Answers a refused WebSocket upgrade with a plain HTTP error and closes the socket. */
+function refuseUpgrade(socket: Writable & { destroy(): void }, error: ReturnType<typeof asWeirError>): void {
+  const body = JSON.stringify({ error: errorJson(error) });
+  const status = statusOf(error);
+  socket.end(`HTTP/1.1 ${status} Error\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}

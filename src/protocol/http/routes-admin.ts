@@ -1,0 +1,120 @@
+/**
+ * Administration routes: health and readiness, topics, queue subscriptions, consumer groups and
+ * dead letters.
+ */
+import type { QueueSubscriptionConfig, TopicConfig } from '../../broker/types.js';
+import { parseFlushPolicy } from '../../broker/topic-config.js';
+import { isWeirError } from '../../util/errors.js';
+import { sendEmpty, sendJson } from './http-errors.js';
+import type { HttpContext } from './http-context.js';
+import { readBody, parseJson, readJsonBody } from './json-body.js';
+import { deadLetterJson, groupJson } from './json-view.js';
+import { encodings } from './message-json.js';
+import type { RouteRequest, Router } from './router.js';
+import { arrayOf, integerIn, invalid, objectWith, plainObject, queryChoice, queryInteger, queryOffset, stringOf } from './schema.js';
+
+export const deadLettersReadMax = 1_000;
+export const replaySelectMax = 10_000;
+
+export function addAdminRoutes(router: Router, context: HttpContext): void {
+  router.add('GET', '/healthz', 'Liveness: answers while the process serves', ({ res }) => sendJson(res, 200, { status: 'ok' }));
+  router.add('GET', '/readyz', 'Readiness: 503 while shutting down', (r) => ready(context, r));
+  router.add('GET', '/v1/topics', 'List topics', ({ res, query }) => {
+    const includeInternal = query.get('internal') === 'true';
+    sendJson(res, 200, { topics: context.broker.listTopics({ includeInternal }) });
+  });
+  router.add('POST', '/v1/topics', 'Create a topic', (r) => createTopic(context, r));
+  router.add('GET', '/v1/topics/{topic}', 'Describe a topic', ({ res, params }) => sendJson(res, 200, context.broker.describeTopic(params.topic!)));
+  router.add('DELETE', '/v1/topics/{topic}', 'Delete a topic', async ({ res, params }) => {
+    await context.queues.forget(params.topic!);
+    await context.broker.deleteTopic(params.topic!);
+    sendEmpty(res, 204);
+  });
+  router.add('GET', '/v1/subscriptions', 'List queue subscriptions', ({ res, query }) => {
+    const topic = query.get('topic');
+    sendJson(res, 200, { subscriptions: context.broker.listSubscriptions(topic === null || topic === '' ? undefined : topic) });
+  });
+  router.add('PUT', '/v1/topics/{topic}/subscriptions/{subscription}', 'Create a queue subscription (200 when it exists)', (r) => putSubscription(context, r));
+  router.add('GET', '/v1/topics/{topic}/subscriptions/{subscription}', 'Describe a queue subscription', ({ res, params }) =>
+    sendJson(res, 200, context.broker.describeSubscription(params.topic!, params.subscription!)),
+  );
+  router.add('DELETE', '/v1/topics/{topic}/subscriptions/{subscription}', 'Delete a queue subscription', async ({ res, params }) => {
+    await context.queues.forget(params.topic!, params.subscription!);
+    await context.broker.deleteSubscription(params.topic!, params.subscription!);
+    sendEmpty(res, 204);
+  });
+  router.add('GET', '/v1/groups', 'List consumer groups', ({ res }) => sendJson(res, 200, { groups: context.broker.listGroups() }));
+  router.add('GET', '/v1/groups/{group}', 'Describe a consumer group (offsets with lag)', ({ res, params }) => sendJson(res, 200, groupJson(context.broker.describeGroup(params.group!))));
+  router.add('DELETE', '/v1/groups/{group}', 'Delete a consumer group', async ({ res, params }) => {
+    await context.broker.deleteGroup(params.group!);
+    sendEmpty(res, 204);
+  });
+  router.add('GET', '/v1/dead-letters/{topic}', 'List dead letters with their reasons', (r) => listDeadLetters(context, r));
+  router.add('POST', '/v1/dead-letters/{topic}/replay', 'Replay dead letters to their original topics', (r) => replay(context, r));
+}
+
+async function ready(context: HttpContext, { res }: RouteRequest): Promise<void> {
+  let ready = !context.closing();
+  if (ready) {
+    try {
+      await context.broker.fetch({ partitions: [], waitMs: 0 }); // throws SHUTTING_DOWN once the broker closes
+    } catch {
+      ready = false;
+    }
+  }
+  sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'shutting-down' });
+}
+
+async function createTopic(context: HttpContext, { req, res }: RouteRequest): Promise<void> {
+  const body = objectWith(await readJsonBody(req, context.bodyBytesMax), 'body', ['name', 'partitions', 'config']);
+  const name = stringOf(body.name, 'name', 249);
+  const config: Partial<TopicConfig> = {};
+  if (body.config !== undefined) {
+    Object.assign(config, plainObject(body.config, 'config')); // the broker rejects unknown fields (INVALID_CONFIG)
+    if (typeof config.flush === 'string') config.flush = parseFlushPolicy(config.flush);
+  }
+  if (body.partitions !== undefined) config.partitions = integerIn(body.partitions, 'partitions', 1, 10_000);
+  sendJson(res, 201, await context.broker.createTopic(name, config)); // the broker validates each value (INVALID_CONFIG)
+}
+
+const subscriptionFields = ['ackTimeoutMs', 'deliveriesMax', 'backoff', 'deadLetterTopic', 'discard', 'backlogMessagesMax', 'backlogBytesMax', 'overflow', 'keyOrdered', 'startAt'] as const;
+
+async function putSubscription(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
+  const text = await readBody(req, context.bodyBytesMax);
+  const config = (text.length === 0 ? {} : objectWith(parseJson(text), 'body', subscriptionFields)) as Partial<QueueSubscriptionConfig>;
+  const topic = params.topic!;
+  const name = params.subscription!;
+  try {
+    sendJson(res, 200, context.broker.describeSubscription(topic, name));
+    return;
+  } catch (error) {
+    if (!isWeirError(error, 'UNKNOWN_SUBSCRIPTION')) throw error;
+  }
+  sendJson(res, 201, await context.broker.createSubscription(topic, name, config)); // the broker validates each value
+}
+
+async function listDeadLetters(context: HttpContext, { res, params, query }: RouteRequest): Promise<void> {
+  const options: { partition?: number; offset?: bigint; max?: number } = { max: queryInteger(query, 'max', 100, 1, deadLettersReadMax) };
+  const partition = queryInteger(query, 'partition', -1, 0, 9_999);
+  if (partition >= 0) options.partition = partition;
+  const offset = queryOffset(query, 'offset');
+  if (offset !== null) options.offset = offset;
+  const encoding = queryChoice(query, 'encoding', encodings, 'utf8');
+  const letters = await context.broker.listDeadLetters(params.topic!, options);
+  sendJson(res, 200, { deadLetters: letters.map((letter) => deadLetterJson(letter, encoding)) });
+}
+
+async function replay(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
+  const text = await readBody(req, context.bodyBytesMax);
+  const body = text.length === 0 ? {} : objectWith(parseJson(text), 'body', ['select']);
+  let select: { partition: number; offset: bigint }[] | undefined;
+  if (body.select !== undefined) {
+    select = arrayOf(body.select, 'select', 1, replaySelectMax).map((item, i) => {
+      const entry = objectWith(item, `select[${i}]`, ['partition', 'offset']);
+      const offset = entry.offset;
+      if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) invalid(`select[${i}].offset`, 'a non-negative integer', offset);
+      return { partition: integerIn(entry.partition, `select[${i}].partition`, 0, 9_999), offset: BigInt(offset) };
+    });
+  }
+  sendJson(res, 200, await context.broker.replayDeadLetters(params.topic!, select));
+}

@@ -1,0 +1,122 @@
+/**
+ * Message routes: produce, long-polling consume (consumer group or queue), browse a partition,
+ * and settle queue deliveries (ack, nack, reject, extend).
+ */
+import type { QueueSettlement } from '../../broker/types.js';
+import { WeirError } from '../../util/errors.js';
+import { sendError, sendJson } from './http-errors.js';
+import type { HttpContext } from './http-context.js';
+import { readJsonBody } from './json-body.js';
+import { decodeReceipt, encodings } from './message-json.js';
+import { parseProduceBody, produceMessagesMax, scheduleMsMax } from './produce.js';
+import type { RouteRequest, Router } from './router.js';
+import { arrayOf, integerIn, objectWith, queryChoice, queryInteger, queryOffset, stringOf } from './schema.js';
+import { LatestSource, readPositions, type MessageSource } from './stream-read.js';
+
+/** Messages one read may return, and the longest long-poll wait. */
+export const readMessagesMax = 10_000;
+export const readMessagesDefault = 100;
+export const waitMsMax = 30_000;
+export const reasonLengthMax = 1_000;
+
+export function addMessageRoutes(router: Router, context: HttpContext): void {
+  router.add('POST', '/v1/topics/{topic}/messages', 'Produce messages', (r) => produce(context, r));
+  router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r));
+  router.add('GET', '/v1/topics/{topic}/partitions/{partition}/messages', 'Browse a partition from an offset or a time', (r) => browse(context, r));
+  for (const action of ['ack', 'nack', 'reject', 'extend'] as const) {
+    router.add('POST', `/v1/topics/{topic}/subscriptions/{subscription}/${action}`, `Settle queue deliveries: ${action}`, (r) => settle(context, r, action));
+  }
+}
+
+async function produce(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
+  const messages = parseProduceBody(await readJsonBody(req, context.bodyBytesMax));
+  const outcome = await context.producer.produce(params.topic!, messages);
+  if (outcome.error === null) sendJson(res, 200, { results: outcome.results });
+  else sendError(res, outcome.error, { results: outcome.results });
+}
+
+/** The message source a consume request (HTTP, WebSocket or SSE) names in its query. */
+export function sourceFor(context: HttpContext, topic: string, query: URLSearchParams, options: { subscriptionRequired: boolean }): MessageSource {
+  const type = queryChoice(query, 'type', ['stream', 'queue'] as const, 'stream');
+  const encoding = queryChoice(query, 'encoding', encodings, 'utf8');
+  const subscription = query.get('subscription');
+  if (subscription === null || subscription === '') {
+    if (options.subscriptionRequired || type === 'queue') {
+      throw new WeirError('INVALID_REQUEST', `query parameter subscription is required (a consumer group for type=stream, a queue subscription for type=queue)`);
+    }
+    const latest = new LatestSource(context.broker, topic, encoding);
+    latest.start(); // UNKNOWN_TOPIC before the stream starts; positions fixed now
+    return latest;
+  }
+  if (type === 'queue') return context.queues.source(topic, subscription, encoding);
+  context.broker.describeTopic(topic);
+  const start = queryChoice(query, 'from', ['earliest', 'latest'] as const, 'earliest');
+  return context.groups.source(subscription, topic, { start, encoding });
+}
+
+async function consume(context: HttpContext, { res, params, query, signal }: RouteRequest): Promise<void> {
+  const source = sourceFor(context, params.topic!, query, { subscriptionRequired: true });
+  const max = queryInteger(query, 'max', readMessagesDefault, 1, readMessagesMax);
+  const waitMs = queryInteger(query, 'waitMs', 0, 0, waitMsMax);
+  const messages = await source.read(max, waitMs, signal);
+  sendJson(res, 200, { messages });
+}
+
+async function browse(context: HttpContext, { res, params, query, signal }: RouteRequest): Promise<void> {
+  const topic = params.topic!;
+  if (!/^\d{1,5}$/.test(params.partition!)) throw new WeirError('INVALID_REQUEST', `partition ${JSON.stringify(params.partition)} is not a partition number`);
+  const partition = Number(params.partition);
+  const state = context.broker.describeTopic(topic).partitions[partition];
+  if (state === undefined) throw new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition}`);
+  const max = queryInteger(query, 'max', readMessagesDefault, 1, readMessagesMax);
+  const waitMs = queryInteger(query, 'waitMs', 0, 0, waitMsMax);
+  const encoding = queryChoice(query, 'encoding', encodings, 'utf8');
+  let offset = queryOffset(query, 'offset');
+  const timestamp = queryInteger(query, 'timestamp', -1, 0, Number.MAX_SAFE_INTEGER);
+  if (offset !== null && timestamp >= 0) throw new WeirError('INVALID_REQUEST', 'give offset or timestamp, not both');
+  if (timestamp >= 0) {
+    const found = await context.broker.listOffset(topic, partition, { timestampMs: timestamp });
+    offset = found.offset >= 0n ? found.offset : state.highWatermark;
+  }
+  const positions = new Map([[partition, offset ?? state.offsetStart]]);
+  const messages = await readPositions(context.broker, topic, positions, { max, waitMs, encoding }, signal);
+  const after = context.broker.describeTopic(topic).partitions[partition] ?? state;
+  sendJson(res, 200, { messages, nextOffset: positions.get(partition)!, offsetStart: after.offsetStart, highWatermark: after.highWatermark });
+}
+
+export type SettleAction = 'ack' | 'nack' | 'reject' | 'extend';
+
+/** Validates a settle body (HTTP or a WebSocket frame) into settlements. */
+export function parseSettlements(action: SettleAction, body: unknown, extraFields: readonly string[] = []): QueueSettlement[] {
+  const fields = { ack: ['receipts'], nack: ['receipts', 'delayMs'], reject: ['receipts', 'reason'], extend: ['receipts', 'extendMs'] }[action];
+  const request = objectWith(body, 'body', [...fields, ...extraFields]);
+  const receipts = arrayOf(request.receipts, 'receipts', 1, produceMessagesMax).map((text, i) => decodeReceipt(text, `receipts[${i}]`));
+  switch (action) {
+    case 'ack':
+      return receipts.map((receipt) => ({ action, receipt }));
+    case 'nack': {
+      const delayMs = request.delayMs === undefined ? undefined : integerIn(request.delayMs, 'delayMs', 0, scheduleMsMax);
+      return receipts.map((receipt) => (delayMs === undefined ? { action, receipt } : { action, receipt, delayMs }));
+    }
+    case 'reject': {
+      const reason = stringOf(request.reason, 'reason', reasonLengthMax);
+      return receipts.map((receipt) => ({ action, receipt, reason }));
+    }
+    case 'extend': {
+      const extendMs = integerIn(request.extendMs, 'extendMs', 1, scheduleMsMax);
+      return receipts.map((receipt) => ({ action, receipt, extendMs }));
+    }
+  }
+}
+
+/** One outcome per settlement: null, or the error's code and message. */
+export async function settleJson(context: HttpContext, topic: string, subscription: string, settlements: QueueSettlement[]): Promise<({ code: string; message: string } | null)[]> {
+  const outcomes = await context.queues.settle(topic, subscription, settlements);
+  return outcomes.map((error) => (error === null ? null : { code: error.code, message: error.message }));
+}
+
+async function settle(context: HttpContext, { req, res, params }: RouteRequest, action: SettleAction): Promise<void> {
+  const settlements = parseSettlements(action, await readJsonBody(req, context.bodyBytesMax));
+  const results = await settleJson(context, params.topic!, params.subscription!, settlements);
+  sendJson(res, 200, { results });
+}

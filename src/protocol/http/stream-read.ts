@@ -1,0 +1,154 @@
+/**
+ * Reading a topic's partitions from given positions with one long-polling fetch, and the sources
+ * that keep those positions: from the latest offset (a browser tab with no subscription) or a
+ * consumer group's committed offsets. Every source answers `read(max, waitMs, signal)`.
+ */
+import type { BrokerApi, OffsetCommitEntry } from '../../broker/types.js';
+import { decodeBatches } from '../../format/record-batch.js';
+import { WeirError, isWeirError } from '../../util/errors.js';
+import { HttpStatusError } from './http-errors.js';
+import { decompressedBytesMax, recordJson, type Encoding, type MessageJson } from './message-json.js';
+
+/** Fetch bounds for one read (at least one whole batch is always returned). */
+export const readPartitionBytesMax = 1024 * 1024;
+export const readBytesMaxTotal = 8 * 1024 * 1024;
+
+export interface MessageSource {
+  /** Up to `max` messages, waiting up to `waitMs` for the first; [] when none came. */
+  read(max: number, waitMs: number, signal: AbortSignal): Promise<MessageJson[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Reads up to `max` messages from `positions` (partition → next offset) and advances the
+ * positions past what it returns. A position outside the log moves to the nearest end.
+ */
+export async function readPositions(
+  broker: BrokerApi,
+  topic: string,
+  positions: Map<number, bigint>,
+  read: { max: number; waitMs: number; encoding: Encoding },
+  signal: AbortSignal,
+): Promise<MessageJson[]> {
+  const partitions = [...positions].map(([partition, offset]) => ({ topic, partition, offset, bytesMax: readPartitionBytesMax }));
+  const results = await broker.fetch({ partitions, waitMs: read.waitMs, bytesMaxTotal: readBytesMaxTotal }, signal);
+  const messages: MessageJson[] = [];
+  for (const result of results) {
+    const position = positions.get(result.partition)!;
+    if (result.error !== undefined) {
+      if (result.error.code !== 'OFFSET_OUT_OF_RANGE') throw result.error;
+      positions.set(result.partition, position < result.offsetStart ? result.offsetStart : result.highWatermark);
+      continue;
+    }
+    if (messages.length >= read.max || result.records.length === 0) continue;
+    const records = decodeBatches(result.records, { decompressedBytesMax, offsetMin: position });
+    let next = position;
+    for (const record of records) {
+      if (messages.length >= read.max || record.offset >= result.highWatermark) break;
+      messages.push(recordJson(result.partition, record, read.encoding));
+      next = record.offset + 1n;
+    }
+    positions.set(result.partition, next);
+  }
+  return messages;
+}
+
+/** Every partition at its latest offset now; the source follows new messages only. */
+export class LatestSource implements MessageSource {
+  readonly #broker: BrokerApi;
+  readonly #topic: string;
+  readonly #encoding: Encoding;
+  #positions: Map<number, bigint> | null = null;
+
+  constructor(broker: BrokerApi, topic: string, encoding: Encoding) {
+    this.#broker = broker;
+    this.#topic = topic;
+    this.#encoding = encoding;
+  }
+
+  /** Fixes the starting positions (throws UNKNOWN_TOPIC); call before the first read. */
+  start(): void {
+    const description = this.#broker.describeTopic(this.#topic);
+    this.#positions = new Map(description.partitions.map((p) => [p.partition, p.highWatermark]));
+  }
+
+  async read(max: number, waitMs: number, signal: AbortSignal): Promise<MessageJson[]> {
+    if (this.#positions === null) this.start();
+    return readPositions(this.#broker, this.#topic, this.#positions!, { max, waitMs, encoding: this.#encoding }, signal);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export type GroupStart = 'earliest' | 'latest';
+
+/**
+ * Consumer groups read over HTTP: the group's committed offsets are the position, and what a read
+ * returns is committed before it is handed out (at most once). Such groups have no members;
+ * reads of one group and topic in this process run one at a time, so concurrent HTTP clients of
+ * a group share its messages without duplicates. A group with live (native or Kafka) members
+ * refuses these commits: 409.
+ */
+export class GroupReaders {
+  readonly #broker: BrokerApi;
+  /** The tail of each group's queue of reads (key: group and topic). */
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  constructor(broker: BrokerApi) {
+    this.#broker = broker;
+  }
+
+  source(group: string, topic: string, options: { start: GroupStart; encoding: Encoding }): MessageSource {
+    return {
+      read: (max, waitMs, signal) => this.read(group, topic, { ...options, max, waitMs }, signal),
+      close: async () => {},
+    };
+  }
+
+  read(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
+    const key = `${group}\u0000${topic}`;
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(() => (signal.aborted ? [] : this.#readOnce(group, topic, read, signal)));
+    this.#tails.set(key, run);
+    void run.finally(() => {
+      if (this.#tails.get(key) === run) this.#tails.delete(key);
+    }).catch(() => {});
+    return run;
+  }
+
+  async #readOnce(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
+    const description = this.#broker.describeTopic(topic);
+    const wanted = description.partitions.map((p) => ({ topic, partition: p.partition }));
+    const committed = await this.#broker.fetchOffsets(group, wanted);
+    const positions = new Map<number, bigint>();
+    const fresh = new Set<number>();
+    for (const state of description.partitions) {
+      const entry = committed.find((c) => c.partition === state.partition && c.topic === topic);
+      if (entry !== undefined && entry.offset >= 0n) {
+        positions.set(state.partition, entry.offset);
+      } else {
+        positions.set(state.partition, read.start === 'earliest' ? state.offsetStart : state.highWatermark);
+        fresh.add(state.partition);
+      }
+    }
+    const before = new Map(positions);
+    const messages = await readPositions(this.#broker, topic, positions, read, signal);
+    const commits: OffsetCommitEntry[] = [];
+    for (const [partition, offset] of positions) {
+      if (offset !== before.get(partition) || fresh.has(partition)) commits.push({ topic, partition, offset, metadata: null });
+    }
+    if (commits.length > 0) await this.#commit(group, commits);
+    return messages;
+  }
+
+  async #commit(group: string, commits: OffsetCommitEntry[]): Promise<void> {
+    try {
+      await this.#broker.commitOffsets({ groupId: group }, commits);
+    } catch (error) {
+      if (isWeirError(error, 'UNKNOWN_MEMBER')) {
+        throw new HttpStatusError(409, 'INVALID_REQUEST', `group ${group} has active native or Kafka members; HTTP reads use groups without members (pick another group name)`);
+      }
+      throw error instanceof WeirError ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+    }
+  }
+}
