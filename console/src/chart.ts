@@ -1,6 +1,8 @@
 /**
- * A time-series chart drawn as plain SVG: a line with a filled area over the last `windowMs`,
- * horizontal grid lines at round values, and a hover read-out of the nearest point.
+ * A time-series chart drawn as plain SVG: a line with a filled area, horizontal grid lines at
+ * round values (decimal, or powers of 1024 for bytes), and a hover read-out of the nearest point.
+ * The time axis grows with the data in steps of `windowStepMs` up to `windowMsMax`, so a fresh
+ * page does not squeeze its first seconds into a corner.
  */
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
@@ -12,7 +14,9 @@ export interface ChartPoint {
 
 interface ChartProps {
   points: ChartPoint[];
-  windowMs: number;
+  windowMsMax: number;
+  /** 1024 puts grid lines at round binary sizes (KiB, MiB). */
+  base?: 1000 | 1024;
   format: (value: number) => string;
   /** Colour class: `series-a` or `series-b` (app.css). */
   series: string;
@@ -25,28 +29,32 @@ const margin = { left: 64, right: 12, top: 12, bottom: 24 } as const;
 const plotWidth = width - margin.left - margin.right;
 const plotHeight = height - margin.top - margin.bottom;
 const gridLinesTarget = 4;
+const windowStepMs = 30_000;
 
-/** A round step (1, 2 or 5 × 10^n) so that about `gridLinesTarget` lines cover `max`. */
-function niceStep(max: number): number {
-  const rough = max / gridLinesTarget;
+/** A round step (1, 2 or 5 × 10^n, times a power of 1024 for bytes) so about `gridLinesTarget` lines cover `max`. */
+function niceStep(max: number, base: number): number {
+  const unit = base === 1024 && max >= 1024 ? 1024 ** Math.floor(Math.log(max) / Math.log(1024)) : 1;
+  const rough = max / unit / gridLinesTarget;
   const power = 10 ** Math.floor(Math.log10(rough));
   const fraction = rough / power;
   const nice = fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10;
-  return nice * power;
+  return nice * power * unit;
 }
 
-function scaleFor(points: ChartPoint[]): { top: number; step: number } {
+function scaleFor(points: ChartPoint[], base: number): { top: number; step: number } {
   const max = Math.max(...points.map((p) => p.value), 0);
-  const step = max > 0 ? niceStep(max) : 1;
+  const step = max > 0 ? niceStep(max, base) : 1;
   return { top: Math.max(Math.ceil(max / step), 1) * step, step };
 }
 
-export function Chart({ points, windowMs, format, series, label }: ChartProps) {
+export function Chart({ points, windowMsMax, base = 1000, format, series, label }: ChartProps) {
   const [hoverIndex, setHoverIndex] = useState<number | null>(null);
   const endMs = points.length > 0 ? points[points.length - 1]!.timeMs : Date.now();
+  const spanMs = points.length > 0 ? endMs - points[0]!.timeMs : 0;
+  const windowMs = Math.min(Math.max(Math.ceil(spanMs / windowStepMs), 1) * windowStepMs, windowMsMax);
   const startMs = endMs - windowMs;
   const visible = points.filter((p) => p.timeMs >= startMs);
-  const { top, step } = scaleFor(visible);
+  const { top, step } = scaleFor(visible, base);
   const x = (timeMs: number) => margin.left + ((timeMs - startMs) / windowMs) * plotWidth;
   const y = (value: number) => margin.top + plotHeight - (value / top) * plotHeight;
   const line = visible.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.timeMs).toFixed(1)},${y(p.value).toFixed(1)}`).join('');

@@ -25,6 +25,11 @@ export function formatCompact(value: number): string {
   return Math.abs(value) < 1000 ? countFormat.format(value) : compactFormat.format(value);
 }
 
+/** "1 group", "2 groups". */
+export function plural(count: number, noun: string): string {
+  return `${formatCount(count)} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 export function formatRate(perSecond: number, unit: 'msg' | 'bytes'): string {
   return unit === 'bytes' ? `${formatBytes(perSecond)}/s` : `${formatCompact(perSecond)} msg/s`;
 }
@@ -48,19 +53,14 @@ export function formatDuration(ms: number | null): string {
   return `${Math.round(ms)} ms`;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  fractionalSecondDigits: 3,
-  hour12: false,
-});
+const pad = (value: number, digits = 2) => String(value).padStart(digits, '0');
 
+/** Local time as `2024-05-01 13:45:07.123` (sortable, the same in every locale). */
 export function formatTime(timestampMs: number): string {
-  return timestampMs < 0 ? '—' : timeFormat.format(new Date(timestampMs));
+  if (timestampMs < 0) return '—';
+  const d = new Date(timestampMs);
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${date} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
 /** The value a `<input type="datetime-local">` shows for a timestamp (local time, to seconds). */

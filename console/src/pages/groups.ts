@@ -119,8 +119,8 @@ function GroupDetail({ group }: { group: Group }) {
                     (o) => html`<tr>
                       <td><a href=${routeHref('topics', { topic: o.topic })}>${o.topic}</a></td>
                       <td class="num">${o.partition}</td>
-                      <td class="num mono">${o.offset < 0 ? '—' : o.offset}</td>
-                      <td class="num mono">${o.highWatermark}</td>
+                      <td class="num">${o.offset < 0 ? '—' : o.offset}</td>
+                      <td class="num">${o.highWatermark}</td>
                       <td class="num">${lagCell(o.lag)}</td>
                     </tr>`,
                   )}
@@ -180,7 +180,7 @@ function SubscriptionDetail({ subscription }: { subscription: Subscription }) {
               ${subscription.partitions.map(
                 (p) => html`<tr>
                   <td class="num">${p.partition}</td>
-                  <td class="num mono">${p.ackFloor}</td>
+                  <td class="num">${p.ackFloor}</td>
                   <td class="num">${formatCount(p.backlogMessages)}</td>
                   <td class="num">${formatBytes(p.backlogBytes)}</td>
                   <td class="num">${formatCount(p.inFlight)}</td>

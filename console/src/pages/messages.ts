@@ -144,9 +144,9 @@ function MessageRow({ message, open, onToggle }: { message: Message; open: boole
   const headers = headerList(message.headers);
   return html`
     <tr class=${open ? 'selected' : ''} onClick=${onToggle}>
-      <td class="num mono">${message.offset}</td>
+      <td class="num">${message.offset}</td>
       <td class="nowrap">${formatTime(message.timestamp)}</td>
-      <td><${Clip} text=${message.key} charsMax=${32} /></td>
+      <td class="key"><${Clip} text=${message.key} charsMax=${32} /></td>
       <td>${headers.map((h) => html`<span class="chip" title=${h.value ?? 'null'}>${h.key}</span>`)}</td>
       <td class="value"><${Clip} text=${message.value} charsMax=${96} /></td>
     </tr>

@@ -6,7 +6,7 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Chart } from '../chart.js';
-import { formatBytes, formatCompact, formatCount, formatDuration, formatRate } from '../format.js';
+import { formatBytes, formatCompact, formatCount, formatDuration, formatRate, plural } from '../format.js';
 import { routeHref } from '../router.js';
 import { historyPointsMax, sampleIntervalMs, subscribeThroughput, type ThroughputState } from '../throughput.js';
 import { Badge, Empty, Notice, PageHeader, Stat, useLoad } from '../ui.js';
@@ -49,20 +49,21 @@ export function OverviewPage() {
     ${counts.error && html`<${Notice} kind="error">${counts.error}<//>`}
     <section class="stats" data-testid="overview-stats">
       <${Stat} label="Broker" value=${health(throughput, counts.data?.ready)} detail=${counts.data?.metrics ? processDetail(counts.data.metrics) : undefined} />
-      <${Stat} label="Topics" value=${topics ? formatCount(topics.length) : '…'} detail=${`${formatCount(partitionCount)} partitions`} />
+      <${Stat} label="Topics" value=${topics ? formatCount(topics.length) : '…'} detail=${plural(partitionCount, 'partition')} />
       <${Stat} label="Stored" value=${formatCompact(stored)} detail=${`messages · ${formatBytes(sizeBytes)}`} />
-      <${Stat} label="Consumers" value=${counts.data ? formatCount(counts.data.groups) : '…'} detail=${`groups · ${counts.data ? formatCount(counts.data.subscriptions) : '…'} queue subscriptions`} />
+      <${Stat} label="Consumers" value=${counts.data ? formatCount(counts.data.groups + counts.data.subscriptions) : '…'}
+        detail=${counts.data ? `${plural(counts.data.groups, 'group')} · ${plural(counts.data.subscriptions, 'queue subscription')}` : undefined} />
     </section>
     <section class="charts">
       <div class="card">
         <div class="card-title"><h2>Messages in</h2><span class="figure">${latest ? formatRate(latest.messagesPerSecond, 'msg') : '—'}</span></div>
-        <${Chart} points=${points.map((p) => ({ timeMs: p.timeMs, value: p.messagesPerSecond }))} windowMs=${windowMs}
+        <${Chart} points=${points.map((p) => ({ timeMs: p.timeMs, value: p.messagesPerSecond }))} windowMsMax=${windowMs}
           format=${formatCompact} series="series-a" label="messages per second" />
       </div>
       <div class="card">
         <div class="card-title"><h2>Bytes in</h2><span class="figure">${latest ? formatRate(latest.bytesPerSecond, 'bytes') : '—'}</span></div>
-        <${Chart} points=${points.map((p) => ({ timeMs: p.timeMs, value: p.bytesPerSecond }))} windowMs=${windowMs}
-          format=${(v: number) => formatBytes(v)} series="series-b" label="bytes per second" />
+        <${Chart} points=${points.map((p) => ({ timeMs: p.timeMs, value: p.bytesPerSecond }))} windowMsMax=${windowMs}
+          base=${1024} format=${(v: number) => formatBytes(v)} series="series-b" label="bytes per second" />
       </div>
     </section>
     <section class="card">

@@ -133,9 +133,9 @@ function TopicDetail({ topic, onDeleted }: { topic: Topic; onDeleted: () => void
               ${topic.partitions.map(
                 (p) => html`<tr>
                   <td class="num"><a href=${routeHref('messages', { topic: topic.name, partition: p.partition, offset: p.offsetStart })}>${p.partition}</a></td>
-                  <td class="num mono">${p.offsetStart}</td>
-                  <td class="num mono">${p.offsetEnd}</td>
-                  <td class="num mono">${p.highWatermark}</td>
+                  <td class="num">${p.offsetStart}</td>
+                  <td class="num">${p.offsetEnd}</td>
+                  <td class="num">${p.highWatermark}</td>
                   <td class="num">${formatCount(p.offsetEnd - p.offsetStart)}</td>
                   <td class="num">${formatBytes(p.sizeBytes)}</td>
                 </tr>`,
