@@ -15,14 +15,18 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { WeirError } from '../util/errors.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
+import { QueueManager } from './queue/queue-manager.js';
+import { queueStateTopic } from './queue/queue-state-log.js';
 import { logConfigOf, resolveTopicConfig, topicConfigDefaults, validateTopicName } from './topic-config.js';
 import type {
   BrokerApi,
   CommittedOffset,
+  DeadLetter,
   FetchPartitionResult,
   FetchRequest,
   GroupDescription,
@@ -35,6 +39,12 @@ import type {
   OffsetSpec,
   ProduceRequest,
   ProduceResult,
+  QueueBrokerApi,
+  QueueConsumer,
+  QueueConsumerOptions,
+  QueueSettlement,
+  QueueSubscriptionConfig,
+  SubscriptionDescription,
   SyncGroupRequest,
   TopicConfig,
   TopicDescription,
@@ -67,7 +77,7 @@ interface Topic {
   partitions: Partition[];
 }
 
-export class Broker implements BrokerApi {
+export class Broker implements BrokerApi, QueueBrokerApi {
   readonly dataDir: string;
   readonly #options: Required<Omit<BrokerOptions, 'defaultTopicConfig' | 'logger'>> & { logger: Logger };
   readonly #defaults: TopicConfig;
@@ -76,6 +86,7 @@ export class Broker implements BrokerApi {
   readonly #creating = new Map<string, Promise<Topic>>();
   readonly #groups: GroupCoordinator;
   #offsets!: OffsetStore;
+  #queues!: QueueManager;
   #producerIdNext = 0n;
   #producerIdBlockEnd = 0n;
   #closing = false;
@@ -119,6 +130,21 @@ export class Broker implements BrokerApi {
     let offsets = this.#topics.get(offsetsTopic);
     if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, { partitions: 1, retentionMs: null, flush: { kind: 'always' } }, true);
     this.#offsets = await OffsetStore.open(offsets.partitions[0]!);
+    let queueState = this.#topics.get(queueStateTopic);
+    queueState ??= await this.#createTopic(queueStateTopic, queueStateTopicConfig, true);
+    this.#queues = await QueueManager.open(queueState.partitions[0]!, {
+      logger: this.#options.logger,
+      partitions: (topic) => this.#topics.get(topic)?.partitions,
+      ensureTopic: async (topic) => (await this.#topic(topic, true)).partitions,
+      produce: async (topic, partition, batches) => ({ offset: (await this.produce({ topic, partition, batches, acks: 'leader' })).baseOffset }),
+      appendDeadLetter: async (topic, sourcePartition, batches) => {
+        const target = await this.#topicAlways(topic);
+        const partition = sourcePartition % target.partitions.length;
+        const result = await this.produce({ topic, partition, batches, acks: 'leader' });
+        return { partition, offset: result.baseOffset };
+      },
+      messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
+    });
     this.#options.logger('info', `opened ${this.#topics.size} topics in ${Date.now() - started} ms from ${this.dataDir}`);
     this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
     this.#every(producerSnapshotIntervalMs, () => this.#snapshotProducers());
@@ -245,6 +271,16 @@ export class Broker implements BrokerApi {
     return this.#createTopic(name, {}, false);
   }
 
+  /** The topic, created with defaults when missing, whatever the auto-creation setting (dead letters). */
+  async #topicAlways(name: string): Promise<Topic> {
+    const topic = this.#topics.get(name) ?? (await this.#creating.get(name));
+    if (topic !== undefined) return topic;
+    this.#checkOpen();
+    validateTopicName(name);
+    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    return this.#createTopic(name, {}, false);
+  }
+
   #partition(topic: Topic, index: number): Partition {
     const partition = topic.partitions[index];
     if (partition === undefined) {
@@ -263,6 +299,7 @@ export class Broker implements BrokerApi {
     await rename(topic.dir, graveyard);
     await rm(graveyard, { recursive: true, force: true });
     this.#offsets.forgetTopic(name);
+    this.#queues.topicDeleted(name);
     this.#groups.topicChanged(name);
     this.#options.logger('info', `deleted topic ${name}`);
   }
@@ -295,7 +332,13 @@ export class Broker implements BrokerApi {
     if (request.batches.length > limit) {
       throw new WeirError('MESSAGE_TOO_LARGE', `produce data of ${request.batches.length} bytes for ${topic.name}/${request.partition} exceeds messageBytesMax ${limit}`);
     }
-    return partition.append(request.batches); // the log validates every batch before it takes it
+    if (!this.#queues.hasSubscriptions(topic.name)) return partition.append(request.batches); // the log validates every batch
+    this.#queues.admit(topic.name, recordCountOf(request.batches), request.batches.length);
+    const offsetEnd = partition.log.offsetEnd;
+    const appending = partition.append(request.batches);
+    // The log assigned offsets synchronously: the queue subscriptions count the batch now.
+    if (partition.log.offsetEnd > offsetEnd) this.#queues.appended(topic.name, request.partition, request.batches.length);
+    return appending;
   }
 
   async initProducerId(): Promise<{ producerId: bigint; producerEpoch: number }> {
@@ -470,6 +513,46 @@ export class Broker implements BrokerApi {
     await this.#offsets.deleteGroup(groupId);
   }
 
+  // --- queue subscriptions -----------------------------------------------------------------------
+
+  async createSubscription(topic: string, name: string, config?: Partial<QueueSubscriptionConfig>): Promise<SubscriptionDescription> {
+    this.#checkOpen();
+    return this.#queues.create(topic, name, config);
+  }
+
+  async deleteSubscription(topic: string, name: string): Promise<void> {
+    this.#checkOpen();
+    await this.#queues.delete(topic, name);
+  }
+
+  listSubscriptions(topic?: string): SubscriptionDescription[] {
+    return this.#queues.list(topic);
+  }
+
+  describeSubscription(topic: string, name: string): SubscriptionDescription {
+    return this.#queues.describe(topic, name);
+  }
+
+  async openQueueConsumer(options: QueueConsumerOptions): Promise<QueueConsumer> {
+    this.#checkOpen();
+    return this.#queues.openConsumer(options);
+  }
+
+  async settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+    this.#checkOpen();
+    return this.#queues.settle(topic, subscription, settlements);
+  }
+
+  async listDeadLetters(topic: string, options?: { partition?: number; offset?: bigint; max?: number }): Promise<DeadLetter[]> {
+    this.#checkOpen();
+    return this.#queues.listDeadLetters(topic, options);
+  }
+
+  async replayDeadLetters(topic: string, select?: { partition: number; offset: bigint }[]): Promise<{ replayed: number }> {
+    this.#checkOpen();
+    return this.#queues.replayDeadLetters(topic, select);
+  }
+
   // --- lifecycle -------------------------------------------------------------------------------
 
   async #applyRetention(): Promise<void> {
@@ -494,6 +577,7 @@ export class Broker implements BrokerApi {
     this.#closing = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#groups.close();
+    await this.#queues?.close();
     await Promise.allSettled([...this.#creating.values()]);
     const results = await Promise.allSettled([...this.#topics.values()].flatMap((t) => t.partitions.map((p) => p.close())));
     for (const result of results) {
@@ -502,6 +586,22 @@ export class Broker implements BrokerApi {
     await this.#lock?.close();
     await rm(join(this.dataDir, '.lock'), { force: true });
   }
+}
+
+const queueStateTopicConfig: Partial<TopicConfig> = {
+  partitions: 1,
+  retentionMs: null,
+  retentionBytes: null,
+  flush: { kind: 'always' },
+  messageBytesMax: 64 * 1024 * 1024,
+  segmentBytesMax: 64 * 1024 * 1024,
+};
+
+/** Records in a run of whole batches (from their headers). */
+function recordCountOf(batches: Buffer): number {
+  let count = 0;
+  for (const { position } of batchPositions(batches)) count += readBatchHeader(batches, position).lastOffsetDelta + 1;
+  return count;
 }
 
 function processAlive(pid: number): boolean {

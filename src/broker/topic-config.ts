@@ -22,20 +22,21 @@ export const topicConfigDefaults: TopicConfig = {
   messageBytesMax: logConfigDefaults.batchBytesMax,
   segmentBytesMax: logConfigDefaults.segmentBytesMax,
   segmentAgeMsMax: logConfigDefaults.segmentAgeMsMax,
+  messageTtlMs: null,
 };
 
-function invalid(field: string, value: unknown, rule: string): never {
+export function invalid(field: string, value: unknown, rule: string): never {
   throw new WeirError('INVALID_CONFIG', `${field}=${JSON.stringify(value)} is invalid: ${rule}`);
 }
 
-function integerIn(field: string, value: unknown, min: number, max: number): number {
+export function integerIn(field: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     invalid(field, value, `expected an integer from ${min} to ${max}`);
   }
   return value;
 }
 
-function optionalLimit(field: string, value: unknown, min: number): number | null {
+export function optionalLimit(field: string, value: unknown, min: number): number | null {
   if (value === null || value === -1) return null;
   return integerIn(field, value, min, Number.MAX_SAFE_INTEGER);
 }
@@ -79,6 +80,7 @@ export function resolveTopicConfig(overrides: Partial<TopicConfig> = {}, base: T
     messageBytesMax: integerIn('messageBytesMax', merged.messageBytesMax, 1024, messageBytesMaxLimit),
     segmentBytesMax: integerIn('segmentBytesMax', merged.segmentBytesMax, segmentBytesMin, segmentBytesMaxLimit),
     segmentAgeMsMax: integerIn('segmentAgeMsMax', merged.segmentAgeMsMax, 1000, Number.MAX_SAFE_INTEGER),
+    messageTtlMs: optionalLimit('messageTtlMs', merged.messageTtlMs ?? null, 1),
   };
 }
 

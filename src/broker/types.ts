@@ -25,6 +25,11 @@ export interface TopicConfig {
   segmentBytesMax: number;
   /** … or when its first batch is older than this. */
   segmentAgeMsMax: number;
+  /**
+   * Queue subscriptions do not deliver a message older than this (counted from its timestamp);
+   * null for no limit. Consumer groups read the log and are not affected.
+   */
+  messageTtlMs: number | null;
 }
 
 export interface PartitionState {
@@ -196,7 +201,7 @@ export interface GroupDescription {
 }
 
 /** The broker core's operations. `Broker` (broker.ts) implements it (and `QueueBrokerApi`, below). */
-export interface BrokerApi {
+export interface BrokerApi extends QueueBrokerApi {
   // Topics
   createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicDescription>;
   deleteTopic(name: string): Promise<void>;
@@ -338,8 +343,8 @@ export interface QueueConsumerOptions {
   config?: Partial<QueueSubscriptionConfig>;
   /** Cap on deliveries per second to this consumer; null for none. */
   ratePerSecond?: number | null;
-  /** Push mode: called with each lease group while credits remain. */
-  deliver?: (delivery: QueueDelivery) => void;
+  /** Push mode: called with leased messages while credits remain. */
+  deliver?: (deliveries: QueueDelivery[]) => void;
 }
 
 /**

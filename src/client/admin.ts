@@ -34,6 +34,7 @@ export class Admin {
       messageBytesMax: config.messageBytesMax,
       segmentBytesMax: config.segmentBytesMax,
       segmentAgeMsMax: config.segmentAgeMsMax,
+      messageTtlMs: config.messageTtlMs,
     };
     return this.#client.request('createTopic', { name, config: partial });
   }

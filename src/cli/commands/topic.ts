@@ -14,6 +14,7 @@ export const topicUsage = `weir topic create NAME [options]    create a topic (u
   --message-bytes-max N     largest record batch a producer may send
   --segment-bytes-max N     roll a segment file at this size
   --segment-age-ms-max MS   roll a segment file at this age
+  --message-ttl-ms MS       queue subscriptions skip messages older than this ("none": no limit)
 weir topic list [--json]            every topic with its partition count and configuration
 weir topic describe NAME [--json]   configuration and per-partition offsets and sizes
 weir topic delete NAME              delete a topic and its data
@@ -43,6 +44,7 @@ const configOptionSpec = {
   'message-bytes-max': { type: 'string' },
   'segment-bytes-max': { type: 'string' },
   'segment-age-ms-max': { type: 'string' },
+  'message-ttl-ms': { type: 'string' },
 } as const;
 
 async function create(argv: string[]): Promise<number> {
@@ -68,6 +70,7 @@ export function topicConfigFromFlags(values: Partial<Record<keyof typeof configO
   config.messageBytesMax = optionalIntegerOption('message-bytes-max', values['message-bytes-max'], 1, 2 ** 31 - 1);
   config.segmentBytesMax = optionalIntegerOption('segment-bytes-max', values['segment-bytes-max'], 1);
   config.segmentAgeMsMax = optionalIntegerOption('segment-age-ms-max', values['segment-age-ms-max'], 1);
+  config.messageTtlMs = limitFlag('message-ttl-ms', values['message-ttl-ms']);
   if (values.flush !== undefined) {
     try {
       config.flush = parseFlushPolicy(values.flush);
@@ -119,6 +122,7 @@ async function describe(argv: string[]): Promise<number> {
       `message-bytes-max ${c.messageBytesMax}`,
       `segment-bytes-max ${c.segmentBytesMax}`,
       `segment-age-ms-max ${c.segmentAgeMsMax}`,
+      `message-ttl-ms    ${c.messageTtlMs ?? 'none'}`,
       '',
       formatTable(
         ['PARTITION', 'START', 'END', 'HIGH-WATERMARK', 'MESSAGES', 'BYTES'],

@@ -42,6 +42,7 @@ const topicDescription: fc.Arbitrary<TopicDescription> = record({
     messageBytesMax: int32,
     segmentBytesMax: safe,
     segmentAgeMsMax: safe,
+    messageTtlMs: fc.option(safe, { nil: null }),
   }),
   partitions: fc.array(
     record({ partition: int32, offsetStart: int64, offsetEnd: int64, highWatermark: int64, sizeBytes: safe }),

@@ -91,6 +91,7 @@ const topicConfigFields = {
   messageBytesMax: int32,
   segmentBytesMax: int64Number,
   segmentAgeMsMax: int64Number,
+  messageTtlMs: nullableInt64Number,
 };
 export const topicConfig = struct(topicConfigFields);
 export type TopicConfig = CodecValue<typeof topicConfig>;
@@ -104,6 +105,7 @@ export const topicConfigPartial = struct({
   messageBytesMax: optional(int32),
   segmentBytesMax: optional(int64Number),
   segmentAgeMsMax: optional(int64Number),
+  messageTtlMs: optional(nullableInt64Number),
 });
 export type TopicConfigPartial = CodecValue<typeof topicConfigPartial>;
 

@@ -1,0 +1,104 @@
+/**
+ * Queue subscription configuration: defaults, validation (INVALID_CONFIG naming the field and the
+ * allowed range) and the redelivery backoff it implies.
+ */
+import { WeirError } from '../../util/errors.js';
+import { integerIn, invalid, optionalLimit, validateTopicName } from '../topic-config.js';
+import type { QueueSubscriptionConfig, RedeliveryBackoff } from '../types.js';
+
+export const ackTimeoutMsMin = 100;
+export const ackTimeoutMsMax = 12 * 3_600_000;
+export const deliveriesMaxLimit = 1_000;
+export const backoffMsMax = 24 * 3_600_000;
+export const subscriptionNameBytesMax = 200;
+/** A nack's or an extension's own delay may not exceed this. */
+export const settleDelayMsMax = 7 * 24 * 3_600_000;
+
+export function queueConfigDefaults(topic: string, subscription: string): QueueSubscriptionConfig {
+  return {
+    ackTimeoutMs: 30_000,
+    deliveriesMax: 5,
+    backoff: { kind: 'exponential', initialMs: 1_000, maxMs: 60_000, multiplier: 2, jitter: 0.2 },
+    deadLetterTopic: `${topic}.${subscription}.dlq`,
+    discard: 'drop',
+    backlogMessagesMax: null,
+    backlogBytesMax: null,
+    overflow: 'reject',
+    keyOrdered: false,
+    startAt: 'earliest',
+  };
+}
+
+const configFields = new Set<string>(Object.keys(queueConfigDefaults('t', 's')));
+
+export function validateSubscriptionName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > subscriptionNameBytesMax || !/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new WeirError(
+      'INVALID_REQUEST',
+      `subscription name ${JSON.stringify(name)} is invalid: 1 to ${subscriptionNameBytesMax} characters of A-Z a-z 0-9 . _ -`,
+    );
+  }
+  return name;
+}
+
+export function resolveQueueConfig(overrides: Partial<QueueSubscriptionConfig>, base: QueueSubscriptionConfig): QueueSubscriptionConfig {
+  for (const field of Object.keys(overrides)) {
+    if (!configFields.has(field)) invalid(field, (overrides as Record<string, unknown>)[field], 'not a queue subscription setting');
+  }
+  const merged = { ...base, ...overrides };
+  return {
+    ackTimeoutMs: integerIn('ackTimeoutMs', merged.ackTimeoutMs, ackTimeoutMsMin, ackTimeoutMsMax),
+    deliveriesMax: integerIn('deliveriesMax', merged.deliveriesMax, 1, deliveriesMaxLimit),
+    backoff: backoffPolicy(merged.backoff),
+    deadLetterTopic: validateTopicName(merged.deadLetterTopic),
+    discard: oneOf('discard', merged.discard, ['drop', 'dead-letter'] as const),
+    backlogMessagesMax: optionalLimit('backlogMessagesMax', merged.backlogMessagesMax, 1),
+    backlogBytesMax: optionalLimit('backlogBytesMax', merged.backlogBytesMax, 1),
+    overflow: oneOf('overflow', merged.overflow, ['reject', 'drop-oldest'] as const),
+    keyOrdered: typeof merged.keyOrdered === 'boolean' ? merged.keyOrdered : invalid('keyOrdered', merged.keyOrdered, 'expected true or false'),
+    startAt: oneOf('startAt', merged.startAt, ['earliest', 'latest'] as const),
+  };
+}
+
+function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  return invalid(field, value, `expected one of ${allowed.join(', ')}`);
+}
+
+function backoffPolicy(value: unknown): RedeliveryBackoff {
+  const policy = value as RedeliveryBackoff;
+  if (policy && typeof policy === 'object') {
+    if (policy.kind === 'fixed') return { kind: 'fixed', delayMs: integerIn('backoff.delayMs', policy.delayMs, 0, backoffMsMax) };
+    if (policy.kind === 'exponential') {
+      const initialMs = integerIn('backoff.initialMs', policy.initialMs, 0, backoffMsMax);
+      const maxMs = integerIn('backoff.maxMs', policy.maxMs, initialMs, backoffMsMax);
+      const multiplier = typeof policy.multiplier === 'number' && policy.multiplier >= 1 && policy.multiplier <= 10
+        ? policy.multiplier
+        : invalid('backoff.multiplier', policy.multiplier, 'expected a number from 1 to 10');
+      const jitter = typeof policy.jitter === 'number' && policy.jitter >= 0 && policy.jitter <= 1
+        ? policy.jitter
+        : invalid('backoff.jitter', policy.jitter, 'expected a number from 0 to 1');
+      return { kind: 'exponential', initialMs, maxMs, multiplier, jitter };
+    }
+  }
+  return invalid('backoff', value, "expected {kind:'fixed', delayMs} or {kind:'exponential', initialMs, maxMs, multiplier, jitter}");
+}
+
+/** Parses the CLI's textual backoff: `fixed:500` or `exp:100:30000` (initial, max; ×2, 20 % jitter). */
+export function parseBackoff(text: string): RedeliveryBackoff {
+  const fixed = /^fixed:(\d+)$/.exec(text);
+  if (fixed) return backoffPolicy({ kind: 'fixed', delayMs: Number(fixed[1]) });
+  const exponential = /^exp(?:onential)?:(\d+):(\d+)$/.exec(text);
+  if (exponential) {
+    return backoffPolicy({ kind: 'exponential', initialMs: Number(exponential[1]), maxMs: Number(exponential[2]), multiplier: 2, jitter: 0.2 });
+  }
+  return invalid('backoff', text, "expected 'fixed:<ms>' or 'exp:<initial ms>:<max ms>'");
+}
+
+/** The wait before a message that failed its `deliveryCount`-th delivery is offered again. */
+export function redeliveryDelayMs(policy: RedeliveryBackoff, deliveryCount: number, random: () => number = Math.random): number {
+  if (policy.kind === 'fixed') return policy.delayMs;
+  const base = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** Math.max(0, deliveryCount - 1));
+  const spread = base * policy.jitter;
+  return Math.max(0, Math.round(base - spread + 2 * spread * random()));
+}

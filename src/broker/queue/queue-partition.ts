@@ -1,0 +1,239 @@
+/**
+ * One partition of a queue subscription: the window of messages read from the partition log and
+ * not yet settled, in offset order, with the queues that say which of them may be delivered next.
+ *
+ * Offsets below `floor` are settled. Between `floor` and `readTo` every offset is settled except
+ * the entries in `entries`. At and above `readTo` the log has not been read yet; what recovery
+ * learned about those offsets (settled ones, failed deliveries) waits in `#recovered` until the
+ * window reaches them.
+ *
+ * Key-ordered mode: the earliest unsettled message of a key holds the key; later messages of the
+ * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
+ * messages are delivered in order.
+ */
+import { batchPositions, decodeBatch, readBatchHeader } from '../../format/record-batch.js';
+import type { Partition } from '../partition.js';
+import { queueHeaders } from '../types.js';
+
+export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling';
+
+export interface QueueEntry {
+  readonly partition: QueuePartition;
+  readonly offset: bigint;
+  /** The whole stored batch holding the message (shared by its records). */
+  readonly batch: Buffer;
+  /** The message's share of its batch's bytes. */
+  readonly bytes: number;
+  readonly key: string | null;
+  readonly timestampMs: number;
+  readonly expiresAtMs: number;
+  deliveryCount: number;
+  state: EntryState;
+  /** When a scheduled entry becomes ready. */
+  dueAtMs: number;
+  leaseDeadlineMs: number;
+  /** The consumer holding the lease. */
+  holder: object | null;
+}
+
+/** What recovery knows about offsets the window has not reached again. */
+export interface RecoveredOffsets {
+  /** Below this, an offset is settled unless listed in `unsettled`; above, nothing is known. */
+  scanEnd: bigint;
+  unsettled: Map<bigint, { deliveryCount: number; dueAtMs: number }>;
+}
+
+/** Bytes read from the log per window refill. */
+const loadReadBytes = 1024 * 1024;
+const decompressedBytesMax = 64 * 1024 * 1024;
+
+/** A FIFO of entries with O(1) push and shift. */
+class EntryQueue {
+  #items: QueueEntry[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(entry: QueueEntry): void {
+    this.#items.push(entry);
+  }
+
+  shift(): QueueEntry | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const entry = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+}
+
+export class QueuePartition {
+  readonly index: number;
+  readonly source: Partition;
+  readonly keyOrdered: boolean;
+  floor: bigint;
+  readTo: bigint;
+  /** Unsettled messages in the window, in offset order (insertion order). */
+  readonly entries = new Map<bigint, QueueEntry>();
+  /** Never-delivered ready entries, in offset order. */
+  readonly fresh = new EntryQueue();
+  /** Entries ready again after a failed delivery; served before fresh ones. */
+  readonly retry = new EntryQueue();
+  /** Estimated bytes of the log at and above `readTo`. */
+  unreadBytes: number;
+  /** Bytes of the window's entries. */
+  windowBytes = 0;
+  loading = false;
+  /** A wait for the high watermark to pass `readTo` is parked. */
+  waiting = false;
+  #recovered: RecoveredOffsets | null;
+  readonly #keyHolders = new Map<string, bigint>();
+  readonly #keyWaiting = new Map<string, QueueEntry[]>();
+
+  constructor(index: number, source: Partition, keyOrdered: boolean, floor: bigint, recovered: RecoveredOffsets | null) {
+    this.index = index;
+    this.source = source;
+    this.keyOrdered = keyOrdered;
+    this.floor = floor;
+    this.readTo = floor;
+    this.#recovered = recovered;
+    const log = source.log;
+    const span = log.offsetEnd - log.offsetStart;
+    const unread = log.offsetEnd > floor ? log.offsetEnd - (floor > log.offsetStart ? floor : log.offsetStart) : 0n;
+    this.unreadBytes = span > 0n ? Math.round((log.sizeBytes * Number(unread)) / Number(span)) : 0;
+  }
+
+  /** Messages not yet settled: the window's plus the unread ones (less those known settled). */
+  get backlogMessages(): number {
+    const unread = Number(this.source.log.offsetEnd - this.readTo);
+    const recovered = this.#recovered;
+    const settledAhead = recovered !== null && recovered.scanEnd > this.readTo
+      ? Number(recovered.scanEnd - this.readTo) - recovered.unsettled.size
+      : 0;
+    return Math.max(0, unread - settledAhead) + this.entries.size;
+  }
+
+  /** Recovery information the window has not consumed yet (for checkpoints). */
+  get recovered(): RecoveredOffsets | null {
+    return this.#recovered;
+  }
+
+  /** Moves `floor` up past settled offsets. */
+  advanceFloor(): void {
+    const first = this.entries.keys().next();
+    this.floor = first.done ? this.readTo : first.value;
+  }
+
+  /** Reads the next stretch of the log into the window; returns the new entries in offset order. */
+  async load(windowMessagesMax: number): Promise<QueueEntry[]> {
+    const log = this.source.log;
+    if (this.readTo < log.offsetStart) {
+      this.readTo = log.offsetStart; // retention deleted messages this subscription never read
+      if (this.entries.size === 0) this.floor = this.readTo;
+    }
+    if (this.readTo >= log.highWatermark || this.entries.size >= windowMessagesMax) return [];
+    const bytes = await log.read(this.readTo, loadReadBytes);
+    const loaded: QueueEntry[] = [];
+    for (const { position, bytes: batchBytes } of batchPositions(bytes)) {
+      const header = readBatchHeader(bytes, position);
+      const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
+      if (lastOffset < this.readTo) continue;
+      const batch = bytes.subarray(position, position + batchBytes);
+      const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
+      const { records } = decodeBatch(bytes, position, { decompressedBytesMax, crcVerified: true });
+      for (const record of records) {
+        if (record.offset < this.readTo) continue;
+        this.readTo = record.offset + 1n;
+        this.unreadBytes = Math.max(0, this.unreadBytes - share);
+        const recovered = this.#takeRecovered(record.offset);
+        if (recovered === 'settled') continue;
+        let deliverAtMs = 0;
+        let expiresAtMs = Number.POSITIVE_INFINITY;
+        for (const h of record.headers) {
+          if (h.key === queueHeaders.deliverAt) deliverAtMs = headerMs(h.value) ?? 0;
+          else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
+        }
+        const entry: QueueEntry = {
+          partition: this,
+          offset: record.offset,
+          batch,
+          bytes: share,
+          key: this.keyOrdered && record.key !== null ? record.key.toString('latin1') : null,
+          timestampMs: record.timestamp,
+          expiresAtMs,
+          deliveryCount: recovered?.deliveryCount ?? 0,
+          state: 'ready',
+          dueAtMs: Math.max(deliverAtMs, recovered?.dueAtMs ?? 0),
+          leaseDeadlineMs: 0,
+          holder: null,
+        };
+        this.entries.set(entry.offset, entry);
+        this.windowBytes += share;
+        loaded.push(entry);
+      }
+      if (this.entries.size >= windowMessagesMax) break;
+    }
+    return loaded;
+  }
+
+  #takeRecovered(offset: bigint): 'settled' | { deliveryCount: number; dueAtMs: number } | null {
+    const recovered = this.#recovered;
+    if (recovered === null) return null;
+    let result: 'settled' | { deliveryCount: number; dueAtMs: number } | null = null;
+    if (offset < recovered.scanEnd) {
+      const unsettled = recovered.unsettled.get(offset);
+      if (unsettled === undefined) result = 'settled';
+      else {
+        recovered.unsettled.delete(offset);
+        result = unsettled;
+      }
+    }
+    if (offset + 1n >= recovered.scanEnd) this.#recovered = null;
+    return result;
+  }
+
+  // --- key-ordered mode ----------------------------------------------------------------------
+
+  /** True when the entry may go ahead; otherwise it waits behind its key's holder. */
+  takeKey(entry: QueueEntry): boolean {
+    if (entry.key === null) return true;
+    const holder = this.#keyHolders.get(entry.key);
+    if (holder === undefined || holder === entry.offset) {
+      this.#keyHolders.set(entry.key, entry.offset);
+      return true;
+    }
+    let waiting = this.#keyWaiting.get(entry.key);
+    if (waiting === undefined) this.#keyWaiting.set(entry.key, (waiting = []));
+    waiting.push(entry);
+    entry.state = 'blocked';
+    return false;
+  }
+
+  /** The entry was settled: its key passes to the next waiting message, which is returned. */
+  releaseKey(entry: QueueEntry): QueueEntry | undefined {
+    if (entry.key === null || this.#keyHolders.get(entry.key) !== entry.offset) return undefined;
+    const waiting = this.#keyWaiting.get(entry.key);
+    const next = waiting?.shift();
+    if (next === undefined) {
+      this.#keyHolders.delete(entry.key);
+      return undefined;
+    }
+    if (waiting!.length === 0) this.#keyWaiting.delete(entry.key);
+    this.#keyHolders.set(entry.key, next.offset);
+    return next;
+  }
+
+  get keysHeld(): number {
+    return this.#keyHolders.size;
+  }
+}
+
+function headerMs(value: Buffer | null): number | null {
+  if (value === null || value.length === 0 || value.length > 16) return null;
+  const ms = Number(value.toString('latin1'));
+  return Number.isFinite(ms) ? ms : null;
+}

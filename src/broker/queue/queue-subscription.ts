@@ -1,0 +1,593 @@
+/**
+ * A queue subscription on one topic: its consumers compete for the messages of every partition.
+ * Each delivery is a lease with a deadline; ack settles it, nack / an expired deadline / a
+ * closed consumer makes the message available again after a backoff with its delivery count
+ * raised, and past `deliveriesMax` (or on reject) it goes to the dead-letter topic exactly once.
+ * Every settlement and failure is recorded in the queue state log (queue-state-log.ts).
+ */
+import { WeirError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { MinHeap } from '../../util/min-heap.js';
+import type { Partition } from '../partition.js';
+import type {
+  QueueConsumerOptions,
+  QueueDelivery,
+  QueuePartitionState,
+  QueueSettlement,
+  QueueSubscriptionConfig,
+  SubscriptionDescription,
+} from '../types.js';
+import { buildDeadLetter } from './dead-letters.js';
+import { redeliveryDelayMs, settleDelayMsMax } from './queue-config.js';
+import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
+import { QueuePartition, type QueueEntry } from './queue-partition.js';
+import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
+
+/** Unsettled messages held in memory per partition. */
+export const windowMessagesMax = 10_000;
+/** Refill the window when fewer ready messages than this remain in a partition. */
+const refillBelow = 2_000;
+/** Messages handed to one consumer per dispatch round, so competing consumers share. */
+const dispatchChunk = 512;
+/** Pause before dead-lettering is tried again after the dead-letter topic refused a message. */
+const deadLetterRetryMs = 1_000;
+export const consumersPerSubscriptionMax = 10_000;
+
+export interface QueueHost {
+  readonly logger: Logger;
+  /** Appends a dead letter, creating the topic when it is missing. */
+  appendDeadLetter(topic: string, sourcePartition: number, batch: Buffer): Promise<{ partition: number; offset: bigint }>;
+  /** The topic's message time-to-live, or null. */
+  messageTtlMs(topic: string): number | null;
+}
+
+export class QueueSubscription implements ConsumerOwner {
+  readonly topic: string;
+  readonly name: string;
+  readonly key: string;
+  readonly config: QueueSubscriptionConfig;
+  readonly partitions: QueuePartition[];
+  /** Dead-letter partition → next offset not yet known to hold a letter of this subscription. */
+  readonly dlqPositions: Map<number, bigint>;
+  readonly #host: QueueHost;
+  readonly #state: QueueStateLog;
+  readonly #consumers = new Set<QueueConsumerSession>();
+  readonly #scheduled = new MinHeap<QueueEntry>((entry) => entry.dueAtMs);
+  #scheduleTimer: NodeJS.Timeout | undefined;
+  #scheduleTimerAtMs = Number.POSITIVE_INFINITY;
+  #rateTimer: NodeJS.Timeout | undefined;
+  #dispatchQueued = false;
+  #partitionNext = 0;
+  readonly #stop = new AbortController();
+  #ackedTotal = 0;
+  #redeliveriesTotal = 0;
+  #deadLettersTotal = 0;
+
+  constructor(options: {
+    topic: string;
+    name: string;
+    config: QueueSubscriptionConfig;
+    sources: Partition[];
+    host: QueueHost;
+    state: QueueStateLog;
+    recovered?: RecoveredSubscription;
+  }) {
+    this.topic = options.topic;
+    this.name = options.name;
+    this.key = subscriptionKey(options.topic, options.name);
+    this.config = options.config;
+    this.#host = options.host;
+    this.#state = options.state;
+    this.dlqPositions = new Map(options.recovered?.dlq ?? []);
+    this.partitions = options.sources.map((source, index) => {
+      const recovered = options.recovered?.partitions.get(index);
+      if (recovered !== undefined) return new QueuePartition(index, source, this.config.keyOrdered, recovered.floor, recovered.recovered);
+      const start = this.config.startAt === 'latest' ? source.log.offsetEnd : source.log.offsetStart;
+      return new QueuePartition(index, source, this.config.keyOrdered, start, null);
+    });
+  }
+
+  /** Starts filling the windows. */
+  start(): void {
+    for (const partition of this.partitions) this.#refill(partition);
+  }
+
+  // --- consumers -----------------------------------------------------------------------------
+
+  openConsumer(options: QueueConsumerOptions): QueueConsumerSession {
+    if (this.#stop.signal.aborted) throw new WeirError('UNKNOWN_SUBSCRIPTION', `subscription ${this.name} of topic ${this.topic} was deleted`);
+    if (this.#consumers.size >= consumersPerSubscriptionMax) {
+      throw new WeirError('LIMIT_EXCEEDED', `subscription ${this.name} has the maximum of ${consumersPerSubscriptionMax} consumers`);
+    }
+    const consumer = new QueueConsumerSession(this, {
+      ...(options.deliver ? { deliver: options.deliver } : {}),
+      ratePerSecond: options.ratePerSecond ?? null,
+    });
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  release(consumer: QueueConsumerSession): void {
+    this.#consumers.delete(consumer);
+    if (this.#stop.signal.aborted) return; // shutting down or deleted: nothing is redelivered here
+    const now = Date.now();
+    for (const entry of [...consumer.leases]) this.#fail(entry, this.#backoff(entry), now);
+    void this.#state.flushed().catch((error) => this.#host.logger('error', `${this.topic}/${this.name}: recording released leases failed: ${String(error)}`));
+    this.dispatchSoon();
+  }
+
+  get consumerCount(): number {
+    return this.#consumers.size;
+  }
+
+  // --- dispatch ------------------------------------------------------------------------------
+
+  dispatchSoon(): void {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    if (this.#stop.signal.aborted) return;
+    const now = Date.now();
+    this.#promoteDue(now);
+    const consumers = [...this.#consumers];
+    let progress = consumers.length > 0;
+    while (progress) {
+      progress = false;
+      for (const consumer of consumers) {
+        const capacity = consumer.capacity(now);
+        if (capacity <= 0) continue;
+        const entries = this.#take(Math.min(capacity, dispatchChunk), now);
+        if (entries.length === 0) break;
+        for (const entry of entries) this.#lease(entry, consumer, now);
+        consumer.hand(this.#deliveries(entries), entries.length);
+        progress = true;
+      }
+    }
+    // Move the next consumer to the front so that rounds start with a different one.
+    const first = consumers[0];
+    if (first !== undefined && this.#consumers.size > 1) {
+      this.#consumers.delete(first);
+      this.#consumers.add(first);
+    }
+    this.#armRateTimer();
+    for (const partition of this.partitions) this.#refill(partition);
+  }
+
+  #take(count: number, nowMs: number): QueueEntry[] {
+    const taken: QueueEntry[] = [];
+    const partitionCount = this.partitions.length;
+    for (let step = 0; step < partitionCount && taken.length < count; step++) {
+      const partition = this.partitions[(this.#partitionNext + step) % partitionCount]!;
+      while (taken.length < count) {
+        const entry = partition.retry.shift() ?? partition.fresh.shift();
+        if (entry === undefined) break;
+        if (entry.state !== 'ready') continue;
+        if (nowMs >= entry.expiresAtMs) {
+          this.#discard(entry, 'expired');
+          continue;
+        }
+        taken.push(entry);
+      }
+    }
+    this.#partitionNext = (this.#partitionNext + 1) % Math.max(1, partitionCount);
+    return taken;
+  }
+
+  #lease(entry: QueueEntry, consumer: QueueConsumerSession, nowMs: number): void {
+    entry.state = 'leased';
+    entry.deliveryCount++;
+    entry.leaseDeadlineMs = nowMs + this.config.ackTimeoutMs;
+    entry.holder = consumer;
+    consumer.leases.add(entry);
+  }
+
+  /** Groups leased entries by the stored batch that holds them. */
+  #deliveries(entries: QueueEntry[]): QueueDelivery[] {
+    const byBatch = new Map<Buffer, QueueDelivery>();
+    for (const entry of entries) {
+      let delivery = byBatch.get(entry.batch);
+      if (delivery === undefined) {
+        delivery = { topic: this.topic, partition: entry.partition.index, records: entry.batch, messages: [] };
+        byBatch.set(entry.batch, delivery);
+      }
+      delivery.messages.push({ offset: entry.offset, deliveryCount: entry.deliveryCount });
+    }
+    return [...byBatch.values()];
+  }
+
+  #armRateTimer(): void {
+    if (this.#rateTimer !== undefined) return;
+    let waitMs: number | null = null;
+    for (const consumer of this.#consumers) {
+      const wait = consumer.rateWaitMs();
+      if (wait !== null && (waitMs === null || wait < waitMs)) waitMs = wait;
+    }
+    if (waitMs === null || !this.#hasReady()) return;
+    this.#rateTimer = setTimeout(() => {
+      this.#rateTimer = undefined;
+      this.dispatchSoon();
+    }, waitMs);
+  }
+
+  #hasReady(): boolean {
+    return this.partitions.some((p) => p.fresh.length + p.retry.length > 0);
+  }
+
+  // --- the window ----------------------------------------------------------------------------
+
+  #refill(partition: QueuePartition): void {
+    if (partition.loading || this.#stop.signal.aborted) return;
+    if (partition.entries.size >= windowMessagesMax || partition.fresh.length + partition.retry.length >= refillBelow) return;
+    const log = partition.source.log;
+    if (partition.readTo >= log.highWatermark) {
+      this.#waitForData(partition);
+      return;
+    }
+    partition.loading = true;
+    partition
+      .load(windowMessagesMax)
+      .then((entries) => {
+        const now = Date.now();
+        for (const entry of entries) this.#admit(entry, now);
+        if (this.#overBacklog()) this.#dropOldest(now);
+      })
+      .catch((error) => this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading the log failed: ${String(error)}`))
+      .finally(() => {
+        partition.loading = false;
+        this.dispatchSoon();
+      });
+  }
+
+  #waitForData(partition: QueuePartition): void {
+    if (partition.waiting) return;
+    partition.waiting = true;
+    void partition.source.waitForHighWatermark(partition.readTo + 1n, this.#stop.signal).then(() => {
+      partition.waiting = false;
+      this.#refill(partition);
+    });
+  }
+
+  /** A loaded (or key-released) entry joins the ready queue, the schedule, or its key's line. */
+  #admit(entry: QueueEntry, nowMs: number): void {
+    if (nowMs >= this.#expiresAtMs(entry)) {
+      this.#discard(entry, 'expired');
+      return;
+    }
+    if (!entry.partition.takeKey(entry)) return;
+    if (entry.dueAtMs > nowMs) {
+      this.#schedule(entry);
+      return;
+    }
+    entry.state = 'ready';
+    (entry.deliveryCount > 0 ? entry.partition.retry : entry.partition.fresh).push(entry);
+  }
+
+  #expiresAtMs(entry: QueueEntry): number {
+    const ttlMs = this.#host.messageTtlMs(this.topic);
+    return ttlMs === null ? entry.expiresAtMs : Math.min(entry.expiresAtMs, entry.timestampMs + ttlMs);
+  }
+
+  #schedule(entry: QueueEntry): void {
+    entry.state = 'scheduled';
+    this.#scheduled.push(entry);
+    this.#armScheduleTimer();
+  }
+
+  #armScheduleTimer(): void {
+    const next = this.#scheduled.peek();
+    if (next === undefined || next.dueAtMs >= this.#scheduleTimerAtMs) return;
+    clearTimeout(this.#scheduleTimer);
+    this.#scheduleTimerAtMs = next.dueAtMs;
+    this.#scheduleTimer = setTimeout(() => {
+      this.#scheduleTimerAtMs = Number.POSITIVE_INFINITY;
+      this.#scheduleTimer = undefined;
+      this.dispatchSoon();
+    }, Math.max(0, next.dueAtMs - Date.now()));
+  }
+
+  #promoteDue(nowMs: number): void {
+    for (let next = this.#scheduled.peek(); next !== undefined && next.dueAtMs <= nowMs; next = this.#scheduled.peek()) {
+      this.#scheduled.pop();
+      if (next.state !== 'scheduled') continue;
+      next.state = 'ready';
+      (next.deliveryCount > 0 ? next.partition.retry : next.partition.fresh).push(next);
+    }
+    this.#armScheduleTimer();
+  }
+
+  // --- settling ------------------------------------------------------------------------------
+
+  async settle(settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+    const now = Date.now();
+    const results = settlements.map((settlement) => {
+      try {
+        this.#settleOne(settlement, now);
+        return null;
+      } catch (error) {
+        if (error instanceof WeirError) return error;
+        throw error;
+      }
+    });
+    await this.#state.flushed();
+    this.dispatchSoon();
+    return results;
+  }
+
+  #settleOne(settlement: QueueSettlement, nowMs: number): void {
+    const { partition: index, offset, deliveryCount } = settlement.receipt;
+    const entry = this.partitions[index]?.entries.get(offset);
+    if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
+      throw new WeirError(
+        'INVALID_RECEIPT',
+        `receipt ${index}/${offset}#${deliveryCount} of subscription ${this.name} is not a current lease: the message was settled, or its lease expired and it was delivered again`,
+      );
+    }
+    switch (settlement.action) {
+      case 'ack':
+        this.#settled(entry);
+        this.#state.settled(this.key, index, offset);
+        this.#ackedTotal++;
+        return;
+      case 'nack': {
+        const delayMs = settlement.delayMs ?? this.#backoff(entry);
+        checkDelay('delayMs', delayMs);
+        this.#fail(entry, delayMs, nowMs);
+        return;
+      }
+      case 'reject':
+        this.#deadLetter(entry, `rejected: ${settlement.reason}`.slice(0, 1000));
+        return;
+      case 'extend': {
+        checkDelay('extendMs', settlement.extendMs);
+        entry.leaseDeadlineMs = nowMs + settlement.extendMs;
+        const holder = entry.holder as QueueConsumerSession | null;
+        if (holder !== null) {
+          holder.leases.delete(entry);
+          holder.leases.add(entry);
+          if (settlement.extendMs < this.config.ackTimeoutMs) holder.leasesOutOfOrder = true;
+        }
+        return;
+      }
+    }
+  }
+
+  #backoff(entry: QueueEntry): number {
+    return redeliveryDelayMs(this.config.backoff, entry.deliveryCount);
+  }
+
+  /** Ends the lease; settles the entry's key; the window may move on. */
+  #unlease(entry: QueueEntry): void {
+    (entry.holder as QueueConsumerSession | null)?.leases.delete(entry);
+    entry.holder = null;
+  }
+
+  #settled(entry: QueueEntry): void {
+    this.#unlease(entry);
+    entry.state = 'settling';
+    const partition = entry.partition;
+    if (partition.entries.delete(entry.offset)) partition.windowBytes -= entry.bytes;
+    partition.advanceFloor();
+    const next = partition.releaseKey(entry);
+    if (next !== undefined) this.#admit(next, Date.now());
+  }
+
+  /** A delivery failed (nack, lease expired, consumer gone): later again, or a dead letter. */
+  #fail(entry: QueueEntry, delayMs: number, nowMs: number): void {
+    this.#unlease(entry);
+    if (entry.deliveryCount >= this.config.deliveriesMax) {
+      this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`);
+      return;
+    }
+    this.#redeliveriesTotal++;
+    entry.dueAtMs = nowMs + delayMs;
+    this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveryCount, entry.dueAtMs);
+    if (delayMs <= 0) {
+      entry.state = 'ready';
+      entry.partition.retry.push(entry);
+    } else {
+      this.#schedule(entry);
+    }
+  }
+
+  /** Expired or overflowed: dropped or dead-lettered, as the subscription's `discard` says. */
+  #discard(entry: QueueEntry, reason: 'expired' | 'overflow'): void {
+    if (this.config.discard === 'dead-letter') {
+      this.#deadLetter(entry, reason === 'expired' ? 'expired before delivery' : 'dropped: the backlog was full');
+      return;
+    }
+    this.#settled(entry);
+    this.#state.settled(this.key, entry.partition.index, entry.offset);
+  }
+
+  /**
+   * Writes the dead letter, then records the settlement. A crash in between leaves a letter the
+   * state does not know of; recovery finds it in the dead-letter topic (dead-letters.ts), so each
+   * message is dead-lettered exactly once.
+   */
+  #deadLetter(entry: QueueEntry, reason: string): void {
+    this.#unlease(entry);
+    entry.state = 'settling';
+    const batch = buildDeadLetter(entry, { topic: this.topic, subscription: this.name, reason });
+    this.#host
+      .appendDeadLetter(this.config.deadLetterTopic, entry.partition.index, batch)
+      .then(({ partition, offset }) => {
+        if (!this.partitions.includes(entry.partition) || this.#stop.signal.aborted) return;
+        this.#settled(entry);
+        this.#state.deadLettered(this.key, entry.partition.index, entry.offset, partition, offset);
+        this.#deadLettersTotal++;
+        const next = offset + 1n;
+        if (next > (this.dlqPositions.get(partition) ?? 0n)) this.dlqPositions.set(partition, next);
+        return this.#state.flushed();
+      })
+      .catch((error) => {
+        this.#host.logger('warn', `${this.topic}/${entry.partition.index}@${entry.offset} subscription ${this.name}: dead-lettering to ${this.config.deadLetterTopic} failed, retrying: ${String(error)}`);
+        entry.dueAtMs = Date.now() + deadLetterRetryMs;
+        if (entry.state === 'settling' && entry.partition.entries.has(entry.offset)) this.#schedule(entry);
+      })
+      .finally(() => this.dispatchSoon());
+  }
+
+  /** Recovery found this subscription's letter for `offset` in the dead-letter topic. */
+  settledByDeadLetter(partition: number, offset: bigint): void {
+    this.partitions[partition]?.recovered?.unsettled.delete(offset);
+  }
+
+  // --- leases --------------------------------------------------------------------------------
+
+  /** Leases past their deadline fail. */
+  sweepLeases(nowMs: number): void {
+    for (const consumer of this.#consumers) {
+      const all = consumer.leasesOutOfOrder;
+      consumer.leasesOutOfOrder = false;
+      for (const entry of [...consumer.leases]) {
+        if (entry.leaseDeadlineMs > nowMs) {
+          if (all) continue;
+          break;
+        }
+        this.#fail(entry, this.#backoff(entry), nowMs);
+      }
+    }
+    this.dispatchSoon();
+  }
+
+  // --- bounded backlog -----------------------------------------------------------------------
+
+  backlog(): { messages: number; bytes: number } {
+    let messages = 0;
+    let bytes = 0;
+    for (const partition of this.partitions) {
+      messages += partition.backlogMessages;
+      bytes += partition.windowBytes + partition.unreadBytes;
+    }
+    return { messages, bytes };
+  }
+
+  #overBacklog(extraMessages = 0, extraBytes = 0): boolean {
+    const { backlogMessagesMax, backlogBytesMax } = this.config;
+    if (backlogMessagesMax === null && backlogBytesMax === null) return false;
+    const backlog = this.backlog();
+    return (backlogMessagesMax !== null && backlog.messages + extraMessages > backlogMessagesMax)
+      || (backlogBytesMax !== null && backlog.bytes + extraBytes > backlogBytesMax);
+  }
+
+  /** Before an append: under `reject`, a batch that would overfill the backlog is refused. */
+  admit(messages: number, bytes: number): void {
+    if (this.config.overflow !== 'reject' || !this.#overBacklog(messages, bytes)) return;
+    const backlog = this.backlog();
+    const { backlogMessagesMax, backlogBytesMax } = this.config;
+    throw new WeirError(
+      'QUEUE_FULL',
+      `queue subscription ${this.name} of topic ${this.topic} is full: it holds ${backlog.messages} messages (backlogMessagesMax ${backlogMessagesMax ?? 'none'}) and about ${backlog.bytes} bytes (backlogBytesMax ${backlogBytesMax ?? 'none'}); ${messages} more messages were refused and nothing was stored`,
+    );
+  }
+
+  /** After an append: count its bytes; under `drop-oldest`, make room. */
+  appended(partition: number, bytes: number): void {
+    const target = this.partitions[partition];
+    if (target !== undefined) target.unreadBytes += bytes;
+    if (this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest(Date.now());
+  }
+
+  /** Drops (or dead-letters) the oldest messages that no consumer holds until the backlog fits. */
+  #dropOldest(nowMs: number): void {
+    for (const partition of this.partitions) {
+      for (const entry of partition.entries.values()) {
+        if (!this.#overBacklog()) return;
+        if (entry.state === 'ready' || entry.state === 'scheduled' || entry.state === 'blocked') this.#discard(entry, 'overflow');
+      }
+    }
+    void nowMs;
+    // Older unread messages are dropped as the window reads them (see #refill).
+    if (this.#overBacklog()) for (const partition of this.partitions) this.#refill(partition);
+  }
+
+  // --- state ---------------------------------------------------------------------------------
+
+  checkpoint(): Checkpoint {
+    return {
+      k: 'c',
+      config: this.config,
+      dlq: Object.fromEntries([...this.dlqPositions].map(([p, o]) => [String(p), o.toString()])),
+      partitions: this.partitions.map((partition) => {
+        const unsettled: [string, number, number][] = [];
+        for (const entry of partition.entries.values()) {
+          unsettled.push([entry.offset.toString(), entry.deliveryCount, entry.state === 'scheduled' ? entry.dueAtMs : 0]);
+        }
+        let scanEnd = partition.readTo;
+        const recovered = partition.recovered;
+        if (recovered !== null && recovered.scanEnd > scanEnd) {
+          scanEnd = recovered.scanEnd;
+          for (const [offset, info] of recovered.unsettled) unsettled.push([offset.toString(), info.deliveryCount, info.dueAtMs]);
+        }
+        return { p: partition.index, floor: partition.floor.toString(), scanEnd: scanEnd.toString(), unsettled };
+      }),
+    };
+  }
+
+  describe(): SubscriptionDescription {
+    const now = Date.now();
+    const deliveryCounts: Record<number, number> = {};
+    let inFlight = 0;
+    let scheduled = 0;
+    let oldestMs: number | null = null;
+    const partitions: QueuePartitionState[] = this.partitions.map((partition) => {
+      let partitionInFlight = 0;
+      let partitionScheduled = 0;
+      for (const entry of partition.entries.values()) {
+        if (entry.state === 'leased') partitionInFlight++;
+        else if (entry.state === 'scheduled') partitionScheduled++;
+        if (entry.deliveryCount > 0 && entry.state !== 'settling') deliveryCounts[entry.deliveryCount] = (deliveryCounts[entry.deliveryCount] ?? 0) + 1;
+        if (oldestMs === null || entry.timestampMs < oldestMs) oldestMs = entry.timestampMs;
+      }
+      inFlight += partitionInFlight;
+      scheduled += partitionScheduled;
+      return {
+        partition: partition.index,
+        ackFloor: partition.floor,
+        backlogMessages: partition.backlogMessages,
+        backlogBytes: partition.windowBytes + partition.unreadBytes,
+        inFlight: partitionInFlight,
+        scheduled: partitionScheduled,
+      };
+    });
+    const backlog = this.backlog();
+    return {
+      topic: this.topic,
+      name: this.name,
+      type: 'queue',
+      config: this.config,
+      consumers: this.#consumers.size,
+      backlogMessages: backlog.messages,
+      backlogBytes: backlog.bytes,
+      inFlight,
+      scheduled,
+      oldestMessageAgeMs: backlog.messages === 0 ? null : oldestMs === null ? null : Math.max(0, now - oldestMs),
+      redeliveriesTotal: this.#redeliveriesTotal,
+      deadLettersTotal: this.#deadLettersTotal,
+      ackedTotal: this.#ackedTotal,
+      deliveryCounts,
+      partitions,
+    };
+  }
+
+  /** Stops timers and waits; consumers are closed (their pulls answer empty). */
+  close(): void {
+    this.#stop.abort();
+    clearTimeout(this.#scheduleTimer);
+    clearTimeout(this.#rateTimer);
+    for (const consumer of [...this.#consumers]) void consumer.close();
+    this.#consumers.clear();
+  }
+}
+
+function checkDelay(field: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > settleDelayMsMax) {
+    throw new WeirError('INVALID_REQUEST', `${field} ${ms} is invalid: expected an integer from 0 to ${settleDelayMsMax}`);
+  }
+}

@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeBatch, encodeBatch, type RecordInput } from '../../format/record-batch.js';
+import { isWeirError } from '../../util/errors.js';
+import { Broker } from '../broker.js';
+import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-queue-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Received {
+  receipt: QueueReceipt;
+  value: string;
+  key: string | null;
+  headers: Map<string, string>;
+  at: number;
+}
+
+/** The leased messages of deliveries, decoded. */
+function messagesOf(deliveries: QueueDelivery[]): Received[] {
+  const out: Received[] = [];
+  for (const delivery of deliveries) {
+    const { records } = decodeBatch(delivery.records, 0, { decompressedBytesMax: 1 << 24 });
+    for (const leased of delivery.messages) {
+      const record = records.find((r) => r.offset === leased.offset)!;
+      out.push({
+        receipt: { partition: delivery.partition, offset: leased.offset, deliveryCount: leased.deliveryCount },
+        value: record.value!.toString(),
+        key: record.key?.toString() ?? null,
+        headers: new Map(record.headers.map((h) => [h.key, h.value?.toString() ?? ''])),
+        at: Date.now(),
+      });
+    }
+  }
+  return out;
+}
+
+async function produce(broker: Broker, topic: string, partition: number, records: RecordInput[]): Promise<void> {
+  await broker.produce({ topic, partition, batches: encodeBatch(records), acks: 'leader' });
+}
+
+const values = (n: number, prefix = 'm'): RecordInput[] => Array.from({ length: n }, (_, i) => ({ value: Buffer.from(`${prefix}${i}`) }));
+
+async function receive(consumer: QueueConsumer, max: number, waitMs = 2000): Promise<Received[]> {
+  return messagesOf(await consumer.receive(max, waitMs));
+}
+
+test('competing pull consumers drain every message once; acks are not redelivered', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('jobs', { partitions: 3 });
+    await broker.createSubscription('jobs', 'workers');
+    for (let p = 0; p < 3; p++) await produce(broker, 'jobs', p, values(500, `p${p}-`));
+    const consumers = await Promise.all([0, 1, 2, 3].map(() => broker.openQueueConsumer({ topic: 'jobs', subscription: 'workers' })));
+    const seen = new Map<string, number>();
+    const perConsumer = [0, 0, 0, 0];
+    for (let round = 0; round < 100 && seen.size < 1500; round++) {
+      await Promise.all(consumers.map(async (consumer, i) => {
+        const got = await receive(consumer, 50, 200);
+        perConsumer[i]! += got.length;
+        for (const m of got) seen.set(m.value, (seen.get(m.value) ?? 0) + 1);
+        const results = await broker.settle('jobs', 'workers', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+        assert.ok(results.every((r) => r === null));
+      }));
+    }
+    assert.equal(seen.size, 1500);
+    assert.ok([...seen.values()].every((n) => n === 1), 'no message twice');
+    assert.ok(perConsumer.every((n) => n > 0), `every consumer got work: ${perConsumer}`);
+    const described = broker.describeSubscription('jobs', 'workers');
+    assert.equal(described.backlogMessages, 0);
+    assert.equal(described.ackedTotal, 1500);
+    assert.deepEqual(await receive(consumers[0]!, 10, 50), []);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('nack redelivers with the count raised; past deliveriesMax the message is dead-lettered once with its reasons', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('orders', 'billing', { deliveriesMax: 3, backoff: { kind: 'fixed', delayMs: 10 } });
+    await produce(broker, 'orders', 0, [{ key: Buffer.from('k1'), value: Buffer.from('poison'), headers: [{ key: 'trace', value: Buffer.from('abc') }] }]);
+    const consumer = await broker.openQueueConsumer({ topic: 'orders', subscription: 'billing' });
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const [m] = await receive(consumer, 10);
+      assert.ok(m, `delivery ${i + 1}`);
+      counts.push(m.receipt.deliveryCount);
+      const [result] = await broker.settle('orders', 'billing', [{ action: 'nack', receipt: m.receipt }]);
+      assert.equal(result, null);
+    }
+    assert.deepEqual(counts, [1, 2, 3]);
+    assert.deepEqual(await receive(consumer, 10, 200), [], 'not delivered a fourth time');
+    let letters = await broker.listDeadLetters('orders.billing.dlq');
+    for (let i = 0; i < 50 && letters.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      letters = await broker.listDeadLetters('orders.billing.dlq');
+    }
+    assert.equal(letters.length, 1);
+    const [letter] = letters;
+    assert.equal(letter!.value!.toString(), 'poison');
+    assert.equal(letter!.key!.toString(), 'k1');
+    assert.deepEqual(letter!.headers.map((h) => [h.key, h.value?.toString()]), [['trace', 'abc']]);
+    assert.equal(letter!.originalTopic, 'orders');
+    assert.equal(letter!.originalOffset, 0n);
+    assert.equal(letter!.subscription, 'billing');
+    assert.equal(letter!.deliveryCount, 3);
+    assert.match(letter!.reason, /delivered 3 times/);
+    assert.equal(broker.describeSubscription('orders', 'billing').deadLettersTotal, 1);
+
+    // Replay sends it back to the original topic, without the dead-letter headers.
+    assert.deepEqual(await broker.replayDeadLetters('orders.billing.dlq'), { replayed: 1 });
+    const [again] = await receive(consumer, 10);
+    assert.equal(again!.value, 'poison');
+    assert.equal(again!.receipt.deliveryCount, 1);
+    assert.equal(again!.headers.get(queueHeaders.reason), undefined);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expired lease is delivered again', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('t', 's', { ackTimeoutMs: 200, backoff: { kind: 'fixed', delayMs: 0 } });
+    await produce(broker, 't', 0, values(2));
+    const consumer = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
+    const [first, second] = await receive(consumer, 2);
+    const [rejected] = await broker.settle('t', 's', [{ action: 'reject', receipt: first!.receipt, reason: 'bad payload' }]);
+    assert.equal(rejected, null);
+    // second is never acknowledged: its lease runs out and it comes back with count 2.
+    const [redelivered] = await receive(consumer, 1, 2000);
+    assert.equal(redelivered!.value, second!.value);
+    assert.equal(redelivered!.receipt.deliveryCount, 2);
+    const [stale] = await broker.settle('t', 's', [{ action: 'ack', receipt: second!.receipt }]);
+    assert.ok(isWeirError(stale, 'INVALID_RECEIPT'), String(stale));
+    assert.equal((await broker.settle('t', 's', [{ action: 'ack', receipt: redelivered!.receipt }]))[0], null);
+    await new Promise((r) => setTimeout(r, 50));
+    const [letter] = await broker.listDeadLetters('t.s.dlq');
+    assert.equal(letter!.reason, 'rejected: bad payload');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('delayed messages are not delivered early and arrive promptly; expired ones are dropped', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('t', 's');
+    const now = Date.now();
+    const deliverAt = now + 400;
+    await produce(broker, 't', 0, [
+      { value: Buffer.from('later'), headers: [{ key: queueHeaders.deliverAt, value: Buffer.from(String(deliverAt)) }] },
+      { value: Buffer.from('expired'), headers: [{ key: queueHeaders.expiresAt, value: Buffer.from(String(now - 1)) }] },
+      { value: Buffer.from('now') },
+    ]);
+    const consumer = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
+    const [immediate] = await receive(consumer, 10);
+    assert.equal(immediate!.value, 'now');
+    await broker.settle('t', 's', [{ action: 'ack', receipt: immediate!.receipt }]);
+    const [later] = await receive(consumer, 10, 2000);
+    assert.equal(later!.value, 'later');
+    assert.ok(later!.at >= deliverAt, 'not early');
+    assert.ok(later!.at - deliverAt <= 100, `late by ${later!.at - deliverAt} ms`);
+    await broker.settle('t', 's', [{ action: 'ack', receipt: later!.receipt }]);
+    assert.equal(broker.describeSubscription('t', 's').backlogMessages, 0, 'the expired message left the backlog');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('reject overflow refuses a batch with QUEUE_FULL and stores nothing; drop-oldest makes room', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('full', 's', { backlogMessagesMax: 10, overflow: 'reject' });
+    await produce(broker, 'full', 0, values(8));
+    await assert.rejects(produce(broker, 'full', 0, values(3)), (e) => isWeirError(e, 'QUEUE_FULL') && /backlogMessagesMax 10/.test(e.message));
+    assert.equal(broker.describeTopic('full').partitions[0]!.offsetEnd, 8n, 'nothing stored');
+    await produce(broker, 'full', 0, values(2));
+
+    await broker.createSubscription('shed', 's', { backlogMessagesMax: 5, overflow: 'drop-oldest' });
+    for (let i = 0; i < 4; i++) await produce(broker, 'shed', 0, values(5, `b${i}-`));
+    const consumer = await broker.openQueueConsumer({ topic: 'shed', subscription: 's' });
+    let got: Received[] = [];
+    for (let i = 0; i < 20 && got.length < 5; i++) got = got.concat(await receive(consumer, 100, 100));
+    assert.ok(got.length <= 5, `at most the bound: ${got.map((m) => m.value)}`);
+    assert.ok(got.some((m) => m.value.startsWith('b3-')), 'the newest messages survive');
+    assert.ok(!got.some((m) => m.value.startsWith('b0-')), 'the oldest were dropped');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('key-ordered mode: one key is never in flight twice and keeps its order; other keys go in parallel', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('k', 's', { keyOrdered: true, backoff: { kind: 'fixed', delayMs: 0 } });
+    const records: RecordInput[] = [];
+    for (let i = 0; i < 60; i++) records.push({ key: Buffer.from(`key${i % 3}`), value: Buffer.from(`key${i % 3}:${Math.floor(i / 3)}`) });
+    await produce(broker, 'k', 0, records);
+    const consumers = await Promise.all([0, 1, 2].map(() => broker.openQueueConsumer({ topic: 'k', subscription: 's' })));
+    const next = new Map<string, number>();
+    let done = 0;
+    for (let round = 0; round < 200 && done < 60; round++) {
+      const batches = await Promise.all(consumers.map((c) => receive(c, 10, 100)));
+      const inFlight = batches.flat();
+      const keys = inFlight.map((m) => m.key!);
+      assert.equal(new Set(keys).size, keys.length, `a key twice in flight: ${keys}`);
+      for (const m of inFlight) {
+        const [key, index] = m.value.split(':');
+        if (Number(index) === 5 && m.receipt.deliveryCount === 1) {
+          // A failure holds back only its own key.
+          await broker.settle('k', 's', [{ action: 'nack', receipt: m.receipt, delayMs: 0 }]);
+          continue;
+        }
+        assert.equal(Number(index), next.get(key!) ?? 0, `order of ${key}`);
+        next.set(key!, Number(index) + 1);
+        await broker.settle('k', 's', [{ action: 'ack', receipt: m.receipt }]);
+        done++;
+      }
+    }
+    assert.equal(done, 60);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a rate-capped push consumer is held to its rate', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await produce(broker, 'r', 0, values(200));
+    const times: number[] = [];
+    const consumer = await broker.openQueueConsumer({
+      topic: 'r',
+      subscription: 's',
+      ratePerSecond: 100,
+      deliver: (deliveries) => {
+        for (const m of messagesOf(deliveries)) {
+          times.push(m.at);
+          void broker.settle('r', 's', [{ action: 'ack', receipt: m.receipt }]);
+        }
+      },
+    });
+    consumer.grant(1000);
+    await new Promise((r) => setTimeout(r, 1000));
+    await consumer.close();
+    // 100/s with a burst of 10: about 100 in one second, certainly not all 200.
+    assert.ok(times.length >= 60 && times.length <= 125, `delivered ${times.length} in 1 s at 100/s`);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('acknowledgements, failure counts and delays survive a restart; unacknowledged messages come back', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  await broker.createSubscription('d', 's', { deliveriesMax: 2, backoff: { kind: 'fixed', delayMs: 0 } });
+  await produce(broker, 'd', 0, values(10));
+  await produce(broker, 'd', 0, [{ value: Buffer.from('delayed'), headers: [{ key: queueHeaders.deliverAt, value: Buffer.from(String(Date.now() + 700)) }] }]);
+  let consumer = await broker.openQueueConsumer({ topic: 'd', subscription: 's' });
+  const first = await receive(consumer, 10);
+  assert.equal(first.length, 10);
+  // ack m0..m4, nack m5 (count 1), leave m6..m9 in flight.
+  await broker.settle('d', 's', first.slice(0, 5).map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+  await broker.settle('d', 's', [{ action: 'nack', receipt: first[5]!.receipt }]);
+  await broker.close();
+
+  broker = await Broker.open({ dataDir });
+  try {
+    consumer = await broker.openQueueConsumer({ topic: 'd', subscription: 's' });
+    const again = await receive(consumer, 20);
+    assert.deepEqual(again.map((m) => m.value).sort(), ['m5', 'm6', 'm7', 'm8', 'm9']);
+    const m5 = again.find((m) => m.value === 'm5')!;
+    assert.equal(m5.receipt.deliveryCount, 2, 'the failed delivery was remembered');
+    await broker.settle('d', 's', again.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+    const [delayed] = await receive(consumer, 10, 3000);
+    assert.equal(delayed!.value, 'delayed');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('bad input: unknown subscription, bad names and settings, bad settlements', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    assert.throws(() => broker.describeSubscription('t', 'nope'), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
+    await assert.rejects(broker.createSubscription('t', 'bad name'), /subscription name "bad name" is invalid/);
+    await assert.rejects(broker.createSubscription('t', 's', { ackTimeoutMs: 5 }), /ackTimeoutMs=5 is invalid: expected an integer from 100/);
+    await assert.rejects(broker.createSubscription('t', 's', { overflow: 'explode' as never }), /overflow="explode" is invalid/);
+    await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
+    await broker.createSubscription('t', 's');
+    await assert.rejects(broker.createSubscription('t', 's', { keyOrdered: true }), /keyOrdered cannot change/);
+    const [bad] = await broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 9, offset: 0n, deliveryCount: 1 } }]);
+    assert.ok(isWeirError(bad, 'INVALID_RECEIPT'));
+    assert.equal(broker.listSubscriptions().length, 1);
+    await broker.deleteSubscription('t', 's');
+    assert.equal(broker.listSubscriptions().length, 0);
+  } finally {
+    await broker.close();
+  }
+});
