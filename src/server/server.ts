@@ -4,7 +4,6 @@
  */
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
-import type { HttpBroker } from '../protocol/http/http-context.js';
 import { HttpListener } from '../protocol/http/http-listener.js';
 import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener } from '../protocol/native/listener.js';
@@ -75,8 +74,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     let httpPort: number | null = null;
     if (options.httpPort !== undefined && options.httpPort !== null) {
-      // Broker implements QueueBrokerApi once the queue core lands; until then its queue routes fail (500).
-      const http = new HttpListener(broker as unknown as HttpBroker, { host: options.httpHost ?? options.host, port: options.httpPort, logger: options.logger });
+      const http = new HttpListener(broker, { host: options.httpHost ?? options.host, port: options.httpPort, logger: options.logger });
       httpPort = (await http.start()).port;
       listeners.push(http);
     }

@@ -117,7 +117,7 @@ export class HttpListener {
     });
     router.add('GET', '/v1/topics/{topic}/events', 'Server-Sent Events subscription', ({ res, params, query }) => {
       const target = targetOf(params.topic!, query);
-      const source = sourceFor(context, params.topic!, query, { subscriptionRequired: false });
+      const source = sourceFor(context, params.topic!, query, { session: true });
       this.#track(new SseSession(context, res, source, target));
     });
   }
@@ -207,7 +207,7 @@ export class HttpListener {
       if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
       const topic = decodeURIComponent(match[1]!);
       const target = targetOf(topic, url.searchParams);
-      const source = sourceFor(this.#context, topic, url.searchParams, { subscriptionRequired: false });
+      const source = sourceFor(this.#context, topic, url.searchParams, { session: true });
       this.#webSockets.handleUpgrade(req, socket, head, (webSocket) => this.#track(new WebSocketSession(this.#context, webSocket, source, target)));
     } catch (error) {
       refuseUpgrade(socket, asWeirError(error));

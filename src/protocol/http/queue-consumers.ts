@@ -1,60 +1,74 @@
 /**
- * Queue receives over HTTP. A QueueConsumer releases its leases when it closes, so a consumer per
- * request would take back every message as soon as it was answered. Instead the front end keeps
- * one long-lived consumer per (topic, subscription), opened on first use and closed when the
- * listener closes (or the subscription or topic is deleted through HTTP). Its leases end by the
- * subscription's ack timeout when an HTTP client never settles them.
+ * Queue receives over HTTP. A QueueConsumer releases its leases when it closes, and it serves one
+ * pull at a time. So:
+ *  - long-polling GETs borrow a consumer from a small pool per (topic, subscription) for the
+ *    length of one receive and give it back; pooled consumers stay open (their leases outlive the
+ *    request) until the listener closes or the subscription or topic is deleted through HTTP.
+ *    Leases an HTTP client never settles end by the subscription's ack timeout.
+ *  - a WebSocket or SSE session opens a consumer of its own and closes it when it ends, so the
+ *    messages a closed browser tab held are delivered again at once.
+ * When a pool is at its bound, further receives wait for a consumer to come back.
  */
 import type { QueueConsumer, QueueDelivery, QueueSettlement } from '../../broker/types.js';
 import { decodeBatches } from '../../format/record-batch.js';
 import { WeirError } from '../../util/errors.js';
-import { decompressedBytesMax, encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
 import type { HttpBroker } from './http-context.js';
+import { decompressedBytesMax, encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
 import type { MessageSource } from './stream-read.js';
 
-/** Shared consumers at once (one per topic and subscription used over HTTP). */
-export const sharedQueueConsumersMax = 1_000;
+/** Pooled consumers per subscription (concurrent long polls of one subscription). */
+export const pooledConsumersPerSubscriptionMax = 32;
+/** Subscriptions with a pool at once. */
+export const pooledSubscriptionsMax = 1_000;
+
+interface Pool {
+  topic: string;
+  subscription: string;
+  idle: QueueConsumer[];
+  /** Consumers open (idle or lent out). */
+  open: number;
+  /** Receives waiting for a consumer to come back. */
+  waiting: ((consumer: QueueConsumer | null) => void)[];
+  all: Set<QueueConsumer>;
+}
 
 export class QueueConsumers {
   readonly #broker: HttpBroker;
-  readonly #consumers = new Map<string, Promise<QueueConsumer>>();
+  readonly #pools = new Map<string, Pool>();
   #closed = false;
 
   constructor(broker: HttpBroker) {
     this.#broker = broker;
   }
 
-  #key(topic: string, subscription: string): string {
-    return `${topic}\u0000${subscription}`;
-  }
-
-  /** The shared consumer; the subscription must exist (UNKNOWN_SUBSCRIPTION otherwise). */
-  consumer(topic: string, subscription: string): Promise<QueueConsumer> {
-    if (this.#closed) throw new WeirError('SHUTTING_DOWN', 'the HTTP listener is closing');
-    const key = this.#key(topic, subscription);
-    const existing = this.#consumers.get(key);
-    if (existing !== undefined) return existing;
-    this.#broker.describeSubscription(topic, subscription); // throws UNKNOWN_SUBSCRIPTION / UNKNOWN_TOPIC
-    if (this.#consumers.size >= sharedQueueConsumersMax) {
-      throw new WeirError('LIMIT_EXCEEDED', `the HTTP front end holds its maximum of ${sharedQueueConsumersMax} queue consumers`);
+  /** A long-polling receive through the subscription's pool. */
+  async receive(topic: string, subscription: string, read: { max: number; waitMs: number; encoding: Encoding }, signal: AbortSignal): Promise<MessageJson[]> {
+    this.#broker.describeSubscription(topic, subscription); // UNKNOWN_SUBSCRIPTION, UNKNOWN_TOPIC
+    const pool = this.#pool(topic, subscription);
+    const consumer = await this.#borrow(pool, signal);
+    if (consumer === null) return [];
+    try {
+      return deliveriesJson(await consumer.receive(read.max, read.waitMs, signal), read.encoding);
+    } finally {
+      this.#giveBack(pool, consumer);
     }
-    const opening = this.#broker.openQueueConsumer({ topic, subscription });
-    this.#consumers.set(key, opening);
-    opening.catch(() => {
-      if (this.#consumers.get(key) === opening) this.#consumers.delete(key);
-    });
-    return opening;
   }
 
-  /** A source over the shared consumer; throws UNKNOWN_SUBSCRIPTION now rather than on first read. */
-  source(topic: string, subscription: string, encoding: Encoding): MessageSource {
+  /** A source with a consumer of its own (WebSocket and SSE sessions); closing it releases the leases. */
+  sessionSource(topic: string, subscription: string, encoding: Encoding): MessageSource {
     this.#broker.describeSubscription(topic, subscription);
+    let consumer: Promise<QueueConsumer> | null = null;
+    let closed = false;
     return {
       read: async (max, waitMs, signal) => {
-        const consumer = await this.consumer(topic, subscription);
-        return deliveriesJson(await consumer.receive(max, waitMs, signal), encoding);
+        if (closed) return [];
+        consumer ??= this.#broker.openQueueConsumer({ topic, subscription });
+        return deliveriesJson(await (await consumer).receive(max, waitMs, signal), encoding);
       },
-      close: async () => {},
+      close: async () => {
+        closed = true;
+        if (consumer !== null) await (await consumer.catch(() => null))?.close();
+      },
     };
   }
 
@@ -62,23 +76,82 @@ export class QueueConsumers {
     return this.#broker.settle(topic, subscription, settlements);
   }
 
-  /** Closes the shared consumers of a subscription (or of every subscription of a topic). */
+  #pool(topic: string, subscription: string): Pool {
+    if (this.#closed) throw new WeirError('SHUTTING_DOWN', 'the HTTP listener is closing');
+    const key = `${topic}\u0000${subscription}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      if (this.#pools.size >= pooledSubscriptionsMax) {
+        throw new WeirError('LIMIT_EXCEEDED', `HTTP long polls use at most ${pooledSubscriptionsMax} queue subscriptions at once`);
+      }
+      pool = { topic, subscription, idle: [], open: 0, waiting: [], all: new Set() };
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async #borrow(pool: Pool, signal: AbortSignal): Promise<QueueConsumer | null> {
+    const idle = pool.idle.pop();
+    if (idle !== undefined) return idle;
+    if (pool.open < pooledConsumersPerSubscriptionMax) {
+      pool.open++;
+      try {
+        const consumer = await this.#broker.openQueueConsumer({ topic: pool.topic, subscription: pool.subscription });
+        pool.all.add(consumer);
+        return consumer;
+      } catch (error) {
+        pool.open--;
+        throw error;
+      }
+    }
+    return new Promise((resolve) => {
+      const waiter = (consumer: QueueConsumer | null): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(consumer);
+      };
+      const onAbort = (): void => {
+        pool.waiting.splice(pool.waiting.indexOf(waiter), 1);
+        resolve(null);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      pool.waiting.push(waiter);
+    });
+  }
+
+  #giveBack(pool: Pool, consumer: QueueConsumer): void {
+    if (!pool.all.has(consumer)) {
+      void consumer.close(); // the pool was dropped meanwhile
+      return;
+    }
+    const waiter = pool.waiting.shift();
+    if (waiter !== undefined) waiter(consumer);
+    else pool.idle.push(consumer);
+  }
+
+  /** Closes the pooled consumers of a subscription (or of every subscription of a topic). */
   async forget(topic: string, subscription?: string): Promise<void> {
     const closing: Promise<void>[] = [];
-    for (const [key, consumer] of this.#consumers) {
-      const [keyTopic, keySubscription] = key.split('\u0000');
-      if (keyTopic !== topic || (subscription !== undefined && keySubscription !== subscription)) continue;
-      this.#consumers.delete(key);
-      closing.push(consumer.then((c) => c.close()).catch(() => {}));
+    for (const [key, pool] of this.#pools) {
+      if (pool.topic !== topic || (subscription !== undefined && pool.subscription !== subscription)) continue;
+      this.#pools.delete(key);
+      closing.push(this.#drop(pool));
     }
     await Promise.all(closing);
   }
 
+  async #drop(pool: Pool): Promise<void> {
+    for (const waiter of pool.waiting.splice(0)) waiter(null);
+    const consumers = [...pool.all];
+    pool.all.clear();
+    pool.idle.length = 0;
+    await Promise.all(consumers.map((c) => c.close().catch(() => {})));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    const all = [...this.#consumers.values()];
-    this.#consumers.clear();
-    await Promise.all(all.map((consumer) => consumer.then((c) => c.close()).catch(() => {})));
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => this.#drop(pool)));
   }
 }
 

@@ -79,18 +79,20 @@ async function createTopic(context: HttpContext, { req, res }: RouteRequest): Pr
 
 const subscriptionFields = ['ackTimeoutMs', 'deliveriesMax', 'backoff', 'deadLetterTopic', 'discard', 'backlogMessagesMax', 'backlogBytesMax', 'overflow', 'keyOrdered', 'startAt'] as const;
 
+/** PUT creates the subscription (201) or applies the given settings to the existing one (200). */
 async function putSubscription(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
   const text = await readBody(req, context.bodyBytesMax);
   const config = (text.length === 0 ? {} : objectWith(parseJson(text), 'body', subscriptionFields)) as Partial<QueueSubscriptionConfig>;
   const topic = params.topic!;
   const name = params.subscription!;
+  let exists = true;
   try {
-    sendJson(res, 200, context.broker.describeSubscription(topic, name));
-    return;
+    context.broker.describeSubscription(topic, name);
   } catch (error) {
     if (!isWeirError(error, 'UNKNOWN_SUBSCRIPTION')) throw error;
+    exists = false;
   }
-  sendJson(res, 201, await context.broker.createSubscription(topic, name, config)); // the broker validates each value
+  sendJson(res, exists ? 200 : 201, await context.broker.createSubscription(topic, name, config)); // the broker validates each value
 }
 
 async function listDeadLetters(context: HttpContext, { res, params, query }: RouteRequest): Promise<void> {

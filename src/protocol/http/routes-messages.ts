@@ -35,27 +35,33 @@ async function produce(context: HttpContext, { req, res, params }: RouteRequest)
   else sendError(res, outcome.error, { results: outcome.results });
 }
 
-/** The message source a consume request (HTTP, WebSocket or SSE) names in its query. */
-export function sourceFor(context: HttpContext, topic: string, query: URLSearchParams, options: { subscriptionRequired: boolean }): MessageSource {
+/**
+ * The message source a consume request names in its query: a long poll (`session: false`) shares
+ * pooled queue consumers; a WebSocket or SSE session gets a queue consumer of its own.
+ */
+export function sourceFor(context: HttpContext, topic: string, query: URLSearchParams, options: { session: boolean }): MessageSource {
   const type = queryChoice(query, 'type', ['stream', 'queue'] as const, 'stream');
   const encoding = queryChoice(query, 'encoding', encodings, 'utf8');
   const subscription = query.get('subscription');
   if (subscription === null || subscription === '') {
-    if (options.subscriptionRequired || type === 'queue') {
+    if (!options.session || type === 'queue') {
       throw new WeirError('INVALID_REQUEST', `query parameter subscription is required (a consumer group for type=stream, a queue subscription for type=queue)`);
     }
     const latest = new LatestSource(context.broker, topic, encoding);
     latest.start(); // UNKNOWN_TOPIC before the stream starts; positions fixed now
     return latest;
   }
-  if (type === 'queue') return context.queues.source(topic, subscription, encoding);
+  if (type === 'queue') {
+    if (options.session) return context.queues.sessionSource(topic, subscription, encoding);
+    return { read: (max, waitMs, signal) => context.queues.receive(topic, subscription, { max, waitMs, encoding }, signal), close: async () => {} };
+  }
   context.broker.describeTopic(topic);
   const start = queryChoice(query, 'from', ['earliest', 'latest'] as const, 'earliest');
   return context.groups.source(subscription, topic, { start, encoding });
 }
 
 async function consume(context: HttpContext, { res, params, query, signal }: RouteRequest): Promise<void> {
-  const source = sourceFor(context, params.topic!, query, { subscriptionRequired: true });
+  const source = sourceFor(context, params.topic!, query, { session: false });
   const max = queryInteger(query, 'max', readMessagesDefault, 1, readMessagesMax);
   const waitMs = queryInteger(query, 'waitMs', 0, 0, waitMsMax);
   const messages = await source.read(max, waitMs, signal);

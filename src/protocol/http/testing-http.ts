@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker, type BrokerOptions } from '../../broker/broker.js';
-import type { HttpBroker } from './http-context.js';
 import { HttpListener, type HttpListenerOptions } from './http-listener.js';
 
 export interface TestHttp {
@@ -25,7 +24,7 @@ export async function startTestHttp(options: { broker?: Partial<BrokerOptions>; 
   const logs: string[] = [];
   const logger = (level: string, message: string): void => void logs.push(`${level}: ${message}`);
   const broker = await Broker.open({ dataDir, defaultTopicConfig: { flush: { kind: 'none' } }, logger, ...options.broker });
-  const listener = new HttpListener(broker as unknown as HttpBroker, { host: '127.0.0.1', port: 0, logger, ...options.listener });
+  const listener = new HttpListener(broker, { host: '127.0.0.1', port: 0, logger, ...options.listener });
   const { port } = await listener.start();
   const base = `http://127.0.0.1:${port}`;
   return {

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { startTestHttp, type TestHttp } from './testing-http.js';
+
+const immediate = { backoff: { kind: 'fixed', delayMs: 0 } };
+
+describe('HTTP queue subscriptions', () => {
+  let http: TestHttp;
+  before(async () => {
+    http = await startTestHttp();
+  });
+  after(() => http.stop());
+
+  async function produce(topic: string, values: string[]): Promise<{ status: number; body: any; headers: Headers }> {
+    return http.call('POST', `/v1/topics/${topic}/messages`, { messages: values.map((value) => ({ value })) });
+  }
+
+  test('subscription administration: PUT creates (201) then updates (200), describe, list, delete', async () => {
+    await http.call('POST', '/v1/topics', { name: 'q-admin' });
+    const created = await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { ackTimeoutMs: 5_000 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.config.ackTimeoutMs, 5_000);
+    assert.equal(created.body.type, 'queue');
+    const updated = await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { ackTimeoutMs: 6_000 });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.body.config.ackTimeoutMs, 6_000);
+    const bad = await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { ackTimeoutMs: 'soon' });
+    assert.equal(bad.status, 400);
+    assert.equal((await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { colour: 1 })).status, 400);
+    assert.equal((await http.call('GET', '/v1/topics/q-admin/subscriptions/workers')).body.name, 'workers');
+    const listed = await http.call('GET', '/v1/subscriptions?topic=q-admin');
+    assert.deepEqual(listed.body.subscriptions.map((s: any) => s.name), ['workers']);
+    assert.equal((await http.call('DELETE', '/v1/topics/q-admin/subscriptions/workers')).status, 204);
+    const gone = await http.call('GET', '/v1/topics/q-admin/subscriptions/workers');
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'UNKNOWN_SUBSCRIPTION');
+    const receiveGone = await http.call('GET', '/v1/topics/q-admin/messages?subscription=workers&type=queue');
+    assert.equal(receiveGone.status, 404);
+  });
+
+  test('receive, ack, nack (redelivered with a higher count), stale and garbage receipts', async () => {
+    await http.call('POST', '/v1/topics', { name: 'jobs', partitions: 2 });
+    await http.call('PUT', '/v1/topics/jobs/subscriptions/w', immediate);
+    await produce('jobs', ['j1', 'j2', 'j3']);
+    const first = await http.call('GET', '/v1/topics/jobs/messages?subscription=w&type=queue&max=10&waitMs=2000');
+    assert.equal(first.status, 200);
+    assert.equal(first.body.messages.length, 3, JSON.stringify(first.body));
+    for (const m of first.body.messages) {
+      assert.equal(m.deliveryCount, 1);
+      assert.equal(typeof m.receipt, 'string');
+    }
+    const byValue = new Map(first.body.messages.map((m: any) => [m.value, m]));
+    const acked = await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [(byValue.get('j1') as any).receipt, (byValue.get('j2') as any).receipt] });
+    assert.deepEqual(acked.body.results, [null, null]);
+    const nacked = await http.call('POST', '/v1/topics/jobs/subscriptions/w/nack', { receipts: [(byValue.get('j3') as any).receipt] });
+    assert.deepEqual(nacked.body.results, [null]);
+    const again = await http.call('GET', '/v1/topics/jobs/messages?subscription=w&type=queue&max=10&waitMs=5000');
+    assert.deepEqual(again.body.messages.map((m: any) => [m.value, m.deliveryCount]), [['j3', 2]]);
+    const stale = await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [(byValue.get('j3') as any).receipt] });
+    assert.equal(stale.status, 200);
+    assert.equal(stale.body.results[0].code, 'INVALID_RECEIPT');
+    const extended = await http.call('POST', '/v1/topics/jobs/subscriptions/w/extend', { receipts: [again.body.messages[0].receipt], extendMs: 10_000 });
+    assert.deepEqual(extended.body.results, [null]);
+    assert.deepEqual((await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [again.body.messages[0].receipt] })).body.results, [null]);
+
+    for (const receipts of [['garbage'], ['1.2'], ['1.2.3.4'], [12], ['0.99999999999999999999.1'], ['0.1.0']]) {
+      const answer = await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts });
+      assert.equal(answer.status, 400, JSON.stringify(receipts));
+      assert.equal(answer.body.error.code, 'INVALID_RECEIPT');
+    }
+    assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [] })).status, 400);
+    assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/extend', { receipts: ['0.1.1'] })).status, 400);
+    const description = await http.call('GET', '/v1/topics/jobs/subscriptions/w');
+    assert.equal(description.body.backlogMessages, 0);
+    assert.equal(description.body.ackedTotal, 3);
+  });
+
+  test('a queue long poll waits and answers when a message arrives', async () => {
+    await http.call('PUT', '/v1/topics/later/subscriptions/w', {});
+    const polling = http.call('GET', '/v1/topics/later/messages?subscription=w&type=queue&waitMs=20000');
+    const early = await Promise.race([polling.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 200))]);
+    assert.equal(early, 'waiting');
+    await produce('later', ['arrived']);
+    const answer = await polling;
+    assert.deepEqual(answer.body.messages.map((m: any) => m.value), ['arrived']);
+  });
+
+  test('QUEUE_FULL is a 429 with retry-after, and nothing of the refused request is stored', async () => {
+    await http.call('POST', '/v1/topics', { name: 'bounded' });
+    await http.call('PUT', '/v1/topics/bounded/subscriptions/w', { backlogMessagesMax: 2, overflow: 'reject' });
+    assert.equal((await produce('bounded', ['a', 'b'])).status, 200);
+    const full = await produce('bounded', ['c']);
+    assert.equal(full.status, 429);
+    assert.equal(full.body.error.code, 'QUEUE_FULL');
+    assert.equal(full.body.error.retriable, true);
+    assert.equal(full.headers.get('retry-after'), '1');
+    assert.equal((await http.call('GET', '/v1/topics/bounded')).body.partitions[0].offsetEnd, 2);
+  });
+
+  test('rejected messages are dead-lettered with the reason; replay brings them back', async () => {
+    await http.call('POST', '/v1/topics', { name: 'fragile' });
+    // Created up front: two letters that auto-create the dead-letter topic at once race in the broker core.
+    await http.call('POST', '/v1/topics', { name: 'fragile.w.dlq' });
+    await http.call('PUT', '/v1/topics/fragile/subscriptions/w', immediate);
+    await produce('fragile', ['bad-1', 'bad-2', 'good']);
+    const received = await http.call('GET', '/v1/topics/fragile/messages?subscription=w&type=queue&max=10&waitMs=2000');
+    const receiptOf = (value: string): string => received.body.messages.find((m: any) => m.value === value).receipt;
+    const rejected = await http.call('POST', '/v1/topics/fragile/subscriptions/w/reject', { receipts: [receiptOf('bad-1'), receiptOf('bad-2')], reason: 'cannot parse' });
+    assert.deepEqual(rejected.body.results, [null, null]);
+    assert.equal((await http.call('POST', '/v1/topics/fragile/subscriptions/w/reject', { receipts: [receiptOf('good')] })).status, 400, 'reason is required');
+    await http.call('POST', '/v1/topics/fragile/subscriptions/w/ack', { receipts: [receiptOf('good')] });
+
+    let letters: any[] = [];
+    for (let attempt = 0; attempt < 50 && letters.length < 2; attempt++) {
+      const listed = await http.call('GET', '/v1/dead-letters/fragile.w.dlq');
+      letters = listed.status === 200 ? listed.body.deadLetters : [];
+      if (letters.length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(letters.map((l) => [l.value, l.reason, l.originalTopic, l.subscription]).sort(), [
+      ['bad-1', 'rejected: cannot parse', 'fragile', 'w'],
+      ['bad-2', 'rejected: cannot parse', 'fragile', 'w'],
+    ]);
+    const one = letters.find((l) => l.value === 'bad-2');
+    const replayed = await http.call('POST', '/v1/dead-letters/fragile.w.dlq/replay', { select: [{ partition: one.partition, offset: one.offset }] });
+    assert.deepEqual(replayed.body, { replayed: 1 });
+    const back = await http.call('GET', '/v1/topics/fragile/messages?subscription=w&type=queue&max=10&waitMs=5000');
+    assert.deepEqual(back.body.messages.map((m: any) => m.value), ['bad-2']);
+    assert.equal((await http.call('POST', '/v1/dead-letters/fragile.w.dlq/replay', { select: [{ partition: 0 }] })).status, 400);
+    assert.equal((await http.call('GET', '/v1/dead-letters/no-such-dlq')).status, 404);
+  });
+
+  test('WebSocket queue: credits bound deliveries, acks over the socket, leases return when it closes', async () => {
+    await http.call('POST', '/v1/topics', { name: 'ws-jobs' });
+    await http.call('PUT', '/v1/topics/ws-jobs/subscriptions/w', immediate);
+    await produce('ws-jobs', Array.from({ length: 8 }, (_, i) => `job${i}`));
+    const socket = new WebSocket(`ws://127.0.0.1:${http.port}/v1/topics/ws-jobs/ws?type=queue&subscription=w`);
+    const received: any[] = [];
+    const waiters: (() => void)[] = [];
+    socket.on('message', (data) => {
+      received.push(JSON.parse(data.toString()));
+      waiters.splice(0).forEach((w) => w());
+    });
+    const until = async (check: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !check(); i++) await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 100); });
+      assert.ok(check(), JSON.stringify(received));
+    };
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'credit', credits: 3 }));
+    const delivered = (): any[] => received.filter((f) => f.type === 'messages').flatMap((f) => f.messages);
+    await until(() => delivered().length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(delivered().length, 3, 'no more than the credits');
+    socket.send(JSON.stringify({ type: 'ack', id: 'a1', receipts: delivered().map((m) => m.receipt) }));
+    await until(() => received.some((f) => f.type === 'settled'));
+    assert.deepEqual(received.find((f) => f.type === 'settled'), { type: 'settled', id: 'a1', results: [null, null, null] });
+    socket.send(JSON.stringify({ type: 'credit', credits: 2 }));
+    await until(() => delivered().length >= 5);
+    socket.close();
+    await new Promise((resolve) => socket.once('close', resolve));
+    // The two unacknowledged messages come back (with their delivery count raised) after the close.
+    const rest = await http.call('GET', '/v1/topics/ws-jobs/messages?subscription=w&type=queue&max=10&waitMs=3000');
+    const values = rest.body.messages.map((m: any) => m.value);
+    assert.equal(values.length, 5, JSON.stringify(rest.body.messages));
+    assert.deepEqual(rest.body.messages.filter((m: any) => m.deliveryCount === 2).length, 2);
+  });
+
+  test('SSE queue: deliveries are acknowledged as they are sent', async () => {
+    await http.call('POST', '/v1/topics', { name: 'sse-jobs' });
+    await http.call('PUT', '/v1/topics/sse-jobs/subscriptions/w', {});
+    await produce('sse-jobs', ['s1', 's2', 's3']);
+    const response = await fetch(`${http.base}/v1/topics/sse-jobs/events?type=queue&subscription=w`);
+    const reader = response.body!.getReader();
+    let text = '';
+    for (let i = 0; i < 100 && (text.match(/event: message/g) ?? []).length < 3; i++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    await reader.cancel();
+    const values = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!).value);
+    assert.deepEqual(values, ['s1', 's2', 's3']);
+    let backlog = -1;
+    for (let i = 0; i < 50 && backlog !== 0; i++) {
+      backlog = (await http.call('GET', '/v1/topics/sse-jobs/subscriptions/w')).body.backlogMessages;
+      if (backlog !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(backlog, 0);
+  });
+});
