@@ -97,7 +97,7 @@ function DeadLetterList({ topic }: { topic: string }) {
           : html`<table class="table" data-testid="dead-letters-table">
               <thead><tr>
                 <th class="check"><input type="checkbox" aria-label="select all" checked=${allSelected} onChange=${toggleAll} /></th>
-                <th class="num">Position</th><th>Dead-lettered</th><th>Reason</th><th>Original</th><th>Subscription</th><th class="num">Deliveries</th><th>Key</th><th>Value</th>
+                <th class="num">Position</th><th>Dead-lettered</th><th>Reason</th><th>Original</th><th class="num">Deliveries</th><th>Key</th><th>Value</th>
               </tr></thead>
               <tbody>
                 ${list.map(
@@ -106,10 +106,10 @@ function DeadLetterList({ topic }: { topic: string }) {
                       onClick=${(e: Event) => e.stopPropagation()} onChange=${() => toggle(l)} /></td>
                     <td class="num">${l.partition}:${l.offset}</td>
                     <td class="nowrap">${formatTime(l.deadLetteredAtMs)}</td>
-                    <td><span class="reason">${l.reason}</span></td>
+                    <td class="reason-cell"><span class="reason">${l.reason}</span></td>
                     <td class="nowrap"><a href=${routeHref('messages', { topic: l.originalTopic, partition: l.originalPartition, offset: l.originalOffset })}
-                      onClick=${(e: Event) => e.stopPropagation()}>${l.originalTopic} · ${l.originalPartition}:${l.originalOffset}</a></td>
-                    <td>${l.subscription}</td>
+                      onClick=${(e: Event) => e.stopPropagation()}>${l.originalTopic} · ${l.originalPartition}:${l.originalOffset}</a>
+                      <div class="dim">via ${l.subscription}</div></td>
                     <td class="num">${l.deliveryCount}</td>
                     <td class="key"><${Clip} text=${l.key} charsMax=${24} /></td>
                     <td class="value" title=${headerList(l.headers).map((h) => `${h.key}: ${h.value ?? 'null'}`).join('\n') || undefined}><${Clip} text=${l.value} charsMax=${64} /></td>

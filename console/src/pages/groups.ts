@@ -32,12 +32,12 @@ export function GroupsPage({ params }: { params: URLSearchParams }) {
     ${subscriptions.error && html`<${Notice} kind="error">Subscriptions: ${subscriptions.error}<//>`}
     <section class="card">
       <div class="card-title"><h2>Consumer groups</h2></div>
-      ${groupTable(groups.data, selectedGroup)}
+      ${groupTable(groups.data, selectedGroup, selectedSubscription)}
     </section>
     ${group && html`<${GroupDetail} group=${group} />`}
     <section class="card">
       <div class="card-title"><h2>Queue subscriptions</h2></div>
-      ${subscriptionTable(subscriptions.data, selectedSubscription)}
+      ${subscriptionTable(subscriptions.data, selectedSubscription, selectedGroup)}
     </section>
     ${subscription && html`<${SubscriptionDetail} subscription=${subscription} />`}
   `;
@@ -52,17 +52,22 @@ function stateBadge(state: string) {
   return html`<${Badge} tone=${tone}>${state}<//>`;
 }
 
-function groupTable(groups: Group[] | null, selected: string | null) {
+/** The page's address with one group and one subscription open (either may be null). */
+function selection(group: string | null, subscription: string | null) {
+  return { group: group ?? undefined, subscription: subscription ?? undefined };
+}
+
+function groupTable(groups: Group[] | null, selected: string | null, subscription: string | null) {
   if (groups === null) return html`<${Empty}>Loading…<//>`;
   if (groups.length === 0) return html`<${Empty}>No consumer groups.<//>`;
   return html`<table class="table selectable" data-testid="groups-table">
     <thead><tr><th>Group</th><th>State</th><th>Protocol</th><th class="num">Generation</th><th class="num">Members</th><th class="num">Partitions</th><th class="num">Lag</th></tr></thead>
     <tbody>
       ${groups.map(
-        (g) => html`<tr class=${g.groupId === selected ? 'selected' : ''} onClick=${() => navigate('groups', { group: g.groupId })}>
-          <td><a href=${routeHref('groups', { group: g.groupId })}>${g.groupId}</a></td>
+        (g) => html`<tr class=${g.groupId === selected ? 'selected' : ''} onClick=${() => navigate('groups', selection(g.groupId, subscription))}>
+          <td><a href=${routeHref('groups', selection(g.groupId, subscription))}>${g.groupId}</a></td>
           <td>${stateBadge(g.state)}</td>
-          <td>${g.protocolType}${g.protocolName ? ` / ${g.protocolName}` : ''}</td>
+          <td>${g.protocolType === '' ? html`<span class="dim">offsets only</span>` : `${g.protocolType}${g.protocolName ? ` / ${g.protocolName}` : ''}`}</td>
           <td class="num">${g.generationId}</td>
           <td class="num">${g.members.length}</td>
           <td class="num">${g.offsets.length}</td>
@@ -89,7 +94,7 @@ function GroupDetail({ group }: { group: Group }) {
   return html`
     <section class="card" data-testid="group-detail">
       <div class="card-title"><h2>${group.groupId}</h2>${stateBadge(group.state)}</div>
-      <div class="split">
+      <div class="stack">
         <div>
           <h3>Members</h3>
           ${group.members.length === 0
@@ -132,7 +137,7 @@ function GroupDetail({ group }: { group: Group }) {
   `;
 }
 
-function subscriptionTable(subscriptions: Subscription[] | null, selected: string | null) {
+function subscriptionTable(subscriptions: Subscription[] | null, selected: string | null, group: string | null) {
   if (subscriptions === null) return html`<${Empty}>Loading…<//>`;
   if (subscriptions.length === 0) return html`<${Empty}>No queue subscriptions.<//>`;
   return html`<table class="table selectable" data-testid="subscriptions-table">
@@ -143,9 +148,9 @@ function subscriptionTable(subscriptions: Subscription[] | null, selected: strin
     <tbody>
       ${subscriptions.map((s) => {
         const id = `${s.topic}/${s.name}`;
-        return html`<tr class=${id === selected ? 'selected' : ''} onClick=${() => navigate('groups', { subscription: id })}>
+        return html`<tr class=${id === selected ? 'selected' : ''} onClick=${() => navigate('groups', selection(group, id))}>
           <td><a href=${routeHref('topics', { topic: s.topic })} onClick=${(e: Event) => e.stopPropagation()}>${s.topic}</a></td>
-          <td><a href=${routeHref('groups', { subscription: id })}>${s.name}</a></td>
+          <td><a href=${routeHref('groups', selection(group, id))}>${s.name}</a></td>
           <td class="num">${s.consumers}</td>
           <td class="num">${formatCount(s.backlogMessages)} <span class="dim">(${formatBytes(s.backlogBytes)})</span></td>
           <td class="num">${formatCount(s.inFlight)}</td>
