@@ -55,6 +55,12 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   return (text.length > 0 ? JSON.parse(text) : undefined) as T;
 }
 
+/** `YYYY-MM-DDTHH:mm:ss` in local time, as a datetime-local input takes it (the browser runs here, same zone). */
+function localInput(timestampMs: number): string {
+  const local = new Date(timestampMs - new Date(timestampMs).getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 19);
+}
+
 interface TopicJson {
   partitions: { partition: number; offsetEnd: number }[];
 }
@@ -176,6 +182,11 @@ test('overview shows health, counts and live throughput', async (t) => {
   await page.locator('svg.chart path.line').first().waitFor();
   const rate = await page.locator('.card-title .figure').first().textContent();
   assert.match(rate ?? '', /msg\/s/);
+  if (screenshots) {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(page, 'overview-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+  }
   await finish(page, problems, 'overview');
 });
 
@@ -234,7 +245,23 @@ test('message browser shows offsets, keys, headers and values from an offset', a
   await page.getByTestId('messages-table').locator('tbody tr').first().getByText('1003', { exact: false }).waitFor();
   await rows.first().click();
   await page.locator('pre.payload').getByText('"order": 1003').waitFor();
-  await finish(page, problems, 'messages');
+  await screenshot(page, 'messages');
+
+  // By time (to the second, as the input takes it): the page starts where the API says the
+  // partition's last second of writes starts, which is past the messages made before the load.
+  const { partitions: states } = await api<TopicJson>('GET', `/v1/topics/${topic}`);
+  const lastOffset = states.find((p) => p.partition === 1)!.offsetEnd - 1;
+  const [last] = (await api<{ messages: { timestamp: number }[] }>('GET', `/v1/topics/${topic}/partitions/1/messages?offset=${lastOffset}&max=1`)).messages;
+  const secondMs = Math.floor(last!.timestamp / 1000) * 1000;
+  const [expected] = (await api<{ messages: { offset: number }[] }>('GET', `/v1/topics/${topic}/partitions/1/messages?timestamp=${secondMs}&max=1`)).messages;
+  assert.ok(expected!.offset > 0, 'the time lookup lands past the partition start');
+  await page.getByRole('button', { name: 'Time', exact: true }).click();
+  await page.locator('input[name="time"]').fill(localInput(secondMs));
+  await page.getByRole('button', { name: 'Show messages' }).click();
+  await page.waitForURL(new RegExp(`time=${secondMs}`));
+  await rows.first().locator('td').first().getByText(String(expected!.offset), { exact: true }).waitFor();
+  await page.close();
+  assert.deepEqual(problems, []);
 });
 
 test('groups and subscriptions show lag, backlog and dead-letter counts', async (t) => {
