@@ -7,7 +7,9 @@ import type {
   TopicConfigPartial,
   TopicDescription,
 } from '../protocol/native/wire/messages.js';
+import type { RecordHeader } from '../format/record-batch.js';
 import type { Client } from './client.js';
+import type { QueueSubscriptionConfig } from './queue-consumer.js';
 
 export type { GroupDescription, TopicConfig, TopicDescription };
 
@@ -95,4 +97,87 @@ export class Admin {
     const timestampMs = typeof time === 'number' ? time : time.getTime();
     return this.#client.request('listOffsets', { topic, partition, spec: { timestampMs } });
   }
+
+  // --- queue subscriptions -----------------------------------------------------------------------
+
+  /** Creates a queue subscription, or changes an existing one's settings. */
+  async createSubscription(topic: string, name: string, config: Partial<QueueSubscriptionConfig> = {}): Promise<SubscriptionDescription> {
+    const { json } = await this.#client.request('createSubscription', { topic, name, configJson: JSON.stringify(config) });
+    return parseSubscription(JSON.parse(json));
+  }
+
+  async deleteSubscription(topic: string, name: string): Promise<void> {
+    await this.#client.request('deleteSubscription', { topic, name });
+  }
+
+  async listSubscriptions(topic?: string): Promise<SubscriptionDescription[]> {
+    const { json } = await this.#client.request('listSubscriptions', { topic: topic ?? null });
+    return (JSON.parse(json) as unknown[]).map(parseSubscription);
+  }
+
+  async describeSubscription(topic: string, name: string): Promise<SubscriptionDescription> {
+    const { json } = await this.#client.request('describeSubscription', { topic, name });
+    return parseSubscription(JSON.parse(json));
+  }
+
+  /** Dead letters of a dead-letter topic with their reasons, from `offset` (default: the start). */
+  async listDeadLetters(topic: string, options: { partition?: number; offset?: bigint; max?: number } = {}): Promise<DeadLetter[]> {
+    const letters = await this.#client.request('listDeadLetters', {
+      topic,
+      partition: options.partition ?? -1,
+      offset: options.offset ?? -1n,
+      max: options.max ?? 100,
+    });
+    return letters.map((l) => ({
+      ...l,
+      key: l.key ?? null,
+      value: l.value ?? null,
+      headers: l.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
+    }));
+  }
+
+  /** Produces dead letters back to their original topics: the selected ones, or all. */
+  replayDeadLetters(topic: string, select?: { partition: number; offset: bigint }[]): Promise<{ replayed: number }> {
+    return this.#client.request('replayDeadLetters', { topic, select });
+  }
+}
+
+export interface SubscriptionDescription {
+  topic: string;
+  name: string;
+  type: 'queue';
+  config: QueueSubscriptionConfig;
+  consumers: number;
+  backlogMessages: number;
+  backlogBytes: number;
+  inFlight: number;
+  scheduled: number;
+  oldestMessageAgeMs: number | null;
+  redeliveriesTotal: number;
+  deadLettersTotal: number;
+  ackedTotal: number;
+  /** Delivery count → messages (in flight or waiting for redelivery). */
+  deliveryCounts: Record<string, number>;
+  partitions: { partition: number; ackFloor: bigint; backlogMessages: number; backlogBytes: number; inFlight: number; scheduled: number }[];
+}
+
+export interface DeadLetter {
+  partition: number;
+  offset: bigint;
+  timestampMs: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: bigint;
+  subscription: string;
+  deliveryCount: number;
+  reason: string;
+  deadLetteredAtMs: number;
+}
+
+function parseSubscription(value: unknown): SubscriptionDescription {
+  const description = value as SubscriptionDescription & { partitions: { ackFloor: string }[] };
+  return { ...description, partitions: description.partitions.map((p) => ({ ...p, ackFloor: BigInt(p.ackFloor) })) } as SubscriptionDescription;
 }

@@ -10,6 +10,7 @@ import { backoffDelayMs, sleep } from './backoff.js';
 import { Connection } from './connection.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
 import { Producer, type ProducerOptions } from './producer.js';
+import { QueueConsumer, type QueueConsumerOptions } from './queue-consumer.js';
 
 export const clientDefaults = {
   url: 'weir://127.0.0.1:7400',
@@ -211,6 +212,11 @@ export class Client {
   /** A consumer: a group member (with `groupId` and `topics`) or a reader of explicit partitions. */
   consumer(options: ConsumerOptions): Consumer {
     return this.#track(new Consumer(this, options));
+  }
+
+  /** A consumer of a queue subscription (created with `config` when missing). */
+  queueConsumer(options: QueueConsumerOptions): QueueConsumer {
+    return this.#track(new QueueConsumer(this, options));
   }
 
   admin(): Admin {

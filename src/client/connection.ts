@@ -21,9 +21,11 @@ import {
   helloResponse,
   protocolVersionMax,
   protocolVersionMin,
+  queueDeliveries,
   type ApiName,
   type Delivery,
   type HelloResponse,
+  type QueueDelivery,
   type RequestOf,
   type ResponseOf,
 } from '../protocol/native/wire/messages.js';
@@ -53,6 +55,8 @@ interface Pending {
 
 export interface SubscriptionHandler {
   onDelivery(delivery: Delivery): void;
+  /** Queue consumers: leased messages pushed by the broker. */
+  onQueueDeliveries?(deliveries: QueueDelivery[]): void;
   onEnd(error: WeirError): void;
 }
 
@@ -68,6 +72,7 @@ export class Connection {
   readonly #subscriptions = new Map<number, SubscriptionHandler>();
   readonly #sweeper: NodeJS.Timeout;
   #nextCorrelationId = 1;
+  #nextSubscriptionId = 1;
   #closedError: WeirError | null = null;
   #closeListeners: ((error: WeirError) => void)[] = [];
   hello: HelloResponse | null = null;
@@ -201,6 +206,11 @@ export class Connection {
     this.#socket.uncork();
   }
 
+  /** A subscription or queue consumer id not used before on this connection. */
+  allocateSubscriptionId(): number {
+    return this.#nextSubscriptionId++;
+  }
+
   subscribe(subscriptionId: number, handler: SubscriptionHandler): void {
     this.#subscriptions.set(subscriptionId, handler);
   }
@@ -236,6 +246,9 @@ export class Connection {
     } else if (kind === frameKinds.delivery) {
       const delivery = deliveryCodec.read(reader);
       this.#subscriptions.get(id)?.onDelivery(delivery);
+    } else if (kind === frameKinds.queueDelivery) {
+      const deliveries = queueDeliveries.read(reader);
+      this.#subscriptions.get(id)?.onQueueDeliveries?.(deliveries);
     } else if (kind === frameKinds.subscriptionEnd) {
       const error = readErrorPart(reader) ?? new WeirError('UNKNOWN', 'subscription ended without a reason');
       const handler = this.#subscriptions.get(id);

@@ -95,7 +95,6 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #closing = false;
   #failure: WeirError | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
-  #subscriptionIds = 0;
   #nextSlotMs = 0;
   /** The last decoded batch per partition (one each: bounded by the assignment). */
   readonly #decoded = new Map<string, { baseOffset: bigint; crc: number; records: DecodedRecord[] }>();
@@ -513,7 +512,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       await this.#whenInterrupted();
       return;
     }
-    const subscriptionId = ++this.#subscriptionIds;
+    const subscriptionId = connection.allocateSubscriptionId();
     let ended: WeirError | null = null;
     let wakeEnded: (() => void) | null = null;
     connection.subscribe(subscriptionId, {

@@ -13,7 +13,15 @@
 export { connect, Client, clientDefaults, type ClientOptions, type ClientStatus, type StatusListener } from './client.js';
 export { Producer, producerDefaults, type ProducerOptions, type SendCallback } from './producer.js';
 export { Consumer, consumerDefaults, type ConsumerOptions, type StartPosition, type TopicPartition } from './consumer.js';
-export { Admin, type GroupListing, type GroupDescription, type TopicConfig, type TopicDescription } from './admin.js';
+export { Admin, type GroupListing, type GroupDescription, type TopicConfig, type TopicDescription, type SubscriptionDescription, type DeadLetter } from './admin.js';
+export {
+  QueueConsumer,
+  queueConsumerDefaults,
+  type QueueConsumerOptions,
+  type QueueMessage,
+  type QueueSubscriptionConfig,
+  type RedeliveryBackoff,
+} from './queue-consumer.js';
 export type { ProducerMessage, ConsumerMessage, RecordMetadata, Bytes } from './message.js';
 export type { RecordHeader } from '../format/record-batch.js';
 export type { CompressionName } from '../format/compression.js';

@@ -515,7 +515,12 @@ export class Producer {
     if (state.inFlight > 0) state.blocked = true;
   }
 
+  /**
+   * QUEUE_FULL is retriable for the application (later, when the backlog drained) but not retried
+   * here: the producer fails fast, so a full queue pushes back to the caller at once.
+   */
   #isRetriable(error: WeirError): boolean {
+    if (error.code === 'QUEUE_FULL') return false;
     return error.retriable || error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER';
   }
 

@@ -2,7 +2,7 @@
  * Request handlers: each decodes nothing and knows no bytes; it maps one decoded request onto
  * `BrokerApi` calls and returns the response value for the wire codec. No broker logic here.
  */
-import type { BrokerApi, FetchPartitionResult as BrokerFetchResult } from '../../broker/types.js';
+import type { BrokerApi, FetchPartitionResult as BrokerFetchResult, QueueSettlement, QueueSubscriptionConfig } from '../../broker/types.js';
 import { WeirError, errorCatalog } from '../../util/errors.js';
 import type { ApiName, RequestOf, ResponseOf } from './wire/messages.js';
 
@@ -37,8 +37,45 @@ function fetchResultToWire(result: BrokerFetchResult): ResponseOf<'fetch'>[numbe
   };
 }
 
-/** Handlers by API, except hello, subscribe, credit and unsubscribe (the connection owns those). */
-export const handlers: { [N in Exclude<ApiName, 'hello' | 'subscribe' | 'credit' | 'unsubscribe'>]: Handler<N> } = {
+/** A queue subscription configuration sent as JSON; INVALID_CONFIG when it is not an object. */
+export function parseQueueConfig(json: string | null): Partial<QueueSubscriptionConfig> | undefined {
+  if (json === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new WeirError('INVALID_CONFIG', `queue subscription configuration is not JSON: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new WeirError('INVALID_CONFIG', 'queue subscription configuration must be a JSON object');
+  }
+  return value as Partial<QueueSubscriptionConfig>;
+}
+
+/** JSON with bigints as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): QueueSettlement => {
+  const receipt = { partition: s.partition, offset: s.offset, deliveryCount: s.deliveryCount };
+  switch (s.action) {
+    case 'ack':
+      return { action: 'ack', receipt };
+    case 'nack':
+      return s.ms < 0 ? { action: 'nack', receipt } : { action: 'nack', receipt, delayMs: s.ms };
+    case 'reject':
+      return { action: 'reject', receipt, reason: s.reason };
+    case 'extend':
+      return { action: 'extend', receipt, extendMs: s.ms };
+  }
+};
+
+/** APIs the connection serves itself (they hold per-connection state). */
+type ConnectionApis = 'hello' | 'subscribe' | 'credit' | 'unsubscribe' | 'queueSubscribe' | 'queueReceive' | 'queueCredit' | 'queueUnsubscribe';
+
+/** Handlers by API, except those the connection owns. */
+export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } = {
   createTopic: (broker, request) => broker.createTopic(request.name, stripUndefined(request.config)),
   deleteTopic: async (broker, request) => {
     await broker.deleteTopic(request.name);
@@ -110,6 +147,33 @@ export const handlers: { [N in Exclude<ApiName, 'hello' | 'subscribe' | 'credit'
     await broker.deleteGroup(request.groupId);
     return {};
   },
+  queueSettle: async (broker, request) => {
+    const results = await broker.settle(request.topic, request.subscription, request.settlements.map(queueSettlementOf));
+    return results.map((error) => ({ errorCode: error === null ? 0 : errorCatalog[error.code].wire, errorMessage: error?.message ?? '' }));
+  },
+  createSubscription: async (broker, request) => ({
+    json: toJson(await broker.createSubscription(request.topic, request.name, parseQueueConfig(request.configJson))),
+  }),
+  deleteSubscription: async (broker, request) => {
+    await broker.deleteSubscription(request.topic, request.name);
+    return {};
+  },
+  listSubscriptions: async (broker, request) => ({ json: toJson(broker.listSubscriptions(request.topic ?? undefined)) }),
+  describeSubscription: async (broker, request) => ({ json: toJson(broker.describeSubscription(request.topic, request.name)) }),
+  listDeadLetters: async (broker, request) => {
+    const letters = await broker.listDeadLetters(request.topic, {
+      ...(request.partition >= 0 ? { partition: request.partition } : {}),
+      ...(request.offset >= 0n ? { offset: request.offset } : {}),
+      max: request.max,
+    });
+    return letters.map((l) => ({
+      ...l,
+      key: l.key ?? undefined,
+      value: l.value ?? undefined,
+      headers: l.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
+    }));
+  },
+  replayDeadLetters: (broker, request) => broker.replayDeadLetters(request.topic, request.select),
 };
 
 /** Maps any thrown value onto a catalog code and a message for the error response. */

@@ -6,7 +6,7 @@ import { isWeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import { FrameReader, encodeRequest, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
-import { apis, reservedApiKeys, type Delivery } from './wire/messages.js';
+import { apis, type Delivery } from './wire/messages.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -260,7 +260,7 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
   socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'raw' })));
-  socket.write(Buffer.concat(encodeRequest(2, reservedApiKeys.queueAck, apis.listGroups.request, {})));
+  socket.write(Buffer.concat(encodeRequest(2, 999, apis.listGroups.request, {})));
   socket.write(Buffer.concat(encodeRequest(3, apis.listGroups.key, apis.listGroups.request, {})));
   await waitFor(() => frames.length === 3);
   socket.destroy();

@@ -13,9 +13,10 @@
  * connection with a logged reason; nothing else is affected.
  */
 import type { Socket } from 'node:net';
-import type { BrokerApi } from '../../broker/types.js';
+import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
-import { handlers, toWireError, type Handler, type RequestContext } from './handlers.js';
+import { observeRequest } from '../../util/metrics.js';
+import { handlers, parseQueueConfig, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
 import type { Codec } from './wire/codec.js';
@@ -24,6 +25,7 @@ import {
   apiName,
   apis,
   delivery as deliveryCodec,
+  queueDeliveries,
   helloResponse,
   protocolVersionMax,
   protocolVersionMin,
@@ -56,6 +58,8 @@ export class ServerConnection implements SubscriptionOutput {
   readonly #frames: FrameReader;
   readonly #abort = new AbortController();
   readonly #subscriptions = new Map<number, PushSubscription>();
+  /** Queue consumers by the client's id (one id space with push subscriptions). */
+  readonly #queueConsumers = new Map<number, QueueConsumer>();
   #context: RequestContext;
   #version = 0;
   #inFlight = 0;
@@ -106,6 +110,7 @@ export class ServerConnection implements SubscriptionOutput {
     this.#abort.abort();
     await Promise.all([...this.#subscriptions.values()].map((s) => s.stop()));
     this.#subscriptions.clear();
+    await this.#closeQueueConsumers();
     // Bounded: a request that does not finish in time (a join waiting on a rebalance) is cut off.
     const timer = setTimeout(() => this.#socket.destroy(), timeoutMs);
     if (this.#inFlight > 0) {
@@ -173,6 +178,31 @@ export class ServerConnection implements SubscriptionOutput {
       case 'unsubscribe':
         this.#run(correlationId, name, () => this.#unsubscribe(request as RequestOf<'unsubscribe'>));
         return;
+      case 'queueSubscribe':
+        this.#run(correlationId, name, () => this.#queueSubscribe(request as RequestOf<'queueSubscribe'>));
+        return;
+      case 'queueReceive': {
+        const { consumerId, max, waitMs } = request as RequestOf<'queueReceive'>;
+        this.#run(correlationId, name, () => this.#queueConsumer(consumerId).receive(max, waitMs, this.#abort.signal));
+        return;
+      }
+      case 'queueCredit': {
+        const { consumerId, credits } = request as RequestOf<'queueCredit'>;
+        this.#run(correlationId, name, async () => {
+          this.#queueConsumer(consumerId).grant(credits);
+          return {};
+        });
+        return;
+      }
+      case 'queueUnsubscribe':
+        this.#run(correlationId, name, async () => {
+          const { consumerId } = request as RequestOf<'queueUnsubscribe'>;
+          const consumer = this.#queueConsumer(consumerId);
+          this.#queueConsumers.delete(consumerId);
+          await consumer.close();
+          return {};
+        });
+        return;
       default: {
         const handler = handlers[name] as Handler<typeof name>;
         const silent = name === 'produce' && (request as RequestOf<'produce'>).acks === 'none';
@@ -186,6 +216,7 @@ export class ServerConnection implements SubscriptionOutput {
    * calls `afterSuccess` (after the response was queued on the socket).
    */
   #run(correlationId: number, name: ApiName, work: () => Promise<unknown>, silent = false, afterSuccess?: () => void): void {
+    const startedMs = performance.now();
     this.#inFlight++;
     if (this.#inFlight >= this.#limits.inFlightRequestsMax) this.#pauseReading();
     let running: Promise<unknown>;
@@ -207,6 +238,7 @@ export class ServerConnection implements SubscriptionOutput {
         },
       )
       .finally(() => {
+        observeRequest('native', name, (performance.now() - startedMs) / 1000);
         this.#inFlight--;
         this.#maybeResumeReading();
         if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
@@ -245,13 +277,10 @@ export class ServerConnection implements SubscriptionOutput {
 
   async #subscribe(request: RequestOf<'subscribe'>): Promise<TopicPartitionOffset[]> {
     const id = request.subscriptionId;
-    if (this.#subscriptions.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
-    if (this.#subscriptions.size >= this.#limits.subscriptionsMax) {
-      throw new WeirError('LIMIT_EXCEEDED', `a connection may hold at most ${this.#limits.subscriptionsMax} subscriptions`);
-    }
+    this.#checkFreeId(id);
     const positions = await resolveSubscriptionStart(this.#broker, request.source);
     if (this.#closing || this.#socket.destroyed) throw new WeirError('SHUTTING_DOWN', 'the connection is closing');
-    if (this.#subscriptions.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
+    if (this.#subscriptions.has(id) || this.#queueConsumers.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
     // Registered now, started once the response is on its way (deliveries follow the response).
     this.#subscriptions.set(
       id,
@@ -265,6 +294,52 @@ export class ServerConnection implements SubscriptionOutput {
       }),
     );
     return positions;
+  }
+
+  async #queueSubscribe(request: RequestOf<'queueSubscribe'>): Promise<Record<string, never>> {
+    const id = request.consumerId;
+    this.#checkFreeId(id);
+    const consumer = await this.#broker.openQueueConsumer({
+      topic: request.topic,
+      subscription: request.subscription,
+      ...(request.configJson !== null ? { config: parseQueueConfig(request.configJson)! } : {}),
+      ratePerSecond: request.ratePerSecond === 0 ? null : request.ratePerSecond,
+      ...(request.push ? { deliver: (deliveries: QueueDelivery[]) => this.#deliverQueue(id, deliveries) } : {}),
+    });
+    if (this.#closing || this.#socket.destroyed || this.#queueConsumers.has(id)) {
+      await consumer.close();
+      throw new WeirError(this.#closing ? 'SHUTTING_DOWN' : 'INVALID_REQUEST', this.#closing ? 'the connection is closing' : `consumer ${id} already exists on this connection`);
+    }
+    this.#queueConsumers.set(id, consumer);
+    if (request.push && request.credits > 0) consumer.grant(request.credits);
+    return {};
+  }
+
+  #checkFreeId(id: number): void {
+    if (this.#subscriptions.has(id) || this.#queueConsumers.has(id)) {
+      throw new WeirError('INVALID_REQUEST', `subscription or consumer ${id} already exists on this connection`);
+    }
+    if (this.#subscriptions.size + this.#queueConsumers.size >= this.#limits.subscriptionsMax) {
+      throw new WeirError('LIMIT_EXCEEDED', `a connection may hold at most ${this.#limits.subscriptionsMax} subscriptions and queue consumers`);
+    }
+  }
+
+  #queueConsumer(id: number): QueueConsumer {
+    const consumer = this.#queueConsumers.get(id);
+    if (consumer === undefined) throw new WeirError('UNKNOWN_SUBSCRIPTION', `no queue consumer ${id} on this connection`);
+    return consumer;
+  }
+
+  #deliverQueue(consumerId: number, deliveries: QueueDelivery[]): void {
+    const writer = startFrame(frameKinds.queueDelivery, consumerId);
+    queueDeliveries.write(writer, deliveries);
+    this.#send(finishFrame(writer));
+  }
+
+  async #closeQueueConsumers(): Promise<void> {
+    const consumers = [...this.#queueConsumers.values()];
+    this.#queueConsumers.clear();
+    await Promise.all(consumers.map((c) => c.close()));
   }
 
   #credit(request: RequestOf<'credit'>): Record<string, never> {
@@ -343,6 +418,7 @@ export class ServerConnection implements SubscriptionOutput {
     this.#abort.abort();
     for (const subscription of this.#subscriptions.values()) void subscription.stop();
     this.#subscriptions.clear();
+    void this.#closeQueueConsumers();
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 }

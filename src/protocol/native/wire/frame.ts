@@ -2,14 +2,16 @@
  * Native protocol framing. Every frame is
  *
  *   uint32  length   bytes that follow this field; 5 ≤ length ≤ frameBytesMax
- *   uint8   kind     1 request, 2 response, 3 delivery, 4 subscription end
- *   uint32  id       correlation id (request, response) or subscription id (delivery, end)
+ *   uint8   kind     1 request, 2 response, 3 delivery, 4 subscription end, 5 queue delivery
+ *   uint32  id       correlation id (request, response), subscription id (delivery, end) or
+ *                    queue consumer id (queue delivery, end)
  *   …       rest     depends on the kind:
  *     request             uint16 api, then the api's request body
  *     response            uint16 errorCode (0 = success); when non-zero a string message;
  *                         then the api's response body (on error only the hello response has one)
  *     delivery            the delivery body (messages.ts)
  *     subscription end    uint16 errorCode, string message
+ *     queue delivery      an array of queueDelivery bodies (messages.ts)
  *
  * The length is checked against the reader's `frameBytesMax` as soon as its four bytes have
  * arrived, before any buffer for the frame is allocated. docs/native-protocol.md has the whole
@@ -21,7 +23,7 @@ import { ByteWriter } from './byte-writer.js';
 import type { Codec } from './codec.js';
 import { string } from './codec.js';
 
-export const frameKinds = { request: 1, response: 2, delivery: 3, subscriptionEnd: 4 } as const;
+export const frameKinds = { request: 1, response: 2, delivery: 3, subscriptionEnd: 4, queueDelivery: 5 } as const;
 export type FrameKind = (typeof frameKinds)[keyof typeof frameKinds];
 
 /** The default largest frame, either direction. */
@@ -41,7 +43,7 @@ export interface Frame {
 export function parseFrame(frame: Buffer): Frame {
   const reader = new ByteReader(frame, { what: 'native frame', code: 'INVALID_REQUEST' });
   const kind = reader.uint8('frame kind');
-  if (kind < frameKinds.request || kind > frameKinds.subscriptionEnd) reader.fail(`frame kind ${kind} is unknown`);
+  if (kind < frameKinds.request || kind > frameKinds.queueDelivery) reader.fail(`frame kind ${kind} is unknown`);
   const id = reader.uint32('frame id');
   return { kind: kind as FrameKind, id, reader };
 }

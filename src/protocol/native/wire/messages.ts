@@ -57,15 +57,17 @@ export const apiKeys = {
   subscribe: 17,
   credit: 18,
   unsubscribe: 19,
-} as const;
-
-/** Reserved for queue subscriptions (per-message leases); answered with INVALID_REQUEST today. */
-export const reservedApiKeys = {
   queueSubscribe: 32,
-  queueAck: 33,
-  queueNack: 34,
-  queueExtend: 35,
+  queueReceive: 33,
+  queueSettle: 34,
+  queueCredit: 35,
   queueUnsubscribe: 36,
+  createSubscription: 37,
+  deleteSubscription: 38,
+  listSubscriptions: 39,
+  describeSubscription: 40,
+  listDeadLetters: 41,
+  replayDeadLetters: 42,
 } as const;
 
 export type ApiName = keyof typeof apiKeys;
@@ -369,6 +371,91 @@ export const delivery = struct({
 });
 export type Delivery = CodecValue<typeof delivery>;
 
+// --- queue subscriptions -------------------------------------------------------------------------
+
+/**
+ * Opens a consumer of a queue subscription. The client picks `consumerId` (unique on its
+ * connection among consumers and push subscriptions). `configJson`: when the subscription does
+ * not exist it is created with these settings (a JSON object of QueueSubscriptionConfig fields).
+ * `push`: deliveries come as frames of kind 5 while `credits` (and later queueCredit) last;
+ * otherwise the consumer pulls with queueReceive. `ratePerSecond` 0 means no cap.
+ */
+export const queueSubscribeRequest = struct({
+  consumerId: uint32,
+  topic: string,
+  subscription: string,
+  configJson: nullableString,
+  push: bool,
+  credits: uint32,
+  ratePerSecond: uint32,
+});
+export type QueueSubscribeRequest = CodecValue<typeof queueSubscribeRequest>;
+
+/** Leased messages: `records` holds whole stored batches; only the listed offsets are leased. */
+export const queueDelivery = struct({
+  topic: string,
+  partition: int32,
+  records: bytes,
+  messages: array(struct({ offset: int64, deliveryCount: int32 })),
+});
+export type QueueDelivery = CodecValue<typeof queueDelivery>;
+export const queueDeliveries = array(queueDelivery);
+
+export const queueReceiveRequest = struct({ consumerId: uint32, max: uint32, waitMs: uint32 });
+export const queueCreditRequest = struct({ consumerId: uint32, credits: uint32 });
+export const queueUnsubscribeRequest = struct({ consumerId: uint32 });
+
+export const settleActions = ['ack', 'nack', 'reject', 'extend'] as const;
+/**
+ * `ms`: a nack's delay (-1: the subscription's backoff) or an extension's length; `reason`: a
+ * reject's reason (empty otherwise).
+ */
+export const queueSettleRequest = struct({
+  topic: string,
+  subscription: string,
+  settlements: array(
+    struct({
+      action: stringTag(settleActions, 'settle action'),
+      partition: int32,
+      offset: int64,
+      deliveryCount: int32,
+      ms: int64Number,
+      reason: string,
+    }),
+  ),
+});
+export type QueueSettleRequest = CodecValue<typeof queueSettleRequest>;
+/** One outcome per settlement, in order: errorCode 0 for success. */
+export const queueSettleResponse = array(struct({ errorCode: uint16, errorMessage: string }));
+
+export const subscriptionRequest = struct({ topic: string, name: string });
+export const createSubscriptionRequest = struct({ topic: string, name: string, configJson: nullableString });
+/** Subscription descriptions travel as JSON (offsets as decimal strings); see docs/queues.md. */
+export const subscriptionJson = struct({ json: string });
+export const listSubscriptionsRequest = struct({ topic: nullableString });
+
+const recordHeader = struct({ key: string, value: optional(bytes) });
+export const deadLetter = struct({
+  partition: int32,
+  offset: int64,
+  timestampMs: int64Number,
+  key: optional(bytes),
+  value: optional(bytes),
+  headers: array(recordHeader),
+  originalTopic: string,
+  originalPartition: int32,
+  originalOffset: int64,
+  subscription: string,
+  deliveryCount: int32,
+  reason: string,
+  deadLetteredAtMs: int64Number,
+});
+export type DeadLetter = CodecValue<typeof deadLetter>;
+/** partition -1: every partition; offset -1: from the start. */
+export const listDeadLettersRequest = struct({ topic: string, partition: int32, offset: int64, max: int32 });
+export const replayDeadLettersRequest = struct({ topic: string, select: optional(array(struct({ partition: int32, offset: int64 }))) });
+export const replayDeadLettersResponse = struct({ replayed: int32 });
+
 // --- the table -----------------------------------------------------------------------------------
 
 export interface ApiSpec<Req, Res> {
@@ -402,6 +489,17 @@ export const apis = {
   subscribe: api(apiKeys.subscribe, subscribeRequest, subscribeResponse),
   credit: api(apiKeys.credit, creditRequest, empty),
   unsubscribe: api(apiKeys.unsubscribe, unsubscribeRequest, empty),
+  queueSubscribe: api(apiKeys.queueSubscribe, queueSubscribeRequest, empty),
+  queueReceive: api(apiKeys.queueReceive, queueReceiveRequest, queueDeliveries),
+  queueSettle: api(apiKeys.queueSettle, queueSettleRequest, queueSettleResponse),
+  queueCredit: api(apiKeys.queueCredit, queueCreditRequest, empty),
+  queueUnsubscribe: api(apiKeys.queueUnsubscribe, queueUnsubscribeRequest, empty),
+  createSubscription: api(apiKeys.createSubscription, createSubscriptionRequest, subscriptionJson),
+  deleteSubscription: api(apiKeys.deleteSubscription, subscriptionRequest, empty),
+  listSubscriptions: api(apiKeys.listSubscriptions, listSubscriptionsRequest, subscriptionJson),
+  describeSubscription: api(apiKeys.describeSubscription, subscriptionRequest, subscriptionJson),
+  listDeadLetters: api(apiKeys.listDeadLetters, listDeadLettersRequest, array(deadLetter)),
+  replayDeadLetters: api(apiKeys.replayDeadLetters, replayDeadLettersRequest, replayDeadLettersResponse),
 } as const;
 
 export type Apis = typeof apis;

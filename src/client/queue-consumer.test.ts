@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
+import { connect, isWeirError, type QueueMessage } from './index.js';
+
+let harness: TestBroker;
+before(async () => {
+  harness = await startTestBroker();
+});
+after(async () => {
+  await harness.stop();
+});
+
+async function take(consumer: AsyncIterable<QueueMessage>, count: number, timeoutMs = 10_000): Promise<QueueMessage[]> {
+  const out: QueueMessage[] = [];
+  const iterator = consumer[Symbol.asyncIterator]();
+  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
+  try {
+    while (out.length < count) {
+      const next = await iterator.next();
+      if (next.done) break;
+      out.push(next.value);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+for (const mode of ['push', 'pull'] as const) {
+  test(`${mode}: competing queue consumers over the native protocol share the work, each message once`, async () => {
+    const client = await connect(harness.url);
+    try {
+      const admin = client.admin();
+      await admin.createTopic(`work-${mode}`, { partitions: 2 });
+      await admin.createSubscription(`work-${mode}`, 'w');
+      const producer = client.producer();
+      const total = 3000;
+      await Promise.all(Array.from({ length: total }, (_, i) => producer.send(`work-${mode}`, { key: `k${i}`, value: `v${i}` })));
+      const seen = new Map<string, number>();
+      const counts = [0, 0, 0];
+      await Promise.all([0, 1, 2].map(async (i) => {
+        const consumer = client.queueConsumer({ topic: `work-${mode}`, subscription: 'w', mode, prefetch: 100 });
+        const deadline = Date.now() + 10_000;
+        const iterator = consumer[Symbol.asyncIterator]();
+        while (seen.size < total && Date.now() < deadline) {
+          const next = await Promise.race([iterator.next(), new Promise<null>((r) => setTimeout(() => r(null), 300))]);
+          if (next === null || next.done) continue;
+          const value = next.value.value!.toString();
+          seen.set(value, (seen.get(value) ?? 0) + 1);
+          counts[i]!++;
+          void next.value.ack();
+        }
+        await consumer.close();
+      }));
+      assert.equal(seen.size, total);
+      assert.ok([...seen.values()].every((n) => n === 1), 'each message once');
+      assert.ok(counts.every((n) => n > 0), `every consumer worked: ${counts}`);
+      await new Promise((r) => setTimeout(r, 100));
+      const described = await admin.describeSubscription(`work-${mode}`, 'w');
+      assert.equal(described.ackedTotal, total);
+      assert.equal(described.backlogMessages, 0);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+test('nack, reject and extend over the wire; dead letters list and replay through the admin', async () => {
+  const client = await connect(harness.url);
+  try {
+    const producer = client.producer();
+    await producer.send('letters', { value: 'first' });
+    await producer.send('letters', { value: 'second' });
+    const consumer = client.queueConsumer({
+      topic: 'letters',
+      subscription: 's',
+      config: { deliveriesMax: 2, backoff: { kind: 'fixed', delayMs: 10 }, ackTimeoutMs: 1000 },
+    });
+    const [first, second] = await take(consumer, 2);
+    assert.equal(first!.deliveryCount, 1);
+    await first!.extend(5_000);
+    await first!.nack({ delayMs: 0 });
+    await second!.reject('cannot parse');
+    await assert.rejects(second!.ack(), (e) => isWeirError(e, 'INVALID_RECEIPT'), 'a settled message cannot be settled twice');
+    const [again] = await take(consumer, 1);
+    assert.equal(again!.value!.toString(), 'first');
+    assert.equal(again!.deliveryCount, 2);
+    await again!.nack();
+    const admin = client.admin();
+    let letters: Awaited<ReturnType<typeof admin.listDeadLetters>> = [];
+    for (let i = 0; i < 50 && letters.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      letters = await admin.listDeadLetters('letters.s.dlq').catch(() => []); // the topic appears with the first letter
+    }
+    assert.deepEqual(letters.map((l) => [l.value!.toString(), l.reason.startsWith('rejected') ? 'rejected' : 'exhausted']).sort(), [
+      ['first', 'exhausted'],
+      ['second', 'rejected'],
+    ]);
+    const second2 = letters.find((l) => l.value!.toString() === 'second')!;
+    assert.deepEqual(await admin.replayDeadLetters('letters.s.dlq', [{ partition: second2.partition, offset: second2.offset }]), { replayed: 1 });
+    const [replayed] = await take(consumer, 1);
+    assert.equal(replayed!.value!.toString(), 'second');
+    await replayed!.ack();
+    const subscriptions = await admin.listSubscriptions('letters');
+    assert.equal(subscriptions.length, 1);
+    assert.equal(subscriptions[0]!.deadLettersTotal, 2);
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a delayed message and QUEUE_FULL through the client', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createSubscription('bounded', 's', { backlogMessagesMax: 2 });
+    const producer = client.producer({ lingerMs: 0 });
+    await producer.send('bounded', { value: 'a' });
+    await producer.send('bounded', { value: 'b', delayMs: 300 });
+    await assert.rejects(producer.send('bounded', { value: 'c' }), (e) => isWeirError(e, 'QUEUE_FULL') && /backlogMessagesMax 2/.test(e.message));
+    const consumer = client.queueConsumer({ topic: 'bounded', subscription: 's' });
+    const started = Date.now();
+    const [a, b] = await take(consumer, 2);
+    assert.equal(a!.value!.toString(), 'a');
+    assert.equal(b!.value!.toString(), 'b');
+    assert.ok(Date.now() - started >= 250, 'the delayed message waited');
+    await a!.ack();
+    await b!.ack();
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});

@@ -1,0 +1,370 @@
+/**
+ * A consumer of a queue subscription: competing consumers share the subscription's messages, each
+ * message is leased to one of them and settled one by one with `ack`, `nack`, `reject` or
+ * `extend` (docs/queues.md).
+ *
+ * ```ts
+ * const jobs = client.queueConsumer({ topic: 'jobs', subscription: 'workers' });
+ * for await (const job of jobs) {
+ *   try { await handle(job); job.ack(); } catch { job.nack({ delayMs: 5_000 }); }
+ * }
+ * ```
+ *
+ * Push mode (default) holds at most `prefetch` unsettled messages: the broker sends while credits
+ * last and each settlement returns one. Pull mode asks with long polls for up to the room left.
+ * Settlements are sent in one request per event-loop turn. After a reconnect the consumer
+ * subscribes again; messages received on the old connection were released by the broker, so their
+ * settlements fail with INVALID_RECEIPT and the messages come again.
+ */
+import { batchPositions, decodeBatch, type RecordHeader } from '../format/record-batch.js';
+import type { QueueDelivery } from '../protocol/native/wire/messages.js';
+import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
+import { backoffDelayMs, sleep } from './backoff.js';
+import type { Client } from './client.js';
+import type { Connection } from './connection.js';
+import type { ConsumerMessage } from './message.js';
+
+export type RedeliveryBackoff =
+  | { kind: 'fixed'; delayMs: number }
+  | { kind: 'exponential'; initialMs: number; maxMs: number; multiplier: number; jitter: number };
+
+/** A queue subscription's settings (the broker's defaults apply to what is left out). */
+export interface QueueSubscriptionConfig {
+  /** How long a consumer holds a message before it is delivered again (default 30 s). */
+  ackTimeoutMs: number;
+  /** Past this many deliveries a failing message is dead-lettered (default 5). */
+  deliveriesMax: number;
+  /** Wait before a failed message is offered again (default exponential 1 s … 60 s, ±20 %). */
+  backoff: RedeliveryBackoff;
+  /** Default `<topic>.<subscription>.dlq`. */
+  deadLetterTopic: string;
+  /** What happens to expired and overflowed messages (default 'drop'). */
+  discard: 'drop' | 'dead-letter';
+  backlogMessagesMax: number | null;
+  backlogBytesMax: number | null;
+  /** Default 'reject': producers get QUEUE_FULL. */
+  overflow: 'reject' | 'drop-oldest';
+  /** One key at a time, in order (default false). */
+  keyOrdered: boolean;
+  /** Where a new subscription starts (default 'earliest'). */
+  startAt: 'earliest' | 'latest';
+}
+
+export const queueConsumerDefaults = {
+  mode: 'push' as 'push' | 'pull',
+  prefetch: 1_000,
+  receiveWaitMs: 1_000,
+  retryBackoffMsMin: 100,
+  retryBackoffMsMax: 2_000,
+  decompressedBytesMax: 64 * 1024 * 1024,
+} as const;
+
+export interface QueueConsumerOptions {
+  topic: string;
+  subscription: string;
+  /** Used when this consumer creates the subscription (it exists already: ignored). */
+  config?: Partial<QueueSubscriptionConfig>;
+  mode?: 'push' | 'pull';
+  /** Unsettled messages this consumer holds at most (default 1000). */
+  prefetch?: number;
+  /** Broker-side cap on messages per second to this consumer. */
+  ratePerSecond?: number;
+  /** Pull mode: how long one receive waits for messages (default 1000 ms). */
+  receiveWaitMs?: number;
+}
+
+export interface QueueMessage extends ConsumerMessage {
+  /** 1 on the first delivery. */
+  deliveryCount: number;
+  /** Done: the message is not delivered again. */
+  ack(): Promise<void>;
+  /** Failed: delivered again after `delayMs` (default: the subscription's backoff). */
+  nack(options?: { delayMs?: number }): Promise<void>;
+  /** To the dead-letter topic now, with the reason. */
+  reject(reason?: string): Promise<void>;
+  /** Keeps the lease `ms` longer from now. */
+  extend(ms: number): Promise<void>;
+}
+
+type ResolvedOptions = QueueConsumerOptions & Omit<typeof queueConsumerDefaults, 'mode'> & { mode: 'push' | 'pull'; prefetch: number; receiveWaitMs: number };
+
+interface PendingSettlement {
+  action: 'ack' | 'nack' | 'reject' | 'extend';
+  partition: number;
+  offset: bigint;
+  deliveryCount: number;
+  ms: number;
+  reason: string;
+  resolve: () => void;
+  reject: (error: WeirError) => void;
+}
+
+export class QueueConsumer implements AsyncIterable<QueueMessage> {
+  readonly #client: Client;
+  readonly #options: ResolvedOptions;
+  #buffer: QueueMessage[] = [];
+  #bufferHead = 0;
+  /** Messages handed over or buffered and not yet settled (bounded by `prefetch`). */
+  #unsettled = 0;
+  #creditsDue = 0;
+  #settlements: PendingSettlement[] = [];
+  #flushScheduled = false;
+  #dataWaiters: (() => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #active: { connection: Connection; consumerId: number } | null = null;
+  #running: Promise<void> | null = null;
+  #closing = false;
+  #failure: WeirError | null = null;
+  #epoch = 0;
+
+  constructor(client: Client, options: QueueConsumerOptions) {
+    this.#client = client;
+    const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.#options = { ...queueConsumerDefaults, ...defined } as ResolvedOptions;
+    const { prefetch } = this.#options;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 100_000) {
+      throw new WeirError('INVALID_CONFIG', `prefetch ${prefetch} is invalid: expected 1 to 100000`);
+    }
+  }
+
+  /** Subscribes (iteration does this too). */
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<QueueMessage> {
+    this.start();
+    for (;;) {
+      const message = await this.#next();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /**
+   * Calls `eachMessage` for every message: a message is acknowledged when the handler returns,
+   * and nacked (delivered again after the backoff) when it throws.
+   */
+  async run(handlers: { eachMessage: (message: QueueMessage) => Promise<void> | void }): Promise<void> {
+    this.start();
+    for (;;) {
+      const message = await this.#next();
+      if (message === null) return;
+      try {
+        await handlers.eachMessage(message);
+      } catch {
+        void message.nack().catch(() => {});
+        continue;
+      }
+      void message.ack().catch(() => {});
+    }
+  }
+
+  async #next(): Promise<QueueMessage | null> {
+    for (;;) {
+      if (this.#failure !== null) throw this.#failure;
+      if (this.#closing) return null;
+      if (this.#bufferHead < this.#buffer.length) {
+        const message = this.#buffer[this.#bufferHead]!;
+        this.#buffer[this.#bufferHead++] = undefined as never;
+        if (this.#bufferHead > 1024 && this.#bufferHead * 2 > this.#buffer.length) {
+          this.#buffer = this.#buffer.slice(this.#bufferHead);
+          this.#bufferHead = 0;
+        }
+        return message;
+      }
+      await new Promise<void>((resolve) => this.#dataWaiters.push(resolve));
+    }
+  }
+
+  #wake(waiters: (() => void)[]): void {
+    for (const wake of waiters.splice(0)) wake();
+  }
+
+  // --- the loop ----------------------------------------------------------------------------------
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#closing) {
+      try {
+        const connection = await this.#client.connection();
+        const epoch = ++this.#epoch;
+        const consumerId = connection.allocateSubscriptionId();
+        const ended = new Promise<WeirError>((resolve) => {
+          connection.subscribe(consumerId, {
+            onDelivery: () => {},
+            onQueueDeliveries: (deliveries) => this.#accept(deliveries, epoch),
+            onEnd: resolve,
+          });
+        });
+        const push = this.#options.mode === 'push';
+        await connection.request('queueSubscribe', {
+          consumerId,
+          topic: this.#options.topic,
+          subscription: this.#options.subscription,
+          configJson: this.#options.config === undefined ? null : JSON.stringify(this.#options.config),
+          push,
+          credits: push ? this.#options.prefetch : 0,
+          ratePerSecond: Math.round(this.#options.ratePerSecond ?? 0),
+        });
+        this.#active = { connection, consumerId };
+        attempt = 0;
+        const error = push ? await ended : await this.#pullLoop(connection, consumerId, ended);
+        this.#active = null;
+        if (this.#closing) return;
+        throw error;
+      } catch (error) {
+        this.#active = null;
+        if (this.#closing) return;
+        const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+        if (!failure.retriable && failure.code !== 'UNKNOWN_SUBSCRIPTION') {
+          this.#failure = failure;
+          this.#wake(this.#dataWaiters);
+          return;
+        }
+        // Leases of the old connection are gone: forget what it delivered.
+        this.#dropBuffered();
+        await sleep(backoffDelayMs(attempt++, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax }));
+      }
+    }
+  }
+
+  async #pullLoop(connection: Connection, consumerId: number, ended: Promise<WeirError>): Promise<WeirError> {
+    let stop: WeirError | null = null;
+    void ended.then((error) => {
+      stop = error;
+      this.#wake(this.#roomWaiters);
+    });
+    while (!this.#closing && stop === null) {
+      const room = this.#options.prefetch - this.#unsettled;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+        continue;
+      }
+      const deliveries = await connection.request('queueReceive', { consumerId, max: room, waitMs: this.#options.receiveWaitMs }, this.#options.receiveWaitMs);
+      this.#accept(deliveries, this.#epoch);
+    }
+    return stop ?? new WeirError('CLOSED', 'the queue consumer was closed');
+  }
+
+  #accept(deliveries: QueueDelivery[], epoch: number): void {
+    if (epoch !== this.#epoch || this.#closing) return;
+    for (const delivery of deliveries) {
+      const leased = new Map<bigint, number>();
+      for (const m of delivery.messages) leased.set(m.offset, m.deliveryCount);
+      for (const { position } of batchPositions(delivery.records)) {
+        const { records } = decodeBatch(delivery.records, position, { decompressedBytesMax: this.#options.decompressedBytesMax, crcVerified: true });
+        for (const record of records) {
+          const deliveryCount = leased.get(record.offset);
+          if (deliveryCount === undefined) continue;
+          this.#buffer.push(this.#message(delivery.topic, delivery.partition, record.offset, deliveryCount, record));
+          this.#unsettled++;
+        }
+      }
+    }
+    this.#wake(this.#dataWaiters);
+  }
+
+  #message(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    deliveryCount: number,
+    record: { timestamp: number; key: Buffer | null; value: Buffer | null; headers: RecordHeader[] },
+  ): QueueMessage {
+    let settled = false;
+    const settle = (action: PendingSettlement['action'], ms: number, reason: string): Promise<void> => {
+      if (action !== 'extend') {
+        if (settled) return Promise.reject(new WeirError('INVALID_RECEIPT', `message ${topic}/${partition}@${offset} was already settled`));
+        settled = true;
+      }
+      return this.#settle({ action, partition, offset, deliveryCount, ms, reason });
+    };
+    return {
+      topic,
+      partition,
+      offset,
+      timestamp: record.timestamp,
+      key: record.key,
+      value: record.value,
+      headers: record.headers,
+      deliveryCount,
+      ack: () => settle('ack', 0, ''),
+      nack: (options) => settle('nack', options?.delayMs ?? -1, ''),
+      reject: (reason) => settle('reject', 0, reason ?? ''),
+      extend: (ms) => settle('extend', ms, ''),
+    };
+  }
+
+  // --- settling ----------------------------------------------------------------------------------
+
+  #settle(settlement: Omit<PendingSettlement, 'resolve' | 'reject'>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#settlements.push({ ...settlement, resolve, reject });
+      if (settlement.action !== 'extend') {
+        this.#unsettled--;
+        this.#creditsDue++;
+        this.#wake(this.#roomWaiters);
+      }
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const settlements = this.#settlements;
+    this.#settlements = [];
+    const active = this.#active;
+    if (active !== null && this.#creditsDue > 0 && this.#options.mode === 'push') {
+      active.connection.request('queueCredit', { consumerId: active.consumerId, credits: this.#creditsDue }).catch(() => {});
+    }
+    this.#creditsDue = 0;
+    if (settlements.length === 0) return;
+    const request = {
+      topic: this.#options.topic,
+      subscription: this.#options.subscription,
+      settlements: settlements.map(({ action, partition, offset, deliveryCount, ms, reason }) => ({ action, partition, offset, deliveryCount, ms, reason })),
+    };
+    const sending = active !== null ? active.connection.request('queueSettle', request) : this.#client.request('queueSettle', request);
+    sending.then(
+      (results) => {
+        results.forEach((result, i) => {
+          const settlement = settlements[i]!;
+          if (result.errorCode === 0) settlement.resolve();
+          else settlement.reject(new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
+        });
+      },
+      (error: unknown) => {
+        const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error));
+        for (const settlement of settlements) settlement.reject(failure);
+      },
+    );
+  }
+
+  #dropBuffered(): void {
+    this.#unsettled -= this.#buffer.length - this.#bufferHead;
+    this.#buffer = [];
+    this.#bufferHead = 0;
+    this.#unsettled = Math.max(0, this.#unsettled);
+  }
+
+  /** Sends pending settlements, leaves the subscription (unsettled messages go to other consumers). */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    if (this.#settlements.length > 0) this.#flush();
+    this.#closing = true;
+    this.#wake(this.#dataWaiters);
+    this.#wake(this.#roomWaiters);
+    const active = this.#active;
+    this.#active = null;
+    if (active !== null && !active.connection.closed) {
+      active.connection.forgetSubscription(active.consumerId);
+      await active.connection.request('queueUnsubscribe', { consumerId: active.consumerId }).catch(() => {});
+    }
+    this.#dropBuffered();
+    this.#client.untrack(this);
+  }
+}
