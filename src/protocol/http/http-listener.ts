@@ -27,7 +27,7 @@ import { Router, type RouteRequest } from './router.js';
 import { SseSession } from './sse-session.js';
 import { consoleDirDefault, serveStatic } from './static-files.js';
 import { GroupReaders } from './stream-read.js';
-import { WebSocketSession, type SessionTarget } from './websocket-session.js';
+import { WebSocketSession, wsFrameBytesMax, type SessionTarget } from './websocket-session.js';
 
 export const httpListenerDefaults = {
   bodyBytesMax: bodyBytesMaxDefault,
@@ -57,7 +57,7 @@ export class HttpListener {
   readonly #context: HttpContext;
   readonly #router = new Router();
   readonly #closing = new AbortController();
-  readonly #webSockets = new WebSocketServer({ noServer: true, maxPayload: httpListenerDefaults.bodyBytesMax });
+  readonly #webSockets = new WebSocketServer({ noServer: true, maxPayload: wsFrameBytesMax });
   readonly #sessions = new Set<WebSocketSession | SseSession>();
   readonly #sockets = new Set<Duplex>();
   #inFlight = 0;
@@ -77,7 +77,6 @@ export class HttpListener {
       logger: this.#log,
       closing: () => this.#closing.signal.aborted,
     };
-    this.#webSockets.options.maxPayload = this.#context.bodyBytesMax;
     this.#addRoutes();
   }
 
@@ -136,7 +135,8 @@ export class HttpListener {
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }> {
     if (this.#server !== null) throw new Error('HttpListener.start called twice');
-    const server = createServer({ keepAliveTimeout: httpListenerDefaults.keepAliveTimeoutMs, noDelay: true }, (req, res) => void this.#onRequest(req, res));
+    const server = createServer({ noDelay: true }, (req, res) => void this.#onRequest(req, res));
+    server.keepAliveTimeout = httpListenerDefaults.keepAliveTimeoutMs;
     server.maxConnections = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
     server.headersTimeout = httpListenerDefaults.keepAliveTimeoutMs + 5_000;
     server.on('connection', (socket) => {
@@ -205,7 +205,7 @@ export class HttpListener {
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = /^\/v1\/topics\/([^/]+)\/ws$/.exec(url.pathname);
       if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
-      const topic = decodeURIComponent(match[1]!);
+      const topic = decodePathSegment(match[1]!);
       const target = targetOf(topic, url.searchParams);
       const source = sourceFor(this.#context, topic, url.searchParams, { session: true });
       this.#webSockets.handleUpgrade(req, socket, head, (webSocket) => this.#track(new WebSocketSession(this.#context, webSocket, source, target)));
@@ -245,6 +245,14 @@ function targetOf(topic: string, query: URLSearchParams): SessionTarget {
   const subscription = query.get('subscription');
   const queue = query.get('type') === 'queue' && subscription !== null && subscription !== '' ? { subscription } : null;
   return { topic, queue };
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpStatusError(400, 'INVALID_REQUEST', `path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
 }
 
 function redirect(res: ServerResponse, location: string): void {

@@ -3,8 +3,9 @@
  * grants credits with `{"type":"credit","credits":N}` and the server sends at most that many
  * messages (it starts with none). Outstanding credits are capped at wsCreditsMax (more are
  * ignored); a frame is sent only once the previous one left the process, so one session holds at
- * most one frame of output. Client frames run one at a time in arrival order; past
- * wsPendingFramesMax queued frames the server stops reading the socket until they are done.
+ * most one frame of output. Client frames (at most wsFrameBytesMax each) run one at a time in
+ * arrival order; past wsPendingFramesMax queued frames the server stops reading the socket until
+ * they are done.
  *
  * Client → server: credit; ack | nack | reject | extend (queues; as the HTTP bodies);
  * produce (as the HTTP body). A frame may carry an `id`, echoed in the answer:
@@ -25,8 +26,10 @@ import type { MessageSource } from './stream-read.js';
 export const wsCreditsMax = 10_000;
 /** Messages in one `messages` frame. */
 export const wsFrameMessagesMax = 500;
-/** Client frames waiting to be handled before reading pauses. */
-export const wsPendingFramesMax = 64;
+/** Client frames waiting to be handled before reading pauses (with wsFrameBytesMax: ≤ 16 MiB held). */
+export const wsPendingFramesMax = 16;
+/** Largest client frame; a larger one closes the session with 1009. */
+export const wsFrameBytesMax = 1024 * 1024;
 /** Each read of the source waits this long for data, then the loop checks its state and reads again. */
 const wsReadWaitMs = 10_000;
 
