@@ -6,7 +6,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, headerList, type Message, type Topic } from '../api.js';
-import { formatCount, formatTime, toLocalInput } from '../format.js';
+import { formatTime, plural, toLocalInput } from '../format.js';
 import { navigate } from '../router.js';
 import { Clip, Empty, Notice, PageHeader, useLoad } from '../ui.js';
 
@@ -58,7 +58,8 @@ export function MessagesPage({ params }: { params: URLSearchParams }) {
     ${topics.data !== null && visible.length === 0 && html`<${Empty}>No topics yet.<//>`}
     ${topic && html`<${Controls} key=${`${choice.topic}/${choice.partition}`} topics=${visible} topic=${topic} choice=${choice} />`}
     ${choice.topic !== '' && topics.data !== null && !topic && html`<${Notice} kind="info">Topic ${choice.topic} does not exist.<//>`}
-    ${topic && html`<${MessageList} topic=${topic} choice=${choice} />`}
+    ${topic && !topic.partitions.some((p) => p.partition === choice.partition) && html`<${Notice} kind="info">Topic ${topic.name} has no partition ${choice.partition}.<//>`}
+    ${topic && topic.partitions.some((p) => p.partition === choice.partition) && html`<${MessageList} topic=${topic} choice=${choice} />`}
   `;
 }
 
@@ -98,7 +99,9 @@ function Controls({ topics, topic, choice }: { topics: Topic[]; topic: Topic; ch
         : html`<label>From time<input name="time" type="datetime-local" step="1" value=${choice.timeMs !== null ? toLocalInput(choice.timeMs) : ''} /></label>`}
       <label>Show<input name="max" type="number" min="1" max=${pageSizeMax} value=${choice.max} class="narrow" /></label>
       <button class="button primary" type="submit">Show messages</button>
-      ${partition && html`<span class="hint">offsets ${partition.offsetStart} … ${partition.offsetEnd - 1} · ${formatCount(partition.offsetEnd - partition.offsetStart)} messages</span>`}
+      ${partition && html`<span class="hint">${partition.offsetEnd > partition.offsetStart
+        ? `offsets ${partition.offsetStart} … ${partition.offsetEnd - 1} · ${plural(partition.offsetEnd - partition.offsetStart, 'message')}`
+        : `empty · next offset ${partition.offsetEnd}`}</span>`}
     </form>
   `;
 }
