@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { startTestHttp, type TestHttp } from './testing-http.js';
@@ -195,5 +196,42 @@ describe('HTTP queue subscriptions', () => {
       if (backlog !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.equal(backlog, 0);
+  });
+
+  test('SSE: a reader that stops reading holds the stream back (TCP backpressure), then gets everything', async () => {
+    const count = 10_000;
+    await http.call('POST', '/v1/topics', { name: 'sse-slow', config: { messageBytesMax: 4 * 1024 * 1024 } });
+    await http.call('PUT', '/v1/topics/sse-slow/subscriptions/w', {});
+    const value = 'v'.repeat(2_000);
+    for (let sent = 0; sent < count; sent += 1_000) {
+      assert.equal((await produce('sse-slow', Array.from({ length: 1_000 }, () => value))).status, 200);
+    }
+    const acked = async (): Promise<number> => (await http.call('GET', '/v1/topics/sse-slow/subscriptions/w')).body.ackedTotal;
+    const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      get(`${http.base}/v1/topics/sse-slow/events?type=queue&subscription=w`, resolve).on('error', reject);
+    });
+    response.pause(); // read nothing: the socket's buffers fill and the server must stop sending
+    let previous = -1;
+    let now = await acked();
+    for (let i = 0; i < 40 && now !== previous; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      previous = now;
+      now = await acked();
+    }
+    assert.equal(now, previous, 'the acknowledged count settled while the client did not read');
+    assert.ok(now < count, `the server ran ahead of a reader that did not read: ${now} of ${count} sent`);
+    let events = 0;
+    let tail = '';
+    response.on('data', (chunk: Buffer) => {
+      const text = tail + chunk.toString();
+      const parts = text.split('event: message\n');
+      events += parts.length - 1;
+      tail = parts.at(-1)!.slice(-20);
+    });
+    response.resume();
+    for (let i = 0; i < 200 && events < count; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(events, count);
+    response.destroy();
+    assert.equal(await acked(), count);
   });
 });

@@ -80,8 +80,9 @@ export class SseSession {
     }
   }
 
-  /** Resolves when the socket drains or the stream ends. */
+  /** Resolves when the socket drains (at once if it did meanwhile) or the stream ends. */
   #drained(): Promise<void> {
+    if (!this.#res.writableNeedDrain || this.#res.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         this.#res.off('drain', done);
