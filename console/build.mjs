@@ -3,16 +3,20 @@
  * (preact + htm and the console's own modules). Everything is local; the broker serves these
  * files at /console/. Run after `tsc -p console` (type check); esbuild itself only strips types.
  *
+ * The console's unit tests (console/src/*.test.ts) are bundled for Node into dist/console-tests/,
+ * where `node --test dist/` finds them with the rest of the suite.
+ *
  *   node console/build.mjs            build once
  *   node console/build.mjs --watch    rebuild on change (development)
  */
 import { build, context } from 'esbuild';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const consoleDir = dirname(fileURLToPath(import.meta.url));
 const outDir = join(consoleDir, '..', 'dist', 'console');
+const testOutDir = join(consoleDir, '..', 'dist', 'console-tests');
 const staticFiles = ['index.html', 'app.css'];
 
 /** @type {import('esbuild').BuildOptions} */
@@ -28,6 +32,13 @@ const options = {
   logLevel: 'warning',
 };
 
+async function buildTests() {
+  const sourceDir = join(consoleDir, 'src');
+  const entryPoints = (await readdir(sourceDir)).filter((name) => name.endsWith('.test.ts')).map((name) => join(sourceDir, name));
+  await rm(testOutDir, { recursive: true, force: true });
+  await build({ entryPoints, outdir: testOutDir, bundle: true, platform: 'node', format: 'esm', target: ['node20'], external: ['node:*'], logLevel: 'warning' });
+}
+
 async function copyStatic() {
   await mkdir(outDir, { recursive: true });
   for (const name of staticFiles) await copyFile(join(consoleDir, name), join(outDir, name));
@@ -41,4 +52,5 @@ if (process.argv.includes('--watch')) {
 } else {
   await copyStatic();
   await build(options);
+  await buildTests();
 }

@@ -32,7 +32,7 @@ const gridLinesTarget = 4;
 const windowStepMs = 30_000;
 
 /** A round step (1, 2 or 5 × 10^n, times a power of 1024 for bytes) so about `gridLinesTarget` lines cover `max`. */
-function niceStep(max: number, base: number): number {
+export function niceStep(max: number, base: number): number {
   const unit = base === 1024 && max >= 1024 ? 1024 ** Math.floor(Math.log(max) / Math.log(1024)) : 1;
   const rough = max / unit / gridLinesTarget;
   const power = 10 ** Math.floor(Math.log10(rough));

@@ -31,7 +31,7 @@ export interface ThroughputState {
   error: string | null;
 }
 
-interface Sample {
+export interface Sample {
   timeMs: number;
   partitions: Map<string, { offsetEnd: number; sizeBytes: number }>;
 }
@@ -43,7 +43,7 @@ let state: ThroughputState = { history: [], topics: null, byTopic: new Map(), er
 let previous: Sample | null = null;
 let running = false;
 
-function sampleOf(topics: Topic[], timeMs: number): Sample {
+export function sampleOf(topics: Topic[], timeMs: number): Sample {
   const partitions = new Map<string, { offsetEnd: number; sizeBytes: number }>();
   for (const topic of topics) {
     for (const p of topic.partitions) partitions.set(`${topic.name}\u0000${p.partition}`, { offsetEnd: p.offsetEnd, sizeBytes: p.sizeBytes });
@@ -51,7 +51,7 @@ function sampleOf(topics: Topic[], timeMs: number): Sample {
   return { timeMs, partitions };
 }
 
-function ratesBetween(before: Sample, after: Sample): { total: TopicRate; byTopic: Map<string, TopicRate> } {
+export function ratesBetween(before: Sample, after: Sample): { total: TopicRate; byTopic: Map<string, TopicRate> } {
   const seconds = Math.max((after.timeMs - before.timeMs) / 1000, 0.001);
   const byTopic = new Map<string, TopicRate>();
   const total = { messagesPerSecond: 0, bytesPerSecond: 0 };
