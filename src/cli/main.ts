@@ -11,8 +11,10 @@ Commands:
   start        run a broker in the foreground
   topic        create, list, describe and delete topics
   produce      send stdin lines as messages to a topic
-  consume      print a topic's messages (optionally as a consumer group member)
+  consume      print a topic's messages (as a group member, or from a queue subscription)
   group        list consumer groups; describe members, committed offsets and lag
+  subscription create, list, describe and delete queue subscriptions
+  dead-letters list a dead-letter topic with reasons; replay letters to their topics
   bench        measure produce, consume and end-to-end throughput and latency
 
 Every command that talks to a broker takes --server HOST:PORT (default: $WEIR_SERVER, else
@@ -43,6 +45,14 @@ const commands: Record<string, () => Promise<Command>> = {
   group: async () => {
     const m = await import('./commands/group.js');
     return { run: m.group, usage: m.groupUsage };
+  },
+  subscription: async () => {
+    const m = await import('./commands/subscription.js');
+    return { run: m.subscription, usage: m.subscriptionUsage };
+  },
+  'dead-letters': async () => {
+    const m = await import('./commands/dead-letters.js');
+    return { run: m.deadLetters, usage: m.deadLettersUsage };
   },
   bench: async () => {
     const m = await import('./commands/bench.js');

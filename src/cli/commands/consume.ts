@@ -1,20 +1,37 @@
 /**
  * `weir consume TOPIC`: prints messages, one per line. As a group member (--group) it resumes
  * from the group's committed offsets and commits what it printed when it stops (after --count
- * messages, on Ctrl-C, or when stdout closes).
+ * messages, on Ctrl-C, or when stdout closes). From a queue subscription (--subscription) it
+ * competes with the subscription's other consumers and acknowledges each message once printed.
  */
 import { parseArgs } from 'node:util';
-import { consumerDefaults, type ConsumerMessage, type ConsumerOptions } from '../../client/index.js';
-import { optionalIntegerOption, positionalArguments, serverOptionSpec, startPositionOption, UsageError, choiceOption } from '../args.js';
+import {
+  consumerDefaults,
+  queueConsumerDefaults,
+  type Client,
+  type ConsumerMessage,
+  type ConsumerOptions,
+  type QueueMessage,
+} from '../../client/index.js';
+import { errorCodeFromWire, isWeirError, WeirError } from '../../util/errors.js';
+import { choiceOption, describeError, integerOption, optionalIntegerOption, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
 import { LineOutput } from '../output.js';
 import { toJson } from '../table.js';
 
 export const consumeUsage = `weir consume TOPIC [options]     print messages, one per line
-  --group G                 consume as a member of group G (resumes from its committed offsets, commits)
-  --from POSITION           earliest | latest (default) | OFFSET | ISO-8601 time, where to start
+  --type stream|queue       stream (default): read the log, optionally as a group member;
+                            queue (the default with --subscription): compete for a queue
+                            subscription's messages, each acknowledged once printed
+  --group G                 stream: consume as a member of group G (resumes from its committed offsets, commits)
+  --from POSITION           stream: earliest | latest (default) | OFFSET | ISO-8601 time, where to start
                             when the group has no committed offset
-  --partition N             read only partition N (with --group: commits under G without membership)
+  --partition N             stream: read only partition N (with --group: commits under G without membership)
+  --subscription NAME       queue: the queue subscription (create it with weir subscription create)
+  --prefetch N              queue: unacknowledged messages held at most (default 1000; never more than --count)
+  --rate N                  queue: the broker sends at most N messages per second to this consumer
+  --no-ack                  queue: print without acknowledging; the messages stay leased until the
+                            command exits, then the broker takes them back as a failed delivery
   --count N                 exit after exactly N messages
   --timeout-ms MS           exit when no message arrives for MS
   --print-key               print the key before the value
@@ -22,7 +39,9 @@ export const consumeUsage = `weir consume TOPIC [options]     print messages, on
   --print-offset            print partition:offset first
   --separator SEP           between printed fields (default a tab)
   --json                    one JSON object per line: topic, partition, offset, timestamp, key, value, headers
-  --mode pull|push          how messages are fetched: long-polling fetches (default) or broker push with credits
+                            (and deliveryCount from a queue subscription)
+  --mode pull|push          how messages are fetched: long polls or broker push with credits
+                            (default: pull for streams, push for queues)
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
 
 interface PrintOptions {
@@ -33,76 +52,93 @@ interface PrintOptions {
   separator: string;
 }
 
+/** What every consume run shares: where it prints, when it stops. */
+interface RunOptions {
+  server: string | undefined;
+  print: PrintOptions;
+  count: number | undefined;
+  timeoutMs: number | undefined;
+}
+
+const optionSpec = {
+  ...serverOptionSpec,
+  type: { type: 'string' },
+  group: { type: 'string' },
+  from: { type: 'string' },
+  partition: { type: 'string' },
+  subscription: { type: 'string' },
+  prefetch: { type: 'string' },
+  rate: { type: 'string' },
+  'no-ack': { type: 'boolean' },
+  count: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'print-key': { type: 'boolean' },
+  'print-headers': { type: 'boolean' },
+  'print-offset': { type: 'boolean' },
+  separator: { type: 'string' },
+  json: { type: 'boolean' },
+  mode: { type: 'string' },
+} as const;
+
+const parseFlags = (argv: string[]) => parseArgs({ args: argv, options: optionSpec, allowPositionals: true, strict: true });
+type Flags = ReturnType<typeof parseFlags>['values'];
+
+const streamOnlyFlags = ['group', 'from', 'partition'] as const;
+const queueOnlyFlags = ['subscription', 'prefetch', 'rate', 'no-ack'] as const;
+
 export async function consume(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...serverOptionSpec,
-      group: { type: 'string' },
-      from: { type: 'string' },
-      partition: { type: 'string' },
-      count: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'print-key': { type: 'boolean' },
-      'print-headers': { type: 'boolean' },
-      'print-offset': { type: 'boolean' },
-      separator: { type: 'string' },
-      json: { type: 'boolean' },
-      mode: { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseFlags(argv);
   const [topic] = positionalArguments(positionals, ['TOPIC']);
+  const type = choiceOption('type', values.type, ['stream', 'queue'] as const, values.subscription === undefined ? 'stream' : 'queue');
+  for (const flag of type === 'queue' ? streamOnlyFlags : queueOnlyFlags) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --type ${type === 'queue' ? 'stream' : 'queue'}`);
+  }
+  const run: RunOptions = {
+    server: values.server,
+    count: optionalIntegerOption('count', values.count, 1),
+    timeoutMs: optionalIntegerOption('timeout-ms', values['timeout-ms'], 1),
+    print: {
+      json: values.json ?? false,
+      key: values['print-key'] ?? false,
+      headers: values['print-headers'] ?? false,
+      offset: values['print-offset'] ?? false,
+      separator: values.separator ?? '\t',
+    },
+  };
+  return type === 'queue' ? consumeQueue(topic!, values, run) : consumeStream(topic!, values, run);
+}
+
+async function consumeStream(topic: string, values: Flags, run: RunOptions): Promise<number> {
   const partition = optionalIntegerOption('partition', values.partition, 0, 2 ** 31 - 1);
-  const count = optionalIntegerOption('count', values.count, 1);
-  const timeoutMs = optionalIntegerOption('timeout-ms', values['timeout-ms'], 1);
   const options: ConsumerOptions = {
     groupId: values.group,
     from: startPositionOption(values.from) ?? 'latest',
     mode: choiceOption('mode', values.mode, ['push', 'pull'] as const, 'pull'),
   };
   if (values.group === '') throw new UsageError('--group must not be empty');
-  if (partition !== undefined) options.partitions = [{ topic: topic!, partition }];
-  else options.topics = [topic!];
-  if (count !== undefined) options.prefetchMessages = Math.min(count, consumerDefaults.prefetchMessages);
-  const print: PrintOptions = {
-    json: values.json ?? false,
-    key: values['print-key'] ?? false,
-    headers: values['print-headers'] ?? false,
-    offset: values['print-offset'] ?? false,
-    separator: values.separator ?? '\t',
-  };
+  if (partition !== undefined) options.partitions = [{ topic, partition }];
+  else options.topics = [topic];
+  if (run.count !== undefined) options.prefetchMessages = Math.min(run.count, consumerDefaults.prefetchMessages);
 
-  const client = await connectBroker(values.server, 'weir-consume');
+  const client = await connectBroker(run.server, 'weir-consume');
   const stopReporting = reportDisconnects(client, 'consume');
   const consumer = client.consumer(options);
   const output = new LineOutput();
-  let lastMessageMs = performance.now();
   // Consumer.close() returns at once when already closing: keep the first call's promise.
   let closing: Promise<void> | null = null;
   const stop = (): void => void (closing ??= consumer.close());
-  const interrupted = (): void => {
-    process.once('SIGINT', () => process.exit(130));
-    stop();
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', stop);
-  output.onClosed(stop);
-  const idle = timeoutMs === undefined ? null : setInterval(() => performance.now() - lastMessageMs >= timeoutMs && stop(), Math.max(10, Math.min(timeoutMs / 4, 1_000)));
+  const stops = watchStops(stop, output, run.timeoutMs);
   let printed = 0;
   try {
     for await (const message of consumer) {
-      output.line(formatMessage(message, print));
-      lastMessageMs = performance.now();
-      if (++printed === count) break;
+      output.line(formatMessage(message, run.print));
+      stops.received();
+      if (++printed === run.count) break;
       if (process.stdout.writableNeedDrain) await output.drained();
     }
     await output.end();
   } finally {
-    if (idle !== null) clearInterval(idle);
-    process.removeListener('SIGINT', interrupted);
-    process.removeListener('SIGTERM', stop);
+    stops.dispose();
     await (closing ??= consumer.close());
     stopReporting();
     await client.close();
@@ -110,7 +146,157 @@ export async function consume(argv: string[]): Promise<number> {
   return 0;
 }
 
-function formatMessage(message: ConsumerMessage, print: PrintOptions): string {
+/**
+ * Stops a run on Ctrl-C (a second one exits at once with 130), SIGTERM, a closed stdout, or
+ * --timeout-ms without a message.
+ */
+function watchStops(stop: () => void, output: LineOutput, timeoutMs: number | undefined): { received: () => void; dispose: () => void } {
+  let lastMessageMs = performance.now();
+  const interrupted = (): void => {
+    process.once('SIGINT', () => process.exit(130));
+    stop();
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', stop);
+  output.onClosed(stop);
+  const checkMs = timeoutMs === undefined ? 0 : Math.max(10, Math.min(timeoutMs / 4, 1_000));
+  const idle = timeoutMs === undefined ? null : setInterval(() => performance.now() - lastMessageMs >= timeoutMs && stop(), checkMs);
+  return {
+    received: () => void (lastMessageMs = performance.now()),
+    dispose: () => {
+      if (idle !== null) clearInterval(idle);
+      process.removeListener('SIGINT', interrupted);
+      process.removeListener('SIGTERM', stop);
+    },
+  };
+}
+
+/** Bounds of the queue flags. */
+export const queueConsumeLimits = {
+  /** The client's bound on unsettled messages per consumer. */
+  prefetchMax: 100_000,
+  /** The broker's bound on a consumer's rate. */
+  ratePerSecondMax: 10_000_000,
+} as const;
+
+async function consumeQueue(topic: string, values: Flags, run: RunOptions): Promise<number> {
+  const subscription = values.subscription;
+  if (subscription === undefined || subscription === '') throw new UsageError('--type queue needs --subscription NAME');
+  const prefetchWanted = integerOption('prefetch', values.prefetch, queueConsumerDefaults.prefetch, 1, queueConsumeLimits.prefetchMax);
+  // Never lease more than --count needs: a message leased and not printed would count as a delivery.
+  const prefetch = Math.min(prefetchWanted, run.count ?? prefetchWanted);
+  const ratePerSecond = optionalIntegerOption('rate', values.rate, 1, queueConsumeLimits.ratePerSecondMax);
+  const mode = choiceOption('mode', values.mode, ['push', 'pull'] as const, queueConsumerDefaults.mode);
+  const acknowledging = !(values['no-ack'] ?? false);
+
+  const client = await connectBroker(run.server, 'weir-consume');
+  const stopReporting = reportDisconnects(client, 'consume');
+  try {
+    await requireSubscription(client, topic, subscription);
+    const consumer = client.queueConsumer({ topic, subscription, prefetch, mode, ratePerSecond });
+    const acknowledger = new Acknowledger(client, { topic, subscription, prefetch, count: run.count });
+    const output = new LineOutput();
+    // Printed messages are acknowledged before the consumer leaves (leaving releases its leases).
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> => (closing ??= acknowledger.finish().then(() => consumer.close()));
+    let stopping = false;
+    const stops = watchStops(() => {
+      stopping = true;
+      void close();
+    }, output, run.timeoutMs);
+    let printed = 0;
+    try {
+      for await (const message of consumer) {
+        if (stopping || output.closed) break;
+        // Handed to stdout before the acknowledgement: a crash in between prints it twice, never zero times.
+        output.line(formatMessage(message, run.print));
+        output.flush();
+        if (acknowledging) acknowledger.printed(message);
+        stops.received();
+        if (++printed === run.count) break;
+        if (process.stdout.writableNeedDrain) await output.drained();
+      }
+      await output.end();
+    } finally {
+      stops.dispose();
+      await close();
+    }
+    if (acknowledger.failures > 0) {
+      throw new WeirError('INVALID_RECEIPT', `${acknowledger.failures} of ${printed} printed messages were not acknowledged and will be delivered again`);
+    }
+    return 0;
+  } finally {
+    stopReporting();
+    await client.close();
+  }
+}
+
+/** A queue consumer would create a missing subscription with defaults; the command says so instead. */
+async function requireSubscription(client: Client, topic: string, subscription: string): Promise<void> {
+  try {
+    await client.admin().describeSubscription(topic, subscription);
+  } catch (error) {
+    if (!isWeirError(error) || error.code !== 'UNKNOWN_SUBSCRIPTION') throw error;
+    throw new WeirError('UNKNOWN_SUBSCRIPTION', `${error.message} (create it with: weir subscription create ${topic} ${subscription})`, { cause: error });
+  }
+}
+
+/**
+ * Acknowledges printed queue messages. Each `ack()` returns a credit (push) or room (pull) to the
+ * consumer, so the broker may lease one more message; with --count, acknowledgements that would
+ * let more than --count messages be leased are held back and sent by `finish` in one settle
+ * request of their own, which returns no credit.
+ */
+class Acknowledger {
+  readonly #client: Client;
+  readonly #options: { topic: string; subscription: string; prefetch: number; count: number | undefined };
+  #creditingAcks = 0;
+  #heldBack: QueueMessage[] = [];
+  #pending = new Set<Promise<void>>();
+  failures = 0;
+
+  constructor(client: Client, options: { topic: string; subscription: string; prefetch: number; count: number | undefined }) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  printed(message: QueueMessage): void {
+    const { count, prefetch } = this.#options;
+    // Leased at most: the messages held (up to prefetch) plus one per acknowledgement sent.
+    if (count !== undefined && this.#creditingAcks + 1 + prefetch > count) {
+      this.#heldBack.push(message);
+      return;
+    }
+    this.#creditingAcks++;
+    const acknowledged = message.ack().catch((error: unknown) => this.#failed(message, error));
+    this.#pending.add(acknowledged);
+    void acknowledged.then(() => this.#pending.delete(acknowledged));
+  }
+
+  async finish(): Promise<void> {
+    const held = this.#heldBack.splice(0);
+    if (held.length > 0) {
+      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, deliveryCount: m.deliveryCount, ms: 0, reason: '' }));
+      try {
+        const results = await this.#client.request('queueSettle', { topic: this.#options.topic, subscription: this.#options.subscription, settlements });
+        results.forEach((result, i) => {
+          if (result.errorCode !== 0) this.#failed(held[i]!, new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
+        });
+      } catch (error) {
+        for (const message of held) this.#failed(message, error);
+      }
+    }
+    await Promise.all(this.#pending);
+  }
+
+  #failed(message: QueueMessage, error: unknown): void {
+    this.failures++;
+    process.stderr.write(`weir consume: acknowledging ${message.partition}:${message.offset} failed: ${describeError(error)}\n`);
+  }
+}
+
+
+function formatMessage(message: ConsumerMessage & { deliveryCount?: number }, print: PrintOptions): string {
   if (print.json) {
     return toJson({
       topic: message.topic,
@@ -120,6 +306,7 @@ function formatMessage(message: ConsumerMessage, print: PrintOptions): string {
       key: message.key?.toString('utf8') ?? null,
       value: message.value?.toString('utf8') ?? null,
       headers: message.headers.map((h) => ({ key: h.key, value: h.value?.toString('utf8') ?? null })),
+      ...(message.deliveryCount === undefined ? {} : { deliveryCount: message.deliveryCount }),
     });
   }
   const value = message.value?.toString('utf8') ?? '';

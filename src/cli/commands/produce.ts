@@ -16,11 +16,16 @@ export const produceUsage = `weir produce TOPIC [options]     send each line of 
   --key-separator SEP       split each line at the first SEP into key and value
   --partition N             send to this partition (default: by key, else batches spread round-robin)
   --header K=V              add a header to every message (repeatable)
+  --delay-ms MS             queue subscriptions deliver each message no earlier than MS from now
+  --ttl-ms MS               queue subscriptions skip each message once it is older than MS
   --acks none|leader        leader (default): wait until stored by the topic's flush policy
   --linger-ms MS            wait this long to fill a batch (default 5)
   --timeout-ms MS           give up when nothing is acknowledged for this long (default 30000)
   --progress                report progress on stderr (default: only when stderr is a terminal)
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
+
+/** The longest --delay-ms and --ttl-ms: a year. */
+const scheduleMsMax = 365 * 24 * 3_600_000;
 
 export async function produce(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -32,6 +37,8 @@ export async function produce(argv: string[]): Promise<number> {
       partition: { type: 'string' },
       header: { type: 'string', multiple: true },
       acks: { type: 'string' },
+      'delay-ms': { type: 'string' },
+      'ttl-ms': { type: 'string' },
       'linger-ms': { type: 'string' },
       'timeout-ms': { type: 'string' },
       progress: { type: 'boolean' },
@@ -43,6 +50,8 @@ export async function produce(argv: string[]): Promise<number> {
   const acks = choiceOption('acks', values.acks, ['none', 'leader'] as const, 'leader');
   const partition = optionalIntegerOption('partition', values.partition, 0, 2 ** 31 - 1);
   const headers: RecordHeader[] = keyValueOptions('header', values.header).map(({ key, value }) => ({ key, value: value === null ? null : Buffer.from(value) }));
+  const delayMs = optionalIntegerOption('delay-ms', values['delay-ms'], 0, scheduleMsMax);
+  const ttlMs = optionalIntegerOption('ttl-ms', values['ttl-ms'], 1, scheduleMsMax);
   const lingerMs = integerOption('linger-ms', values['linger-ms'], 5, 0, 60_000);
   const timeoutMs = integerOption('timeout-ms', values['timeout-ms'], 30_000, 1, 3_600_000);
   const separator = values['key-separator'] === undefined ? null : Buffer.from(values['key-separator']);
@@ -59,6 +68,13 @@ export async function produce(argv: string[]): Promise<number> {
   const toMessage = (line: Buffer): ProducerMessage => {
     const message: ProducerMessage = { key: fixedKey, value: line, partition };
     if (headers.length > 0) message.headers = headers;
+    if (delayMs !== undefined || ttlMs !== undefined) {
+      // The producer's fast path for header-less Buffer messages skips the scheduling fields:
+      // a headers array (even empty) sends the message through the path that adds them.
+      message.headers = headers;
+      message.delayMs = delayMs;
+      message.ttlMs = ttlMs;
+    }
     if (separator !== null) {
       const at = line.indexOf(separator);
       if (at >= 0) {
