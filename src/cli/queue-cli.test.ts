@@ -105,6 +105,18 @@ describe('weir consume --type queue', () => {
     assert.equal(d.redeliveriesTotal, 0, 'nothing was leased beyond --count');
   });
 
+  test('--count below the backlog leases no message it does not print', async () => {
+    await ok(['subscription', 'create', 'deep', 'some']);
+    const values = lines(50, 'm');
+    await ok(['produce', 'deep'], `${values.join('\n')}\n`);
+    const consumed = await ok(['consume', 'deep', '--subscription', 'some', '--count', '30', '--prefetch', '10']);
+    assert.deepEqual(consumed.split('\n').slice(0, -1), values.slice(0, 30));
+    const d = await describeJson('deep', 'some');
+    assert.deepEqual([d.ackedTotal, d.backlogMessages, d.inFlight, d.redeliveriesTotal], [30, 20, 0, 0]);
+    const rest = jsonLines(await ok(['consume', 'deep', '--subscription', 'some', '--count', '20', '--json']));
+    assert.deepEqual(rest.map((m) => [m.value, m.deliveryCount]), values.slice(30).map((v) => [v, 1]));
+  });
+
   test('two consumers split the messages without duplicates', async () => {
     await ok(['topic', 'create', 'split', '--partitions', '2']);
     await ok(['subscription', 'create', 'split', 'pool']);

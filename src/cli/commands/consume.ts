@@ -40,8 +40,7 @@ export const consumeUsage = `weir consume TOPIC [options]     print messages, on
   --separator SEP           between printed fields (default a tab)
   --json                    one JSON object per line: topic, partition, offset, timestamp, key, value, headers
                             (and deliveryCount from a queue subscription)
-  --mode pull|push          how messages are fetched: long polls or broker push with credits
-                            (default: pull for streams, push for queues)
+  --mode pull|push          how messages are fetched: long polls (default) or broker push with credits
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
 
 interface PrintOptions {
@@ -186,7 +185,9 @@ async function consumeQueue(topic: string, values: Flags, run: RunOptions): Prom
   // Never lease more than --count needs: a message leased and not printed would count as a delivery.
   const prefetch = Math.min(prefetchWanted, run.count ?? prefetchWanted);
   const ratePerSecond = optionalIntegerOption('rate', values.rate, 1, queueConsumeLimits.ratePerSecondMax);
-  const mode = choiceOption('mode', values.mode, ['push', 'pull'] as const, queueConsumerDefaults.mode);
+  // Pull by default: a push consumer can lose the credits of messages acknowledged before its
+  // subscribe call returns (the client sends no credit while it has no active subscription).
+  const mode = choiceOption('mode', values.mode, ['push', 'pull'] as const, 'pull');
   const acknowledging = !(values['no-ack'] ?? false);
 
   const client = await connectBroker(run.server, 'weir-consume');
