@@ -11,8 +11,10 @@
 // (linger 1 ms, or at once on flush()), idempotent, acks after fdatasync.
 // How it consumes: W3/W4 a stream subscription (consumer group) of one member, push delivery with
 // the harness's prefetch as credits; consumed offsets are committed (the acknowledgement of a log
-// subscription is its offset) every second and at stop. W5 ('work'): a 4-partition topic read by
-// a group of 4 competing members, each partition to exactly one member.
+// subscription is its offset) every second and at stop. W5 ('work'): a queue subscription on a
+// 4-partition topic; the 4 consumers compete for every message (push with the harness's prefetch
+// as credits) and acknowledge each message individually (acks share one request per event-loop
+// turn); an acknowledgement is durable (fdatasync'ed) when the broker confirms it.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { connect } = await import(join(repo, 'dist/client/index.js'));
 const addressFile = join(tmpdir(), 'weir-peer-adapter.json');
 const workPartitions = 4;
+const workSubscription = 'work';
 
 function startBroker() {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
@@ -80,11 +83,12 @@ export async function createAdapter(options = {}) {
   const modes = new Map();
 
   return {
-    desc: 'Weir (flush always: ack after fdatasync, group commit), Weir TS client: sendNoWait batching per partition, push consumers with offset commits',
+    desc: 'Weir (flush always: ack after fdatasync, group commit), Weir TS client: sendNoWait batching per partition, push consumers with offset commits (log), queue subscription with per-message acks (work)',
 
     async setup(mode, name) {
       await admin.deleteTopic(name).catch(() => {});
       await admin.createTopic(name, { partitions: mode === 'work' ? workPartitions : 1 });
+      if (mode === 'work') await admin.createSubscription(name, workSubscription);
       modes.set(name, mode);
     },
 
@@ -122,6 +126,21 @@ export async function createAdapter(options = {}) {
 
     async consumer(name, { prefetch = 100 } = {}) {
       const client = await open();
+      if (modes.get(name) === 'work' || /^wq_/.test(name)) {
+        const consumer = client.queueConsumer({ topic: name, subscription: workSubscription, prefetch });
+        let running = null;
+        return {
+          async start(onMsg) {
+            running = consumer.run({ eachMessage: (message) => onMsg(message.value) });
+          },
+          async stop() {
+            await consumer.close();
+            await running?.catch(() => {});
+            clients.delete(client);
+            await client.close();
+          },
+        };
+      }
       const consumer = client.consumer({
         groupId: name,
         topics: [name],
@@ -145,6 +164,10 @@ export async function createAdapter(options = {}) {
     },
 
     async remaining(name) {
+      if (modes.get(name) === 'work') {
+        const subscription = await admin.describeSubscription(name, workSubscription);
+        return { ready: subscription.backlogMessages - subscription.inFlight, unacked: subscription.inFlight, consumers: subscription.consumers };
+      }
       const topic = await admin.describeTopic(name);
       const group = await admin.describeGroup(name).catch(() => ({ offsets: [], members: [] }));
       const committed = new Map(group.offsets.map((o) => [o.partition, o.offset]));

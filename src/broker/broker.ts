@@ -273,8 +273,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   /** The topic, created with defaults when missing, whatever the auto-creation setting (dead letters). */
   async #topicAlways(name: string): Promise<Topic> {
-    const topic = this.#topics.get(name) ?? (await this.#creating.get(name));
+    const topic = this.#topics.get(name);
     if (topic !== undefined) return topic;
+    // No await before the creation registers itself: concurrent callers share one creation.
+    const pending = this.#creating.get(name);
+    if (pending !== undefined) return pending;
     this.#checkOpen();
     validateTopicName(name);
     if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);

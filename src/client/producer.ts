@@ -670,7 +670,10 @@ function isPlainRecord(message: ProducerMessage): message is ProducerMessage & R
     typeof message.value !== 'string' &&
     (message.key == null || typeof message.key !== 'string') &&
     message.headers === undefined &&
-    typeof message.timestamp !== 'object'
+    typeof message.timestamp !== 'object' &&
+    message.delayMs === undefined &&
+    message.deliverAt === undefined &&
+    message.ttlMs === undefined
   );
 }
 

@@ -50,6 +50,9 @@ export interface QueueSubscriptionConfig {
   startAt: 'earliest' | 'latest';
 }
 
+/** How long close() waits for the answers to settlements already sent. */
+const closeSettleWaitMs = 5_000;
+
 export const queueConsumerDefaults = {
   mode: 'push' as 'push' | 'pull',
   prefetch: 1_000,
@@ -108,6 +111,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #unsettled = 0;
   #creditsDue = 0;
   #settlements: PendingSettlement[] = [];
+  /** Settle requests sent and not yet answered (close waits for them). */
+  readonly #settling = new Set<Promise<unknown>>();
   #flushScheduled = false;
   #dataWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
@@ -171,6 +176,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
           this.#buffer = this.#buffer.slice(this.#bufferHead);
           this.#bufferHead = 0;
         }
+        if (this.#bufferHead === this.#buffer.length) this.#wake(this.#roomWaiters);
         return message;
       }
       await new Promise<void>((resolve) => this.#dataWaiters.push(resolve));
@@ -198,6 +204,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
           });
         });
         const push = this.#options.mode === 'push';
+        // Active before the answer: deliveries may arrive first, and their settlements must
+        // return credits on this consumer.
+        this.#active = { connection, consumerId };
+        this.#creditsDue = 0;
         await connection.request('queueSubscribe', {
           consumerId,
           topic: this.#options.topic,
@@ -207,7 +217,6 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
           credits: push ? this.#options.prefetch : 0,
           ratePerSecond: Math.round(this.#options.ratePerSecond ?? 0),
         });
-        this.#active = { connection, consumerId };
         attempt = 0;
         const error = push ? await ended : await this.#pullLoop(connection, consumerId, ended);
         this.#active = null;
@@ -237,7 +246,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     });
     while (!this.#closing && stop === null) {
       const room = this.#options.prefetch - this.#unsettled;
-      if (room <= 0) {
+      // While messages wait in the buffer, ask again only for a good share of the prefetch.
+      if (room <= 0 || (room < this.#options.prefetch / 2 && this.#bufferHead < this.#buffer.length)) {
         await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
         continue;
       }
@@ -298,8 +308,12 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
 
   // --- settling ----------------------------------------------------------------------------------
 
+  /**
+   * Queues a settlement for the next request. The promise may be ignored (fire and forget): its
+   * failure is then dropped instead of surfacing as an unhandled rejection.
+   */
   #settle(settlement: Omit<PendingSettlement, 'resolve' | 'reject'>): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const settled = new Promise<void>((resolve, reject) => {
       this.#settlements.push({ ...settlement, resolve, reject });
       if (settlement.action !== 'extend') {
         this.#unsettled--;
@@ -311,6 +325,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
         setImmediate(() => this.#flush());
       }
     });
+    settled.catch(() => {});
+    return settled;
   }
 
   #flush(): void {
@@ -320,8 +336,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     const active = this.#active;
     if (active !== null && this.#creditsDue > 0 && this.#options.mode === 'push') {
       active.connection.request('queueCredit', { consumerId: active.consumerId, credits: this.#creditsDue }).catch(() => {});
+      this.#creditsDue = 0;
     }
-    this.#creditsDue = 0;
     if (settlements.length === 0) return;
     const request = {
       topic: this.#options.topic,
@@ -329,6 +345,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       settlements: settlements.map(({ action, partition, offset, deliveryCount, ms, reason }) => ({ action, partition, offset, deliveryCount, ms, reason })),
     };
     const sending = active !== null ? active.connection.request('queueSettle', request) : this.#client.request('queueSettle', request);
+    this.#settling.add(sending);
+    void sending.finally(() => this.#settling.delete(sending)).catch(() => {});
     sending.then(
       (results) => {
         results.forEach((result, i) => {
@@ -351,11 +369,15 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     this.#unsettled = Math.max(0, this.#unsettled);
   }
 
-  /** Sends pending settlements, leaves the subscription (unsettled messages go to other consumers). */
+  /**
+   * Sends pending settlements and waits for their answers (up to `closeSettleWaitMs`), then
+   * leaves the subscription: unsettled messages go to other consumers.
+   */
   async close(): Promise<void> {
     if (this.#closing) return;
     if (this.#settlements.length > 0) this.#flush();
     this.#closing = true;
+    if (this.#settling.size > 0) await Promise.race([Promise.allSettled([...this.#settling]), sleep(closeSettleWaitMs)]);
     this.#wake(this.#dataWaiters);
     this.#wake(this.#roomWaiters);
     const active = this.#active;

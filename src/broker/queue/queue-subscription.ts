@@ -462,7 +462,10 @@ export class QueueSubscription implements ConsumerOwner {
     let messages = 0;
     let bytes = 0;
     for (const partition of this.partitions) {
-      messages += partition.backlogMessages;
+      const partitionMessages = partition.backlogMessages;
+      // Unread bytes are an estimate after a restart; an empty backlog resets it.
+      if (partitionMessages === 0) partition.unreadBytes = 0;
+      messages += partitionMessages;
       bytes += partition.windowBytes + partition.unreadBytes;
     }
     return { messages, bytes };

@@ -310,3 +310,20 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await broker.close();
   }
 });
+
+test('many messages dead-lettered at once share one new dead-letter topic', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await produce(broker, 'burst', 0, values(20));
+    const consumer = await broker.openQueueConsumer({ topic: 'burst', subscription: 's' });
+    const got = await receive(consumer, 20);
+    assert.equal(got.length, 20);
+    const results = await broker.settle('burst', 's', got.map((m) => ({ action: 'reject' as const, receipt: m.receipt, reason: 'all bad' })));
+    assert.ok(results.every((r) => r === null));
+    for (let i = 0; i < 100 && broker.describeSubscription('burst', 's').deadLettersTotal < 20; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(broker.describeSubscription('burst', 's').deadLettersTotal, 20);
+    assert.equal((await broker.listDeadLetters('burst.s.dlq')).length, 20);
+  } finally {
+    await broker.close();
+  }
+});
