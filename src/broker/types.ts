@@ -321,13 +321,24 @@ export interface QueueReceipt {
   deliveryCount: number;
 }
 
-/** Messages leased to a consumer, with the stored batches that hold them. */
+/** Messages of one partition leased to a consumer. */
 export interface QueueDelivery {
   topic: string;
   partition: number;
-  /** Whole stored batches; only the offsets in `messages` are leased. */
-  records: Buffer;
-  messages: { offset: bigint; deliveryCount: number }[];
+  messages: QueueDeliveredMessage[];
+}
+
+/**
+ * A leased message with its record. Competing consumers lease scattered messages of a batch, so
+ * deliveries carry the records themselves rather than whole stored batches.
+ */
+export interface QueueDeliveredMessage {
+  offset: bigint;
+  deliveryCount: number;
+  timestampMs: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: { key: string; value: Buffer | null }[];
 }
 
 export type QueueSettlement =

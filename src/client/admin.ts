@@ -128,12 +128,7 @@ export class Admin {
       offset: options.offset ?? -1n,
       max: options.max ?? 100,
     });
-    return letters.map((l) => ({
-      ...l,
-      key: l.key ?? null,
-      value: l.value ?? null,
-      headers: l.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
-    }));
+    return letters;
   }
 
   /** Produces dead letters back to their original topics: the selected ones, or all. */

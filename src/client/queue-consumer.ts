@@ -16,7 +16,6 @@
  * subscribes again; messages received on the old connection were released by the broker, so their
  * settlements fail with INVALID_RECEIPT and the messages come again.
  */
-import { batchPositions, decodeBatch, type RecordHeader } from '../format/record-batch.js';
 import type { QueueDelivery } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep } from './backoff.js';
@@ -260,28 +259,16 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #accept(deliveries: QueueDelivery[], epoch: number): void {
     if (epoch !== this.#epoch || this.#closing) return;
     for (const delivery of deliveries) {
-      const leased = new Map<bigint, number>();
-      for (const m of delivery.messages) leased.set(m.offset, m.deliveryCount);
-      for (const { position } of batchPositions(delivery.records)) {
-        const { records } = decodeBatch(delivery.records, position, { decompressedBytesMax: this.#options.decompressedBytesMax, crcVerified: true });
-        for (const record of records) {
-          const deliveryCount = leased.get(record.offset);
-          if (deliveryCount === undefined) continue;
-          this.#buffer.push(this.#message(delivery.topic, delivery.partition, record.offset, deliveryCount, record));
-          this.#unsettled++;
-        }
+      for (const m of delivery.messages) {
+        this.#buffer.push(this.#message(delivery.topic, delivery.partition, m));
+        this.#unsettled++;
       }
     }
     this.#wake(this.#dataWaiters);
   }
 
-  #message(
-    topic: string,
-    partition: number,
-    offset: bigint,
-    deliveryCount: number,
-    record: { timestamp: number; key: Buffer | null; value: Buffer | null; headers: RecordHeader[] },
-  ): QueueMessage {
+  #message(topic: string, partition: number, leased: QueueDelivery['messages'][number]): QueueMessage {
+    const { offset, deliveryCount } = leased;
     let settled = false;
     const settle = (action: PendingSettlement['action'], ms: number, reason: string): Promise<void> => {
       if (action !== 'extend') {
@@ -294,10 +281,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       topic,
       partition,
       offset,
-      timestamp: record.timestamp,
-      key: record.key,
-      value: record.value,
-      headers: record.headers,
+      timestamp: leased.timestampMs,
+      key: leased.key,
+      value: leased.value,
+      headers: leased.headers,
       deliveryCount,
       ack: () => settle('ack', 0, ''),
       nack: (options) => settle('nack', options?.delayMs ?? -1, ''),

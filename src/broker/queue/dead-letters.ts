@@ -6,12 +6,10 @@
  * the original topic, partition and offset, the subscription, the delivery count, the reason and
  * the time (see `queueHeaders` in types.ts).
  */
-import { RecordBatchBuilder, decodeBatch, type DecodedRecord, type RecordHeader } from '../../format/record-batch.js';
-import { WeirError } from '../../util/errors.js';
+import { RecordBatchBuilder, type DecodedRecord, type RecordHeader } from '../../format/record-batch.js';
 import { queueHeaders, type DeadLetter } from '../types.js';
 import type { QueueEntry } from './queue-partition.js';
 
-const decompressedBytesMax = 64 * 1024 * 1024;
 const deadLetterHeaderKeys = new Set<string>([
   queueHeaders.originalTopic,
   queueHeaders.originalPartition,
@@ -22,16 +20,8 @@ const deadLetterHeaderKeys = new Set<string>([
   queueHeaders.deadLetteredAt,
 ]);
 
-/** The one record of `entry`'s batch that is the message. */
-export function recordOf(entry: QueueEntry): DecodedRecord {
-  const { records } = decodeBatch(entry.batch, 0, { decompressedBytesMax, crcVerified: true });
-  const record = records.find((r) => r.offset === entry.offset);
-  if (record === undefined) throw new WeirError('UNKNOWN', `offset ${entry.offset} is not in its batch`);
-  return record;
-}
-
 export function buildDeadLetter(entry: QueueEntry, origin: { topic: string; subscription: string; reason: string }): Buffer {
-  const record = recordOf(entry);
+  const record = entry.record;
   const text = (value: string | number | bigint): Buffer => Buffer.from(String(value));
   const headers: RecordHeader[] = [
     ...record.headers.filter((h) => !deadLetterHeaderKeys.has(h.key)),

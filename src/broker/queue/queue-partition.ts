@@ -11,7 +11,7 @@
  * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
  * messages are delivered in order.
  */
-import { batchPositions, decodeBatch, readBatchHeader } from '../../format/record-batch.js';
+import { batchPositions, decodeBatch, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
 import { queueHeaders } from '../types.js';
 
@@ -20,8 +20,8 @@ export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settlin
 export interface QueueEntry {
   readonly partition: QueuePartition;
   readonly offset: bigint;
-  /** The whole stored batch holding the message (shared by its records). */
-  readonly batch: Buffer;
+  /** The message (its key and value are views of the stored batch). */
+  readonly record: DecodedRecord;
   /** The message's share of its batch's bytes. */
   readonly bytes: number;
   readonly key: string | null;
@@ -142,7 +142,6 @@ export class QueuePartition {
       const header = readBatchHeader(bytes, position);
       const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < this.readTo) continue;
-      const batch = bytes.subarray(position, position + batchBytes);
       const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
       const { records } = decodeBatch(bytes, position, { decompressedBytesMax, crcVerified: true });
       for (const record of records) {
@@ -160,7 +159,7 @@ export class QueuePartition {
         const entry: QueueEntry = {
           partition: this,
           offset: record.offset,
-          batch,
+          record,
           bytes: share,
           key: this.keyOrdered && record.key !== null ? record.key.toString('latin1') : null,
           timestampMs: record.timestamp,

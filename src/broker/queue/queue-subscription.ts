@@ -187,18 +187,26 @@ export class QueueSubscription implements ConsumerOwner {
     consumer.leases.add(entry);
   }
 
-  /** Groups leased entries by the stored batch that holds them. */
+  /** Groups leased entries by partition (taken in runs per partition, so one look back suffices). */
   #deliveries(entries: QueueEntry[]): QueueDelivery[] {
-    const byBatch = new Map<Buffer, QueueDelivery>();
+    const deliveries: QueueDelivery[] = [];
+    let current: QueueDelivery | undefined;
     for (const entry of entries) {
-      let delivery = byBatch.get(entry.batch);
-      if (delivery === undefined) {
-        delivery = { topic: this.topic, partition: entry.partition.index, records: entry.batch, messages: [] };
-        byBatch.set(entry.batch, delivery);
+      if (current === undefined || current.partition !== entry.partition.index) {
+        current = deliveries.find((d) => d.partition === entry.partition.index);
+        if (current === undefined) deliveries.push((current = { topic: this.topic, partition: entry.partition.index, messages: [] }));
       }
-      delivery.messages.push({ offset: entry.offset, deliveryCount: entry.deliveryCount });
+      const { record } = entry;
+      current.messages.push({
+        offset: entry.offset,
+        deliveryCount: entry.deliveryCount,
+        timestampMs: record.timestamp,
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+      });
     }
-    return [...byBatch.values()];
+    return deliveries;
   }
 
   #armRateTimer(): void {

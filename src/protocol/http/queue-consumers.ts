@@ -10,10 +10,9 @@
  * When a pool is at its bound, further receives wait for a consumer to come back.
  */
 import type { QueueConsumer, QueueDelivery, QueueSettlement } from '../../broker/types.js';
-import { decodeBatches } from '../../format/record-batch.js';
 import { WeirError } from '../../util/errors.js';
 import type { HttpBroker } from './http-context.js';
-import { decompressedBytesMax, encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
+import { encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
 import type { MessageSource } from './stream-read.js';
 
 /** Pooled consumers per subscription (concurrent long polls of one subscription). */
@@ -159,13 +158,12 @@ export class QueueConsumers {
 export function deliveriesJson(deliveries: readonly QueueDelivery[], encoding: Encoding): MessageJson[] {
   const out: MessageJson[] = [];
   for (const delivery of deliveries) {
-    const leased = new Map(delivery.messages.map((m) => [m.offset, m.deliveryCount]));
-    for (const record of decodeBatches(delivery.records, { decompressedBytesMax })) {
-      const deliveryCount = leased.get(record.offset);
-      if (deliveryCount === undefined) continue;
+    for (const leased of delivery.messages) {
+      const { offset, deliveryCount } = leased;
+      const record = { offset, timestamp: leased.timestampMs, key: leased.key, value: leased.value, headers: leased.headers };
       const message = recordJson(delivery.partition, record, encoding);
       message.deliveryCount = deliveryCount;
-      message.receipt = encodeReceipt({ partition: delivery.partition, offset: record.offset, deliveryCount });
+      message.receipt = encodeReceipt({ partition: delivery.partition, offset, deliveryCount });
       out.push(message);
     }
   }

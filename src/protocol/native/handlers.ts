@@ -166,12 +166,7 @@ export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } =
       ...(request.offset >= 0n ? { offset: request.offset } : {}),
       max: request.max,
     });
-    return letters.map((l) => ({
-      ...l,
-      key: l.key ?? undefined,
-      value: l.value ?? undefined,
-      headers: l.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
-    }));
+    return letters;
   },
   replayDeadLetters: (broker, request) => broker.replayDeadLetters(request.topic, request.select),
 };

@@ -136,6 +136,25 @@ export const bytes: Codec<Buffer> = {
   },
 };
 
+/** int32 byte length (-1 for null), then the bytes; decoding returns a view (no copy). */
+export const nullableBytes: Codec<Buffer | null> = {
+  bytesMin: 4,
+  write: (w, v) => {
+    if (v === null) {
+      w.int32(-1);
+      return;
+    }
+    w.int32(v.length);
+    w.bytesReference(v);
+  },
+  read: (r) => {
+    const length = r.int32('nullable bytes length');
+    if (length === -1) return null;
+    if (length < -1) r.fail(`nullable bytes length ${length} is negative`);
+    return r.bytes(length, 'nullable bytes');
+  },
+};
+
 /** uint32 count, then the items. The count is checked against the remaining bytes first. */
 export function array<T>(item: Codec<T>): Codec<T[]> {
   const itemBytesMin = Math.max(item.bytesMin, 1);

@@ -20,6 +20,7 @@ import {
   int8,
   mapped,
   nullableInt64Number,
+  nullableBytes,
   nullableString,
   optional,
   string,
@@ -391,12 +392,22 @@ export const queueSubscribeRequest = struct({
 });
 export type QueueSubscribeRequest = CodecValue<typeof queueSubscribeRequest>;
 
-/** Leased messages: `records` holds whole stored batches; only the listed offsets are leased. */
+const recordHeaderWire = struct({ key: string, value: nullableBytes });
+
+/** Leased messages of one partition, each with its record. */
 export const queueDelivery = struct({
   topic: string,
   partition: int32,
-  records: bytes,
-  messages: array(struct({ offset: int64, deliveryCount: int32 })),
+  messages: array(
+    struct({
+      offset: int64,
+      deliveryCount: int32,
+      timestampMs: int64Number,
+      key: nullableBytes,
+      value: nullableBytes,
+      headers: array(recordHeaderWire),
+    }),
+  ),
 });
 export type QueueDelivery = CodecValue<typeof queueDelivery>;
 export const queueDeliveries = array(queueDelivery);
@@ -434,14 +445,13 @@ export const createSubscriptionRequest = struct({ topic: string, name: string, c
 export const subscriptionJson = struct({ json: string });
 export const listSubscriptionsRequest = struct({ topic: nullableString });
 
-const recordHeader = struct({ key: string, value: optional(bytes) });
 export const deadLetter = struct({
   partition: int32,
   offset: int64,
   timestampMs: int64Number,
-  key: optional(bytes),
-  value: optional(bytes),
-  headers: array(recordHeader),
+  key: nullableBytes,
+  value: nullableBytes,
+  headers: array(recordHeaderWire),
   originalTopic: string,
   originalPartition: int32,
   originalOffset: int64,
