@@ -29,7 +29,9 @@ const workSubscription = 'work';
 
 function startBroker() {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
-  const child = spawn(process.execPath, [join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir], {
+  // WEIR_BROKER_NODE_ARGS: extra Node flags for the broker process (e.g. "--cpu-prof" to profile).
+  const nodeArgs = (process.env.WEIR_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolveStart, rejectStart) => {

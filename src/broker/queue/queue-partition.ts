@@ -75,10 +75,12 @@ export class QueuePartition {
   readonly index: number;
   readonly source: Partition;
   readonly keyOrdered: boolean;
-  floor: bigint;
   readTo: bigint;
-  /** Unsettled messages in the window, in offset order (insertion order). */
-  readonly entries = new Map<bigint, QueueEntry>();
+  /**
+   * Unsettled messages in the window by offset (as a number: faster keys than bigint; offsets
+   * stay below 2^53), in offset order (insertion order).
+   */
+  readonly entries = new Map<number, QueueEntry>();
   /** Never-delivered ready entries, in offset order. */
   readonly fresh = new EntryQueue();
   /** Entries ready again after a failed delivery; served before fresh ones. */
@@ -98,7 +100,6 @@ export class QueuePartition {
     this.index = index;
     this.source = source;
     this.keyOrdered = keyOrdered;
-    this.floor = floor;
     this.readTo = floor;
     this.#recovered = recovered;
     const log = source.log;
@@ -122,10 +123,10 @@ export class QueuePartition {
     return this.#recovered;
   }
 
-  /** Moves `floor` up past settled offsets. */
-  advanceFloor(): void {
-    const first = this.entries.keys().next();
-    this.floor = first.done ? this.readTo : first.value;
+  /** Every offset below is settled. Computed when asked (a settlement does not move it). */
+  get floor(): bigint {
+    const first = this.entries.values().next();
+    return first.done ? this.readTo : first.value.offset;
   }
 
   /** Reads the next stretch of the log into the window; returns the new entries in offset order. */
@@ -133,7 +134,6 @@ export class QueuePartition {
     const log = this.source.log;
     if (this.readTo < log.offsetStart) {
       this.readTo = log.offsetStart; // retention deleted messages this subscription never read
-      if (this.entries.size === 0) this.floor = this.readTo;
     }
     if (this.readTo >= log.highWatermark || this.entries.size >= windowMessagesMax) return [];
     const bytes = await log.read(this.readTo, loadReadBytes);
@@ -170,7 +170,7 @@ export class QueuePartition {
           leaseDeadlineMs: 0,
           holder: null,
         };
-        this.entries.set(entry.offset, entry);
+        this.entries.set(Number(entry.offset), entry);
         this.windowBytes += share;
         loaded.push(entry);
       }

@@ -329,7 +329,7 @@ export class QueueSubscription implements ConsumerOwner {
 
   #settleOne(settlement: QueueSettlement, nowMs: number): void {
     const { partition: index, offset, deliveryCount } = settlement.receipt;
-    const entry = this.partitions[index]?.entries.get(offset);
+    const entry = this.partitions[index]?.entries.get(Number(offset));
     if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
       throw new WeirError(
         'INVALID_RECEIPT',
@@ -379,8 +379,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#unlease(entry);
     entry.state = 'settling';
     const partition = entry.partition;
-    if (partition.entries.delete(entry.offset)) partition.windowBytes -= entry.bytes;
-    partition.advanceFloor();
+    if (partition.entries.delete(Number(entry.offset))) partition.windowBytes -= entry.bytes;
     const next = partition.releaseKey(entry);
     if (next !== undefined) this.#admit(next, Date.now());
   }
@@ -436,7 +435,7 @@ export class QueueSubscription implements ConsumerOwner {
       .catch((error) => {
         this.#host.logger('warn', `${this.topic}/${entry.partition.index}@${entry.offset} subscription ${this.name}: dead-lettering to ${this.config.deadLetterTopic} failed, retrying: ${String(error)}`);
         entry.dueAtMs = Date.now() + deadLetterRetryMs;
-        if (entry.state === 'settling' && entry.partition.entries.has(entry.offset)) this.#schedule(entry);
+        if (entry.state === 'settling' && entry.partition.entries.has(Number(entry.offset))) this.#schedule(entry);
       })
       .finally(() => this.dispatchSoon());
   }
