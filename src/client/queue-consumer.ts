@@ -16,6 +16,7 @@
  * subscribes again; messages received on the old connection were released by the broker, so their
  * settlements fail with INVALID_RECEIPT and the messages come again.
  */
+import type { RecordHeader } from '../format/record-batch.js';
 import type { QueueDelivery } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep } from './backoff.js';
@@ -90,15 +91,77 @@ export interface QueueMessage extends ConsumerMessage {
 
 type ResolvedOptions = QueueConsumerOptions & Omit<typeof queueConsumerDefaults, 'mode'> & { mode: 'push' | 'pull'; prefetch: number; receiveWaitMs: number };
 
+type SettleAction = 'ack' | 'nack' | 'reject' | 'extend';
+
 interface PendingSettlement {
-  action: 'ack' | 'nack' | 'reject' | 'extend';
-  partition: number;
-  offset: bigint;
-  deliveryCount: number;
+  message: LeasedMessage;
+  action: SettleAction;
   ms: number;
   reason: string;
-  resolve: () => void;
-  reject: (error: WeirError) => void;
+  resolve: (() => void) | null;
+  reject: ((error: WeirError) => void) | null;
+}
+
+interface SettleSink {
+  settle(message: LeasedMessage, action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined;
+}
+
+/** A delivered message; its settle methods go through the consumer that received it. */
+class LeasedMessage implements QueueMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: RecordHeader[];
+  readonly deliveryCount: number;
+  readonly #sink: SettleSink;
+  #settled = false;
+
+  constructor(sink: SettleSink, topic: string, partition: number, leased: QueueDelivery['messages'][number]) {
+    this.#sink = sink;
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = leased.offset;
+    this.timestamp = leased.timestampMs;
+    this.key = leased.key;
+    this.value = leased.value;
+    this.headers = leased.headers;
+    this.deliveryCount = leased.deliveryCount;
+  }
+
+  #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
+    if (action !== 'extend') {
+      if (this.#settled) {
+        if (quiet) return undefined;
+        return Promise.reject(new WeirError('INVALID_RECEIPT', `message ${this.topic}/${this.partition}@${this.offset} was already settled`));
+      }
+      this.#settled = true;
+    }
+    return this.#sink.settle(this, action, ms, reason, quiet);
+  }
+
+  ack(): Promise<void> {
+    return this.#finish('ack', 0, '', false)!;
+  }
+
+  nack(options?: { delayMs?: number }): Promise<void> {
+    return this.#finish('nack', options?.delayMs ?? -1, '', false)!;
+  }
+
+  reject(reason?: string): Promise<void> {
+    return this.#finish('reject', 0, reason ?? '', false)!;
+  }
+
+  extend(ms: number): Promise<void> {
+    return this.#finish('extend', ms, '', false)!;
+  }
+
+  /** @internal Settles without a promise (the outcome is not awaited). */
+  settleQuietly(action: 'ack' | 'nack'): void {
+    this.#finish(action, action === 'nack' ? -1 : 0, '', true);
+  }
 }
 
 export class QueueConsumer implements AsyncIterable<QueueMessage> {
@@ -152,32 +215,39 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   async run(handlers: { eachMessage: (message: QueueMessage) => Promise<void> | void }): Promise<void> {
     this.start();
     for (;;) {
-      const message = await this.#next();
+      let message = this.#takeBuffered();
+      if (message === undefined) message = await this.#next();
       if (message === null) return;
       try {
-        await handlers.eachMessage(message);
+        const result = handlers.eachMessage(message);
+        if (result !== undefined) await result; // a synchronous handler costs no promise
       } catch {
-        void message.nack().catch(() => {});
+        (message as LeasedMessage).settleQuietly('nack');
         continue;
       }
-      void message.ack().catch(() => {});
+      (message as LeasedMessage).settleQuietly('ack');
     }
+  }
+
+  /** The next message without waiting: null when closed, undefined when none is buffered. */
+  #takeBuffered(): QueueMessage | null | undefined {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closing) return null;
+    if (this.#bufferHead >= this.#buffer.length) return undefined;
+    const message = this.#buffer[this.#bufferHead]!;
+    this.#buffer[this.#bufferHead++] = undefined as never;
+    if (this.#bufferHead > 1024 && this.#bufferHead * 2 > this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(this.#bufferHead);
+      this.#bufferHead = 0;
+    }
+    if (this.#bufferHead === this.#buffer.length && this.#roomWaiters.length > 0) this.#wake(this.#roomWaiters);
+    return message;
   }
 
   async #next(): Promise<QueueMessage | null> {
     for (;;) {
-      if (this.#failure !== null) throw this.#failure;
-      if (this.#closing) return null;
-      if (this.#bufferHead < this.#buffer.length) {
-        const message = this.#buffer[this.#bufferHead]!;
-        this.#buffer[this.#bufferHead++] = undefined as never;
-        if (this.#bufferHead > 1024 && this.#bufferHead * 2 > this.#buffer.length) {
-          this.#buffer = this.#buffer.slice(this.#bufferHead);
-          this.#bufferHead = 0;
-        }
-        if (this.#bufferHead === this.#buffer.length) this.#wake(this.#roomWaiters);
-        return message;
-      }
+      const message = this.#takeBuffered();
+      if (message !== undefined) return message;
       await new Promise<void>((resolve) => this.#dataWaiters.push(resolve));
     }
   }
@@ -260,61 +330,46 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     if (epoch !== this.#epoch || this.#closing) return;
     for (const delivery of deliveries) {
       for (const m of delivery.messages) {
-        this.#buffer.push(this.#message(delivery.topic, delivery.partition, m));
+        this.#buffer.push(new LeasedMessage(this.#sink, delivery.topic, delivery.partition, m));
         this.#unsettled++;
       }
     }
     this.#wake(this.#dataWaiters);
   }
 
-  #message(topic: string, partition: number, leased: QueueDelivery['messages'][number]): QueueMessage {
-    const { offset, deliveryCount } = leased;
-    let settled = false;
-    const settle = (action: PendingSettlement['action'], ms: number, reason: string): Promise<void> => {
-      if (action !== 'extend') {
-        if (settled) return Promise.reject(new WeirError('INVALID_RECEIPT', `message ${topic}/${partition}@${offset} was already settled`));
-        settled = true;
-      }
-      return this.#settle({ action, partition, offset, deliveryCount, ms, reason });
-    };
-    return {
-      topic,
-      partition,
-      offset,
-      timestamp: leased.timestampMs,
-      key: leased.key,
-      value: leased.value,
-      headers: leased.headers,
-      deliveryCount,
-      ack: () => settle('ack', 0, ''),
-      nack: (options) => settle('nack', options?.delayMs ?? -1, ''),
-      reject: (reason) => settle('reject', 0, reason ?? ''),
-      extend: (ms) => settle('extend', ms, ''),
-    };
-  }
-
   // --- settling ----------------------------------------------------------------------------------
 
+  /** What leased messages call to settle (one object per consumer, not a closure per message). */
+  readonly #sink: SettleSink = {
+    settle: (message, action, ms, reason, quiet) => this.#settle(message, action, ms, reason, quiet),
+  };
+
   /**
-   * Queues a settlement for the next request. The promise may be ignored (fire and forget): its
-   * failure is then dropped instead of surfacing as an unhandled rejection.
+   * Queues a settlement for the next request (one per event-loop turn). `quiet`: nobody waits for
+   * the outcome, so no promise is made (run() acknowledges this way).
    */
-  #settle(settlement: Omit<PendingSettlement, 'resolve' | 'reject'>): Promise<void> {
+  #settle(message: LeasedMessage, action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
+    const settlement: PendingSettlement = { message, action, ms, reason, resolve: null, reject: null };
+    this.#settlements.push(settlement);
+    if (action !== 'extend') {
+      this.#unsettled--;
+      this.#creditsDue++;
+      if (this.#roomWaiters.length > 0) this.#wake(this.#roomWaiters);
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushNow);
+    }
+    if (quiet) return undefined;
     const settled = new Promise<void>((resolve, reject) => {
-      this.#settlements.push({ ...settlement, resolve, reject });
-      if (settlement.action !== 'extend') {
-        this.#unsettled--;
-        this.#creditsDue++;
-        this.#wake(this.#roomWaiters);
-      }
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
-      }
+      settlement.resolve = resolve;
+      settlement.reject = reject;
     });
-    settled.catch(() => {});
+    settled.catch(() => {}); // may be ignored (fire and forget) without an unhandled rejection
     return settled;
   }
+
+  readonly #flushNow = (): void => this.#flush();
 
   #flush(): void {
     this.#flushScheduled = false;
@@ -329,7 +384,14 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     const request = {
       topic: this.#options.topic,
       subscription: this.#options.subscription,
-      settlements: settlements.map(({ action, partition, offset, deliveryCount, ms, reason }) => ({ action, partition, offset, deliveryCount, ms, reason })),
+      settlements: settlements.map(({ message, action, ms, reason }) => ({
+        action,
+        partition: message.partition,
+        offset: message.offset,
+        deliveryCount: message.deliveryCount,
+        ms,
+        reason,
+      })),
     };
     const sending = active !== null ? active.connection.request('queueSettle', request) : this.#client.request('queueSettle', request);
     this.#settling.add(sending);
@@ -338,13 +400,13 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       (results) => {
         results.forEach((result, i) => {
           const settlement = settlements[i]!;
-          if (result.errorCode === 0) settlement.resolve();
-          else settlement.reject(new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
+          if (result.errorCode === 0) settlement.resolve?.();
+          else settlement.reject?.(new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
         });
       },
       (error: unknown) => {
         const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error));
-        for (const settlement of settlements) settlement.reject(failure);
+        for (const settlement of settlements) settlement.reject?.(failure);
       },
     );
   }
