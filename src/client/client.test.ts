@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
+import { take } from './testing/take.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -21,22 +22,6 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'con
   }
 }
 
-async function take(consumer: AsyncIterable<ConsumerMessage>, count: number, timeoutMs = 10_000): Promise<ConsumerMessage[]> {
-  const out: ConsumerMessage[] = [];
-  if (count === 0) return out;
-  const iterator = consumer[Symbol.asyncIterator]();
-  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
-  try {
-    while (out.length < count) {
-      const next = await iterator.next();
-      if (next.done) break;
-      out.push(next.value);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
-}
 
 test('produce then consume: every message, in order per partition, keys on their murmur2 partition', async () => {
   const client = await connect(harness.url);

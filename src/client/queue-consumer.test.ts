@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { connect, isWeirError, type QueueMessage } from './index.js';
+import { connect, isWeirError } from './index.js';
+import { take } from './testing/take.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -11,21 +12,6 @@ after(async () => {
   await harness.stop();
 });
 
-async function take(consumer: AsyncIterable<QueueMessage>, count: number, timeoutMs = 10_000): Promise<QueueMessage[]> {
-  const out: QueueMessage[] = [];
-  const iterator = consumer[Symbol.asyncIterator]();
-  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
-  try {
-    while (out.length < count) {
-      const next = await iterator.next();
-      if (next.done) break;
-      out.push(next.value);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
-}
 
 for (const mode of ['push', 'pull'] as const) {
   test(`${mode}: competing queue consumers over the native protocol share the work, each message once`, async () => {
