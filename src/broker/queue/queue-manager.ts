@@ -16,7 +16,7 @@ import type {
 } from '../types.js';
 import { deadLetterOf, replayBatch } from './dead-letters.js';
 import { queueConfigDefaults, resolveQueueConfig, validateSubscriptionName } from './queue-config.js';
-import { QueueStateLog, applyEvents, subscriptionKey, type RecoveredSubscription } from './queue-state-log.js';
+import { QueueStateLog, applyEvents, type RecoveredSubscription } from './queue-state-log.js';
 import { QueueSubscription, type QueueHost } from './queue-subscription.js';
 
 export const subscriptionsMax = 10_000;
@@ -332,4 +332,3 @@ export class QueueManager {
   }
 }
 
-export { subscriptionKey };

@@ -243,7 +243,7 @@ export class QueueSubscription implements ConsumerOwner {
       .then((entries) => {
         const now = Date.now();
         for (const entry of entries) this.#admit(entry, now);
-        if (this.#overBacklog()) this.#dropOldest(now);
+        if (this.#overBacklog()) this.#dropOldest();
       })
       .catch((error) => this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading the log failed: ${String(error)}`))
       .finally(() => {
@@ -501,18 +501,17 @@ export class QueueSubscription implements ConsumerOwner {
   appended(partition: number, bytes: number): void {
     const target = this.partitions[partition];
     if (target !== undefined) target.unreadBytes += bytes;
-    if (this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest(Date.now());
+    if (this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest();
   }
 
   /** Drops (or dead-letters) the oldest messages that no consumer holds until the backlog fits. */
-  #dropOldest(nowMs: number): void {
+  #dropOldest(): void {
     for (const partition of this.partitions) {
       for (const entry of partition.entries.values()) {
         if (!this.#overBacklog()) return;
         if (entry.state === 'ready' || entry.state === 'scheduled' || entry.state === 'blocked') this.#discard(entry, 'overflow');
       }
     }
-    void nowMs;
     // Older unread messages are dropped as the window reads them (see #refill).
     if (this.#overBacklog()) for (const partition of this.partitions) this.#refill(partition);
   }
