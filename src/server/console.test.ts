@@ -21,9 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { connect, type Client, type Consumer } from '../client/index.js';
 import { silentLogger } from '../util/logger.js';
+import { chromiumMissing, chromiumPath } from '../util/testing/chromium.js';
 import { startServer, type RunningServer } from './server.js';
 
-const chromiumPath = process.env['WEIR_CHROMIUM'] ?? '/usr/bin/chromium';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const consoleIndex = join(repoRoot, 'dist', 'console', 'index.html');
 const screenshotDir = join(repoRoot, 'docs', 'console');
@@ -42,7 +42,7 @@ let base: string;
 let browser: Browser | undefined;
 let client: Client | undefined;
 let member: Consumer | undefined;
-let skipReason: string | undefined;
+let skipReason: string | null = null;
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${base}${path}`, {
@@ -107,11 +107,8 @@ async function joinGroup(): Promise<void> {
 }
 
 before(async () => {
-  if (!existsSync(chromiumPath)) {
-    assert.ok(process.env['CI'] === undefined, `chromium is missing at ${chromiumPath} on CI (.ci/run installs it)`);
-    skipReason = `chromium not found at ${chromiumPath} (apt-get install chromium, or set WEIR_CHROMIUM)`;
-    return;
-  }
+  skipReason = chromiumMissing();
+  if (skipReason !== null) return;
   assert.ok(existsSync(consoleIndex), `${consoleIndex} is missing: build the console first (npm run build:console)`);
   dataDir = await mkdtemp(join(tmpdir(), 'weir-console-'));
   server = await startServer({

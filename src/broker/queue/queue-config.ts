@@ -84,17 +84,6 @@ function backoffPolicy(value: unknown): RedeliveryBackoff {
   return invalid('backoff', value, "expected {kind:'fixed', delayMs} or {kind:'exponential', initialMs, maxMs, multiplier, jitter}");
 }
 
-/** Parses the CLI's textual backoff: `fixed:500` or `exp:100:30000` (initial, max; ×2, 20 % jitter). */
-export function parseBackoff(text: string): RedeliveryBackoff {
-  const fixed = /^fixed:(\d+)$/.exec(text);
-  if (fixed) return backoffPolicy({ kind: 'fixed', delayMs: Number(fixed[1]) });
-  const exponential = /^exp(?:onential)?:(\d+):(\d+)$/.exec(text);
-  if (exponential) {
-    return backoffPolicy({ kind: 'exponential', initialMs: Number(exponential[1]), maxMs: Number(exponential[2]), multiplier: 2, jitter: 0.2 });
-  }
-  return invalid('backoff', text, "expected 'fixed:<ms>' or 'exp:<initial ms>:<max ms>'");
-}
-
 /** The wait before a message that failed its `deliveryCount`-th delivery is offered again. */
 export function redeliveryDelayMs(policy: RedeliveryBackoff, deliveryCount: number, random: () => number = Math.random): number {
   if (policy.kind === 'fixed') return policy.delayMs;

@@ -225,10 +225,6 @@ export class QueuePartition {
     this.#keyHolders.set(entry.key, next.offset);
     return next;
   }
-
-  get keysHeld(): number {
-    return this.#keyHolders.size;
-  }
 }
 
 function headerMs(value: Buffer | null): number | null {

@@ -116,10 +116,6 @@ export class QueueSubscription implements ConsumerOwner {
     this.dispatchSoon();
   }
 
-  get consumerCount(): number {
-    return this.#consumers.size;
-  }
-
   // --- dispatch ------------------------------------------------------------------------------
 
   dispatchSoon(): void {
@@ -438,11 +434,6 @@ export class QueueSubscription implements ConsumerOwner {
         if (entry.state === 'settling' && entry.partition.entries.has(Number(entry.offset))) this.#schedule(entry);
       })
       .finally(() => this.dispatchSoon());
-  }
-
-  /** Recovery found this subscription's letter for `offset` in the dead-letter topic. */
-  settledByDeadLetter(partition: number, offset: bigint): void {
-    this.partitions[partition]?.recovered?.unsettled.delete(offset);
   }
 
   // --- leases --------------------------------------------------------------------------------

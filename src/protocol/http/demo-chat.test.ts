@@ -5,19 +5,16 @@
  * browser binary.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { chromiumMissing, chromiumPath } from '../../util/testing/chromium.js';
 import { startTestHttp } from './testing-http.js';
 
-const chromiumPath = process.env['WEIR_CHROMIUM'] ?? '/usr/bin/chromium';
 const waitMs = 10_000;
 
 test('chat demo: a message posted in one tab shows in every tab', async (t) => {
-  if (!existsSync(chromiumPath)) {
-    assert.ok(process.env['CI'] === undefined, `chromium is missing at ${chromiumPath} on CI (.ci/run installs it)`);
-    return t.skip(`chromium not found at ${chromiumPath}`);
-  }
+  const missing = chromiumMissing();
+  if (missing !== null) return t.skip(missing);
   const http = await startTestHttp();
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
   try {
