@@ -42,6 +42,7 @@ import type {
   QueueBrokerApi,
   QueueConsumer,
   QueueConsumerOptions,
+  QueueSettleFailure,
   QueueSettlement,
   QueueSubscriptionConfig,
   SubscriptionDescription,
@@ -541,7 +542,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return this.#queues.openConsumer(options);
   }
 
-  async settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+  async settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
     this.#checkOpen();
     return this.#queues.settle(topic, subscription, settlements);
   }

@@ -321,17 +321,26 @@ export interface QueueReceipt {
   deliveryCount: number;
 }
 
-/** Messages of one partition leased to a consumer. */
+/**
+ * Messages of one partition leased to a consumer, passed on as they are stored: whole records of
+ * one stored batch (Kafka record format v2, each with its length prefix), concatenated. Offsets
+ * and timestamps in the records are deltas from the batch's base values. Competing consumers
+ * lease scattered records of a batch, so a delivery carries the records rather than the batch;
+ * it needs no decoding on the broker. `queueDeliveryMessages` decodes one.
+ */
 export interface QueueDelivery {
   topic: string;
   partition: number;
-  messages: QueueDeliveredMessage[];
+  baseOffset: bigint;
+  baseTimestampMs: number;
+  /** Every message of this delivery has been delivered this many times (1 the first time). */
+  deliveryCount: number;
+  /** How many records `records` holds. */
+  count: number;
+  records: Buffer;
 }
 
-/**
- * A leased message with its record. Competing consumers lease scattered messages of a batch, so
- * deliveries carry the records themselves rather than whole stored batches.
- */
+/** A leased message decoded (see `queueDeliveryMessages`). */
 export interface QueueDeliveredMessage {
   offset: bigint;
   deliveryCount: number;
@@ -341,11 +350,23 @@ export interface QueueDeliveredMessage {
   headers: { key: string; value: Buffer | null }[];
 }
 
-export type QueueSettlement =
+/**
+ * Settles the delivery named by `receipt` and, with `count` above 1, those of the following
+ * offsets up to `receipt.offset + count - 1` with the same delivery count.
+ */
+export type QueueSettlement = (
   | { action: 'ack'; receipt: QueueReceipt }
   | { action: 'nack'; receipt: QueueReceipt; delayMs?: number }
   | { action: 'reject'; receipt: QueueReceipt; reason: string }
-  | { action: 'extend'; receipt: QueueReceipt; extendMs: number };
+  | { action: 'extend'; receipt: QueueReceipt; extendMs: number }
+) & { count?: number };
+
+/** A settlement that failed: its index in the request, the offset, and why. */
+export interface QueueSettleFailure {
+  index: number;
+  offset: bigint;
+  error: WeirError;
+}
 
 export interface QueueConsumerOptions {
   topic: string;
@@ -380,10 +401,11 @@ export interface QueueBrokerApi {
   describeSubscription(topic: string, name: string): SubscriptionDescription;
   openQueueConsumer(options: QueueConsumerOptions): Promise<QueueConsumer>;
   /**
-   * Settles deliveries of a subscription (any consumer's, or one received over HTTP). Each
-   * settlement gets its own outcome: null, or the error (INVALID_RECEIPT for a stale receipt).
+   * Settles deliveries of a subscription (any consumer's, or one received over HTTP); answers
+   * when the outcome is durable, with the messages that could not be settled (INVALID_RECEIPT
+   * for a stale receipt), or none.
    */
-  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]>;
+  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]>;
 
   // Dead letters
   /** Reads a dead-letter topic from `offset` (default its start) with the recorded reasons. */

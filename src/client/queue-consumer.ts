@@ -16,8 +16,8 @@
  * subscribes again; messages received on the old connection were released by the broker, so their
  * settlements fail with INVALID_RECEIPT and the messages come again.
  */
-import type { RecordHeader } from '../format/record-batch.js';
-import type { QueueDelivery } from '../protocol/native/wire/messages.js';
+import { decodeRecords, type DecodedRecord, type RecordHeader } from '../format/record-batch.js';
+import type { QueueDelivery, QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import type { Client } from './client.js';
@@ -119,16 +119,16 @@ class LeasedMessage implements QueueMessage {
   readonly #sink: SettleSink;
   #settled = false;
 
-  constructor(sink: SettleSink, topic: string, partition: number, leased: QueueDelivery['messages'][number]) {
+  constructor(sink: SettleSink, topic: string, partition: number, record: DecodedRecord, deliveryCount: number) {
     this.#sink = sink;
     this.topic = topic;
     this.partition = partition;
-    this.offset = leased.offset;
-    this.timestamp = leased.timestampMs;
-    this.key = leased.key;
-    this.value = leased.value;
-    this.headers = leased.headers;
-    this.deliveryCount = leased.deliveryCount;
+    this.offset = record.offset;
+    this.timestamp = record.timestamp;
+    this.key = record.key;
+    this.value = record.value;
+    this.headers = record.headers;
+    this.deliveryCount = deliveryCount;
   }
 
   #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
@@ -328,9 +328,9 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
 
   #accept(deliveries: QueueDelivery[], epoch: number): void {
     if (epoch !== this.#epoch || this.#closing) return;
-    for (const delivery of deliveries) {
-      for (const m of delivery.messages) {
-        this.#buffer.push(new LeasedMessage(this.#sink, delivery.topic, delivery.partition, m));
+    for (const { topic, partition, deliveryCount, records, baseOffset, baseTimestampMs } of deliveries) {
+      for (const record of decodeRecords(records, baseOffset, baseTimestampMs)) {
+        this.#buffer.push(new LeasedMessage(this.#sink, topic, partition, record, deliveryCount));
         this.#unsettled++;
       }
     }
@@ -371,38 +371,61 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
 
   readonly #flushNow = (): void => this.#flush();
 
+  /**
+   * Sends the queued settlements in one request, consecutive offsets of one partition with the
+   * same action and delivery count as one settlement; the credits they return (push) ride along.
+   */
   #flush(): void {
     this.#flushScheduled = false;
     const settlements = this.#settlements;
     this.#settlements = [];
     const active = this.#active;
-    if (active !== null && this.#creditsDue > 0 && this.#options.mode === 'push') {
-      active.connection.request('queueCredit', { consumerId: active.consumerId, credits: this.#creditsDue }).catch(() => {});
+    let credits = 0;
+    if (active !== null && this.#options.mode === 'push') {
+      credits = this.#creditsDue;
       this.#creditsDue = 0;
     }
     if (settlements.length === 0) return;
+    const items: QueueSettleRequest['settlements'] = [];
+    /** Per item: the index of its first settlement, and the offset after its last (as a number). */
+    const firsts: number[] = [];
+    let nextOffset = -1;
+    for (let i = 0; i < settlements.length; i++) {
+      const { message, action, ms, reason } = settlements[i]!;
+      const offset = Number(message.offset);
+      const last = items[items.length - 1];
+      if (
+        last !== undefined && offset === nextOffset && action === last.action && (action === 'ack' || action === 'nack')
+        && ms === last.ms && message.partition === last.partition && message.deliveryCount === last.deliveryCount
+      ) {
+        last.count++;
+        nextOffset++;
+        continue;
+      }
+      items.push({ action, partition: message.partition, offset: message.offset, count: 1, deliveryCount: message.deliveryCount, ms, reason });
+      firsts.push(i);
+      nextOffset = offset + 1;
+    }
     const request = {
       topic: this.#options.topic,
       subscription: this.#options.subscription,
-      settlements: settlements.map(({ message, action, ms, reason }) => ({
-        action,
-        partition: message.partition,
-        offset: message.offset,
-        deliveryCount: message.deliveryCount,
-        ms,
-        reason,
-      })),
+      consumerId: active?.consumerId ?? 0,
+      credits,
+      settlements: items,
     };
     const sending = active !== null ? active.connection.request('queueSettle', request) : this.#client.request('queueSettle', request);
     this.#settling.add(sending);
     void sending.finally(() => this.#settling.delete(sending)).catch(() => {});
     sending.then(
-      (results) => {
-        results.forEach((result, i) => {
-          const settlement = settlements[i]!;
-          if (result.errorCode === 0) settlement.resolve?.();
-          else settlement.reject?.(new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
-        });
+      (failures) => {
+        for (const failure of failures) {
+          const item = items[failure.index];
+          const settlement = item === undefined ? undefined : settlements[firsts[failure.index]! + Number(failure.offset - item.offset)];
+          if (settlement === undefined) continue;
+          settlement.reject?.(new WeirError(errorCodeFromWire(failure.errorCode), failure.errorMessage));
+          settlement.reject = null;
+        }
+        for (const settlement of settlements) settlement.resolve?.();
       },
       (error: unknown) => {
         const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error));

@@ -129,6 +129,23 @@ export class ByteReader {
    * only for timestamp deltas, which must lie in the safe integer range.
    */
   varlong(field = 'varlong'): number {
+    // Fast path: up to 7 bytes (49 bits) fit a number exactly; longer ones take the BigInt path.
+    let value = 0;
+    let multiplier = 1;
+    const start = this.position;
+    for (let i = 0; i < 7 && start + i < this.end; i++) {
+      const byte = this.buffer[start + i]!;
+      value += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) {
+        this.position = start + i + 1;
+        return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+      }
+      multiplier *= 128;
+    }
+    return this.#varlongBig(field);
+  }
+
+  #varlongBig(field: string): number {
     let raw = 0n;
     let shift = 0n;
     for (let i = 0; i < 10; i++) {

@@ -229,9 +229,8 @@ export function decodeBatch(buffer: Buffer, position: number, options: DecodeOpt
   if (header.recordCount < 0) {
     throw new WeirError('CORRUPT_MESSAGE', `record batch: negative record count ${header.recordCount}`);
   }
-  const codec = batchCompression(header.attributes);
-  let body = buffer.subarray(position + batchHeaderBytes, position + total);
-  if (codec !== 0) body = decompress(codec, body, options.decompressedBytesMax);
+  if (total < batchHeaderBytes) throw new WeirError('CORRUPT_MESSAGE', `record batch: ${total} bytes is shorter than the header`);
+  const body = batchRecordSection(buffer, position, header, options.decompressedBytesMax);
   // A record takes at least 7 bytes (length, attributes, three varints, two null lengths, header count):
   // checked before the array is sized, so a lying count cannot allocate.
   if (header.recordCount > Math.ceil(body.length / 7)) {
@@ -243,13 +242,13 @@ export function decodeBatch(buffer: Buffer, position: number, options: DecodeOpt
   const reader = new ByteReader(body, { what: 'record batch records' });
   const records: DecodedRecord[] = new Array(header.recordCount);
   for (let i = 0; i < header.recordCount; i++) {
-    records[i] = readRecord(reader, header);
+    records[i] = readRecord(reader, header.baseOffset, header.baseTimestamp);
   }
   if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes follow the last record`);
   return { header, records };
 }
 
-function readRecord(reader: ByteReader, header: BatchHeader): DecodedRecord {
+function readRecord(reader: ByteReader, baseOffset: bigint, baseTimestamp: number): DecodedRecord {
   const length = reader.varint('record length');
   if (length < 0) reader.fail(`record length ${length} is negative`);
   reader.need(length, 'record');
@@ -276,12 +275,98 @@ function readRecord(reader: ByteReader, header: BatchHeader): DecodedRecord {
   if (inner.remaining !== 0) inner.fail(`${inner.remaining} bytes left inside the record`);
   outer.position = end;
   return {
-    offset: header.baseOffset + BigInt(offsetDelta),
-    timestamp: header.baseTimestamp + timestampDelta,
+    offset: baseOffset + BigInt(offsetDelta),
+    timestamp: baseTimestamp + timestampDelta,
     key,
     value,
     headers,
   };
+}
+
+/**
+ * Decodes a run of whole records cut out of a batch's (uncompressed) record section, such as a
+ * queue delivery carries: offsets and timestamps are relative to the batch's base values.
+ */
+export function decodeRecords(records: Buffer, baseOffset: bigint, baseTimestamp: number): DecodedRecord[] {
+  const reader = new ByteReader(records, { what: 'records' });
+  const out: DecodedRecord[] = [];
+  while (reader.remaining > 0) out.push(readRecord(reader, baseOffset, baseTimestamp));
+  return out;
+}
+
+/** The record section of the batch at `position`, decompressed when needed (with a cap). */
+export function batchRecordSection(buffer: Buffer, position: number, header: BatchHeader, decompressedBytesMax: number): Buffer {
+  const body = buffer.subarray(position + batchHeaderBytes, position + header.batchLength + batchLogOverheadBytes);
+  const codec = batchCompression(header.attributes);
+  return codec === 0 ? body : decompress(codec, body, decompressedBytesMax);
+}
+
+/**
+ * Walks the records of a record section without decoding their keys, values or headers: after
+ * each `next()` the fields describe one record. Used where records are passed on as they are
+ * stored (queue deliveries). Throws CORRUPT_MESSAGE on a malformed record.
+ */
+export class RecordCursor {
+  readonly #reader: ByteReader;
+  /** The record's bytes in the section, its length prefix included. */
+  start = 0;
+  end = 0;
+  offsetDelta = 0;
+  timestampDelta = 0;
+  /** The key's bytes (keyLength -1: no key). */
+  keyStart = 0;
+  keyLength = -1;
+  /** Where the header count starts, and the count. */
+  headersStart = 0;
+  headerCount = 0;
+
+  constructor(section: Buffer) {
+    this.#reader = new ByteReader(section, { what: 'record batch records' });
+  }
+
+  get section(): Buffer {
+    return this.#reader.buffer;
+  }
+
+  /** Moves to the next record; false at the end of the section. */
+  next(): boolean {
+    const reader = this.#reader;
+    if (reader.remaining === 0) return false;
+    this.start = reader.position;
+    const length = reader.varint('record length');
+    if (length < 0) reader.fail(`record length ${length} is negative`);
+    reader.need(length, 'record');
+    const end = reader.position + length;
+    reader.position += 1; // attributes
+    this.timestampDelta = reader.varlong('timestampDelta');
+    this.offsetDelta = reader.varint('offsetDelta');
+    this.keyLength = reader.varint('key length');
+    this.keyStart = reader.position;
+    if (this.keyLength > 0) reader.position += this.keyLength;
+    const valueLength = reader.varint('value length');
+    if (valueLength > 0) reader.position += valueLength;
+    this.headersStart = reader.position;
+    this.headerCount = reader.varint('header count');
+    if (reader.position > end || this.keyLength < -1 || valueLength < -1 || this.headerCount < 0) reader.fail('record fields overrun the record');
+    reader.position = end;
+    this.end = end;
+    return true;
+  }
+
+  /** The current record's headers (decoded on demand: most records have none). */
+  headers(): RecordHeader[] {
+    const section = this.#reader.buffer;
+    const inner = new ByteReader(section, { start: this.headersStart, end: this.end, what: 'record headers' });
+    const count = inner.varint('header count');
+    const headers: RecordHeader[] = [];
+    for (let h = 0; h < count; h++) {
+      const keyLength = inner.varint('header key length');
+      if (keyLength < 0) inner.fail(`header key length ${keyLength} is negative`);
+      const key = inner.bytes(keyLength, 'header key').toString('utf8');
+      headers.push({ key, value: inner.varintBytes('header value') });
+    }
+    return headers;
+  }
 }
 
 /**

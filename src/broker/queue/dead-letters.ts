@@ -8,7 +8,7 @@
  */
 import { RecordBatchBuilder, type DecodedRecord, type RecordHeader } from '../../format/record-batch.js';
 import { queueHeaders, type DeadLetter } from '../types.js';
-import type { QueueEntry } from './queue-partition.js';
+import { entryRecord, type QueueEntry } from './queue-partition.js';
 
 const deadLetterHeaderKeys = new Set<string>([
   queueHeaders.originalTopic,
@@ -21,7 +21,7 @@ const deadLetterHeaderKeys = new Set<string>([
 ]);
 
 export function buildDeadLetter(entry: QueueEntry, origin: { topic: string; subscription: string; reason: string }): Buffer {
-  const record = entry.record;
+  const record = entryRecord(entry);
   const text = (value: string | number | bigint): Buffer => Buffer.from(String(value));
   const headers: RecordHeader[] = [
     ...record.headers.filter((h) => !deadLetterHeaderKeys.has(h.key)),

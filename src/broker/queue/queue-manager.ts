@@ -10,6 +10,7 @@ import type {
   DeadLetter,
   QueueConsumer,
   QueueConsumerOptions,
+  QueueSettleFailure,
   QueueSettlement,
   QueueSubscriptionConfig,
   SubscriptionDescription,
@@ -200,10 +201,16 @@ export class QueueManager {
     return subscription.openConsumer(options);
   }
 
-  async settle(topic: string, name: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+  async settle(topic: string, name: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
     this.#checkOpen();
-    if (settlements.length > settlementsPerRequestMax) {
-      throw new WeirError('INVALID_REQUEST', `at most ${settlementsPerRequestMax} settlements per request, got ${settlements.length}`);
+    let messages = 0;
+    for (const settlement of settlements) {
+      const count = settlement.count ?? 1;
+      if (!Number.isSafeInteger(count) || count < 1) throw new WeirError('INVALID_REQUEST', `settlement count ${count} is invalid: expected 1 or more`);
+      messages += count;
+    }
+    if (messages > settlementsPerRequestMax) {
+      throw new WeirError('INVALID_REQUEST', `at most ${settlementsPerRequestMax} messages may be settled per request, got ${messages}`);
     }
     return this.#get(topic, name).settle(settlements);
   }

@@ -11,17 +11,27 @@
  * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
  * messages are delivered in order.
  */
-import { batchPositions, decodeBatch, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
+import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
-import { queueHeaders } from '../types.js';
+import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
 
 export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling';
 
+/** A stored batch's record section as the window read it; entries point into it. */
+export interface LoadedBatch {
+  readonly section: Buffer;
+  readonly baseOffset: bigint;
+  readonly baseTimestamp: number;
+}
+
 export interface QueueEntry {
   readonly partition: QueuePartition;
-  readonly offset: bigint;
-  /** The message (its key and value are views of the stored batch). */
-  readonly record: DecodedRecord;
+  /** The message's offset (a number: offsets stay below 2^53). */
+  readonly offset: number;
+  /** The message is `batch.section[start, end)`, as stored (see QueueDelivery). */
+  readonly batch: LoadedBatch;
+  readonly start: number;
+  readonly end: number;
   /** The message's share of its batch's bytes. */
   readonly bytes: number;
   readonly key: string | null;
@@ -34,6 +44,24 @@ export interface QueueEntry {
   leaseDeadlineMs: number;
   /** The consumer holding the lease. */
   holder: object | null;
+}
+
+/** A delivery's messages, decoded (the HTTP front end and tests read them this way). */
+export function queueDeliveryMessages(delivery: QueueDelivery): QueueDeliveredMessage[] {
+  return decodeRecords(delivery.records, delivery.baseOffset, delivery.baseTimestampMs).map((record) => ({
+    offset: record.offset,
+    deliveryCount: delivery.deliveryCount,
+    timestampMs: record.timestamp,
+    key: record.key,
+    value: record.value,
+    headers: record.headers,
+  }));
+}
+
+/** The entry's record, decoded (for dead letters; deliveries pass the stored bytes on). */
+export function entryRecord(entry: QueueEntry): DecodedRecord {
+  const [record] = decodeRecords(entry.batch.section.subarray(entry.start, entry.end), entry.batch.baseOffset, entry.batch.baseTimestamp);
+  return record!;
 }
 
 /** What recovery knows about offsets the window has not reached again. */
@@ -93,7 +121,7 @@ export class QueuePartition {
   /** A wait for the high watermark to pass `readTo` is parked. */
   waiting = false;
   #recovered: RecoveredOffsets | null;
-  readonly #keyHolders = new Map<string, bigint>();
+  readonly #keyHolders = new Map<string, number>();
   readonly #keyWaiting = new Map<string, QueueEntry[]>();
 
   constructor(index: number, source: Partition, keyOrdered: boolean, floor: bigint, recovered: RecoveredOffsets | null) {
@@ -126,7 +154,7 @@ export class QueuePartition {
   /** Every offset below is settled. Computed when asked (a settlement does not move it). */
   get floor(): bigint {
     const first = this.entries.values().next();
-    return first.done ? this.readTo : first.value.offset;
+    return first.done ? this.readTo : BigInt(first.value.offset);
   }
 
   /** Reads the next stretch of the log into the window; returns the new entries in offset order. */
@@ -143,26 +171,38 @@ export class QueuePartition {
       const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < this.readTo) continue;
       const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
-      const { records } = decodeBatch(bytes, position, { decompressedBytesMax, crcVerified: true });
-      for (const record of records) {
-        if (record.offset < this.readTo) continue;
-        this.readTo = record.offset + 1n;
+      const batch: LoadedBatch = {
+        section: batchRecordSection(bytes, position, header, decompressedBytesMax),
+        baseOffset: header.baseOffset,
+        baseTimestamp: header.baseTimestamp,
+      };
+      const base = Number(header.baseOffset);
+      let readTo = Number(this.readTo);
+      const cursor = new RecordCursor(batch.section);
+      while (cursor.next()) {
+        const offset = base + cursor.offsetDelta;
+        if (offset < readTo) continue;
+        readTo = offset + 1;
         this.unreadBytes = Math.max(0, this.unreadBytes - share);
-        const recovered = this.#takeRecovered(record.offset);
+        const recovered = this.#recovered === null ? null : this.#takeRecovered(BigInt(offset));
         if (recovered === 'settled') continue;
         let deliverAtMs = 0;
         let expiresAtMs = Number.POSITIVE_INFINITY;
-        for (const h of record.headers) {
-          if (h.key === queueHeaders.deliverAt) deliverAtMs = headerMs(h.value) ?? 0;
-          else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
+        if (cursor.headerCount > 0) {
+          for (const h of cursor.headers()) {
+            if (h.key === queueHeaders.deliverAt) deliverAtMs = headerMs(h.value) ?? 0;
+            else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
+          }
         }
         const entry: QueueEntry = {
           partition: this,
-          offset: record.offset,
-          record,
+          offset,
+          batch,
+          start: cursor.start,
+          end: cursor.end,
           bytes: share,
-          key: this.keyOrdered && record.key !== null ? record.key.toString('latin1') : null,
-          timestampMs: record.timestamp,
+          key: this.keyOrdered && cursor.keyLength >= 0 ? batch.section.toString('latin1', cursor.keyStart, cursor.keyStart + cursor.keyLength) : null,
+          timestampMs: header.baseTimestamp + cursor.timestampDelta,
           expiresAtMs,
           deliveryCount: recovered?.deliveryCount ?? 0,
           state: 'ready',
@@ -170,10 +210,11 @@ export class QueuePartition {
           leaseDeadlineMs: 0,
           holder: null,
         };
-        this.entries.set(Number(entry.offset), entry);
+        this.entries.set(offset, entry);
         this.windowBytes += share;
         loaded.push(entry);
       }
+      this.readTo = BigInt(readTo);
       if (this.entries.size >= windowMessagesMax) break;
     }
     return loaded;

@@ -61,7 +61,7 @@ export function subscriptionKey(topic: string, name: string): string {
 }
 
 interface PendingEvents {
-  settled: bigint[];
+  settled: number[];
   failed: [string, number, number][];
   deadLetters: [number, string][];
 }
@@ -73,6 +73,8 @@ export class QueueStateLog {
   #records: { key: string; value: (() => Checkpoint) | null }[] = [];
   #waiters: { resolve: (baseOffset: bigint) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
+  /** The pending events last written to (consecutive settlements mostly share one). */
+  #lastEvents: { key: string; partition: number; events: PendingEvents } | null = null;
 
   constructor(partition: Partition) {
     this.#partition = partition;
@@ -85,22 +87,25 @@ export class QueueStateLog {
   // --- writing -------------------------------------------------------------------------------
 
   #events(key: string, partition: number): PendingEvents {
+    const last = this.#lastEvents;
+    if (last !== null && last.key === key && last.partition === partition) return last.events;
     let byPartition = this.#pending.get(key);
     if (byPartition === undefined) this.#pending.set(key, (byPartition = new Map()));
     let events = byPartition.get(partition);
     if (events === undefined) byPartition.set(partition, (events = { settled: [], failed: [], deadLetters: [] }));
+    this.#lastEvents = { key, partition, events };
     return events;
   }
 
-  settled(key: string, partition: number, offset: bigint): void {
+  settled(key: string, partition: number, offset: number): void {
     this.#events(key, partition).settled.push(offset);
   }
 
-  failed(key: string, partition: number, offset: bigint, deliveryCount: number, dueAtMs: number): void {
-    this.#events(key, partition).failed.push([offset.toString(), deliveryCount, dueAtMs]);
+  failed(key: string, partition: number, offset: number, deliveryCount: number, dueAtMs: number): void {
+    this.#events(key, partition).failed.push([String(offset), deliveryCount, dueAtMs]);
   }
 
-  deadLettered(key: string, partition: number, offset: bigint, dlqPartition: number, dlqOffset: bigint): void {
+  deadLettered(key: string, partition: number, offset: number, dlqPartition: number, dlqOffset: bigint): void {
     const events = this.#events(key, partition);
     events.settled.push(offset);
     events.deadLetters.push([dlqPartition, dlqOffset.toString()]);
@@ -148,6 +153,7 @@ export class QueueStateLog {
       count++;
     }
     this.#pending = new Map();
+    this.#lastEvents = null;
     this.#records = [];
     const baseOffset = this.#partition.log.offsetEnd;
     if (count === 0) {
@@ -239,20 +245,20 @@ export function applyEvents(subscription: RecoveredSubscription, events: Events)
 }
 
 /** Sorted offsets as [from, to) ranges of consecutive offsets. */
-function toRanges(offsets: bigint[]): [string, string][] {
-  offsets.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+function toRanges(offsets: number[]): [string, string][] {
+  offsets.sort((a, b) => a - b);
   const ranges: [string, string][] = [];
   let from = offsets[0]!;
-  let to = from + 1n;
+  let to = from + 1;
   for (let i = 1; i < offsets.length; i++) {
     const offset = offsets[i]!;
     if (offset === to) to++;
     else if (offset > to) {
-      ranges.push([from.toString(), to.toString()]);
+      ranges.push([String(from), String(to)]);
       from = offset;
-      to = offset + 1n;
+      to = offset + 1;
     }
   }
-  ranges.push([from.toString(), to.toString()]);
+  ranges.push([String(from), String(to)]);
   return ranges;
 }

@@ -13,6 +13,7 @@ import type {
   QueueConsumerOptions,
   QueueDelivery,
   QueuePartitionState,
+  QueueSettleFailure,
   QueueSettlement,
   QueueSubscriptionConfig,
   SubscriptionDescription,
@@ -183,24 +184,41 @@ export class QueueSubscription implements ConsumerOwner {
     consumer.leases.add(entry);
   }
 
-  /** Groups leased entries by partition (taken in runs per partition, so one look back suffices). */
+  /**
+   * Leased entries as deliveries: a run of entries of one stored batch with one delivery count
+   * becomes one delivery carrying their stored bytes (one slice when they are adjacent, as fresh
+   * messages are).
+   */
   #deliveries(entries: QueueEntry[]): QueueDelivery[] {
     const deliveries: QueueDelivery[] = [];
-    let current: QueueDelivery | undefined;
-    for (const entry of entries) {
-      if (current === undefined || current.partition !== entry.partition.index) {
-        current = deliveries.find((d) => d.partition === entry.partition.index);
-        if (current === undefined) deliveries.push((current = { topic: this.topic, partition: entry.partition.index, messages: [] }));
+    let i = 0;
+    while (i < entries.length) {
+      const first = entries[i]!;
+      const { batch, deliveryCount } = first;
+      let from = first.start;
+      let to = first.end;
+      let pieces: Buffer[] | null = null;
+      let j = i + 1;
+      for (; j < entries.length; j++) {
+        const entry = entries[j]!;
+        if (entry.batch !== batch || entry.deliveryCount !== deliveryCount) break;
+        if (entry.start !== to) {
+          (pieces ??= []).push(batch.section.subarray(from, to));
+          from = entry.start;
+        }
+        to = entry.end;
       }
-      const { record } = entry;
-      current.messages.push({
-        offset: entry.offset,
-        deliveryCount: entry.deliveryCount,
-        timestampMs: record.timestamp,
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
+      const last = batch.section.subarray(from, to);
+      deliveries.push({
+        topic: this.topic,
+        partition: first.partition.index,
+        baseOffset: batch.baseOffset,
+        baseTimestampMs: batch.baseTimestamp,
+        deliveryCount,
+        count: j - i,
+        records: pieces === null ? last : Buffer.concat([...pieces, last]),
       });
+      i = j;
     }
     return deliveries;
   }
@@ -307,25 +325,30 @@ export class QueueSubscription implements ConsumerOwner {
 
   // --- settling ------------------------------------------------------------------------------
 
-  async settle(settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+  async settle(settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
     const now = Date.now();
-    const results = settlements.map((settlement) => {
-      try {
-        this.#settleOne(settlement, now);
-        return null;
-      } catch (error) {
-        if (error instanceof WeirError) return error;
-        throw error;
+    const failures: QueueSettleFailure[] = [];
+    for (let index = 0; index < settlements.length; index++) {
+      const settlement = settlements[index]!;
+      const first = Number(settlement.receipt.offset);
+      const count = settlement.count ?? 1;
+      for (let offset = first; offset < first + count; offset++) {
+        try {
+          this.#settleOne(settlement, offset, now);
+        } catch (error) {
+          if (!(error instanceof WeirError)) throw error;
+          failures.push({ index, offset: BigInt(offset), error });
+        }
       }
-    });
+    }
     await this.#state.flushed();
     this.dispatchSoon();
-    return results;
+    return failures;
   }
 
-  #settleOne(settlement: QueueSettlement, nowMs: number): void {
-    const { partition: index, offset, deliveryCount } = settlement.receipt;
-    const entry = this.partitions[index]?.entries.get(Number(offset));
+  #settleOne(settlement: QueueSettlement, offset: number, nowMs: number): void {
+    const { partition: index, deliveryCount } = settlement.receipt;
+    const entry = this.partitions[index]?.entries.get(offset);
     if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
       throw new WeirError(
         'INVALID_RECEIPT',
@@ -375,7 +398,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#unlease(entry);
     entry.state = 'settling';
     const partition = entry.partition;
-    if (partition.entries.delete(Number(entry.offset))) partition.windowBytes -= entry.bytes;
+    if (partition.entries.delete(entry.offset)) partition.windowBytes -= entry.bytes;
     const next = partition.releaseKey(entry);
     if (next !== undefined) this.#admit(next, Date.now());
   }
@@ -431,7 +454,7 @@ export class QueueSubscription implements ConsumerOwner {
       .catch((error) => {
         this.#host.logger('warn', `${this.topic}/${entry.partition.index}@${entry.offset} subscription ${this.name}: dead-lettering to ${this.config.deadLetterTopic} failed, retrying: ${String(error)}`);
         entry.dueAtMs = Date.now() + deadLetterRetryMs;
-        if (entry.state === 'settling' && entry.partition.entries.has(Number(entry.offset))) this.#schedule(entry);
+        if (entry.state === 'settling' && entry.partition.entries.has(entry.offset)) this.#schedule(entry);
       })
       .finally(() => this.dispatchSoon());
   }

@@ -7,6 +7,7 @@ import { encodeBatch, type RecordInput } from '../../format/record-batch.js';
 import { isWeirError } from '../../util/errors.js';
 import { Broker } from '../broker.js';
 import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
+import { queueDeliveryMessages } from './queue-partition.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -31,7 +32,7 @@ interface Received {
 function messagesOf(deliveries: QueueDelivery[]): Received[] {
   const out: Received[] = [];
   for (const delivery of deliveries) {
-    for (const record of delivery.messages) {
+    for (const record of queueDeliveryMessages(delivery)) {
       const leased = record;
       out.push({
         receipt: { partition: delivery.partition, offset: leased.offset, deliveryCount: leased.deliveryCount },
@@ -69,8 +70,8 @@ test('competing pull consumers drain every message once; acks are not redelivere
         const got = await receive(consumer, 50, 200);
         perConsumer[i]! += got.length;
         for (const m of got) seen.set(m.value, (seen.get(m.value) ?? 0) + 1);
-        const results = await broker.settle('jobs', 'workers', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
-        assert.ok(results.every((r) => r === null));
+        const failures = await broker.settle('jobs', 'workers', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+        assert.deepEqual(failures, []);
       }));
     }
     assert.equal(seen.size, 1500);
@@ -96,8 +97,7 @@ test('nack redelivers with the count raised; past deliveriesMax the message is d
       const [m] = await receive(consumer, 10);
       assert.ok(m, `delivery ${i + 1}`);
       counts.push(m.receipt.deliveryCount);
-      const [result] = await broker.settle('orders', 'billing', [{ action: 'nack', receipt: m.receipt }]);
-      assert.equal(result, null);
+      assert.deepEqual(await broker.settle('orders', 'billing', [{ action: 'nack', receipt: m.receipt }]), []);
     }
     assert.deepEqual(counts, [1, 2, 3]);
     assert.deepEqual(await receive(consumer, 10, 200), [], 'not delivered a fourth time');
@@ -136,15 +136,14 @@ test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expire
     await produce(broker, 't', 0, values(2));
     const consumer = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
     const [first, second] = await receive(consumer, 2);
-    const [rejected] = await broker.settle('t', 's', [{ action: 'reject', receipt: first!.receipt, reason: 'bad payload' }]);
-    assert.equal(rejected, null);
+    assert.deepEqual(await broker.settle('t', 's', [{ action: 'reject', receipt: first!.receipt, reason: 'bad payload' }]), []);
     // second is never acknowledged: its lease runs out and it comes back with count 2.
     const [redelivered] = await receive(consumer, 1, 2000);
     assert.equal(redelivered!.value, second!.value);
     assert.equal(redelivered!.receipt.deliveryCount, 2);
     const [stale] = await broker.settle('t', 's', [{ action: 'ack', receipt: second!.receipt }]);
-    assert.ok(isWeirError(stale, 'INVALID_RECEIPT'), String(stale));
-    assert.equal((await broker.settle('t', 's', [{ action: 'ack', receipt: redelivered!.receipt }]))[0], null);
+    assert.ok(isWeirError(stale?.error, 'INVALID_RECEIPT'), String(stale?.error));
+    assert.deepEqual(await broker.settle('t', 's', [{ action: 'ack', receipt: redelivered!.receipt }]), []);
     await new Promise((r) => setTimeout(r, 50));
     const [letter] = await broker.listDeadLetters('t.s.dlq');
     assert.equal(letter!.reason, 'rejected: bad payload');
@@ -301,7 +300,8 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await broker.createSubscription('t', 's');
     await assert.rejects(broker.createSubscription('t', 's', { keyOrdered: true }), /keyOrdered cannot change/);
     const [bad] = await broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 9, offset: 0n, deliveryCount: 1 } }]);
-    assert.ok(isWeirError(bad, 'INVALID_RECEIPT'));
+    assert.ok(isWeirError(bad?.error, 'INVALID_RECEIPT'));
+    await assert.rejects(broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 0, offset: 0n, deliveryCount: 1 }, count: 0 }]), /count 0 is invalid/);
     assert.equal(broker.listSubscriptions().length, 1);
     await broker.deleteSubscription('t', 's');
     assert.equal(broker.listSubscriptions().length, 0);
@@ -317,11 +317,29 @@ test('many messages dead-lettered at once share one new dead-letter topic', asyn
     const consumer = await broker.openQueueConsumer({ topic: 'burst', subscription: 's' });
     const got = await receive(consumer, 20);
     assert.equal(got.length, 20);
-    const results = await broker.settle('burst', 's', got.map((m) => ({ action: 'reject' as const, receipt: m.receipt, reason: 'all bad' })));
-    assert.ok(results.every((r) => r === null));
+    assert.deepEqual(await broker.settle('burst', 's', got.map((m) => ({ action: 'reject' as const, receipt: m.receipt, reason: 'all bad' }))), []);
     for (let i = 0; i < 100 && broker.describeSubscription('burst', 's').deadLettersTotal < 20; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(broker.describeSubscription('burst', 's').deadLettersTotal, 20);
     assert.equal((await broker.listDeadLetters('burst.s.dlq')).length, 20);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('one settlement covers a run of offsets; the messages it cannot settle are named', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await produce(broker, 'runs', 0, values(10));
+    const consumer = await broker.openQueueConsumer({ topic: 'runs', subscription: 's' });
+    const got = await receive(consumer, 10);
+    assert.equal(got.length, 10);
+    assert.deepEqual(await broker.settle('runs', 's', [{ action: 'ack', receipt: got[2]!.receipt }]), []);
+    // offsets 0..9 in one settlement: 2 is settled already, so only it fails.
+    const failures = await broker.settle('runs', 's', [{ action: 'ack', receipt: got[0]!.receipt, count: 10 }]);
+    assert.deepEqual(failures.map((f) => [f.index, f.offset, f.error.code]), [[0, 2n, 'INVALID_RECEIPT']]);
+    const described = broker.describeSubscription('runs', 's');
+    assert.equal(described.backlogMessages, 0);
+    assert.equal(described.ackedTotal, 10);
   } finally {
     await broker.close();
   }

@@ -277,12 +277,12 @@ class Acknowledger {
   async finish(): Promise<void> {
     const held = this.#heldBack.splice(0);
     if (held.length > 0) {
-      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, deliveryCount: m.deliveryCount, ms: 0, reason: '' }));
+      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, count: 1, deliveryCount: m.deliveryCount, ms: 0, reason: '' }));
       try {
-        const results = await this.#client.request('queueSettle', { topic: this.#options.topic, subscription: this.#options.subscription, settlements });
-        results.forEach((result, i) => {
-          if (result.errorCode !== 0) this.#failed(held[i]!, new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage));
-        });
+        const request = { topic: this.#options.topic, subscription: this.#options.subscription, consumerId: 0, credits: 0, settlements };
+        for (const failure of await this.#client.request('queueSettle', request)) {
+          this.#failed(held[failure.index]!, new WeirError(errorCodeFromWire(failure.errorCode), failure.errorMessage));
+        }
       } catch (error) {
         for (const message of held) this.#failed(message, error);
       }

@@ -9,7 +9,8 @@
  *    messages a closed browser tab held are delivered again at once.
  * When a pool is at its bound, further receives wait for a consumer to come back.
  */
-import type { QueueConsumer, QueueDelivery, QueueSettlement } from '../../broker/types.js';
+import { queueDeliveryMessages } from '../../broker/queue/queue-partition.js';
+import type { QueueConsumer, QueueDelivery, QueueSettleFailure, QueueSettlement } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import type { HttpBroker } from './http-context.js';
 import { encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
@@ -71,7 +72,7 @@ export class QueueConsumers {
     };
   }
 
-  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<(WeirError | null)[]> {
+  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
     return this.#broker.settle(topic, subscription, settlements);
   }
 
@@ -158,7 +159,7 @@ export class QueueConsumers {
 export function deliveriesJson(deliveries: readonly QueueDelivery[], encoding: Encoding): MessageJson[] {
   const out: MessageJson[] = [];
   for (const delivery of deliveries) {
-    for (const leased of delivery.messages) {
+    for (const leased of queueDeliveryMessages(delivery)) {
       const { offset, deliveryCount } = leased;
       const record = { offset, timestamp: leased.timestampMs, key: leased.key, value: leased.value, headers: leased.headers };
       const message = recordJson(delivery.partition, record, encoding);

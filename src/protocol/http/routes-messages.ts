@@ -117,8 +117,10 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
 
 /** One outcome per settlement: null, or the error's code and message. */
 export async function settleJson(context: HttpContext, topic: string, subscription: string, settlements: QueueSettlement[]): Promise<({ code: string; message: string } | null)[]> {
-  const outcomes = await context.queues.settle(topic, subscription, settlements);
-  return outcomes.map((error) => (error === null ? null : { code: error.code, message: error.message }));
+  const failures = await context.queues.settle(topic, subscription, settlements);
+  const outcomes: ({ code: string; message: string } | null)[] = settlements.map(() => null);
+  for (const { index, error } of failures) outcomes[index] = { code: error.code, message: error.message };
+  return outcomes;
 }
 
 async function settle(context: HttpContext, { req, res, params }: RouteRequest, action: SettleAction): Promise<void> {

@@ -59,15 +59,16 @@ export function toJson(value: unknown): string {
 
 const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): QueueSettlement => {
   const receipt = { partition: s.partition, offset: s.offset, deliveryCount: s.deliveryCount };
+  const count = s.count;
   switch (s.action) {
     case 'ack':
-      return { action: 'ack', receipt };
+      return { action: 'ack', receipt, count };
     case 'nack':
-      return s.ms < 0 ? { action: 'nack', receipt } : { action: 'nack', receipt, delayMs: s.ms };
+      return s.ms < 0 ? { action: 'nack', receipt, count } : { action: 'nack', receipt, delayMs: s.ms, count };
     case 'reject':
-      return { action: 'reject', receipt, reason: s.reason };
+      return { action: 'reject', receipt, reason: s.reason, count };
     case 'extend':
-      return { action: 'extend', receipt, extendMs: s.ms };
+      return { action: 'extend', receipt, extendMs: s.ms, count };
   }
 };
 
@@ -148,8 +149,8 @@ export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } =
     return {};
   },
   queueSettle: async (broker, request) => {
-    const results = await broker.settle(request.topic, request.subscription, request.settlements.map(queueSettlementOf));
-    return results.map((error) => ({ errorCode: error === null ? 0 : errorCatalog[error.code].wire, errorMessage: error?.message ?? '' }));
+    const failures = await broker.settle(request.topic, request.subscription, request.settlements.map(queueSettlementOf));
+    return failures.map(({ index, offset, error }) => ({ index, offset, errorCode: errorCatalog[error.code].wire, errorMessage: error.message }));
   },
   createSubscription: async (broker, request) => ({
     json: toJson(await broker.createSubscription(request.topic, request.name, parseQueueConfig(request.configJson))),

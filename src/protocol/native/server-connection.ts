@@ -194,6 +194,15 @@ export class ServerConnection implements SubscriptionOutput {
         });
         return;
       }
+      case 'queueSettle': {
+        const settle = request as RequestOf<'queueSettle'>;
+        this.#run(correlationId, name, () => {
+          // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
+          if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
+          return handlers.queueSettle(this.#broker, settle, this.#context);
+        });
+        return;
+      }
       case 'queueUnsubscribe':
         this.#run(correlationId, name, async () => {
           const { consumerId } = request as RequestOf<'queueUnsubscribe'>;

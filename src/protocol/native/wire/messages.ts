@@ -392,22 +392,19 @@ export const queueSubscribeRequest = struct({
 });
 export type QueueSubscribeRequest = CodecValue<typeof queueSubscribeRequest>;
 
-const recordHeaderWire = struct({ key: string, value: nullableBytes });
-
-/** Leased messages of one partition, each with its record. */
+/**
+ * Leased messages of one partition: whole records of one stored batch as they are stored (record
+ * format v2, each with its varint length; offset and timestamp deltas from `baseOffset` and
+ * `baseTimestampMs`), concatenated, all delivered `deliveryCount` times.
+ */
 export const queueDelivery = struct({
   topic: string,
   partition: int32,
-  messages: array(
-    struct({
-      offset: int64,
-      deliveryCount: int32,
-      timestampMs: int64Number,
-      key: nullableBytes,
-      value: nullableBytes,
-      headers: array(recordHeaderWire),
-    }),
-  ),
+  baseOffset: int64,
+  baseTimestampMs: int64Number,
+  deliveryCount: int32,
+  count: int32,
+  records: bytes,
 });
 export type QueueDelivery = CodecValue<typeof queueDelivery>;
 export const queueDeliveries = array(queueDelivery);
@@ -418,17 +415,23 @@ export const queueUnsubscribeRequest = struct({ consumerId: uint32 });
 
 export const settleActions = ['ack', 'nack', 'reject', 'extend'] as const;
 /**
- * `ms`: a nack's delay (-1: the subscription's backoff) or an extension's length; `reason`: a
- * reject's reason (empty otherwise).
+ * Settles deliveries. Each settlement covers `count` consecutive offsets from `offset`, all
+ * delivered `deliveryCount` times. `ms`: a nack's delay (-1: the subscription's backoff) or an
+ * extension's length; `reason`: a reject's reason (empty otherwise). `credits` above 0 are granted
+ * at once to the push consumer `consumerId` of this connection, before the settlements are
+ * durable (a consumer returns the credits of what it settles in the same request).
  */
 export const queueSettleRequest = struct({
   topic: string,
   subscription: string,
+  consumerId: uint32,
+  credits: uint32,
   settlements: array(
     struct({
       action: stringTag(settleActions, 'settle action'),
       partition: int32,
       offset: int64,
+      count: uint32,
       deliveryCount: int32,
       ms: int64Number,
       reason: string,
@@ -436,14 +439,16 @@ export const queueSettleRequest = struct({
   ),
 });
 export type QueueSettleRequest = CodecValue<typeof queueSettleRequest>;
-/** One outcome per settlement, in order: errorCode 0 for success. */
-export const queueSettleResponse = array(struct({ errorCode: uint16, errorMessage: string }));
+/** The messages that could not be settled (none: all were): settlement index, offset, error. */
+export const queueSettleResponse = array(struct({ index: uint32, offset: int64, errorCode: uint16, errorMessage: string }));
 
 export const subscriptionRequest = struct({ topic: string, name: string });
 export const createSubscriptionRequest = struct({ topic: string, name: string, configJson: nullableString });
 /** Subscription descriptions travel as JSON (offsets as decimal strings); see docs/queues.md. */
 export const subscriptionJson = struct({ json: string });
 export const listSubscriptionsRequest = struct({ topic: nullableString });
+
+const recordHeaderWire = struct({ key: string, value: nullableBytes });
 
 export const deadLetter = struct({
   partition: int32,
