@@ -29,9 +29,13 @@ for (const mode of ['push', 'pull'] as const) {
         const consumer = client.queueConsumer({ topic: `work-${mode}`, subscription: 'w', mode, prefetch: 100 });
         const deadline = Date.now() + 10_000;
         const iterator = consumer[Symbol.asyncIterator]();
+        // One next() at a time: a next() abandoned to a timeout would swallow the message it gets.
+        let pending = iterator.next();
         while (seen.size < total && Date.now() < deadline) {
-          const next = await Promise.race([iterator.next(), new Promise<null>((r) => setTimeout(() => r(null), 300))]);
-          if (next === null || next.done) continue;
+          const next = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), 300))]);
+          if (next === null) continue;
+          if (next.done) break;
+          pending = iterator.next();
           const value = next.value.value!.toString();
           seen.set(value, (seen.get(value) ?? 0) + 1);
           counts[i]!++;

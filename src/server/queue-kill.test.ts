@@ -49,9 +49,13 @@ test('4 competing consumers drain 100,000 messages through the broker process: n
       const consumer = client.queueConsumer({ topic: 'drain', subscription: 'workers', prefetch: 500 });
       perConsumer[i] = 0;
       const iterator = consumer[Symbol.asyncIterator]();
+      // One next() at a time: a next() abandoned to a timeout would swallow the message it gets.
+      let pending = iterator.next();
       while (received < total) {
-        const next = await Promise.race([iterator.next(), new Promise<null>((r) => setTimeout(() => r(null), 500))]);
-        if (next === null || next.done) continue;
+        const next = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), 500))]);
+        if (next === null) continue;
+        if (next.done) break;
+        pending = iterator.next();
         const index = Number(next.value.value!.toString().slice(1));
         seen[index]!++;
         received++;
