@@ -172,6 +172,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   /** Messages handed over or buffered and not yet settled (bounded by `prefetch`). */
   #unsettled = 0;
   #creditsDue = 0;
+  readonly #creditBunch: number;
   #settlements: PendingSettlement[] = [];
   /** Settle requests sent and not yet answered (close waits for them). */
   readonly #settling = new Set<Promise<unknown>>();
@@ -192,6 +193,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 100_000) {
       throw new WeirError('INVALID_CONFIG', `prefetch ${prefetch} is invalid: expected 1 to 100000`);
     }
+    this.#creditBunch = Math.max(1, Math.floor(prefetch / 2));
   }
 
   /** Subscribes (iteration does this too). */
@@ -381,7 +383,9 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     this.#settlements = [];
     const active = this.#active;
     let credits = 0;
-    if (active !== null && this.#options.mode === 'push') {
+    // Credits go back in bunches of half the prefetch (or all once nothing is held), so that the
+    // broker sends big deliveries rather than one per settled handful.
+    if (active !== null && this.#options.mode === 'push' && (this.#creditsDue >= this.#creditBunch || this.#unsettled === 0)) {
       credits = this.#creditsDue;
       this.#creditsDue = 0;
     }

@@ -256,7 +256,8 @@ export class QueueSubscription implements ConsumerOwner {
       .load(windowMessagesMax)
       .then((entries) => {
         const now = Date.now();
-        for (const entry of entries) this.#admit(entry, now);
+        const ttlMs = this.#host.messageTtlMs(this.topic);
+        for (const entry of entries) this.#admit(entry, now, ttlMs);
         if (this.#overBacklog()) this.#dropOldest();
       })
       .catch((error) => this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading the log failed: ${String(error)}`))
@@ -276,8 +277,8 @@ export class QueueSubscription implements ConsumerOwner {
   }
 
   /** A loaded (or key-released) entry joins the ready queue, the schedule, or its key's line. */
-  #admit(entry: QueueEntry, nowMs: number): void {
-    if (nowMs >= this.#expiresAtMs(entry)) {
+  #admit(entry: QueueEntry, nowMs: number, ttlMs = this.#host.messageTtlMs(this.topic)): void {
+    if (nowMs >= (ttlMs === null ? entry.expiresAtMs : Math.min(entry.expiresAtMs, entry.timestampMs + ttlMs))) {
       this.#discard(entry, 'expired');
       return;
     }
@@ -288,11 +289,6 @@ export class QueueSubscription implements ConsumerOwner {
     }
     entry.state = 'ready';
     (entry.deliveryCount > 0 ? entry.partition.retry : entry.partition.fresh).push(entry);
-  }
-
-  #expiresAtMs(entry: QueueEntry): number {
-    const ttlMs = this.#host.messageTtlMs(this.topic);
-    return ttlMs === null ? entry.expiresAtMs : Math.min(entry.expiresAtMs, entry.timestampMs + ttlMs);
   }
 
   #schedule(entry: QueueEntry): void {
