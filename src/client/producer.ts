@@ -38,7 +38,8 @@ export const producerDefaults = {
   batchBytesMax: 256 * 1024,
   bufferBytesMax: 64 * 1024 * 1024,
   compression: 'none' as CompressionName,
-  inFlightBatchesPerPartitionMax: 5,
+  /** At most the broker's producerBatchesRemembered (10), so that retries are recognised. */
+  inFlightBatchesPerPartitionMax: 10,
   /** A message not acknowledged this long after it was sent fails with TIMEOUT. */
   deliveryTimeoutMs: 120_000,
   retryBackoffMsMin: 50,
