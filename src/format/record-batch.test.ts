@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  RecordCursor,
   batchHeaderBytes,
+  batchRecordSection,
+  decodeRecords,
   batchOffsets,
   decodeBatch,
   encodeBatch,
@@ -16,7 +19,7 @@ import { isWeirError } from '../util/errors.js';
 const bytesMax = 1 << 20;
 const decodeOptions = { decompressedBytesMax: 1 << 24 };
 
-const arbitraryRecord: fc.Arbitrary<RecordInput> = fc.record({
+const recordFields = {
   key: fc.option(fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), { nil: null }),
   value: fc.option(fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)), { nil: null }),
   headers: fc.array(
@@ -27,7 +30,8 @@ const arbitraryRecord: fc.Arbitrary<RecordInput> = fc.record({
     { maxLength: 4 },
   ),
   timestamp: fc.integer({ min: 0, max: 2 ** 45 }),
-});
+};
+const arbitraryRecord: fc.Arbitrary<RecordInput> = fc.record(recordFields);
 
 test('encode then decode gives back every record', () => {
   fc.assert(
@@ -116,4 +120,43 @@ test('an oversized batch names the limit', () => {
   const batch = encodeBatch([{ value: Buffer.alloc(2000) }]);
   assert.throws(() => validateBatch(batch, 0, 1000), /exceeds the limit of 1000 bytes/);
   assert.equal(readBatchHeader(batch).recordCount, 1);
+});
+
+test('a record cursor walks a batch without decoding; the slices it finds decode to the batch records', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ ...recordFields, timestamp: fc.integer({ min: 0, max: 2 ** 52 }) }), { minLength: 1, maxLength: 30 }),
+      fc.bigInt({ min: 0n, max: 2n ** 50n }),
+      (records, base) => {
+        const batch = encodeBatch(records);
+        stampBaseOffset(batch, 0, base);
+        const { header, records: decoded } = decodeBatch(batch, 0, decodeOptions);
+        const section = batchRecordSection(batch, 0, header, 1 << 24);
+        const cursor = new RecordCursor(section);
+        let i = 0;
+        while (cursor.next()) {
+          const expected = decoded[i]!;
+          assert.equal(expected.timestamp, records[i]!.timestamp); // varlongs past 7 bytes included
+          assert.equal(header.baseOffset + BigInt(cursor.offsetDelta), expected.offset);
+          assert.equal(header.baseTimestamp + cursor.timestampDelta, expected.timestamp);
+          const key = cursor.keyLength < 0 ? null : section.subarray(cursor.keyStart, cursor.keyStart + cursor.keyLength);
+          assert.deepEqual(key, expected.key);
+          assert.equal(cursor.headerCount, expected.headers.length);
+          assert.deepEqual(cursor.headers(), expected.headers);
+          // One record's slice, and every other record's slices put together, decode alike.
+          assert.deepEqual(decodeRecords(section.subarray(cursor.start, cursor.end), header.baseOffset, header.baseTimestamp), [expected]);
+          i++;
+        }
+        assert.equal(i, records.length);
+      },
+    ),
+  );
+});
+
+test('a record cursor refuses a record whose fields overrun it', () => {
+  const batch = encodeBatch([{ key: Buffer.from('k'), value: Buffer.from('value') }]);
+  const { header } = decodeBatch(batch, 0, decodeOptions);
+  const section = Buffer.from(batchRecordSection(batch, 0, header, 1 << 24));
+  section[0] = 4; // record length 2 (zigzag): shorter than its fields
+  assert.throws(() => new RecordCursor(section).next(), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
 });

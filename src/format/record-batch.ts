@@ -324,10 +324,6 @@ export class RecordCursor {
     this.#reader = new ByteReader(section, { what: 'record batch records' });
   }
 
-  get section(): Buffer {
-    return this.#reader.buffer;
-  }
-
   /** Moves to the next record; false at the end of the section. */
   next(): boolean {
     const reader = this.#reader;
