@@ -11,8 +11,8 @@ import { WeirError } from '../util/errors.js';
 
 /**
  * A producer may have this many unacknowledged batches per partition: the broker remembers that
- * many to recognise retries. Kafka clients keep at most 5 in flight; Weir's client keeps 10, which
- * pipelines large messages better through fdatasync (W2 214 → 258 MB/s).
+ * many to recognise retries. Kafka clients keep at most 5 in flight; Weir's client keeps up to 10 (the
+ * second five only for big batches), which pipelines large messages better through fdatasync.
  */
 export const producerBatchesRemembered = 10;
 /** Producers remembered per partition; the least recently used beyond this are forgotten. */

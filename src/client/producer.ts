@@ -348,7 +348,12 @@ export class Producer {
    * id does not count: those batches are sealed, so that deliveryTimeoutMs applies to them).
    */
   #holdOpen(state: PartitionState): boolean {
-    return state.blocked || state.queue.length > 0 || state.inFlight >= this.#options.inFlightBatchesPerPartitionMax;
+    if (state.blocked || state.queue.length > 0) return true;
+    const inFlightMax = this.#options.inFlightBatchesPerPartitionMax;
+    if (state.inFlight >= inFlightMax) return true;
+    // Past half the budget only big batches go out: small ones keep filling, since many small
+    // requests cost more than they pipeline (100 B messages), while big ones gain (1 KiB).
+    return state.inFlight >= Math.ceil(inFlightMax / 2) && (state.builder?.sizeBytes ?? 0) < this.#options.batchBytesMax / 2;
   }
 
   #seal(state: PartitionState, metadata: TopicMetadata): void {
