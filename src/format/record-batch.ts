@@ -260,18 +260,7 @@ function readRecord(reader: ByteReader, baseOffset: bigint, baseTimestamp: numbe
   const offsetDelta = inner.varint('offsetDelta');
   const key = inner.varintBytes('key');
   const value = inner.varintBytes('value');
-  const headerCount = inner.varint('header count');
-  // A header takes at least 2 bytes (two varint lengths).
-  if (headerCount < 0 || headerCount > inner.remaining / 2) {
-    inner.fail(`header count ${headerCount} does not fit in ${inner.remaining} bytes`);
-  }
-  const headers: RecordHeader[] = new Array(headerCount);
-  for (let h = 0; h < headerCount; h++) {
-    const keyLength = inner.varint('header key length');
-    if (keyLength < 0) inner.fail(`header key length ${keyLength} is negative`);
-    const headerKey = inner.bytes(keyLength, 'header key').toString('utf8');
-    headers[h] = { key: headerKey, value: inner.varintBytes('header value') };
-  }
+  const headers = readHeaders(inner);
   if (inner.remaining !== 0) inner.fail(`${inner.remaining} bytes left inside the record`);
   outer.position = end;
   return {
@@ -281,6 +270,23 @@ function readRecord(reader: ByteReader, baseOffset: bigint, baseTimestamp: numbe
     value,
     headers,
   };
+}
+
+/** A record's header count and headers, from the reader's position. */
+function readHeaders(reader: ByteReader): RecordHeader[] {
+  const headerCount = reader.varint('header count');
+  // A header takes at least 2 bytes (two varint lengths).
+  if (headerCount < 0 || headerCount > reader.remaining / 2) {
+    reader.fail(`header count ${headerCount} does not fit in ${reader.remaining} bytes`);
+  }
+  const headers: RecordHeader[] = new Array(headerCount);
+  for (let h = 0; h < headerCount; h++) {
+    const keyLength = reader.varint('header key length');
+    if (keyLength < 0) reader.fail(`header key length ${keyLength} is negative`);
+    const headerKey = reader.bytes(keyLength, 'header key').toString('utf8');
+    headers[h] = { key: headerKey, value: reader.varintBytes('header value') };
+  }
+  return headers;
 }
 
 /**
@@ -351,17 +357,7 @@ export class RecordCursor {
 
   /** The current record's headers (decoded on demand: most records have none). */
   headers(): RecordHeader[] {
-    const section = this.#reader.buffer;
-    const inner = new ByteReader(section, { start: this.headersStart, end: this.end, what: 'record headers' });
-    const count = inner.varint('header count');
-    const headers: RecordHeader[] = [];
-    for (let h = 0; h < count; h++) {
-      const keyLength = inner.varint('header key length');
-      if (keyLength < 0) inner.fail(`header key length ${keyLength} is negative`);
-      const key = inner.bytes(keyLength, 'header key').toString('utf8');
-      headers.push({ key, value: inner.varintBytes('header value') });
-    }
-    return headers;
+    return readHeaders(new ByteReader(this.#reader.buffer, { start: this.headersStart, end: this.end, what: 'record headers' }));
   }
 }
 
