@@ -30,8 +30,10 @@ const workSubscription = 'work';
 function startBroker() {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
   // WEIR_BROKER_NODE_ARGS: extra Node flags for the broker process (e.g. "--cpu-prof" to profile).
+  // WEIR_BROKER_ARGS: extra `weir start` flags (e.g. "--default-flush none" to see what the sync costs).
   const nodeArgs = (process.env.WEIR_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir], {
+  const brokerArgs = (process.env.WEIR_BROKER_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir, ...brokerArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolveStart, rejectStart) => {

@@ -31,6 +31,7 @@ import { relativeOffsetMax } from './segment-scan.js';
 import type { Segment, SegmentContext } from './segment.js';
 import { deleteSegments } from './segment-deletion.js';
 import { readFailure, writeFailure } from './storage-errors.js';
+import { sharedTailCache, type LogTail, type TailCache } from './tail-cache.js';
 
 export interface AppendResult {
   baseOffset: bigint;
@@ -52,6 +53,8 @@ export interface PartitionLogOptions {
   fs?: FileSystem;
   handles?: HandlePool;
   indexCache?: IndexCache;
+  /** Where the newest written batches are kept for readers at the end of the log (tail-cache.ts). */
+  tailCache?: TailCache;
   clock?: () => number;
   /** Called (synchronously, cheaply) whenever the high watermark advances. */
   onReadable?: (highWatermark: bigint) => void;
@@ -138,6 +141,8 @@ export class PartitionLog {
   #flushTimer: NodeJS.Timeout | null = null;
   #retention: Promise<number> | null = null;
   #stats: PartitionLogStats = { appends: 0, writes: 0, syncs: 0, bytesWritten: 0 };
+  /** The newest written batches, so that reads at the end of the log need no file read. */
+  readonly #tail: LogTail;
   readonly #metricLabels: PartitionMetricLabels;
   readonly #messagesAppended: CounterSeries;
   readonly #bytesAppended: CounterSeries;
@@ -148,6 +153,7 @@ export class PartitionLog {
     this.#context = context;
     this.#clock = options.clock ?? Date.now;
     this.#onReadable = options.onReadable;
+    this.#tail = (options.tailCache ?? sharedTailCache).tail();
     this.#segments = segments;
     this.#offsetNext = this.#active.endOffset;
     this.#highWatermark = this.#offsetNext;
@@ -263,6 +269,9 @@ export class PartitionLog {
   async read(offset: bigint, bytesMax: number): Promise<Buffer> {
     if (this.#closed) throw new WeirError('CLOSED', `partition log ${this.dir} is closed`);
     this.#checkInRange(offset);
+    if (offset >= this.#highWatermark) return Buffer.alloc(0);
+    const cached = this.#tail.read(Number(offset), bytesMax);
+    if (cached !== null) return cached;
     let index = this.#segmentIndexFor(offset);
     while (index >= 0 && index < this.#segments.length && offset < this.#highWatermark) {
       const segment = this.#segments[index]!;
@@ -428,6 +437,7 @@ export class PartitionLog {
     try {
       if (this.#failure === null) await this.#writeCleanCheckpoint();
     } finally {
+      this.#tail.clear();
       for (const segment of this.#segments) segment.forget();
       messagesAppended.release(this.#metricLabels);
       bytesAppended.release(this.#metricLabels);
@@ -601,13 +611,15 @@ export class PartitionLog {
       const buffer = item.buffer;
       for (let p = 0; p < buffer.length; ) {
         const batchBytes = batchTotalBytes(buffer, p);
+        const baseOffset = buffer.readBigInt64BE(p + batchOffsets.baseOffset);
         recordCount += buffer.readInt32BE(p + batchOffsets.lastOffsetDelta) + 1;
         segment.recordBatch({
           position: at,
           bytes: batchBytes,
-          baseOffset: buffer.readBigInt64BE(p + batchOffsets.baseOffset),
+          baseOffset,
           maxTimestampMs: Number(buffer.readBigInt64BE(p + batchOffsets.maxTimestamp)),
         });
+        this.#tail.add(Number(baseOffset), p === 0 && batchBytes === buffer.length ? buffer : buffer.subarray(p, p + batchBytes));
         p += batchBytes;
         at += batchBytes;
       }

@@ -10,6 +10,7 @@ import { logConfigDefaults, type LogConfig } from './config.js';
 import { HandlePool } from './handle-pool.js';
 import { IndexCache } from './index-cache.js';
 import { PartitionLog } from './partition-log.js';
+import { TailCache } from './tail-cache.js';
 import { CrashFileSystem } from './testing/crash-file-system.js';
 
 const config: LogConfig = { ...logConfigDefaults, segmentBytesMax: 4096, indexIntervalBytes: 100 };
@@ -18,9 +19,17 @@ function batch(i: number): Buffer {
   return encodeBatch([{ value: Buffer.from(`value-${i}`.padEnd(100, '.')), timestamp: i }]);
 }
 
-async function open(disk: CrashFileSystem): Promise<PartitionLog> {
+/** `tailCache` 0: every read goes to the (failing) file system. */
+async function open(disk: CrashFileSystem, options: { tailCacheBytes?: number } = {}): Promise<PartitionLog> {
   const fileSystem = disk.view();
-  return PartitionLog.open('/p', config, { fs: fileSystem, handles: new HandlePool({ fileSystem }), indexCache: new IndexCache(), logger: () => undefined });
+  const tailCache = options.tailCacheBytes === undefined ? undefined : new TailCache(options.tailCacheBytes);
+  return PartitionLog.open('/p', config, {
+    fs: fileSystem,
+    handles: new HandlePool({ fileSystem }),
+    indexCache: new IndexCache(),
+    ...(tailCache ? { tailCache } : {}),
+    logger: () => undefined,
+  });
 }
 
 async function values(log: PartitionLog): Promise<string[]> {
@@ -98,7 +107,7 @@ test('a failed write during a roll fences the partition too', async () => {
 
 test('a failed read is reported as STORAGE_FAILED and does not fence the partition', async () => {
   const disk = new CrashFileSystem();
-  const log = await open(disk);
+  const log = await open(disk, { tailCacheBytes: 0 });
   await log.append(batch(0));
   disk.failNext('read', 'EIO');
   await assert.rejects(log.read(0n, 1000), (error) => isWeirError(error, 'STORAGE_FAILED') && /read of .*EIO/.test(error.message));
