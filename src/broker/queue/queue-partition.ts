@@ -7,6 +7,12 @@
  * learned about those offsets (settled ones, failed deliveries) waits in `#recovered` until the
  * window reaches them.
  *
+ * Parked messages: a message scheduled far ahead need not hold a window slot. When the window is
+ * full, scheduled messages due later than `parkLeadMs` leave it for `parked` (offset, delivery
+ * count, due time: no record bytes), and are read from the log again shortly before they are due.
+ * Parked messages are unsettled like the window's: they count in the backlog, the floor and the
+ * checkpoints.
+ *
  * Key-ordered mode: the earliest unsettled message of a key holds the key; later messages of the
  * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
  * messages are delivered in order.
@@ -15,7 +21,7 @@ import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, readBa
 import type { Partition } from '../partition.js';
 import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
 
-export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling';
+export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling' | 'parked';
 
 /** A stored batch's record section as the window read it; entries point into it. */
 export interface LoadedBatch {
@@ -62,6 +68,15 @@ export function queueDeliveryMessages(delivery: QueueDelivery): QueueDeliveredMe
 export function entryRecord(entry: QueueEntry): DecodedRecord {
   const [record] = decodeRecords(entry.batch.section.subarray(entry.start, entry.end), entry.batch.baseOffset, entry.batch.baseTimestamp);
   return record!;
+}
+
+/** A message parked outside the window until shortly before it is due. */
+export interface ParkedEntry {
+  readonly offset: number;
+  readonly deliveryCount: number;
+  readonly dueAtMs: number;
+  readonly timestampMs: number;
+  readonly bytes: number;
 }
 
 /** What recovery knows about offsets the window has not reached again. */
@@ -115,8 +130,14 @@ export class QueuePartition {
   readonly retry = new EntryQueue();
   /** Estimated bytes of the log at and above `readTo`. */
   unreadBytes: number;
-  /** Bytes of the window's entries. */
+  /** Messages parked outside the window by offset (see the file comment). */
+  readonly parked = new Map<number, ParkedEntry>();
+  /** Bytes of the window's entries and of the parked messages. */
   windowBytes = 0;
+  /** A full window found nothing to park: do not look again before this. */
+  parkScanAfterMs = 0;
+  /** Entries came back from `parked`: `entries` is no longer in offset order. */
+  #reordered = false;
   loading = false;
   /** A wait for the high watermark to pass `readTo` is parked. */
   waiting = false;
@@ -143,7 +164,7 @@ export class QueuePartition {
     const settledAhead = recovered !== null && recovered.scanEnd > this.readTo
       ? Number(recovered.scanEnd - this.readTo) - recovered.unsettled.size
       : 0;
-    return Math.max(0, unread - settledAhead) + this.entries.size;
+    return Math.max(0, unread - settledAhead) + this.entries.size + this.parked.size;
   }
 
   /** Recovery information the window has not consumed yet (for checkpoints). */
@@ -153,8 +174,15 @@ export class QueuePartition {
 
   /** Every offset below is settled. Computed when asked (a settlement does not move it). */
   get floor(): bigint {
-    const first = this.entries.values().next();
-    return first.done ? this.readTo : BigInt(first.value.offset);
+    if (this.entries.size === 0) this.#reordered = false;
+    if (!this.#reordered && this.parked.size === 0) {
+      const first = this.entries.values().next();
+      return first.done ? this.readTo : BigInt(first.value.offset);
+    }
+    let floor = Number(this.readTo);
+    for (const offset of this.entries.keys()) if (offset < floor) floor = offset;
+    for (const offset of this.parked.keys()) if (offset < floor) floor = offset;
+    return BigInt(floor);
   }
 
   /** Reads the next stretch of the log into the window; returns the new entries in offset order. */
@@ -176,40 +204,16 @@ export class QueuePartition {
         baseOffset: header.baseOffset,
         baseTimestamp: header.baseTimestamp,
       };
-      const base = Number(header.baseOffset);
       let readTo = Number(this.readTo);
       const cursor = new RecordCursor(batch.section);
       while (cursor.next()) {
-        const offset = base + cursor.offsetDelta;
+        const offset = Number(header.baseOffset) + cursor.offsetDelta;
         if (offset < readTo) continue;
         readTo = offset + 1;
         this.unreadBytes = Math.max(0, this.unreadBytes - share);
         const recovered = this.#recovered === null ? null : this.#takeRecovered(BigInt(offset));
         if (recovered === 'settled') continue;
-        let deliverAtMs = 0;
-        let expiresAtMs = Number.POSITIVE_INFINITY;
-        if (cursor.headerCount > 0) {
-          for (const h of cursor.headers()) {
-            if (h.key === queueHeaders.deliverAt) deliverAtMs = headerMs(h.value) ?? 0;
-            else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
-          }
-        }
-        const entry: QueueEntry = {
-          partition: this,
-          offset,
-          batch,
-          start: cursor.start,
-          end: cursor.end,
-          bytes: share,
-          key: this.keyOrdered && cursor.keyLength >= 0 ? batch.section.toString('latin1', cursor.keyStart, cursor.keyStart + cursor.keyLength) : null,
-          timestampMs: header.baseTimestamp + cursor.timestampDelta,
-          expiresAtMs,
-          deliveryCount: recovered?.deliveryCount ?? 0,
-          state: 'ready',
-          dueAtMs: Math.max(deliverAtMs, recovered?.dueAtMs ?? 0),
-          leaseDeadlineMs: 0,
-          holder: null,
-        };
+        const entry = this.#entry(batch, cursor, offset, share, recovered?.deliveryCount ?? 0, recovered?.dueAtMs ?? 0);
         this.entries.set(offset, entry);
         this.windowBytes += share;
         loaded.push(entry);
@@ -218,6 +222,95 @@ export class QueuePartition {
       if (this.entries.size >= windowMessagesMax) break;
     }
     return loaded;
+  }
+
+  /** The window entry of the record under `cursor`. */
+  #entry(batch: LoadedBatch, cursor: RecordCursor, offset: number, share: number, deliveryCount: number, dueAtMs: number): QueueEntry {
+    let deliverAtMs = 0;
+    let expiresAtMs = Number.POSITIVE_INFINITY;
+    if (cursor.headerCount > 0) {
+      for (const h of cursor.headers()) {
+        if (h.key === queueHeaders.deliverAt) deliverAtMs = headerMs(h.value) ?? 0;
+        else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
+      }
+    }
+    return {
+      partition: this,
+      offset,
+      batch,
+      start: cursor.start,
+      end: cursor.end,
+      bytes: share,
+      key: this.keyOrdered && cursor.keyLength >= 0 ? batch.section.toString('latin1', cursor.keyStart, cursor.keyStart + cursor.keyLength) : null,
+      timestampMs: batch.baseTimestamp + cursor.timestampDelta,
+      expiresAtMs,
+      deliveryCount,
+      state: 'ready',
+      dueAtMs: Math.max(deliverAtMs, dueAtMs),
+      leaseDeadlineMs: 0,
+      holder: null,
+    };
+  }
+
+  // --- parking -------------------------------------------------------------------------------
+
+  /** A scheduled entry leaves the window (its bytes stay counted in `windowBytes`). */
+  park(entry: QueueEntry): void {
+    this.entries.delete(entry.offset);
+    entry.state = 'parked';
+    const { offset, deliveryCount, dueAtMs, timestampMs, bytes } = entry;
+    this.parked.set(offset, { offset, deliveryCount, dueAtMs, timestampMs, bytes });
+  }
+
+  /**
+   * Reads parked messages (offsets ascending) back into the window; returns their entries.
+   * Messages that retention deleted meanwhile are forgotten.
+   */
+  async unpark(offsets: number[]): Promise<QueueEntry[]> {
+    const log = this.source.log;
+    const entries: QueueEntry[] = [];
+    let i = 0;
+    while (i < offsets.length) {
+      if (offsets[i]! < Number(log.offsetStart)) {
+        this.#forgetParked(offsets[i++]!);
+        continue;
+      }
+      const bytes = await log.read(BigInt(offsets[i]!), loadReadBytes);
+      const from = i;
+      for (const { position } of batchPositions(bytes)) {
+        const header = readBatchHeader(bytes, position);
+        if (i >= offsets.length) break;
+        if (header.baseOffset + BigInt(header.lastOffsetDelta) < BigInt(offsets[i]!)) continue;
+        const batch: LoadedBatch = {
+          section: batchRecordSection(bytes, position, header, decompressedBytesMax),
+          baseOffset: header.baseOffset,
+          baseTimestamp: header.baseTimestamp,
+        };
+        const cursor = new RecordCursor(batch.section);
+        while (i < offsets.length && cursor.next()) {
+          const offset = Number(header.baseOffset) + cursor.offsetDelta;
+          while (i < offsets.length && offsets[i]! < offset) this.#forgetParked(offsets[i++]!); // no such record
+          if (offsets[i] !== offset) continue;
+          i++;
+          const parked = this.parked.get(offset);
+          if (parked === undefined) continue; // settled meanwhile (a deleted subscription)
+          this.parked.delete(offset);
+          const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
+          this.entries.set(offset, entry);
+          this.#reordered = true;
+          entries.push(entry);
+        }
+      }
+      if (i === from) this.#forgetParked(offsets[i++]!); // nothing at that offset: not a record
+    }
+    return entries;
+  }
+
+  #forgetParked(offset: number): void {
+    const parked = this.parked.get(offset);
+    if (parked === undefined) return;
+    this.parked.delete(offset);
+    this.windowBytes -= parked.bytes;
   }
 
   #takeRecovered(offset: bigint): 'settled' | { deliveryCount: number; dueAtMs: number } | null {

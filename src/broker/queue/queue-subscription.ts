@@ -30,6 +30,13 @@ export const windowMessagesMax = 10_000;
 const refillBelow = 2_000;
 /** Messages handed to one consumer per dispatch round, so competing consumers share. */
 const dispatchChunk = 512;
+/**
+ * A full window parks scheduled messages due later than this from now (queue-partition.ts); they
+ * are read back this long before they are due.
+ */
+export const parkLeadMs = 2_000;
+/** Parked messages read back into one partition's window per round, at least. */
+const unparkChunk = 1_000;
 /** Pause before dead-lettering is tried again after the dead-letter topic refused a message. */
 const deadLetterRetryMs = 1_000;
 export const consumersPerSubscriptionMax = 10_000;
@@ -56,6 +63,11 @@ export class QueueSubscription implements ConsumerOwner {
   readonly #scheduled = new MinHeap<QueueEntry>((entry) => entry.dueAtMs);
   #scheduleTimer: NodeJS.Timeout | undefined;
   #scheduleTimerAtMs = Number.POSITIVE_INFINITY;
+  /** Parked messages by due time (stale items, whose message left `parked`, are skipped). */
+  readonly #parkedByDue = new MinHeap<{ partition: QueuePartition; offset: number; dueAtMs: number }>((item) => item.dueAtMs);
+  #unparkTimer: NodeJS.Timeout | undefined;
+  #unparkTimerAtMs = Number.POSITIVE_INFINITY;
+  #unparking = false;
   #rateTimer: NodeJS.Timeout | undefined;
   #dispatchQueued = false;
   #partitionNext = 0;
@@ -245,8 +257,9 @@ export class QueueSubscription implements ConsumerOwner {
 
   #refill(partition: QueuePartition): void {
     if (partition.loading || this.#stop.signal.aborted) return;
-    if (partition.entries.size >= windowMessagesMax || partition.fresh.length + partition.retry.length >= refillBelow) return;
     const log = partition.source.log;
+    if (partition.entries.size >= windowMessagesMax && partition.readTo < log.highWatermark) this.#park(partition);
+    if (partition.entries.size >= windowMessagesMax || partition.fresh.length + partition.retry.length >= refillBelow) return;
     if (partition.readTo >= log.highWatermark) {
       this.#waitForData(partition);
       return;
@@ -265,6 +278,97 @@ export class QueueSubscription implements ConsumerOwner {
         partition.loading = false;
         this.dispatchSoon();
       });
+  }
+
+  // --- parking -------------------------------------------------------------------------------
+
+  /** The window is full and more is unread: scheduled messages due later leave it (parked). */
+  #park(partition: QueuePartition): void {
+    const now = Date.now();
+    if (partition.keyOrdered || now < partition.parkScanAfterMs) return;
+    let parked = 0;
+    for (const entry of partition.entries.values()) {
+      if (entry.state !== 'scheduled' || entry.dueAtMs <= now + parkLeadMs) continue;
+      partition.park(entry);
+      this.#parkedByDue.push({ partition, offset: entry.offset, dueAtMs: entry.dueAtMs });
+      parked++;
+    }
+    if (parked === 0) {
+      partition.parkScanAfterMs = now + 1_000; // nothing to park: the window is full of work
+      return;
+    }
+    // The schedule forgets the parked entries (their record bytes can go).
+    const scheduled = this.#scheduled.drain().filter((entry) => entry.state === 'scheduled');
+    for (const entry of scheduled) this.#scheduled.push(entry);
+    this.#armUnparkTimer();
+  }
+
+  #armUnparkTimer(): void {
+    const next = this.#parkedByDue.peek();
+    if (next === undefined || this.#unparking) return;
+    const atMs = next.dueAtMs - parkLeadMs;
+    if (atMs >= this.#unparkTimerAtMs) return;
+    clearTimeout(this.#unparkTimer);
+    this.#unparkTimerAtMs = atMs;
+    this.#unparkTimer = setTimeout(() => {
+      this.#unparkTimer = undefined;
+      this.#unparkTimerAtMs = Number.POSITIVE_INFINITY;
+      void this.#unpark();
+    }, Math.max(0, atMs - Date.now()));
+  }
+
+  /** Parked messages due within `parkLeadMs` come back into their windows, and are scheduled. */
+  async #unpark(): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    this.#unparking = true;
+    let again = false;
+    try {
+      const horizon = Date.now() + parkLeadMs;
+      const due = new Map<QueuePartition, number[]>();
+      for (let next = this.#parkedByDue.peek(); next !== undefined && next.dueAtMs <= horizon; next = this.#parkedByDue.peek()) {
+        const { partition, offset } = next;
+        if (partition.parked.get(offset)?.dueAtMs !== next.dueAtMs) {
+          this.#parkedByDue.pop(); // settled, or read back already
+          continue;
+        }
+        let offsets = due.get(partition);
+        if (offsets === undefined) due.set(partition, (offsets = []));
+        if (offsets.length >= Math.max(unparkChunk, windowMessagesMax - partition.entries.size)) {
+          again = true; // the rest comes in the next round, once these are on their way
+          break;
+        }
+        this.#parkedByDue.pop();
+        offsets.push(offset);
+      }
+      for (const [partition, offsets] of due) {
+        offsets.sort((a, b) => a - b);
+        try {
+          const entries = await partition.unpark(offsets);
+          if (this.#stop.signal.aborted) return;
+          const now = Date.now();
+          for (const entry of entries) this.#admit(entry, now);
+        } catch (error) {
+          this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading parked messages failed, retrying: ${String(error)}`);
+          for (const offset of offsets) {
+            const parked = partition.parked.get(offset);
+            if (parked !== undefined) this.#parkedByDue.push({ partition, offset, dueAtMs: Math.max(parked.dueAtMs, Date.now() + parkLeadMs + 1_000) });
+          }
+        }
+      }
+    } finally {
+      this.#unparking = false;
+    }
+    this.dispatchSoon();
+    if (again) {
+      this.#unparkTimerAtMs = Date.now();
+      this.#unparkTimer = setTimeout(() => {
+        this.#unparkTimer = undefined;
+        this.#unparkTimerAtMs = Number.POSITIVE_INFINITY;
+        void this.#unpark();
+      }, 10);
+      return;
+    }
+    this.#armUnparkTimer();
   }
 
   #waitForData(partition: QueuePartition): void {
@@ -538,6 +642,7 @@ export class QueueSubscription implements ConsumerOwner {
         for (const entry of partition.entries.values()) {
           unsettled.push([entry.offset.toString(), entry.deliveryCount, entry.state === 'scheduled' ? entry.dueAtMs : 0]);
         }
+        for (const parked of partition.parked.values()) unsettled.push([parked.offset.toString(), parked.deliveryCount, parked.dueAtMs]);
         let scanEnd = partition.readTo;
         const recovered = partition.recovered;
         if (recovered !== null && recovered.scanEnd > scanEnd) {
@@ -563,6 +668,11 @@ export class QueueSubscription implements ConsumerOwner {
         else if (entry.state === 'scheduled') partitionScheduled++;
         if (entry.deliveryCount > 0 && entry.state !== 'settling') deliveryCounts[entry.deliveryCount] = (deliveryCounts[entry.deliveryCount] ?? 0) + 1;
         if (oldestMs === null || entry.timestampMs < oldestMs) oldestMs = entry.timestampMs;
+      }
+      for (const parked of partition.parked.values()) {
+        partitionScheduled++;
+        if (parked.deliveryCount > 0) deliveryCounts[parked.deliveryCount] = (deliveryCounts[parked.deliveryCount] ?? 0) + 1;
+        if (oldestMs === null || parked.timestampMs < oldestMs) oldestMs = parked.timestampMs;
       }
       inFlight += partitionInFlight;
       scheduled += partitionScheduled;
@@ -600,6 +710,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#stop.abort();
     clearTimeout(this.#scheduleTimer);
     clearTimeout(this.#rateTimer);
+    clearTimeout(this.#unparkTimer);
     for (const consumer of [...this.#consumers]) void consumer.close();
     this.#consumers.clear();
   }

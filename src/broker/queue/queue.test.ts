@@ -8,6 +8,7 @@ import { isWeirError } from '../../util/errors.js';
 import { Broker } from '../broker.js';
 import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
 import { queueDeliveryMessages } from './queue-partition.js';
+import { windowMessagesMax } from './queue-subscription.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -255,6 +256,59 @@ test('a rate-capped push consumer is held to its rate', async () => {
     await consumer.close();
     // 100/s with a burst of 10: about 100 in one second, certainly not all 200.
     assert.ok(times.length >= 60 && times.length <= 125, `delivered ${times.length} in 1 s at 100/s`);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('messages delayed far ahead leave a full window: later ones are delivered at once, the delayed ones on time, across a restart', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  const delayed = windowMessagesMax + 500;
+  const dueAt = Date.now() + 5_000;
+  try {
+    await broker.createSubscription('far', 's');
+    const header = [{ key: queueHeaders.deliverAt, value: Buffer.from(String(dueAt)) }];
+    for (let i = 0; i < delayed; i += 500) {
+      await produce(broker, 'far', 0, Array.from({ length: 500 }, (_, j) => ({ value: Buffer.from(`d${i + j}`), headers: header })));
+    }
+    await produce(broker, 'far', 0, values(20, 'now'));
+    const consumer = await broker.openQueueConsumer({ topic: 'far', subscription: 's' });
+    const prompt: Received[] = [];
+    while (prompt.length < 20) {
+      const got = await receive(consumer, 100, 1000);
+      assert.ok(got.length > 0 && Date.now() < dueAt, 'the undelayed messages behind a full window of delayed ones arrive before the delay ends');
+      prompt.push(...got);
+    }
+    assert.deepEqual(prompt.map((m) => m.value), values(20, 'now').map((r) => r.value!.toString()));
+    await broker.settle('far', 's', prompt.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+    const described = broker.describeSubscription('far', 's');
+    assert.equal(described.backlogMessages, delayed);
+    assert.equal(described.scheduled, delayed, 'parked messages count as scheduled');
+    assert.equal(described.partitions[0]!.ackFloor, 0n);
+  } finally {
+    await broker.close();
+  }
+  // Restarted before they are due: still delayed, none lost, none early.
+  broker = await Broker.open({ dataDir });
+  try {
+    const consumer = await broker.openQueueConsumer({ topic: 'far', subscription: 's' });
+    const seen = new Set<string>();
+    let firstAt = 0;
+    while (seen.size < delayed) {
+      const got = await receive(consumer, 5_000, 6_000);
+      assert.ok(got.length > 0, `only ${seen.size} of ${delayed} delayed messages arrived`);
+      firstAt ||= got[0]!.at;
+      for (const message of got) {
+        assert.ok(message.at >= dueAt, `${message.value} came ${dueAt - message.at} ms early`);
+        assert.ok(!seen.has(message.value), `${message.value} twice`);
+        seen.add(message.value);
+      }
+      await broker.settle('far', 's', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+    }
+    // Generous: the target is 100 ms (this test reads 10,500 parked messages back at once).
+    assert.ok(firstAt - dueAt <= 1_000, `the delayed messages began ${firstAt - dueAt} ms late`);
+    assert.equal(broker.describeSubscription('far', 's').backlogMessages, 0);
   } finally {
     await broker.close();
   }
