@@ -35,6 +35,8 @@ const dispatchChunk = 512;
  * are read back this long before they are due.
  */
 export const parkLeadMs = 2_000;
+/** Parked messages per partition at most (about 100 bytes each). */
+export const parkedMessagesMax = 1_000_000;
 /** Parked messages read back into one partition's window per round, at least. */
 const unparkChunk = 1_000;
 /** Pause before dead-lettering is tried again after the dead-letter topic refused a message. */
@@ -288,6 +290,7 @@ export class QueueSubscription implements ConsumerOwner {
     if (partition.keyOrdered || now < partition.parkScanAfterMs) return;
     let parked = 0;
     for (const entry of partition.entries.values()) {
+      if (partition.parked.size >= parkedMessagesMax) break;
       if (entry.state !== 'scheduled' || entry.dueAtMs <= now + parkLeadMs) continue;
       partition.park(entry);
       this.#parkedByDue.push({ partition, offset: entry.offset, dueAtMs: entry.dueAtMs });
