@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { WeirError } from '../util/errors.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
-import { OffsetStore, offsetMetadataBytesMax, offsetsTopic } from './offset-store.js';
+import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
 import { QueueManager } from './queue/queue-manager.js';
 import { queueStateTopic } from './queue/queue-state-log.js';
-import { logConfigOf, resolveTopicConfig, topicConfigDefaults, validateTopicName } from './topic-config.js';
+import { logConfigOf, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName } from './topic-config.js';
 import type {
   BrokerApi,
   CommittedOffset,
@@ -60,6 +60,8 @@ export interface BrokerOptions {
   defaultTopicConfig?: Partial<TopicConfig>;
   /** How often retention runs over every partition (default 30 s). */
   retentionCheckIntervalMs?: number;
+  /** Growth of `__consumer_offsets` that starts a compaction (default 16 MiB; see offset-store.ts). */
+  offsetsCompactAfterBytes?: number;
   logger?: Logger;
 }
 
@@ -100,6 +102,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       dataDir: options.dataDir,
       autoCreateTopics: options.autoCreateTopics ?? true,
       retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? 30_000,
+      offsetsCompactAfterBytes: options.offsetsCompactAfterBytes ?? offsetsCompactAfterBytesDefault,
       logger: options.logger ?? (() => {}),
     };
     this.#defaults = resolveTopicConfig(options.defaultTopicConfig ?? {}, topicConfigDefaults);
@@ -129,8 +132,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       this.#topics.set(topic.name, topic);
     }
     let offsets = this.#topics.get(offsetsTopic);
-    if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, { partitions: 1, retentionMs: null, flush: { kind: 'always' } }, true);
-    this.#offsets = await OffsetStore.open(offsets.partitions[0]!);
+    if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, offsetsTopicConfig(this.#options.offsetsCompactAfterBytes), true);
+    this.#offsets = await OffsetStore.open(offsets.partitions[0]!, {
+      compactAfterBytes: this.#options.offsetsCompactAfterBytes,
+      logger: (level, message) => this.#options.logger(level, message),
+    });
     let queueState = this.#topics.get(queueStateTopic);
     queueState ??= await this.#createTopic(queueStateTopic, queueStateTopicConfig, true);
     this.#queues = await QueueManager.open(queueState.partitions[0]!, {
@@ -590,6 +596,19 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     await this.#lock?.close();
     await rm(join(this.dataDir, '.lock'), { force: true });
   }
+}
+
+/** Segments of a quarter of the compaction threshold, so that a compaction can drop most of the log. */
+function offsetsTopicConfig(compactAfterBytes: number): Partial<TopicConfig> {
+  const segmentBytesMax = Math.min(segmentBytesMaxLimit, Math.max(segmentBytesMin, Math.floor(compactAfterBytes / 4)));
+  return {
+    partitions: 1,
+    retentionMs: null,
+    retentionBytes: null,
+    flush: { kind: 'always' },
+    segmentBytesMax,
+    messageBytesMax: Math.min(topicConfigDefaults.messageBytesMax, segmentBytesMax),
+  };
 }
 
 const queueStateTopicConfig: Partial<TopicConfig> = {

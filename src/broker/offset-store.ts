@@ -4,8 +4,14 @@
  *
  * Each commit appends one batch; a record's key is `group \0 topic \0 partition` and its value the
  * JSON `{"o": offset, "m": metadata}`, or null when the group's offsets are deleted. On open the
- * log is replayed. The log is not compacted yet: it grows by one small batch per commit (about
- * 100 bytes per partition committed), which an auto-commit every 5 s keeps to megabytes a day.
+ * log is replayed.
+ *
+ * Compaction: once the log has grown by `compactAfterBytes` (and by twice the last snapshot) since
+ * the last snapshot, the store appends a snapshot of every committed offset — a record with no key
+ * and the value `{"snapshot":"begin"}`, one record per offset, then `{"snapshot":"end"}` — and
+ * drops the log segments below it. Replay takes a complete snapshot as the whole state (so offsets
+ * deleted before it stay deleted) and ignores one a crash cut short. While a snapshot is written,
+ * commits wait, so none lands inside it.
  */
 import { RecordBatchBuilder, decodeBatches } from '../format/record-batch.js';
 import type { Partition } from './partition.js';
@@ -14,6 +20,12 @@ import type { CommittedOffset, OffsetCommitEntry } from './types.js';
 export const offsetsTopic = '__consumer_offsets';
 export const offsetMetadataBytesMax = 4096;
 const replayReadBytes = 1024 * 1024;
+/** Default growth of the log since the last snapshot that starts a compaction. */
+export const offsetsCompactAfterBytesDefault = 16 * 1024 * 1024;
+/** Snapshot batches stay near this, or half the topic's largest batch when that is smaller. */
+const snapshotBatchBytes = 512 * 1024;
+const snapshotBegin = Buffer.from('{"snapshot":"begin"}');
+const snapshotEnd = Buffer.from('{"snapshot":"end"}');
 
 function keyOf(groupId: string, topic: string, partition: number): string {
   return `${groupId}\u0000${topic}\u0000${partition}`;
@@ -24,29 +36,58 @@ interface Stored {
   metadata: string | null;
 }
 
+export interface OffsetStoreOptions {
+  compactAfterBytes?: number;
+  logger?: (level: 'warn', message: string) => void;
+}
+
 export class OffsetStore {
   readonly #partition: Partition;
   /** group → (topic\0partition key → offset) */
-  readonly #groups = new Map<string, Map<string, Stored>>();
+  #groups = new Map<string, Map<string, Stored>>();
+  readonly #compactAfterBytes: number;
+  readonly #logger: NonNullable<OffsetStoreOptions['logger']>;
+  /** Commits and deletions appended and not yet applied. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Set while a snapshot is written: appends wait for it. */
+  #gate: Promise<void> | null = null;
+  #bytesSinceSnapshot = 0;
+  #lastSnapshotBytes = 0;
+  #compacting = false;
 
-  private constructor(partition: Partition) {
+  private constructor(partition: Partition, options: OffsetStoreOptions) {
     this.#partition = partition;
+    this.#compactAfterBytes = options.compactAfterBytes ?? offsetsCompactAfterBytesDefault;
+    this.#logger = options.logger ?? (() => undefined);
   }
 
-  static async open(partition: Partition): Promise<OffsetStore> {
-    const store = new OffsetStore(partition);
+  static async open(partition: Partition, options: OffsetStoreOptions = {}): Promise<OffsetStore> {
+    const store = new OffsetStore(partition, options);
     const log = partition.log;
     let offset = log.offsetStart;
+    /** The snapshot being read: it becomes the state at its end marker. */
+    let snapshot: Map<string, Map<string, Stored>> | null = null;
     while (offset < log.highWatermark) {
       const bytes = await log.read(offset, replayReadBytes);
       if (bytes.length === 0) break;
       const records = decodeBatches(bytes, { decompressedBytesMax: 64 * 1024 * 1024, offsetMin: offset });
       for (const record of records) {
-        store.#apply(record.key?.toString('utf8') ?? '', record.value);
         offset = record.offset + 1n;
+        if (record.key === null) {
+          if (record.value?.equals(snapshotBegin)) snapshot = new Map();
+          else if (record.value?.equals(snapshotEnd) && snapshot !== null) {
+            store.#groups = snapshot;
+            snapshot = null;
+          }
+          continue;
+        }
+        if (snapshot !== null) applyTo(snapshot, record.key.toString('utf8'), record.value);
+        else applyTo(store.#groups, record.key.toString('utf8'), record.value);
       }
       if (records.length === 0) break;
     }
+    // A snapshot that a crash cut short (no end marker) is ignored: the records before it stand.
+    store.#bytesSinceSnapshot = log.sizeBytes;
     return store;
   }
 
@@ -62,9 +103,11 @@ export class OffsetStore {
       value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })),
     }));
     for (const { key, value } of records) builder.add({ key: Buffer.from(key), value });
-    await this.#partition.append(builder.build());
     // Applied after the append is durable: a reader never sees an offset a crash could take back.
-    for (const { key, value } of records) this.#apply(key, value);
+    await this.#append(builder.build(), () => {
+      for (const { key, value } of records) applyTo(this.#groups, key, value);
+    });
+    this.#maybeCompact();
   }
 
   async deleteGroup(groupId: string): Promise<void> {
@@ -72,8 +115,80 @@ export class OffsetStore {
     if (offsets === undefined || offsets.size === 0) return;
     const builder = new RecordBatchBuilder();
     for (const key of offsets.keys()) builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
-    await this.#partition.append(builder.build());
-    this.#groups.delete(groupId);
+    await this.#append(builder.build(), () => this.#groups.delete(groupId));
+    this.#maybeCompact();
+  }
+
+  /**
+   * Appends a commit or deletion; `applied` runs once it is durable (appends resolve in log order,
+   * so two commits of one offset apply in the order they were stored).
+   */
+  async #append(batch: Buffer, applied: () => void): Promise<void> {
+    while (this.#gate !== null) await this.#gate;
+    this.#bytesSinceSnapshot += batch.length;
+    const appending = this.#partition.append(batch).then(applied);
+    this.#inFlight.add(appending);
+    try {
+      await appending;
+    } finally {
+      this.#inFlight.delete(appending);
+    }
+  }
+
+  #maybeCompact(): void {
+    if (this.#compacting || this.#bytesSinceSnapshot < Math.max(this.#compactAfterBytes, 2 * this.#lastSnapshotBytes)) return;
+    this.#compacting = true;
+    this.compact()
+      .catch((error) => this.#logger('warn', `compacting ${offsetsTopic} failed (it is tried again later): ${String(error)}`))
+      .finally(() => (this.#compacting = false));
+  }
+
+  /**
+   * Appends a snapshot of every committed offset, then drops the log segments below it. Returns
+   * the number of segments dropped.
+   */
+  async compact(): Promise<number> {
+    while (this.#gate !== null) await this.#gate;
+    let open!: () => void;
+    this.#gate = new Promise((resolve) => (open = resolve));
+    let start: bigint;
+    try {
+      // The snapshot is taken once every commit already appended is applied.
+      await Promise.allSettled([...this.#inFlight]);
+      start = await this.#appendSnapshot();
+    } finally {
+      this.#gate = null;
+      open();
+    }
+    return this.#partition.log.deleteBefore(start);
+  }
+
+  async #appendSnapshot(): Promise<bigint> {
+    const batches: Buffer[] = [];
+    const batchBytes = Math.min(snapshotBatchBytes, Math.floor(this.#partition.log.config.batchBytesMax / 2));
+    let builder = new RecordBatchBuilder();
+    builder.add({ key: null, value: snapshotBegin });
+    for (const [groupId, offsets] of this.#groups) {
+      for (const [key, stored] of offsets) {
+        if (builder.sizeBytes >= batchBytes) {
+          batches.push(builder.build());
+          builder = new RecordBatchBuilder();
+        }
+        builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: Buffer.from(JSON.stringify({ o: stored.offset.toString(), m: stored.metadata })) });
+      }
+    }
+    builder.add({ key: null, value: snapshotEnd });
+    batches.push(builder.build());
+    let bytes = 0;
+    let start: bigint | null = null;
+    for (const batch of batches) {
+      const appended = await this.#partition.append(batch);
+      start ??= appended.baseOffset;
+      bytes += batch.length;
+    }
+    this.#bytesSinceSnapshot = 0;
+    this.#lastSnapshotBytes = bytes;
+    return start!;
   }
 
   fetch(groupId: string, partitions?: { topic: string; partition: number }[]): CommittedOffset[] {
@@ -97,20 +212,22 @@ export class OffsetStore {
     }
   }
 
-  #apply(key: string, value: Buffer | null): void {
-    const [groupId, topic, partition] = key.split('\u0000');
-    if (groupId === undefined || topic === undefined || partition === undefined) return;
-    let offsets = this.#groups.get(groupId);
-    if (value === null) {
-      offsets?.delete(`${topic}\u0000${partition}`);
-      if (offsets?.size === 0) this.#groups.delete(groupId);
-      return;
-    }
-    const parsed = JSON.parse(value.toString('utf8')) as { o: string; m: string | null };
-    if (offsets === undefined) {
-      offsets = new Map();
-      this.#groups.set(groupId, offsets);
-    }
-    offsets.set(`${topic}\u0000${partition}`, { offset: BigInt(parsed.o), metadata: parsed.m });
+}
+
+/** One stored record (a commit or a deletion) applied to `groups`. */
+function applyTo(groups: Map<string, Map<string, Stored>>, key: string, value: Buffer | null): void {
+  const [groupId, topic, partition] = key.split('\u0000');
+  if (groupId === undefined || topic === undefined || partition === undefined) return;
+  let offsets = groups.get(groupId);
+  if (value === null) {
+    offsets?.delete(`${topic}\u0000${partition}`);
+    if (offsets?.size === 0) groups.delete(groupId);
+    return;
   }
+  const parsed = JSON.parse(value.toString('utf8')) as { o: string; m: string | null };
+  if (offsets === undefined) {
+    offsets = new Map();
+    groups.set(groupId, offsets);
+  }
+  offsets.set(`${topic}\u0000${partition}`, { offset: BigInt(parsed.o), metadata: parsed.m });
 }
