@@ -53,7 +53,6 @@ export class OffsetStore {
   #gate: Promise<void> | null = null;
   #bytesSinceSnapshot = 0;
   #lastSnapshotBytes = 0;
-  #compacting = false;
 
   private constructor(partition: Partition, options: OffsetStoreOptions) {
     this.#partition = partition;
@@ -81,8 +80,7 @@ export class OffsetStore {
           }
           continue;
         }
-        if (snapshot !== null) applyTo(snapshot, record.key.toString('utf8'), record.value);
-        else applyTo(store.#groups, record.key.toString('utf8'), record.value);
+        applyTo(snapshot ?? store.#groups, record.key.toString('utf8'), record.value);
       }
       if (records.length === 0) break;
     }
@@ -136,12 +134,11 @@ export class OffsetStore {
   }
 
   #maybeCompact(): void {
-    if (this.#compacting || this.#bytesSinceSnapshot < Math.max(this.#compactAfterBytes, 2 * this.#lastSnapshotBytes)) return;
-    this.#compacting = true;
-    this.compact()
-      .catch((error) => this.#logger('warn', `compacting ${offsetsTopic} failed (it is tried again later): ${String(error)}`))
-      .finally(() => (this.#compacting = false));
+    // A compaction under way holds the gate (compact() takes it before its first await).
+    if (this.#gate !== null || this.#bytesSinceSnapshot < Math.max(this.#compactAfterBytes, 2 * this.#lastSnapshotBytes)) return;
+    this.compact().catch((error) => this.#logger('warn', `compacting ${offsetsTopic} failed (it is tried again later): ${String(error)}`));
   }
+
 
   /**
    * Appends a snapshot of every committed offset, then drops the log segments below it. Returns

@@ -67,11 +67,6 @@ export class LogTail {
     this.#cache = cache;
   }
 
-  /** Batches held. */
-  get length(): number {
-    return this.#bases.length - this.#head;
-  }
-
   /**
    * Adds one batch that was just written, right after the previous one. A small view of a large
    * buffer (a batch inside a network read) is copied, so the budget counts what is really held.

@@ -199,11 +199,7 @@ export class QueuePartition {
       const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < this.readTo) continue;
       const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
-      const batch: LoadedBatch = {
-        section: batchRecordSection(bytes, position, header, decompressedBytesMax),
-        baseOffset: header.baseOffset,
-        baseTimestamp: header.baseTimestamp,
-      };
+      const batch = loadedBatch(bytes, position, header);
       let readTo = Number(this.readTo);
       const cursor = new RecordCursor(batch.section);
       while (cursor.next()) {
@@ -281,11 +277,7 @@ export class QueuePartition {
         const header = readBatchHeader(bytes, position);
         if (i >= offsets.length) break;
         if (header.baseOffset + BigInt(header.lastOffsetDelta) < BigInt(offsets[i]!)) continue;
-        const batch: LoadedBatch = {
-          section: batchRecordSection(bytes, position, header, decompressedBytesMax),
-          baseOffset: header.baseOffset,
-          baseTimestamp: header.baseTimestamp,
-        };
+        const batch = loadedBatch(bytes, position, header);
         const cursor = new RecordCursor(batch.section);
         while (i < offsets.length && cursor.next()) {
           const offset = Number(header.baseOffset) + cursor.offsetDelta;
@@ -359,6 +351,15 @@ export class QueuePartition {
     this.#keyHolders.set(entry.key, next.offset);
     return next;
   }
+}
+
+/** The stored batch at `position` of `bytes` as the window keeps it. */
+function loadedBatch(bytes: Buffer, position: number, header: ReturnType<typeof readBatchHeader>): LoadedBatch {
+  return {
+    section: batchRecordSection(bytes, position, header, decompressedBytesMax),
+    baseOffset: header.baseOffset,
+    baseTimestamp: header.baseTimestamp,
+  };
 }
 
 function headerMs(value: Buffer | null): number | null {

@@ -63,12 +63,10 @@ export class QueueSubscription implements ConsumerOwner {
   readonly #state: QueueStateLog;
   readonly #consumers = new Set<QueueConsumerSession>();
   readonly #scheduled = new MinHeap<QueueEntry>((entry) => entry.dueAtMs);
-  #scheduleTimer: NodeJS.Timeout | undefined;
-  #scheduleTimerAtMs = Number.POSITIVE_INFINITY;
+  readonly #scheduleTimer = new EarliestTimer(() => this.dispatchSoon());
   /** Parked messages by due time (stale items, whose message left `parked`, are skipped). */
   readonly #parkedByDue = new MinHeap<{ partition: QueuePartition; offset: number; dueAtMs: number }>((item) => item.dueAtMs);
-  #unparkTimer: NodeJS.Timeout | undefined;
-  #unparkTimerAtMs = Number.POSITIVE_INFINITY;
+  readonly #unparkTimer = new EarliestTimer(() => void this.#unpark());
   #unparking = false;
   #rateTimer: NodeJS.Timeout | undefined;
   #dispatchQueued = false;
@@ -308,16 +306,7 @@ export class QueueSubscription implements ConsumerOwner {
 
   #armUnparkTimer(): void {
     const next = this.#parkedByDue.peek();
-    if (next === undefined || this.#unparking) return;
-    const atMs = next.dueAtMs - parkLeadMs;
-    if (atMs >= this.#unparkTimerAtMs) return;
-    clearTimeout(this.#unparkTimer);
-    this.#unparkTimerAtMs = atMs;
-    this.#unparkTimer = setTimeout(() => {
-      this.#unparkTimer = undefined;
-      this.#unparkTimerAtMs = Number.POSITIVE_INFINITY;
-      void this.#unpark();
-    }, Math.max(0, atMs - Date.now()));
+    if (next !== undefined && !this.#unparking) this.#unparkTimer.at(next.dueAtMs - parkLeadMs);
   }
 
   /** Parked messages due within `parkLeadMs` come back into their windows, and are scheduled. */
@@ -362,16 +351,8 @@ export class QueueSubscription implements ConsumerOwner {
       this.#unparking = false;
     }
     this.dispatchSoon();
-    if (again) {
-      this.#unparkTimerAtMs = Date.now();
-      this.#unparkTimer = setTimeout(() => {
-        this.#unparkTimer = undefined;
-        this.#unparkTimerAtMs = Number.POSITIVE_INFINITY;
-        void this.#unpark();
-      }, 10);
-      return;
-    }
-    this.#armUnparkTimer();
+    if (again) this.#unparkTimer.at(Date.now() + 10);
+    else this.#armUnparkTimer();
   }
 
   #waitForData(partition: QueuePartition): void {
@@ -406,15 +387,9 @@ export class QueueSubscription implements ConsumerOwner {
 
   #armScheduleTimer(): void {
     const next = this.#scheduled.peek();
-    if (next === undefined || next.dueAtMs >= this.#scheduleTimerAtMs) return;
-    clearTimeout(this.#scheduleTimer);
-    this.#scheduleTimerAtMs = next.dueAtMs;
-    this.#scheduleTimer = setTimeout(() => {
-      this.#scheduleTimerAtMs = Number.POSITIVE_INFINITY;
-      this.#scheduleTimer = undefined;
-      this.dispatchSoon();
-    }, Math.max(0, next.dueAtMs - Date.now()));
+    if (next !== undefined) this.#scheduleTimer.at(next.dueAtMs);
   }
+
 
   #promoteDue(nowMs: number): void {
     for (let next = this.#scheduled.peek(); next !== undefined && next.dueAtMs <= nowMs; next = this.#scheduled.peek()) {
@@ -711,11 +686,39 @@ export class QueueSubscription implements ConsumerOwner {
   /** Stops timers and waits; consumers are closed (their pulls answer empty). */
   close(): void {
     this.#stop.abort();
-    clearTimeout(this.#scheduleTimer);
+    this.#scheduleTimer.clear();
     clearTimeout(this.#rateTimer);
-    clearTimeout(this.#unparkTimer);
+    this.#unparkTimer.clear();
     for (const consumer of [...this.#consumers]) void consumer.close();
     this.#consumers.clear();
+  }
+}
+
+/** One timer that fires at the earliest of the times asked for since it last fired. */
+class EarliestTimer {
+  readonly #fire: () => void;
+  #timer: NodeJS.Timeout | undefined;
+  #atMs = Number.POSITIVE_INFINITY;
+
+  constructor(fire: () => void) {
+    this.#fire = fire;
+  }
+
+  at(atMs: number): void {
+    if (atMs >= this.#atMs) return;
+    clearTimeout(this.#timer);
+    this.#atMs = atMs;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#atMs = Number.POSITIVE_INFINITY;
+      this.#fire();
+    }, Math.max(0, atMs - Date.now()));
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#atMs = Number.POSITIVE_INFINITY;
   }
 }
 
