@@ -52,6 +52,31 @@ export interface QueueEntry {
   holder: object | null;
 }
 
+/**
+ * A QueueEntry as the window creates it: a class, so that every entry has one shape from the
+ * start (an object literal's fields change representation as leases set them, and each change
+ * throws away the optimized code of the window's hot paths).
+ */
+class WindowEntry implements QueueEntry {
+  state: EntryState = 'ready';
+  leaseDeadlineMs = 0;
+  holder: object | null = null;
+
+  constructor(
+    readonly partition: QueuePartition,
+    readonly offset: number,
+    readonly batch: LoadedBatch,
+    readonly start: number,
+    readonly end: number,
+    readonly bytes: number,
+    readonly key: string | null,
+    readonly timestampMs: number,
+    readonly expiresAtMs: number,
+    public deliveryCount: number,
+    public dueAtMs: number,
+  ) {}
+}
+
 /** A delivery's messages, decoded (the HTTP front end and tests read them this way). */
 export function queueDeliveryMessages(delivery: QueueDelivery): QueueDeliveredMessage[] {
   return decodeRecords(delivery.records, delivery.baseOffset, delivery.baseTimestampMs).map((record) => ({
@@ -230,22 +255,8 @@ export class QueuePartition {
         else if (h.key === queueHeaders.expiresAt) expiresAtMs = headerMs(h.value) ?? expiresAtMs;
       }
     }
-    return {
-      partition: this,
-      offset,
-      batch,
-      start: cursor.start,
-      end: cursor.end,
-      bytes: share,
-      key: this.keyOrdered && cursor.keyLength >= 0 ? batch.section.toString('latin1', cursor.keyStart, cursor.keyStart + cursor.keyLength) : null,
-      timestampMs: batch.baseTimestamp + cursor.timestampDelta,
-      expiresAtMs,
-      deliveryCount,
-      state: 'ready',
-      dueAtMs: Math.max(deliverAtMs, dueAtMs),
-      leaseDeadlineMs: 0,
-      holder: null,
-    };
+    const key = this.keyOrdered && cursor.keyLength >= 0 ? batch.section.toString('latin1', cursor.keyStart, cursor.keyStart + cursor.keyLength) : null;
+    return new WindowEntry(this, offset, batch, cursor.start, cursor.end, share, key, batch.baseTimestamp + cursor.timestampDelta, expiresAtMs, deliveryCount, Math.max(deliverAtMs, dueAtMs));
   }
 
   // --- parking -------------------------------------------------------------------------------

@@ -419,8 +419,9 @@ export class QueueSubscription implements ConsumerOwner {
         }
       }
     }
-    await this.#state.flushed();
+    // Freed leases are handed on at once; only the answer waits for the settlements to be durable.
     this.dispatchSoon();
+    await this.#state.flushed();
     return failures;
   }
 
