@@ -61,6 +61,7 @@ export function subscriptionKey(topic: string, name: string): string {
 }
 
 interface PendingEvents {
+  /** Settled offsets as [from, to) pairs, flat: from0, to0, from1, to1, ... */
   settled: number[];
   failed: [string, number, number][];
   deadLetters: [number, string][];
@@ -97,8 +98,12 @@ export class QueueStateLog {
     return events;
   }
 
-  settled(key: string, partition: number, offset: number): void {
-    this.#events(key, partition).settled.push(offset);
+  /** Offsets `offset` to `offset + count - 1` were settled. */
+  settled(key: string, partition: number, offset: number, count = 1): void {
+    const settled = this.#events(key, partition).settled;
+    const last = settled.length - 1;
+    if (last > 0 && settled[last] === offset) settled[last] = offset + count; // extends the previous run
+    else settled.push(offset, offset + count);
   }
 
   failed(key: string, partition: number, offset: number, deliveryCount: number, dueAtMs: number): void {
@@ -107,7 +112,7 @@ export class QueueStateLog {
 
   deadLettered(key: string, partition: number, offset: number, dlqPartition: number, dlqOffset: bigint): void {
     const events = this.#events(key, partition);
-    events.settled.push(offset);
+    events.settled.push(offset, offset + 1);
     events.deadLetters.push([dlqPartition, dlqOffset.toString()]);
   }
 
@@ -244,19 +249,26 @@ export function applyEvents(subscription: RecoveredSubscription, events: Events)
   }
 }
 
-/** Sorted offsets as [from, to) ranges of consecutive offsets. */
-function toRanges(offsets: number[]): [string, string][] {
-  offsets.sort((a, b) => a - b);
+/** [from, to) pairs (flat, in any order, possibly adjacent) as sorted, merged ranges. */
+function toRanges(pairs: number[]): [string, string][] {
+  const runs: [number, number][] = [];
+  let sorted = true;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const run: [number, number] = [pairs[i]!, pairs[i + 1]!];
+    if (runs.length > 0 && run[0] < runs[runs.length - 1]![0]) sorted = false;
+    runs.push(run);
+  }
+  if (!sorted) runs.sort((a, b) => a[0] - b[0]);
   const ranges: [string, string][] = [];
-  let from = offsets[0]!;
-  let to = from + 1;
-  for (let i = 1; i < offsets.length; i++) {
-    const offset = offsets[i]!;
-    if (offset === to) to++;
-    else if (offset > to) {
+  let [from, to] = runs[0]!;
+  for (let i = 1; i < runs.length; i++) {
+    const [start, end] = runs[i]!;
+    if (start <= to) {
+      if (end > to) to = end;
+    } else {
       ranges.push([String(from), String(to)]);
-      from = offset;
-      to = offset + 1;
+      from = start;
+      to = end;
     }
   }
   ranges.push([String(from), String(to)]);

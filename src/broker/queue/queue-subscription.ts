@@ -408,6 +408,10 @@ export class QueueSubscription implements ConsumerOwner {
     const failures: QueueSettleFailure[] = [];
     for (let index = 0; index < settlements.length; index++) {
       const settlement = settlements[index]!;
+      if (settlement.action === 'ack') {
+        this.#ack(settlement, index, failures);
+        continue;
+      }
       const first = Number(settlement.receipt.offset);
       const count = settlement.count ?? 1;
       for (let offset = first; offset < first + count; offset++) {
@@ -425,21 +429,45 @@ export class QueueSubscription implements ConsumerOwner {
     return failures;
   }
 
-  #settleOne(settlement: QueueSettlement, offset: number, nowMs: number): void {
+  /**
+   * Acknowledges a settlement's run of offsets (the common case, so without a call per offset);
+   * the state log records the stretches that were current leases as ranges.
+   */
+  #ack(settlement: QueueSettlement, index: number, failures: QueueSettleFailure[]): void {
+    const { partition, deliveryCount } = settlement.receipt;
+    const entries = this.partitions[partition]?.entries;
+    const first = Number(settlement.receipt.offset);
+    const end = first + (settlement.count ?? 1);
+    let runStart = first;
+    for (let offset = first; offset < end; offset++) {
+      const entry = entries?.get(offset);
+      if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
+        if (offset > runStart) this.#state.settled(this.key, partition, runStart, offset - runStart);
+        runStart = offset + 1;
+        failures.push({ index, offset: BigInt(offset), error: this.#notLeased(partition, offset, deliveryCount) });
+        continue;
+      }
+      this.#settled(entry);
+      this.#ackedTotal++;
+    }
+    if (end > runStart) this.#state.settled(this.key, partition, runStart, end - runStart);
+  }
+
+  #notLeased(partition: number, offset: number, deliveryCount: number): WeirError {
+    return new WeirError(
+      'INVALID_RECEIPT',
+      `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name} is not a current lease: the message was settled, or its lease expired and it was delivered again`,
+    );
+  }
+
+  /** Settles one offset with a nack, reject or extend. */
+  #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): void {
     const { partition: index, deliveryCount } = settlement.receipt;
     const entry = this.partitions[index]?.entries.get(offset);
     if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
-      throw new WeirError(
-        'INVALID_RECEIPT',
-        `receipt ${index}/${offset}#${deliveryCount} of subscription ${this.name} is not a current lease: the message was settled, or its lease expired and it was delivered again`,
-      );
+      throw this.#notLeased(index, offset, deliveryCount);
     }
     switch (settlement.action) {
-      case 'ack':
-        this.#settled(entry);
-        this.#state.settled(this.key, index, offset);
-        this.#ackedTotal++;
-        return;
       case 'nack': {
         const delayMs = settlement.delayMs ?? this.#backoff(entry);
         checkDelay('delayMs', delayMs);
