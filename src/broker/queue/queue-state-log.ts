@@ -111,9 +111,8 @@ export class QueueStateLog {
   }
 
   deadLettered(key: string, partition: number, offset: number, dlqPartition: number, dlqOffset: bigint): void {
-    const events = this.#events(key, partition);
-    events.settled.push(offset, offset + 1);
-    events.deadLetters.push([dlqPartition, dlqOffset.toString()]);
+    this.settled(key, partition, offset);
+    this.#events(key, partition).deadLetters.push([dlqPartition, dlqOffset.toString()]);
   }
 
   /**
