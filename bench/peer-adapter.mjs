@@ -16,7 +16,7 @@
 // as credits) and acknowledge each message individually (acks share one request per event-loop
 // turn); an acknowledgement is durable (fdatasync'ed) when the broker confirms it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,10 +31,11 @@ function startBroker() {
   const dataDir = mkdtempSync(join(tmpdir(), 'weir-peer-'));
   // WEIR_BROKER_NODE_ARGS: extra Node flags for the broker process (e.g. "--cpu-prof" to profile).
   // WEIR_BROKER_ARGS: extra `weir start` flags (e.g. "--default-flush none" to see what the sync costs).
+  // WEIR_BROKER_STDOUT: a file for the broker's standard output (where --trace-gc and the like print).
   const nodeArgs = (process.env.WEIR_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const brokerArgs = (process.env.WEIR_BROKER_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir, ...brokerArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', process.env.WEIR_BROKER_STDOUT ? openSync(process.env.WEIR_BROKER_STDOUT, 'w') : 'ignore', 'pipe'],
   });
   return new Promise((resolveStart, rejectStart) => {
     let text = '';

@@ -5,7 +5,9 @@
 // its hot paths are compiled. Prints one line per round and checks that every message came exactly
 // once. Starts its broker through bench/peer-adapter.mjs (build first: `npm run build`).
 //
-//   node bench/queue-drain.mjs [--rounds 4] [--messages 200000] [--consumers 4] [--prefetch 100]
+// `--timeline` also prints how many messages each 100 ms of a round drained (where the warm-up ends).
+//
+//   node bench/queue-drain.mjs [--rounds 4] [--messages 200000] [--consumers 4] [--prefetch 100] [--timeline]
 import { parseArgs } from 'node:util';
 import { createAdapter } from './peer-adapter.mjs';
 
@@ -15,6 +17,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '200000' },
     consumers: { type: 'string', default: '4' },
     prefetch: { type: 'string', default: '100' },
+    timeline: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -74,8 +77,12 @@ async function drain(adapter, topic) {
     } else duplicates++;
   })));
   const timer = setTimeout(done, drainCapMs);
+  const steps = [];
+  const ticker = values.timeline ? setInterval(() => steps.push(unique), 100) : undefined;
   await all;
   clearTimeout(timer);
+  clearInterval(ticker);
+  if (values.timeline) console.log(`  per 100 ms: ${steps.map((count, i) => count - (steps[i - 1] ?? 0)).join(' ')}`);
   const seconds = ((unique === total ? lastMs : performance.now()) - startMs) / 1000;
   for (const consumer of consumers) await consumer.stop();
   return { seconds, unique, duplicates };

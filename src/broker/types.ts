@@ -292,6 +292,9 @@ export interface QueuePartitionState {
   inFlight: number;
   /** Waiting for a delivery time or a redelivery backoff. */
   scheduled: number;
+  /** Unsettled messages the broker holds in memory for this partition (its window), and their bytes. */
+  windowMessages: number;
+  windowBytes: number;
 }
 
 export interface SubscriptionDescription {

@@ -83,7 +83,7 @@ describe('weir subscription', () => {
     assert.match(text, /^subscription\s+billing on orders \(queue\)$/m);
     assert.match(text, /^backoff\s+fixed:50$/m);
     assert.match(text, /^key-ordered\s+true$/m);
-    assert.match(text, /^PARTITION\s+ACK-FLOOR\s+BACKLOG\s+BACKLOG-BYTES\s+IN-FLIGHT\s+SCHEDULED\n0\s+0\s+0\s+0\s+0\s+0\n1\s+0/m);
+    assert.match(text, /^PARTITION\s+ACK-FLOOR\s+BACKLOG\s+BACKLOG-BYTES\s+IN-FLIGHT\s+SCHEDULED\s+IN-MEMORY\s+IN-MEMORY-BYTES\n0\s+0\s+0\s+0\s+0\s+0\s+0\s+0\n1\s+0/m);
 
     assert.equal(await ok(['subscription', 'delete', 'orders', 'audit']), 'deleted subscription audit on orders\n');
     const left = jsonLines(await ok(['subscription', 'list', '--json']));

@@ -153,7 +153,17 @@ export interface SubscriptionDescription {
   ackedTotal: number;
   /** Delivery count → messages (in flight or waiting for redelivery). */
   deliveryCounts: Record<string, number>;
-  partitions: { partition: number; ackFloor: bigint; backlogMessages: number; backlogBytes: number; inFlight: number; scheduled: number }[];
+  /** Per partition; `windowMessages` and `windowBytes`: what the broker holds of it in memory. */
+  partitions: {
+    partition: number;
+    ackFloor: bigint;
+    backlogMessages: number;
+    backlogBytes: number;
+    inFlight: number;
+    scheduled: number;
+    windowMessages: number;
+    windowBytes: number;
+  }[];
 }
 
 export interface DeadLetter {

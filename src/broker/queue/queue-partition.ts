@@ -111,8 +111,14 @@ export interface RecoveredOffsets {
   unsettled: Map<bigint, { deliveryCount: number; dueAtMs: number }>;
 }
 
-/** Bytes read from the log per window refill. */
+/** Bytes read from the log per window refill, at most and at least (see `load`). */
 const loadReadBytes = 1024 * 1024;
+const loadReadBytesMin = 64 * 1024;
+/**
+ * A window reads ahead while its entries hold fewer bytes than this (it still reads when nothing
+ * is ready), so that large messages do not fill the memory its message count allows.
+ */
+export const windowReadAheadBytesMax = 4 * 1024 * 1024;
 const decompressedBytesMax = 64 * 1024 * 1024;
 
 /** A FIFO of entries with O(1) push and shift. */
@@ -159,6 +165,10 @@ export class QueuePartition {
   readonly parked = new Map<number, ParkedEntry>();
   /** Bytes of the window's entries and of the parked messages. */
   windowBytes = 0;
+  /** Bytes of the entries in `entries` (not of the parked messages). */
+  entryBytes = 0;
+  /** Bytes per message of the last batch loaded (sizes the next read to the window's room). */
+  #bytesPerMessage = 0;
   /** A full window found nothing to park: do not look again before this. */
   parkScanAfterMs = 0;
   /** Entries came back from `parked`: `entries` is no longer in offset order. */
@@ -217,13 +227,17 @@ export class QueuePartition {
       this.readTo = log.offsetStart; // retention deleted messages this subscription never read
     }
     if (this.readTo >= log.highWatermark || this.entries.size >= windowMessagesMax) return [];
-    const bytes = await log.read(this.readTo, loadReadBytes);
+    // Read about what fits (a read from the tail cache is a copy; more would be dropped).
+    const fits = Math.min((windowMessagesMax - this.entries.size) * this.#bytesPerMessage, windowReadAheadBytesMax - this.entryBytes);
+    const readBytes = this.#bytesPerMessage === 0 ? loadReadBytes : Math.min(loadReadBytes, Math.max(loadReadBytesMin, fits));
+    const bytes = await log.read(this.readTo, readBytes);
     const loaded: QueueEntry[] = [];
     for (const { position, bytes: batchBytes } of batchPositions(bytes)) {
       const header = readBatchHeader(bytes, position);
       const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < this.readTo) continue;
       const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
+      this.#bytesPerMessage = share;
       const batch = loadedBatch(bytes, position, header);
       let readTo = Number(this.readTo);
       const cursor = new RecordCursor(batch.section);
@@ -237,6 +251,7 @@ export class QueuePartition {
         const entry = this.#entry(batch, cursor, offset, share, recovered?.deliveryCount ?? 0, recovered?.dueAtMs ?? 0);
         this.entries.set(offset, entry);
         this.windowBytes += share;
+        this.entryBytes += share;
         loaded.push(entry);
       }
       this.readTo = BigInt(readTo);
@@ -261,9 +276,17 @@ export class QueuePartition {
 
   // --- parking -------------------------------------------------------------------------------
 
+  /** A settled entry leaves the window. */
+  remove(entry: QueueEntry): void {
+    if (!this.entries.delete(entry.offset)) return;
+    this.windowBytes -= entry.bytes;
+    this.entryBytes -= entry.bytes;
+  }
+
   /** A scheduled entry leaves the window (its bytes stay counted in `windowBytes`). */
   park(entry: QueueEntry): void {
     this.entries.delete(entry.offset);
+    this.entryBytes -= entry.bytes;
     entry.state = 'parked';
     const { offset, deliveryCount, dueAtMs, timestampMs, bytes } = entry;
     this.parked.set(offset, { offset, deliveryCount, dueAtMs, timestampMs, bytes });
@@ -300,6 +323,7 @@ export class QueuePartition {
           this.parked.delete(offset);
           const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
           this.entries.set(offset, entry);
+          this.entryBytes += parked.bytes;
           this.#reordered = true;
           entries.push(entry);
         }

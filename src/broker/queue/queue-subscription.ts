@@ -21,13 +21,18 @@ import type {
 import { buildDeadLetter } from './dead-letters.js';
 import { redeliveryDelayMs, settleDelayMsMax } from './queue-config.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
-import { QueuePartition, type QueueEntry } from './queue-partition.js';
+import { QueuePartition, windowReadAheadBytesMax, type QueueEntry } from './queue-partition.js';
 import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
 
 /** Unsettled messages held in memory per partition. */
 export const windowMessagesMax = 10_000;
-/** Refill the window when fewer ready messages than this remain in a partition. */
+/** Refill the window when fewer ready messages than this remain in a partition, */
 const refillBelow = 2_000;
+/**
+ * or when at least this many of its places are free: the window reads ahead while the partition
+ * has unread messages, so that consumers arriving at a backlog find it in memory.
+ */
+export const windowRefillRoom = 2_000;
 /** Messages handed to one consumer per dispatch round, so competing consumers share. */
 const dispatchChunk = 512;
 /**
@@ -259,7 +264,9 @@ export class QueueSubscription implements ConsumerOwner {
     if (partition.loading || this.#stop.signal.aborted) return;
     const log = partition.source.log;
     if (partition.entries.size >= windowMessagesMax && partition.readTo < log.highWatermark) this.#park(partition);
-    if (partition.entries.size >= windowMessagesMax || partition.fresh.length + partition.retry.length >= refillBelow) return;
+    const room = windowMessagesMax - partition.entries.size;
+    const ready = partition.fresh.length + partition.retry.length;
+    if (room <= 0 || (ready > 0 && partition.entryBytes >= windowReadAheadBytesMax) || (room < windowRefillRoom && ready >= refillBelow)) return;
     if (partition.readTo >= log.highWatermark) {
       this.#waitForData(partition);
       return;
@@ -285,7 +292,7 @@ export class QueueSubscription implements ConsumerOwner {
   /** The window is full and more is unread: scheduled messages due later leave it (parked). */
   #park(partition: QueuePartition): void {
     const now = Date.now();
-    if (partition.keyOrdered || now < partition.parkScanAfterMs) return;
+    if (partition.keyOrdered || this.#scheduled.size === 0 || now < partition.parkScanAfterMs) return;
     let parked = 0;
     for (const entry of partition.entries.values()) {
       if (partition.parked.size >= parkedMessagesMax) break;
@@ -505,7 +512,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#unlease(entry);
     entry.state = 'settling';
     const partition = entry.partition;
-    if (partition.entries.delete(entry.offset)) partition.windowBytes -= entry.bytes;
+    partition.remove(entry);
     const next = partition.releaseKey(entry);
     if (next !== undefined) this.#admit(next, Date.now());
   }
@@ -690,6 +697,8 @@ export class QueueSubscription implements ConsumerOwner {
         backlogBytes: partition.windowBytes + partition.unreadBytes,
         inFlight: partitionInFlight,
         scheduled: partitionScheduled,
+        windowMessages: partition.entries.size,
+        windowBytes: partition.entryBytes,
       };
     });
     const backlog = this.backlog();

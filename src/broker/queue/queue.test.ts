@@ -7,8 +7,8 @@ import { encodeBatch, type RecordInput } from '../../format/record-batch.js';
 import { isWeirError } from '../../util/errors.js';
 import { Broker } from '../broker.js';
 import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
-import { queueDeliveryMessages } from './queue-partition.js';
-import { windowMessagesMax } from './queue-subscription.js';
+import { queueDeliveryMessages, windowReadAheadBytesMax } from './queue-partition.js';
+import { windowMessagesMax, windowRefillRoom } from './queue-subscription.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -82,6 +82,50 @@ test('competing pull consumers drain every message once; acks are not redelivere
     assert.equal(described.backlogMessages, 0);
     assert.equal(described.ackedTotal, 1500);
     assert.deepEqual(await receive(consumers[0]!, 10, 50), []);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a window reads a backlog ahead before any consumer comes: up to its message limit, and up to its byte limit for large messages', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  /** Waits until the window stops growing; returns partition 0's state. */
+  const settledWindow = async (topic: string) => {
+    let last = -1;
+    for (let i = 0; i < 200; i++) {
+      const state = broker.describeSubscription(topic, 's').partitions[0]!;
+      if (state.windowMessages === last) return state;
+      last = state.windowMessages;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.fail(`the window of ${topic} kept changing`);
+  };
+  try {
+    await broker.createSubscription('small', 's');
+    for (let i = 0; i < windowMessagesMax + 2_000; i += 1_000) await produce(broker, 'small', 0, values(1_000, `m${i}-`));
+    const small = await settledWindow('small');
+    assert.ok(small.windowMessages > windowMessagesMax - windowRefillRoom, `the window fills to its message limit (less one refill): ${small.windowMessages}`);
+    assert.ok(small.windowMessages <= windowMessagesMax);
+    assert.equal(small.backlogMessages, windowMessagesMax + 2_000);
+
+    await broker.createSubscription('large', 's');
+    const value = Buffer.alloc(100 * 1024, 0x61);
+    for (let i = 0; i < 120; i += 4) await produce(broker, 'large', 0, Array.from({ length: 4 }, () => ({ value })));
+    const large = await settledWindow('large');
+    assert.ok(large.windowBytes >= windowReadAheadBytesMax, `the window reads ahead up to its byte limit: ${large.windowBytes}`);
+    assert.ok(large.windowBytes < windowReadAheadBytesMax + 1024 * 1024, `and not much past it: ${large.windowBytes}`);
+    assert.ok(large.windowMessages < 120, `so it holds part of the backlog: ${large.windowMessages}`);
+
+    // Consumers drain all of it: the window reads on as it empties.
+    const consumer = await broker.openQueueConsumer({ topic: 'large', subscription: 's' });
+    let received = 0;
+    for (let round = 0; round < 100 && received < 120; round++) {
+      const got = await receive(consumer, 50, 500);
+      received += got.length;
+      assert.deepEqual(await broker.settle('large', 's', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt }))), []);
+    }
+    assert.equal(received, 120);
+    assert.equal(broker.describeSubscription('large', 's').partitions[0]!.windowBytes, 0);
   } finally {
     await broker.close();
   }

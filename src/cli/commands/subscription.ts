@@ -203,8 +203,10 @@ export function formatSubscription(d: SubscriptionDescription): string {
     `start                ${c.startAt}`,
     '',
     formatTable(
-      ['PARTITION', 'ACK-FLOOR', 'BACKLOG', 'BACKLOG-BYTES', 'IN-FLIGHT', 'SCHEDULED'],
-      [...d.partitions].sort((a, b) => a.partition - b.partition).map((p) => [p.partition, p.ackFloor, p.backlogMessages, p.backlogBytes, p.inFlight, p.scheduled]),
+      ['PARTITION', 'ACK-FLOOR', 'BACKLOG', 'BACKLOG-BYTES', 'IN-FLIGHT', 'SCHEDULED', 'IN-MEMORY', 'IN-MEMORY-BYTES'],
+      [...d.partitions]
+        .sort((a, b) => a.partition - b.partition)
+        .map((p) => [p.partition, p.ackFloor, p.backlogMessages, p.backlogBytes, p.inFlight, p.scheduled, p.windowMessages, p.windowBytes]),
     ),
     '',
     counts.length === 0 ? 'no message in flight or waiting for redelivery' : formatTable(['DELIVERIES', 'MESSAGES'], counts),
