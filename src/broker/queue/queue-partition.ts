@@ -20,6 +20,7 @@
 import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
 import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
+import { EntryIndex } from './entry-index.js';
 
 export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling' | 'parked';
 
@@ -150,11 +151,8 @@ export class QueuePartition {
   readonly source: Partition;
   readonly keyOrdered: boolean;
   readTo: bigint;
-  /**
-   * Unsettled messages in the window by offset (as a number: faster keys than bigint; offsets
-   * stay below 2^53), in offset order (insertion order).
-   */
-  readonly entries = new Map<number, QueueEntry>();
+  /** Unsettled messages in the window by offset (as a number; offsets stay below 2^53). */
+  readonly entries = new EntryIndex<QueueEntry>();
   /** Never-delivered ready entries, in offset order. */
   readonly fresh = new EntryQueue();
   /** Entries ready again after a failed delivery; served before fresh ones. */
@@ -171,8 +169,6 @@ export class QueuePartition {
   #bytesPerMessage = 0;
   /** A full window found nothing to park: do not look again before this. */
   parkScanAfterMs = 0;
-  /** Entries came back from `parked`: `entries` is no longer in offset order. */
-  #reordered = false;
   loading = false;
   /** A wait for the high watermark to pass `readTo` is parked. */
   waiting = false;
@@ -209,13 +205,7 @@ export class QueuePartition {
 
   /** Every offset below is settled. Computed when asked (a settlement does not move it). */
   get floor(): bigint {
-    if (this.entries.size === 0) this.#reordered = false;
-    if (!this.#reordered && this.parked.size === 0) {
-      const first = this.entries.values().next();
-      return first.done ? this.readTo : BigInt(first.value.offset);
-    }
-    let floor = Number(this.readTo);
-    for (const offset of this.entries.keys()) if (offset < floor) floor = offset;
+    let floor = this.entries.lowest() ?? Number(this.readTo);
     for (const offset of this.parked.keys()) if (offset < floor) floor = offset;
     return BigInt(floor);
   }
@@ -324,7 +314,6 @@ export class QueuePartition {
           const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
           this.entries.set(offset, entry);
           this.entryBytes += parked.bytes;
-          this.#reordered = true;
           entries.push(entry);
         }
       }
