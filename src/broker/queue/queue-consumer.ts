@@ -27,10 +27,89 @@ export interface ConsumerOwner {
   release(consumer: QueueConsumerSession): void;
 }
 
+/** Stamps of lease places: unique in the process, never 0. */
+let lastLeaseStamp = 0;
+
+/**
+ * A consumer's leases in the order they were granted or extended, which is deadline order unless
+ * an extension was shorter than the ack timeout. An ended lease leaves a stale place behind
+ * (its entry's stamp no longer matches) rather than being searched for; stale places are dropped
+ * once they outnumber the live ones.
+ */
+export class LeaseList {
+  #entries: QueueEntry[] = [];
+  #stamps: number[] = [];
+  #live = 0;
+
+  get size(): number {
+    return this.#live;
+  }
+
+  add(entry: QueueEntry): void {
+    this.#live++;
+    this.#place(entry);
+  }
+
+  /** The lease goes to the end (its deadline moved). */
+  moveToEnd(entry: QueueEntry): void {
+    this.#place(entry);
+  }
+
+  delete(entry: QueueEntry): void {
+    if (entry.leaseStamp === 0) return;
+    entry.leaseStamp = 0;
+    this.#live--;
+  }
+
+  /** The live leases in order. */
+  toArray(): QueueEntry[] {
+    const live: QueueEntry[] = [];
+    const entries = this.#entries;
+    const stamps = this.#stamps;
+    for (let i = 0; i < entries.length; i++) if (entries[i]!.leaseStamp === stamps[i]) live.push(entries[i]!);
+    return live;
+  }
+
+  /** Leases past their deadline: those before the first one that is not, or all of them when `all`. */
+  expired(nowMs: number, all: boolean): QueueEntry[] {
+    const expired: QueueEntry[] = [];
+    const entries = this.#entries;
+    const stamps = this.#stamps;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (entry.leaseStamp !== stamps[i]) continue;
+      if (entry.leaseDeadlineMs <= nowMs) expired.push(entry);
+      else if (!all) break;
+    }
+    return expired;
+  }
+
+  #place(entry: QueueEntry): void {
+    const stamp = ++lastLeaseStamp;
+    entry.leaseStamp = stamp;
+    this.#entries.push(entry);
+    this.#stamps.push(stamp);
+    if (this.#entries.length > 2 * this.#live + 64) this.#compact();
+  }
+
+  #compact(): void {
+    const entries: QueueEntry[] = [];
+    const stamps: number[] = [];
+    for (let i = 0; i < this.#entries.length; i++) {
+      const entry = this.#entries[i]!;
+      if (entry.leaseStamp !== this.#stamps[i]) continue;
+      entries.push(entry);
+      stamps.push(this.#stamps[i]!);
+    }
+    this.#entries = entries;
+    this.#stamps = stamps;
+  }
+}
+
 export class QueueConsumerSession implements QueueConsumer {
   readonly id = randomUUID();
   /** Leases in deadline order (see `leasesOutOfOrder`). */
-  readonly leases = new Set<QueueEntry>();
+  readonly leases = new LeaseList();
   /** Set when an extension gave a lease a deadline earlier than later ones: sweep all. */
   leasesOutOfOrder = false;
   readonly #owner: ConsumerOwner;

@@ -51,6 +51,8 @@ export interface QueueEntry {
   leaseDeadlineMs: number;
   /** The consumer holding the lease. */
   holder: object | null;
+  /** Marks the lease's place in its holder's LeaseList (0: none). */
+  leaseStamp: number;
 }
 
 /**
@@ -62,6 +64,7 @@ class WindowEntry implements QueueEntry {
   state: EntryState = 'ready';
   leaseDeadlineMs = 0;
   holder: object | null = null;
+  leaseStamp = 0;
 
   constructor(
     readonly partition: QueuePartition,

@@ -129,7 +129,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#consumers.delete(consumer);
     if (this.#stop.signal.aborted) return; // shutting down or deleted: nothing is redelivered here
     const now = Date.now();
-    for (const entry of [...consumer.leases]) this.#fail(entry, this.#backoff(entry), now);
+    for (const entry of consumer.leases.toArray()) this.#fail(entry, this.#backoff(entry), now);
     void this.#state.flushed().catch((error) => this.#host.logger('error', `${this.topic}/${this.name}: recording released leases failed: ${String(error)}`));
     this.dispatchSoon();
   }
@@ -489,8 +489,7 @@ export class QueueSubscription implements ConsumerOwner {
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;
         const holder = entry.holder as QueueConsumerSession | null;
         if (holder !== null) {
-          holder.leases.delete(entry);
-          holder.leases.add(entry);
+          holder.leases.moveToEnd(entry);
           if (settlement.extendMs < this.config.ackTimeoutMs) holder.leasesOutOfOrder = true;
         }
         return;
@@ -580,13 +579,7 @@ export class QueueSubscription implements ConsumerOwner {
     for (const consumer of this.#consumers) {
       const all = consumer.leasesOutOfOrder;
       consumer.leasesOutOfOrder = false;
-      for (const entry of [...consumer.leases]) {
-        if (entry.leaseDeadlineMs > nowMs) {
-          if (all) continue;
-          break;
-        }
-        this.#fail(entry, this.#backoff(entry), nowMs);
-      }
+      for (const entry of consumer.leases.expired(nowMs, all)) this.#fail(entry, this.#backoff(entry), nowMs);
     }
     this.dispatchSoon();
   }
