@@ -26,13 +26,12 @@ import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSub
 
 /** Unsettled messages held in memory per partition. */
 export const windowMessagesMax = 10_000;
-/** Refill the window when fewer ready messages than this remain in a partition, */
-const refillBelow = 2_000;
 /**
- * or when at least this many of its places are free: the window reads ahead while the partition
- * has unread messages, so that consumers arriving at a backlog find it in memory.
+ * Refill the window when fewer ready messages than this remain in a partition. Entries are made
+ * shortly before they are needed: read far ahead, they are out of the processor's caches by the
+ * time a consumer takes them, and taking them costs more than reading them did.
  */
-export const windowRefillRoom = 2_000;
+export const windowRefillBelow = 2_000;
 /** Messages handed to one consumer per dispatch round, so competing consumers share. */
 const dispatchChunk = 512;
 /**
@@ -266,7 +265,7 @@ export class QueueSubscription implements ConsumerOwner {
     if (partition.entries.size >= windowMessagesMax && partition.readTo < log.highWatermark) this.#park(partition);
     const room = windowMessagesMax - partition.entries.size;
     const ready = partition.fresh.length + partition.retry.length;
-    if (room <= 0 || (ready > 0 && partition.entryBytes >= windowReadAheadBytesMax) || (room < windowRefillRoom && ready >= refillBelow)) return;
+    if (room <= 0 || ready >= windowRefillBelow || (ready > 0 && partition.entryBytes >= windowReadAheadBytesMax)) return;
     if (partition.readTo >= log.highWatermark) {
       this.#waitForData(partition);
       return;
