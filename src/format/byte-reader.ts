@@ -9,7 +9,8 @@ import { WeirError, type ErrorCode } from '../util/errors.js';
 export class ByteReader {
   readonly buffer: Buffer;
   position: number;
-  readonly end: number;
+  /** Where reading stops (a caller may narrow it to one record and widen it again). */
+  end: number;
   readonly #what: string;
   readonly #code: ErrorCode;
 
@@ -89,22 +90,25 @@ export class ByteReader {
     return Number(value);
   }
 
-  /** A zigzag-encoded signed varint of at most 5 bytes (32 bits). */
-  varint(field = 'varint'): number {
+  /**
+   * A zigzag-encoded signed varint of at most 5 bytes (32 bits). The field's name is `field` and
+   * `suffix`, joined only for an error (so that a hot path builds no string).
+   */
+  varint(field = 'varint', suffix = ''): number {
     let raw = 0;
     let shift = 0;
     for (let i = 0; i < 5; i++) {
-      if (this.position >= this.end) this.fail(`${field} is truncated`);
+      if (this.position >= this.end) this.fail(`${field}${suffix} is truncated`);
       const byte = this.buffer[this.position++]!;
       raw |= (byte & 0x7f) << shift;
       if ((byte & 0x80) === 0) {
-        if (i === 4 && byte > 0x0f) this.fail(`${field} overflows 32 bits`);
+        if (i === 4 && byte > 0x0f) this.fail(`${field}${suffix} overflows 32 bits`);
         raw >>>= 0;
         return (raw >>> 1) ^ -(raw & 1);
       }
       shift += 7;
     }
-    return this.fail(`${field} is longer than 5 bytes`);
+    return this.fail(`${field}${suffix} is longer than 5 bytes`);
   }
 
   /** An unsigned varint of at most 5 bytes (flexible-version lengths in the Kafka protocol). */
@@ -175,7 +179,7 @@ export class ByteReader {
 
   /** A byte field preceded by a signed varint length; -1 means null. */
   varintBytes(field: string): Buffer | null {
-    const length = this.varint(`${field} length`);
+    const length = this.varint(field, ' length');
     if (length === -1) return null;
     if (length < -1) this.fail(`${field} length ${length} is negative`);
     return this.bytes(length, field);

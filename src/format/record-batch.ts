@@ -252,17 +252,18 @@ function readRecord(reader: ByteReader, baseOffset: bigint, baseTimestamp: numbe
   const length = reader.varint('record length');
   if (length < 0) reader.fail(`record length ${length} is negative`);
   reader.need(length, 'record');
+  // The record's fields must lie inside it: the reader stops at its end while they are read.
   const end = reader.position + length;
-  const outer = reader;
-  const inner = new ByteReader(outer.buffer, { start: outer.position, end, what: 'record' });
-  inner.int8('record attributes');
-  const timestampDelta = inner.varlong('timestampDelta');
-  const offsetDelta = inner.varint('offsetDelta');
-  const key = inner.varintBytes('key');
-  const value = inner.varintBytes('value');
-  const headers = readHeaders(inner);
-  if (inner.remaining !== 0) inner.fail(`${inner.remaining} bytes left inside the record`);
-  outer.position = end;
+  const sectionEnd = reader.end;
+  reader.end = end;
+  reader.int8('record attributes');
+  const timestampDelta = reader.varlong('timestampDelta');
+  const offsetDelta = reader.varint('offsetDelta');
+  const key = reader.varintBytes('key');
+  const value = reader.varintBytes('value');
+  const headers = readHeaders(reader);
+  if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes left inside the record`);
+  reader.end = sectionEnd;
   return {
     offset: baseOffset + BigInt(offsetDelta),
     timestamp: baseTimestamp + timestampDelta,
