@@ -164,10 +164,9 @@ export class QueuePartition {
   unreadBytes: number;
   /** Messages parked outside the window by offset (see the file comment). */
   readonly parked = new Map<number, ParkedEntry>();
-  /** Bytes of the window's entries and of the parked messages. */
-  windowBytes = 0;
-  /** Bytes of the entries in `entries` (not of the parked messages). */
+  /** Bytes of the entries in `entries`, and of the parked messages. */
   entryBytes = 0;
+  parkedBytes = 0;
   /** Bytes per message of the last batch loaded (sizes the next read to the window's room). */
   #bytesPerMessage = 0;
   /** A full window found nothing to park: do not look again before this. */
@@ -243,7 +242,6 @@ export class QueuePartition {
         if (recovered === 'settled') continue;
         const entry = this.#entry(batch, cursor, offset, share, recovered?.deliveryCount ?? 0, recovered?.dueAtMs ?? 0);
         this.entries.set(offset, entry);
-        this.windowBytes += share;
         this.entryBytes += share;
         loaded.push(entry);
       }
@@ -267,19 +265,18 @@ export class QueuePartition {
     return new WindowEntry(this, offset, batch, cursor.start, cursor.end, share, key, batch.baseTimestamp + cursor.timestampDelta, expiresAtMs, deliveryCount, Math.max(deliverAtMs, dueAtMs));
   }
 
-  // --- parking -------------------------------------------------------------------------------
-
   /** A settled entry leaves the window. */
   remove(entry: QueueEntry): void {
-    if (!this.entries.delete(entry.offset)) return;
-    this.windowBytes -= entry.bytes;
-    this.entryBytes -= entry.bytes;
+    if (this.entries.delete(entry.offset)) this.entryBytes -= entry.bytes;
   }
 
-  /** A scheduled entry leaves the window (its bytes stay counted in `windowBytes`). */
+  // --- parking -------------------------------------------------------------------------------
+
+  /** A scheduled entry leaves the window (its bytes now count as parked). */
   park(entry: QueueEntry): void {
     this.entries.delete(entry.offset);
     this.entryBytes -= entry.bytes;
+    this.parkedBytes += entry.bytes;
     entry.state = 'parked';
     const { offset, deliveryCount, dueAtMs, timestampMs, bytes } = entry;
     this.parked.set(offset, { offset, deliveryCount, dueAtMs, timestampMs, bytes });
@@ -316,6 +313,7 @@ export class QueuePartition {
           this.parked.delete(offset);
           const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
           this.entries.set(offset, entry);
+          this.parkedBytes -= parked.bytes;
           this.entryBytes += parked.bytes;
           entries.push(entry);
         }
@@ -329,7 +327,7 @@ export class QueuePartition {
     const parked = this.parked.get(offset);
     if (parked === undefined) return;
     this.parked.delete(offset);
-    this.windowBytes -= parked.bytes;
+    this.parkedBytes -= parked.bytes;
   }
 
   #takeRecovered(offset: bigint): 'settled' | { deliveryCount: number; dueAtMs: number } | null {

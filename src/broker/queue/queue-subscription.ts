@@ -593,7 +593,7 @@ export class QueueSubscription implements ConsumerOwner {
       // Unread bytes are an estimate after a restart; an empty backlog resets it.
       if (partitionMessages === 0) partition.unreadBytes = 0;
       messages += partitionMessages;
-      bytes += partition.windowBytes + partition.unreadBytes;
+      bytes += partition.entryBytes + partition.parkedBytes + partition.unreadBytes;
     }
     return { messages, bytes };
   }
@@ -686,7 +686,7 @@ export class QueueSubscription implements ConsumerOwner {
         partition: partition.index,
         ackFloor: partition.floor,
         backlogMessages: partition.backlogMessages,
-        backlogBytes: partition.windowBytes + partition.unreadBytes,
+        backlogBytes: partition.entryBytes + partition.parkedBytes + partition.unreadBytes,
         inFlight: partitionInFlight,
         scheduled: partitionScheduled,
         windowMessages: partition.entries.size,
