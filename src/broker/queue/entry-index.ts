@@ -56,13 +56,9 @@ export class EntryIndex<T> {
 
   /** Adds an entry at an offset that holds none. */
   set(offset: number, entry: T): void {
-    if (this.#dense === 0) {
-      this.#slots = [];
-      this.#base = offset;
-      this.#head = 0;
-    }
+    if (this.#dense === 0) this.#restart(offset);
     let i = offset - this.#base;
-    if (i < this.#head || (this.#spill.size !== 0 && this.#spill.has(offset))) {
+    if (i < this.#head) {
       this.#spill.set(offset, entry);
       return;
     }
@@ -74,9 +70,7 @@ export class EntryIndex<T> {
     }
     if (i - slots.length > this.#gapMax) {
       this.#spillFrom(slots.length);
-      this.#slots = [];
-      this.#base = offset;
-      this.#head = 0;
+      this.#restart(offset);
       i = 0;
     }
     const array = this.#slots;
@@ -92,12 +86,8 @@ export class EntryIndex<T> {
     const slots = this.#slots;
     if (i >= this.#head && i < slots.length && slots[i] !== undefined) {
       slots[i] = undefined;
-      if (--this.#dense === 0) {
-        this.#slots = [];
-        this.#head = 0;
-        return true;
-      }
-      if (i === this.#head) this.#skipEmpty();
+      if (--this.#dense === 0) this.#restart(this.#base);
+      else if (i === this.#head) this.#skipEmpty();
       return true;
     }
     return this.#spill.size !== 0 && this.#spill.delete(offset);
@@ -133,12 +123,15 @@ export class EntryIndex<T> {
       this.#dense--;
     }
     this.#head = Math.min(end, slots.length);
-    if (this.#dense === 0) {
-      this.#slots = [];
-      this.#head = 0;
-      return;
-    }
-    this.#skipEmpty();
+    if (this.#dense === 0) this.#restart(this.#base);
+    else this.#skipEmpty();
+  }
+
+  /** An empty array whose first slot is `base`. */
+  #restart(base: number): void {
+    this.#slots = [];
+    this.#base = base;
+    this.#head = 0;
   }
 
   /** Moves the head past empty slots; drops the empty front once it is most of the array. */
