@@ -104,7 +104,7 @@ export async function createAdapter(options = {}) {
       const pump = () => {
         while (backlog.length > 0) {
           const [buf, cb] = backlog[0];
-          if (!producer.sendNoWait(name, { value: buf }, (error) => cb(error ?? null))) {
+          if (!producer.sendNoWait(name, { value: buf }, cb)) {
             producer.ready().then(pump);
             return;
           }
@@ -112,8 +112,11 @@ export async function createAdapter(options = {}) {
         }
       };
       return {
+        // The harness's callback goes to the producer as it is: one function for every message
+        // lets the producer keep a batch's callbacks as one run (a closure per message cost a
+        // quarter of the publishing process's CPU).
         send(buf, cb) {
-          if (backlog.length > 0 || !producer.sendNoWait(name, { value: buf }, (error) => cb(error ?? null))) {
+          if (backlog.length > 0 || !producer.sendNoWait(name, { value: buf }, cb)) {
             backlog.push([buf, cb]);
             if (backlog.length === 1) producer.ready().then(pump);
           }

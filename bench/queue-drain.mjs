@@ -65,6 +65,7 @@ async function drain(adapter, topic) {
   let unique = 0;
   let duplicates = 0;
   let lastMs = 0;
+  let firstMs = 0;
   let done;
   const all = new Promise((resolve) => (done = resolve));
   const consumers = await Promise.all(Array.from({ length: consumerCount }, (_, i) => adapter.consumer(topic, { prefetch, id: `c${i}` })));
@@ -72,6 +73,7 @@ async function drain(adapter, topic) {
   await Promise.all(consumers.map((consumer) => consumer.start((value) => {
     const seq = value.readUInt32LE(0);
     lastMs = performance.now();
+    if (firstMs === 0) firstMs = lastMs;
     if (counts[seq]++ === 0) {
       if (++unique === total) done();
     } else duplicates++;
@@ -82,7 +84,7 @@ async function drain(adapter, topic) {
   await all;
   clearTimeout(timer);
   clearInterval(ticker);
-  if (values.timeline) console.log(`  per 100 ms: ${steps.map((count, i) => count - (steps[i - 1] ?? 0)).join(' ')}`);
+  if (values.timeline) console.log(`  first message after ${(firstMs - startMs).toFixed(1)} ms; per 100 ms: ${steps.map((count, i) => count - (steps[i - 1] ?? 0)).join(' ')}`);
   const seconds = ((unique === total ? lastMs : performance.now()) - startMs) / 1000;
   for (const consumer of consumers) await consumer.stop();
   return { seconds, unique, duplicates };
