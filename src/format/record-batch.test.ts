@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  RecordBatchBuilder,
   RecordCursor,
   batchHeaderBytes,
   batchRecordSection,
@@ -54,6 +55,52 @@ test('encode then decode gives back every record', () => {
       });
     }),
     { numRuns: 300 },
+  );
+});
+
+test('a reused builder never changes a batch it built before: reset, build twice, add after build', () => {
+  // Values sized explicitly (fast-check keeps generated arrays small): batches that grow the builder's buffer.
+  const record: fc.Arbitrary<RecordInput> = fc.record({
+    value: fc.nat({ max: 600 }).map((n) => Buffer.alloc(n, n & 0xff)),
+    headers: fc.option(recordFields.headers, { nil: undefined }),
+    timestamp: recordFields.timestamp,
+  });
+  const step = fc.record({
+    records: fc.array(record, { minLength: 1, maxLength: 60, size: 'max' }),
+    sequence: fc.integer({ min: 0, max: 1000 }),
+    then: fc.constantFrom('reset', 'build again', 'add more'),
+  });
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
+      const builder = new RecordBatchBuilder();
+      const built: { batch: Buffer; copy: Buffer; records: RecordInput[] }[] = [];
+      let records: RecordInput[] = [];
+      const build = (sequence: number): void => {
+        const batch = builder.build({ baseSequence: sequence });
+        built.push({ batch, copy: Buffer.from(batch), records: [...records] });
+      };
+      for (const { records: adding, sequence, then } of steps) {
+        for (const record of adding) builder.add(record);
+        records.push(...adding);
+        build(sequence);
+        if (then === 'build again') build(sequence + 1);
+        if (then !== 'add more') {
+          builder.reset();
+          records = [];
+        }
+      }
+      for (const { batch, copy, records: expected } of built) {
+        assert.ok(batch.equals(copy), 'a batch changed after it was built');
+        assert.equal(validateBatch(batch, 0, bytesMax), batch.length);
+        const decoded = decodeBatch(batch, 0, decodeOptions).records;
+        assert.equal(decoded.length, expected.length);
+        decoded.forEach((record, i) => {
+          assert.deepEqual(record.value, expected[i]!.value);
+          assert.deepEqual(record.headers, (expected[i]!.headers ?? []).map((h) => ({ key: h.key, value: h.value })));
+        });
+      }
+    }),
+    { numRuns: 200 },
   );
 });
 
