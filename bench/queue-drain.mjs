@@ -1,4 +1,4 @@
-// W5's drain, repeated on one broker: a fresh queue subscription on a 4-partition topic is
+// W5's drain, repeated on one broker: a fresh queue subscription on a one-partition topic is
 // preloaded with `--messages` 100-byte messages, then `--consumers` competing consumers (push,
 // `--prefetch` each, every message acknowledged on its own) drain it. The first round runs on a
 // fresh broker process, as the side-by-side harness runs W5; later rounds show the same broker once
@@ -90,7 +90,7 @@ async function drain(adapter, topic) {
   return { seconds, unique, duplicates };
 }
 
-console.log(`queue drain: ${total} × 100 B on 4 partitions, ${consumerCount} consumers, prefetch ${prefetch}, one ack per message, flush always`);
+console.log(`queue drain: ${total} × 100 B on one partition, ${consumerCount} consumers, prefetch ${prefetch}, one ack per message, flush always`);
 const adapter = await createAdapter({ role: 'main' });
 let failed = false;
 try {
