@@ -443,7 +443,7 @@ export class RecordBatchBuilder {
     p = writeNullableBytes(body, p, record.key ?? null);
     p = writeNullableBytes(body, p, record.value);
     const headers = record.headers;
-    if (headers == null || headers.length === 0) body[p++] = 0; // no headers: a zero count
+    if (headers == null) body[p++] = 0; // no headers: a zero count
     else p = writeHeaders(body, p, headers);
     this.#bodyBytes = p;
     this.#count++;
