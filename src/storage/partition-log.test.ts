@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, truncate, appendFile, stat, readdir } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, appendFile, stat, readdir, cp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { decodeBatches, encodeBatch } from '../format/record-batch.js';
+import { batchPositions, decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
 import { logConfigDefaults, type LogConfig } from './config.js';
 import { HandlePool } from './handle-pool.js';
@@ -91,6 +91,43 @@ test('reopen after a clean close and after a torn tail', async () => {
   assert.ok(warnings.some((w) => w.includes('torn tail')), warnings.join('\n'));
   assert.equal((await readAll(log)).length, 20);
   assert.equal((await log.append(batchOf(['again']))).baseOffset, 20n);
+  await log.close();
+});
+
+test('under flush always, small appends write into preallocated zeros that a clean close, a roll and recovery cut off', async () => {
+  const dir = freshDir();
+  const segmentPath = (base: string) => join(dir, `${base}.log`);
+  const first = '00000000000000000000';
+  let log = await PartitionLog.open(dir, config({ flush: { kind: 'always' } }), { logger: quiet });
+  for (let i = 0; i < 20; i++) await log.append(batchOf([`r${i}`]));
+  const written = log.sizeBytes;
+  const fileBytes = (await stat(segmentPath(first))).size;
+  assert.ok(fileBytes > written && fileBytes >= 64 * 1024, 'the file runs ahead of the batches');
+  // A copy of the directory taken now is what a crash would leave: batches, then zeros.
+  const crashed = freshDir();
+  await cp(dir, crashed, { recursive: true });
+  await log.close();
+  assert.equal((await stat(segmentPath(first))).size, written, 'a clean close cuts the zeros');
+
+  const logs: string[] = [];
+  const recovered = await PartitionLog.open(crashed, config({ flush: { kind: 'always' } }), { logger: (level, message) => logs.push(`${level}: ${message}`) });
+  assert.ok(logs.some((line) => line.startsWith('info: ') && line.includes('bytes of zeros')), logs.join('\n'));
+  assert.ok(!logs.some((line) => line.startsWith('warn') || line.startsWith('error')), logs.join('\n'));
+  assert.deepEqual((await readAll(recovered)).map((r) => r.value), Array.from({ length: 20 }, (_, i) => `r${i}`));
+  assert.equal((await recovered.append(batchOf(['after']))).baseOffset, 20n);
+  await recovered.close();
+
+  // Rolling seals the old segment at its batches: only the active segment runs ahead.
+  log = await PartitionLog.open(dir, config({ flush: { kind: 'always' }, segmentBytesMax: written + 200 }), { logger: quiet });
+  for (let i = 20; i < 30; i++) await log.append(batchOf([`r${i}`]));
+  assert.ok(log.segmentCount > 1);
+  for (const name of (await readdir(dir)).filter((file) => file.endsWith('.log')).slice(0, -1)) {
+    const bytes = await readFile(join(dir, name));
+    let batches = 0;
+    for (const batch of batchPositions(bytes)) batches += batch.bytes;
+    assert.equal(batches, bytes.length, `sealed ${name} holds batches and nothing after them`);
+  }
+  assert.deepEqual((await readAll(log)).map((r) => r.value), Array.from({ length: 30 }, (_, i) => `r${i}`));
   await log.close();
 });
 

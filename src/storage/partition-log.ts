@@ -8,6 +8,12 @@
  * `always` — one fdatasync, then resolves every append of the group. Appends that arrive while a
  * sync is in flight wait in the queue and share the next sync (group commit).
  *
+ * Preallocation: under `always`, a small group that would grow the file also writes zeros past its
+ * end (as much again as the segment holds, 64 KiB to 1 MiB), in the same pwritev. Later groups then
+ * overwrite blocks the file already has, so their fdatasync flushes data without committing a new
+ * file size to the journal: about half the sync time and CPU on ext4. The zeros are cut off when
+ * the segment is sealed or the log closes, and by recovery after a crash.
+ *
  * High watermark: what readers may see. Under `always` it is the fdatasync'ed end of the log;
  * under `interval` and `none` the written end.
  *
@@ -74,6 +80,12 @@ export type PartitionMetricLabels = { topic: string; partition: string };
 export const writeGroupBytesMax = 8 * 1024 * 1024;
 /** Most bytes queued for the writer; appends beyond are rejected with LIMIT_EXCEEDED (retriable). */
 export const appendQueueBytesMax = 256 * 1024 * 1024;
+/** Preallocation (see the file comment): groups at most this big write zeros ahead of them, ... */
+const preallocateGroupBytesMax = 64 * 1024;
+/** ... as much again as the segment holds, within these bounds. */
+const preallocateBytesMin = 64 * 1024;
+const preallocateBytesMax = 1024 * 1024;
+const zeros = Buffer.alloc(preallocateBytesMax);
 /** Largest segment the 32-bit index positions can address. */
 export const segmentBytesMaxHard = 0x7fff_ffff;
 
@@ -447,6 +459,7 @@ export class PartitionLog {
 
   async #writeCleanCheckpoint(): Promise<void> {
     const active = this.#active;
+    await this.#trimPreallocation(active);
     active.closeTimeIndex();
     const digests = await active.writeIndexFiles({ sync: false });
     await writeCheckpoint(this.dir, this.#context, {
@@ -546,6 +559,8 @@ export class PartitionLog {
     let bytes = 0;
     for (const buffer of buffers) bytes += buffer.length;
     const sync = this.#config.flush.kind === 'always';
+    const ahead = sync ? this.#preallocation(segment, position + bytes) : 0;
+    if (ahead > 0) buffers.push(zeros.subarray(0, ahead));
     try {
       await this.#context.handles.use(segment.logPath, async (handle) => {
         await this.#context.fileSystem.write(handle, buffers, position);
@@ -556,7 +571,25 @@ export class PartitionLog {
       await this.#cutFailedGroup(segment, position);
       return;
     }
+    segment.fileBytes = Math.max(segment.fileBytes, position + bytes + ahead);
     this.#recordWritten(segment, group, position, bytes, sync);
+  }
+
+  /** Zero bytes to write after a group that ends at `end` (see the file comment). */
+  #preallocation(segment: Segment, end: number): number {
+    if (end <= segment.fileBytes || end - segment.sizeBytes > preallocateGroupBytesMax) return 0;
+    const step = Math.min(preallocateBytesMax, Math.max(preallocateBytesMin, segment.sizeBytes));
+    return Math.max(0, Math.min(step, this.#config.segmentBytesMax - end));
+  }
+
+  /** Cuts a segment's file back to its batches (dropping preallocated zeros), durably. */
+  async #trimPreallocation(segment: Segment): Promise<void> {
+    if (segment.fileBytes <= segment.sizeBytes) return;
+    await this.#context.handles.use(segment.logPath, async (handle) => {
+      await this.#context.fileSystem.truncate(handle, segment.sizeBytes);
+      await this.#context.fileSystem.fdatasync(handle);
+    });
+    segment.fileBytes = segment.sizeBytes;
   }
 
   /**
@@ -567,6 +600,7 @@ export class PartitionLog {
   async #cutFailedGroup(segment: Segment, position: number): Promise<void> {
     try {
       await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.truncate(handle, position));
+      segment.fileBytes = position;
     } catch (error) {
       this.#context.logger('warn', `could not cut ${segment.logPath} back to ${position} after the failed write: ${(error as Error).message}`);
     }
@@ -668,6 +702,7 @@ export class PartitionLog {
     const old = this.#active;
     assert.equal(baseOffset, old.endOffset, 'a new segment starts where the old one ends');
     await this.#syncActive();
+    await this.#trimPreallocation(old);
     await old.seal();
     const segment = await createSegment(this.dir, baseOffset, this.#context);
     segment.endOffset = baseOffset;

@@ -4,7 +4,8 @@
  * on (length, CRC, increasing offsets), cutting a torn tail and rebuilding indexes.
  *
  * Damage policy (docs/format/segment.md, "Recovery"): a bad batch with nothing valid after it in
- * the last segment is a torn tail from an interrupted write and is cut, logged as a warning. A bad
+ * the last segment is a torn tail from an interrupted write and is cut, logged as a warning (or,
+ * when it is all zeros, preallocated space the log never filled, cut and logged as information). A bad
  * batch followed by valid data — later in the same segment or in a later segment — cannot come from
  * an interrupted append; it is reported as an error naming file and byte position and the partition
  * refuses to open (WeirError CORRUPT_MESSAGE) unless `repair` is set, in which case the log is
@@ -18,7 +19,7 @@ import { decodeCheckpoint, encodeCheckpoint, type Checkpoint, checkpointBytes } 
 import { errorCodeOf, readWholeFile, writeFileAtomic } from './file-system.js';
 import { OffsetIndex } from './offset-index.js';
 import { Segment, type LoadedIndexes, type SegmentContext } from './segment.js';
-import { findValidBatchAfter, scanSegment } from './segment-scan.js';
+import { findValidBatchAfter, isZeroFrom, scanSegment } from './segment-scan.js';
 import {
   checkpointFileName,
   deletedSuffix,
@@ -193,7 +194,11 @@ async function recoverSegments(
               position: result.damage.position,
               offsetMin: result.endOffset,
             });
-      return { ...result, validAfter };
+      const preallocated =
+        result.damage !== null && validAfter === null && isLast
+          ? await isZeroFrom(context.fileSystem, handle, { fileBytes: segment.sizeBytes, position: result.damage.position })
+          : false;
+      return { ...result, validAfter, preallocated };
     });
     const next = segments[i + 1];
     const overlaps = next !== undefined && scan.endOffset > next.baseOffset;
@@ -212,6 +217,10 @@ async function recoverSegments(
         }
         context.logger('error', `repair: truncating ${segment.logPath} at ${position}, dropping ${segment.sizeBytes - position} bytes and ${segments.length - i - 1} later segments`);
         await dropSegments(segments.slice(i + 1), context);
+      } else if (scan.preallocated) {
+        // Zeros the log wrote ahead of its appends and never filled: expected after a crash. (A torn
+        // write that kept only zero bytes of a header looks the same, and is cut the same way.)
+        context.logger('info', `cutting ${segment.sizeBytes - position} bytes of zeros (preallocated space) after the last batch of ${segment.logPath}`);
       } else {
         context.logger('warn', `truncating the torn tail of ${segment.logPath} at byte position ${position} (${segment.sizeBytes - position} bytes): ${reason}`);
       }
@@ -220,6 +229,7 @@ async function recoverSegments(
         await context.fileSystem.fdatasync(handle);
       });
       segment.sizeBytes = position;
+      segment.fileBytes = position;
       segment.readableBytes = position;
       segment.endOffset = scan.endOffset;
       // Later segments hold nothing (or were dropped by repair): this one is the end of the log.

@@ -150,3 +150,20 @@ export async function findValidBatchAfter(
   }
   return null;
 }
+
+/**
+ * True when every byte from `position` to the end of the file is zero: space the log preallocated
+ * ahead of its writes (partition-log.ts) and never filled, as opposed to a torn or damaged tail.
+ */
+export async function isZeroFrom(fileSystem: FileSystem, handle: number, options: { fileBytes: number; position: number }): Promise<boolean> {
+  const window = new Window(fileSystem, handle, options.fileBytes);
+  let at = options.position;
+  while (at < options.fileBytes) {
+    const index = await window.need(at, 1);
+    if (window.length <= index) break; // the file ended early: nothing more to look at
+    const buffer = window.buffer;
+    for (let i = index; i < window.length; i++) if (buffer[i] !== 0) return false;
+    at = window.start + window.length;
+  }
+  return true;
+}

@@ -42,8 +42,13 @@ export class Segment implements Evictable {
   readonly logPath: string;
   readonly offsetIndexPath: string;
   readonly timeIndexPath: string;
-  /** Bytes written to the .log file. */
+  /** Bytes of batches in the .log file. */
   sizeBytes: number;
+  /**
+   * Length of the .log file: sizeBytes, plus zeros written ahead of it by the active segment's
+   * preallocation (partition-log.ts), cut off when the segment is sealed or the log closes.
+   */
+  fileBytes: number;
   /** Bytes readers may see (at most sizeBytes; below it while written data awaits its sync). */
   readableBytes: number;
   /** Offset after the last batch; for a sealed segment opened without a scan, the next segment's base. */
@@ -66,6 +71,7 @@ export class Segment implements Evictable {
     this.offsetIndexPath = `${dir}/${segmentFileName(baseOffset, offsetIndexSuffix)}`;
     this.timeIndexPath = `${dir}/${segmentFileName(baseOffset, timeIndexSuffix)}`;
     this.sizeBytes = sizeBytes;
+    this.fileBytes = sizeBytes;
     this.readableBytes = sizeBytes;
     this.endOffset = baseOffset;
     this.createdMs = 0;
