@@ -437,6 +437,20 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     stop.abort(); // releases the other waiters
   }
 
+  watchHighWatermark(topicName: string, index: number, offset: bigint, wake: () => void): (() => void) | null {
+    this.#checkOpen();
+    const topic = this.#topics.get(topicName);
+    if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${topicName} does not exist`);
+    return this.#partition(topic, index).watch(offset, wake);
+  }
+
+  readTail(topicName: string, index: number, offset: bigint, bytesMax: number): { records: Buffer; highWatermark: bigint } | null {
+    const log = this.#topics.get(topicName)?.partitions[index]?.log;
+    if (log === undefined || this.#closing) return null;
+    const records = log.readTail(offset, bytesMax);
+    return records === null ? null : { records, highWatermark: log.highWatermark };
+  }
+
   async listOffset(topicName: string, index: number, spec: OffsetSpec): Promise<ListedOffset> {
     this.#checkOpen();
     const topic = await this.#topic(topicName, true);

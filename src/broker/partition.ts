@@ -101,20 +101,39 @@ export class Partition {
     return { baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, offsetStart: this.log.offsetStart, duplicate: false };
   }
 
+  /**
+   * Calls `wake` once, synchronously, when the high watermark reaches `offset`: from inside the
+   * append that moves it (before that append's producers get their answers), or when the partition
+   * closes. Returns the function that cancels the watch, or null when the high watermark is there
+   * already (`wake` is not called then).
+   */
+  watch(offset: bigint, wake: () => void): (() => void) | null {
+    if (this.log.highWatermark >= offset) return null;
+    const waiter: Waiter = {
+      offset,
+      wake: () => {
+        this.#waiters.delete(waiter);
+        wake();
+      },
+    };
+    this.#waiters.add(waiter);
+    return () => this.#waiters.delete(waiter);
+  }
+
   /** Resolves when the high watermark passes `offset`, or at once when it already has. */
   waitForHighWatermark(offset: bigint, signal?: AbortSignal): Promise<void> {
-    if (this.log.highWatermark >= offset) return Promise.resolve();
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        offset,
-        wake: () => {
-          this.#waiters.delete(waiter);
-          signal?.removeEventListener('abort', waiter.wake);
-          resolve();
-        },
+      let cancel: (() => void) | null = null;
+      const onAbort = (): void => {
+        cancel?.();
+        resolve();
       };
-      this.#waiters.add(waiter);
-      signal?.addEventListener('abort', waiter.wake, { once: true });
+      cancel = this.watch(offset, () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      if (cancel === null) resolve();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -219,6 +219,19 @@ export interface BrokerApi extends QueueBrokerApi {
   // Consuming
   fetch(request: FetchRequest, signal?: AbortSignal): Promise<FetchPartitionResult[]>;
   listOffset(topic: string, partition: number, spec: OffsetSpec): Promise<ListedOffset>;
+  /**
+   * Calls `wake` once, synchronously, when the partition's high watermark reaches `offset`: inside
+   * the append that moves it, before that append's producers are answered (so a push delivery
+   * leaves first), or when the partition closes. Returns the cancel function, or null when the high
+   * watermark is there already (`wake` is not called then). Throws UNKNOWN_TOPIC, UNKNOWN_PARTITION.
+   */
+  watchHighWatermark(topic: string, partition: number, offset: bigint, wake: () => void): (() => void) | null;
+  /**
+   * What a fetch of one partition would return, synchronously, when the records are still held in
+   * memory (the newest batches of the log); null when they are not, or on any error (a fetch then
+   * reads them, or reports the error).
+   */
+  readTail(topic: string, partition: number, offset: bigint, bytesMax: number): { records: Buffer; highWatermark: bigint } | null;
 
   // Consumer groups
   joinGroup(request: JoinGroupRequest): Promise<JoinGroupResult>;

@@ -275,6 +275,15 @@ export class PartitionLog {
   }
 
   /**
+   * What `read` would return when the batches are in the tail cache, synchronously; null when they
+   * are not (or the log is closed, or `offset` is outside the log): then `read` goes to the file.
+   */
+  readTail(offset: bigint, bytesMax: number): Buffer | null {
+    if (this.#closed || offset < this.offsetStart || offset >= this.#highWatermark) return null;
+    return this.#tail.read(Number(offset), bytesMax);
+  }
+
+  /**
    * Stored bytes starting with the batch that holds `offset`: whole batches, at least one even if
    * it is larger than `bytesMax`, never past the high watermark. Empty at the high watermark.
    */

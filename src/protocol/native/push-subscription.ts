@@ -2,19 +2,21 @@
  * One push subscription on one connection: the broker sends delivery frames while the client's
  * credits (messages and bytes) last and stops at zero, so a slow consumer is never flooded.
  *
- * The loop long-polls the broker for every partition of the subscription at once. Each delivery
- * carries stored batches unchanged plus the window [offsetFirst, offsetEnd) of offsets the client
- * hands over; the window never holds more offsets than the message credit, so a client granting
- * 10 credits receives exactly 10 messages (a batch that straddles the limit is sent again later
- * with the next window). Before each fetch the loop waits for the socket's write buffer to drain.
+ * The loop reads every partition of the subscription at once (without waiting). When none has
+ * anything new it parks on all of them: the append that makes records readable calls back
+ * synchronously, and the records, still in the log's in-memory tail, go out in a delivery frame
+ * right then, before the producer's answer (the publish-to-consume latency holds no event-loop
+ * turn, timer or thread-pool read). Each delivery carries stored batches unchanged plus the
+ * window [offsetFirst, offsetEnd) of offsets the client hands over; the window never holds more
+ * offsets than the message credit, so a client granting 10 credits receives exactly 10 messages
+ * (a batch that straddles the limit is sent again later with the next window). Before each read
+ * the loop waits for the socket's write buffer to drain.
  */
 import type { BrokerApi } from '../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../format/record-batch.js';
 import { WeirError } from '../../util/errors.js';
 import type { Delivery, TopicPartitionOffset } from './wire/messages.js';
 
-/** How long one broker fetch of the loop parks when there is nothing new. */
-export const pushWaitMs = 1_000;
 /** Credits add up to at most this (uint32 on the wire; kept well inside safe arithmetic). */
 export const creditMax = 0xffff_ffff;
 
@@ -29,6 +31,8 @@ export interface SubscriptionOutput {
   deliver(subscriptionId: number, delivery: Delivery): void;
   /** Resolves when the connection can take more output (at once when it can now). */
   writable(): Promise<void>;
+  /** Whether the connection can take more output now. */
+  writableNow(): boolean;
   /** The subscription ended by itself (an error on a partition); sent as a subscription-end frame. */
   ended(subscriptionId: number, error: WeirError): void;
 }
@@ -43,6 +47,8 @@ export class PushSubscription {
   #creditMessages: number;
   #creditBytes: number;
   #wakeCredit: (() => void) | null = null;
+  /** Ends the current park (see #park), if the loop is parked. */
+  #unpark: (() => void) | null = null;
   #stopped = false;
   #rotation = 0;
   /** Settles when the loop has finished (at once before `start`). */
@@ -78,6 +84,7 @@ export class PushSubscription {
     this.#stopped = true;
     this.#abort.abort();
     this.#wake();
+    this.#unpark?.();
     return this.done;
   }
 
@@ -122,18 +129,13 @@ export class PushSubscription {
     // Rotated each time, so that a busy partition early in the list cannot starve the others.
     const start = this.#rotation++ % this.#positions.length;
     const ordered = [...this.#positions.slice(start), ...this.#positions.slice(0, start)];
-    const results = await this.#broker.fetch(
-      {
-        partitions: ordered.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })),
-        waitMs: pushWaitMs,
-        bytesMaxTotal: bytesMax,
-      },
-      this.#abort.signal,
-    );
+    const results = await this.#broker.fetch({ partitions: ordered.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })), waitMs: 0, bytesMaxTotal: bytesMax }, this.#abort.signal);
     if (this.#stopped) return;
+    let found = false;
     for (const result of results) {
       if (result.error !== undefined) throw result.error;
       if (result.records.length === 0) continue;
+      found = true;
       const position = this.#positions.find((p) => p.topic === result.topic && p.partition === result.partition);
       if (position === undefined) continue;
       if (this.#creditMessages <= 0 || this.#creditBytes <= 0) {
@@ -142,6 +144,51 @@ export class PushSubscription {
         continue;
       }
       this.#deliverFrom(position, result.records, result.highWatermark);
+    }
+    if (!found) await this.#park();
+  }
+
+  /**
+   * Waits until any partition of the subscription has records past its position (or the
+   * subscription stops, or a partition closes). The partition that gets them first is served from
+   * inside the append that made them readable.
+   */
+  #park(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const cancels: (() => void)[] = [];
+      let parked = true;
+      const unpark = (): void => {
+        if (!parked) return;
+        parked = false;
+        this.#unpark = null;
+        for (const cancel of cancels) cancel();
+        resolve();
+      };
+      this.#unpark = unpark;
+      try {
+        for (const position of this.#positions) {
+          const cancel = this.#broker.watchHighWatermark(position.topic, position.partition, position.offset + 1n, () => {
+            this.#deliverTail(position);
+            unpark();
+          });
+          if (cancel === null) return unpark(); // readable already: the loop reads it
+          cancels.push(cancel);
+        }
+      } catch (error) {
+        reject(error); // first: unpark's resolve would win otherwise
+        unpark();
+      }
+    });
+  }
+
+  /** Sends a partition's new records at once when credits and the connection allow and they are in memory. */
+  #deliverTail(position: Position): void {
+    if (this.#stopped || position.rest !== null || this.#creditMessages <= 0 || this.#creditBytes <= 0 || !this.#output.writableNow()) return;
+    try {
+      const tail = this.#broker.readTail(position.topic, position.partition, position.offset, Math.min(this.#deliveryBytesMax, this.#creditBytes));
+      if (tail !== null) this.#deliverFrom(position, tail.records, tail.highWatermark);
+    } catch {
+      // The loop reads the partition again and reports what is wrong.
     }
   }
 

@@ -374,6 +374,10 @@ export class ServerConnection implements SubscriptionOutput {
     this.#send(finishFrame(writer));
   }
 
+  writableNow(): boolean {
+    return !this.#socket.writableNeedDrain && !this.#socket.destroyed && this.#socket.writable;
+  }
+
   writable(): Promise<void> {
     if (!this.#socket.writableNeedDrain || this.#socket.destroyed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));

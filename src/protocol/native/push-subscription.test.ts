@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Broker } from '../../broker/broker.js';
+import { decodeBatches, encodeBatch } from '../../format/record-batch.js';
+import type { WeirError } from '../../util/errors.js';
+import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
+import type { Delivery } from './wire/messages.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function openBroker(): Promise<Broker> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-push-'));
+  dirs.push(dir);
+  return Broker.open({ dataDir: dir, logger: () => {} });
+}
+
+/** Records what the subscription sends, and the order of events around it. */
+class RecordingOutput implements SubscriptionOutput {
+  readonly events: string[] = [];
+  readonly deliveries: Delivery[] = [];
+  ends: WeirError[] = [];
+  canWrite = true;
+  #drained: (() => void)[] = [];
+
+  deliver(_subscriptionId: number, delivery: Delivery): void {
+    this.deliveries.push(delivery);
+    this.events.push(`deliver ${delivery.offsetFirst}..${delivery.offsetEnd}`);
+  }
+  writable(): Promise<void> {
+    return this.canWrite ? Promise.resolve() : new Promise((resolve) => this.#drained.push(resolve));
+  }
+  writableNow(): boolean {
+    return this.canWrite;
+  }
+  ended(_subscriptionId: number, error: WeirError): void {
+    this.ends.push(error);
+  }
+  drain(): void {
+    this.canWrite = true;
+    for (const resolve of this.#drained.splice(0)) resolve();
+  }
+  values(): string[] {
+    return this.deliveries.flatMap((d) =>
+      decodeBatches(d.records, { decompressedBytesMax: 1 << 20, offsetMin: d.offsetFirst })
+        .filter((r) => r.offset < d.offsetEnd)
+        .map((r) => r.value!.toString()),
+    );
+  }
+}
+
+const batchOf = (values: string[]): Buffer => encodeBatch(values.map((v) => ({ value: Buffer.from(v) })));
+
+function subscribe(broker: Broker, output: RecordingOutput, topic: string, credits: number): PushSubscription {
+  const subscription = new PushSubscription(broker, {
+    id: 1,
+    positions: [{ topic, partition: 0, offset: 0n }],
+    creditMessages: credits,
+    creditBytes: 1 << 20,
+    deliveryBytesMax: 1 << 20,
+    output,
+  });
+  subscription.start();
+  return subscription;
+}
+
+/** Lets the subscription's loop read, find nothing, and park. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await nextTurn();
+}
+
+test('records reach a parked subscription inside the append, before the producer is answered', async () => {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', 100);
+    await settle();
+    assert.deepEqual(output.events, []);
+    const producing = broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });
+    void producing.then(() => output.events.push('answered'));
+    await producing;
+    assert.deepEqual(output.events, ['deliver 0..2', 'answered']);
+    // Parked again after the delivery: the next append is delivered the same way.
+    await settle();
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['c']), acks: 'leader' }).then(() => output.events.push('answered'));
+    assert.deepEqual(output.events, ['deliver 0..2', 'answered', 'deliver 2..3', 'answered']);
+    assert.deepEqual(output.values(), ['a', 'b', 'c']);
+    await subscription.stop();
+  } finally {
+    await broker.close();
+  }
+});
+
+test('the delivery from inside an append keeps to the credits; the rest follows the next credit', async () => {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', 3);
+    await settle();
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b', 'c', 'd', 'e']), acks: 'leader' });
+    assert.deepEqual(output.events, ['deliver 0..3']);
+    await settle();
+    assert.deepEqual(output.events, ['deliver 0..3'], 'no credit left: nothing more is sent');
+    subscription.credit(10, 1 << 20);
+    await settle();
+    assert.deepEqual(output.events, ['deliver 0..3', 'deliver 3..5']);
+    assert.deepEqual(output.values(), ['a', 'b', 'c', 'd', 'e']);
+    await subscription.stop();
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a connection that cannot take output gets the records once it drains, not from inside the append', async () => {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', 100);
+    await settle();
+    output.canWrite = false;
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a']), acks: 'leader' });
+    await settle();
+    assert.deepEqual(output.events, []);
+    output.drain();
+    await settle();
+    assert.deepEqual(output.values(), ['a']);
+    await subscription.stop();
+  } finally {
+    await broker.close();
+  }
+});
+
+test('stopping a parked subscription ends it at once and leaves no watch behind', async () => {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', 100);
+    await settle();
+    const startedMs = performance.now();
+    await subscription.stop();
+    assert.ok(performance.now() - startedMs < 500, 'stop does not wait for a poll interval');
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['late']), acks: 'leader' });
+    await settle();
+    assert.deepEqual(output.events, []);
+    assert.deepEqual(output.ends, []);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('deleting the topic under a parked subscription ends it with UNKNOWN_TOPIC', async () => {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', 100);
+    await settle();
+    await broker.deleteTopic('t');
+    await subscription.done;
+    assert.equal(output.ends.length, 1);
+    assert.equal(output.ends[0]!.code, 'UNKNOWN_TOPIC');
+  } finally {
+    await broker.close();
+  }
+});
