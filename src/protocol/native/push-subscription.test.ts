@@ -70,18 +70,34 @@ function subscribe(broker: Broker, output: RecordingOutput, topic: string, credi
   return subscription;
 }
 
+/**
+ * Runs `body` against a broker with topic `t` (one partition) and a subscription from offset 0
+ * with `credits` messages, parked (it has read and found nothing); closes both afterwards.
+ */
+async function withParkedSubscription(
+  credits: number,
+  body: (context: { broker: Broker; output: RecordingOutput; subscription: PushSubscription }) => Promise<void>,
+): Promise<void> {
+  const broker = await openBroker();
+  try {
+    await broker.createTopic('t', { partitions: 1 });
+    const output = new RecordingOutput();
+    const subscription = subscribe(broker, output, 't', credits);
+    await settle();
+    await body({ broker, output, subscription });
+    await subscription.stop();
+  } finally {
+    await broker.close();
+  }
+}
+
 /** Lets the subscription's loop read, find nothing, and park. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await nextTurn();
 }
 
-test('records reach a parked subscription inside the append, before the producer is answered', async () => {
-  const broker = await openBroker();
-  try {
-    await broker.createTopic('t', { partitions: 1 });
-    const output = new RecordingOutput();
-    const subscription = subscribe(broker, output, 't', 100);
-    await settle();
+test('records reach a parked subscription inside the append, before the producer is answered', () =>
+  withParkedSubscription(100, async ({ broker, output }) => {
     assert.deepEqual(output.events, []);
     const producing = broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });
     void producing.then(() => output.events.push('answered'));
@@ -92,19 +108,10 @@ test('records reach a parked subscription inside the append, before the producer
     await broker.produce({ topic: 't', partition: 0, batches: batchOf(['c']), acks: 'leader' }).then(() => output.events.push('answered'));
     assert.deepEqual(output.events, ['deliver 0..2', 'answered', 'deliver 2..3', 'answered']);
     assert.deepEqual(output.values(), ['a', 'b', 'c']);
-    await subscription.stop();
-  } finally {
-    await broker.close();
-  }
-});
+  }));
 
-test('the delivery from inside an append keeps to the credits; the rest follows the next credit', async () => {
-  const broker = await openBroker();
-  try {
-    await broker.createTopic('t', { partitions: 1 });
-    const output = new RecordingOutput();
-    const subscription = subscribe(broker, output, 't', 3);
-    await settle();
+test('the delivery from inside an append keeps to the credits; the rest follows the next credit', () =>
+  withParkedSubscription(3, async ({ broker, output, subscription }) => {
     await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b', 'c', 'd', 'e']), acks: 'leader' });
     assert.deepEqual(output.events, ['deliver 0..3']);
     await settle();
@@ -113,19 +120,10 @@ test('the delivery from inside an append keeps to the credits; the rest follows 
     await settle();
     assert.deepEqual(output.events, ['deliver 0..3', 'deliver 3..5']);
     assert.deepEqual(output.values(), ['a', 'b', 'c', 'd', 'e']);
-    await subscription.stop();
-  } finally {
-    await broker.close();
-  }
-});
+  }));
 
-test('a connection that cannot take output gets the records once it drains, not from inside the append', async () => {
-  const broker = await openBroker();
-  try {
-    await broker.createTopic('t', { partitions: 1 });
-    const output = new RecordingOutput();
-    const subscription = subscribe(broker, output, 't', 100);
-    await settle();
+test('a connection that cannot take output gets the records once it drains, not from inside the append', () =>
+  withParkedSubscription(100, async ({ broker, output }) => {
     output.canWrite = false;
     await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a']), acks: 'leader' });
     await settle();
@@ -133,19 +131,10 @@ test('a connection that cannot take output gets the records once it drains, not 
     output.drain();
     await settle();
     assert.deepEqual(output.values(), ['a']);
-    await subscription.stop();
-  } finally {
-    await broker.close();
-  }
-});
+  }));
 
-test('stopping a parked subscription ends it at once and leaves no watch behind', async () => {
-  const broker = await openBroker();
-  try {
-    await broker.createTopic('t', { partitions: 1 });
-    const output = new RecordingOutput();
-    const subscription = subscribe(broker, output, 't', 100);
-    await settle();
+test('stopping a parked subscription ends it at once and leaves no watch behind', () =>
+  withParkedSubscription(100, async ({ broker, output, subscription }) => {
     const startedMs = performance.now();
     await subscription.stop();
     assert.ok(performance.now() - startedMs < 500, 'stop does not wait for a poll interval');
@@ -153,23 +142,12 @@ test('stopping a parked subscription ends it at once and leaves no watch behind'
     await settle();
     assert.deepEqual(output.events, []);
     assert.deepEqual(output.ends, []);
-  } finally {
-    await broker.close();
-  }
-});
+  }));
 
-test('deleting the topic under a parked subscription ends it with UNKNOWN_TOPIC', async () => {
-  const broker = await openBroker();
-  try {
-    await broker.createTopic('t', { partitions: 1 });
-    const output = new RecordingOutput();
-    const subscription = subscribe(broker, output, 't', 100);
-    await settle();
+test('deleting the topic under a parked subscription ends it with UNKNOWN_TOPIC', () =>
+  withParkedSubscription(100, async ({ broker, output, subscription }) => {
     await broker.deleteTopic('t');
     await subscription.done;
     assert.equal(output.ends.length, 1);
     assert.equal(output.ends[0]!.code, 'UNKNOWN_TOPIC');
-  } finally {
-    await broker.close();
-  }
-});
+  }));

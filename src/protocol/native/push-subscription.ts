@@ -129,7 +129,14 @@ export class PushSubscription {
     // Rotated each time, so that a busy partition early in the list cannot starve the others.
     const start = this.#rotation++ % this.#positions.length;
     const ordered = [...this.#positions.slice(start), ...this.#positions.slice(0, start)];
-    const results = await this.#broker.fetch({ partitions: ordered.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })), waitMs: 0, bytesMaxTotal: bytesMax }, this.#abort.signal);
+    const results = await this.#broker.fetch(
+      {
+        partitions: ordered.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, bytesMax })),
+        waitMs: 0,
+        bytesMaxTotal: bytesMax,
+      },
+      this.#abort.signal,
+    );
     if (this.#stopped) return;
     let found = false;
     for (const result of results) {
