@@ -322,9 +322,14 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   describeTopic(name: string): TopicDescription {
+    return this.#describe(this.#existingTopic(name));
+  }
+
+  /** The topic, without creating it: throws UNKNOWN_TOPIC. */
+  #existingTopic(name: string): Topic {
     const topic = this.#topics.get(name);
     if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist`);
-    return this.#describe(topic);
+    return topic;
   }
 
   #describe(topic: Topic): TopicDescription {
@@ -416,32 +421,29 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return results;
   }
 
-  async #waitForData(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const waits: Promise<void>[] = [
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-        stop.signal.addEventListener('abort', () => resolve(), { once: true });
-      }),
-    ];
-    for (const want of request.partitions) {
-      const partition = this.#topics.get(want.topic)?.partitions[want.partition];
-      if (partition !== undefined) waits.push(partition.waitForHighWatermark(want.offset + 1n, stop.signal));
-    }
-    await Promise.race(waits);
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-    stop.abort(); // releases the other waiters
+  /** Parks until a requested partition's high watermark passes its offset, the wait ends, or `signal` aborts. */
+  #waitForData(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const cancels: (() => void)[] = [];
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        for (const cancel of cancels) cancel();
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done, { once: true });
+      for (const want of request.partitions) {
+        const cancel = this.#topics.get(want.topic)?.partitions[want.partition]?.watch(want.offset + 1n, done);
+        if (cancel === null) return done();
+        if (cancel !== undefined) cancels.push(cancel);
+      }
+    });
   }
 
   watchHighWatermark(topicName: string, index: number, offset: bigint, wake: () => void): (() => void) | null {
     this.#checkOpen();
-    const topic = this.#topics.get(topicName);
-    if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${topicName} does not exist`);
-    return this.#partition(topic, index).watch(offset, wake);
+    return this.#partition(this.#existingTopic(topicName), index).watch(offset, wake);
   }
 
   readTail(topicName: string, index: number, offset: bigint, bytesMax: number): { records: Buffer; highWatermark: bigint } | null {
@@ -488,9 +490,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#checkOpen();
     this.#groups.checkCommit(ref);
     for (const entry of offsets) {
-      const topic = this.#topics.get(entry.topic);
-      if (topic === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${entry.topic} does not exist`);
-      this.#partition(topic, entry.partition);
+      this.#partition(this.#existingTopic(entry.topic), entry.partition);
       if (entry.offset < 0n) throw new WeirError('INVALID_REQUEST', `offset ${entry.offset} for ${entry.topic}/${entry.partition} is negative`);
       if (entry.metadata !== null && Buffer.byteLength(entry.metadata) > offsetMetadataBytesMax) {
         throw new WeirError('INVALID_REQUEST', `offset metadata exceeds ${offsetMetadataBytesMax} bytes`);
