@@ -7,6 +7,12 @@
 // writes its address to a small file that the W3/W4 producer and consumer children read. The
 // broker is stopped (SIGTERM, then SIGKILL after 10 s) by close(). Build first: `npm run build`.
 //
+// Before the harness measures anything, bench/warm-up.mjs runs about four seconds of traffic on
+// scratch topics through the broker from a child process (deleted afterwards), so that the broker
+// is measured with its hot paths compiled, as the peers' long-running servers are; the harness's
+// own process, where the Weir client runs, stays as cold as it is for every peer's client.
+// WEIR_ADAPTER_WARM_UP=0 measures the broker cold instead.
+//
 // How it publishes: the Weir client's producer, `sendNoWait` per message, batches per partition
 // (linger 1 ms, or at once on flush()), idempotent, acks after fdatasync.
 // How it consumes: W3/W4 a stream subscription (consumer group) of one member, push delivery with
@@ -60,6 +66,22 @@ function startBroker() {
   });
 }
 
+// Runs bench/warm-up.mjs against the broker in a child process and waits for it (see that file).
+function warmUp(broker) {
+  const child = spawn(process.execPath, [join(repo, 'bench/warm-up.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return new Promise((resolveWarm, rejectWarm) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolveWarm();
+      else {
+        void stopBroker(broker);
+        rejectWarm(new Error(`the broker warm-up failed (${signal ?? `exit ${code}`})`));
+      }
+    });
+  });
+}
+
 async function stopBroker(broker) {
   if (broker.child.exitCode !== null) return;
   const exited = new Promise((r) => broker.child.once('exit', r));
@@ -72,12 +94,14 @@ async function stopBroker(broker) {
 
 export async function createAdapter(options = {}) {
   const { role = 'main' } = options;
+  const warm = role === 'main' && (options.warmUp ?? process.env.WEIR_ADAPTER_WARM_UP !== '0');
   let broker = null;
   let port;
   if (role === 'main') {
     broker = await startBroker();
     port = broker.port;
     writeFileSync(addressFile, JSON.stringify({ port, pid: broker.child.pid }));
+    if (warm) await warmUp(broker);
   } else {
     port = JSON.parse(readFileSync(addressFile, 'utf8')).port;
   }
@@ -92,7 +116,7 @@ export async function createAdapter(options = {}) {
   const modes = new Map();
 
   return {
-    desc: 'Weir (flush always: ack after fdatasync, group commit), Weir TS client: sendNoWait batching per partition, push consumers with offset commits (log), queue subscription with per-message acks (work)',
+    desc: `Weir (flush always: ack after fdatasync, group commit${role !== 'main' ? '' : warm ? '; broker warmed by scratch traffic before measuring' : '; broker measured cold'}), Weir TS client: sendNoWait batching per partition, push consumers with offset commits (log), queue subscription with per-message acks (work)`,
 
     async setup(mode, name) {
       await admin.deleteTopic(name).catch(() => {});

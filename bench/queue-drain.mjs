@@ -9,6 +9,7 @@
 //
 //   node bench/queue-drain.mjs [--rounds 4] [--messages 200000] [--consumers 4] [--prefetch 100] [--timeline]
 import { parseArgs } from 'node:util';
+import { drain, preload } from './load.mjs';
 import { createAdapter } from './peer-adapter.mjs';
 
 const { values } = parseArgs({
@@ -27,78 +28,21 @@ const prefetch = Number(values.prefetch);
 for (const [name, value] of Object.entries({ rounds, messages: total, consumers: consumerCount, prefetch })) {
   if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
 }
-const drainCapMs = 60_000;
-const window = 4000;
-
-const payload = (seq) => {
-  const value = Buffer.alloc(100, 0x61);
-  value.writeUInt32LE(seq, 0);
-  return value;
-};
-
-async function preload(adapter, topic) {
-  const producer = await adapter.producer(topic);
-  await new Promise((resolve, reject) => {
-    let sent = 0;
-    let confirmed = 0;
-    let pumping = false;
-    const pump = () => {
-      pumping = false;
-      while (sent - confirmed < window && sent < total) producer.send(payload(sent++), onAck);
-      producer.flush();
-    };
-    function onAck(error) {
-      if (error) return reject(error);
-      if (++confirmed === total) return resolve();
-      if (!pumping && sent < total && sent - confirmed < window / 2) {
-        pumping = true;
-        setImmediate(pump);
-      }
-    }
-    pump();
-  });
-  await producer.close();
-}
-
-async function drain(adapter, topic) {
-  const counts = new Uint8Array(total);
-  let unique = 0;
-  let duplicates = 0;
-  let lastMs = 0;
-  let firstMs = 0;
-  let done;
-  const all = new Promise((resolve) => (done = resolve));
-  const consumers = await Promise.all(Array.from({ length: consumerCount }, (_, i) => adapter.consumer(topic, { prefetch, id: `c${i}` })));
-  const startMs = performance.now();
-  await Promise.all(consumers.map((consumer) => consumer.start((value) => {
-    const seq = value.readUInt32LE(0);
-    lastMs = performance.now();
-    if (firstMs === 0) firstMs = lastMs;
-    if (counts[seq]++ === 0) {
-      if (++unique === total) done();
-    } else duplicates++;
-  })));
-  const timer = setTimeout(done, drainCapMs);
-  const steps = [];
-  const ticker = values.timeline ? setInterval(() => steps.push(unique), 100) : undefined;
-  await all;
-  clearTimeout(timer);
-  clearInterval(ticker);
-  if (values.timeline) console.log(`  first message after ${(firstMs - startMs).toFixed(1)} ms; per 100 ms: ${steps.map((count, i) => count - (steps[i - 1] ?? 0)).join(' ')}`);
-  const seconds = ((unique === total ? lastMs : performance.now()) - startMs) / 1000;
-  for (const consumer of consumers) await consumer.stop();
-  return { seconds, unique, duplicates };
-}
-
 console.log(`queue drain: ${total} × 100 B on one partition, ${consumerCount} consumers, prefetch ${prefetch}, one ack per message, flush always`);
-const adapter = await createAdapter({ role: 'main' });
+const adapter = await createAdapter({ role: 'main', warmUp: false });
 let failed = false;
 try {
   for (let round = 1; round <= rounds; round++) {
     const topic = `wq_drain_${round}`;
     await adapter.setup('work', topic);
-    await preload(adapter, topic);
-    const { seconds, unique, duplicates } = await drain(adapter, topic);
+    await preload(adapter, topic, { total });
+    const { seconds, unique, duplicates, firstMessageMs, perStep } = await drain(adapter, topic, {
+      total,
+      consumers: consumerCount,
+      prefetch,
+      timeline: values.timeline,
+    });
+    if (values.timeline) console.log(`  first message after ${firstMessageMs.toFixed(1)} ms; per 100 ms: ${perStep.join(' ')}`);
     await adapter.teardown(topic);
     const rate = Math.round(unique / seconds).toLocaleString('en-US');
     console.log(`round ${round}${round === 1 ? ' (fresh broker)' : ''}: ${rate} msg/s, ${seconds.toFixed(3)} s, missing ${total - unique}, duplicates ${duplicates}`);
