@@ -231,7 +231,7 @@ test('random sequences under flush none recover a contiguous prefix of what was 
   );
 });
 
-test('the crash file system loses unsynced writes and directory entries, keeps synced ones', async () => {
+test('the crash file system loses unsynced writes and directory entries, keeps synced and durable ones', async () => {
   let sawTorn = false;
   let sawLostFile = false;
   for (let seed = 1; seed <= 40; seed++) {
@@ -243,6 +243,11 @@ test('the crash file system loses unsynced writes and directory entries, keeps s
     await fileSystem.fdatasync(synced);
     await fileSystem.fsyncDirectory('/d');
     await fileSystem.write(synced, [Buffer.from('-tail-data')], 7);
+    const durable = await fileSystem.open('/d/synced-entry', 'create');
+    await fileSystem.close(durable);
+    await fileSystem.fsyncDirectory('/d');
+    const durableWrites = await fileSystem.open('/d/synced-entry', 'readWriteDurable');
+    await fileSystem.write(durableWrites, [Buffer.from('kept')], 0);
     const lost = await fileSystem.open('/d/unsynced-entry', 'create');
     await fileSystem.write(lost, [Buffer.from('x')], 0);
     await fileSystem.fdatasync(lost);
@@ -251,6 +256,7 @@ test('the crash file system loses unsynced writes and directory entries, keeps s
     const content = disk.contentOf('/d/synced')!.toString();
     assert.ok(content.startsWith('durable') && '-tail-data'.startsWith(content.slice(7)), content);
     if (content.length > 7 && content.length < 17) sawTorn = true;
+    assert.equal(disk.contentOf('/d/synced-entry')?.toString(), 'kept', 'a write through an O_DSYNC descriptor is durable when it returns');
     if (disk.contentOf('/d/unsynced-entry') === null) sawLostFile = true;
   }
   assert.ok(sawTorn, 'some crash tore the unsynced write');

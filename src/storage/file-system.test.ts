@@ -31,6 +31,7 @@ for (const [name, make] of implementations) {
     assert.equal((await fileSystem.stat(`${dir}/sub`))?.isDirectory, true);
     assert.equal(await fileSystem.stat(`${dir}/missing`), null);
     await rejectsWith(fileSystem.open(`${dir}/missing`, 'readWrite'), 'ENOENT');
+    await rejectsWith(fileSystem.open(`${dir}/missing`, 'readWriteDurable'), 'ENOENT');
     const handle = await fileSystem.open(`${dir}/file`, 'create');
     await fileSystem.write(handle, [Buffer.from('hello '), Buffer.from('world')], 0);
     await fileSystem.write(handle, [Buffer.from('W')], 6);
@@ -48,6 +49,10 @@ for (const [name, make] of implementations) {
     const again = await fileSystem.open(`${dir}/file`, 'create');
     assert.equal(await fileSystem.sizeOf(again), 8, 'create never truncates');
     await fileSystem.close(again);
+    const durable = await fileSystem.open(`${dir}/file`, 'readWriteDurable');
+    await fileSystem.write(durable, [Buffer.from('?')], 5);
+    await fileSystem.close(durable);
+    assert.deepEqual(await readWholeFile(fileSystem, `${dir}/file`, 100), Buffer.from('hello?\0!'), 'a durable descriptor writes in place');
     await fileSystem.rename(`${dir}/file`, `${dir}/renamed`);
     await rejectsWith(fileSystem.rename(`${dir}/file`, `${dir}/other`), 'ENOENT');
     await writeFileAtomic(fileSystem, dir, 'atomic', Buffer.from('v1'));

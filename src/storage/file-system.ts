@@ -10,8 +10,12 @@
  */
 import * as fs from 'node:fs';
 
-/** How a file is opened. `create` makes it if missing (never truncates); `read` is read-only. */
-export type OpenMode = 'read' | 'readWrite' | 'create';
+/**
+ * How a file is opened. `create` makes it if missing (never truncates); `read` is read-only.
+ * `readWriteDurable` (O_DSYNC) makes every write return only once its bytes (and the file size it
+ * needs to read them back) are on stable storage, as a write followed by fdatasync would, in one call.
+ */
+export type OpenMode = 'read' | 'readWrite' | 'readWriteDurable' | 'create';
 
 export interface FileStat {
   sizeBytes: number;
@@ -52,6 +56,7 @@ export function errorCodeOf(error: unknown): string | undefined {
 const openFlags: Record<OpenMode, number> = {
   read: fs.constants.O_RDONLY,
   readWrite: fs.constants.O_RDWR,
+  readWriteDurable: fs.constants.O_RDWR | fs.constants.O_DSYNC,
   create: fs.constants.O_RDWR | fs.constants.O_CREAT,
 };
 

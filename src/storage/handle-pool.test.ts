@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { OpenMode } from './file-system.js';
 import { HandlePool } from './handle-pool.js';
 import { CrashFileSystem } from './testing/crash-file-system.js';
 
@@ -12,7 +13,7 @@ async function setup(handlesMax: number, files: number) {
   let openMax = 0;
   const counting = {
     ...fileSystem,
-    open: async (path: string, mode: 'read' | 'readWrite' | 'create') => {
+    open: async (path: string, mode: OpenMode) => {
       const handle = await fileSystem.open(path, mode);
       openMax = Math.max(openMax, ++open);
       return handle;
@@ -72,4 +73,19 @@ test('a retired descriptor is closed once its borrower returns it, and the next 
   pool.release('/d/f0', handle);
   assert.equal(pool.stats.open, 1);
   pool.release('/d/f0', again);
+});
+
+test('a durable (O_DSYNC) descriptor is pooled apart from the plain one and retired with it or alone', async () => {
+  const { pool, open } = await setup(4, 1);
+  const plain = await pool.use('/d/f0', async (handle) => handle);
+  const durable = await pool.use('/d/f0', async (handle) => handle, 'readWriteDurable');
+  assert.notEqual(durable, plain);
+  assert.equal(await pool.use('/d/f0', async (handle) => handle, 'readWriteDurable'), durable, 'reused');
+  assert.equal(open(), 2);
+  await pool.retire('/d/f0', 'readWriteDurable');
+  assert.equal(open(), 1, 'only the durable one closed');
+  assert.equal(await pool.use('/d/f0', async (handle) => handle), plain);
+  await pool.use('/d/f0', async () => {}, 'readWriteDurable');
+  await pool.retire('/d/f0');
+  assert.equal(open(), 0, 'retiring the path closes both');
 });

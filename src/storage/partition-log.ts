@@ -4,17 +4,19 @@
  *
  * Appends: `append` validates the batches and assigns their offsets synchronously (stamping
  * baseOffset in place), then queues them for the single writer of this partition. The writer takes
- * everything queued (up to `writeGroupBytesMax`), writes it with one pwritev and — under flush
- * `always` — one fdatasync, then resolves every append of the group. Appends that arrive while a
- * sync is in flight wait in the queue and share the next sync (group commit).
+ * everything queued (up to `writeGroupBytesMax`), writes it with one pwritev — under flush `always`
+ * through the segment's O_DSYNC descriptor, so the write returns only once the data is on disk, the
+ * same guarantee as write + fdatasync in one thread-pool trip — then resolves every append of the
+ * group. Appends that arrive while a write is in flight wait in the queue and share the next one
+ * (group commit).
  *
  * Preallocation: under `always`, a small group that would grow the file also writes zeros past its
  * end (as much again as the segment holds, 64 KiB to 1 MiB), in the same pwritev. Later groups then
- * overwrite blocks the file already has, so their fdatasync flushes data without committing a new
- * file size to the journal: about half the sync time and CPU on ext4. The zeros are cut off when
- * the segment is sealed or the log closes, and by recovery after a crash.
+ * overwrite blocks the file already has, so their sync flushes data without committing a new file
+ * size to the journal: about half the sync time and CPU on ext4. The zeros are cut off when the
+ * segment is sealed or the log closes, and by recovery after a crash.
  *
- * High watermark: what readers may see. Under `always` it is the fdatasync'ed end of the log;
+ * High watermark: what readers may see. Under `always` it is the durably written end of the log;
  * under `interval` and `none` the written end.
  *
  * Failures: a failed write or sync fences the partition (sticky STORAGE_FAILED / DISK_FULL); every
@@ -89,7 +91,7 @@ const zeros = Buffer.alloc(preallocateBytesMax);
 /** Largest segment the 32-bit index positions can address. */
 export const segmentBytesMaxHard = 0x7fff_ffff;
 
-/** Bounds of the fdatasync latency histogram, seconds. */
+/** Bounds of the sync latency histogram, seconds. */
 export const fsyncDurationBucketsSeconds = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ] as const;
@@ -97,7 +99,7 @@ export const fsyncDurationBucketsSeconds = [
 const fsyncDuration = metrics
   .histogram({
     name: 'weir_storage_fsync_duration_seconds',
-    help: 'Time one fdatasync of a partition segment took (group commit: one sync covers many appends)',
+    help: 'Time one sync of a partition segment took: an fdatasync, or under flush always the durable (O_DSYNC) write of a group (group commit: one sync covers many appends)',
     buckets: fsyncDurationBucketsSeconds,
   })
   .series();
@@ -235,7 +237,7 @@ export class PartitionLog {
   /**
    * Appends one or more consecutive batches. Validates them (size, CRC, record count), stamps their
    * base offsets into `batches` and resolves once they are written and — under flush `always` —
-   * fdatasync'ed.
+   * durable on disk.
    */
   append(batches: Buffer): Promise<AppendResult> {
     const refusal = this.#appendRefusal(batches);
@@ -438,7 +440,7 @@ export class PartitionLog {
     this.#scheduleFlushTimer();
   }
 
-  /** Resolves when everything appended so far is written and fdatasync'ed. */
+  /** Resolves when everything appended so far is written and synced to disk. */
   flush(): Promise<void> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     return this.#requestWriter('flush');
@@ -571,12 +573,10 @@ export class PartitionLog {
     const ahead = sync ? this.#preallocation(segment, position + bytes) : 0;
     if (ahead > 0) buffers.push(zeros.subarray(0, ahead));
     try {
-      await this.#context.handles.use(segment.logPath, async (handle) => {
-        await this.#context.fileSystem.write(handle, buffers, position);
-        if (sync) await this.#fdatasync(handle);
-      });
+      if (sync) await this.#context.handles.use(segment.logPath, (handle) => this.#writeDurable(handle, buffers, position), 'readWriteDurable');
+      else await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.write(handle, buffers, position));
     } catch (error) {
-      this.#fail(error, segment.logPath, sync ? 'write and fdatasync' : 'write', group);
+      this.#fail(error, segment.logPath, sync ? 'durable write' : 'write', group);
       await this.#cutFailedGroup(segment, position);
       return;
     }
@@ -703,6 +703,13 @@ export class PartitionLog {
     fsyncDuration.observe((performance.now() - startedMs) / 1000);
   }
 
+  /** Writes through an O_DSYNC descriptor: the write and its sync in one call (one thread-pool trip). */
+  async #writeDurable(handle: number, buffers: readonly Buffer[], position: number): Promise<void> {
+    const startedMs = performance.now();
+    await this.#context.fileSystem.write(handle, buffers, position);
+    fsyncDuration.observe((performance.now() - startedMs) / 1000);
+  }
+
   /**
    * Seals the active segment (synced, indexes written) and starts a new one at `baseOffset`; the new
    * file's directory entry and the checkpoint are made durable before anything is written into it.
@@ -713,6 +720,7 @@ export class PartitionLog {
     await this.#syncActive();
     await this.#trimPreallocation(old);
     await old.seal();
+    await this.#context.handles.retire(old.logPath, 'readWriteDurable'); // nothing is written to it again
     const segment = await createSegment(this.dir, baseOffset, this.#context);
     segment.endOffset = baseOffset;
     segment.createdMs = this.#clock();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
-import { logConfigDefaults, type LogConfig } from './config.js';
+import { logConfigDefaults, type FlushPolicy, type LogConfig } from './config.js';
 import { HandlePool } from './handle-pool.js';
 import { IndexCache } from './index-cache.js';
 import { PartitionLog } from './partition-log.js';
@@ -20,10 +20,10 @@ function batch(i: number): Buffer {
 }
 
 /** `tailCache` 0: every read goes to the (failing) file system. */
-async function open(disk: CrashFileSystem, options: { tailCacheBytes?: number } = {}): Promise<PartitionLog> {
+async function open(disk: CrashFileSystem, options: { tailCacheBytes?: number; flush?: FlushPolicy } = {}): Promise<PartitionLog> {
   const fileSystem = disk.view();
   const tailCache = options.tailCacheBytes === undefined ? undefined : new TailCache(options.tailCacheBytes);
-  return PartitionLog.open('/p', config, {
+  return PartitionLog.open('/p', { ...config, flush: options.flush ?? config.flush }, {
     fs: fileSystem,
     handles: new HandlePool({ fileSystem }),
     indexCache: new IndexCache(),
@@ -76,21 +76,29 @@ test('disk full: appends fail with DISK_FULL, the failure sticks, and the log re
   await reopened.close();
 });
 
-test('a failed fdatasync (EIO) is sticky as STORAGE_FAILED and never retried on the same file', async () => {
-  const disk = new CrashFileSystem();
-  const log = await open(disk);
-  await log.append(batch(0));
-  disk.failNext('fdatasync', 'EIO');
-  await assert.rejects(log.append(batch(1)), (error) => isWeirError(error, 'STORAGE_FAILED') && /EIO/.test(error.message));
-  await assert.rejects(log.append(batch(2)), (error) => isWeirError(error, 'STORAGE_FAILED'));
-  assert.equal(log.highWatermark, 1n, 'the unsynced append never became readable');
-  await log.close();
-  disk.crash();
-  const reopened = await open(disk);
-  const recovered = await values(reopened);
-  assert.ok(recovered.length >= 1 && recovered[0] === 'value-0');
-  await reopened.close();
-});
+for (const { flush, operation } of [
+  { flush: 'always', operation: 'write' },
+  { flush: 'interval', operation: 'fdatasync' },
+] as const) {
+  test(`a failed ${operation === 'write' ? 'durable write' : 'fdatasync'} (EIO, flush ${flush}) is sticky as STORAGE_FAILED and never retried on the same file`, async () => {
+    const disk = new CrashFileSystem();
+    const log = await open(disk, flush === 'always' ? {} : { flush: { kind: 'interval', intervalMs: 60_000 } });
+    await log.append(batch(0));
+    await log.flush();
+    const readable = log.highWatermark;
+    disk.failNext(operation, 'EIO');
+    const failed = flush === 'always' ? log.append(batch(1)) : log.append(batch(1)).then(() => log.flush());
+    await assert.rejects(failed, (error) => isWeirError(error, 'STORAGE_FAILED') && /EIO/.test(error.message));
+    await assert.rejects(log.append(batch(2)), (error) => isWeirError(error, 'STORAGE_FAILED'));
+    if (flush === 'always') assert.equal(log.highWatermark, readable, 'the unsynced append never became readable');
+    await log.close();
+    disk.crash();
+    const reopened = await open(disk);
+    const recovered = await values(reopened);
+    assert.ok(recovered.length >= 1 && recovered[0] === 'value-0');
+    await reopened.close();
+  });
+}
 
 test('a failed write during a roll fences the partition too', async () => {
   const disk = new CrashFileSystem();

@@ -2,7 +2,10 @@
  * An in-memory file system that remembers what has been made durable, for crash tests.
  *
  * Every file (inode) has a durable content and the writes and truncations issued since its last
- * fdatasync; every directory has the entry changes (create, rename, unlink) issued since its last
+ * fdatasync (a write through a `readWriteDurable` handle counts as the write and an fdatasync of
+ * the file; O_DSYNC syncs only the written range, but nothing writes durably to a file that has
+ * other unsynced changes);
+ * every directory has the entry changes (create, rename, unlink) issued since its last
  * fsync. `crash()` simulates a power loss: for each file a random prefix of its unsynced operations
  * survives (the last surviving write possibly torn to a random prefix of its bytes), for each
  * directory a random prefix of its unsynced entry changes survives, and everything else is lost.
@@ -61,7 +64,7 @@ function applyOperation(content: Buffer, operation: FileOperation): Buffer {
 
 export class CrashFileSystem {
   #directories = new Map<string, Directory>([['/', new Directory()]]);
-  #handles = new Map<number, { inode: Inode; generation: number }>();
+  #handles = new Map<number, { inode: Inode; generation: number; durable: boolean }>();
   #handleNext = 3;
   #generation = 0;
   #random: () => number;
@@ -109,13 +112,13 @@ export class CrashFileSystem {
           if (position >= content.length) return 0;
           return content.copy(buffer, offset, position, Math.min(content.length, position + length));
         }),
-      write: (handle, buffers, position) => run('write', () => this.#write(this.#handleOf(handle, generation), buffers, position)),
-      fdatasync: (handle) =>
-        run('fdatasync', () => {
+      write: (handle, buffers, position) =>
+        run('write', () => {
           const inode = this.#handleOf(handle, generation);
-          inode.durable = inode.content;
-          inode.unsynced = [];
+          this.#write(inode, buffers, position);
+          if (this.#handles.get(handle)!.durable) makeDurable(inode);
         }),
+      fdatasync: (handle) => run('fdatasync', () => makeDurable(this.#handleOf(handle, generation))),
       truncate: (handle, sizeBytes) =>
         run('truncate', () => {
           const inode = this.#handleOf(handle, generation);
@@ -245,7 +248,7 @@ export class CrashFileSystem {
       this.#change(directory, { kind: 'link', name, inode });
     }
     const handle = this.#handleNext++;
-    this.#handles.set(handle, { inode, generation });
+    this.#handles.set(handle, { inode, generation, durable: mode === 'readWriteDurable' });
     return handle;
   }
 
@@ -319,6 +322,11 @@ export class CrashFileSystem {
       if (key === normal || key.startsWith(`${normal}/`)) this.#directories.delete(key);
     }
   }
+}
+
+function makeDurable(inode: Inode): void {
+  inode.durable = inode.content;
+  inode.unsynced = [];
 }
 
 function applyEntryChange(entries: Map<string, Inode>, change: EntryChange): void {
