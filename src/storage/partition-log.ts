@@ -573,8 +573,10 @@ export class PartitionLog {
     const ahead = sync ? this.#preallocation(segment, position + bytes) : 0;
     if (ahead > 0) buffers.push(zeros.subarray(0, ahead));
     try {
-      if (sync) await this.#context.handles.use(segment.logPath, (handle) => this.#writeDurable(handle, buffers, position), 'readWriteDurable');
-      else await this.#context.handles.use(segment.logPath, (handle) => this.#context.fileSystem.write(handle, buffers, position));
+      // Under `always` the write goes through the O_DSYNC descriptor: it is the sync (one thread-pool trip).
+      const write = (handle: number) => this.#context.fileSystem.write(handle, buffers, position);
+      if (sync) await this.#context.handles.use(segment.logPath, (handle) => this.#timedSync(write(handle)), 'readWriteDurable');
+      else await this.#context.handles.use(segment.logPath, write);
     } catch (error) {
       this.#fail(error, segment.logPath, sync ? 'durable write' : 'write', group);
       await this.#cutFailedGroup(segment, position);
@@ -692,21 +694,15 @@ export class PartitionLog {
   async #syncActive(): Promise<void> {
     const segment = this.#active;
     if (segment.unsyncedBytes === 0) return;
-    await this.#context.handles.use(segment.logPath, (handle) => this.#fdatasync(handle));
+    await this.#context.handles.use(segment.logPath, (handle) => this.#timedSync(this.#context.fileSystem.fdatasync(handle)));
     segment.unsyncedBytes = 0;
     this.#stats.syncs++;
   }
 
-  async #fdatasync(handle: number): Promise<void> {
+  /** Waits for a sync (an fdatasync or a durable write) and records how long it took. */
+  async #timedSync(sync: Promise<void>): Promise<void> {
     const startedMs = performance.now();
-    await this.#context.fileSystem.fdatasync(handle);
-    fsyncDuration.observe((performance.now() - startedMs) / 1000);
-  }
-
-  /** Writes through an O_DSYNC descriptor: the write and its sync in one call (one thread-pool trip). */
-  async #writeDurable(handle: number, buffers: readonly Buffer[], position: number): Promise<void> {
-    const startedMs = performance.now();
-    await this.#context.fileSystem.write(handle, buffers, position);
+    await sync;
     fsyncDuration.observe((performance.now() - startedMs) / 1000);
   }
 

@@ -4,11 +4,11 @@
  * Every file (inode) has a durable content and the writes and truncations issued since its last
  * fdatasync (a write through a `readWriteDurable` handle counts as the write and an fdatasync of
  * the file; O_DSYNC syncs only the written range, but nothing writes durably to a file that has
- * other unsynced changes);
- * every directory has the entry changes (create, rename, unlink) issued since its last
- * fsync. `crash()` simulates a power loss: for each file a random prefix of its unsynced operations
- * survives (the last surviving write possibly torn to a random prefix of its bytes), for each
- * directory a random prefix of its unsynced entry changes survives, and everything else is lost.
+ * other unsynced changes); every directory has the entry changes (create, rename, unlink) issued
+ * since its last fsync. `crash()` simulates a power loss: for each file a random prefix of its
+ * unsynced operations survives (the last surviving write possibly torn to a random prefix of its
+ * bytes), for each directory a random prefix of its unsynced entry changes survives, and
+ * everything else is lost.
  * Views handed out before the crash fail every later call (the crashed process is gone).
  *
  * Faults: `capacityBytes` makes writes past the total size fail with ENOSPC after writing what fits;
