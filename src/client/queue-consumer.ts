@@ -177,6 +177,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   /** Settle requests sent and not yet answered (close waits for them). */
   readonly #settling = new Set<Promise<unknown>>();
   #flushScheduled = false;
+  /** Quiet settlements went to the broker since the last answered request. */
+  #quietSent = false;
   #dataWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
   #active: { connection: Connection; consumerId: number } | null = null;
@@ -377,7 +379,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
    * Sends the queued settlements in one request, consecutive offsets of one partition with the
    * same action and delivery count as one settlement; the credits they return (push) ride along.
    */
-  #flush(): void {
+  #flush(closing = false): void {
     this.#flushScheduled = false;
     const settlements = this.#settlements;
     this.#settlements = [];
@@ -389,7 +391,9 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       credits = this.#creditsDue;
       this.#creditsDue = 0;
     }
-    if (settlements.length === 0) return;
+    // Closing sends an answered request even with nothing left to settle when quiet ones went
+    // before it: its answer comes once everything the connection settled before is durable.
+    if (settlements.length === 0 && !(closing && this.#quietSent && active !== null)) return;
     const items: QueueSettleRequest['settlements'] = [];
     /** Per item: the index of its first settlement, and the offset after its last (as a number). */
     const firsts: number[] = [];
@@ -417,6 +421,13 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       credits,
       settlements: items,
     };
+    // Nobody waits for the outcome of quiet settlements (run() acknowledging): they go without an
+    // answer, which spares both sides a frame per request.
+    if (active !== null && !closing && settlements.every((settlement) => settlement.resolve === null)) {
+      this.#quietSent = active.connection.requestNoResponse('queueSettleQuiet', request);
+      return;
+    }
+    if (active !== null) this.#quietSent = false;
     const sending = active !== null ? active.connection.request('queueSettle', request) : this.#client.request('queueSettle', request);
     this.#settling.add(sending);
     void sending.finally(() => this.#settling.delete(sending)).catch(() => {});
@@ -451,7 +462,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
    */
   async close(): Promise<void> {
     if (this.#closing) return;
-    if (this.#settlements.length > 0) this.#flush();
+    this.#flush(true);
     this.#closing = true;
     if (this.#settling.size > 0) await Promise.race([Promise.allSettled([...this.#settling]), sleep(closeSettleWaitMs)]);
     this.#wake(this.#dataWaiters);

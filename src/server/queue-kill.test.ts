@@ -208,3 +208,37 @@ test('the broker SIGKILLed during a drain: nothing lost, and no confirmed acknow
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('run() acknowledges without answers; after close() a SIGKILL delivers none of them again', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-quiet-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const total = 5_000;
+    const setup = await connect(broker.url);
+    await setup.admin().createTopic('quiet', { partitions: 1 });
+    await setup.admin().createSubscription('quiet', 'w');
+    await produceAll(setup, 'quiet', Array.from({ length: total }, (_, i) => `m${i}`));
+    await setup.close();
+
+    const client = await connect(broker.url);
+    const consumer = client.queueConsumer({ topic: 'quiet', subscription: 'w', prefetch: 100 });
+    let received = 0;
+    const running = consumer.run({ eachMessage: () => void received++ });
+    await waitFor(() => received === total, 30_000, 'every message received');
+    // close() returns once the quiet acknowledgements are durable; the kill comes right after.
+    await consumer.close();
+    await running;
+    await broker.stop('SIGKILL');
+    await client.close();
+
+    broker = await startBrokerProcess(dataDir, { port });
+    const again = await connect(broker.url);
+    const described = await again.admin().describeSubscription('quiet', 'w');
+    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
+    await again.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

@@ -74,6 +74,8 @@ export class QueueStateLog {
   #records: { key: string; value: (() => Checkpoint) | null }[] = [];
   #waiters: { resolve: (baseOffset: bigint) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
+  /** The latest append (settled; its outcome reaches its own waiters). */
+  #lastAppend: Promise<unknown> = Promise.resolve();
   /** The pending events last written to (consecutive settlements mostly share one). */
   #lastEvents: { key: string; partition: number; events: PendingEvents } | null = null;
 
@@ -123,7 +125,11 @@ export class QueueStateLog {
     this.#records.push({ key, value });
   }
 
-  /** Resolves, with the base offset of the batch that held them, when the records are durable. */
+  /**
+   * Resolves, with the base offset of the batch that held them, when the records are durable;
+   * with nothing pending, once the last append already under way is (so that an answer given
+   * after it covers everything recorded before).
+   */
   flushed(): Promise<bigint> {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
@@ -160,11 +166,9 @@ export class QueueStateLog {
     this.#lastEvents = null;
     this.#records = [];
     const baseOffset = this.#partition.log.offsetEnd;
-    if (count === 0) {
-      for (const waiter of waiters) waiter.resolve(baseOffset);
-      return;
-    }
-    this.#partition.append(builder.build()).then(
+    const appended = count === 0 ? this.#lastAppend : this.#partition.append(builder.build());
+    this.#lastAppend = appended;
+    appended.then(
       () => waiters.forEach((w) => w.resolve(baseOffset)),
       (error: unknown) => waiters.forEach((w) => w.reject(error)),
     );

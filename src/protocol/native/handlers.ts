@@ -73,7 +73,7 @@ const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): 
 };
 
 /** APIs the connection serves itself (they hold per-connection state). */
-type ConnectionApis = 'hello' | 'subscribe' | 'credit' | 'unsubscribe' | 'queueSubscribe' | 'queueReceive' | 'queueCredit' | 'queueUnsubscribe';
+type ConnectionApis = 'hello' | 'subscribe' | 'credit' | 'unsubscribe' | 'queueSubscribe' | 'queueReceive' | 'queueCredit' | 'queueUnsubscribe' | 'queueSettleQuiet';
 
 /** Handlers by API, except those the connection owns. */
 export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } = {

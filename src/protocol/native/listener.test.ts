@@ -5,8 +5,9 @@ import { encodeBatch } from '../../format/record-batch.js';
 import { isWeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
-import { FrameReader, encodeRequest, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
-import { apis, type Delivery } from './wire/messages.js';
+import type { Codec, CodecValue } from './wire/codec.js';
+import { FrameReader, encodeRequest, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
+import { apis, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -270,6 +271,53 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
   assert.equal(readErrorPart(unknown.reader)?.code, 'INVALID_REQUEST');
   assert.equal(groups.id, 3);
   assert.equal(readErrorPart(groups.reader), undefined);
+});
+
+test('queueSettleQuiet settles and returns credits without an answer', async () => {
+  const socket = await rawSocket();
+  const frames: Frame[] = [];
+  const deliveries: QueueDelivery[] = [];
+  const reader = new FrameReader();
+  socket.on('data', (chunk: Buffer) =>
+    reader.push(chunk, (bytes) => {
+      const frame = parseFrame(bytes);
+      if (frame.kind === frameKinds.queueDelivery) deliveries.push(...queueDeliveries.read(frame.reader));
+      else frames.push(frame);
+    }),
+  );
+  const delivered = () => deliveries.reduce((n, d) => n + d.count, 0);
+  const send = <N extends keyof typeof apis>(id: number, name: N, body: CodecValue<(typeof apis)[N]['request']>) =>
+    socket.write(Buffer.concat(encodeRequest(id, apis[name].key, apis[name].request as Codec<typeof body>, body)));
+  const answered = (id: number) => frames.find((f) => f.kind === frameKinds.response && f.id === id);
+  try {
+    send(1, 'hello', { versionMin: 1, versionMax: 1, clientId: 'raw' });
+    send(2, 'createTopic', { name: 'quiet', config: {} as never });
+    send(3, 'produce', { topic: 'quiet', partition: 0, acks: 'leader', batches: encodeBatch(records(5, 'q')) });
+    send(4, 'createSubscription', { topic: 'quiet', name: 'w', configJson: null });
+    await waitFor(() => answered(4) !== undefined);
+    send(5, 'queueSubscribe', { consumerId: 7, topic: 'quiet', subscription: 'w', configJson: null, push: true, credits: 3, ratePerSecond: 0 });
+    await waitFor(() => delivered() >= 3);
+    assert.deepEqual(deliveries.map((d) => d.count), [3]);
+    const settle = { topic: 'quiet', subscription: 'w', consumerId: 7, credits: 3 };
+    const ack = { action: 'ack' as const, partition: 0, offset: 0n, count: 3, deliveryCount: 1, ms: 0, reason: '' };
+    send(6, 'queueSettleQuiet', { ...settle, settlements: [ack] });
+    // The returned credits bring the other two messages.
+    await waitFor(() => delivered() >= 5);
+    assert.deepEqual(deliveries.map((d) => d.count), [3, 2]);
+    // An answered settlement after it comes back once everything before it is durable.
+    send(7, 'queueSettle', { ...settle, credits: 0, settlements: [] });
+    await waitFor(() => answered(7) !== undefined);
+    send(8, 'describeSubscription', { topic: 'quiet', name: 'w' });
+    await waitFor(() => answered(8) !== undefined);
+    const described = answered(8)!.reader;
+    assert.equal(readErrorPart(described), undefined);
+    const description = JSON.parse(apis.describeSubscription.response.read(described).json) as { ackedTotal: number; inFlight: number };
+    assert.equal(description.ackedTotal, 3);
+    assert.equal(description.inFlight, 2);
+    assert.equal(answered(6), undefined, 'no answer to the quiet settlement');
+  } finally {
+    socket.destroy();
+  }
 });
 
 test('close lets a parked long poll answer before the connection closes', async () => {

@@ -194,13 +194,15 @@ export class ServerConnection implements SubscriptionOutput {
         });
         return;
       }
-      case 'queueSettle': {
+      case 'queueSettle':
+      case 'queueSettleQuiet': {
         const settle = request as RequestOf<'queueSettle'>;
-        this.#run(correlationId, name, () => {
+        const run = () => {
           // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
           if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
           return handlers.queueSettle(this.#broker, settle, this.#context);
-        });
+        };
+        this.#run(correlationId, name, run, name === 'queueSettleQuiet');
         return;
       }
       case 'queueUnsubscribe':
@@ -221,8 +223,8 @@ export class ServerConnection implements SubscriptionOutput {
   }
 
   /**
-   * Runs one request; answers with its result or its error unless `silent` (acks none), then
-   * calls `afterSuccess` (after the response was queued on the socket).
+   * Runs one request; answers with its result or its error unless `silent` (acks none, quiet
+   * settlements), then calls `afterSuccess` (after the response was queued on the socket).
    */
   #run(correlationId: number, name: ApiName, work: () => Promise<unknown>, silent = false, afterSuccess?: () => void): void {
     const startedMs = performance.now();

@@ -69,6 +69,7 @@ export const apiKeys = {
   describeSubscription: 40,
   listDeadLetters: 41,
   replayDeadLetters: 42,
+  queueSettleQuiet: 43,
 } as const;
 
 export type ApiName = keyof typeof apiKeys;
@@ -515,6 +516,8 @@ export const apis = {
   describeSubscription: api(apiKeys.describeSubscription, subscriptionRequest, subscriptionJson),
   listDeadLetters: api(apiKeys.listDeadLetters, listDeadLettersRequest, array(deadLetter)),
   replayDeadLetters: api(apiKeys.replayDeadLetters, replayDeadLettersRequest, replayDeadLettersResponse),
+  /** queueSettle without an answer (the response codec is never used). */
+  queueSettleQuiet: api(apiKeys.queueSettleQuiet, queueSettleRequest, empty),
 } as const;
 
 export type Apis = typeof apis;
