@@ -18,10 +18,10 @@
 // How it consumes: W3/W4 a stream subscription (consumer group) of one member, push delivery with
 // the harness's prefetch as credits; consumed offsets are committed (the acknowledgement of a log
 // subscription is its offset) every second and at stop. W5 ('work'): a queue subscription on a
-// one-partition topic (see topicPartitions below); the 4 consumers compete for every message (push with the harness's prefetch
-// as credits) and acknowledge each message individually (acks share one request per event-loop
-// turn, sent without asking for an answer, as RabbitMQ's basic.ack; the broker fdatasyncs them
-// all the same, and close() waits until they are on disk).
+// one-partition topic (see topicPartitions below); the 4 consumers compete for every message
+// (push with the harness's prefetch as credits) and acknowledge each message individually (acks
+// share one request per event-loop turn, sent without asking for an answer, as RabbitMQ's
+// basic.ack; the broker fdatasyncs them all the same, and close() waits until they are on disk).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
