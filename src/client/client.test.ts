@@ -304,6 +304,8 @@ test('compressed batches, run({ eachMessage }) and starting from a time', async 
       await producer.send('compressed', Array.from({ length: 50 }, (_, i) => ({ value: `${compression}-${i}`.repeat(10) })));
       await producer.close();
     }
+    // A millisecond apart from the records on both sides (a timestamp equal to it would match).
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const middle = new Date();
     await new Promise((resolve) => setTimeout(resolve, 20));
     const producer = client.producer();

@@ -74,7 +74,7 @@ export class QueueStateLog {
   #records: { key: string; value: (() => Checkpoint) | null }[] = [];
   #waiters: { resolve: (baseOffset: bigint) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
-  /** The latest append (settled; its outcome reaches its own waiters). */
+  /** The latest append: a flush with nothing pending waits for it (its own waiters see its outcome). */
   #lastAppend: Promise<unknown> = Promise.resolve();
   /** The pending events last written to (consecutive settlements mostly share one). */
   #lastEvents: { key: string; partition: number; events: PendingEvents } | null = null;
