@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { connect, type Client, type QueueMessage } from '../client/index.js';
+import { connect, type Client, type QueueMessage, type QueueSubscriptionConfig } from '../client/index.js';
 import { freePort, startBrokerProcess } from './testing/broker-process.js';
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), 'testing', 'queue-worker.js');
@@ -22,6 +22,15 @@ async function produceAll(client: Client, topic: string, values: string[]): Prom
     await Promise.all(values.slice(i, i + 5000).map((value, j) => producer.send(topic, { key: `k${(i + j) % 64}`, value })));
   }
   await producer.close();
+}
+
+/** Creates `topic` with subscription 'w' and stores `total` messages m0, m1, … through a client of its own. */
+async function loadQueue(url: string, topic: string, partitions: number, total: number, config?: Partial<QueueSubscriptionConfig>): Promise<void> {
+  const setup = await connect(url);
+  await setup.admin().createTopic(topic, { partitions });
+  await setup.admin().createSubscription(topic, 'w', config);
+  await produceAll(setup, topic, Array.from({ length: total }, (_, i) => `m${i}`));
+  await setup.close();
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -160,11 +169,7 @@ test('the broker SIGKILLed during a drain: nothing lost, and no confirmed acknow
   let broker = await startBrokerProcess(dataDir, { port });
   try {
     const total = 20_000;
-    const setup = await connect(broker.url);
-    await setup.admin().createTopic('bk', { partitions: 2 });
-    await setup.admin().createSubscription('bk', 'w', { ackTimeoutMs: 5_000 });
-    await produceAll(setup, 'bk', Array.from({ length: total }, (_, i) => `m${i}`));
-    await setup.close();
+    await loadQueue(broker.url, 'bk', 2, total, { ackTimeoutMs: 5_000 });
 
     const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
     const consumer = client.queueConsumer({ topic: 'bk', subscription: 'w', prefetch: 200 });
@@ -215,11 +220,7 @@ test('run() acknowledges without answers; after close() a SIGKILL delivers none 
   let broker = await startBrokerProcess(dataDir, { port });
   try {
     const total = 5_000;
-    const setup = await connect(broker.url);
-    await setup.admin().createTopic('quiet', { partitions: 1 });
-    await setup.admin().createSubscription('quiet', 'w');
-    await produceAll(setup, 'quiet', Array.from({ length: total }, (_, i) => `m${i}`));
-    await setup.close();
+    await loadQueue(broker.url, 'quiet', 1, total);
 
     const client = await connect(broker.url);
     const consumer = client.queueConsumer({ topic: 'quiet', subscription: 'w', prefetch: 100 });
