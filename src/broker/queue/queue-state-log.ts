@@ -11,8 +11,9 @@
  *        events since: settled ranges [from, to), failed deliveries, dead letters written.
  *   null  the subscription was deleted.
  *
- * Settlements are appended as they happen (one batch per event-loop turn, group-committed), so
- * an acknowledgement is durable when `settle` answers. Every checkpoint round writes a checkpoint
+ * Settlements are appended as they happen, one batch at a time: what is recorded while a batch is
+ * being written and synced goes in the next one (group commit), so an acknowledgement is durable
+ * when `settle` answers. Every checkpoint round writes a checkpoint
  * for every subscription and then drops the log segments that only older records fill.
  */
 import { RecordBatchBuilder, decodeBatches } from '../../format/record-batch.js';
@@ -74,6 +75,8 @@ export class QueueStateLog {
   #records: { key: string; value: (() => Checkpoint) | null }[] = [];
   #waiters: { resolve: (baseOffset: bigint) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
+  /** An append is under way: what comes meanwhile waits for it and goes in the next batch. */
+  #appending = false;
   /** The latest append: a flush with nothing pending waits for it (its own waiters see its outcome). */
   #lastAppend: Promise<unknown> = Promise.resolve();
   /** The pending events last written to (consecutive settlements mostly share one). */
@@ -133,11 +136,18 @@ export class QueueStateLog {
   flushed(): Promise<bigint> {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
+      this.#scheduleFlush();
     });
+  }
+
+  /**
+   * One append at a time (group commit at this level): while one is under way, its end schedules
+   * the next, so settlements arriving meanwhile share one batch instead of one per event-loop turn.
+   */
+  #scheduleFlush(): void {
+    if (this.#scheduled || this.#appending) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
   }
 
   /** Appends what is pending as one batch. */
@@ -168,6 +178,14 @@ export class QueueStateLog {
     const baseOffset = this.#partition.log.offsetEnd;
     const appended = count === 0 ? this.#lastAppend : this.#partition.append(builder.build());
     this.#lastAppend = appended;
+    if (count > 0) {
+      this.#appending = true;
+      const next = (): void => {
+        this.#appending = false;
+        if (this.#waiters.length > 0) this.#scheduleFlush();
+      };
+      appended.then(next, next);
+    }
     appended.then(
       () => waiters.forEach((w) => w.resolve(baseOffset)),
       (error: unknown) => waiters.forEach((w) => w.reject(error)),
