@@ -16,7 +16,7 @@
  * subscribes again; messages received on the old connection were released by the broker, so their
  * settlements fail with INVALID_RECEIPT and the messages come again.
  */
-import { decodeRecords, type DecodedRecord, type RecordHeader } from '../format/record-batch.js';
+import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
 import type { QueueDelivery, QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep } from './backoff.js';
@@ -106,29 +106,43 @@ interface SettleSink {
   settle(message: LeasedMessage, action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined;
 }
 
-/** A delivered message; its settle methods go through the consumer that received it. */
+/**
+ * A delivered message; its settle methods go through the consumer that received it. Key and value
+ * are views of the delivery's bytes; the offset is kept as the delivery's base and a delta, and
+ * made a bigint only when asked for.
+ */
 class LeasedMessage implements QueueMessage {
   readonly topic: string;
   readonly partition: number;
-  readonly offset: bigint;
   readonly timestamp: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly headers: RecordHeader[];
   readonly deliveryCount: number;
+  readonly #baseOffset: bigint;
+  readonly #offsetDelta: number;
+  /** The offset as a number, for telling runs of adjacent offsets apart when settling. */
+  readonly offsetNumber: number;
   readonly #sink: SettleSink;
   #settled = false;
 
-  constructor(sink: SettleSink, topic: string, partition: number, record: DecodedRecord, deliveryCount: number) {
+  constructor(sink: SettleSink, delivery: QueueDelivery, baseOffsetNumber: number, cursor: RecordCursor) {
+    const records = delivery.records;
     this.#sink = sink;
-    this.topic = topic;
-    this.partition = partition;
-    this.offset = record.offset;
-    this.timestamp = record.timestamp;
-    this.key = record.key;
-    this.value = record.value;
-    this.headers = record.headers;
-    this.deliveryCount = deliveryCount;
+    this.topic = delivery.topic;
+    this.partition = delivery.partition;
+    this.#baseOffset = delivery.baseOffset;
+    this.#offsetDelta = cursor.offsetDelta;
+    this.offsetNumber = baseOffsetNumber + cursor.offsetDelta;
+    this.timestamp = delivery.baseTimestampMs + cursor.timestampDelta;
+    this.key = cursor.keyLength < 0 ? null : records.subarray(cursor.keyStart, cursor.keyStart + cursor.keyLength);
+    this.value = cursor.valueLength < 0 ? null : records.subarray(cursor.valueStart, cursor.valueStart + cursor.valueLength);
+    this.headers = cursor.headerCount === 0 ? [] : cursor.headers();
+    this.deliveryCount = delivery.deliveryCount;
+  }
+
+  get offset(): bigint {
+    return this.#baseOffset + BigInt(this.#offsetDelta);
   }
 
   #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
@@ -332,9 +346,11 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
 
   #accept(deliveries: QueueDelivery[], epoch: number): void {
     if (epoch !== this.#epoch || this.#closing) return;
-    for (const { topic, partition, deliveryCount, records, baseOffset, baseTimestampMs } of deliveries) {
-      for (const record of decodeRecords(records, baseOffset, baseTimestampMs)) {
-        this.#buffer.push(new LeasedMessage(this.#sink, topic, partition, record, deliveryCount));
+    for (const delivery of deliveries) {
+      const cursor = new RecordCursor(delivery.records);
+      const baseOffsetNumber = Number(delivery.baseOffset);
+      while (cursor.next()) {
+        this.#buffer.push(new LeasedMessage(this.#sink, delivery, baseOffsetNumber, cursor));
         this.#unsettled++;
       }
     }
@@ -400,7 +416,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     let nextOffset = -1;
     for (let i = 0; i < settlements.length; i++) {
       const { message, action, ms, reason } = settlements[i]!;
-      const offset = Number(message.offset);
+      const offset = message.offsetNumber;
       const last = items[items.length - 1];
       if (
         last !== undefined && offset === nextOffset && action === last.action && (action === 'ack' || action === 'nack')

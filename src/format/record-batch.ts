@@ -311,7 +311,8 @@ export function batchRecordSection(buffer: Buffer, position: number, header: Bat
 /**
  * Walks the records of a record section without decoding their keys, values or headers: after
  * each `next()` the fields describe one record. Used where records are passed on as they are
- * stored (queue deliveries). Throws CORRUPT_MESSAGE on a malformed record.
+ * stored (queue deliveries) and where a queue consumer takes views of their keys and values.
+ * Throws CORRUPT_MESSAGE on a malformed record.
  */
 export class RecordCursor {
   readonly #reader: ByteReader;
@@ -323,6 +324,9 @@ export class RecordCursor {
   /** The key's bytes (keyLength -1: no key). */
   keyStart = 0;
   keyLength = -1;
+  /** The value's bytes (valueLength -1: no value). */
+  valueStart = 0;
+  valueLength = -1;
   /** Where the header count starts, and the count. */
   headersStart = 0;
   headerCount = 0;
@@ -347,6 +351,8 @@ export class RecordCursor {
     this.keyStart = reader.position;
     if (this.keyLength > 0) reader.position += this.keyLength;
     const valueLength = reader.varint('value length');
+    this.valueStart = reader.position;
+    this.valueLength = valueLength;
     if (valueLength > 0) reader.position += valueLength;
     this.headersStart = reader.position;
     this.headerCount = reader.varint('header count');
