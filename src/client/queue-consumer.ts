@@ -187,7 +187,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #unsettled = 0;
   #creditsDue = 0;
   readonly #creditBunch: number;
-  #settlements: PendingSettlement[] = [];
+  /** Settlements for the next request; a bare message is a quiet ack (no object made for it). */
+  #settlements: (PendingSettlement | LeasedMessage)[] = [];
+  /** Of those, the ones somebody waits for (their request asks for an answer). */
+  #settlementsAwaited = 0;
   /** Settle requests sent and not yet answered (close waits for them). */
   readonly #settling = new Set<Promise<unknown>>();
   #flushScheduled = false;
@@ -369,7 +372,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
    * the outcome, so no promise is made (run() acknowledges this way).
    */
   #settle(message: LeasedMessage, action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
-    const settlement: PendingSettlement = { message, action, ms, reason, resolve: null, reject: null };
+    const settlement: PendingSettlement | LeasedMessage = quiet && action === 'ack' ? message : { message, action, ms, reason, resolve: null, reject: null };
     this.#settlements.push(settlement);
     if (action !== 'extend') {
       this.#unsettled--;
@@ -380,7 +383,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       this.#flushScheduled = true;
       setImmediate(this.#flushNow);
     }
-    if (quiet) return undefined;
+    if (quiet || settlement instanceof LeasedMessage) return undefined;
+    this.#settlementsAwaited++;
     const settled = new Promise<void>((resolve, reject) => {
       settlement.resolve = resolve;
       settlement.reject = reject;
@@ -398,7 +402,9 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #flush(closing = false): void {
     this.#flushScheduled = false;
     const settlements = this.#settlements;
+    const awaited = this.#settlementsAwaited;
     this.#settlements = [];
+    this.#settlementsAwaited = 0;
     const active = this.#active;
     let credits = 0;
     // Credits go back in bunches of half the prefetch (or all once nothing is held), so that the
@@ -415,7 +421,13 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     const firsts: number[] = [];
     let nextOffset = -1;
     for (let i = 0; i < settlements.length; i++) {
-      const { message, action, ms, reason } = settlements[i]!;
+      const settlement = settlements[i]!;
+      let message: LeasedMessage;
+      let action: SettleAction = 'ack';
+      let ms = 0;
+      let reason = '';
+      if (settlement instanceof LeasedMessage) message = settlement;
+      else ({ message, action, ms, reason } = settlement);
       const offset = message.offsetNumber;
       const last = items[items.length - 1];
       if (
@@ -439,7 +451,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     };
     // Nobody waits for the outcome of quiet settlements (run() acknowledging): they go without an
     // answer, which spares both sides a frame per request.
-    if (active !== null && !closing && settlements.every((settlement) => settlement.resolve === null)) {
+    if (active !== null && !closing && awaited === 0) {
       this.#quietSent = active.connection.requestNoResponse('queueSettleQuiet', request);
       return;
     }
@@ -452,15 +464,15 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
         for (const failure of failures) {
           const item = items[failure.index];
           const settlement = item === undefined ? undefined : settlements[firsts[failure.index]! + Number(failure.offset - item.offset)];
-          if (settlement === undefined) continue;
+          if (settlement === undefined || settlement instanceof LeasedMessage) continue;
           settlement.reject?.(new WeirError(errorCodeFromWire(failure.errorCode), failure.errorMessage));
           settlement.reject = null;
         }
-        for (const settlement of settlements) settlement.resolve?.();
+        for (const settlement of settlements) if (!(settlement instanceof LeasedMessage)) settlement.resolve?.();
       },
       (error: unknown) => {
         const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error));
-        for (const settlement of settlements) settlement.reject?.(failure);
+        for (const settlement of settlements) if (!(settlement instanceof LeasedMessage)) settlement.reject?.(failure);
       },
     );
   }
