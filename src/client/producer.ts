@@ -16,7 +16,7 @@
  * closure per message (a callback only if the caller passes one); promises and timers exist per
  * batch.
  */
-import { RecordBatchBuilder, batchOffsets, type RecordInput } from '../format/record-batch.js';
+import { BatchBufferPool, RecordBatchBuilder, batchOffsets, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError } from '../util/errors.js';
@@ -64,6 +64,8 @@ export interface ProducerOptions {
 export type SendCallback = (error: WeirError | null, metadata?: RecordMetadata) => void;
 
 const sequenceModulus = 2 ** 31;
+/** Buffers of acknowledged batches kept for reuse (at most this many batches' worth of memory). */
+const batchBuffersKept = 16;
 
 interface Batch {
   serial: number;
@@ -119,6 +121,8 @@ export class Producer {
   readonly #options: Required<ProducerOptions>;
   readonly #topics = new Map<string, TopicMetadata>();
   readonly #waitingForMetadata = new Map<string, Waiting[]>();
+  /** Buffers of acknowledged batches, for new batches to be built in. */
+  readonly #batchBuffers = new BatchBufferPool(batchBuffersKept);
   #bufferedBytes = 0;
   #unsettledBatches = 0;
   #openBuilders = 0;
@@ -297,7 +301,7 @@ export class Producer {
       builder = null;
     }
     if (builder === null) {
-      builder = state.builder = state.spareBuilder ?? new RecordBatchBuilder();
+      builder = state.builder = state.spareBuilder ?? new RecordBatchBuilder(this.#batchBuffers);
       state.spareBuilder = null;
       this.#openBuilders++;
       this.#armLinger();
@@ -377,12 +381,11 @@ export class Producer {
       attempts: 0,
     };
     state.callbacks = newCallbackRuns();
-    // Built now when the sequence numbers can be assigned in order; the builder's grown buffer is
-    // then kept for the partition's next batch (no regrowth per batch).
+    // Built now when the sequence numbers can be assigned in order; the builder then serves the
+    // partition's next batch, starting at the size this one reached (no regrowth per batch).
     const last = state.queue[state.queue.length - 1];
     if (!this.#producerIdStale && state.retrying.length === 0 && (last === undefined || (last.producerId === this.#producerId && last.generation === state.generation))) {
       this.#stamp(batch);
-      builder.reset();
       state.spareBuilder = builder;
     }
     state.queue.push(batch);
@@ -485,6 +488,12 @@ export class Producer {
     state.inFlight--;
     if (error === null) {
       this.#complete(batch, response === undefined ? -1n : response.baseOffset, null);
+      // Answered: the broker has read all of it, so nothing refers to the bytes any more (with
+      // acks 'none' the socket may still be writing them).
+      if (response !== undefined && batch.bytes !== null) {
+        this.#batchBuffers.give(batch.bytes);
+        batch.bytes = null;
+      }
     } else if (this.#isRetriable(error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
       batch.attempts++;
       // Out of order after this partition renumbered: the batch followed a refused one and was not

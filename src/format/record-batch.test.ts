@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  BatchBufferPool,
   RecordBatchBuilder,
   RecordCursor,
   batchHeaderBytes,
@@ -58,7 +59,7 @@ test('encode then decode gives back every record', () => {
   );
 });
 
-test('a reused builder never changes a batch it built before: reset, build twice, add after build', () => {
+test('a reused builder never changes a batch it built before; buffers given back to its pool are built in again', () => {
   // Values sized explicitly (fast-check keeps generated arrays small): batches that grow the builder's buffer.
   const record: fc.Arbitrary<RecordInput> = fc.record({
     value: fc.nat({ max: 600 }).map((n) => Buffer.alloc(n, n & 0xff)),
@@ -68,28 +69,24 @@ test('a reused builder never changes a batch it built before: reset, build twice
   const step = fc.record({
     records: fc.array(record, { minLength: 1, maxLength: 60, size: 'max' }),
     sequence: fc.integer({ min: 0, max: 1000 }),
-    then: fc.constantFrom('reset', 'build again', 'add more'),
+    compression: fc.constantFrom(0, 0, 1),
+    // An earlier batch is done with: its buffer goes back to the pool.
+    giveBack: fc.option(fc.nat(), { nil: undefined }),
   });
   fc.assert(
     fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
-      const builder = new RecordBatchBuilder();
-      const built: { batch: Buffer; copy: Buffer; records: RecordInput[] }[] = [];
-      let records: RecordInput[] = [];
-      const build = (sequence: number): void => {
-        const batch = builder.build({ baseSequence: sequence });
-        built.push({ batch, copy: Buffer.from(batch), records: [...records] });
-      };
-      for (const { records: adding, sequence, then } of steps) {
-        for (const record of adding) builder.add(record);
-        records.push(...adding);
-        build(sequence);
-        if (then === 'build again') build(sequence + 1);
-        if (then !== 'add more') {
-          builder.reset();
-          records = [];
-        }
+      const pool = new BatchBufferPool(2);
+      const builder = new RecordBatchBuilder(pool);
+      const live: { batch: Buffer; copy: Buffer; records: RecordInput[] }[] = [];
+      for (const { records, sequence, compression, giveBack } of steps) {
+        if (giveBack !== undefined && live.length > 0) pool.give(live.splice(giveBack % live.length, 1)[0]!.batch);
+        for (const record of records) builder.add(record);
+        const batch = builder.build({ baseSequence: sequence, compression });
+        live.push({ batch, copy: Buffer.from(batch), records });
+        // build() ends the batch: nothing is left to build again.
+        assert.throws(() => builder.build(), /at least one record/);
       }
-      for (const { batch, copy, records: expected } of built) {
+      for (const { batch, copy, records: expected } of live) {
         assert.ok(batch.equals(copy), 'a batch changed after it was built');
         assert.equal(validateBatch(batch, 0, bytesMax), batch.length);
         const decoded = decodeBatch(batch, 0, decodeOptions).records;
@@ -102,6 +99,27 @@ test('a reused builder never changes a batch it built before: reset, build twice
     }),
     { numRuns: 200 },
   );
+});
+
+test('a builder builds a full batch in its own buffer and a pool hands that memory back; foreign buffers are never taken', () => {
+  const pool = new BatchBufferPool(4);
+  const builder = new RecordBatchBuilder(pool);
+  const fill = (): Buffer => {
+    for (let i = 0; i < 30; i++) builder.add({ value: Buffer.alloc(100, i), timestamp: 1 });
+    return builder.build();
+  };
+  const first = fill();
+  const second = fill();
+  assert.notEqual(first.buffer, second.buffer, 'each batch in flight has memory of its own');
+  pool.give(first);
+  const third = fill();
+  assert.equal(third.buffer, first.buffer, 'the next batch is built in the memory given back');
+  // Memory the pool did not allocate (a slice of Node's shared pool, a copy) is never reused.
+  const foreign = [Buffer.from('x'), Buffer.from(second), Buffer.alloc(8192)];
+  for (const buffer of foreign) pool.give(buffer);
+  const fourth = fill();
+  assert.ok(!foreign.some((buffer) => buffer.buffer === fourth.buffer));
+  for (const batch of [second, third, fourth]) assert.equal(validateBatch(batch, 0, bytesMax), batch.length);
 });
 
 test('gzip batches round trip', () => {

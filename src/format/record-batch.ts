@@ -407,16 +407,60 @@ export interface BuildOptions {
 const builderBytesInitial = 4096;
 
 /**
+ * Buffers of sent batches handed back once nothing refers to them any more, for builders to
+ * build new batches in (a producer's batches come and go at the same size; reusing their memory
+ * spares an allocation and the garbage collector's work per batch). Keeps at most `max`.
+ */
+export class BatchBufferPool {
+  readonly #free: Buffer[] = [];
+  /** The memory this pool's builders allocated: only that is taken back. */
+  readonly #own = new WeakSet<ArrayBufferLike>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** A buffer of at least `bytes` (a free one if there is one). */
+  take(bytes: number): Buffer {
+    const free = this.#free.pop();
+    if (free !== undefined && free.length >= bytes) return free;
+    return this.allocate(bytes);
+  }
+
+  allocate(bytes: number): Buffer {
+    const buffer = Buffer.allocUnsafeSlow(bytes);
+    this.#own.add(buffer.buffer);
+    return buffer;
+  }
+
+  /** `batch` was built by a builder of this pool and is no longer read or written by anyone. */
+  give(batch: Buffer): void {
+    if (this.#free.length >= this.#max || batch.byteOffset !== 0 || !this.#own.has(batch.buffer)) return;
+    this.#free.push(Buffer.from(batch.buffer, 0, batch.buffer.byteLength));
+  }
+}
+
+/**
  * Accumulates records into one batch without per-record allocations beyond the caller's own
- * buffers: each `add` writes the record's bytes into a growing body buffer. `build` wraps the
- * body in the header (compressing it first if asked) and computes the CRC.
+ * buffers: each `add` writes the record's bytes into a growing buffer after room for the header.
+ * `build` fills in the header (compressing the records first if asked), computes the CRC and
+ * starts the builder afresh. A batch that fills at least half of the buffer is returned in it without a copy, and the builder
+ * takes a new buffer of the same size for its next batch; with a pool, from the pool.
  */
 export class RecordBatchBuilder {
-  #body: Buffer = Buffer.allocUnsafe(builderBytesInitial);
-  #bodyBytes = 0;
+  #buffer: Buffer | null = null;
+  /** The size of the next buffer to take. */
+  #capacity = builderBytesInitial;
+  #end = batchHeaderBytes;
   #count = 0;
   #baseTimestamp = 0;
   #maxTimestamp = -1;
+  readonly #pool: BatchBufferPool | null;
+
+  constructor(pool: BatchBufferPool | null = null) {
+    this.#pool = pool;
+  }
 
   get count(): number {
     return this.#count;
@@ -424,7 +468,7 @@ export class RecordBatchBuilder {
 
   /** Bytes of the batch if built now, without compression. */
   get sizeBytes(): number {
-    return batchHeaderBytes + this.#bodyBytes;
+    return this.#end;
   }
 
   /** Bytes `record` will add (for deciding whether it still fits). */
@@ -440,9 +484,8 @@ export class RecordBatchBuilder {
     const timestampDelta = timestamp - this.#baseTimestamp;
     const offsetDelta = this.#count;
     const inner = recordInnerBytes(record, timestampDelta, offsetDelta);
-    this.#ensure(varintSize(inner) + inner);
-    const body = this.#body;
-    let p = writeVarint(body, this.#bodyBytes, inner);
+    const body = this.#ensure(varintSize(inner) + inner);
+    let p = writeVarint(body, this.#end, inner);
     body[p++] = 0; // record attributes: unused
     p = writeVarlong(body, p, timestampDelta);
     p = writeVarint(body, p, offsetDelta);
@@ -451,16 +494,25 @@ export class RecordBatchBuilder {
     const headers = record.headers;
     if (headers == null) body[p++] = 0; // no headers: a zero count
     else p = writeHeaders(body, p, headers);
-    this.#bodyBytes = p;
+    this.#end = p;
     this.#count++;
   }
 
+  /** The batch of the records added so far; the builder is then empty, for the next batch. */
   build(options: BuildOptions = {}): Buffer {
     if (this.#count === 0) throw new WeirError('INVALID_REQUEST', 'a record batch needs at least one record');
     const codec = options.compression ?? 0;
-    const raw = this.#body.subarray(0, this.#bodyBytes);
-    const records = codec === 0 ? raw : compress(codec, raw);
-    const batch = Buffer.allocUnsafe(batchHeaderBytes + records.length);
+    const buffer = this.#buffer!;
+    let batch: Buffer;
+    if (codec === 0 && this.#end * 2 >= buffer.length) {
+      batch = buffer.subarray(0, this.#end);
+      this.#buffer = null; // the batch keeps it; the next batch is built in a new one
+    } else {
+      const raw = buffer.subarray(batchHeaderBytes, this.#end);
+      const records = codec === 0 ? raw : compress(codec, raw);
+      batch = Buffer.allocUnsafe(batchHeaderBytes + records.length);
+      records.copy(batch, batchHeaderBytes);
+    }
     batch.writeBigInt64BE(options.baseOffset ?? 0n, batchOffsets.baseOffset);
     batch.writeInt32BE(batch.length - batchLogOverheadBytes, batchOffsets.batchLength);
     batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, batchOffsets.partitionLeaderEpoch);
@@ -473,25 +525,36 @@ export class RecordBatchBuilder {
     batch.writeInt16BE(options.producerEpoch ?? -1, batchOffsets.producerEpoch);
     batch.writeInt32BE(options.baseSequence ?? -1, batchOffsets.baseSequence);
     batch.writeInt32BE(this.#count, batchOffsets.recordCount);
-    records.copy(batch, batchHeaderBytes);
     batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    this.reset();
     return batch;
   }
 
   reset(): void {
-    this.#bodyBytes = 0;
+    this.#end = batchHeaderBytes;
     this.#count = 0;
     this.#maxTimestamp = -1;
   }
 
-  #ensure(extra: number): void {
-    const needed = this.#bodyBytes + extra;
-    if (needed <= this.#body.length) return;
-    let size = this.#body.length * 2;
+  /** The buffer, with room for `extra` more bytes. */
+  #ensure(extra: number): Buffer {
+    const needed = this.#end + extra;
+    let buffer = this.#buffer;
+    if (buffer === null) {
+      // A new batch (nothing written yet: #end is the header's size).
+      while (this.#capacity < needed) this.#capacity *= 2;
+      buffer = this.#buffer = this.#pool?.take(this.#capacity) ?? Buffer.allocUnsafeSlow(this.#capacity);
+      this.#capacity = buffer.length;
+      return buffer;
+    }
+    if (needed <= buffer.length) return buffer;
+    let size = buffer.length * 2;
     while (size < needed) size *= 2;
-    const grown = Buffer.allocUnsafe(size);
-    this.#body.copy(grown, 0, 0, this.#bodyBytes);
-    this.#body = grown;
+    const grown = this.#pool?.allocate(size) ?? Buffer.allocUnsafeSlow(size);
+    buffer.copy(grown, 0, 0, this.#end);
+    this.#buffer = grown;
+    this.#capacity = size;
+    return grown;
   }
 }
 
