@@ -13,8 +13,8 @@
  *
  * Settlements are appended as they happen, one batch at a time: what is recorded while a batch is
  * being written and synced goes in the next one (group commit), so an acknowledgement is durable
- * when `settle` answers. Every checkpoint round writes a checkpoint
- * for every subscription and then drops the log segments that only older records fill.
+ * when `settle` answers. Every checkpoint round writes a checkpoint for every subscription and
+ * then drops the log segments that only older records fill.
  */
 import { RecordBatchBuilder, decodeBatches } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
