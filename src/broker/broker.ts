@@ -562,9 +562,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return this.#queues.openConsumer(options);
   }
 
-  async settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
+  async settle(topic: string, subscription: string, settlements: QueueSettlement[], options?: { quiet?: boolean }): Promise<QueueSettleFailure[]> {
     this.#checkOpen();
-    return this.#queues.settle(topic, subscription, settlements);
+    return this.#queues.settle(topic, subscription, settlements, options?.quiet ?? false);
   }
 
   async listDeadLetters(topic: string, options?: { partition?: number; offset?: bigint; max?: number }): Promise<DeadLetter[]> {

@@ -419,9 +419,10 @@ export interface QueueBrokerApi {
   /**
    * Settles deliveries of a subscription (any consumer's, or one received over HTTP); answers
    * when the outcome is durable, with the messages that could not be settled (INVALID_RECEIPT
-   * for a stale receipt), or none.
+   * for a stale receipt), or none. `quiet`: nobody waits for the outcome; it is recorded the
+   * same way and written within `quietSettleFlushMs`, and the answer does not wait for the sync.
    */
-  settle(topic: string, subscription: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]>;
+  settle(topic: string, subscription: string, settlements: QueueSettlement[], options?: { quiet?: boolean }): Promise<QueueSettleFailure[]>;
 
   // Dead letters
   /** Reads a dead-letter topic from `offset` (default its start) with the recorded reasons. */

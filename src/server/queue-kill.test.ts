@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Client, type QueueMessage, type QueueSubscriptionConfig } from '../client/index.js';
 import { freePort, startBrokerProcess } from './testing/broker-process.js';
 
@@ -236,6 +237,37 @@ test('run() acknowledges without answers; after close() a SIGKILL delivers none 
     broker = await startBrokerProcess(dataDir, { port });
     const again = await connect(broker.url);
     const described = await again.admin().describeSubscription('quiet', 'w');
+    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
+    await again.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('acknowledgements sent without answers reach the disk by themselves: a SIGKILL without close() delivers none of them again', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-quiet-kill-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const total = 3_000;
+    await loadQueue(broker.url, 'quietkill', 1, total);
+
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'quietkill', subscription: 'w', prefetch: 100 });
+    let received = 0;
+    const running = consumer.run({ eachMessage: () => void received++ });
+    await waitFor(() => received === total, 30_000, 'every message received');
+    // No close(): the broker writes quiet settlements within a few milliseconds on its own.
+    await sleep(200);
+    await broker.stop('SIGKILL');
+    await consumer.close();
+    await running;
+    await client.close();
+
+    broker = await startBrokerProcess(dataDir, { port });
+    const again = await connect(broker.url);
+    const described = await again.admin().describeSubscription('quietkill', 'w');
     assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
     await again.close();
   } finally {

@@ -201,7 +201,7 @@ export class QueueManager {
     return subscription.openConsumer(options);
   }
 
-  async settle(topic: string, name: string, settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
+  async settle(topic: string, name: string, settlements: QueueSettlement[], quiet = false): Promise<QueueSettleFailure[]> {
     this.#checkOpen();
     let messages = 0;
     for (const settlement of settlements) {
@@ -212,7 +212,7 @@ export class QueueManager {
     if (messages > settlementsPerRequestMax) {
       throw new WeirError('INVALID_REQUEST', `at most ${settlementsPerRequestMax} messages may be settled per request, got ${messages}`);
     }
-    return this.#get(topic, name).settle(settlements);
+    return this.#get(topic, name).settle(settlements, quiet);
   }
 
   // --- the produce path ----------------------------------------------------------------------

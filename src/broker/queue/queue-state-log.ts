@@ -22,6 +22,8 @@ import type { QueueSubscriptionConfig } from '../types.js';
 import type { RecoveredOffsets } from './queue-partition.js';
 
 export const queueStateTopic = '__queue_state';
+/** How long settlements nobody waits for may wait to be written (gathered with later ones). */
+export const quietSettleFlushMs = 3;
 const replayReadBytes = 4 * 1024 * 1024;
 const decompressedBytesMax = 256 * 1024 * 1024;
 
@@ -77,6 +79,8 @@ export class QueueStateLog {
   #scheduled = false;
   /** An append is under way: what comes meanwhile waits for it and goes in the next batch. */
   #appending = false;
+  /** Set while records nobody waits for wait to be written (see flushSoon). */
+  #soonTimer: NodeJS.Timeout | null = null;
   /** The latest append: a flush with nothing pending waits for it (its own waiters see its outcome). */
   #lastAppend: Promise<unknown> = Promise.resolve();
   /** The pending events last written to (consecutive settlements mostly share one). */
@@ -141,6 +145,20 @@ export class QueueStateLog {
   }
 
   /**
+   * Writes what is pending within `quietSettleFlushMs`, for records nobody waits for (quiet
+   * settlements): they share a batch and its sync with what comes meanwhile, and a `flushed()`
+   * before then takes them along at once.
+   */
+  flushSoon(): void {
+    if (this.#soonTimer !== null || this.#scheduled) return;
+    this.#soonTimer = setTimeout(() => {
+      this.#soonTimer = null;
+      this.#scheduleFlush();
+    }, quietSettleFlushMs);
+    this.#soonTimer.unref();
+  }
+
+  /**
    * One append at a time (group commit at this level): while one is under way, its end schedules
    * the next, so settlements arriving meanwhile share one batch instead of one per event-loop turn.
    */
@@ -183,6 +201,7 @@ export class QueueStateLog {
       const next = (): void => {
         this.#appending = false;
         if (this.#waiters.length > 0) this.#scheduleFlush();
+        else if (this.#pending.size > 0 || this.#records.length > 0) this.flushSoon();
       };
       appended.then(next, next);
     }

@@ -409,7 +409,8 @@ export class QueueSubscription implements ConsumerOwner {
 
   // --- settling ------------------------------------------------------------------------------
 
-  async settle(settlements: QueueSettlement[]): Promise<QueueSettleFailure[]> {
+  /** `quiet`: nobody waits for the outcome, so the state log may gather it with later ones. */
+  async settle(settlements: QueueSettlement[], quiet = false): Promise<QueueSettleFailure[]> {
     const now = Date.now();
     const failures: QueueSettleFailure[] = [];
     for (let index = 0; index < settlements.length; index++) {
@@ -431,7 +432,8 @@ export class QueueSubscription implements ConsumerOwner {
     }
     // Freed leases are handed on at once; only the answer waits for the settlements to be durable.
     this.dispatchSoon();
-    await this.#state.flushed();
+    if (quiet) this.#state.flushSoon();
+    else await this.#state.flushed();
     return failures;
   }
 

@@ -72,6 +72,11 @@ const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): 
   }
 };
 
+/** A queueSettleQuiet request: settled like queueSettle, without waiting for the sync (nobody reads the outcome). */
+export async function settleQuietly(broker: BrokerApi, request: RequestOf<'queueSettle'>): Promise<void> {
+  await broker.settle(request.topic, request.subscription, request.settlements.map(queueSettlementOf), { quiet: true });
+}
+
 /** APIs the connection serves itself (they hold per-connection state). */
 type ConnectionApis = 'hello' | 'subscribe' | 'credit' | 'unsubscribe' | 'queueSubscribe' | 'queueReceive' | 'queueCredit' | 'queueUnsubscribe' | 'queueSettleQuiet';
 

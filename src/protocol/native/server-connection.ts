@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
-import { handlers, parseQueueConfig, toWireError, type Handler, type RequestContext } from './handlers.js';
+import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
 import type { Codec } from './wire/codec.js';
@@ -200,7 +200,7 @@ export class ServerConnection implements SubscriptionOutput {
         const run = () => {
           // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
           if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
-          return handlers.queueSettle(this.#broker, settle, this.#context);
+          return name === 'queueSettleQuiet' ? settleQuietly(this.#broker, settle) : handlers.queueSettle(this.#broker, settle, this.#context);
         };
         this.#run(correlationId, name, run, name === 'queueSettleQuiet');
         return;
