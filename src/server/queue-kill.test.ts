@@ -215,63 +215,54 @@ test('the broker SIGKILLed during a drain: nothing lost, and no confirmed acknow
   }
 });
 
-test('run() acknowledges without answers; after close() a SIGKILL delivers none of them again', { timeout: 60_000 }, async () => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-quiet-'));
+/**
+ * Drains a preloaded queue with run() (acknowledgements sent without answers), SIGKILLs the
+ * broker (after the consumer's close(), or with the consumer still open `afterMs` after the last
+ * delivery), restarts it and returns the subscription's backlog.
+ */
+async function backlogAfterQuietDrainAndKill(topic: string, total: number, kill: 'after close' | { afterMs: number }): Promise<number> {
+  const dataDir = await mkdtemp(join(tmpdir(), `weir-queue-${topic}-`));
   const port = await freePort();
   let broker = await startBrokerProcess(dataDir, { port });
   try {
-    const total = 5_000;
-    await loadQueue(broker.url, 'quiet', 1, total);
+    await loadQueue(broker.url, topic, 1, total);
 
-    const client = await connect(broker.url);
-    const consumer = client.queueConsumer({ topic: 'quiet', subscription: 'w', prefetch: 100 });
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic, subscription: 'w', prefetch: 100 });
     let received = 0;
     const running = consumer.run({ eachMessage: () => void received++ });
     await waitFor(() => received === total, 30_000, 'every message received');
-    // close() returns once the quiet acknowledgements are durable; the kill comes right after.
-    await consumer.close();
-    await running;
-    await broker.stop('SIGKILL');
+    if (kill === 'after close') {
+      // close() returns once the quiet acknowledgements are durable; the kill comes right after.
+      await consumer.close();
+      await running;
+      await broker.stop('SIGKILL');
+    } else {
+      // No close(): the broker writes quiet settlements within a few milliseconds on its own.
+      await sleep(kill.afterMs);
+      await broker.stop('SIGKILL');
+      await consumer.close();
+      await running;
+    }
     await client.close();
 
     broker = await startBrokerProcess(dataDir, { port });
     const again = await connect(broker.url);
-    const described = await again.admin().describeSubscription('quiet', 'w');
-    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
+    const described = await again.admin().describeSubscription(topic, 'w');
     await again.close();
+    return described.backlogMessages;
   } finally {
     await broker.stop('SIGTERM');
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+test('run() acknowledges without answers; after close() a SIGKILL delivers none of them again', { timeout: 60_000 }, async () => {
+  const backlog = await backlogAfterQuietDrainAndKill('quiet', 5_000, 'after close');
+  assert.equal(backlog, 0, `${backlog} acknowledged messages came back after the kill`);
 });
 
 test('acknowledgements sent without answers reach the disk by themselves: a SIGKILL without close() delivers none of them again', { timeout: 60_000 }, async () => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-quiet-kill-'));
-  const port = await freePort();
-  let broker = await startBrokerProcess(dataDir, { port });
-  try {
-    const total = 3_000;
-    await loadQueue(broker.url, 'quietkill', 1, total);
-
-    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
-    const consumer = client.queueConsumer({ topic: 'quietkill', subscription: 'w', prefetch: 100 });
-    let received = 0;
-    const running = consumer.run({ eachMessage: () => void received++ });
-    await waitFor(() => received === total, 30_000, 'every message received');
-    // No close(): the broker writes quiet settlements within a few milliseconds on its own.
-    await sleep(200);
-    await broker.stop('SIGKILL');
-    await consumer.close();
-    await running;
-    await client.close();
-
-    broker = await startBrokerProcess(dataDir, { port });
-    const again = await connect(broker.url);
-    const described = await again.admin().describeSubscription('quietkill', 'w');
-    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
-    await again.close();
-  } finally {
-    await broker.stop('SIGTERM');
-    await rm(dataDir, { recursive: true, force: true });
-  }
+  const backlog = await backlogAfterQuietDrainAndKill('quietkill', 3_000, { afterMs: 200 });
+  assert.equal(backlog, 0, `${backlog} acknowledged messages came back after the kill`);
 });
