@@ -11,6 +11,9 @@ import { ServerConnection, type ConnectionLimits, type Logger } from './server-c
 
 export type { Logger } from './server-connection.js';
 
+/** The read buffer all plain-TCP connections share: a read takes up to this much at once. */
+const readBufferBytes = 1024 * 1024;
+
 export const nativeListenerDefaults = {
   frameBytesMax: frameBytesMaxDefault,
   /** Requests running at once per connection; reading pauses at the bound. */
@@ -76,6 +79,9 @@ export class NativeListener {
   start(): Promise<{ port: number }> {
     if (this.#server !== null) throw new Error('NativeListener.start called twice');
     const connectionsMax = this.#options.connectionsMax ?? nativeListenerDefaults.connectionsMax;
+    // One read buffer for every plain-TCP connection: each read is framed (and what is kept copied)
+    // before the next read starts.
+    const readBuffer = this.#options.tls === undefined ? Buffer.allocUnsafe(readBufferBytes) : undefined;
     const onSocket = (socket: Socket): void => {
       if (this.#connections.size >= connectionsMax) {
         this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open`);
@@ -86,6 +92,7 @@ export class NativeListener {
         limits: this.#limits,
         logger: this.#log,
         serverName: this.#options.serverName ?? 'weir',
+        readBuffer,
       });
       this.#connections.add(connection);
       const untrack = trackConnection('native');

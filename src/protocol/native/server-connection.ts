@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
+import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
@@ -70,7 +71,11 @@ export class ServerConnection implements SubscriptionOutput {
   /** Settles when the socket has closed. */
   readonly closed: Promise<void>;
 
-  constructor(broker: BrokerApi, socket: Socket, options: { limits: ConnectionLimits; logger: Logger; serverName: string }) {
+  /**
+   * `readBuffer`: a buffer the socket reads into, reused for every read (and shareable by every
+   * connection); without it, or where Node does not allow it, each read comes in a new buffer.
+   */
+  constructor(broker: BrokerApi, socket: Socket, options: { limits: ConnectionLimits; logger: Logger; serverName: string; readBuffer?: Buffer }) {
     this.#broker = broker;
     this.#socket = socket;
     this.#limits = options.limits;
@@ -85,7 +90,8 @@ export class ServerConnection implements SubscriptionOutput {
       fetchBytesMax: options.limits.frameBytesMax - Math.min(fetchResponseOverheadBytes, Math.floor(options.limits.frameBytesMax / 4)),
     };
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const reused = options.readBuffer !== undefined && readIntoReusedBuffer(socket, options.readBuffer, (bytes) => this.#onData(bytes, true));
+    if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => this.#onDrain());
     socket.on('error', (error) => this.#log('info', `native connection ${this.#describe()}: ${error.message}`));
     this.closed = new Promise((resolve) => socket.once('close', () => {
@@ -117,6 +123,9 @@ export class ServerConnection implements SubscriptionOutput {
       await Promise.race([new Promise<void>((resolve) => this.#idleWaiters.push(resolve)), this.closed]);
     }
     this.#socket.end();
+    // Reads again (and drops what comes) to see the client's end: a socket reading into the
+    // reused buffer reads nothing at all while paused.
+    this.#socket.resume();
     await this.closed;
     clearTimeout(timer);
   }
@@ -127,9 +136,11 @@ export class ServerConnection implements SubscriptionOutput {
     this.#socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
+  /** `transient`: the chunk is the reused read buffer, valid only during this call. */
+  #onData(chunk: Buffer, transient: boolean): void {
+    if (this.#closing) return;
     try {
-      this.#frames.push(chunk, this.#frameHandler);
+      this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
     }

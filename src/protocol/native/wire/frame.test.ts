@@ -58,6 +58,48 @@ test('frames survive arbitrary split points', () => {
   );
 });
 
+test('frames from a transient chunk are copies: overwriting the chunk after each push changes none of them', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat({ max: 9000 }), { minLength: 1, maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 20 }),
+      fc.array(fc.boolean(), { maxLength: 30 }),
+      (sizes, cuts, stops) => {
+        const encoded = Buffer.concat(
+          sizes.flatMap((size, id) =>
+            encodeRequest(id, apis.produce.key, apis.produce.request, { topic: 't', partition: 0, acks: 'leader', batches: Buffer.alloc(size, id + 1) }),
+          ),
+        );
+        const reader = new FrameReader(1 << 20);
+        const frames: Buffer[] = [];
+        // The reader stops after a frame when told to; the next push or a drain goes on.
+        const onFrame = (frame: Buffer) => {
+          frames.push(frame);
+          return !(stops[frames.length] ?? false);
+        };
+        const reused = Buffer.alloc(encoded.length);
+        for (const part of splitAt(encoded, cuts)) {
+          part.copy(reused);
+          reader.push(reused.subarray(0, part.length), onFrame, true);
+          reused.fill(0xee);
+        }
+        // As a connection does on each resume.
+        for (let resumes = 0; resumes < sizes.length && reader.bufferedBytes > 0; resumes += 1) reader.drain(onFrame);
+        const seen = frames.map((frame) => {
+          const parsed = parseFrame(frame);
+          parsed.reader.uint16();
+          const body = apis.produce.request.read(parsed.reader);
+          assert.ok(body.batches.every((byte) => byte === parsed.id + 1), `frame ${parsed.id} kept its bytes`);
+          return body.batches.length;
+        });
+        assert.deepEqual(seen, sizes);
+        assert.equal(reader.bufferedBytes, 0);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 test('responses and errors are framed with their correlation ids', () => {
   const reader = new FrameReader();
   const frames: Buffer[] = [];

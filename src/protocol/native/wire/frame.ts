@@ -109,14 +109,19 @@ function truncateMessage(message: string): string {
 
 /**
  * Cuts a byte stream into frames. Each length is checked against `frameBytesMax` before the
- * frame's buffer exists; a frame that arrived in one chunk is returned as a view (no copy).
+ * frame's buffer exists. A frame that arrived whole in a kept chunk is returned as a view; a frame
+ * spread over several chunks is copied, piece by piece as they arrive, into one buffer of its size.
+ * A transient chunk (a read buffer the socket reuses) is valid only during `push`: every frame
+ * taken from it is a copy, and so is whatever of it stays buffered.
  */
 export class FrameReader {
   readonly #frameBytesMax: number;
+  /** Received bytes not yet framed: only a partial length prefix, or what arrived while stopped. */
   #chunks: Buffer[] = [];
   #bufferedBytes = 0;
-  /** Length of the frame being assembled, or -1 while its prefix is still incomplete. */
-  #frameBytes = -1;
+  /** The frame being filled from chunks as they arrive, once its length is known; and its fill. */
+  #assembly: Buffer | null = null;
+  #assembled = 0;
 
   constructor(frameBytesMax = frameBytesMaxDefault) {
     this.#frameBytesMax = frameBytesMax;
@@ -124,40 +129,83 @@ export class FrameReader {
 
   /** Bytes received but not yet returned as frames (bounded by frameBytesMax + one chunk). */
   get bufferedBytes(): number {
-    return this.#bufferedBytes;
+    return this.#bufferedBytes + this.#assembled;
   }
 
   /**
    * Adds received bytes and calls `onFrame` for each complete frame; `onFrame` returning false
    * stops there (the rest stays buffered until `drain`). Throws on a bad length.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): void {
-    if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#bufferedBytes += chunk.length;
+  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void, transient = false): void {
+    let at = 0;
+    const assembly = this.#assembly;
+    if (assembly !== null) {
+      at = Math.min(chunk.length, assembly.length - this.#assembled);
+      chunk.copy(assembly, this.#assembled, 0, at);
+      this.#assembled += at;
+      if (this.#assembled < assembly.length) return;
+      this.#assembly = null;
+      this.#assembled = 0;
+      if (onFrame(assembly) === false) return this.#keep(chunk, at, transient);
     }
-    this.drain(onFrame);
+    if (this.#bufferedBytes > 0) {
+      this.#keep(chunk, at, transient);
+      this.drain(onFrame);
+      return;
+    }
+    // Nothing buffered: frames are cut straight from the chunk.
+    while (chunk.length - at >= frameLengthBytes) {
+      const length = this.#checkLength(chunk.readUInt32BE(at));
+      const start = at + frameLengthBytes;
+      if (chunk.length - start < length) {
+        this.#assemble(length, [chunk.subarray(start)]);
+        return;
+      }
+      at = start + length;
+      const view = chunk.subarray(start, at);
+      if (onFrame(transient ? Buffer.from(view) : view) === false) break;
+    }
+    this.#keep(chunk, at, transient);
   }
 
   /** Hands over the complete frames already buffered (after `onFrame` stopped the last push). */
   drain(onFrame: (frame: Buffer) => boolean | void): void {
-    for (;;) {
-      if (this.#frameBytes < 0) {
-        if (this.#bufferedBytes < frameLengthBytes) return;
-        const length = this.#take(frameLengthBytes).readUInt32BE(0);
-        if (length < frameBytesMin) {
-          throw new WeirError('INVALID_REQUEST', `frame length ${length} is shorter than the ${frameBytesMin}-byte minimum`);
-        }
-        if (length > this.#frameBytesMax) {
-          throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${this.#frameBytesMax} bytes`);
-        }
-        this.#frameBytes = length;
+    while (this.#bufferedBytes >= frameLengthBytes) {
+      const length = this.#checkLength(this.#take(frameLengthBytes).readUInt32BE(0));
+      if (this.#bufferedBytes < length) {
+        this.#assemble(length, this.#chunks.splice(0));
+        this.#bufferedBytes = 0;
+        return;
       }
-      if (this.#bufferedBytes < this.#frameBytes) return;
-      const frame = this.#take(this.#frameBytes);
-      this.#frameBytes = -1;
-      if (onFrame(frame) === false) return;
+      if (onFrame(this.#take(length)) === false) return;
     }
+  }
+
+  #checkLength(length: number): number {
+    if (length < frameBytesMin) {
+      throw new WeirError('INVALID_REQUEST', `frame length ${length} is shorter than the ${frameBytesMin}-byte minimum`);
+    }
+    if (length > this.#frameBytesMax) {
+      throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${this.#frameBytesMax} bytes`);
+    }
+    return length;
+  }
+
+  /** Starts filling a frame of `length` bytes with the first of them. */
+  #assemble(length: number, parts: Buffer[]): void {
+    const assembly = Buffer.allocUnsafe(length);
+    let filled = 0;
+    for (const part of parts) filled += part.copy(assembly, filled);
+    this.#assembly = assembly;
+    this.#assembled = filled;
+  }
+
+  /** Buffers the chunk from `at` on (a copy when the chunk is transient). */
+  #keep(chunk: Buffer, at: number, transient: boolean): void {
+    if (at >= chunk.length) return;
+    const rest = chunk.subarray(at);
+    this.#chunks.push(transient ? Buffer.from(rest) : rest);
+    this.#bufferedBytes += rest.length;
   }
 
   /** Removes `count` buffered bytes from the front (a view when they lie in one chunk). */
