@@ -60,6 +60,16 @@ export interface SubscriptionHandler {
   onEnd(error: WeirError): void;
 }
 
+/**
+ * The buffer every plain-TCP connection of this process reads into (Node's `onread`), instead of
+ * a new buffer per read; each frame is copied out of it once (decision 9).
+ */
+let readBuffer: Buffer | undefined;
+function sharedReadBuffer(): Buffer {
+  readBuffer ??= Buffer.allocUnsafe(256 * 1024);
+  return readBuffer;
+}
+
 /** How often pending requests are checked for their deadline. */
 const deadlineSweepMs = 250;
 const correlationIdMax = 0xffff_ffff;
@@ -77,12 +87,14 @@ export class Connection {
   #closeListeners: ((error: WeirError) => void)[] = [];
   hello: HelloResponse | null = null;
 
-  private constructor(socket: Socket, options: ConnectionOptions) {
+  /** `reads`: where the socket's `onread` callback finds this connection; null to read 'data' events. */
+  private constructor(socket: Socket, options: ConnectionOptions, reads: { connection: Connection | null } | null) {
     this.#socket = socket;
     this.#options = options;
     this.#frames = new FrameReader(options.frameBytesMax ?? frameBytesMaxDefault);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    if (reads !== null) reads.connection = this;
+    else socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('error', (error) => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address}: ${error.message}`, { cause: error })));
     socket.on('close', () => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address} closed`)));
     this.#sweeper = setInterval(() => this.#sweep(), deadlineSweepMs);
@@ -91,11 +103,18 @@ export class Connection {
 
   /** Connects and says hello; rejects with UNSUPPORTED_VERSION or CONNECTION_CLOSED. */
   static async open(options: ConnectionOptions): Promise<Connection> {
+    // Which connection a plain-TCP socket's reads go to. It exists before the hello is sent; a
+    // server that speaks before that is not a Weir server, and reading stops (the hello times out).
+    const reads = { connection: null as Connection | null };
+    const onRead = (bytesRead: number): boolean => {
+      const connection = reads.connection;
+      return connection === null ? false : connection.#onRead(bytesRead);
+    };
+    const tls = options.tls;
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const tls = options.tls;
       const socket =
         tls === undefined
-          ? netConnect({ host: options.host, port: options.port })
+          ? netConnect({ host: options.host, port: options.port, onread: { buffer: sharedReadBuffer(), callback: onRead } })
           : tlsConnect({ servername: isIP(options.host) === 0 ? options.host : undefined, ...tls, host: options.host, port: options.port });
       const timer = setTimeout(() => {
         socket.destroy();
@@ -111,7 +130,7 @@ export class Connection {
         reject(new WeirError('CONNECTION_CLOSED', `cannot connect to ${options.host}:${options.port}: ${error.message}`, { cause: error }));
       });
     });
-    const connection = new Connection(socket, options);
+    const connection = new Connection(socket, options, tls === undefined ? reads : null);
     try {
       connection.hello = await connection.#sayHello();
     } catch (error) {
@@ -219,9 +238,15 @@ export class Connection {
     this.#subscriptions.delete(subscriptionId);
   }
 
-  #onData(chunk: Buffer): void {
+  /** Frames the bytes just read into the shared read buffer (valid only until the next read). */
+  #onRead(bytesRead: number): boolean {
+    this.#onData(sharedReadBuffer().subarray(0, bytesRead), true);
+    return true;
+  }
+
+  #onData(chunk: Buffer, transient: boolean): void {
     try {
-      this.#frames.push(chunk, (frame) => this.#onFrame(frame));
+      this.#frames.push(chunk, (frame) => this.#onFrame(frame), transient);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.#terminate(new WeirError('CONNECTION_CLOSED', `malformed data from ${this.address}: ${reason}`, { cause: error }));
