@@ -52,6 +52,32 @@ test('topics: create, describe, list, delete, and errors that name the problem',
   }
 });
 
+
+test('a topic created again while its namesake is still being deleted is whole and empty, also after a restart', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  try {
+    await broker.createTopic('orders', { partitions: 2 });
+    await broker.produce({ topic: 'orders', partition: 1, batches: batchOf(['old']), acks: 'leader' });
+    const deleting = broker.deleteTopic('orders');
+    const twice = broker.deleteTopic('orders').then(() => null, (error: unknown) => error);
+    // Created as soon as the old topic is no longer listed, while its files may still be removed.
+    while (broker.listTopics().some((topic) => topic.name === 'orders')) await new Promise((resolve) => setImmediate(resolve));
+    const created = await broker.createTopic('orders', { partitions: 3 });
+    await deleting;
+    assert.ok(isWeirError(await twice, 'UNKNOWN_TOPIC'), 'one deletion per topic');
+    assert.equal(created.partitions.length, 3);
+    await broker.produce({ topic: 'orders', partition: 2, batches: batchOf(['new']), acks: 'leader' });
+    assert.deepEqual(await valuesFrom(broker, 'orders', 1), []);
+    await broker.close();
+    broker = await Broker.open({ dataDir });
+    assert.equal(broker.describeTopic('orders').partitions.length, 3);
+    assert.deepEqual(await valuesFrom(broker, 'orders', 1), []);
+    assert.deepEqual(await valuesFrom(broker, 'orders', 2), ['new']);
+  } finally {
+    await broker.close();
+  }
+});
 test('produce then fetch returns the stored batches; oversized and corrupt batches are refused', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {

@@ -8,14 +8,18 @@
  *   <dataDir>/topics/<topic>/topic.json       the topic's configuration
  *   <dataDir>/topics/<topic>/<n>/             partition n's log (segments and indexes)
  *   <dataDir>/topics/<topic>/<n>.producers.json  idempotent-producer snapshot of partition n
- * A topic is created under `<topic>.creating` and renamed into place; it is deleted by renaming
- * it to `<topic>.<id>.deleted` first; leftovers of either are removed at start, so a crash at any
- * step leaves either the whole topic or none of it.
+ * A topic exists when its `topic.json` does: creation makes the partitions first and writes
+ * `topic.json` last (synced, with its directory entry), deletion removes `topic.json` first. A
+ * topic directory without it is a creation or deletion a crash interrupted, removed at start, so a
+ * crash at any step leaves either the whole topic or none of it. Every file the broker writes
+ * goes through the storage file system (`BrokerOptions.fileSystem`), so that the same steps can be
+ * tested against a simulated power loss.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
+import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
+import { HandlePool } from '../storage/handle-pool.js';
 import { WeirError } from '../util/errors.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
@@ -63,6 +67,11 @@ export interface BrokerOptions {
   /** Growth of `__consumer_offsets` that starts a compaction (default 16 MiB; see offset-store.ts). */
   offsetsCompactAfterBytes?: number;
   logger?: Logger;
+  /**
+   * Where the broker keeps its files: the machine's file system by default. Tests pass a
+   * crash-simulating one; with any file system but the default the data directory is not locked.
+   */
+  fileSystem?: FileSystem;
 }
 
 export const fetchWaitMsMax = 30_000;
@@ -71,6 +80,16 @@ export const fetchBytesMaxTotalDefault = 50 * 1024 * 1024;
 export const topicsMax = 10_000;
 const producerSnapshotIntervalMs = 10_000;
 const producerIdBlockSize = 1000n;
+/** Largest `topic.json` and `broker.json` read. */
+const metadataFileBytesMax = 1024 * 1024;
+const topicFileName = 'topic.json';
+const brokerFileName = 'broker.json';
+
+/** The content of `topic.json`. */
+interface StoredTopic {
+  config: TopicConfig;
+  internal?: boolean;
+}
 
 interface Topic {
   name: string;
@@ -82,11 +101,16 @@ interface Topic {
 
 export class Broker implements BrokerApi, QueueBrokerApi {
   readonly dataDir: string;
-  readonly #options: Required<Omit<BrokerOptions, 'defaultTopicConfig' | 'logger'>> & { logger: Logger };
+  readonly #options: Required<Omit<BrokerOptions, 'defaultTopicConfig' | 'logger' | 'fileSystem'>> & { logger: Logger };
+  readonly #fileSystem: FileSystem;
+  /** The partitions' descriptor pool when the file system is not the default (whose pool is shared). */
+  readonly #handles: HandlePool | undefined;
   readonly #defaults: TopicConfig;
   readonly #topics = new Map<string, Topic>();
   /** Topics being created, so concurrent auto-creations share one. */
   readonly #creating = new Map<string, Promise<Topic>>();
+  /** Topics whose files are being removed: a new topic of the same name waits for that. */
+  readonly #deleting = new Map<string, Promise<void>>();
   readonly #groups: GroupCoordinator;
   #offsets!: OffsetStore;
   #queues!: QueueManager;
@@ -105,6 +129,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       offsetsCompactAfterBytes: options.offsetsCompactAfterBytes ?? offsetsCompactAfterBytesDefault,
       logger: options.logger ?? (() => {}),
     };
+    this.#fileSystem = options.fileSystem ?? nodeFileSystem;
+    this.#handles = this.#fileSystem === nodeFileSystem ? undefined : new HandlePool({ fileSystem: this.#fileSystem });
     this.#defaults = resolveTopicConfig(options.defaultTopicConfig ?? {}, topicConfigDefaults);
     this.#groups = new GroupCoordinator((topic) => this.#topics.get(topic)?.partitions.length);
   }
@@ -117,18 +143,26 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   async #open(): Promise<void> {
+    const fileSystem = this.#fileSystem;
     const topicsDir = join(this.dataDir, 'topics');
-    await mkdir(topicsDir, { recursive: true });
-    await this.#takeLock();
+    if ((await fileSystem.stat(topicsDir)) === null) {
+      await fileSystem.mkdir(topicsDir);
+      await fileSystem.fsyncDirectory(this.dataDir);
+    }
+    if (fileSystem === nodeFileSystem) await this.#takeLock();
     await this.#loadProducerIds();
     const started = Date.now();
-    for (const entry of await readdir(topicsDir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      if (entry.name.endsWith('.creating') || entry.name.endsWith('.deleted')) {
-        await rm(join(topicsDir, entry.name), { recursive: true, force: true });
+    for (const name of (await fileSystem.readdir(topicsDir)).sort()) {
+      const dir = join(topicsDir, name);
+      if (!(await fileSystem.stat(dir))?.isDirectory) continue;
+      const stored = await this.#readTopicFile(dir);
+      if (stored === null) {
+        // A creation or deletion that did not finish.
+        this.#options.logger('info', `removing ${dir}: a topic creation or deletion did not finish`);
+        await fileSystem.removeTree(dir);
         continue;
       }
-      const topic = await this.#openTopic(entry.name);
+      const topic = await this.#openTopic(name, stored);
       this.#topics.set(topic.name, topic);
     }
     let offsets = this.#topics.get(offsetsTopic);
@@ -190,24 +224,48 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   async #loadProducerIds(): Promise<void> {
-    try {
-      const state = JSON.parse(await readFile(join(this.dataDir, 'broker.json'), 'utf8')) as { producerIdBlockEnd: string };
-      this.#producerIdBlockEnd = BigInt(state.producerIdBlockEnd);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const path = join(this.dataDir, brokerFileName);
+    const bytes = await readWholeFile(this.#fileSystem, path, metadataFileBytesMax);
+    if (bytes !== null) {
+      try {
+        const state = JSON.parse(bytes.toString('utf8')) as { producerIdBlockEnd: string };
+        this.#producerIdBlockEnd = BigInt(state.producerIdBlockEnd);
+      } catch (error) {
+        // Guessing a block end could hand out an id again, and a reused id can make a new batch look like a stored one.
+        throw new WeirError('CORRUPT_MESSAGE', `${path} is unreadable (${(error as Error).message}); it must hold {"producerIdBlockEnd": "<the highest producer id handed out, plus one>"}`);
+      }
     }
     // Ids of a block handed out before a restart are never reused: start after the block.
     this.#producerIdNext = this.#producerIdBlockEnd;
   }
 
-  async #openTopic(name: string): Promise<Topic> {
+  /** A topic directory's `topic.json`, or null when there is none (the topic does not exist). */
+  async #readTopicFile(dir: string): Promise<StoredTopic | null> {
+    const path = join(dir, topicFileName);
+    const bytes = await readWholeFile(this.#fileSystem, path, metadataFileBytesMax);
+    if (bytes === null) return null;
+    try {
+      return JSON.parse(bytes.toString('utf8')) as StoredTopic;
+    } catch (error) {
+      throw new WeirError('CORRUPT_MESSAGE', `${path} is not valid JSON (${(error as Error).message}); restore it or remove the topic's directory`);
+    }
+  }
+
+  async #openTopic(name: string, stored: StoredTopic): Promise<Topic> {
     const dir = join(this.dataDir, 'topics', name);
-    const stored = JSON.parse(await readFile(join(dir, 'topic.json'), 'utf8')) as { config: TopicConfig; internal?: boolean };
     const config = resolveTopicConfig(stored.config, topicConfigDefaults);
-    const partitions = await Promise.all(
-      Array.from({ length: config.partitions }, (_, index) => this.#openPartition(name, dir, index, config)),
-    );
+    const partitions = await this.#openPartitions(name, dir, config);
     return { name, internal: stored.internal ?? false, config, dir, partitions };
+  }
+
+  /** Opens (or creates) every partition of a topic; if one fails, closes those already open. */
+  async #openPartitions(name: string, dir: string, config: TopicConfig): Promise<Partition[]> {
+    const opened = await Promise.allSettled(Array.from({ length: config.partitions }, (_, index) => this.#openPartition(name, dir, index, config)));
+    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    const partitions = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    if (failed === undefined) return partitions;
+    await Promise.allSettled(partitions.map((partition) => partition.close()));
+    throw failed.reason;
   }
 
   #openPartition(topic: string, dir: string, index: number, config: TopicConfig): Promise<Partition> {
@@ -217,6 +275,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       dir: join(dir, String(index)),
       snapshotPath: join(dir, `${index}.producers.json`),
       config: logConfigOf(config),
+      ...(this.#handles ? { handles: this.#handles } : {}),
       logger: (level, message) => this.#options.logger(level, `${topic}/${index}: ${message}`),
     });
   }
@@ -240,13 +299,22 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     logConfigOf(config); // validates the relations between fields
     if (this.#topics.size >= topicsMax) throw new WeirError('LIMIT_EXCEEDED', `the broker holds the maximum of ${topicsMax} topics`);
     const creation = (async () => {
-      const final = join(this.dataDir, 'topics', name);
-      const staging = `${final}.creating`;
-      await rm(staging, { recursive: true, force: true });
-      await mkdir(staging, { recursive: true });
-      await writeFile(join(staging, 'topic.json'), JSON.stringify({ config, internal }, null, 2));
-      await rename(staging, final);
-      const topic = await this.#openTopic(name);
+      await this.#deleting.get(name)?.catch(() => undefined); // a topic of the same name is still being removed
+      const fileSystem = this.#fileSystem;
+      const topicsDir = join(this.dataDir, 'topics');
+      const dir = join(topicsDir, name);
+      await fileSystem.removeTree(dir); // what an earlier failed creation left
+      await fileSystem.mkdir(dir);
+      await fileSystem.fsyncDirectory(topicsDir);
+      const partitions = await this.#openPartitions(name, dir, config);
+      try {
+        // Last, and durably: from here on the topic exists, also after a crash.
+        await writeFileAtomic(fileSystem, dir, topicFileName, Buffer.from(JSON.stringify({ config, internal } satisfies StoredTopic, null, 2)));
+      } catch (error) {
+        await Promise.allSettled(partitions.map((partition) => partition.close()));
+        throw error;
+      }
+      const topic: Topic = { name, internal, config, dir, partitions };
       this.#topics.set(name, topic);
       this.#options.logger('info', `created topic ${name} with ${config.partitions} partitions`);
       return topic;
@@ -303,11 +371,21 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#checkOpen();
     const topic = await this.#topic(name, false);
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${name} is internal to Weir and cannot be deleted`);
+    if (this.#topics.get(name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist`); // deleted meanwhile
     this.#topics.delete(name);
-    const graveyard = join(this.dataDir, 'topics', `${name}.${randomUUID().slice(0, 8)}.deleted`);
-    await Promise.all(topic.partitions.map((p) => p.close()));
-    await rename(topic.dir, graveyard);
-    await rm(graveyard, { recursive: true, force: true });
+    const deletion = (async () => {
+      await Promise.all(topic.partitions.map((p) => p.close()));
+      // First, and durably: from here on the topic is gone, also after a crash (start removes the rest).
+      await this.#fileSystem.unlink(join(topic.dir, topicFileName));
+      await this.#fileSystem.fsyncDirectory(topic.dir);
+      await this.#fileSystem.removeTree(topic.dir);
+    })();
+    this.#deleting.set(name, deletion);
+    try {
+      await deletion;
+    } finally {
+      if (this.#deleting.get(name) === deletion) this.#deleting.delete(name);
+    }
     this.#offsets.forgetTopic(name);
     this.#queues.topicDeleted(name);
     this.#groups.topicChanged(name);
@@ -360,12 +438,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#checkOpen();
     if (this.#producerIdNext >= this.#producerIdBlockEnd) {
       const blockEnd = this.#producerIdNext + producerIdBlockSize;
-      const path = join(this.dataDir, 'broker.json');
-      await writeFile(`${path}.tmp`, JSON.stringify({ producerIdBlockEnd: blockEnd.toString() }));
-      const handle = await open(`${path}.tmp`, 'r+');
-      await handle.datasync();
-      await handle.close();
-      await rename(`${path}.tmp`, path);
+      // Synced with its directory entry before an id of the block is handed out: never reused.
+      await writeFileAtomic(this.#fileSystem, this.dataDir, brokerFileName, Buffer.from(JSON.stringify({ producerIdBlockEnd: blockEnd.toString() })));
       this.#producerIdBlockEnd = blockEnd;
     }
     return { producerId: this.#producerIdNext++, producerEpoch: 0 };
@@ -602,13 +676,15 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     for (const timer of this.#timers) clearInterval(timer);
     this.#groups.close();
     await this.#queues?.close();
-    await Promise.allSettled([...this.#creating.values()]);
+    await Promise.allSettled([...this.#creating.values(), ...this.#deleting.values()]);
     const results = await Promise.allSettled([...this.#topics.values()].flatMap((t) => t.partitions.map((p) => p.close())));
     for (const result of results) {
       if (result.status === 'rejected') this.#options.logger('error', `closing a partition failed: ${String(result.reason)}`);
     }
-    await this.#lock?.close();
-    await rm(join(this.dataDir, '.lock'), { force: true });
+    if (this.#lock !== undefined) {
+      await this.#lock.close();
+      await rm(join(this.dataDir, '.lock'), { force: true });
+    }
   }
 }
 
