@@ -157,8 +157,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       if (!(await fileSystem.stat(dir))?.isDirectory) continue;
       const stored = await this.#readTopicFile(dir);
       if (stored === null) {
-        // A creation or deletion that did not finish.
-        this.#options.logger('info', `removing ${dir}: a topic creation or deletion did not finish`);
+        // A creation or deletion that did not finish (said as a warning: it removes files).
+        this.#options.logger('warn', `removing ${dir}: it has no ${topicFileName}, so a topic creation or deletion did not finish`);
         await fileSystem.removeTree(dir);
         continue;
       }

@@ -15,7 +15,7 @@ import type { PartitionState, ProduceResult } from './types.js';
 
 /** Bytes read per step while rebuilding producer state from the log. */
 const recoveryReadBytes = 1024 * 1024;
-/** Largest producer state snapshot read (10,000 producers of 10 batches take about 4 MiB). */
+/** Largest producer state snapshot read (a partition remembers up to 10,000 producers, 10 batches each). */
 const snapshotBytesMax = 64 * 1024 * 1024;
 
 type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
