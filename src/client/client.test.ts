@@ -458,3 +458,28 @@ async function startProxy(
   };
   return state;
 }
+
+test('a topic deleted and created again with fewer partitions: the producer fails what it had routed there, then follows the new count', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('resized', { partitions: 4 });
+    const producer = client.producer({ lingerMs: 0 });
+    const keyOn3 = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => partitionForKey(Buffer.from(k), 4) === 3)!;
+    assert.equal((await producer.send('resized', { key: keyOn3, value: 'before' })).partition, 3);
+
+    await admin.deleteTopic('resized');
+    await admin.createTopic('resized', { partitions: 2 });
+    // Still routed by the four partitions it knew: the broker refuses partition 3.
+    await assert.rejects(producer.send('resized', { key: keyOn3, value: 'lost' }), (e) => isWeirError(e, 'UNKNOWN_PARTITION'));
+    // Described again: the same key now lands where every Kafka client would put it.
+    const after = await producer.send('resized', { key: keyOn3, value: 'after' });
+    assert.equal(after.partition, partitionForKey(Buffer.from(keyOn3), 2));
+    assert.equal(after.offset, 0n);
+    const sent = await producer.send('resized', Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+    for (const [i, metadata] of sent.entries()) assert.equal(metadata.partition, partitionForKey(Buffer.from(`k${i}`), 2));
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});

@@ -107,8 +107,11 @@ interface PartitionState {
 interface TopicMetadata {
   partitionCount: number;
   batchBytesMax: number;
+  /** Indexed by partition; may run past partitionCount after the topic came back smaller. */
   partitions: PartitionState[];
   sticky: number;
+  /** The broker answered UNKNOWN_TOPIC or UNKNOWN_PARTITION: described again before the next message. */
+  stale: boolean;
 }
 
 interface Waiting {
@@ -224,7 +227,7 @@ export class Producer {
     }
     if (this.#bufferedBytes >= this.#options.bufferBytesMax) return false;
     const metadata = this.#topics.get(topic);
-    if (metadata === undefined) {
+    if (metadata === undefined || metadata.stale) {
       this.#waitForMetadata(topic, { message, callback });
       return true;
     }
@@ -254,12 +257,21 @@ export class Producer {
     this.#client.request('describeTopic', { name: topic, ensure: true }).then(
       (description) => {
         const partitionCount = description.partitions.length;
-        this.#topics.set(topic, {
-          partitionCount,
-          batchBytesMax: Math.min(this.#options.batchBytesMax, description.config.messageBytesMax),
-          partitions: new Array(partitionCount),
-          sticky: Math.floor(Math.random() * partitionCount),
-        });
+        const batchBytesMax = Math.min(this.#options.batchBytesMax, description.config.messageBytesMax);
+        const known = this.#topics.get(topic);
+        if (known === undefined) {
+          const sticky = Math.floor(Math.random() * partitionCount);
+          this.#topics.set(topic, { partitionCount, batchBytesMax, partitions: new Array(partitionCount), sticky, stale: false });
+        } else {
+          // The topic was deleted and created again, perhaps with another partition count. The
+          // partition states stay (batches of theirs may still be queued or in flight); sequence
+          // numbers need no reset: the broker starts a producer it does not know at any sequence.
+          known.partitionCount = partitionCount;
+          known.batchBytesMax = batchBytesMax;
+          if (known.partitions.length < partitionCount) known.partitions.length = partitionCount;
+          if (known.sticky >= partitionCount) known.sticky = 0;
+          known.stale = false;
+        }
         this.#releaseWaiting(topic, null);
       },
       (error: WeirError) => {
@@ -505,6 +517,7 @@ export class Producer {
     } else {
       this.#complete(batch, -1n, error);
       if (this.#options.idempotent && batch.baseSequence >= 0 && batch.producerId === this.#producerId) this.#renumberAfter(batch);
+      if (error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') this.#topics.get(state.topic)!.stale = true;
     }
     if (state.inFlight > 0) {
       this.#pump(state); // a freed slot (nothing goes out while the partition is blocked)
