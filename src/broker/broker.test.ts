@@ -256,3 +256,67 @@ test('a second broker on the same data directory is refused', async () => {
     await broker.close();
   }
 });
+
+test('altering a topic: configuration and added partitions take effect at once and survive a restart; bad alterations change nothing', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir, autoCreateTopics: false });
+  try {
+    await broker.createTopic('orders', { partitions: 2 });
+    await broker.produce({ topic: 'orders', partition: 1, batches: batchOf(['kept']), acks: 'leader' });
+    const big = batchOf(['x'.repeat(3000)]);
+    await broker.produce({ topic: 'orders', partition: 0, batches: big, acks: 'leader' });
+
+    const altered = await broker.alterTopic('orders', { partitions: 4, messageBytesMax: 2048, retentionMs: 3_600_000 });
+    assert.equal(altered.partitions.length, 4);
+    assert.equal(altered.config.retentionMs, 3_600_000);
+    await assert.rejects(broker.produce({ topic: 'orders', partition: 0, batches: big, acks: 'leader' }), (e) => isWeirError(e, 'MESSAGE_TOO_LARGE'));
+    await broker.produce({ topic: 'orders', partition: 3, batches: batchOf(['new partition']), acks: 'leader' });
+
+    await assert.rejects(broker.alterTopic('orders', { partitions: 3 }), /partitions=3 is invalid: topic orders has 4 partitions and partitions can only be added/);
+    await assert.rejects(broker.alterTopic('orders', { messageBytesMax: 1 }), (e) => isWeirError(e, 'INVALID_CONFIG'));
+    await assert.rejects(broker.alterTopic('orders', { bogus: 1 } as never), /bogus=1 is invalid: unknown configuration field/);
+    await assert.rejects(broker.alterTopic('nope', { retentionMs: 1000 }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    await assert.rejects(broker.alterTopic('__consumer_offsets', { retentionMs: 1000 }), (e) => isWeirError(e, 'INVALID_TOPIC'));
+    assert.deepEqual(broker.describeTopic('orders').config, altered.config, 'refused alterations changed nothing');
+  } finally {
+    await broker.close();
+  }
+  broker = await Broker.open({ dataDir, autoCreateTopics: false });
+  try {
+    const topic = broker.describeTopic('orders');
+    assert.equal(topic.partitions.length, 4);
+    assert.equal(topic.config.messageBytesMax, 2048);
+    assert.equal(topic.config.retentionMs, 3_600_000);
+    assert.deepEqual(await valuesFrom(broker, 'orders', 1), ['kept']);
+    assert.deepEqual(await valuesFrom(broker, 'orders', 3), ['new partition']);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a topic deleted while an alteration adds partitions is gone whole; concurrent alterations apply one after the other', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  try {
+    await broker.createTopic('orders', { partitions: 1 });
+    const [a, b] = await Promise.all([broker.alterTopic('orders', { partitions: 3 }), broker.alterTopic('orders', { retentionBytes: 1 << 20 })]);
+    assert.equal(a.partitions.length, 3);
+    assert.equal(b.partitions.length, 3, 'the second alteration saw the first one');
+    assert.equal(b.config.retentionBytes, 1 << 20);
+    const growing = broker.alterTopic('orders', { partitions: 8 });
+    await new Promise(setImmediate); // the alteration is opening its partitions
+    const deleting = broker.deleteTopic('orders');
+    assert.equal((await growing).partitions.length, 8, 'the deletion waited for the alteration');
+    await deleting;
+    assert.throws(() => broker.describeTopic('orders'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+  } finally {
+    await broker.close();
+  }
+  broker = await Broker.open({ dataDir });
+  try {
+    assert.deepEqual(broker.listTopics(), []);
+    assert.deepEqual((await readdir(join(dataDir, 'topics'))).filter((name) => !name.startsWith('__')), [], 'no partition left behind');
+  } finally {
+    await broker.close();
+  }
+});

@@ -97,6 +97,8 @@ interface Topic {
   config: TopicConfig;
   dir: string;
   partitions: Partition[];
+  /** The alteration in progress (settled when none): alterations and the deletion run one at a time. */
+  altering: Promise<unknown>;
 }
 
 export class Broker implements BrokerApi, QueueBrokerApi {
@@ -255,7 +257,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     const dir = join(this.dataDir, 'topics', name);
     const config = resolveTopicConfig(stored.config, topicConfigDefaults);
     const partitions = await this.#openPartitions(name, dir, config);
-    return { name, internal: stored.internal ?? false, config, dir, partitions };
+    return { name, internal: stored.internal ?? false, config, dir, partitions, altering: Promise.resolve() };
   }
 
   /** Opens (or creates) every partition of a topic; if one fails, closes those already open. */
@@ -314,7 +316,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
         await Promise.allSettled(partitions.map((partition) => partition.close()));
         throw error;
       }
-      const topic: Topic = { name, internal, config, dir, partitions };
+      const topic: Topic = { name, internal, config, dir, partitions, altering: Promise.resolve() };
       this.#topics.set(name, topic);
       this.#options.logger('info', `created topic ${name} with ${config.partitions} partitions`);
       return topic;
@@ -374,6 +376,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     if (this.#topics.get(name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist`); // deleted meanwhile
     this.#topics.delete(name);
     const deletion = (async () => {
+      await topic.altering; // partitions it adds are closed with the others
       await Promise.all(topic.partitions.map((p) => p.close()));
       // First, and durably: from here on the topic is gone, also after a crash (start removes the rest).
       await this.#fileSystem.unlink(join(topic.dir, topicFileName));
@@ -390,6 +393,56 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#queues.topicDeleted(name);
     this.#groups.topicChanged(name);
     this.#options.logger('info', `deleted topic ${name}`);
+  }
+
+  async alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
+    this.#checkOpen();
+    const topic = await this.#topic(name, false);
+    if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${name} is internal to Weir and cannot be altered`);
+    const alteration = topic.altering.then(() => this.#alterTopic(topic, changes));
+    topic.altering = alteration.catch(() => undefined);
+    return this.#describe(await alteration);
+  }
+
+  /**
+   * New partitions are opened first, then `topic.json` is replaced (synced): a crash before that
+   * leaves the topic as it was, and the next alteration removes the partitions' leftover files.
+   * The partitions' logs take the new configuration only once it is stored.
+   */
+  async #alterTopic(topic: Topic, changes: Partial<TopicConfig>): Promise<Topic> {
+    if (this.#topics.get(topic.name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic.name} does not exist`); // deleted meanwhile
+    const config = resolveTopicConfig(changes, topic.config);
+    const logConfig = logConfigOf(config);
+    const count = topic.partitions.length;
+    if (config.partitions < count) {
+      throw new WeirError('INVALID_CONFIG', `partitions=${config.partitions} is invalid: topic ${topic.name} has ${count} partitions and partitions can only be added`);
+    }
+    const indexes = Array.from({ length: config.partitions - count }, (_, i) => count + i);
+    for (const index of indexes) {
+      await this.#fileSystem.removeTree(join(topic.dir, String(index)));
+      await this.#fileSystem.removeTree(join(topic.dir, `${index}.producers.json`));
+    }
+    const opened = await Promise.allSettled(indexes.map((index) => this.#openPartition(topic.name, topic.dir, index, config)));
+    const added = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    try {
+      const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      const stored: StoredTopic = { config, internal: false };
+      await writeFileAtomic(this.#fileSystem, topic.dir, topicFileName, Buffer.from(JSON.stringify(stored, null, 2)));
+    } catch (error) {
+      await Promise.allSettled(added.map((partition) => partition.close()));
+      throw error;
+    }
+    topic.config = config;
+    for (const partition of topic.partitions) partition.log.updateConfig(logConfig);
+    topic.partitions.push(...added);
+    if (added.length > 0) {
+      this.#queues.partitionsAdded(topic.name, topic.partitions);
+      this.#groups.topicChanged(topic.name);
+    }
+    const what = added.length > 0 ? `${count} -> ${config.partitions} partitions` : 'configuration';
+    this.#options.logger('info', `altered topic ${topic.name} (${what})`);
+    return topic;
   }
 
   listTopics(options: { includeInternal?: boolean } = {}): TopicDescription[] {

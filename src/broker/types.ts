@@ -205,6 +205,11 @@ export interface BrokerApi extends QueueBrokerApi {
   // Topics
   createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicDescription>;
   deleteTopic(name: string): Promise<void>;
+  /**
+   * Changes a topic's configuration: the fields given replace the stored ones, and a larger
+   * `partitions` adds partitions (their number cannot shrink). Throws UNKNOWN_TOPIC, INVALID_CONFIG.
+   */
+  alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription>;
   listTopics(options?: { includeInternal?: boolean }): TopicDescription[];
   /** Throws UNKNOWN_TOPIC. */
   describeTopic(name: string): TopicDescription;

@@ -179,6 +179,14 @@ export class QueueManager {
     void this.#state.flushed().catch(() => {});
   }
 
+  /** The topic grew: its subscriptions deliver the new partitions' messages too. */
+  partitionsAdded(topic: string, sources: readonly Partition[]): void {
+    for (const subscription of this.#topics.get(topic)?.values() ?? []) {
+      subscription.addPartitions(sources);
+      this.#state.put(subscription.key, () => subscription.checkpoint());
+    }
+  }
+
   list(topic?: string): SubscriptionDescription[] {
     const topics = topic === undefined ? [...this.#topics.keys()].sort() : [topic];
     return topics.flatMap((t) => [...(this.#topics.get(t)?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => s.describe()));

@@ -99,14 +99,26 @@ export class QueueSubscription implements ConsumerOwner {
     this.partitions = options.sources.map((source, index) => {
       const recovered = options.recovered?.partitions.get(index);
       if (recovered !== undefined) return new QueuePartition(index, source, this.config.keyOrdered, recovered.floor, recovered.recovered);
-      const start = this.config.startAt === 'latest' ? source.log.offsetEnd : source.log.offsetStart;
-      return new QueuePartition(index, source, this.config.keyOrdered, start, null);
+      // A recovered subscription's creation recorded every partition the topic had then: one it
+      // does not know was added later, and all of that partition's messages are for it.
+      const latest = this.config.startAt === 'latest' && options.recovered === undefined;
+      return new QueuePartition(index, source, this.config.keyOrdered, latest ? source.log.offsetEnd : source.log.offsetStart, null);
     });
   }
 
   /** Starts filling the windows. */
   start(): void {
     for (const partition of this.partitions) this.#refill(partition);
+  }
+
+  /** Takes on the partitions added to the topic (`sources` is all of them), from their start. */
+  addPartitions(sources: readonly Partition[]): void {
+    for (let index = this.partitions.length; index < sources.length; index++) {
+      const source = sources[index]!;
+      const partition = new QueuePartition(index, source, this.config.keyOrdered, source.log.offsetStart, null);
+      this.partitions.push(partition);
+      this.#refill(partition);
+    }
   }
 
   // --- consumers -----------------------------------------------------------------------------

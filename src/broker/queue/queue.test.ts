@@ -442,3 +442,35 @@ test('one settlement covers a run of offsets; the messages it cannot settle are 
     await broker.close();
   }
 });
+
+test('partitions added to a topic are delivered by its queue subscriptions from their first message; after a restart too', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  try {
+    await broker.createTopic('jobs', { partitions: 1 });
+    await broker.createSubscription('jobs', 'workers', { startAt: 'latest' });
+    await produce(broker, 'jobs', 0, values(3, 'p0-'));
+    await broker.alterTopic('jobs', { partitions: 3 });
+    await produce(broker, 'jobs', 1, values(3, 'p1-'));
+    await produce(broker, 'jobs', 2, values(3, 'p2-'));
+    const consumer = await broker.openQueueConsumer({ topic: 'jobs', subscription: 'workers' });
+    const got: Received[] = [];
+    for (let round = 0; round < 20 && got.length < 9; round++) got.push(...(await receive(consumer, 100, 200)));
+    assert.deepEqual(got.map((m) => m.value).sort(), ['p0-0', 'p0-1', 'p0-2', 'p1-0', 'p1-1', 'p1-2', 'p2-0', 'p2-1', 'p2-2']);
+    await broker.settle('jobs', 'workers', got.filter((m) => m.receipt.partition !== 2).map((m) => ({ action: 'ack' as const, receipt: m.receipt })));
+    assert.equal(broker.describeSubscription('jobs', 'workers').partitions.length, 3);
+  } finally {
+    await broker.close();
+  }
+  broker = await Broker.open({ dataDir });
+  try {
+    await broker.alterTopic('jobs', { partitions: 4 });
+    await produce(broker, 'jobs', 3, values(2, 'p3-'));
+    const consumer = await broker.openQueueConsumer({ topic: 'jobs', subscription: 'workers' });
+    const got: Received[] = [];
+    for (let round = 0; round < 20 && got.length < 5; round++) got.push(...(await receive(consumer, 100, 200)));
+    assert.deepEqual(got.map((m) => m.value).sort(), ['p2-0', 'p2-1', 'p2-2', 'p3-0', 'p3-1'], 'the unacknowledged ones again and the new partition');
+  } finally {
+    await broker.close();
+  }
+});
