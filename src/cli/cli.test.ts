@@ -18,7 +18,7 @@ after(async () => {
 const weir = (args: string[], input?: string) => runCli(args, { input, server: broker.address });
 
 describe('weir topic', () => {
-  test('create, list, describe and delete', async () => {
+  test('create, alter, list, describe and delete', async () => {
     const created = await weir(['topic', 'create', 'orders', '--partitions', '3', '--flush', 'interval:50', '--retention-ms', '3600000']);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /created topic orders with 3 partitions/);
@@ -42,6 +42,17 @@ describe('weir topic', () => {
     const table = await weir(['topic', 'describe', 'orders']);
     assert.match(table.stdout, /flush\s+interval:50/);
     assert.match(table.stdout, /\n2\s+0\s+0\s+0\s+0\s+0/);
+
+    const altered = await weir(['topic', 'alter', 'orders', '--partitions', '5', '--retention-ms', 'none']);
+    assert.equal(altered.code, 0, altered.stderr);
+    assert.equal(altered.stdout, 'altered topic orders: partitions 3 -> 5, retention 3600000 ms -> forever\n');
+    const shrink = await weir(['topic', 'alter', 'orders', '--partitions', '2']);
+    assert.equal(shrink.code, 1);
+    assert.match(shrink.stderr, /INVALID_CONFIG: partitions=2 is invalid: topic orders has 5 partitions and partitions can only be added/);
+    const nothing = await weir(['topic', 'alter', 'orders']);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /nothing to change/);
+    assert.match((await weir(['topic', 'describe', 'orders'])).stdout, /partitions\s+5\n/);
 
     const deleted = await weir(['topic', 'delete', 'orders']);
     assert.equal(deleted.code, 0, deleted.stderr);

@@ -9,7 +9,7 @@ const usage = `weir <command> [options]
 
 Commands:
   start        run a broker in the foreground
-  topic        create, list, describe and delete topics
+  topic        create, alter, list, describe and delete topics
   produce      send stdin lines as messages to a topic
   consume      print a topic's messages (as a group member, or from a queue subscription)
   group        list consumer groups; describe members, committed offsets and lag

@@ -28,17 +28,18 @@ export class Admin {
 
   /** Creates a topic; unset configuration takes the broker's defaults. Throws TOPIC_EXISTS. */
   createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
-    const partial: TopicConfigPartial = {
-      partitions: config.partitions,
-      retentionMs: config.retentionMs,
-      retentionBytes: config.retentionBytes,
-      flush: config.flush,
-      messageBytesMax: config.messageBytesMax,
-      segmentBytesMax: config.segmentBytesMax,
-      segmentAgeMsMax: config.segmentAgeMsMax,
-      messageTtlMs: config.messageTtlMs,
-    };
-    return this.#client.request('createTopic', { name, config: partial });
+    return this.#client.request('createTopic', { name, config: wireConfig(config) });
+  }
+
+  /**
+   * Changes a topic: the fields given replace its configuration (retention, flush and size limits
+   * apply from the next append or retention pass), and a larger `partitions` adds partitions. The
+   * partition count cannot shrink. Keys hash over the new count from then on, so a key's later
+   * messages may land in another partition than its earlier ones. Throws UNKNOWN_TOPIC,
+   * INVALID_CONFIG.
+   */
+  alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
+    return this.#client.request('alterTopic', { name, config: wireConfig(changes) });
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -185,4 +186,17 @@ export interface DeadLetter {
 function parseSubscription(value: unknown): SubscriptionDescription {
   const description = value as SubscriptionDescription & { partitions: { ackFloor: string }[] };
   return { ...description, partitions: description.partitions.map((p) => ({ ...p, ackFloor: BigInt(p.ackFloor) })) } as SubscriptionDescription;
+}
+
+function wireConfig(config: Partial<TopicConfig>): TopicConfigPartial {
+  return {
+    partitions: config.partitions,
+    retentionMs: config.retentionMs,
+    retentionBytes: config.retentionBytes,
+    flush: config.flush,
+    messageBytesMax: config.messageBytesMax,
+    segmentBytesMax: config.segmentBytesMax,
+    segmentAgeMsMax: config.segmentAgeMsMax,
+    messageTtlMs: config.messageTtlMs,
+  };
 }

@@ -483,3 +483,38 @@ test('a topic deleted and created again with fewer partitions: the producer fail
     await client.close();
   }
 });
+
+test('partitions added to a topic: the group rebalances onto them and producers spread keys over them after their next metadata refresh', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('growing', { partitions: 2 });
+    const consumer = client.consumer({ groupId: 'growers', topics: ['growing'], from: 'earliest', heartbeatIntervalMs: 100 });
+    await consumer.start();
+    assert.equal(consumer.assignment.length, 2);
+    const producer = client.producer({ metadataMaxAgeMs: 100 });
+    await producer.send('growing', { key: 'a', value: 'before' });
+
+    const altered = await admin.alterTopic('growing', { partitions: 6, retentionMs: null });
+    assert.equal(altered.partitions.length, 6);
+    assert.equal(altered.config.retentionMs, null);
+    await waitFor(() => consumer.assignment.length === 6, 10_000, 'the member reads all six partitions');
+
+    const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);
+    let sent: { partition: number }[] = [];
+    const deadline = Date.now() + 10_000;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      sent = await producer.send('growing', keys.map((key) => ({ key, value: key })));
+    } while (sent.some((m, i) => m.partition !== partitionForKey(Buffer.from(keys[i]!), 6)) && Date.now() < deadline);
+    sent.forEach((m, i) => assert.equal(m.partition, partitionForKey(Buffer.from(keys[i]!), 6), `${keys[i]} over six partitions`));
+    assert.ok(new Set(sent.map((m) => m.partition)).size > 2, 'the new partitions are used');
+
+    const received = await take(consumer, 1 + 60);
+    assert.ok(received.some((m) => m.partition >= 2), 'messages of the new partitions reach the group');
+    await consumer.close();
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});

@@ -20,7 +20,7 @@ import { BatchBufferPool, RecordBatchBuilder, batchOffsets, type RecordInput } f
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError } from '../util/errors.js';
-import type { Acks, ProduceResponse } from '../protocol/native/wire/messages.js';
+import type { Acks, ProduceResponse, TopicDescription } from '../protocol/native/wire/messages.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
 import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
@@ -44,6 +44,8 @@ export const producerDefaults = {
   deliveryTimeoutMs: 120_000,
   retryBackoffMsMin: 50,
   retryBackoffMsMax: 2_000,
+  /** Known topics are described again this often, so that partitions added to them are used (Kafka's metadata.max.age.ms). */
+  metadataMaxAgeMs: 300_000,
 } as const;
 
 export interface ProducerOptions {
@@ -59,6 +61,7 @@ export interface ProducerOptions {
   deliveryTimeoutMs?: number;
   retryBackoffMsMin?: number;
   retryBackoffMsMax?: number;
+  metadataMaxAgeMs?: number;
 }
 
 export type SendCallback = (error: WeirError | null, metadata?: RecordMetadata) => void;
@@ -134,6 +137,7 @@ export class Producer {
   #lingerTimer: NodeJS.Timeout | null = null;
   #lingerImmediate: NodeJS.Immediate | null = null;
   #expiryTimer: NodeJS.Timeout | null = null;
+  #metadataTimer: NodeJS.Timeout | null = null;
   #producerId = -1n;
   #producerEpoch = -1;
   #producerIdStale: boolean;
@@ -156,6 +160,7 @@ export class Producer {
       deliveryTimeoutMs: options.deliveryTimeoutMs ?? producerDefaults.deliveryTimeoutMs,
       retryBackoffMsMin: options.retryBackoffMsMin ?? producerDefaults.retryBackoffMsMin,
       retryBackoffMsMax: options.retryBackoffMsMax ?? producerDefaults.retryBackoffMsMax,
+      metadataMaxAgeMs: options.metadataMaxAgeMs ?? producerDefaults.metadataMaxAgeMs,
     };
     if (!(this.#options.compression in compressionCodecs)) {
       throw new WeirError('INVALID_CONFIG', `compression ${this.#options.compression} is not one of ${Object.keys(compressionCodecs).join(', ')}`);
@@ -256,22 +261,7 @@ export class Producer {
   #loadMetadata(topic: string, attempt: number): void {
     this.#client.request('describeTopic', { name: topic, ensure: true }).then(
       (description) => {
-        const partitionCount = description.partitions.length;
-        const batchBytesMax = Math.min(this.#options.batchBytesMax, description.config.messageBytesMax);
-        const known = this.#topics.get(topic);
-        if (known === undefined) {
-          const sticky = Math.floor(Math.random() * partitionCount);
-          this.#topics.set(topic, { partitionCount, batchBytesMax, partitions: new Array(partitionCount), sticky, stale: false });
-        } else {
-          // The topic was deleted and created again, perhaps with another partition count. The
-          // partition states stay (batches of theirs may still be queued or in flight); sequence
-          // numbers need no reset: the broker starts a producer it does not know at any sequence.
-          known.partitionCount = partitionCount;
-          known.batchBytesMax = batchBytesMax;
-          if (known.partitions.length < partitionCount) known.partitions.length = partitionCount;
-          if (known.sticky >= partitionCount) known.sticky = 0;
-          known.stale = false;
-        }
+        this.#applyDescription(topic, description);
         this.#releaseWaiting(topic, null);
       },
       (error: WeirError) => {
@@ -283,6 +273,45 @@ export class Producer {
         setTimeout(() => this.#loadMetadata(topic, attempt + 1), delayMs);
       },
     );
+  }
+
+  #applyDescription(topic: string, description: TopicDescription): void {
+    const partitionCount = description.partitions.length;
+    const batchBytesMax = Math.min(this.#options.batchBytesMax, description.config.messageBytesMax);
+    const known = this.#topics.get(topic);
+    if (known === undefined) {
+      const sticky = Math.floor(Math.random() * partitionCount);
+      this.#topics.set(topic, { partitionCount, batchBytesMax, partitions: new Array(partitionCount), sticky, stale: false });
+      this.#armMetadataRefresh();
+      return;
+    }
+    // Partitions were added, or the topic was deleted and created again with another count. The
+    // partition states stay (batches of theirs may still be queued or in flight); sequence numbers
+    // need no reset: the broker starts a producer it does not know at any sequence.
+    known.partitionCount = partitionCount;
+    known.batchBytesMax = batchBytesMax;
+    if (known.partitions.length < partitionCount) known.partitions.length = partitionCount;
+    if (known.sticky >= partitionCount) known.sticky = 0;
+    known.stale = false;
+  }
+
+  /** Every metadataMaxAgeMs, describes the known topics again (in the background; sends go on). */
+  #armMetadataRefresh(): void {
+    if (this.#metadataTimer !== null) return;
+    this.#metadataTimer = setInterval(() => {
+      for (const [topic, metadata] of this.#topics) {
+        if (metadata.stale || this.#waitingForMetadata.has(topic)) continue;
+        this.#client.request('describeTopic', { name: topic, ensure: false }).then(
+          (description) => {
+            if (!this.#waitingForMetadata.has(topic)) this.#applyDescription(topic, description);
+          },
+          (error: WeirError) => {
+            if (error.code === 'UNKNOWN_TOPIC') metadata.stale = true;
+          },
+        );
+      }
+    }, this.#options.metadataMaxAgeMs);
+    this.#metadataTimer.unref();
   }
 
   #releaseWaiting(topic: string, error: WeirError | null): void {
@@ -670,6 +699,7 @@ export class Producer {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    if (this.#metadataTimer !== null) clearInterval(this.#metadataTimer);
     for (const wake of this.#capacityWaiters.splice(0)) wake();
     this.#client.untrack(this);
   }

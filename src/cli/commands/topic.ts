@@ -1,4 +1,4 @@
-/** `weir topic create | list | describe | delete`. */
+/** `weir topic create | alter | list | describe | delete`. */
 import { parseArgs } from 'node:util';
 import type { TopicConfig, TopicDescription } from '../../client/index.js';
 import { parseFlushPolicy } from '../../server/server.js';
@@ -15,6 +15,7 @@ export const topicUsage = `weir topic create NAME [options]    create a topic (u
   --segment-bytes-max N     roll a segment file at this size
   --segment-age-ms-max MS   roll a segment file at this age
   --message-ttl-ms MS       queue subscriptions skip messages older than this ("none": no limit)
+weir topic alter NAME [options]     change a topic: the options above (--partitions only grows it)
 weir topic list [--json]            every topic with its partition count and configuration
 weir topic describe NAME [--json]   configuration and per-partition offsets and sizes
 weir topic delete NAME              delete a topic and its data
@@ -25,6 +26,8 @@ export async function topic(argv: string[]): Promise<number> {
   switch (action) {
     case 'create':
       return create(rest);
+    case 'alter':
+      return alter(rest);
     case 'list':
       return list(rest);
     case 'describe':
@@ -32,7 +35,7 @@ export async function topic(argv: string[]): Promise<number> {
     case 'delete':
       return remove(rest);
     default:
-      throw new UsageError(action === undefined ? 'missing the action (create, list, describe, delete)' : `unknown action ${JSON.stringify(action)}`);
+      throw new UsageError(action === undefined ? 'missing the action (create, alter, list, describe, delete)' : `unknown action ${JSON.stringify(action)}`);
   }
 }
 
@@ -61,7 +64,39 @@ async function create(argv: string[]): Promise<number> {
   }
 }
 
-/** The configuration flags of `topic create`, checked here so that a typo is a usage error. */
+async function alter(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
+  const [name] = positionalArguments(positionals, ['NAME']);
+  const changes = topicConfigFromFlags(values);
+  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms');
+  const client = await connectBroker(values.server);
+  try {
+    const admin = client.admin();
+    const before = await admin.describeTopic(name!);
+    const after = await admin.alterTopic(name!, changes);
+    process.stdout.write(`altered topic ${after.name}: ${changesText(before, after)}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/** `partitions 2 -> 4, retention 7 days -> 1 hour`-style summary of what differs. */
+function changesText(before: TopicDescription, after: TopicDescription): string {
+  const shown: [string, (t: TopicDescription) => unknown][] = [
+    ['partitions', (t) => t.partitions.length],
+    ['flush', (t) => flushText(t.config)],
+    ['retention', (t) => retentionText(t.config)],
+    ['message-bytes-max', (t) => t.config.messageBytesMax],
+    ['segment-bytes-max', (t) => t.config.segmentBytesMax],
+    ['segment-age-ms-max', (t) => t.config.segmentAgeMsMax],
+    ['message-ttl-ms', (t) => t.config.messageTtlMs ?? 'none'],
+  ];
+  const changed = shown.filter(([, of]) => of(before) !== of(after)).map(([label, of]) => `${label} ${of(before)} -> ${of(after)}`);
+  return changed.length > 0 ? changed.join(', ') : 'nothing changed (the values were already set)';
+}
+
+/** The configuration flags of `topic create` and `topic alter`, checked here so that a typo is a usage error. */
 export function topicConfigFromFlags(values: Partial<Record<keyof typeof configOptionSpec, string>>): Partial<TopicConfig> {
   const config: Partial<TopicConfig> = {};
   config.partitions = optionalIntegerOption('partitions', values.partitions, 1, 10_000);

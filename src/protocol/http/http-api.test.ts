@@ -145,9 +145,9 @@ describe('HTTP API: produce, browse, admin, errors', () => {
 
     const noRoute = await http.call('GET', '/v2/nothing');
     assert.equal(noRoute.status, 404);
-    const wrongMethod = await http.call('PATCH', '/v1/topics/orders');
+    const wrongMethod = await http.call('PUT', '/v1/topics/orders');
     assert.equal(wrongMethod.status, 405);
-    assert.equal(wrongMethod.headers.get('allow'), 'GET, DELETE');
+    assert.equal(wrongMethod.headers.get('allow'), 'GET, PATCH, DELETE');
   });
 
   test('nothing is stored when one message of a request is bad', async () => {
@@ -208,6 +208,18 @@ describe('HTTP API: produce, browse, admin, errors', () => {
     const described = await http.call('GET', '/v1/topics/admin-t');
     assert.equal(described.body.partitions[2].partition, 2);
     assert.equal(typeof described.body.partitions[0].offsetEnd, 'number');
+    const altered = await http.call('PATCH', '/v1/topics/admin-t', { partitions: 4, flush: 'interval:20', retentionMs: null });
+    assert.equal(altered.status, 200);
+    assert.equal(altered.body.partitions.length, 4);
+    assert.deepEqual(altered.body.config.flush, { kind: 'interval', intervalMs: 20 });
+    assert.equal(altered.body.config.retentionMs, null);
+    const shrink = await http.call('PATCH', '/v1/topics/admin-t', { partitions: 1 });
+    assert.equal(shrink.status, 400);
+    assert.match(shrink.body.error.message, /partitions can only be added/);
+    const unknownField = await http.call('PATCH', '/v1/topics/admin-t', { retention: 5 });
+    assert.equal(unknownField.body.error.code, 'INVALID_CONFIG');
+    assert.equal((await http.call('PATCH', '/v1/topics/no-such-topic', { retentionMs: 1000 })).status, 404);
+    assert.equal((await http.call('GET', '/v1/topics/admin-t')).body.partitions.length, 4);
 
     // A group created by an HTTP stream read shows up with its offsets and lag.
     await http.call('POST', '/v1/topics/admin-t/messages', { messages: [{ value: 'a', partition: 0 }, { value: 'b', partition: 0 }] });

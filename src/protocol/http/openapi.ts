@@ -277,6 +277,12 @@ export const openApiDocument = {
     },
     '/v1/topics/{topic}': {
       get: { summary: 'Describe a topic', parameters: [topicParam], responses: { '200': ok('the topic', ref('TopicDescription')), ...errors } },
+      patch: {
+        summary: 'Alter a topic: the fields given replace its configuration; a larger partitions adds partitions (it cannot shrink)',
+        parameters: [topicParam],
+        requestBody: { required: true, content: json(ref('TopicConfig')) },
+        responses: { '200': ok('the altered topic', ref('TopicDescription')), ...errors },
+      },
       delete: { summary: 'Delete a topic', parameters: [topicParam], responses: { '204': { description: 'deleted' }, ...errors } },
     },
     '/v1/subscriptions': {

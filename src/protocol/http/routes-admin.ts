@@ -25,6 +25,7 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
   });
   router.add('POST', '/v1/topics', 'Create a topic', (r) => createTopic(context, r));
   router.add('GET', '/v1/topics/{topic}', 'Describe a topic', ({ res, params }) => sendJson(res, 200, context.broker.describeTopic(params.topic!)));
+  router.add('PATCH', '/v1/topics/{topic}', 'Alter a topic: configuration, more partitions', (r) => alterTopic(context, r));
   router.add('DELETE', '/v1/topics/{topic}', 'Delete a topic', async ({ res, params }) => {
     await context.queues.forget(params.topic!);
     await context.broker.deleteTopic(params.topic!);
@@ -68,13 +69,21 @@ async function ready(context: HttpContext, { res }: RouteRequest): Promise<void>
 async function createTopic(context: HttpContext, { req, res }: RouteRequest): Promise<void> {
   const body = objectWith(await readJsonBody(req, context.bodyBytesMax), 'body', ['name', 'partitions', 'config']);
   const name = stringOf(body.name, 'name', 249);
-  const config: Partial<TopicConfig> = {};
-  if (body.config !== undefined) {
-    Object.assign(config, plainObject(body.config, 'config')); // the broker rejects unknown fields (INVALID_CONFIG)
-    if (typeof config.flush === 'string') config.flush = parseFlushPolicy(config.flush);
-  }
+  const config = body.config === undefined ? {} : topicConfigOf(body.config);
   if (body.partitions !== undefined) config.partitions = integerIn(body.partitions, 'partitions', 1, 10_000);
   sendJson(res, 201, await context.broker.createTopic(name, config)); // the broker validates each value (INVALID_CONFIG)
+}
+
+/** The body is the fields to change, as in TopicConfig (`partitions` included). */
+async function alterTopic(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
+  const changes = topicConfigOf(await readJsonBody(req, context.bodyBytesMax));
+  sendJson(res, 200, await context.broker.alterTopic(params.topic!, changes));
+}
+
+function topicConfigOf(value: unknown): Partial<TopicConfig> {
+  const config = { ...plainObject(value, 'config') } as Partial<TopicConfig>; // the broker rejects unknown fields (INVALID_CONFIG)
+  if (typeof config.flush === 'string') config.flush = parseFlushPolicy(config.flush);
+  return config;
 }
 
 const subscriptionFields = ['ackTimeoutMs', 'deliveriesMax', 'backoff', 'deadLetterTopic', 'discard', 'backlogMessagesMax', 'backlogBytesMax', 'overflow', 'keyOrdered', 'startAt'] as const;

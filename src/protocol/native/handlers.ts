@@ -83,6 +83,7 @@ type ConnectionApis = 'hello' | 'subscribe' | 'credit' | 'unsubscribe' | 'queueS
 /** Handlers by API, except those the connection owns. */
 export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } = {
   createTopic: (broker, request) => broker.createTopic(request.name, stripUndefined(request.config)),
+  alterTopic: (broker, request) => broker.alterTopic(request.name, stripUndefined(request.config)),
   deleteTopic: async (broker, request) => {
     await broker.deleteTopic(request.name);
     return {};

@@ -58,6 +58,7 @@ export const apiKeys = {
   subscribe: 17,
   credit: 18,
   unsubscribe: 19,
+  alterTopic: 20,
   queueSubscribe: 32,
   queueReceive: 33,
   queueSettle: 34,
@@ -152,6 +153,8 @@ export type HelloResponse = CodecValue<typeof helloResponse>;
 // --- topics --------------------------------------------------------------------------------------
 
 export const createTopicRequest = struct({ name: string, config: topicConfigPartial });
+/** The fields present replace the topic's; a larger `partitions` adds partitions. */
+export const alterTopicRequest = createTopicRequest;
 export const topicNameRequest = struct({ name: string });
 /** ensure: create the topic with the broker's defaults when missing and auto-creation is on. */
 export const describeTopicRequest = struct({ name: string, ensure: bool });
@@ -505,6 +508,7 @@ export const apis = {
   subscribe: api(apiKeys.subscribe, subscribeRequest, subscribeResponse),
   credit: api(apiKeys.credit, creditRequest, empty),
   unsubscribe: api(apiKeys.unsubscribe, unsubscribeRequest, empty),
+  alterTopic: api(apiKeys.alterTopic, alterTopicRequest, topicDescription),
   queueSubscribe: api(apiKeys.queueSubscribe, queueSubscribeRequest, empty),
   queueReceive: api(apiKeys.queueReceive, queueReceiveRequest, queueDeliveries),
   queueSettle: api(apiKeys.queueSettle, queueSettleRequest, queueSettleResponse),
