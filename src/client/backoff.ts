@@ -9,6 +9,16 @@ export function backoffDelayMs(attempt: number, options: BackoffOptions): number
   return options.backoffMsMin + Math.random() * (ceiling - options.backoffMsMin);
 }
 
+/** Waits for `promise` (its failure ignored) at most `ms`; the timer ends with the wait, so it keeps no process alive. */
+export async function waitAtMost(promise: Promise<unknown> | null | undefined, ms: number): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([promise?.catch(() => {}), sleep(ms, done.signal)]);
+  } finally {
+    done.abort();
+  }
+}
+
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) {

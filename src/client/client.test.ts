@@ -518,3 +518,19 @@ test('partitions added to a topic: the group rebalances onto them and producers 
     await client.close();
   }
 });
+
+test('closing a pull consumer does not wait for its parked fetch', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('quiet', { partitions: 1 });
+    const consumer = client.consumer({ topics: ['quiet'], from: 'latest', mode: 'pull', fetchWaitMs: 20_000 });
+    await consumer.start();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the fetch is parked at the broker now
+    const started = Date.now();
+    await consumer.close();
+    // Before, close waited for the fetch, at most consumerCloseWaitMs (2 s).
+    assert.ok(Date.now() - started < 1_000, `closed after ${Date.now() - started} ms, not after waiting for the parked fetch`);
+  } finally {
+    await client.close();
+  }
+});

@@ -16,7 +16,7 @@ import { batchOffsets, batchPositions, decodeBatch, type DecodedRecord } from '.
 import { WeirError, isWeirError } from '../util/errors.js';
 import type { FetchPartitionResult } from '../protocol/native/wire/messages.js';
 import { errorCodeFromWire } from '../util/errors.js';
-import { backoffDelayMs, sleep } from './backoff.js';
+import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
@@ -279,7 +279,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#buffer.wakeAll();
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     // A join can wait for a whole rebalance; close does not (the group drops a silent member).
-    await Promise.race([this.#running?.catch(() => {}), sleep(consumerCloseWaitMs)]);
+    await waitAtMost(this.#running, consumerCloseWaitMs);
     if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
       await this.commit().catch(() => {});
     }
@@ -302,6 +302,31 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   #whenInterrupted(): Promise<void> {
     return new Promise((resolve) => this.#interruptWaiters.push(resolve));
+  }
+
+  /**
+   * `promise`'s value, or null as soon as the consumer is interrupted (closed, rebalancing,
+   * seeking): a parked fetch does not hold those up. The promise is then left to settle unobserved.
+   */
+  #untilInterrupted<T>(promise: Promise<T>): Promise<T | null> {
+    return new Promise((resolve, reject) => {
+      const wake = (): void => resolve(null);
+      this.#interruptWaiters.push(wake);
+      const forget = (): void => {
+        const index = this.#interruptWaiters.indexOf(wake);
+        if (index >= 0) this.#interruptWaiters.splice(index, 1);
+      };
+      promise.then(
+        (value) => {
+          forget();
+          resolve(value);
+        },
+        (error: unknown) => {
+          forget();
+          reject(error);
+        },
+      );
+    });
   }
 
   async #run(): Promise<void> {
@@ -422,10 +447,12 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       await this.#buffer.room(this.#options.prefetchMessages);
       if (this.#interrupted(epoch)) return;
       if (this.#assignment.length === 0) {
-        await Promise.race([this.#whenInterrupted(), sleep(this.#options.fetchWaitMs)]);
+        const idle = new AbortController();
+        await this.#untilInterrupted(sleep(this.#options.fetchWaitMs, idle.signal));
+        idle.abort();
         continue;
       }
-      const results = await this.#client.request(
+      const fetching = this.#client.request(
         'fetch',
         {
           waitMs: this.#options.fetchWaitMs,
@@ -441,6 +468,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         },
         this.#options.fetchWaitMs,
       );
+      const results = await this.#untilInterrupted(fetching);
+      if (results === null) return;
       if (this.#interrupted(epoch)) return;
       for (const result of results) await this.#takeFetched(result);
       this.#buffer.notify();

@@ -19,7 +19,7 @@
 import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
 import type { QueueDelivery, QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
-import { backoffDelayMs, sleep } from './backoff.js';
+import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
@@ -492,7 +492,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     if (this.#closing) return;
     this.#flush(true);
     this.#closing = true;
-    if (this.#settling.size > 0) await Promise.race([Promise.allSettled([...this.#settling]), sleep(closeSettleWaitMs)]);
+    if (this.#settling.size > 0) await waitAtMost(Promise.allSettled([...this.#settling]), closeSettleWaitMs);
     this.#wake(this.#dataWaiters);
     this.#wake(this.#roomWaiters);
     const active = this.#active;

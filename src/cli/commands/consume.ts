@@ -161,7 +161,8 @@ function watchStops(stop: () => void, output: LineOutput, timeoutMs: number | un
   const checkMs = timeoutMs === undefined ? 0 : Math.max(10, Math.min(timeoutMs / 4, 1_000));
   const idle = timeoutMs === undefined ? null : setInterval(() => performance.now() - lastMessageMs >= timeoutMs && stop(), checkMs);
   return {
-    received: () => void (lastMessageMs = performance.now()),
+    // Without --timeout-ms nothing reads the time: no clock call per message.
+    received: timeoutMs === undefined ? () => {} : () => void (lastMessageMs = performance.now()),
     dispose: () => {
       if (idle !== null) clearInterval(idle);
       process.removeListener('SIGINT', interrupted);
