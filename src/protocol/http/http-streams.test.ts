@@ -188,6 +188,21 @@ describe('HTTP streams: long polling, groups, WebSocket, SSE, console files', ()
     await unknown.body?.cancel();
   });
 
+  test('an SSE stream from latest follows partitions added to the topic from their first message', async () => {
+    await http.call('POST', '/v1/topics', { name: 'sse-grow', partitions: 1 });
+    const response = await fetch(`${http.base}/v1/topics/sse-grow/events?type=stream`);
+    const events = readEvents(response.body!, 2);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the stream fixed its start (latest)
+    assert.equal((await http.call('PATCH', '/v1/topics/sse-grow', { partitions: 2 })).status, 200);
+    await http.call('POST', '/v1/topics/sse-grow/messages', { messages: [{ value: 'new partition', partition: 1 }] });
+    await http.call('POST', '/v1/topics/sse-grow/messages', { messages: [{ value: 'wakes the parked read', partition: 0 }] });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the added partition was not followed within 10 s')), 10_000)));
+    const received = (await Promise.race([events, timeout]).finally(() => clearTimeout(timer))).map((e) => `${e.data.partition}:${e.data.value}`).sort();
+    await response.body!.cancel().catch(() => {});
+    assert.deepEqual(received, ['0:wakes the parked read', '1:new partition']);
+  });
+
   test('console files: content types, index.html, no traversal, 404 when missing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'weir-console-'));
     await mkdir(join(dir, 'console', 'assets'), { recursive: true });

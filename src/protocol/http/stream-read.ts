@@ -74,7 +74,15 @@ export class LatestSource implements MessageSource {
 
   async read(max: number, waitMs: number, signal: AbortSignal): Promise<MessageJson[]> {
     if (this.#positions === null) this.start();
+    else this.#followAddedPartitions();
     return readPositions(this.#broker, this.#topic, this.#positions!, { max, waitMs, encoding: this.#encoding }, signal);
+  }
+
+  /** Partitions added to the topic since are read from their first message (all of it is new). */
+  #followAddedPartitions(): void {
+    const partitions = this.#broker.describeTopic(this.#topic).partitions;
+    if (partitions.length === this.#positions!.size) return;
+    for (const p of partitions) if (!this.#positions!.has(p.partition)) this.#positions!.set(p.partition, p.offsetStart);
   }
 
   async close(): Promise<void> {}
