@@ -534,3 +534,24 @@ test('closing a pull consumer does not wait for its parked fetch', async () => {
     await client.close();
   }
 });
+
+test('a consumer of a whole topic without a group reads partitions added to it (push and pull)', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('widening', { partitions: 1 });
+    const consumers = (['push', 'pull'] as const).map((mode) => client.consumer({ topics: ['widening'], from: 'latest', mode, metadataMaxAgeMs: 100 }));
+    for (const consumer of consumers) await consumer.start();
+    await client.admin().alterTopic('widening', { partitions: 3 });
+    const producer = client.producer();
+    await producer.send('widening', [{ value: 'p2', partition: 2 }, { value: 'p1', partition: 1 }, { value: 'p0', partition: 0 }]);
+    for (const consumer of consumers) {
+      const received = await take(consumer, 3);
+      assert.deepEqual(received.map((m) => `${m.partition}:${m.value}`).sort(), ['0:p0', '1:p1', '2:p2']);
+      assert.equal(consumer.assignment.length, 3);
+      await consumer.close();
+    }
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});

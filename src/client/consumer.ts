@@ -41,6 +41,8 @@ export const consumerDefaults = {
   retryBackoffMsMin: 100,
   retryBackoffMsMax: 2_000,
   decompressedBytesMax: 64 * 1024 * 1024,
+  /** Without a group, `topics` are described again this often and partitions added to them are read too. */
+  metadataMaxAgeMs: 300_000,
 } as const;
 
 export interface TopicPartition {
@@ -68,6 +70,7 @@ export interface ConsumerOptions {
   rebalanceTimeoutMs?: number;
   /** Hands over at most this many messages per second (drains a burst at the back end's pace). */
   messagesPerSecondMax?: number;
+  metadataMaxAgeMs?: number;
 }
 
 /** How long close() waits for the fetch loop to stop (it may be waiting in a join). */
@@ -95,6 +98,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #closing = false;
   #failure: WeirError | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
+  #metadataTimer: NodeJS.Timeout | null = null;
   #nextSlotMs = 0;
   /** The last decoded batch per partition (one each: bounded by the assignment). */
   readonly #decoded = new Map<string, { baseOffset: bigint; crc: number; records: DecodedRecord[] }>();
@@ -158,6 +162,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#options.autoCommit && this.#options.groupId !== undefined) {
       this.#commitTimer = setInterval(() => void this.commit().catch(() => {}), this.#options.autoCommitIntervalMs);
       this.#commitTimer.unref();
+    }
+    if (this.#membership === null && this.#options.partitions === undefined) {
+      // A group's coordinator spreads added partitions; a consumer of whole topics finds them itself.
+      this.#metadataTimer = setInterval(() => void this.#followAddedPartitions().catch(() => {}), this.#options.metadataMaxAgeMs);
+      this.#metadataTimer.unref();
     }
   }
 
@@ -278,6 +287,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#interrupt();
     this.#buffer.wakeAll();
     if (this.#commitTimer) clearInterval(this.#commitTimer);
+    if (this.#metadataTimer) clearInterval(this.#metadataTimer);
     // A join can wait for a whole rebalance; close does not (the group drops a silent member).
     await waitAtMost(this.#running, consumerCloseWaitMs);
     if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
@@ -411,6 +421,19 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     }
     this.#assignment = partitions;
     this.#assigned.resolve();
+  }
+
+  /** Partitions added to the topics since are read from their first message (all of it came later). */
+  async #followAddedPartitions(): Promise<void> {
+    if (this.#closing || this.#rejoinNeeded) return;
+    const known = new Set(this.#assignment.map((p) => key(p.topic, p.partition)));
+    const added = (await this.#allPartitions(this.#options.topics!)).filter((p) => !known.has(key(p.topic, p.partition)));
+    if (added.length === 0) return;
+    const starts = await Promise.all(added.map((p) => this.#offsetFor(p.topic, p.partition, 'earliest')));
+    if (this.#closing || this.#rejoinNeeded) return;
+    added.forEach((p, i) => this.#consumed.set(key(p.topic, p.partition), starts[i]!));
+    this.#assignment = [...this.#assignment, ...added];
+    this.#interrupt(); // the fetch or push loop starts again over the whole assignment
   }
 
   async #fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, bigint>> {

@@ -3,10 +3,16 @@ export async function take<T>(iterable: AsyncIterable<T>, count: number, timeout
   const out: T[] = [];
   if (count === 0) return out;
   const iterator = iterable[Symbol.asyncIterator]();
-  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  // A generator's return() waits for its pending next(): the timeout must not depend on it.
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
   try {
     while (out.length < count) {
-      const next = await iterator.next();
+      const next = await Promise.race([iterator.next(), timedOut]);
+      if (next === 'timeout') {
+        void iterator.return?.(undefined)?.catch(() => {});
+        break;
+      }
       if (next.done) break;
       out.push(next.value);
     }
