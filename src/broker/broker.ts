@@ -395,6 +395,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#options.logger('info', `deleted topic ${name}`);
   }
 
+  get topicDefaults(): TopicConfig {
+    return this.#defaults;
+  }
+
   async alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
     this.#checkOpen();
     const topic = await this.#topic(name, false);

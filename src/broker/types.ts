@@ -210,6 +210,8 @@ export interface BrokerApi extends QueueBrokerApi {
    * `partitions` adds partitions (their number cannot shrink). Throws UNKNOWN_TOPIC, INVALID_CONFIG.
    */
   alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription>;
+  /** The configuration a new topic gets: the broker's `defaultTopicConfig` over the built-in defaults. */
+  readonly topicDefaults: TopicConfig;
   listTopics(options?: { includeInternal?: boolean }): TopicDescription[];
   /** Throws UNKNOWN_TOPIC. */
   describeTopic(name: string): TopicDescription;

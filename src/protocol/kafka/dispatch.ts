@@ -7,6 +7,7 @@ import { kafkaMessages as m } from './wire/messages.js';
 import { servesVersion } from './wire/versions.js';
 import type { HandlerContext } from './handlers/context.js';
 import { handleApiVersions, handleFindCoordinator, handleMetadata } from './handlers/cluster.js';
+import { handleAlterConfigs, handleDescribeConfigs, handleIncrementalAlterConfigs } from './handlers/configs.js';
 import { handleFetch } from './handlers/fetch.js';
 import {
   handleDescribeGroups,
@@ -18,7 +19,7 @@ import {
 } from './handlers/groups.js';
 import { handleListOffsets, handleOffsetCommit, handleOffsetFetch } from './handlers/offsets.js';
 import { handleProduce } from './handlers/produce.js';
-import { handleCreateTopics, handleDeleteTopics, handleInitProducerId } from './handlers/topics.js';
+import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleInitProducerId } from './handlers/topics.js';
 
 export async function dispatchRequest(context: HandlerContext, decoded: DecodedRequest): Promise<Buffer[] | null> {
   const { header } = decoded;
@@ -62,6 +63,16 @@ export async function dispatchRequest(context: HandlerContext, decoded: DecodedR
       return encodeResponse(m.deleteTopics, header, await handleDeleteTopics(context, requestBody(decoded, m.deleteTopics)));
     case m.initProducerId:
       return encodeResponse(m.initProducerId, header, await handleInitProducerId(context, requestBody(decoded, m.initProducerId)));
+    case m.createPartitions:
+      return encodeResponse(m.createPartitions, header, await handleCreatePartitions(context, requestBody(decoded, m.createPartitions)));
+    case m.describeConfigs:
+      return encodeResponse(m.describeConfigs, header, handleDescribeConfigs(context, requestBody(decoded, m.describeConfigs)));
+    case m.alterConfigs:
+      return encodeResponse(m.alterConfigs, header, await handleAlterConfigs(context, requestBody(decoded, m.alterConfigs)));
+    case m.incrementalAlterConfigs: {
+      const body = requestBody(decoded, m.incrementalAlterConfigs);
+      return encodeResponse(m.incrementalAlterConfigs, header, await handleIncrementalAlterConfigs(context, body));
+    }
     default:
       return encodeUnsupportedVersion(header);
   }

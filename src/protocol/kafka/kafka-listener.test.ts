@@ -4,15 +4,13 @@
  * oversized and malformed frames, and garbage that must never take the listener down.
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
-import { decodeResponse, encodeRequest } from './wire/codec.js';
+import { decodeResponse } from './wire/codec.js';
 import { kafkaErrors } from './wire/error-codes.js';
-import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages as m } from './wire/messages.js';
-import type { MessageSpec, RequestInput } from './wire/schema.js';
 import { advertisedVersions } from './wire/versions.js';
+import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 
 let stack: KafkaStack;
@@ -25,77 +23,14 @@ after(async () => {
   await stack.close();
 });
 
-class RawClient {
-  readonly socket: Socket;
-  readonly #frames = new FrameReader();
-  readonly #received: Buffer[] = [];
-  #waiter: (() => void) | null = null;
-  closed = false;
-  #correlation = 0;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.#received.push(...this.#frames.push(chunk));
-      this.#waiter?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.#waiter?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  static async open(): Promise<RawClient> {
-    const socket = connect(stack.port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return new RawClient(socket);
-  }
-
-  send<M extends MessageSpec>(message: M, version: number, body: RequestInput<M>): number {
-    const correlationId = ++this.#correlation;
-    this.socket.write(encodeRequest(message, { apiKey: message.apiKey, apiVersion: version, correlationId, clientId: 'raw' }, body));
-    return correlationId;
-  }
-
-  /** The next response frame (without size prefix); null if the connection closed first. */
-  async next(timeoutMs = 5000): Promise<Buffer | null> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#received.length === 0) {
-      if (this.closed) return null;
-      const left = deadline - Date.now();
-      assert.ok(left > 0, 'no response in time');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiter = null;
-    }
-    return this.#received.shift()!;
-  }
-
-  async closedWithin(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    return this.closed;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
 function batchOf(values: string[]): Buffer {
   return encodeBatch(values.map((value) => ({ value: Buffer.from(value) })));
 }
 
 test('responses come back in request order while a fetch long-polls; a produce wakes it', { timeout: 20_000 }, async () => {
   await stack.broker.createTopic('ordered', { partitions: 1 });
-  const client = await RawClient.open();
-  const other = await RawClient.open();
+  const client = await RawClient.open(stack.port);
+  const other = await RawClient.open(stack.port);
   try {
     const started = Date.now();
     const fetchId = client.send(m.fetch, 11, {
@@ -124,7 +59,7 @@ test('responses come back in request order while a fetch long-polls; a produce w
 });
 
 test('acks 0 gets no response; the next request is answered', { timeout: 10_000 }, async () => {
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   try {
     client.send(m.produce, 7, { acks: 0, timeoutMs: 1000, topics: [{ name: 'fire', partitions: [{ index: 0, records: batchOf(['x']) }] }] });
     const id = client.send(m.apiVersions, 0, {});
@@ -138,7 +73,7 @@ test('acks 0 gets no response; the next request is answered', { timeout: 10_000 
 });
 
 test('unsupported versions and unknown APIs get UNSUPPORTED_VERSION; the connection stays usable', { timeout: 10_000 }, async () => {
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   try {
     // ApiVersions v7: v0 body, error 35, the advertised ranges.
     const unknownVersion = Buffer.from('00000010' + '00120007' + '00000063' + '0001' + '61' + '00' + '00', 'hex');
@@ -172,7 +107,7 @@ test('unsupported versions and unknown APIs get UNSUPPORTED_VERSION; the connect
 
 test('a corrupt batch fails its partition with CORRUPT_MESSAGE; the others are stored', { timeout: 10_000 }, async () => {
   await stack.broker.createTopic('mixed', { partitions: 2 });
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   try {
     const corrupt = batchOf(['bad']);
     corrupt[corrupt.length - 1]! ^= 0xff; // breaks the CRC
@@ -192,9 +127,9 @@ test('a corrupt batch fails its partition with CORRUPT_MESSAGE; the others are s
 });
 
 test('an oversized or malformed frame closes only its own connection', { timeout: 10_000 }, async () => {
-  const bystander = await RawClient.open();
-  const oversized = await RawClient.open();
-  const malformed = await RawClient.open();
+  const bystander = await RawClient.open(stack.port);
+  const oversized = await RawClient.open(stack.port);
+  const malformed = await RawClient.open(stack.port);
   try {
     oversized.socket.write(Buffer.from('00200000', 'hex')); // 2 MiB claimed, limit 1 MiB
     assert.ok(await oversized.closedWithin(2000));
@@ -220,7 +155,7 @@ test('random garbage never takes the listener down', { timeout: 30_000 }, async 
     return seed;
   };
   for (let round = 0; round < 60; round++) {
-    const client = await RawClient.open();
+    const client = await RawClient.open(stack.port);
     const length = random() % 64;
     const body = Buffer.from(Array.from({ length }, () => random() & 0xff));
     // Keep a real-looking header half the time so the body decoders get exercised.
@@ -235,7 +170,7 @@ test('random garbage never takes the listener down', { timeout: 30_000 }, async 
     await Promise.race([client.next(2000).catch(() => null), client.closedWithin(2000)]);
     client.close();
   }
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   try {
     const id = client.send(m.apiVersions, 2, {});
     assert.equal(decodeResponse(m.apiVersions, 2, (await client.next())!).correlationId, id);
@@ -247,7 +182,7 @@ test('random garbage never takes the listener down', { timeout: 30_000 }, async 
 test('Fetch below v10 does not hand out zstd batches', { timeout: 10_000 }, async () => {
   const zstd = encodeBatch([{ value: Buffer.from('z'.repeat(200)) }], { compression: 4 });
   await stack.broker.produce({ topic: 'zstd-topic', partition: 0, batches: zstd, acks: 'leader' });
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   try {
     const request = { maxWaitMs: 0, minBytes: 1, topics: [{ topic: 'zstd-topic', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }] };
     client.send(m.fetch, 9, request);
@@ -264,7 +199,7 @@ test('Fetch below v10 does not hand out zstd batches', { timeout: 10_000 }, asyn
 });
 
 test('group errors in Kafka terms: no common protocol, bad session timeout, unknown member', { timeout: 20_000 }, async () => {
-  const client = await RawClient.open();
+  const client = await RawClient.open(stack.port);
   const join = (memberId: string, protocol: string, sessionTimeoutMs = 10_000) =>
     client.send(m.joinGroup, 5, {
       groupId: 'raw-group',

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { Broker } from '../../broker/broker.js';
+import type { TopicConfig } from '../../broker/types.js';
 import { compress, decompress, type CompressionCodec } from '../../format/compression.js';
 import { KafkaListener } from './kafka-listener.js';
 
@@ -20,14 +21,20 @@ export interface KafkaStack {
   close(): Promise<void>;
 }
 
-export async function startKafkaStack(options: { requestBytesMax?: number } = {}): Promise<KafkaStack> {
+export interface KafkaStackOptions {
+  requestBytesMax?: number;
+  /** The broker's defaults for new topics. */
+  defaultTopicConfig?: Partial<TopicConfig>;
+}
+
+export async function startKafkaStack(options: KafkaStackOptions = {}): Promise<KafkaStack> {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-kafka-'));
   const logs: string[] = [];
   const logger = (level: string, message: string): void => {
     logs.push(`${level}: ${message}`);
   };
-  const broker = await Broker.open({ dataDir, autoCreateTopics: true, logger });
-  const listener = new KafkaListener(broker, { host: '127.0.0.1', port: 0, logger, ...options });
+  const broker = await Broker.open({ dataDir, autoCreateTopics: true, logger, defaultTopicConfig: options.defaultTopicConfig ?? {} });
+  const listener = new KafkaListener(broker, { host: '127.0.0.1', port: 0, logger, ...(options.requestBytesMax === undefined ? {} : { requestBytesMax: options.requestBytesMax }) });
   const { port } = await listener.start();
   return {
     broker,

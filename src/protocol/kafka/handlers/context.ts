@@ -23,8 +23,23 @@ export interface HandlerContext {
   readonly logger: KafkaLogger;
 }
 
+/**
+ * A refusal that Weir's error catalog has no code for, with the Kafka error code to answer
+ * (INVALID_PARTITIONS, INVALID_REPLICA_ASSIGNMENT, ...). Thrown and caught inside handlers.
+ */
+export class KafkaRefusal extends Error {
+  readonly errorCode: number;
+
+  constructor(errorCode: number, message: string) {
+    super(message);
+    this.name = 'KafkaRefusal';
+    this.errorCode = errorCode;
+  }
+}
+
 /** The Kafka error code for a failure; unexpected errors are logged and become UNKNOWN_SERVER_ERROR. */
 export function errorCodeOf(context: HandlerContext, error: unknown): number {
+  if (error instanceof KafkaRefusal) return error.errorCode;
   if (isWeirError(error)) return kafkaErrorFor(error.code);
   context.logger('error', `kafka: ${context.header.apiKey}/v${context.header.apiVersion} failed: ${String(error)}`);
   return kafkaErrors.UNKNOWN_SERVER_ERROR;
@@ -32,4 +47,15 @@ export function errorCodeOf(context: HandlerContext, error: unknown): number {
 
 export function errorMessageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The names that occur more than once (Kafka refuses such entries with INVALID_REQUEST). */
+export function repeatedNames(names: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return repeated;
 }

@@ -1,42 +1,30 @@
 /**
- * CreateTopics, DeleteTopics and InitProducerId. Topic configs are Kafka's names mapped onto
- * Weir's TopicConfig; an unknown config is refused (INVALID_CONFIG) rather than ignored.
- * Replication factor must be 1 (or -1, the default) on a single node. Transactional producers
- * are not supported: InitProducerId with a transactional id is refused.
+ * CreateTopics, CreatePartitions, DeleteTopics and InitProducerId. Topic configs are Kafka's names
+ * mapped onto Weir's TopicConfig (topic-configs.ts); an unknown config is refused (INVALID_CONFIG)
+ * rather than ignored. Replication factor must be 1 (or -1, the default) on a single node, and
+ * manual replica assignments are refused. Transactional producers are not supported:
+ * InitProducerId with a transactional id is refused.
  */
 import type { TopicConfig } from '../../../broker/types.js';
 import { WeirError } from '../../../util/errors.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
-import { errorCodeOf, errorMessageOf, type HandlerContext } from './context.js';
-
-const configNames = {
-  'retention.ms': 'retentionMs',
-  'retention.bytes': 'retentionBytes',
-  'max.message.bytes': 'messageBytesMax',
-  'segment.bytes': 'segmentBytesMax',
-  'segment.ms': 'segmentAgeMsMax',
-} as const satisfies Record<string, keyof TopicConfig>;
+import { errorCodeOf, errorMessageOf, KafkaRefusal, repeatedNames, type HandlerContext } from './context.js';
+import { topicConfigChanges, validateTopicAlteration } from './topic-configs.js';
 
 type CreateTopic = RequestOf<typeof m.createTopics>['topics'][number];
 
 function topicConfigOf(topic: CreateTopic): Partial<TopicConfig> {
-  const config: Partial<TopicConfig> = {};
-  if (topic.numPartitions > 0) config.partitions = topic.numPartitions;
-  else if (topic.numPartitions !== -1) throw new WeirError('INVALID_CONFIG', `partitions ${topic.numPartitions} must be at least 1`);
+  if (topic.numPartitions < 1 && topic.numPartitions !== -1) {
+    throw new WeirError('INVALID_CONFIG', `partitions ${topic.numPartitions} must be at least 1`);
+  }
   if (topic.replicationFactor !== -1 && topic.replicationFactor !== 1) {
-    throw new WeirError('INVALID_CONFIG', `replication factor ${topic.replicationFactor}: this node serves replication factor 1`);
+    throw new KafkaRefusal(kafkaErrors.INVALID_REPLICATION_FACTOR, `replication factor ${topic.replicationFactor}: this node serves replication factor 1`);
   }
   if (topic.assignments.length > 0) throw new WeirError('INVALID_CONFIG', 'manual replica assignments are not supported');
-  for (const entry of topic.configs) {
-    const key = configNames[entry.name as keyof typeof configNames];
-    if (key === undefined) throw new WeirError('INVALID_CONFIG', `topic config ${entry.name} is not supported`);
-    const value = entry.value === null ? null : Number(entry.value);
-    if (value !== null && !Number.isSafeInteger(value)) throw new WeirError('INVALID_CONFIG', `${entry.name}=${entry.value} is not an integer`);
-    const keepForever = value === null || value < 0;
-    (config as Record<string, number | null>)[key] = keepForever && (key === 'retentionMs' || key === 'retentionBytes') ? null : value;
-  }
+  const config = topicConfigChanges(topic.configs);
+  if (topic.numPartitions !== -1) config.partitions = topic.numPartitions;
   return config;
 }
 
@@ -49,15 +37,58 @@ export async function handleCreateTopics(context: HandlerContext, body: RequestO
           if (!body.validateOnly) await context.broker.createTopic(topic.name, config);
           return { name: topic.name };
         } catch (error) {
+          return { name: topic.name, errorCode: errorCodeOf(context, error), errorMessage: errorMessageOf(error) };
+        }
+      }),
+    ),
+  };
+}
+
+type GrowTopic = RequestOf<typeof m.createPartitions>['topics'][number];
+
+/**
+ * Grows each topic to `count` partitions. A count at or below the current one is refused with
+ * INVALID_PARTITIONS, as Kafka does; the broker places new partitions itself (on this node), so
+ * manual assignments are refused with INVALID_REPLICA_ASSIGNMENT.
+ */
+export async function handleCreatePartitions(context: HandlerContext, body: RequestOf<typeof m.createPartitions>): Promise<ResponseInput<typeof m.createPartitions>> {
+  const repeated = repeatedNames(body.topics.map((topic) => topic.name));
+  return {
+    results: await Promise.all(
+      body.topics.map(async (topic) => {
+        try {
+          if (repeated.has(topic.name)) throw new WeirError('INVALID_REQUEST', `topic ${topic.name} appears more than once in the request`);
+          await growTopic(context, topic, body.validateOnly);
+          return { name: topic.name };
+        } catch (error) {
           const code = errorCodeOf(context, error);
-          const errorCode = code === kafkaErrors.INVALID_CONFIG && /replication/.test(errorMessageOf(error))
-            ? kafkaErrors.INVALID_REPLICATION_FACTOR
-            : code;
+          // The partition count is the only change, so an invalid configuration is an invalid count.
+          const errorCode = code === kafkaErrors.INVALID_CONFIG ? kafkaErrors.INVALID_PARTITIONS : code;
           return { name: topic.name, errorCode, errorMessage: errorMessageOf(error) };
         }
       }),
     ),
   };
+}
+
+async function growTopic(context: HandlerContext, topic: GrowTopic, validateOnly: boolean): Promise<void> {
+  if (topic.assignments !== null && topic.assignments.length > 0) {
+    throw new KafkaRefusal(kafkaErrors.INVALID_REPLICA_ASSIGNMENT, 'manual replica assignments are not supported: this node holds every partition');
+  }
+  const current = context.broker.describeTopic(topic.name);
+  if (current.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir and cannot be altered`);
+  const count = current.partitions.length;
+  if (topic.count <= count) {
+    const what = topic.count === count ? 'already has' : 'has';
+    throw new KafkaRefusal(kafkaErrors.INVALID_PARTITIONS, `topic ${topic.name} ${what} ${count} partitions: the count can only grow (asked for ${topic.count})`);
+  }
+  const changes = { partitions: topic.count };
+  if (validateOnly) {
+    validateTopicAlteration(current, changes);
+    return;
+  }
+  // The broker checks the count again: a shrink racing with this request is still refused.
+  await context.broker.alterTopic(topic.name, changes);
 }
 
 export async function handleDeleteTopics(context: HandlerContext, body: RequestOf<typeof m.deleteTopics>): Promise<ResponseInput<typeof m.deleteTopics>> {

@@ -41,6 +41,9 @@ test('the clients send the versions the compatibility notes predict', () => {
   assert.deepEqual(versions('kafkajs', 'Metadata'), [6]);
   assert.deepEqual(versions('kcat', 'OffsetFetch'), [5]);
   assert.deepEqual(versions('kafkajs', 'LeaveGroup'), [3]);
+  assert.deepEqual(versions('kafkajs', 'CreatePartitions'), [1]);
+  assert.deepEqual(versions('kafkajs', 'DescribeConfigs'), [2]);
+  assert.deepEqual(versions('kafkajs', 'AlterConfigs'), [1]);
 });
 
 test('kcat Produce v7 carries one batch with keys and headers', () => {
@@ -83,6 +86,18 @@ test('group requests: JoinGroup protocols, SyncGroup assignment, OffsetCommit v7
   assert.equal(commit.topics[0]!.partitions[0]!.committedOffset, 3n);
   const leave = requestBody(golden('kafkajs', 'LeaveGroup', 3), m.leaveGroup);
   assert.equal(leave.members.length, 1);
+});
+
+test('kafkajs admin requests: CreatePartitions without assignments, DescribeConfigs keys, AlterConfigs entries', () => {
+  const grow = requestBody(golden('kafkajs', 'CreatePartitions', 1), m.createPartitions);
+  assert.deepEqual(grow.topics, [{ name: 'kjs', count: 2, assignments: null }]);
+  assert.equal(grow.validateOnly, false);
+  const describe = requestBody(golden('kafkajs', 'DescribeConfigs', 2), m.describeConfigs);
+  assert.deepEqual(describe.resources, [{ resourceType: 2, resourceName: 'kjs', configurationKeys: ['retention.ms'] }]);
+  assert.equal(describe.includeSynonyms, false);
+  const alter = requestBody(golden('kafkajs', 'AlterConfigs', 1), m.alterConfigs);
+  assert.deepEqual(alter.resources, [{ resourceType: 2, resourceName: 'kjs', configs: [{ name: 'retention.ms', value: '3600000' }] }]);
+  assert.equal(alter.validateOnly, false);
 });
 
 test('ApiVersions v3 from librdkafka names its software', () => {

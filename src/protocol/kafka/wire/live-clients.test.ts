@@ -44,7 +44,7 @@ test('kcat produces, consumes, lists metadata and consumes in a group', { timeou
   assert.ok(fallback.frames.some((frame) => frame.apiKey === 18 && frame.apiVersion === 0));
 });
 
-test('kafkajs admin, producers and a group consumer', { timeout: 90_000 }, async () => {
+test('kafkajs admin (topics, partitions, configs), producers and a group consumer', { timeout: 90_000 }, async () => {
   const capture = await captureClient('kafkajs');
   assert.deepEqual(capture.log, [
     'topics: kjs',
@@ -52,6 +52,8 @@ test('kafkajs admin, producers and a group consumer', { timeout: 90_000 }, async
     'consumed: k1=v1,k2=v2,=v3',
     'groups: golden-group',
     'described: kjs-group/Stable',
+    'partitions: 2',
+    'configs: retention.ms=3600000',
   ]);
   checkFrames(capture);
 });

@@ -1,11 +1,15 @@
 /** The registry of described Kafka messages, by name and by API key. */
+import { alterConfigsMessage } from './messages/alter-configs.js';
 import { apiVersionsMessage } from './messages/api-versions.js';
+import { createPartitionsMessage } from './messages/create-partitions.js';
 import { createTopicsMessage } from './messages/create-topics.js';
 import { deleteTopicsMessage } from './messages/delete-topics.js';
+import { describeConfigsMessage } from './messages/describe-configs.js';
 import { describeGroupsMessage } from './messages/describe-groups.js';
 import { fetchMessage } from './messages/fetch.js';
 import { findCoordinatorMessage } from './messages/find-coordinator.js';
 import { heartbeatMessage } from './messages/heartbeat.js';
+import { incrementalAlterConfigsMessage } from './messages/incremental-alter-configs.js';
 import { initProducerIdMessage } from './messages/init-producer-id.js';
 import { joinGroupMessage } from './messages/join-group.js';
 import { leaveGroupMessage } from './messages/leave-group.js';
@@ -36,6 +40,10 @@ export const kafkaMessages = {
   createTopics: createTopicsMessage,
   deleteTopics: deleteTopicsMessage,
   initProducerId: initProducerIdMessage,
+  describeConfigs: describeConfigsMessage,
+  alterConfigs: alterConfigsMessage,
+  createPartitions: createPartitionsMessage,
+  incrementalAlterConfigs: incrementalAlterConfigsMessage,
 } as const;
 
 export type KafkaMessageName = keyof typeof kafkaMessages;

@@ -8,6 +8,10 @@
  * Fetch 4 (RecordBatch v2), Produce 7 and Fetch 10 (zstd), FindCoordinator 0 (consumer groups and
  * lz4) and ListOffsets 1 (offsets for times) to lie inside the advertised ranges.
  * OffsetFetch stops at 5: librdkafka would switch to the flexible v6/v7 above it.
+ * The partition and config admin APIs are advertised up to their flexible versions (CreatePartitions
+ * 2–3, DescribeConfigs 4, AlterConfigs 2, IncrementalAlterConfigs 1), the newest a Java admin
+ * client sends; kafkajs 2.2.4 stops below them (CreatePartitions 1, DescribeConfigs 2,
+ * AlterConfigs 1, no IncrementalAlterConfigs). kcat makes none of these calls.
  * kafkajs ignores the minimum and sends min(its max, advertised max).
  */
 import { kafkaMessages } from './messages.js';
@@ -44,6 +48,10 @@ export const advertisedVersions: readonly ApiVersionRange[] = [
   range(m.createTopics, 0, 4),
   range(m.deleteTopics, 0, 3),
   range(m.initProducerId, 0, 1),
+  range(m.describeConfigs, 0, 4),
+  range(m.alterConfigs, 0, 2),
+  range(m.createPartitions, 0, 3),
+  range(m.incrementalAlterConfigs, 0, 1),
 ];
 
 /** Versions actually served; an advertised version outside these is answered UNSUPPORTED_VERSION. */

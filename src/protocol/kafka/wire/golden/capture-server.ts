@@ -45,6 +45,8 @@ export class CaptureServer {
   readonly #topics = new Map<string, PartitionLog[]>();
   readonly #committed = new Map<string, bigint>();
   readonly #assignments = new Map<string, Buffer>();
+  /** Topic configs set by AlterConfigs (DescribeConfigs answers only these). */
+  readonly #configs = new Map<string, { name: string; value: string | null }[]>();
   readonly #partitionCount: number;
   readonly #fetchWaitMsMax: number;
   readonly #apiVersionsMax: number;
@@ -163,6 +165,29 @@ export class CaptureServer {
       }
       case m.initProducerId:
         return encodeResponse(m.initProducerId, header, { producerId: 4242n, producerEpoch: 0 });
+      case m.createPartitions: {
+        const body = requestBody(decoded, m.createPartitions);
+        for (const topic of body.topics) {
+          const log = this.#log(topic.name);
+          while (log.length < topic.count) log.push({ batches: [], offsetEnd: 0n });
+        }
+        return encodeResponse(m.createPartitions, header, { results: body.topics.map((topic) => ({ name: topic.name })) });
+      }
+      case m.alterConfigs: {
+        const body = requestBody(decoded, m.alterConfigs);
+        for (const resource of body.resources) this.#configs.set(resource.resourceName, resource.configs);
+        return encodeResponse(m.alterConfigs, header, { responses: body.resources.map(({ resourceType, resourceName }) => ({ resourceType, resourceName })) });
+      }
+      case m.describeConfigs: {
+        const body = requestBody(decoded, m.describeConfigs);
+        return encodeResponse(m.describeConfigs, header, {
+          results: body.resources.map(({ resourceType, resourceName }) => ({
+            resourceType,
+            resourceName,
+            configs: (this.#configs.get(resourceName) ?? []).map(({ name, value }) => ({ name, value, configSource: 1 })),
+          })),
+        });
+      }
       case m.describeGroups: {
         const body = requestBody(decoded, m.describeGroups);
         return encodeResponse(m.describeGroups, header, {

@@ -5,7 +5,7 @@
  * Weir's codec answers. Every step is bounded by a timeout.
  */
 import { spawn } from 'node:child_process';
-import { Kafka, logLevel } from 'kafkajs';
+import kafkajs, { Kafka, logLevel } from 'kafkajs';
 
 export const kcatBinary = process.env.KCAT ?? 'kcat';
 
@@ -75,7 +75,10 @@ export async function kcatScenario(port: number): Promise<string[]> {
   return log;
 }
 
-/** kafkajs: admin calls, a keyed producer with headers, an idempotent producer, a group consumer. */
+/**
+ * kafkajs: admin calls, a keyed producer with headers, an idempotent producer, a group consumer,
+ * then growing the topic and changing and reading its configs.
+ */
 export async function kafkajsScenario(port: number): Promise<string[]> {
   const kafka = new Kafka({ clientId: 'golden', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 2 } });
   const log: string[] = [];
@@ -109,6 +112,13 @@ export async function kafkajsScenario(port: number): Promise<string[]> {
     log.push(`groups: ${groups.groups.map((group) => group.groupId).join(',')}`);
     const described = await admin2.describeGroups(['kjs-group']);
     log.push(`described: ${described.groups.map((group) => `${group.groupId}/${group.state}`).join(',')}`);
+    await admin2.createPartitions({ topicPartitions: [{ topic: 'kjs', count: 2 }] });
+    const metadata = await admin2.fetchTopicMetadata({ topics: ['kjs'] });
+    log.push(`partitions: ${metadata.topics[0]?.partitions.length ?? 0}`);
+    const resource = { type: kafkajs.ConfigResourceTypes.TOPIC, name: 'kjs' };
+    await admin2.alterConfigs({ validateOnly: false, resources: [{ ...resource, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
+    const configs = await admin2.describeConfigs({ resources: [{ ...resource, configNames: ['retention.ms'] }], includeSynonyms: false });
+    log.push(`configs: ${configs.resources.flatMap((entry) => entry.configEntries.map((config) => `${config.configName}=${config.configValue}`)).join(',')}`);
     await admin2.deleteTopics({ topics: ['kjs'], timeout: 5000 });
   } finally {
     await admin2.disconnect();

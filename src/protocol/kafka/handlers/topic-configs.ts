@@ -1,0 +1,119 @@
+/**
+ * Kafka's topic config names mapped onto Weir's TopicConfig — the one table CreateTopics,
+ * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share.
+ *
+ * Values travel as decimal text. For retention.ms and retention.bytes, -1 means "no bound"
+ * (null in TopicConfig), as in Kafka. A null value is refused. TopicConfig fields without a Kafka
+ * name (partitions, flush, messageTtlMs) are never described or changed through these APIs.
+ */
+import { logConfigOf, resolveTopicConfig, topicConfigDefaults } from '../../../broker/topic-config.js';
+import type { TopicConfig, TopicDescription } from '../../../broker/types.js';
+import { WeirError } from '../../../util/errors.js';
+import { configSources, configTypes } from '../wire/config-resources.js';
+
+/** The TopicConfig fields that have a Kafka name: all integers, the retention ones nullable. */
+type MappedField = 'retentionMs' | 'retentionBytes' | 'messageBytesMax' | 'segmentBytesMax' | 'segmentAgeMsMax';
+
+interface TopicConfigName {
+  readonly field: MappedField;
+  /** Kafka's type for the value (DescribeConfigs v3+). */
+  readonly type: number;
+  readonly documentation: string;
+}
+
+const configNames = new Map<string, TopicConfigName>([
+  ['retention.ms', { field: 'retentionMs', type: configTypes.LONG, documentation: 'Segments older than this many milliseconds are deleted; -1 keeps them forever.' }],
+  ['retention.bytes', { field: 'retentionBytes', type: configTypes.LONG, documentation: 'Per partition: the oldest segments are deleted while the log is larger than this; -1 for no bound.' }],
+  ['max.message.bytes', { field: 'messageBytesMax', type: configTypes.INT, documentation: 'Largest record batch a producer may send to this topic.' }],
+  ['segment.bytes', { field: 'segmentBytesMax', type: configTypes.INT, documentation: 'A segment rolls when it would grow past this many bytes.' }],
+  ['segment.ms', { field: 'segmentAgeMsMax', type: configTypes.LONG, documentation: 'A segment rolls when its first batch is older than this many milliseconds.' }],
+]);
+
+/** The Kafka config names Weir serves, in the order DescribeConfigs lists them. */
+export const topicConfigNames: readonly string[] = [...configNames.keys()];
+
+/** Whether a TopicConfig field may be null ("no bound", -1 on the wire). */
+function unbounded(field: MappedField): boolean {
+  return field === 'retentionMs' || field === 'retentionBytes';
+}
+
+function configName(name: string): TopicConfigName {
+  const entry = configNames.get(name);
+  if (entry === undefined) {
+    throw new WeirError('INVALID_CONFIG', `topic config ${name} is not supported (supported: ${topicConfigNames.join(', ')})`);
+  }
+  return entry;
+}
+
+/** Throws INVALID_CONFIG naming the config when Weir has no such topic config. */
+export function checkTopicConfigName(name: string): void {
+  configName(name);
+}
+
+/** The value of `name` as TopicConfig holds it; INVALID_CONFIG for a malformed value. */
+function parseValue(name: string, field: MappedField, value: string | null): number | null {
+  if (value === null) throw new WeirError('INVALID_CONFIG', `topic config ${name} needs a value (null is not supported)`);
+  const text = value.trim();
+  const number = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(number)) throw new WeirError('INVALID_CONFIG', `${name}=${value} is not an integer`);
+  return number === -1 && unbounded(field) ? null : number;
+}
+
+/**
+ * TopicConfig changes for (name, value) pairs. Throws INVALID_CONFIG at the first unknown name or
+ * malformed value; ranges and relations between fields are the broker's to check.
+ */
+export function topicConfigChanges(entries: readonly { name: string; value: string | null }[]): Partial<TopicConfig> {
+  const changes: Partial<TopicConfig> = {};
+  for (const entry of entries) {
+    const { field } = configName(entry.name);
+    Object.assign(changes, { [field]: parseValue(entry.name, field, entry.value) });
+  }
+  return changes;
+}
+
+/** The change that returns `name` to the broker's default for new topics. */
+export function topicConfigReset(name: string, defaults: TopicConfig): Partial<TopicConfig> {
+  const { field } = configName(name);
+  return { [field]: defaults[field] };
+}
+
+/** Every served config at the broker's default: what AlterConfigs starts from. */
+export function topicConfigResetAll(defaults: TopicConfig): Partial<TopicConfig> {
+  return Object.assign({}, ...topicConfigNames.map((name) => topicConfigReset(name, defaults))) as Partial<TopicConfig>;
+}
+
+export interface DescribedTopicConfig {
+  readonly name: string;
+  readonly value: string;
+  /** configSources: TOPIC_CONFIG when the value differs from the broker's default. */
+  readonly source: number;
+  /** configTypes */
+  readonly type: number;
+  readonly documentation: string;
+}
+
+/**
+ * A served config of a topic under its Kafka name. Weir keeps a topic's effective values, not
+ * which ones were set on it, so a value equal to the broker's default is reported as that default:
+ * DEFAULT_CONFIG when it is also the built-in default, STATIC_BROKER_CONFIG when the broker was
+ * started with another one.
+ */
+export function describeTopicConfig(name: string, config: TopicConfig, defaults: TopicConfig): DescribedTopicConfig {
+  const { field, type, documentation } = configName(name);
+  const value = config[field];
+  let source: number = configSources.TOPIC_CONFIG;
+  if (value === defaults[field]) {
+    source = value === topicConfigDefaults[field] ? configSources.DEFAULT_CONFIG : configSources.STATIC_BROKER_CONFIG;
+  }
+  return { name, value: value === null ? '-1' : String(value), source, type, documentation };
+}
+
+/**
+ * What the broker's alterTopic would refuse, checked without changing anything (validateOnly):
+ * internal topics, and values out of range or inconsistent with each other.
+ */
+export function validateTopicAlteration(topic: TopicDescription, changes: Partial<TopicConfig>): void {
+  if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir and cannot be altered`);
+  logConfigOf(resolveTopicConfig(changes, topic.config));
+}
