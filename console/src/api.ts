@@ -12,6 +12,7 @@ export interface TopicConfig {
   messageBytesMax: number;
   segmentBytesMax: number;
   segmentAgeMsMax: number;
+  messageTtlMs: number | null;
   [name: string]: unknown;
 }
 
@@ -166,6 +167,8 @@ export const api = {
   topic: (name: string) => request<Topic>('GET', `/v1/topics/${segment(name)}`),
   createTopic: (name: string, partitions: number, config: Partial<TopicConfig>) =>
     request<Topic>('POST', '/v1/topics', { name, partitions, config }),
+  /** Only the fields given change; partitions can only grow (400 INVALID_CONFIG names the problem). */
+  alterTopic: (name: string, changes: Partial<TopicConfig>) => request<Topic>('PATCH', `/v1/topics/${segment(name)}`, changes),
   deleteTopic: (name: string) => request<void>('DELETE', `/v1/topics/${segment(name)}`),
   browse: (topic: string, partition: number, from: { offset: number } | { timestamp: number }, max: number) => {
     const query = 'offset' in from ? `offset=${from.offset}` : `timestamp=${from.timestamp}`;

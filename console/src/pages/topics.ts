@@ -1,12 +1,14 @@
 /**
- * Topics: every topic with its partitions, sizes, retention and configuration; create one,
- * delete one (after a second click to confirm). `#/topics?topic=NAME` opens a topic's details.
+ * Topics: every topic with its partitions, sizes, retention and configuration; create one, edit
+ * one's settings (more partitions, retention, flush, TTL, largest message), delete one (after a
+ * second click to confirm). `#/topics?topic=NAME` opens a topic's details.
  */
 import { html } from 'htm/preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText, type Subscription, type Topic } from '../api.js';
 import { formatBytes, formatCount, formatDuration } from '../format.js';
 import { navigate, routeHref } from '../router.js';
+import { flushKinds, topicChanges, topicFields, topicFieldsOf } from '../topic-form.js';
 import { Badge, Empty, Notice, PageHeader, useLoad } from '../ui.js';
 
 const refreshMs = 3000;
@@ -57,6 +59,10 @@ export function TopicsPage({ params }: { params: URLSearchParams }) {
     </section>
     ${selected !== null && topics.data !== null && (topic
       ? html`<${TopicDetail} key=${topic.name} topic=${topic}
+          onAltered=${(fields: string[]) => {
+            setMessage(fields.length === 0 ? `Nothing changed in topic ${topic.name}.` : `Updated topic ${topic.name}: ${fields.join(', ')}.`);
+            topics.reload();
+          }}
           onDeleted=${() => {
             setMessage(`Deleted topic ${topic.name}.`);
             topics.reload();
@@ -98,7 +104,8 @@ function configValue(name: string, value: unknown): string {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-function TopicDetail({ topic, onDeleted }: { topic: Topic; onDeleted: () => void }) {
+function TopicDetail({ topic, onAltered, onDeleted }: { topic: Topic; onAltered: (fields: string[]) => void; onDeleted: () => void }) {
+  const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const subscriptions = useLoad(() => api.subscriptions().then((all) => all.filter((s) => s.topic === topic.name)), `subs:${topic.name}`, refreshMs);
@@ -117,6 +124,7 @@ function TopicDetail({ topic, onDeleted }: { topic: Topic; onDeleted: () => void
         <h2>${topic.name}</h2>
         <div class="actions">
           <a class="button" href=${routeHref('messages', { topic: topic.name, partition: 0 })}>Browse messages</a>
+          <button class="button" aria-expanded=${editing} onClick=${() => setEditing(!editing)}>Edit…</button>
           ${confirming
             ? html`<button class="button danger" onClick=${remove}>Delete ${topic.name} and its data</button>
                 <button class="button" onClick=${() => setConfirming(false)}>Cancel</button>`
@@ -124,6 +132,15 @@ function TopicDetail({ topic, onDeleted }: { topic: Topic; onDeleted: () => void
         </div>
       </div>
       ${error && html`<${Notice} kind="error">${error}<//>`}
+      ${editing &&
+      html`<${EditTopic}
+        topic=${topic}
+        onClose=${() => setEditing(false)}
+        onAltered=${(fields: string[]) => {
+          setEditing(false);
+          onAltered(fields);
+        }}
+      />`}
       <div class="split">
         <div>
           <h3>Partitions</h3>
@@ -200,6 +217,63 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
         <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" placeholder="broker default" /></label>
       </div>
       <div class="actions"><button class="button primary" type="submit" disabled=${busy}>Create topic</button></div>
+    </form>
+  `;
+}
+
+/**
+ * Prefilled with the topic's settings as they were when the form opened (the list refreshing
+ * underneath does not overwrite what the user typed); sends only the fields changed.
+ */
+function EditTopic({ topic, onAltered, onClose }: { topic: Topic; onAltered: (fields: string[]) => void; onClose: () => void }) {
+  const [opened] = useState(() => topicFields(topic));
+  const [flush, setFlush] = useState(opened.flush);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => first.current?.focus(), []); // `autofocus` does not act on a form added to a loaded page
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const changes = topicChanges(opened, topicFieldsOf(new FormData(event.currentTarget as HTMLFormElement)));
+    const fields = Object.keys(changes);
+    if (fields.length === 0) return onAltered(fields);
+    setBusy(true);
+    try {
+      await api.alterTopic(topic.name, changes);
+      onAltered(fields);
+    } catch (failure) {
+      setError(errorText(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`
+    <form class="form inset" onSubmit=${submit} aria-label=${`Edit ${topic.name}`} data-testid="edit-topic">
+      <h3>Edit settings</h3>
+      ${error && html`<${Notice} kind="error">${error}<//>`}
+      <div class="fields">
+        <div class="field">
+          <label>Partitions
+            <input name="partitions" type="number" min=${opened.partitions} defaultValue=${opened.partitions} required ref=${first} aria-describedby="edit-partitions-hint" />
+          </label>
+          <span class="hint" id="edit-partitions-hint">At least ${opened.partitions}: partitions can only be added.</span>
+        </div>
+        <label>Retention (hours)<input name="retentionHours" type="number" min="0" step="any" defaultValue=${opened.retentionHours} placeholder="forever" /></label>
+        <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" defaultValue=${opened.retentionMebibytes} placeholder="no bound" /></label>
+        <label>Flush
+          <select name="flush" value=${flush} onChange=${(e: Event) => setFlush((e.currentTarget as HTMLSelectElement).value)}>
+            ${flushKinds.map((kind) => html`<option value=${kind}>${kind}</option>`)}
+          </select>
+        </label>
+        ${flush === 'interval' &&
+        html`<label>Flush interval (ms)<input name="flushIntervalMs" type="number" min="1" defaultValue=${opened.flushIntervalMs} required /></label>`}
+        <label>Message TTL (hours)<input name="messageTtlHours" type="number" min="0" step="any" defaultValue=${opened.messageTtlHours} placeholder="none" /></label>
+        <label>Largest message (KiB)<input name="messageKibibytesMax" type="number" min="1" step="any" defaultValue=${opened.messageKibibytesMax} required /></label>
+      </div>
+      <div class="actions">
+        <button class="button primary" type="submit" disabled=${busy}>Save changes</button>
+        <button class="button" type="button" onClick=${onClose}>Cancel</button>
+      </div>
     </form>
   `;
 }

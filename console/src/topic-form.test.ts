@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Topic, TopicConfig } from './api.js';
+import { topicChanges, topicFields, topicFieldsOf, type TopicFields } from './topic-form.js';
+
+function topic(config: Partial<TopicConfig>, partitionCount = 3): Topic {
+  return {
+    name: 'orders',
+    internal: false,
+    config: {
+      partitions: partitionCount,
+      retentionMs: 604_800_000,
+      retentionBytes: null,
+      flush: { kind: 'interval', intervalMs: 100 },
+      messageBytesMax: 1_048_576,
+      segmentBytesMax: 268_435_456,
+      segmentAgeMsMax: 604_800_000,
+      messageTtlMs: null,
+      ...config,
+    },
+    partitions: Array.from({ length: partitionCount }, (_, partition) => ({ partition, offsetStart: 0, offsetEnd: 0, highWatermark: 0, sizeBytes: 0 })),
+  };
+}
+
+test('the form opens with the topic settings in its units; no limit is an empty field', () => {
+  assert.deepEqual(topicFields(topic({})), {
+    partitions: '3',
+    retentionHours: '168',
+    retentionMebibytes: '',
+    flush: 'interval',
+    flushIntervalMs: '100',
+    messageTtlHours: '',
+    messageKibibytesMax: '1024',
+  });
+  const other = topicFields(topic({ retentionMs: null, retentionBytes: 1_572_864, flush: { kind: 'always' }, messageTtlMs: 1_800_000 }));
+  assert.equal(other.retentionHours, '');
+  assert.equal(other.retentionMebibytes, '1.5');
+  assert.equal(other.flush, 'always');
+  assert.equal(other.flushIntervalMs, '');
+  assert.equal(other.messageTtlHours, '0.5');
+});
+
+test('an untouched form asks for nothing, even where the units do not divide evenly', () => {
+  const opened = topicFields(topic({ retentionMs: 1000, retentionBytes: 1000, messageBytesMax: 1500, messageTtlMs: 7 }));
+  assert.deepEqual(topicChanges(opened, { ...opened }), {});
+});
+
+test('only the changed fields are sent, in the broker units; a cleared limit is null', () => {
+  const opened = topicFields(topic({ retentionBytes: 1_048_576 }));
+  const submitted: TopicFields = {
+    ...opened,
+    partitions: '5',
+    retentionHours: '',
+    retentionMebibytes: '2.5',
+    messageTtlHours: '0.5',
+    messageKibibytesMax: '64',
+  };
+  assert.deepEqual(topicChanges(opened, submitted), {
+    partitions: 5,
+    retentionMs: null,
+    retentionBytes: 2_621_440,
+    messageTtlMs: 1_800_000,
+    messageBytesMax: 65_536,
+  });
+  assert.deepEqual(topicChanges(opened, { ...opened, retentionHours: '48' }), { retentionMs: 172_800_000 });
+});
+
+test('flush is sent when its kind or, for an interval, its interval changes', () => {
+  const interval = topicFields(topic({}));
+  assert.deepEqual(topicChanges(interval, { ...interval, flushIntervalMs: '250' }), { flush: 'interval:250' });
+  assert.deepEqual(topicChanges(interval, { ...interval, flush: 'none', flushIntervalMs: '' }), { flush: 'none' });
+  const always = topicFields(topic({ flush: { kind: 'always' } }));
+  assert.deepEqual(topicChanges(always, { ...always, flush: 'interval', flushIntervalMs: '20' }), { flush: 'interval:20' });
+});
+
+test('a submitted form reads as fields; a field not shown is empty', () => {
+  const form = new FormData();
+  form.set('partitions', ' 4 ');
+  form.set('flush', 'always');
+  const fields = topicFieldsOf(form);
+  assert.equal(fields.partitions, '4');
+  assert.equal(fields.flush, 'always');
+  assert.equal(fields.flushIntervalMs, '');
+});
