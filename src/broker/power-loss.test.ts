@@ -99,3 +99,39 @@ test('a power loss in the middle of creating or deleting a topic leaves all of t
   }
   assert.ok(interrupted >= 20, `the crash came in the middle of the creation or deletion ${interrupted} times`);
 });
+
+test('a power loss in the middle of altering a topic leaves it as it was or as altered, and it can be altered again', async () => {
+  let interrupted = 0;
+  for (let step = 1; step <= 40; step++) {
+    const disk = new CrashFileSystem({ seed: 100 + step });
+    const broker = await open(disk);
+    await broker.createTopic('orders', { partitions: 2, retentionMs: 3_600_000 });
+    await broker.produce({ topic: 'orders', partition: 1, batches: batchOf('before'), acks: 'leader' });
+    disk.crashAfter(step);
+    const altered = await broker.alterTopic('orders', { partitions: 5, retentionMs: 7_200_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (disk.crashCount === 0) disk.crash(); // finished before the step came
+    else interrupted++;
+    await abandon(broker);
+
+    const reopened = await open(disk);
+    try {
+      const topic = reopened.describeTopic('orders');
+      const state = `${topic.partitions.length} partitions, retention ${topic.config.retentionMs}`;
+      assert.ok(['2 partitions, retention 3600000', '5 partitions, retention 7200000'].includes(state), `step ${step}: ${state}`);
+      if (altered) assert.equal(state, '5 partitions, retention 7200000', `step ${step}: an acknowledged alteration is kept`);
+      assert.deepEqual(await valuesOf(reopened, 'orders', 1), ['before'], `step ${step}`);
+      // Whatever the crash left of the new partitions' files, growing again starts them afresh.
+      await reopened.alterTopic('orders', { partitions: 6 });
+      for (let partition = 2; partition < 6; partition++) {
+        await reopened.produce({ topic: 'orders', partition, batches: batchOf(`p${partition}`), acks: 'leader' });
+        assert.deepEqual(await valuesOf(reopened, 'orders', partition), [`p${partition}`], `step ${step}: partition ${partition}`);
+      }
+    } finally {
+      await reopened.close();
+    }
+  }
+  assert.ok(interrupted >= 20, `the crash came in the middle of the alteration ${interrupted} times`);
+});
