@@ -4,6 +4,21 @@
  */
 import type { MessageSpec } from '../schema.js';
 
+/** The response of AlterConfigs, and of IncrementalAlterConfigs too: one result per resource. */
+export const alterConfigsResponse = [
+  { name: 'throttleTimeMs', type: 'int32' },
+  {
+    name: 'responses',
+    type: '[]',
+    fields: [
+      { name: 'errorCode', type: 'int16' },
+      { name: 'errorMessage', type: 'string', nullable: '0+', default: null },
+      { name: 'resourceType', type: 'int8' },
+      { name: 'resourceName', type: 'string' },
+    ],
+  },
+] as const;
+
 export const alterConfigsMessage = {
   apiKey: 33,
   name: 'AlterConfigs',
@@ -28,17 +43,5 @@ export const alterConfigsMessage = {
     },
     { name: 'validateOnly', type: 'bool' },
   ],
-  response: [
-    { name: 'throttleTimeMs', type: 'int32' },
-    {
-      name: 'responses',
-      type: '[]',
-      fields: [
-        { name: 'errorCode', type: 'int16' },
-        { name: 'errorMessage', type: 'string', nullable: '0+', default: null },
-        { name: 'resourceType', type: 'int8' },
-        { name: 'resourceName', type: 'string' },
-      ],
-    },
-  ],
+  response: alterConfigsResponse,
 } as const satisfies MessageSpec;

@@ -4,6 +4,7 @@
  * keep their values. v1 is flexible.
  */
 import type { MessageSpec } from '../schema.js';
+import { alterConfigsResponse } from './alter-configs.js';
 
 export const incrementalAlterConfigsMessage = {
   apiKey: 44,
@@ -30,17 +31,5 @@ export const incrementalAlterConfigsMessage = {
     },
     { name: 'validateOnly', type: 'bool' },
   ],
-  response: [
-    { name: 'throttleTimeMs', type: 'int32' },
-    {
-      name: 'responses',
-      type: '[]',
-      fields: [
-        { name: 'errorCode', type: 'int16' },
-        { name: 'errorMessage', type: 'string', nullable: '0+', default: null },
-        { name: 'resourceType', type: 'int8' },
-        { name: 'resourceName', type: 'string' },
-      ],
-    },
-  ],
+  response: alterConfigsResponse,
 } as const satisfies MessageSpec;
