@@ -18,6 +18,7 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
+import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
 import { WeirError } from '../util/errors.js';
@@ -399,10 +400,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return this.#defaults;
   }
 
-  async alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
+  async alterTopic(name: string, changes: Partial<TopicConfig>, options: { validateOnly?: boolean } = {}): Promise<TopicDescription> {
     this.#checkOpen();
     const topic = await this.#topic(name, false);
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${name} is internal to Weir and cannot be altered`);
+    if (options.validateOnly) return { ...this.#describe(topic), config: this.#alteredConfig(topic, changes).config };
     const alteration = topic.altering.then(() => this.#alterTopic(topic, changes));
     topic.altering = alteration.catch(() => undefined);
     return this.#describe(await alteration);
@@ -415,12 +417,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
    */
   async #alterTopic(topic: Topic, changes: Partial<TopicConfig>): Promise<Topic> {
     if (this.#topics.get(topic.name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic.name} does not exist`); // deleted meanwhile
-    const config = resolveTopicConfig(changes, topic.config);
-    const logConfig = logConfigOf(config);
+    const { config, logConfig } = this.#alteredConfig(topic, changes);
     const count = topic.partitions.length;
-    if (config.partitions < count) {
-      throw new WeirError('INVALID_CONFIG', `partitions=${config.partitions} is invalid: topic ${topic.name} has ${count} partitions and partitions can only be added`);
-    }
     const indexes = Array.from({ length: config.partitions - count }, (_, i) => count + i);
     for (const index of indexes) {
       await this.#fileSystem.removeTree(join(topic.dir, String(index)));
@@ -447,6 +445,17 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     const what = added.length > 0 ? `${count} -> ${config.partitions} partitions` : 'configuration';
     this.#options.logger('info', `altered topic ${topic.name} (${what})`);
     return topic;
+  }
+
+  /** The topic's configuration with `changes`, checked: INVALID_CONFIG for a bad value or fewer partitions. */
+  #alteredConfig(topic: Topic, changes: Partial<TopicConfig>): { config: TopicConfig; logConfig: LogConfig } {
+    const config = resolveTopicConfig(changes, topic.config);
+    const logConfig = logConfigOf(config);
+    const count = topic.partitions.length;
+    if (config.partitions < count) {
+      throw new WeirError('INVALID_CONFIG', `partitions=${config.partitions} is invalid: topic ${topic.name} has ${count} partitions and partitions can only be added`);
+    }
+    return { config, logConfig };
   }
 
   listTopics(options: { includeInternal?: boolean } = {}): TopicDescription[] {

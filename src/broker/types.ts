@@ -207,9 +207,10 @@ export interface BrokerApi extends QueueBrokerApi {
   deleteTopic(name: string): Promise<void>;
   /**
    * Changes a topic's configuration: the fields given replace the stored ones, and a larger
-   * `partitions` adds partitions (their number cannot shrink). Throws UNKNOWN_TOPIC, INVALID_CONFIG.
+   * `partitions` adds partitions (their number cannot shrink). With `validateOnly` it checks the
+   * same and changes nothing. Throws UNKNOWN_TOPIC, INVALID_TOPIC (internal), INVALID_CONFIG.
    */
-  alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription>;
+  alterTopic(name: string, changes: Partial<TopicConfig>, options?: { validateOnly?: boolean }): Promise<TopicDescription>;
   /** The configuration a new topic gets: the broker's `defaultTopicConfig` over the built-in defaults. */
   readonly topicDefaults: TopicConfig;
   listTopics(options?: { includeInternal?: boolean }): TopicDescription[];

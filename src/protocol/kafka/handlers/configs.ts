@@ -28,7 +28,6 @@ import {
   topicConfigNames,
   topicConfigReset,
   topicConfigResetAll,
-  validateTopicAlteration,
   type DescribedTopicConfig,
 } from './topic-configs.js';
 
@@ -162,8 +161,7 @@ async function alterResource(
     }
     checkTopicResource(resourceType);
     const changes = changesOf();
-    if (options.validateOnly) validateTopicAlteration(context.broker.describeTopic(resourceName), changes);
-    else await context.broker.alterTopic(resourceName, changes);
+    await context.broker.alterTopic(resourceName, changes, { validateOnly: options.validateOnly });
     return { resourceType, resourceName };
   } catch (error) {
     return { resourceType, resourceName, errorCode: errorCodeOf(context, error), errorMessage: errorMessageOf(error) };

@@ -6,8 +6,8 @@
  * (null in TopicConfig), as in Kafka. A null value is refused. TopicConfig fields without a Kafka
  * name (partitions, flush, messageTtlMs) are never described or changed through these APIs.
  */
-import { logConfigOf, resolveTopicConfig, topicConfigDefaults } from '../../../broker/topic-config.js';
-import type { TopicConfig, TopicDescription } from '../../../broker/types.js';
+import { topicConfigDefaults } from '../../../broker/topic-config.js';
+import type { TopicConfig } from '../../../broker/types.js';
 import { WeirError } from '../../../util/errors.js';
 import { configSources, configTypes } from '../wire/config-resources.js';
 
@@ -107,13 +107,4 @@ export function describeTopicConfig(name: string, config: TopicConfig, defaults:
     source = value === topicConfigDefaults[field] ? configSources.DEFAULT_CONFIG : configSources.STATIC_BROKER_CONFIG;
   }
   return { name, value: value === null ? '-1' : String(value), source, type, documentation };
-}
-
-/**
- * What the broker's alterTopic would refuse, checked without changing anything (validateOnly):
- * internal topics, and values out of range or inconsistent with each other.
- */
-export function validateTopicAlteration(topic: TopicDescription, changes: Partial<TopicConfig>): void {
-  if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir and cannot be altered`);
-  logConfigOf(resolveTopicConfig(changes, topic.config));
 }

@@ -11,7 +11,7 @@ import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { errorCodeOf, errorMessageOf, KafkaRefusal, repeatedNames, type HandlerContext } from './context.js';
-import { topicConfigChanges, validateTopicAlteration } from './topic-configs.js';
+import { topicConfigChanges } from './topic-configs.js';
 
 type CreateTopic = RequestOf<typeof m.createTopics>['topics'][number];
 
@@ -82,13 +82,8 @@ async function growTopic(context: HandlerContext, topic: GrowTopic, validateOnly
     const what = topic.count === count ? 'already has' : 'has';
     throw new KafkaRefusal(kafkaErrors.INVALID_PARTITIONS, `topic ${topic.name} ${what} ${count} partitions: the count can only grow (asked for ${topic.count})`);
   }
-  const changes = { partitions: topic.count };
-  if (validateOnly) {
-    validateTopicAlteration(current, changes);
-    return;
-  }
   // The broker checks the count again: a shrink racing with this request is still refused.
-  await context.broker.alterTopic(topic.name, changes);
+  await context.broker.alterTopic(topic.name, { partitions: topic.count }, { validateOnly });
 }
 
 export async function handleDeleteTopics(context: HandlerContext, body: RequestOf<typeof m.deleteTopics>): Promise<ResponseInput<typeof m.deleteTopics>> {
