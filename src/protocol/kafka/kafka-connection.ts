@@ -2,7 +2,9 @@
  * One client connection of the Kafka listener.
  *
  * Frames are cut from the byte stream (wire/frame-reader.ts, bounded by `requestBytesMax`) and
- * decoded at once; handlers then run concurrently, but responses leave in request order, as the
+ * decoded at once. The socket reads into the listener's one reused read buffer where Node allows
+ * it (util/reused-read-buffer.ts, decision 9), so a read allocates nothing and each frame is
+ * copied out once; handlers then run concurrently, but responses leave in request order, as the
  * protocol requires: each request takes a slot in a FIFO and the head is written as soon as it is
  * ready. Produce requests additionally run one after another, so batches a client pipelines for
  * one partition are appended in the order sent.
@@ -16,6 +18,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { observeRequest } from '../../util/metrics.js';
+import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { decodeRequest } from './wire/codec.js';
 import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages } from './wire/messages.js';
@@ -32,6 +35,8 @@ export interface ConnectionSettings {
   readonly clusterId: string;
   readonly requestBytesMax: number;
   readonly logger: KafkaLogger;
+  /** A buffer the socket reads into, reused for every read (shareable by every connection). */
+  readonly readBuffer?: Buffer;
 }
 
 interface Slot {
@@ -47,13 +52,15 @@ export class KafkaConnection {
   readonly #closed = new AbortController();
   #produceChain: Promise<unknown> = Promise.resolve();
   #outputBlocked = false;
+  #readingPaused = false;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
     this.#settings = settings;
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const reused = settings.readBuffer !== undefined && readIntoReusedBuffer(socket, settings.readBuffer, (bytes) => this.#onData(bytes, true));
+    if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
       this.#outputBlocked = false;
       this.#updateReading();
@@ -73,19 +80,21 @@ export class KafkaConnection {
     this.#socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
-    let frames: Buffer[];
+  /** `transient`: the chunk is the reused read buffer, valid only during this call. */
+  #onData(chunk: Buffer, transient: boolean): void {
     try {
-      frames = this.#frames.push(chunk);
+      this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#reject(error);
-      return;
-    }
-    for (const frame of frames) {
-      if (this.#closed.signal.aborted) return;
-      this.#accept(frame);
     }
   }
+
+  /** Takes one frame; false once reading is paused (the rest waits in the reader until resumed). */
+  readonly #frameHandler = (frame: Buffer): boolean => {
+    if (this.#closed.signal.aborted) return false;
+    this.#accept(frame);
+    return !this.#readingPaused;
+  };
 
   #accept(frame: Buffer): void {
     const startedMs = performance.now();
@@ -154,7 +163,17 @@ export class KafkaConnection {
   #updateReading(): void {
     if (this.#closed.signal.aborted) return;
     const shouldPause = this.#outputBlocked || this.#slots.length >= requestsInFlightMax;
-    if (shouldPause && !this.#socket.isPaused()) this.#socket.pause();
-    else if (!shouldPause && this.#socket.isPaused()) this.#socket.resume();
+    if (shouldPause === this.#readingPaused) return;
+    this.#readingPaused = shouldPause;
+    if (shouldPause) {
+      this.#socket.pause();
+      return;
+    }
+    this.#socket.resume();
+    try {
+      this.#frames.drain(this.#frameHandler);
+    } catch (error) {
+      this.#reject(error);
+    }
   }
 }

@@ -58,6 +58,36 @@ test('responses come back in request order while a fetch long-polls; a produce w
   }
 });
 
+test('past 64 requests in flight the connection stops reading; the rest are answered in order once slots free', { timeout: 20_000 }, async () => {
+  await stack.broker.createTopic('parked', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    // 150 long polls in one write: the first 64 take every slot and park for 300 ms, the rest wait
+    // unread (copied out of the shared read buffer) until those answers have gone out.
+    const count = 150;
+    const ids: number[] = [];
+    const started = Date.now();
+    client.socket.cork();
+    for (let i = 0; i < count; i++) {
+      ids.push(client.send(m.fetch, 11, {
+        maxWaitMs: 300,
+        minBytes: 1,
+        topics: [{ topic: 'parked', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+      }));
+    }
+    client.socket.uncork();
+    for (const id of ids) {
+      const response = decodeResponse(m.fetch, 11, (await client.next())!);
+      assert.equal(response.correlationId, id);
+      assert.equal(response.body.responses[0]!.partitions[0]!.errorCode, 0);
+    }
+    // 64 at a time: the last ones could start only after two rounds of long polls.
+    assert.ok(Date.now() - started >= 600, `all ${count} answered in ${Date.now() - started} ms`);
+  } finally {
+    client.close();
+  }
+});
+
 test('acks 0 gets no response; the next request is answered', { timeout: 10_000 }, async () => {
   const client = await RawClient.open(stack.port);
   try {

@@ -29,6 +29,8 @@ export interface KafkaListenerOptions {
 }
 
 export const connectionsMaxDefault = 10_000;
+/** The read buffer every connection of a listener shares (see kafka-connection.ts). */
+const readBufferBytes = 1024 * 1024;
 
 export class KafkaListener {
   readonly #broker: BrokerApi;
@@ -37,6 +39,8 @@ export class KafkaListener {
   readonly #logger: KafkaLogger;
   #server: Server | null = null;
   #port = 0;
+  /** One buffer for every connection's reads: each read is framed (and what is kept copied) before the next starts. */
+  readonly #readBuffer = Buffer.allocUnsafe(readBufferBytes);
 
   constructor(broker: BrokerApi, options: KafkaListenerOptions) {
     this.#broker = broker;
@@ -84,6 +88,7 @@ export class KafkaListener {
       clusterId: this.#options.clusterId ?? 'weir',
       requestBytesMax: this.#options.requestBytesMax ?? requestBytesMaxDefault,
       logger: this.#logger,
+      readBuffer: this.#readBuffer,
     });
     this.#connections.add(connection);
     const untrack = trackConnection('kafka');

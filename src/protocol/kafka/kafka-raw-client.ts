@@ -20,7 +20,9 @@ export class RawClient {
   constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
-      this.#received.push(...this.#frames.push(chunk));
+      this.#frames.push(chunk, (frame) => {
+        this.#received.push(frame);
+      });
       this.#waiter?.();
     });
     socket.on('close', () => {

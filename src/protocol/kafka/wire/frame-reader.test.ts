@@ -4,6 +4,15 @@ import fc from 'fast-check';
 import { isWeirError } from '../../../util/errors.js';
 import { FrameReader } from './frame-reader.js';
 
+/** The frames one chunk completes. */
+function framesOf(reader: FrameReader, chunk: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  reader.push(chunk, (frame) => {
+    frames.push(frame);
+  });
+  return frames;
+}
+
 function framed(payloads: readonly Buffer[]): Buffer {
   return Buffer.concat(payloads.flatMap((payload) => {
     const size = Buffer.alloc(4);
@@ -24,7 +33,7 @@ test('frames come out whole whatever the TCP split points', () => {
         const frames: Buffer[] = [];
         let previous = 0;
         for (const point of [...points, stream.length]) {
-          frames.push(...reader.push(stream.subarray(previous, point)));
+          frames.push(...framesOf(reader, stream.subarray(previous, point)));
           previous = point;
         }
         assert.deepEqual(frames, payloads);
@@ -37,9 +46,9 @@ test('frames come out whole whatever the TCP split points', () => {
 
 test('a size above the maximum or below zero is rejected before any allocation', () => {
   const reader = new FrameReader({ frameBytesMax: 100 });
-  assert.deepEqual(reader.push(framed([Buffer.alloc(100, 1)])), [Buffer.alloc(100, 1)]);
+  assert.deepEqual(framesOf(reader, framed([Buffer.alloc(100, 1)])), [Buffer.alloc(100, 1)]);
   // Only the 4-byte prefix has arrived: the claim alone is enough to refuse it.
-  assert.throws(() => reader.push(Buffer.from('00000065', 'hex')), (error) => isWeirError(error, 'INVALID_REQUEST'));
-  assert.throws(() => new FrameReader().push(Buffer.from('ffffffff', 'hex')), /outside/);
-  assert.throws(() => new FrameReader().push(Buffer.from('7fffffff', 'hex')), /outside 0\.\.104857600/);
+  assert.throws(() => framesOf(reader, Buffer.from('00000065', 'hex')), (error) => isWeirError(error, 'INVALID_REQUEST'));
+  assert.throws(() => framesOf(new FrameReader(), Buffer.from('ffffffff', 'hex')), /frame size -1 is outside/);
+  assert.throws(() => framesOf(new FrameReader(), Buffer.from('7fffffff', 'hex')), /outside 0\.\.104857600/);
 });

@@ -82,9 +82,11 @@ export class CaptureServer {
     const frames = new FrameReader();
     let chain = Promise.resolve();
     socket.on('data', (chunk) => {
-      let complete: Buffer[];
+      const complete: Buffer[] = [];
       try {
-        complete = frames.push(chunk);
+        frames.push(chunk, (frame) => {
+          complete.push(frame);
+        });
       } catch {
         socket.destroy();
         return;
