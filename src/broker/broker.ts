@@ -289,18 +289,30 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   // --- topics ---------------------------------------------------------------------------------
 
-  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
+  async createTopic(name: string, config: Partial<TopicConfig> = {}, options: { validateOnly?: boolean } = {}): Promise<TopicDescription> {
     this.#checkOpen();
     validateTopicName(name);
     if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
     if (this.#topics.has(name) || this.#creating.has(name)) throw new WeirError('TOPIC_EXISTS', `topic ${name} already exists`);
+    if (options.validateOnly) {
+      // The same checks as a creation; the description is of the empty topic it would make.
+      const resolved = this.#newTopicConfig(config);
+      const partitions = Array.from({ length: resolved.partitions }, (_, partition) => ({ partition, offsetStart: 0n, offsetEnd: 0n, highWatermark: 0n, sizeBytes: 0 }));
+      return { name, internal: false, config: resolved, partitions };
+    }
     return this.#describe(await this.#createTopic(name, config, false));
   }
 
-  async #createTopic(name: string, overrides: Partial<TopicConfig>, internal: boolean): Promise<Topic> {
+  /** A new topic's configuration, all of it checked (fields, their relations, the topic count). */
+  #newTopicConfig(overrides: Partial<TopicConfig>): TopicConfig {
     const config = resolveTopicConfig(overrides, this.#defaults);
     logConfigOf(config); // validates the relations between fields
     if (this.#topics.size >= topicsMax) throw new WeirError('LIMIT_EXCEEDED', `the broker holds the maximum of ${topicsMax} topics`);
+    return config;
+  }
+
+  async #createTopic(name: string, overrides: Partial<TopicConfig>, internal: boolean): Promise<Topic> {
+    const config = this.#newTopicConfig(overrides);
     const creation = (async () => {
       await this.#deleting.get(name)?.catch(() => undefined); // a topic of the same name is still being removed
       const fileSystem = this.#fileSystem;

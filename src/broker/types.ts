@@ -203,7 +203,11 @@ export interface GroupDescription {
 /** The broker core's operations. `Broker` (broker.ts) implements it (and `QueueBrokerApi`, below). */
 export interface BrokerApi extends QueueBrokerApi {
   // Topics
-  createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicDescription>;
+  /**
+   * Creates a topic with `config` over the broker's defaults. With `validateOnly` it checks the
+   * same and creates nothing. Throws TOPIC_EXISTS, INVALID_TOPIC, INVALID_CONFIG, LIMIT_EXCEEDED.
+   */
+  createTopic(name: string, config?: Partial<TopicConfig>, options?: { validateOnly?: boolean }): Promise<TopicDescription>;
   deleteTopic(name: string): Promise<void>;
   /**
    * Changes a topic's configuration: the fields given replace the stored ones, and a larger

@@ -55,6 +55,14 @@ async function rejectsWith(call: Promise<unknown>, type: string): Promise<void> 
   });
 }
 
+/** As rejectsWith, for kafkajs's createTopics, which gathers the errors of its topics. */
+async function creationRejectsWith(call: Promise<unknown>, type: string): Promise<void> {
+  await assert.rejects(call, (error: { errors?: { type?: string }[] }) => {
+    assert.deepEqual(error.errors?.map((each) => each.type), [type]);
+    return true;
+  });
+}
+
 /** A topic's configs as kafkajs describes them: name → `value source`. */
 async function describedConfigs(admin: Admin, topic: string, configNames?: string[]): Promise<Record<string, string>> {
   const { resources } = await admin.describeConfigs({
@@ -228,9 +236,34 @@ test('raw client: refusals name what is wrong; repeated topics, other brokers an
     });
     assert.equal(created.topics[0]!.errorCode, kafkaErrors.INVALID_CONFIG);
     assert.match(created.topics[0]!.errorMessage!, /retention\.ms needs a value/);
+    // The broker's range checks come back in Kafka's config names, not Weir's field names.
+    const tooSmall = await client.call(m.alterConfigs, 1, {
+      resources: [{ resourceType: configResourceTypes.TOPIC, resourceName: 'named', configs: [{ name: 'segment.bytes', value: '100' }] }],
+    });
+    assert.equal(tooSmall.responses[0]!.errorCode, kafkaErrors.INVALID_CONFIG);
+    assert.match(tooSmall.responses[0]!.errorMessage!, /^segment\.bytes=100 is invalid: expected an integer from \d+ to \d+$/);
+    const relation = await client.call(m.createTopics, 3, {
+      topics: [{ name: 'big-messages', numPartitions: 1, replicationFactor: 1, configs: [{ name: 'max.message.bytes', value: String(32 << 20) }, { name: 'segment.bytes', value: String(16 << 20) }] }],
+      timeoutMs: 1000,
+    });
+    assert.equal(relation.topics[0]!.errorCode, kafkaErrors.INVALID_CONFIG);
+    assert.match(relation.topics[0]!.errorMessage!, /^max\.message\.bytes=33554432 is invalid: must not exceed segment\.bytes \(16777216\)$/);
   } finally {
     client.close();
   }
+});
+
+test('createTopics with validateOnly runs every check of a creation and creates nothing', { timeout: 30_000 }, async () => {
+  await stack.broker.createTopic('taken', {});
+  await withAdmin(async (admin) => {
+    const created = await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'would-be', numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] }] });
+    assert.equal(created, true);
+    // kafkajs answers TOPIC_ALREADY_EXISTS with false rather than an error.
+    assert.equal(await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'taken' }] }), false);
+    await creationRejectsWith(admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'would-be', configEntries: [{ name: 'segment.bytes', value: '100' }] }] }), 'INVALID_CONFIG');
+    await creationRejectsWith(admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: '__reserved' }] }), 'INVALID_TOPIC_EXCEPTION');
+  });
+  assert.equal(stack.broker.listTopics().some((entry) => entry.name === 'would-be'), false);
 });
 
 test('IncrementalAlterConfigs v0 and flexible v1: SET and DELETE change only what they name; bad operations change nothing', { timeout: 10_000 }, async () => {

@@ -24,6 +24,7 @@ import { errorCodeOf, errorMessageOf, repeatedNames, type HandlerContext } from 
 import {
   checkTopicConfigName,
   describeTopicConfig,
+  inKafkaTerms,
   topicConfigChanges,
   topicConfigNames,
   topicConfigReset,
@@ -164,7 +165,7 @@ async function alterResource(
     await context.broker.alterTopic(resourceName, changes, { validateOnly: options.validateOnly });
     return { resourceType, resourceName };
   } catch (error) {
-    return { resourceType, resourceName, errorCode: errorCodeOf(context, error), errorMessage: errorMessageOf(error) };
+    return { resourceType, resourceName, errorCode: errorCodeOf(context, error), errorMessage: inKafkaTerms(errorMessageOf(error)) };
   }
 }
 

@@ -32,6 +32,16 @@ const configNames = new Map<string, TopicConfigName>([
 /** The Kafka config names Weir serves, in the order DescribeConfigs lists them. */
 export const topicConfigNames: readonly string[] = [...configNames.keys()];
 
+const kafkaNameOfField = new Map([...configNames].map(([name, { field }]) => [field as string, name]));
+
+/**
+ * A broker error message in Kafka's terms: the TopicConfig fields it names become their Kafka
+ * config names ("segmentBytesMax=100 is invalid" reads "segment.bytes=100 is invalid").
+ */
+export function inKafkaTerms(message: string): string {
+  return message.replace(/\b(retentionMs|retentionBytes|messageBytesMax|segmentBytesMax|segmentAgeMsMax)\b/g, (field) => kafkaNameOfField.get(field) ?? field);
+}
+
 /** Whether a TopicConfig field may be null ("no bound", -1 on the wire). */
 function unbounded(field: MappedField): boolean {
   return field === 'retentionMs' || field === 'retentionBytes';

@@ -11,7 +11,7 @@ import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { errorCodeOf, errorMessageOf, KafkaRefusal, repeatedNames, type HandlerContext } from './context.js';
-import { topicConfigChanges } from './topic-configs.js';
+import { inKafkaTerms, topicConfigChanges } from './topic-configs.js';
 
 type CreateTopic = RequestOf<typeof m.createTopics>['topics'][number];
 
@@ -34,10 +34,10 @@ export async function handleCreateTopics(context: HandlerContext, body: RequestO
       body.topics.map(async (topic) => {
         try {
           const config = topicConfigOf(topic);
-          if (!body.validateOnly) await context.broker.createTopic(topic.name, config);
+          await context.broker.createTopic(topic.name, config, { validateOnly: body.validateOnly });
           return { name: topic.name };
         } catch (error) {
-          return { name: topic.name, errorCode: errorCodeOf(context, error), errorMessage: errorMessageOf(error) };
+          return { name: topic.name, errorCode: errorCodeOf(context, error), errorMessage: inKafkaTerms(errorMessageOf(error)) };
         }
       }),
     ),
