@@ -33,13 +33,15 @@ const configNames = new Map<string, TopicConfigName>([
 export const topicConfigNames: readonly string[] = [...configNames.keys()];
 
 const kafkaNameOfField = new Map([...configNames].map(([name, { field }]) => [field as string, name]));
+/** Any of those fields, as a whole word. */
+const mappedFieldPattern = new RegExp(`\\b(?:${[...kafkaNameOfField.keys()].join('|')})\\b`, 'g');
 
 /**
  * A broker error message in Kafka's terms: the TopicConfig fields it names become their Kafka
  * config names ("segmentBytesMax=100 is invalid" reads "segment.bytes=100 is invalid").
  */
 export function inKafkaTerms(message: string): string {
-  return message.replace(/\b(retentionMs|retentionBytes|messageBytesMax|segmentBytesMax|segmentAgeMsMax)\b/g, (field) => kafkaNameOfField.get(field) ?? field);
+  return message.replace(mappedFieldPattern, (field) => kafkaNameOfField.get(field) ?? field);
 }
 
 /** Whether a TopicConfig field may be null ("no bound", -1 on the wire). */
