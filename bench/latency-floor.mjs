@@ -6,8 +6,11 @@
 //   - `none`: at once;
 //   - `o_dsync`: after writing it through an O_DSYNC descriptor into blocks written before (one
 //     write in flight; what arrives meanwhile goes in the next write): the least a broker that
-//     delivers only durable messages must wait, and how Weir's log writes under flush `always`.
-// Prints the consumer's latency percentiles for each, alternating the two `--rounds` times. The
+//     delivers only durable messages must wait;
+//   - `log`: the same, but into a new file that grows as Weir's log grows its segments under
+//     flush `always`: a write that would grow the file carries zeros after it
+//     (`preallocationBytes` of src/storage/partition-log.ts; build first, `npm run build`).
+// Prints the consumer's latency percentiles for each, alternating them `--rounds` times. The
 // relay does no other work, so what Weir adds is the rest: decoding, validation, the offsets and
 // acknowledgements, and the client libraries on both ends.
 //
@@ -18,6 +21,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { preallocationBytes } from '../dist/storage/partition-log.js';
 
 const [role] = process.argv.slice(2);
 const roles = { relay, consumer, producer };
@@ -43,7 +47,7 @@ async function main() {
   console.log(`${settings.rate} msg/s of ${settings.bytes} B for ${settings.seconds} s, producer -> relay -> consumer on loopback; data in ${dir}`);
   try {
     for (let round = 1; round <= rounds; round++) {
-      for (const mode of ['none', 'o_dsync']) {
+      for (const mode of ['none', 'o_dsync', 'log']) {
         const result = await once({ ...settings, mode, path: join(dir, 'log') });
         const ms = (value) => value.toFixed(3);
         console.log(`round ${round} ${mode.padEnd(7)} n ${result.n}: p50 ${ms(result.p50)} p90 ${ms(result.p90)} p99 ${ms(result.p99)} p99.9 ${ms(result.p999)} max ${ms(result.max)} ms`);
@@ -83,13 +87,14 @@ async function once(settings) {
 /** Accepts the consumer (first byte 'C') and the producer (first byte 'P'); forwards per `mode`. */
 async function relay({ mode, path, rate, seconds, bytes }) {
   const fileBytes = Math.ceil((rate * seconds * bytes * 1.2) / (1 << 20)) << 20;
-  // Blocks written and synced before, as the log's preallocation gives its appends.
-  let fd = openSync(path, 'w');
   const zeros = Buffer.alloc(1 << 20);
-  for (let at = 0; at < fileBytes; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at);
+  let fd = openSync(path, 'w');
+  // `o_dsync`: blocks written and synced before. `log`: an empty file, grown by the writes.
+  if (mode === 'o_dsync') for (let at = 0; at < fileBytes; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at);
   fdatasyncSync(fd);
   closeSync(fd);
   fd = openSync(path, constants.O_RDWR | constants.O_DSYNC);
+  let fileEnd = 0;
   let consumerSocket = null;
   let position = 0;
   let pending = [];
@@ -103,8 +108,12 @@ async function relay({ mode, path, rate, seconds, bytes }) {
     pending = [];
     const data = group.length === 1 ? group[0] : Buffer.concat(group);
     writing = true;
-    write(fd, data, 0, data.length, position % (fileBytes - data.length), (error) => {
+    const at = mode === 'log' ? position : position % (fileBytes - data.length);
+    const ahead = mode === 'log' && at + data.length > fileEnd ? preallocationBytes(data.length) : 0;
+    const written = ahead === 0 ? data : Buffer.concat([data, zeros.subarray(0, ahead)]);
+    write(fd, written, 0, written.length, at, (error) => {
       if (error) throw error;
+      fileEnd = Math.max(fileEnd, at + written.length);
       position += data.length;
       writing = false;
       forward(group);
