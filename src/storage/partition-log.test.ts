@@ -7,7 +7,7 @@ import { batchPositions, decodeBatches, encodeBatch } from '../format/record-bat
 import { isWeirError } from '../util/errors.js';
 import { logConfigDefaults, type LogConfig } from './config.js';
 import { HandlePool } from './handle-pool.js';
-import { PartitionLog } from './partition-log.js';
+import { PartitionLog, preallocationBytes } from './partition-log.js';
 
 const root = await mkdtemp(join(tmpdir(), 'weir-log-test-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -128,6 +128,22 @@ test('under flush always, small appends write into preallocated zeros that a cle
     assert.equal(batches, bytes.length, `sealed ${name} holds batches and nothing after them`);
   }
   assert.deepEqual((await readAll(log)).map((r) => r.value), Array.from({ length: 30 }, (_, i) => `r${i}`));
+  await log.close();
+});
+
+test('the zeros ahead are sized to the group that grows the file: 16 times it, 64 KiB to 1 MiB, none for a large group', async () => {
+  assert.equal(preallocationBytes(100), 64 * 1024);
+  assert.equal(preallocationBytes(8 * 1024), 128 * 1024);
+  assert.equal(preallocationBytes(64 * 1024), 1024 * 1024);
+  assert.equal(preallocationBytes(64 * 1024 + 1), 0);
+  const dir = freshDir();
+  const log = await PartitionLog.open(dir, config({ flush: { kind: 'always' } }), { logger: quiet });
+  await log.append(batchOf(['x'.repeat(10_000)]));
+  const group = log.sizeBytes;
+  const segment = join(dir, '00000000000000000000.log');
+  assert.equal((await stat(segment)).size, group + 16 * group, 'the group and 16 times it in zeros');
+  await log.append(batchOf(['y'])); // fits in the zeros: the file does not grow
+  assert.equal((await stat(segment)).size, group + 16 * group);
   await log.close();
 });
 

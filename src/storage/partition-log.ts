@@ -101,6 +101,7 @@ export function preallocationBytes(groupBytes: number): number {
   if (groupBytes > preallocateGroupBytesMax) return 0;
   return Math.min(preallocateBytesMax, Math.max(preallocateBytesMin, preallocateGroupMultiple * groupBytes));
 }
+
 /** Largest segment the 32-bit index positions can address. */
 export const segmentBytesMaxHard = 0x7fff_ffff;
 
