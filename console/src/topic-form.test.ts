@@ -31,6 +31,8 @@ test('the form opens with the topic settings in its units; no limit is an empty 
     flushIntervalMs: '100',
     messageTtlHours: '',
     messageKibibytesMax: '1024',
+    segmentMebibytesMax: '256',
+    segmentAgeHoursMax: '168',
   });
   const other = topicFields(topic({ retentionMs: null, retentionBytes: 1_572_864, flush: { kind: 'always' }, messageTtlMs: 1_800_000 }));
   assert.equal(other.retentionHours, '');
@@ -41,7 +43,7 @@ test('the form opens with the topic settings in its units; no limit is an empty 
 });
 
 test('an untouched form asks for nothing, even where the units do not divide evenly', () => {
-  const opened = topicFields(topic({ retentionMs: 1000, retentionBytes: 1000, messageBytesMax: 1500, messageTtlMs: 7 }));
+  const opened = topicFields(topic({ retentionMs: 1000, retentionBytes: 1000, messageBytesMax: 1500, messageTtlMs: 7, segmentBytesMax: 100_000, segmentAgeMsMax: 1000 }));
   assert.deepEqual(topicChanges(opened, { ...opened }), {});
 });
 
@@ -54,6 +56,8 @@ test('only the changed fields are sent, in the broker units; a cleared limit is 
     retentionMebibytes: '2.5',
     messageTtlHours: '0.5',
     messageKibibytesMax: '64',
+    segmentMebibytesMax: '64',
+    segmentAgeHoursMax: '24',
   };
   assert.deepEqual(topicChanges(opened, submitted), {
     partitions: 5,
@@ -61,6 +65,8 @@ test('only the changed fields are sent, in the broker units; a cleared limit is 
     retentionBytes: 2_621_440,
     messageTtlMs: 1_800_000,
     messageBytesMax: 65_536,
+    segmentBytesMax: 67_108_864,
+    segmentAgeMsMax: 86_400_000,
   });
   assert.deepEqual(topicChanges(opened, { ...opened, retentionHours: '48' }), { retentionMs: 172_800_000 });
 });

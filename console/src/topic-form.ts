@@ -5,7 +5,8 @@
  * through a unit conversion), and a change made meanwhile by someone else is kept.
  *
  * Units are the *New topic* form's: times in hours, sizes per partition in MiB; the largest message
- * in KiB. An empty optional field means no limit (null to the broker).
+ * in KiB; a segment's size in MiB and its age in hours. An empty optional field means no limit
+ * (null to the broker).
  */
 import type { Topic, TopicConfig } from './api.js';
 
@@ -20,6 +21,8 @@ export interface TopicFields {
   flushIntervalMs: string;
   messageTtlHours: string;
   messageKibibytesMax: string;
+  segmentMebibytesMax: string;
+  segmentAgeHoursMax: string;
 }
 
 const hourMs = 3_600_000;
@@ -37,6 +40,8 @@ export function topicFields(topic: Topic): TopicFields {
     flushIntervalMs: policy.kind === 'interval' ? String(policy.intervalMs) : '',
     messageTtlHours: optionalText(config.messageTtlMs ?? null, hourMs),
     messageKibibytesMax: String(config.messageBytesMax / kibibyteBytes),
+    segmentMebibytesMax: String(config.segmentBytesMax / mebibyteBytes),
+    segmentAgeHoursMax: String(config.segmentAgeMsMax / hourMs),
   };
 }
 
@@ -52,6 +57,8 @@ export function topicChanges(opened: TopicFields, submitted: TopicFields): Parti
   }
   if (changed('messageTtlHours')) changes.messageTtlMs = optionalValue(submitted.messageTtlHours, hourMs);
   if (changed('messageKibibytesMax')) changes.messageBytesMax = Math.round(Number(submitted.messageKibibytesMax) * kibibyteBytes);
+  if (changed('segmentMebibytesMax')) changes.segmentBytesMax = Math.round(Number(submitted.segmentMebibytesMax) * mebibyteBytes);
+  if (changed('segmentAgeHoursMax')) changes.segmentAgeMsMax = Math.round(Number(submitted.segmentAgeHoursMax) * hourMs);
   return changes;
 }
 
@@ -65,6 +72,8 @@ export function topicFieldsOf(form: FormData): TopicFields {
     flushIntervalMs: text('flushIntervalMs'),
     messageTtlHours: text('messageTtlHours'),
     messageKibibytesMax: text('messageKibibytesMax'),
+    segmentMebibytesMax: text('segmentMebibytesMax'),
+    segmentAgeHoursMax: text('segmentAgeHoursMax'),
   };
 }
 

@@ -227,7 +227,7 @@ test('topics lists the topic with partitions, offsets and configuration', async 
 });
 
 interface TopicConfigJson extends TopicJson {
-  config: { retentionMs: number | null; flush: unknown; messageBytesMax: number; messageTtlMs: number | null };
+  config: { retentionMs: number | null; flush: unknown; messageBytesMax: number; messageTtlMs: number | null; segmentBytesMax: number; segmentAgeMsMax: number };
 }
 
 /**
@@ -249,6 +249,8 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
   assert.equal(await form.getByRole('combobox', { name: /^Flush/ }).inputValue(), 'always');
   assert.equal(await form.getByLabel('Largest message (KiB)').inputValue(), String(opened.config.messageBytesMax / 1024));
   assert.equal(await form.getByLabel('Message TTL (hours)').inputValue(), '');
+  assert.equal(await form.getByLabel('Segment size (MiB)').inputValue(), String(opened.config.segmentBytesMax / 1024 / 1024));
+  assert.equal(await form.getByLabel('Segment age (hours)').inputValue(), String(opened.config.segmentAgeMsMax / 3_600_000));
 
   await api('PATCH', '/v1/topics/console-made', { partitions: 5 });
   await partitions.fill('4');
@@ -261,10 +263,11 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
 
   await partitions.fill('6');
   await form.getByRole('combobox', { name: /^Flush/ }).selectOption('none');
+  await form.getByLabel('Segment age (hours)').fill('12');
   const patch = page.waitForRequest((request) => request.method() === 'PATCH');
   await form.getByRole('button', { name: 'Save changes' }).click();
-  assert.deepEqual((await patch).postDataJSON(), { partitions: 6, retentionMs: 48 * 3_600_000, flush: 'none' });
-  await page.getByText('Updated topic console-made: partitions, retentionMs, flush.').waitFor();
+  assert.deepEqual((await patch).postDataJSON(), { partitions: 6, retentionMs: 48 * 3_600_000, flush: 'none', segmentAgeMsMax: 12 * 3_600_000 });
+  await page.getByText('Updated topic console-made: partitions, retentionMs, flush, segmentAgeMsMax.').waitFor();
   await form.waitFor({ state: 'detached' });
   // Sooner than the page's 3 s refresh: the accepted change reloads the view itself.
   await page.getByTestId('partitions-table').locator('tbody tr').nth(5).waitFor({ timeout: 2000 });
@@ -272,6 +275,8 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
   assert.equal(altered.partitions.length, 6);
   assert.equal(altered.config.retentionMs, 48 * 3_600_000);
   assert.deepEqual(altered.config.flush, { kind: 'none' });
+  assert.equal(altered.config.segmentAgeMsMax, 12 * 3_600_000);
+  assert.equal(altered.config.segmentBytesMax, opened.config.segmentBytesMax);
   assert.equal(altered.config.messageBytesMax, opened.config.messageBytesMax, 'a field left alone keeps its value');
   // Chromium logs the refused request as a console error: expected once, and only that.
   const refusal = problems.findIndex((problem) => problem.includes('status of 400'));

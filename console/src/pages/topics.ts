@@ -269,6 +269,8 @@ function EditTopic({ topic, onAltered, onClose }: { topic: Topic; onAltered: (fi
         html`<label>Flush interval (ms)<input name="flushIntervalMs" type="number" min="1" defaultValue=${opened.flushIntervalMs} required /></label>`}
         <label>Message TTL (hours)<input name="messageTtlHours" type="number" min="0" step="any" defaultValue=${opened.messageTtlHours} placeholder="none" /></label>
         <label>Largest message (KiB)<input name="messageKibibytesMax" type="number" min="1" step="any" defaultValue=${opened.messageKibibytesMax} required /></label>
+        <label>Segment size (MiB)<input name="segmentMebibytesMax" type="number" min="0" step="any" defaultValue=${opened.segmentMebibytesMax} required /></label>
+        <label>Segment age (hours)<input name="segmentAgeHoursMax" type="number" min="0" step="any" defaultValue=${opened.segmentAgeHoursMax} required /></label>
       </div>
       <div class="actions">
         <button class="button primary" type="submit" disabled=${busy}>Save changes</button>
