@@ -57,6 +57,31 @@ test('the cache drops the oldest batches of any tail past its budget, and a clea
   assert.ok(cache.bytes <= 1000);
 });
 
+test('each addition drops the batches added longer ago than the age limit, whatever the budget', () => {
+  let now = 1000;
+  const cache = new TailCache(1 << 20, 250, () => now);
+  const a = cache.tail();
+  const b = cache.tail();
+  a.add(0, block(0, 100));
+  now += 100;
+  b.add(0, block(0, 100));
+  now += 100;
+  a.add(1, block(1, 100));
+  assert.equal(cache.bytes, 300, 'all within 250 ms');
+  now += 100; // a's first batch is 300 ms old, b's 200 ms
+  b.add(1, block(1, 100));
+  assert.equal(a.read(0, 1000), null, 'the batch past the age limit is gone');
+  assert.deepEqual(a.read(1, 1000), block(1, 100));
+  assert.deepEqual(b.read(0, 1000), Buffer.concat([block(0, 100), block(1, 100)]));
+  assert.equal(cache.bytes, 300);
+  now += 1000; // without additions nothing is dropped; the next one drops everything older
+  assert.deepEqual(b.read(0, 1000), Buffer.concat([block(0, 100), block(1, 100)]));
+  a.add(2, block(2, 100));
+  assert.equal(cache.bytes, 100);
+  assert.equal(b.read(1, 1000), null);
+  assert.deepEqual(a.read(2, 1000), block(2, 100));
+});
+
 test('a small view of a large buffer is copied, so the budget counts what is held', () => {
   const cache = new TailCache(1 << 20);
   const tail = cache.tail();

@@ -4,23 +4,36 @@
  * get their records without a trip through the thread pool to the page cache.
  *
  * Each log owns a `LogTail`: the batches it wrote last, in offset order. The cache keeps one
- * process-wide first-in-first-out list of what every tail added; past the budget it drops the
- * oldest, which is always the oldest batch of its tail. A tail only ever holds batches that were
+ * process-wide first-in-first-out list of what every tail added; past the budget, or past the age
+ * limit, it drops the oldest, which is always the oldest batch of its tail. A tail only ever holds batches that were
  * written (and under flush `always` synced) — it is filled after the writer, never before.
  */
 
 /** Default budget of the process-wide cache. */
 export const tailCacheBytesDefault = 32 * 1024 * 1024;
+/** Default age past which a batch leaves the cache (see TailCache). */
+export const tailCacheAgeMsDefault = 250;
 
 export class TailCache {
   readonly bytesMax: number;
+  readonly ageMsMax: number;
+  readonly #clock: () => number;
   #bytes = 0;
   /** Every tail's additions, oldest first, one per batch. */
-  #order: { tail: LogTail; generation: number }[] = [];
+  #order: { tail: LogTail; generation: number; addedMs: number }[] = [];
   #head = 0;
 
-  constructor(bytesMax = tailCacheBytesDefault) {
+  /**
+   * `ageMsMax`: each addition also drops the batches added longer ago than this. A consumer keeping
+   * pace reads a batch within milliseconds of its write; a batch held for seconds would outlive
+   * V8's young generation and die in the old one, and under a steady stream those dead batches
+   * start a full collection (a pause of several milliseconds for every consumer) about every
+   * second (docs/benchmarks.md, "The latency floor under W4"). `clock`: milliseconds, monotonic.
+   */
+  constructor(bytesMax = tailCacheBytesDefault, ageMsMax = tailCacheAgeMsDefault, clock: () => number = () => performance.now()) {
     this.bytesMax = bytesMax;
+    this.ageMsMax = ageMsMax;
+    this.#clock = clock;
   }
 
   get bytes(): number {
@@ -34,9 +47,11 @@ export class TailCache {
 
   /** @internal A tail added a batch. */
   added(tail: LogTail, generation: number, bytes: number): void {
-    this.#order.push({ tail, generation });
+    const now = this.#clock();
+    this.#order.push({ tail, generation, addedMs: now });
     this.#bytes += bytes;
-    while (this.#bytes > this.bytesMax && this.#head < this.#order.length) {
+    const addedSince = now - this.ageMsMax;
+    while (this.#head < this.#order.length && (this.#bytes > this.bytesMax || this.#order[this.#head]!.addedMs < addedSince)) {
       const oldest = this.#order[this.#head++]!;
       // A cleared tail gave its bytes back when it was cleared.
       if (oldest.tail.generation === oldest.generation) oldest.tail.dropOldest();
