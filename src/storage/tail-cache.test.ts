@@ -95,7 +95,7 @@ test('a small view of a large buffer is copied, so the budget counts what is hel
 
 test('reads at the end of a log come from the tail and equal the stored batches, across segment rolls', async () => {
   const config = { ...logConfigDefaults, segmentBytesMax: 4096 };
-  const tailCache = new TailCache(8 * 1024);
+  const tailCache = new TailCache(8 * 1024, Infinity); // no age limit: a slow disk must not age the batches out here
   const log = await PartitionLog.open(join(root, `p${dirCount++}`), config, { logger: quiet, tailCache });
   const written: Buffer[] = [];
   let next = 0;
