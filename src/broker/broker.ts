@@ -331,7 +331,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       }
       const topic: Topic = { name, internal, config, dir, partitions, altering: Promise.resolve() };
       this.#topics.set(name, topic);
-      this.#options.logger('info', `created topic ${name} with ${config.partitions} partitions`);
+      this.#options.logger('info', `created topic ${name} with ${config.partitions} partition${config.partitions === 1 ? '' : 's'}`);
       return topic;
     })();
     this.#creating.set(name, creation);
