@@ -21,7 +21,7 @@ import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
-import { WeirError } from '../util/errors.js';
+import { isWeirError, WeirError } from '../util/errors.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
@@ -641,14 +641,32 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   async commitOffsets(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<void> {
     this.#checkOpen();
     this.#groups.checkCommit(ref);
-    for (const entry of offsets) {
-      this.#partition(this.#existingTopic(entry.topic), entry.partition);
-      if (entry.offset < 0n) throw new WeirError('INVALID_REQUEST', `offset ${entry.offset} for ${entry.topic}/${entry.partition} is negative`);
-      if (entry.metadata !== null && Buffer.byteLength(entry.metadata) > offsetMetadataBytesMax) {
-        throw new WeirError('INVALID_REQUEST', `offset metadata exceeds ${offsetMetadataBytesMax} bytes`);
-      }
-    }
+    for (const entry of offsets) this.#checkCommitEntry(entry);
     await this.#offsets.commit(ref.groupId, offsets);
+  }
+
+  async commitOffsetsEach(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<(WeirError | null)[]> {
+    this.#checkOpen();
+    this.#groups.checkCommit(ref);
+    const refusals = offsets.map((entry) => {
+      try {
+        this.#checkCommitEntry(entry);
+        return null;
+      } catch (error) {
+        if (isWeirError(error)) return error;
+        throw error;
+      }
+    });
+    await this.#offsets.commit(ref.groupId, offsets.filter((_, i) => refusals[i] === null));
+    return refusals;
+  }
+
+  /** A committed offset names an existing partition; a negative one means "no position" (as Kafka clients commit -1 or -2). */
+  #checkCommitEntry(entry: OffsetCommitEntry): void {
+    this.#partition(this.#existingTopic(entry.topic), entry.partition);
+    if (entry.metadata !== null && Buffer.byteLength(entry.metadata) > offsetMetadataBytesMax) {
+      throw new WeirError('INVALID_REQUEST', `offset metadata of ${entry.topic}/${entry.partition} exceeds ${offsetMetadataBytesMax} bytes`);
+    }
   }
 
   async fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffset[]> {
@@ -669,7 +687,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     const live = this.#groups.describe(groupId);
     const offsets = this.#offsets.fetch(groupId).map((committed) => {
       const highWatermark = this.#topics.get(committed.topic)?.partitions[committed.partition]?.log.highWatermark ?? -1n;
-      const lag = highWatermark >= 0n ? (highWatermark > committed.offset ? highWatermark - committed.offset : 0n) : -1n;
+      // No lag without a partition, or without a position (a negative commit).
+      const lag = highWatermark >= 0n && committed.offset >= 0n ? (highWatermark > committed.offset ? highWatermark - committed.offset : 0n) : -1n;
       return { ...committed, highWatermark, lag };
     });
     if (live === undefined && offsets.length === 0) throw new WeirError('UNKNOWN_GROUP', `group ${groupId} does not exist`);

@@ -250,7 +250,18 @@ export interface BrokerApi extends QueueBrokerApi {
   syncGroup(request: SyncGroupRequest): Promise<{ protocolName: string; assignment: Buffer }>;
   heartbeat(request: GroupMemberRef): Promise<void>;
   leaveGroup(groupId: string, memberId: string): Promise<void>;
+  /**
+   * Stores committed offsets, all or none: throws for the first entry that names no partition or
+   * carries oversized metadata. A negative offset is stored as given and means "no position"
+   * (Kafka clients commit -1 or -2 to reset a group): consumers start by their reset policy.
+   */
   commitOffsets(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<void>;
+  /**
+   * As commitOffsets, but each entry stands alone (Kafka's OffsetCommit): the valid entries are
+   * stored and the refusal of each other entry is returned in its place. A group refusal
+   * (ILLEGAL_GENERATION, UNKNOWN_MEMBER, ...) still throws for all of them.
+   */
+  commitOffsetsEach(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<(WeirError | null)[]>;
   fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffset[]>;
   listGroups(): { groupId: string; protocolType: string; state: GroupStateName }[];
   describeGroup(groupId: string): GroupDescription;

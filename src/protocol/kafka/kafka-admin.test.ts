@@ -248,6 +248,18 @@ test('raw client: refusals name what is wrong; repeated topics, other brokers an
     });
     assert.equal(relation.topics[0]!.errorCode, kafkaErrors.INVALID_CONFIG);
     assert.match(relation.topics[0]!.errorMessage!, /^max\.message\.bytes=33554432 is invalid: must not exceed segment\.bytes \(16777216\)$/);
+    // A bad partition count and manual assignments get the codes CreatePartitions gives them.
+    const counts = await client.call(m.createTopics, 3, {
+      topics: [
+        { name: 'no-partitions', numPartitions: 0, replicationFactor: 1, configs: [] },
+        { name: 'too-many', numPartitions: 10_001, replicationFactor: 1, configs: [] },
+        { name: 'placed', numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [1] }], configs: [] },
+      ],
+      timeoutMs: 1000,
+    });
+    assert.deepEqual(counts.topics.map((topic) => topic.errorCode), [kafkaErrors.INVALID_PARTITIONS, kafkaErrors.INVALID_PARTITIONS, kafkaErrors.INVALID_REPLICA_ASSIGNMENT]);
+    assert.match(counts.topics[1]!.errorMessage!, /partitions 10001 must be between 1 and 10000/);
+    assert.equal(stack.broker.listTopics().some((entry) => ['no-partitions', 'too-many', 'placed'].includes(entry.name)), false);
   } finally {
     client.close();
   }

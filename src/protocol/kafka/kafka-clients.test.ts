@@ -224,6 +224,27 @@ test('a kafkajs consumer resumes from the offsets its group committed', { timeou
   assert.deepEqual((await kafkajsConsume(topic, 2, 'resume-group')).map((line) => line.split('|')[0]), ['=r3', '=r4']);
 });
 
+test('kafkajs admin setOffsets and resetOffsets move a group; its consumer starts where they put it', { timeout: 90_000 }, async () => {
+  const topic = 'rewind';
+  const producer = kafka('rewind-producer').producer();
+  await producer.connect();
+  await producer.send({ topic, messages: ['w0', 'w1', 'w2', 'w3', 'w4'].map((value) => ({ value, partition: 0 })) });
+  await producer.disconnect();
+  const admin = kafka('rewind-admin').admin();
+  await admin.connect();
+  try {
+    await admin.setOffsets({ groupId: 'rewind-group', topic, partitions: [{ partition: 0, offset: '3' }] });
+    assert.equal((await stack.broker.fetchOffsets('rewind-group', [{ topic, partition: 0 }]))[0]!.offset, 3n);
+    assert.deepEqual((await kafkajsConsume(topic, 2, 'rewind-group')).map((line) => line.split('|')[0]), ['=w3', '=w4']);
+    // kafkajs commits -2 for "earliest"; its consumers take any negative offset as "no position".
+    await admin.resetOffsets({ groupId: 'rewind-group', topic, earliest: true });
+    assert.equal((await stack.broker.fetchOffsets('rewind-group', [{ topic, partition: 0 }]))[0]!.offset, -2n);
+    assert.deepEqual((await kafkajsConsume(topic, 5, 'rewind-group')).map((line) => line.split('|')[0]), ['=w0', '=w1', '=w2', '=w3', '=w4']);
+  } finally {
+    await admin.disconnect();
+  }
+});
+
 test('kcat consumes in a group, commits, and a second run resumes', { timeout: 60_000 }, async (t) => {
   if (!haveKcat) return t.skip('kcat is not installed');
   const topic = 'kcat-group-topic';

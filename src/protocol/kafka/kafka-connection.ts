@@ -12,7 +12,7 @@
  * Bounds: at most `requestsInFlightMax` requests per connection are being handled or waiting to
  * be written; at the bound, and while the socket's output buffer is full, the connection stops
  * reading (TCP back-pressure reaches the client). An oversized or malformed frame closes this
- * connection only.
+ * connection only; so does a failed produce with acks 0, after the responses before it are written.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { decodeRequest } from './wire/codec.js';
 import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages } from './wire/messages.js';
-import type { HandlerContext, KafkaLogger } from './handlers/context.js';
+import { CloseConnection, type HandlerContext, type KafkaLogger } from './handlers/context.js';
 import { dispatchRequest } from './dispatch.js';
 
 export const requestsInFlightMax = 64;
@@ -42,6 +42,8 @@ export interface ConnectionSettings {
 interface Slot {
   ready: boolean;
   chunks: Buffer[] | null;
+  /** Close the connection once the responses before this slot are written. */
+  closeReason?: string;
 }
 
 export class KafkaConnection {
@@ -135,6 +137,12 @@ export class KafkaConnection {
         this.#flush();
       },
       (error: unknown) => {
+        if (error instanceof CloseConnection) {
+          slot.closeReason = error.message;
+          slot.ready = true;
+          this.#flush();
+          return;
+        }
         this.#settings.logger('error', `kafka: request ${decoded.header.apiKey}/v${decoded.header.apiVersion} failed: ${String(error)}`);
         this.close();
       },
@@ -150,7 +158,14 @@ export class KafkaConnection {
     if (this.#closed.signal.aborted) return;
     this.#socket.cork();
     while (this.#slots.length > 0 && this.#slots[0]!.ready) {
-      const { chunks } = this.#slots.shift()!;
+      const { chunks, closeReason } = this.#slots.shift()!;
+      if (closeReason !== undefined) {
+        this.#socket.uncork();
+        this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${closeReason}`);
+        this.#closed.abort();
+        this.#socket.end(() => this.#socket.destroy());
+        return;
+      }
       if (chunks === null) continue;
       for (const chunk of chunks) {
         if (!this.#socket.write(chunk)) this.#outputBlocked = true;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { encodeBatch } from '../../format/record-batch.js';
+import { decodeBatches, encodeBatch } from '../../format/record-batch.js';
 import { decodeResponse } from './wire/codec.js';
 import { kafkaErrors } from './wire/error-codes.js';
 import { kafkaMessages as m } from './wire/messages.js';
@@ -97,6 +97,87 @@ test('acks 0 gets no response; the next request is answered', { timeout: 10_000 
     assert.equal(response.correlationId, id);
     const [fetched] = await stack.broker.fetch({ partitions: [{ topic: 'fire', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 1000 });
     assert.ok(fetched!.records.length > 0);
+  } finally {
+    client.close();
+  }
+});
+
+test('a failed produce with acks 0 closes the connection after the responses before it', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('fire-once', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const id = client.send(m.apiVersions, 0, {});
+    client.send(m.produce, 7, { acks: 0, timeoutMs: 1000, topics: [{ name: 'fire-once', partitions: [{ index: 0, records: batchOf(['kept']) }, { index: 5, records: batchOf(['lost']) }] }] });
+    client.send(m.apiVersions, 0, {});
+    assert.equal(decodeResponse(m.apiVersions, 0, (await client.next())!).correlationId, id);
+    // Partition 5 does not exist: the client learns of it only by the connection closing.
+    assert.equal(await client.next(), null);
+    // The partition that exists was written; the listener serves new connections.
+    assert.equal(stack.broker.describeTopic('fire-once').partitions[0]!.offsetEnd, 1n);
+    const next = await RawClient.open(stack.port);
+    try {
+      assert.equal((await next.call(m.apiVersions, 0, {})).errorCode, 0);
+    } finally {
+      next.close();
+    }
+  } finally {
+    client.close();
+  }
+});
+
+test('a produce response carries logAppendTime -1: stored timestamps are the producer timestamps', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open(stack.port);
+  try {
+    const records = encodeBatch([{ value: Buffer.from('old'), timestamp: 1000 }]);
+    const response = await client.call(m.produce, 7, { acks: 1, timeoutMs: 1000, topics: [{ name: 'create-time', partitions: [{ index: 0, records }] }] });
+    const partition = response.responses[0]!.partitions[0]!;
+    assert.equal(partition.errorCode, 0);
+    assert.equal(partition.logAppendTimeMs, -1n);
+    const [fetched] = await stack.broker.fetch({ partitions: [{ topic: 'create-time', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+    assert.equal(decodeBatches(fetched!.records, { decompressedBytesMax: 1 << 20 })[0]!.timestamp, 1000);
+  } finally {
+    client.close();
+  }
+});
+
+test('Produce below v7 refuses a zstd batch anywhere in the records of a partition and stores none of them', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('zstd-late', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const records = Buffer.concat([batchOf(['plain']), encodeBatch([{ value: Buffer.from('z'.repeat(200)) }], { compression: 4 })]);
+    const old = await client.call(m.produce, 5, { acks: 1, timeoutMs: 1000, topics: [{ name: 'zstd-late', partitions: [{ index: 0, records }] }] });
+    assert.equal(old.responses[0]!.partitions[0]!.errorCode, kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE);
+    assert.equal(stack.broker.describeTopic('zstd-late').partitions[0]!.offsetEnd, 0n);
+    const current = await client.call(m.produce, 7, { acks: 1, timeoutMs: 1000, topics: [{ name: 'zstd-late', partitions: [{ index: 0, records }] }] });
+    assert.equal(current.responses[0]!.partitions[0]!.errorCode, 0);
+    assert.equal(stack.broker.describeTopic('zstd-late').partitions[0]!.offsetEnd, 2n);
+  } finally {
+    client.close();
+  }
+});
+
+test('OffsetCommit: each partition is committed or refused alone; a negative offset is stored as Kafka stores it', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('commits', { partitions: 2 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const committed = await client.call(m.offsetCommit, 2, {
+      groupId: 'each-alone',
+      generationId: -1,
+      memberId: '',
+      topics: [
+        { name: 'commits', partitions: [{ partitionIndex: 0, committedOffset: 3n }, { partitionIndex: 9, committedOffset: 1n }, { partitionIndex: 1, committedOffset: -2n }] },
+        { name: 'no-such-topic-here', partitions: [{ partitionIndex: 0, committedOffset: 1n }] },
+      ],
+    });
+    assert.deepEqual(
+      committed.topics.map((topic) => topic.partitions.map((partition) => partition.errorCode)),
+      [[0, kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, 0], [kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION]],
+    );
+    const fetched = await client.call(m.offsetFetch, 2, { groupId: 'each-alone', topics: [{ name: 'commits', partitionIndexes: [0, 1] }] });
+    assert.deepEqual(fetched.topics[0]!.partitions.map((partition) => partition.committedOffset), [3n, -2n]);
+    // A partition without a position has no lag.
+    const described = stack.broker.describeGroup('each-alone');
+    assert.deepEqual(described.offsets.map((entry) => [entry.partition, entry.offset, entry.lag]), [[0, 3n, 0n], [1, -2n, -1n]]);
   } finally {
     client.close();
   }

@@ -37,6 +37,17 @@ export class KafkaRefusal extends Error {
   }
 }
 
+/**
+ * Thrown by a handler when the connection must close after the responses before this request
+ * (a failed produce with acks 0: Kafka closes the connection so the client notices).
+ */
+export class CloseConnection extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'CloseConnection';
+  }
+}
+
 /** The Kafka error code for a failure; unexpected errors are logged and become UNKNOWN_SERVER_ERROR. */
 export function errorCodeOf(context: HandlerContext, error: unknown): number {
   if (error instanceof KafkaRefusal) return error.errorCode;

@@ -47,16 +47,19 @@ export async function handleOffsetCommit(context: HandlerContext, body: RequestO
   );
   const outside = body.generationId < 0 && body.memberId === '';
   const ref = outside ? { groupId: body.groupId } : { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId };
-  let errorCode: number = kafkaErrors.NONE;
+  // Each partition is committed or refused alone; a refusal of the group (generation, member) refuses all.
+  let errorCodes: number[];
   try {
-    await context.broker.commitOffsets(ref, entries);
+    const refusals = await context.broker.commitOffsetsEach(ref, entries);
+    errorCodes = refusals.map((refusal) => (refusal === null ? kafkaErrors.NONE : groupErrorCode(context, refusal)));
   } catch (error) {
-    errorCode = groupErrorCode(context, error);
+    errorCodes = entries.map(() => groupErrorCode(context, error));
   }
+  let next = 0;
   return {
     topics: body.topics.map((topic) => ({
       name: topic.name,
-      partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode })),
+      partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode: errorCodes[next++]! })),
     })),
   };
 }

@@ -1,15 +1,17 @@
 /**
  * Produce: each partition's records go to the broker as they came (RecordBatch v2 bytes; the
- * broker validates and stamps offsets). acks 0 gets no response at all; 1 and -1 both wait for
- * the leader, which on a single node is everything. Versions 0–2 are advertised (for librdkafka's
- * sake, see wire/versions.ts) but answered UNSUPPORTED_VERSION for every partition.
+ * broker validates and stamps offsets). acks 0 gets no response at all, and a failure under acks
+ * 0 closes the connection (as Kafka does), which is the only way such a client learns of it; 1 and
+ * -1 both wait for the leader, which on a single node is everything. Versions 0–2 are advertised
+ * (for librdkafka's sake, see wire/versions.ts) but answered UNSUPPORTED_VERSION for every
+ * partition. Every topic keeps the producer's timestamps (CreateTime), so `logAppendTimeMs` is -1.
  */
-import { batchOffsets, batchMagic } from '../../../format/record-batch.js';
+import { batchLogOverheadBytes, batchOffsets, batchMagic, batchTotalBytes } from '../../../format/record-batch.js';
 import type { Acks } from '../../../broker/types.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
-import { errorCodeOf, type HandlerContext } from './context.js';
+import { CloseConnection, errorCodeOf, type HandlerContext } from './context.js';
 
 type ProduceBody = RequestOf<typeof m.produce>;
 type PartitionAnswer = NonNullable<NonNullable<ResponseInput<typeof m.produce>['responses']>[number]['partitions']>[number];
@@ -37,8 +39,10 @@ export async function handleProduce(context: HandlerContext, body: ProduceBody):
       ),
     })),
   );
-  if (body.acks === 0) return null;
-  return { responses };
+  if (body.acks !== 0) return { responses };
+  const failed = responses.flatMap((topic) => topic.partitions.filter((p) => (p.errorCode ?? kafkaErrors.NONE) !== kafkaErrors.NONE).map((p) => `${topic.name}/${p.index} (error ${p.errorCode})`));
+  if (failed.length > 0) throw new CloseConnection(`a produce with acks 0 failed for ${failed.join(', ')}`);
+  return null;
 }
 
 async function producePartition(
@@ -50,8 +54,7 @@ async function producePartition(
     return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
   }
   if (records[batchOffsets.magic] !== batchMagic) return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
-  if (context.header.apiVersion < zstdProduceMin && records.length > batchOffsets.attributes + 1
-    && (records.readInt16BE(batchOffsets.attributes) & 0x07) === zstdCodec) {
+  if (context.header.apiVersion < zstdProduceMin && usesZstd(records)) {
     return { index, errorCode: kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE, baseOffset: -1n };
   }
   try {
@@ -59,10 +62,22 @@ async function producePartition(
     return {
       index,
       baseOffset: result.baseOffset,
-      logAppendTimeMs: BigInt(result.logAppendTimeMs),
+      logAppendTimeMs: -1n,
       logStartOffset: result.offsetStart,
     };
   } catch (error) {
     return { index, errorCode: errorCodeOf(context, error), baseOffset: -1n };
   }
+}
+
+/** Whether any whole batch in `records` is zstd-compressed (a malformed rest is left to the broker's validation). */
+function usesZstd(records: Buffer): boolean {
+  let position = 0;
+  while (position + batchOffsets.attributes + 2 <= records.length) {
+    if ((records.readInt16BE(position + batchOffsets.attributes) & 0x07) === zstdCodec) return true;
+    const total = batchTotalBytes(records, position);
+    if (total <= batchLogOverheadBytes) return false;
+    position += total;
+  }
+  return false;
 }

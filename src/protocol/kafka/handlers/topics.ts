@@ -1,10 +1,12 @@
 /**
  * CreateTopics, CreatePartitions, DeleteTopics and InitProducerId. Topic configs are Kafka's names
  * mapped onto Weir's TopicConfig (topic-configs.ts); an unknown config is refused (INVALID_CONFIG)
- * rather than ignored. Replication factor must be 1 (or -1, the default) on a single node, and
- * manual replica assignments are refused. Transactional producers are not supported:
+ * rather than ignored. Replication factor must be 1 (or -1, the default) on a single node; a
+ * partition count outside 1..10,000 is refused with INVALID_PARTITIONS and manual replica
+ * assignments with INVALID_REPLICA_ASSIGNMENT, as in CreatePartitions. Transactional producers are not supported:
  * InitProducerId with a transactional id is refused.
  */
+import { partitionsMax } from '../../../broker/topic-config.js';
 import type { TopicConfig } from '../../../broker/types.js';
 import { WeirError } from '../../../util/errors.js';
 import { kafkaErrors } from '../wire/error-codes.js';
@@ -16,13 +18,15 @@ import { inKafkaTerms, topicConfigChanges } from './topic-configs.js';
 type CreateTopic = RequestOf<typeof m.createTopics>['topics'][number];
 
 function topicConfigOf(topic: CreateTopic): Partial<TopicConfig> {
-  if (topic.numPartitions < 1 && topic.numPartitions !== -1) {
-    throw new WeirError('INVALID_CONFIG', `partitions ${topic.numPartitions} must be at least 1`);
+  if (topic.numPartitions !== -1 && (topic.numPartitions < 1 || topic.numPartitions > partitionsMax)) {
+    throw new KafkaRefusal(kafkaErrors.INVALID_PARTITIONS, `partitions ${topic.numPartitions} must be between 1 and ${partitionsMax}`);
   }
   if (topic.replicationFactor !== -1 && topic.replicationFactor !== 1) {
     throw new KafkaRefusal(kafkaErrors.INVALID_REPLICATION_FACTOR, `replication factor ${topic.replicationFactor}: this node serves replication factor 1`);
   }
-  if (topic.assignments.length > 0) throw new WeirError('INVALID_CONFIG', 'manual replica assignments are not supported');
+  if (topic.assignments.length > 0) {
+    throw new KafkaRefusal(kafkaErrors.INVALID_REPLICA_ASSIGNMENT, 'manual replica assignments are not supported: this node holds every partition');
+  }
   const config = topicConfigChanges(topic.configs);
   if (topic.numPartitions !== -1) config.partitions = topic.numPartitions;
   return config;
