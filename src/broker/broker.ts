@@ -27,7 +27,7 @@ import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, o
 import { Partition } from './partition.js';
 import { QueueManager } from './queue/queue-manager.js';
 import { queueStateTopic } from './queue/queue-state-log.js';
-import { logConfigOf, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName } from './topic-config.js';
+import { logConfigOf, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName, validateUserTopicName } from './topic-config.js';
 import type {
   BrokerApi,
   CommittedOffset,
@@ -291,8 +291,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async createTopic(name: string, config: Partial<TopicConfig> = {}, options: { validateOnly?: boolean } = {}): Promise<TopicDescription> {
     this.#checkOpen();
-    validateTopicName(name);
-    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    validateUserTopicName(name);
     if (this.#topics.has(name) || this.#creating.has(name)) throw new WeirError('TOPIC_EXISTS', `topic ${name} already exists`);
     if (options.validateOnly) {
       // The same checks as a creation; the description is of the empty topic it would make.
@@ -356,8 +355,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       throw new WeirError('UNKNOWN_TOPIC', `topic ${name} does not exist${create ? ' (automatic topic creation is off)' : ''}`);
     }
     this.#checkOpen();
-    validateTopicName(name);
-    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    validateUserTopicName(name);
     return this.#createTopic(name, {}, false);
   }
 
@@ -369,8 +367,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     const pending = this.#creating.get(name);
     if (pending !== undefined) return pending;
     this.#checkOpen();
-    validateTopicName(name);
-    if (name.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${name})`);
+    validateUserTopicName(name);
     return this.#createTopic(name, {}, false);
   }
 

@@ -111,3 +111,10 @@ export function validateTopicName(name: unknown): string {
   }
   return name;
 }
+
+/** A name users may give a topic: valid, and not one of the `__` names Weir keeps for its own topics. */
+export function validateUserTopicName(name: unknown): string {
+  const valid = validateTopicName(name);
+  if (valid.startsWith('__')) throw new WeirError('INVALID_TOPIC', `topic names starting with "__" are reserved for Weir (${valid})`);
+  return valid;
+}

@@ -416,6 +416,11 @@ export interface QueueConsumerOptions {
   ratePerSecond?: number | null;
   /** Push mode: called with leased messages while credits remain. */
   deliver?: (deliveries: QueueDelivery[]) => void;
+  /**
+   * Called once when the broker ends the consumer because its subscription (or topic) was
+   * deleted, with UNKNOWN_SUBSCRIPTION naming what happened; not after `close()`, nor at shutdown.
+   */
+  ended?: (error: WeirError) => void;
 }
 
 /**

@@ -123,3 +123,26 @@ test('a delayed message and QUEUE_FULL through the client', async () => {
     await client.close();
   }
 });
+
+for (const mode of ['push', 'pull'] as const) {
+  test(`${mode}: deleting the subscription ends a running consumer with UNKNOWN_SUBSCRIPTION, and it does not come back`, async () => {
+    const client = await connect(harness.url);
+    try {
+      const admin = client.admin();
+      const topic = `doomed-${mode}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      await admin.createSubscription(topic, 'w');
+      const consumer = client.queueConsumer({ topic, subscription: 'w', mode });
+      const running = consumer.run({ eachMessage: () => {} });
+      running.catch(() => {}); // awaited below; it may fail before that
+      const deadline = Date.now() + 5000;
+      while ((await admin.describeSubscription(topic, 'w')).consumers === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await admin.deleteSubscription(topic, 'w');
+      await assert.rejects(running, (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION') && /subscription w of topic doomed-\w+ was deleted/.test(e.message));
+      assert.deepEqual(await admin.listSubscriptions(topic), [], 'the ended consumer did not create the subscription again');
+      await consumer.close();
+    } finally {
+      await client.close();
+    }
+  });
+}

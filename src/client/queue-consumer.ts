@@ -282,6 +282,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#closing) {
+      /** Why the broker ended this consumer (its subscription was deleted), or the connection was lost. */
+      let endedBy: WeirError | null = null;
       try {
         const connection = await this.#client.connection();
         const epoch = ++this.#epoch;
@@ -290,7 +292,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
           connection.subscribe(consumerId, {
             onDelivery: () => {},
             onQueueDeliveries: (deliveries) => this.#accept(deliveries, epoch),
-            onEnd: resolve,
+            onEnd: (error) => {
+              endedBy = error;
+              resolve(error);
+            },
           });
         });
         const push = this.#options.mode === 'push';
@@ -315,8 +320,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       } catch (error) {
         this.#active = null;
         if (this.#closing) return;
-        const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error });
-        if (!failure.retriable && failure.code !== 'UNKNOWN_SUBSCRIPTION') {
+        // A subscription missing when the consumer subscribes is created again on the next try;
+        // one the broker ended (deleted while consuming) ends this consumer with that reason.
+        const failure = endedBy ?? (isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error }));
+        if (!failure.retriable && (endedBy !== null || failure.code !== 'UNKNOWN_SUBSCRIPTION')) {
           this.#failure = failure;
           this.#wake(this.#dataWaiters);
           return;

@@ -215,6 +215,38 @@ test('the broker SIGKILLed during a drain: nothing lost, and no confirmed acknow
   }
 });
 
+test('rejects the broker confirmed survive a SIGKILL right after the answer: every letter written, none delivered again', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-reject-kill-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const total = 500;
+    await loadQueue(broker.url, 'rj', 1, total);
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'rj', subscription: 'w', prefetch: total });
+    const messages = consumer[Symbol.asyncIterator]();
+    const held: QueueMessage[] = [];
+    while (held.length < total) held.push((await messages.next()).value as QueueMessage);
+    // One settle request for all of them; the kill comes as soon as it is answered.
+    await Promise.all(held.map((message) => message.reject('poison')));
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await consumer.close().catch(() => {});
+    await client.close();
+
+    const again = await connect(broker.url);
+    const described = await again.admin().describeSubscription('rj', 'w');
+    const letters = await again.admin().listDeadLetters('rj.w.dlq', { max: 10_000 });
+    await again.close();
+    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} rejected messages came back after the kill`);
+    assert.equal(letters.length, total);
+    assert.equal(new Set(letters.map((letter) => letter.originalOffset)).size, total, 'each message dead-lettered once');
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
 /**
  * Drains a preloaded queue with run() (acknowledgements sent without answers), SIGKILLs the
  * broker (after the consumer's close(), or with the consumer still open `afterMs` after the last

@@ -3,7 +3,7 @@
  * allowed range) and the redelivery backoff it implies.
  */
 import { WeirError } from '../../util/errors.js';
-import { integerIn, invalid, optionalLimit, validateTopicName } from '../topic-config.js';
+import { integerIn, invalid, optionalLimit, validateUserTopicName } from '../topic-config.js';
 import type { QueueSubscriptionConfig, RedeliveryBackoff } from '../types.js';
 
 export const ackTimeoutMsMin = 100;
@@ -50,7 +50,7 @@ export function resolveQueueConfig(overrides: Partial<QueueSubscriptionConfig>, 
     ackTimeoutMs: integerIn('ackTimeoutMs', merged.ackTimeoutMs, ackTimeoutMsMin, ackTimeoutMsMax),
     deliveriesMax: integerIn('deliveriesMax', merged.deliveriesMax, 1, deliveriesMaxLimit),
     backoff: backoffPolicy(merged.backoff),
-    deadLetterTopic: validateTopicName(merged.deadLetterTopic),
+    deadLetterTopic: validateUserTopicName(merged.deadLetterTopic),
     discard: oneOf('discard', merged.discard, ['drop', 'dead-letter'] as const),
     backlogMessagesMax: optionalLimit('backlogMessagesMax', merged.backlogMessagesMax, 1),
     backlogBytesMax: optionalLimit('backlogBytesMax', merged.backlogBytesMax, 1),

@@ -114,6 +114,9 @@ export class QueueConsumerSession implements QueueConsumer {
   leasesOutOfOrder = false;
   readonly #owner: ConsumerOwner;
   readonly #push: ((deliveries: QueueDelivery[]) => void) | null;
+  readonly #ended: ((error: WeirError) => void) | null;
+  /** Why the broker ended this consumer (its subscription was deleted), if it did. */
+  #endError: WeirError | null = null;
   #credits = 0;
   #pull: ParkedPull | null = null;
   readonly #ratePerSecond: number | null;
@@ -121,9 +124,10 @@ export class QueueConsumerSession implements QueueConsumer {
   #refilledAtMs = Date.now();
   #closed = false;
 
-  constructor(owner: ConsumerOwner, options: { deliver?: (deliveries: QueueDelivery[]) => void; ratePerSecond?: number | null }) {
+  constructor(owner: ConsumerOwner, options: { deliver?: (deliveries: QueueDelivery[]) => void; ended?: (error: WeirError) => void; ratePerSecond?: number | null }) {
     this.#owner = owner;
     this.#push = options.deliver ?? null;
+    this.#ended = options.ended ?? null;
     const rate = options.ratePerSecond ?? null;
     if (rate !== null && (!Number.isFinite(rate) || rate <= 0 || rate > 10_000_000)) {
       throw new WeirError('INVALID_REQUEST', `ratePerSecond ${rate} is invalid: expected a number above 0 and at most 10000000`);
@@ -180,7 +184,7 @@ export class QueueConsumerSession implements QueueConsumer {
   }
 
   receive(max: number, waitMs: number, signal?: AbortSignal): Promise<QueueDelivery[]> {
-    if (this.#closed) return Promise.reject(new WeirError('CLOSED', 'the queue consumer is closed'));
+    if (this.#closed) return Promise.reject(this.#endError ?? new WeirError('CLOSED', 'the queue consumer is closed'));
     if (this.#push !== null) return Promise.reject(new WeirError('INVALID_REQUEST', 'this consumer receives pushes; it cannot also pull'));
     if (this.#pull !== null) return Promise.reject(new WeirError('INVALID_REQUEST', 'a receive is already waiting on this consumer'));
     if (!Number.isSafeInteger(max) || max < 1 || max > queueCreditsMax) {
@@ -209,6 +213,14 @@ export class QueueConsumerSession implements QueueConsumer {
     if (this.#pull === pull) this.#pull = null;
     clearTimeout(pull.timer);
     pull.signal?.removeEventListener('abort', pull.onAbort);
+  }
+
+  /** The broker ends this consumer (its subscription is gone): a parked pull answers empty, and `ended` hears why. */
+  end(error: WeirError): void {
+    if (this.#closed) return;
+    this.#endError = error;
+    void this.close();
+    this.#ended?.(error);
   }
 
   async close(): Promise<void> {

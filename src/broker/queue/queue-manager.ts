@@ -161,13 +161,13 @@ export class QueueManager {
   async delete(topic: string, name: string): Promise<void> {
     this.#checkOpen();
     const subscription = this.#get(topic, name);
-    this.#remove(subscription);
+    this.#remove(subscription, 'was deleted');
     await this.#state.flushed();
     this.#host.logger('info', `deleted queue subscription ${name} of topic ${topic}`);
   }
 
-  #remove(subscription: QueueSubscription): void {
-    subscription.close();
+  #remove(subscription: QueueSubscription, what: string): void {
+    subscription.close(new WeirError('UNKNOWN_SUBSCRIPTION', `subscription ${subscription.name} of topic ${subscription.topic} ${what}`));
     this.#topics.get(subscription.topic)?.delete(subscription.name);
     if (this.#topics.get(subscription.topic)?.size === 0) this.#topics.delete(subscription.topic);
     this.#state.put(subscription.key, null);
@@ -175,7 +175,7 @@ export class QueueManager {
 
   /** The topic is gone: so are its subscriptions. */
   topicDeleted(topic: string): void {
-    for (const subscription of [...(this.#topics.get(topic)?.values() ?? [])]) this.#remove(subscription);
+    for (const subscription of [...(this.#topics.get(topic)?.values() ?? [])]) this.#remove(subscription, 'was deleted with its topic');
     void this.#state.flushed().catch(() => {});
   }
 

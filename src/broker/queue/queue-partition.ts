@@ -167,6 +167,9 @@ export class QueuePartition {
   /** Bytes of the entries in `entries`, and of the parked messages. */
   entryBytes = 0;
   parkedBytes = 0;
+  /** Entries whose dead letter is being written: still in `entries`, no longer in the backlog. */
+  letteringMessages = 0;
+  letteringBytes = 0;
   /** Bytes per message of the last batch loaded (sizes the next read to the window's room). */
   #bytesPerMessage = 0;
   /** A full window found nothing to park: do not look again before this. */
@@ -197,7 +200,7 @@ export class QueuePartition {
     const settledAhead = recovered !== null && recovered.scanEnd > this.readTo
       ? Number(recovered.scanEnd - this.readTo) - recovered.unsettled.size
       : 0;
-    return Math.max(0, unread - settledAhead) + this.entries.size + this.parked.size;
+    return Math.max(0, unread - settledAhead) + this.entries.size - this.letteringMessages + this.parked.size;
   }
 
   /** Recovery information the window has not consumed yet (for checkpoints). */

@@ -5,7 +5,7 @@
  * raised, and past `deliveriesMax` (or on reject) it goes to the dead-letter topic exactly once.
  * Every settlement and failure is recorded in the queue state log (queue-state-log.ts).
  */
-import { WeirError } from '../../util/errors.js';
+import { isWeirError, WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { MinHeap } from '../../util/min-heap.js';
 import type { Partition } from '../partition.js';
@@ -130,6 +130,7 @@ export class QueueSubscription implements ConsumerOwner {
     }
     const consumer = new QueueConsumerSession(this, {
       ...(options.deliver ? { deliver: options.deliver } : {}),
+      ...(options.ended ? { ended: options.ended } : {}),
       ratePerSecond: options.ratePerSecond ?? null,
     });
     this.#consumers.add(consumer);
@@ -187,13 +188,15 @@ export class QueueSubscription implements ConsumerOwner {
   #take(count: number, nowMs: number): QueueEntry[] {
     const taken: QueueEntry[] = [];
     const partitionCount = this.partitions.length;
+    // The topic's TTL counts from each record's timestamp; messages read ahead may pass it while they wait.
+    const ttlMs = this.#host.messageTtlMs(this.topic);
     for (let step = 0; step < partitionCount && taken.length < count; step++) {
       const partition = this.partitions[(this.#partitionNext + step) % partitionCount]!;
       while (taken.length < count) {
         const entry = partition.retry.shift() ?? partition.fresh.shift();
         if (entry === undefined) break;
         if (entry.state !== 'ready') continue;
-        if (nowMs >= entry.expiresAtMs) {
+        if (expired(entry, nowMs, ttlMs)) {
           this.#discard(entry, 'expired');
           continue;
         }
@@ -384,7 +387,7 @@ export class QueueSubscription implements ConsumerOwner {
 
   /** A loaded (or key-released) entry joins the ready queue, the schedule, or its key's line. */
   #admit(entry: QueueEntry, nowMs: number, ttlMs = this.#host.messageTtlMs(this.topic)): void {
-    if (nowMs >= (ttlMs === null ? entry.expiresAtMs : Math.min(entry.expiresAtMs, entry.timestampMs + ttlMs))) {
+    if (expired(entry, nowMs, ttlMs)) {
       this.#discard(entry, 'expired');
       return;
     }
@@ -425,6 +428,8 @@ export class QueueSubscription implements ConsumerOwner {
   async settle(settlements: QueueSettlement[], quiet = false): Promise<QueueSettleFailure[]> {
     const now = Date.now();
     const failures: QueueSettleFailure[] = [];
+    /** Rejects (and last nacks) whose dead letters are being written. */
+    const letters: { index: number; offset: number; outcome: Promise<WeirError | null> }[] = [];
     for (let index = 0; index < settlements.length; index++) {
       const settlement = settlements[index]!;
       if (settlement.action === 'ack') {
@@ -435,18 +440,28 @@ export class QueueSubscription implements ConsumerOwner {
       const count = settlement.count ?? 1;
       for (let offset = first; offset < first + count; offset++) {
         try {
-          this.#settleOne(settlement, offset, now);
+          const outcome = this.#settleOne(settlement, offset, now);
+          if (outcome !== null) letters.push({ index, offset, outcome });
         } catch (error) {
           if (!(error instanceof WeirError)) throw error;
           failures.push({ index, offset: BigInt(offset), error });
         }
       }
     }
-    // Freed leases are handed on at once; only the answer waits for the settlements to be durable.
+    // Freed leases are handed on at once; only the answer waits for the settlements to be durable,
+    // dead letters included.
     this.dispatchSoon();
-    if (quiet) this.#state.flushSoon();
-    else await this.#state.flushed();
-    return failures;
+    if (quiet) {
+      this.#state.flushSoon();
+      return failures;
+    }
+    await this.#state.flushed();
+    if (letters.length === 0) return failures;
+    for (const { index, offset, outcome } of letters) {
+      const error = await outcome;
+      if (error !== null) failures.push({ index, offset: BigInt(offset), error });
+    }
+    return failures.sort((a, b) => a.index - b.index || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
   }
 
   /**
@@ -480,8 +495,8 @@ export class QueueSubscription implements ConsumerOwner {
     );
   }
 
-  /** Settles one offset with a nack, reject or extend. */
-  #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): void {
+  /** Settles one offset with a nack, reject or extend; a dead letter it starts is returned as its outcome. */
+  #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): Promise<WeirError | null> | null {
     const { partition: index, deliveryCount } = settlement.receipt;
     const entry = this.partitions[index]?.entries.get(offset);
     if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
@@ -491,12 +506,10 @@ export class QueueSubscription implements ConsumerOwner {
       case 'nack': {
         const delayMs = settlement.delayMs ?? this.#backoff(entry);
         checkDelay('delayMs', delayMs);
-        this.#fail(entry, delayMs, nowMs);
-        return;
+        return this.#fail(entry, delayMs, nowMs);
       }
       case 'reject':
-        this.#deadLetter(entry, `rejected: ${settlement.reason}`.slice(0, 1000));
-        return;
+        return this.#deadLetter(entry, `rejected: ${settlement.reason}`.slice(0, 1000));
       case 'extend': {
         checkDelay('extendMs', settlement.extendMs);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;
@@ -505,7 +518,7 @@ export class QueueSubscription implements ConsumerOwner {
           holder.leases.moveToEnd(entry);
           if (settlement.extendMs < this.config.ackTimeoutMs) holder.leasesOutOfOrder = true;
         }
-        return;
+        return null;
       }
     }
   }
@@ -529,12 +542,11 @@ export class QueueSubscription implements ConsumerOwner {
     if (next !== undefined) this.#admit(next, Date.now());
   }
 
-  /** A delivery failed (nack, lease expired, consumer gone): later again, or a dead letter. */
-  #fail(entry: QueueEntry, delayMs: number, nowMs: number): void {
+  /** A delivery failed (nack, lease expired, consumer gone): later again, or a dead letter (returned as its outcome). */
+  #fail(entry: QueueEntry, delayMs: number, nowMs: number): Promise<WeirError | null> | null {
     this.#unlease(entry);
     if (entry.deliveryCount >= this.config.deliveriesMax) {
-      this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`);
-      return;
+      return this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`);
     }
     this.#redeliveriesTotal++;
     entry.dueAtMs = nowMs + delayMs;
@@ -545,12 +557,14 @@ export class QueueSubscription implements ConsumerOwner {
     } else {
       this.#schedule(entry);
     }
+    return null;
   }
 
   /** Expired or overflowed: dropped or dead-lettered, as the subscription's `discard` says. */
   #discard(entry: QueueEntry, reason: 'expired' | 'overflow'): void {
     if (this.config.discard === 'dead-letter') {
-      this.#deadLetter(entry, reason === 'expired' ? 'expired before delivery' : 'dropped: the backlog was full');
+      const why = reason === 'overflow' ? 'dropped: the backlog was full' : entry.deliveryCount > 0 ? 'expired before redelivery' : 'expired before delivery';
+      void this.#deadLetter(entry, why);
       return;
     }
     this.#settled(entry);
@@ -560,28 +574,53 @@ export class QueueSubscription implements ConsumerOwner {
   /**
    * Writes the dead letter, then records the settlement. A crash in between leaves a letter the
    * state does not know of; recovery finds it in the dead-letter topic (dead-letters.ts), so each
-   * message is dead-lettered exactly once.
+   * message is dead-lettered exactly once. Resolves with null once the settlement is durable, or
+   * with the failure when the letter could not be written (the message is then delivered again
+   * after `deadLetterRetryMs`); never rejects.
    */
-  #deadLetter(entry: QueueEntry, reason: string): void {
+  #deadLetter(entry: QueueEntry, reason: string): Promise<WeirError | null> {
     this.#unlease(entry);
     entry.state = 'settling';
+    const source = entry.partition;
+    source.letteringMessages++;
+    source.letteringBytes += entry.bytes;
+    const lettered = (): void => {
+      source.letteringMessages--;
+      source.letteringBytes -= entry.bytes;
+    };
+    const dlq = this.config.deadLetterTopic;
+    const where = `${this.topic}/${source.index}@${entry.offset} subscription ${this.name}`;
     const batch = buildDeadLetter(entry, { topic: this.topic, subscription: this.name, reason });
-    this.#host
-      .appendDeadLetter(this.config.deadLetterTopic, entry.partition.index, batch)
-      .then(({ partition, offset }) => {
-        if (!this.partitions.includes(entry.partition) || this.#stop.signal.aborted) return;
-        this.#settled(entry);
-        this.#state.deadLettered(this.key, entry.partition.index, entry.offset, partition, offset);
-        this.#deadLettersTotal++;
-        const next = offset + 1n;
-        if (next > (this.dlqPositions.get(partition) ?? 0n)) this.dlqPositions.set(partition, next);
-        return this.#state.flushed();
-      })
-      .catch((error) => {
-        this.#host.logger('warn', `${this.topic}/${entry.partition.index}@${entry.offset} subscription ${this.name}: dead-lettering to ${this.config.deadLetterTopic} failed, retrying: ${String(error)}`);
-        entry.dueAtMs = Date.now() + deadLetterRetryMs;
-        if (entry.state === 'settling' && entry.partition.entries.has(entry.offset)) this.#schedule(entry);
-      })
+    return this.#host
+      .appendDeadLetter(dlq, source.index, batch)
+      .then(
+        async ({ partition, offset }) => {
+          lettered();
+          if (!this.partitions.includes(source) || this.#stop.signal.aborted) return null;
+          this.#settled(entry);
+          this.#state.deadLettered(this.key, source.index, entry.offset, partition, offset);
+          this.#deadLettersTotal++;
+          const next = offset + 1n;
+          if (next > (this.dlqPositions.get(partition) ?? 0n)) this.dlqPositions.set(partition, next);
+          try {
+            await this.#state.flushed();
+            return null;
+          } catch (error) {
+            this.#host.logger('error', `${where}: recording the dead letter failed: ${String(error)}`);
+            return new WeirError(isWeirError(error) ? error.code : 'UNKNOWN', `recording the dead letter of ${where} failed: ${errorText(error)}`);
+          }
+        },
+        (error: unknown) => {
+          lettered();
+          this.#host.logger('warn', `${where}: dead-lettering to ${dlq} failed, retrying: ${String(error)}`);
+          entry.dueAtMs = Date.now() + deadLetterRetryMs;
+          if (entry.state === 'settling' && source.entries.has(entry.offset)) this.#schedule(entry);
+          return new WeirError(
+            isWeirError(error) ? error.code : 'UNKNOWN',
+            `dead-lettering ${where} to ${dlq} failed: ${errorText(error)}; the message will be delivered again`,
+          );
+        },
+      )
       .finally(() => this.dispatchSoon());
   }
 
@@ -607,7 +646,7 @@ export class QueueSubscription implements ConsumerOwner {
       // Unread bytes are an estimate after a restart; an empty backlog resets it.
       if (partitionMessages === 0) partition.unreadBytes = 0;
       messages += partitionMessages;
-      bytes += partition.entryBytes + partition.parkedBytes + partition.unreadBytes;
+      bytes += partition.entryBytes - partition.letteringBytes + partition.parkedBytes + partition.unreadBytes;
     }
     return { messages, bytes };
   }
@@ -727,13 +766,19 @@ export class QueueSubscription implements ConsumerOwner {
     };
   }
 
-  /** Stops timers and waits; consumers are closed (their pulls answer empty). */
-  close(): void {
+  /**
+   * Stops timers; consumers are closed (their pulls answer empty). `deleted`: the subscription is
+   * gone for good, and its consumers are ended with that reason (the broker is not shutting down).
+   */
+  close(deleted?: WeirError): void {
     this.#stop.abort();
     this.#scheduleTimer.clear();
     clearTimeout(this.#rateTimer);
     this.#unparkTimer.clear();
-    for (const consumer of [...this.#consumers]) void consumer.close();
+    for (const consumer of [...this.#consumers]) {
+      if (deleted === undefined) void consumer.close();
+      else consumer.end(deleted);
+    }
     this.#consumers.clear();
   }
 }
@@ -770,4 +815,13 @@ function checkDelay(field: string, ms: number): void {
   if (!Number.isSafeInteger(ms) || ms < 0 || ms > settleDelayMsMax) {
     throw new WeirError('INVALID_REQUEST', `${field} ${ms} is invalid: expected an integer from 0 to ${settleDelayMsMax}`);
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Past the message's own expiry, or older than the topic's TTL (null: none). */
+function expired(entry: QueueEntry, nowMs: number, ttlMs: number | null): boolean {
+  return nowMs >= (ttlMs === null ? entry.expiresAtMs : Math.min(entry.expiresAtMs, entry.timestampMs + ttlMs));
 }

@@ -189,7 +189,7 @@ test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expire
     const [stale] = await broker.settle('t', 's', [{ action: 'ack', receipt: second!.receipt }]);
     assert.ok(isWeirError(stale?.error, 'INVALID_RECEIPT'), String(stale?.error));
     assert.deepEqual(await broker.settle('t', 's', [{ action: 'ack', receipt: redelivered!.receipt }]), []);
-    await new Promise((r) => setTimeout(r, 50));
+    // The reject's answer came once the letter was written.
     const [letter] = await broker.listDeadLetters('t.s.dlq');
     assert.equal(letter!.reason, 'rejected: bad payload');
   } finally {
@@ -394,6 +394,7 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await assert.rejects(broker.createSubscription('t', 'bad name'), /subscription name "bad name" is invalid/);
     await assert.rejects(broker.createSubscription('t', 's', { ackTimeoutMs: 5 }), /ackTimeoutMs=5 is invalid: expected an integer from 100/);
     await assert.rejects(broker.createSubscription('t', 's', { overflow: 'explode' as never }), /overflow="explode" is invalid/);
+    await assert.rejects(broker.createSubscription('t', 's', { deadLetterTopic: '__queue_state' }), (e) => isWeirError(e, 'INVALID_TOPIC') && /reserved for Weir/.test(e.message));
     await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
     await broker.createSubscription('t', 's');
     await assert.rejects(broker.createSubscription('t', 's', { keyOrdered: true }), /keyOrdered cannot change/);
@@ -416,8 +417,8 @@ test('many messages dead-lettered at once share one new dead-letter topic', asyn
     const got = await receive(consumer, 20);
     assert.equal(got.length, 20);
     assert.deepEqual(await broker.settle('burst', 's', got.map((m) => ({ action: 'reject' as const, receipt: m.receipt, reason: 'all bad' }))), []);
-    for (let i = 0; i < 100 && broker.describeSubscription('burst', 's').deadLettersTotal < 20; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(broker.describeSubscription('burst', 's').deadLettersTotal, 20);
+    assert.equal(broker.describeSubscription('burst', 's').backlogMessages, 0);
     assert.equal((await broker.listDeadLetters('burst.s.dlq')).length, 20);
   } finally {
     await broker.close();
@@ -470,6 +471,85 @@ test('partitions added to a topic are delivered by its queue subscriptions from 
     const got: Received[] = [];
     for (let round = 0; round < 20 && got.length < 5; round++) got.push(...(await receive(consumer, 100, 200)));
     assert.deepEqual(got.map((m) => m.value).sort(), ['p2-0', 'p2-1', 'p2-2', 'p3-0', 'p3-1'], 'the unacknowledged ones again and the new partition');
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a reject whose letter cannot be written fails, and the message is delivered again', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('narrow.dlq', { messageBytesMax: 1024 });
+    await broker.createSubscription('wide', 's', { deadLetterTopic: 'narrow.dlq', backoff: { kind: 'fixed', delayMs: 0 } });
+    await produce(broker, 'wide', 0, [{ value: Buffer.alloc(2000, 'x') }]);
+    const consumer = await broker.openQueueConsumer({ topic: 'wide', subscription: 's' });
+    const [message] = await receive(consumer, 1);
+    const [failure] = await broker.settle('wide', 's', [{ action: 'reject', receipt: message!.receipt, reason: 'too big to keep' }]);
+    assert.ok(isWeirError(failure?.error, 'MESSAGE_TOO_LARGE'), String(failure?.error));
+    assert.match(failure!.error.message, /dead-lettering wide\/0@0 subscription s to narrow.dlq failed: .*delivered again/);
+    const [again] = await receive(consumer, 1, 3000);
+    assert.equal(again!.receipt.offset, 0n);
+    assert.deepEqual(await broker.listDeadLetters('narrow.dlq'), []);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('drop-oldest with dead-letter discard letters only the surplus and keeps the bound', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('spill', 's', { backlogMessagesMax: 5, overflow: 'drop-oldest', discard: 'dead-letter' });
+    await produce(broker, 'spill', 0, values(12));
+    for (let i = 0; i < 100 && broker.describeSubscription('spill', 's').deadLettersTotal < 7; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200)); // room for any letters beyond the surplus
+    const described = broker.describeSubscription('spill', 's');
+    assert.equal(described.deadLettersTotal, 7);
+    assert.equal(described.backlogMessages, 5);
+    const letters = await broker.listDeadLetters('spill.s.dlq');
+    assert.deepEqual(letters.map((letter) => letter.originalOffset).sort((a, b) => Number(a - b)), [0n, 1n, 2n, 3n, 4n, 5n, 6n]);
+    assert.ok(letters.every((letter) => letter.reason === 'dropped: the backlog was full'));
+  } finally {
+    await broker.close();
+  }
+});
+
+test('the topic TTL holds for messages read into the window before it passed', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('brief', { messageTtlMs: 300 });
+    await broker.createSubscription('brief', 's', { discard: 'dead-letter' });
+    await produce(broker, 'brief', 0, values(3));
+    // The window reads the messages at once; no consumer takes them before the TTL passes.
+    await new Promise((r) => setTimeout(r, 500));
+    const consumer = await broker.openQueueConsumer({ topic: 'brief', subscription: 's' });
+    assert.deepEqual(await receive(consumer, 10, 300), []);
+    const letters = await broker.listDeadLetters('brief.s.dlq');
+    assert.deepEqual(letters.map((letter) => letter.reason), ['expired before delivery', 'expired before delivery', 'expired before delivery']);
+    assert.equal(broker.describeSubscription('brief', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('deleting a subscription ends its consumers with UNKNOWN_SUBSCRIPTION; a new consumer creates it again', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('gone', 's');
+    const endings: string[] = [];
+    await broker.openQueueConsumer({ topic: 'gone', subscription: 's', deliver: () => {}, ended: (error) => endings.push(`${error.code}: ${error.message}`) });
+    const puller = await broker.openQueueConsumer({ topic: 'gone', subscription: 's' });
+    const parked = puller.receive(10, 5000);
+    await broker.deleteSubscription('gone', 's');
+    assert.deepEqual(endings, ['UNKNOWN_SUBSCRIPTION: subscription s of topic gone was deleted']);
+    assert.deepEqual(await parked, []);
+    await assert.rejects(puller.receive(10, 0), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION') && /was deleted/.test(e.message));
+    // Closing an ended consumer is harmless; deleting the topic ends consumers of a new subscription.
+    await puller.close();
+    const fresh = await broker.openQueueConsumer({ topic: 'gone', subscription: 's', deliver: () => {}, ended: (error) => endings.push(error.message) });
+    assert.equal(broker.listSubscriptions().length, 1);
+    await broker.deleteTopic('gone');
+    assert.equal(endings[1], 'subscription s of topic gone was deleted with its topic');
+    await fresh.close();
   } finally {
     await broker.close();
   }

@@ -232,6 +232,19 @@ describe('HTTP API: produce, browse, admin, errors', () => {
     assert.deepEqual([offset0.offset, offset0.highWatermark, offset0.lag], [1, 2, 1]);
     assert.equal((await http.call('DELETE', '/v1/groups/g-admin')).status, 204);
     assert.equal((await http.call('GET', '/v1/groups/g-admin')).status, 404);
+    // A group with a live member is not deleted: a conflict, not a server error.
+    await http.broker.joinGroup({
+      groupId: 'g-live', memberId: '', clientId: 'test', clientHost: '127.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+      protocolType: 'consumer', protocols: [{ name: 'roundrobin', metadata: Buffer.from([1]) }],
+    });
+    const busy = await http.call('DELETE', '/v1/groups/g-live');
+    assert.deepEqual([busy.status, busy.body.error.code], [409, 'GROUP_NOT_EMPTY']);
+
+    // The partition count is given once: a top-level count and a different config.partitions disagree.
+    const twice = await http.call('POST', '/v1/topics', { name: 'admin-twice', partitions: 2, config: { partitions: 3 } });
+    assert.equal(twice.status, 400);
+    assert.match(twice.body.error.message, /partitions 2 and config.partitions 3 disagree/);
+    assert.equal((await http.call('GET', '/v1/topics/admin-twice')).status, 404);
 
     assert.equal((await http.call('DELETE', '/v1/topics/admin-t')).status, 204);
     assert.equal((await http.call('GET', '/v1/topics/admin-t')).status, 404);

@@ -23,7 +23,7 @@ export function statusOf(error: WeirError): number {
   const code = error.code;
   if (code === 'CORRUPT_MESSAGE' || code.startsWith('INVALID_')) return 400;
   if (code.startsWith('UNKNOWN_') && code !== 'UNKNOWN') return 404;
-  if (code === 'TOPIC_EXISTS') return 409;
+  if (code === 'TOPIC_EXISTS' || code === 'GROUP_NOT_EMPTY') return 409;
   if (code === 'MESSAGE_TOO_LARGE') return 413;
   if (code === 'QUEUE_FULL' || code === 'LIMIT_EXCEEDED') return 429;
   if (code === 'SHUTTING_DOWN') return 503;

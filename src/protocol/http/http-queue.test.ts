@@ -175,6 +175,25 @@ describe('HTTP queue subscriptions', () => {
     assert.equal(rest.filter((m: any) => m.deliveryCount === 2).length, 2);
   });
 
+  test('WebSocket queue: credits past the cap are capped, not refused; deleting the subscription closes the session with 4404', async () => {
+    await http.call('POST', '/v1/topics', { name: 'ws-doomed' });
+    await http.call('PUT', '/v1/topics/ws-doomed/subscriptions/w', {});
+    await produce('ws-doomed', ['d1']);
+    const socket = new WebSocket(`ws://127.0.0.1:${http.port}/v1/topics/ws-doomed/ws?type=queue&subscription=w`);
+    const received: any[] = [];
+    socket.on('message', (data) => received.push(JSON.parse(data.toString())));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'credit', credits: 1_000_000 }));
+    for (let i = 0; i < 100 && !received.some((f) => f.type === 'messages'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(received.map((f) => f.type), ['messages'], JSON.stringify(received));
+    assert.equal((await http.call('DELETE', '/v1/topics/ws-doomed/subscriptions/w')).status, 204);
+    assert.equal(await closed, 4404);
+    const error = received.find((f) => f.type === 'error');
+    assert.equal(error?.error.code, 'UNKNOWN_SUBSCRIPTION', JSON.stringify(received));
+    assert.match(error.error.message, /subscription w of topic ws-doomed was deleted/);
+  });
+
   test('SSE queue: deliveries are acknowledged as they are sent', async () => {
     await http.call('POST', '/v1/topics', { name: 'sse-jobs' });
     await http.call('PUT', '/v1/topics/sse-jobs/subscriptions/w', {});

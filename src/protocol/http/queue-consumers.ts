@@ -3,7 +3,7 @@
  * pull at a time. So:
  *  - long-polling GETs borrow a consumer from a small pool per (topic, subscription) for the
  *    length of one receive and give it back; pooled consumers stay open (their leases outlive the
- *    request) until the listener closes or the subscription or topic is deleted through HTTP.
+ *    request) until the listener closes or the subscription or topic is deleted.
  *    Leases an HTTP client never settles end by the subscription's ack timeout.
  *  - a WebSocket or SSE session opens a consumer of its own and closes it when it ends, so the
  *    messages a closed browser tab held are delivered again at once.
@@ -96,8 +96,18 @@ export class QueueConsumers {
     if (pool.open < pooledConsumersPerSubscriptionMax) {
       pool.open++;
       try {
-        const consumer = await this.#broker.openQueueConsumer({ topic: pool.topic, subscription: pool.subscription });
-        pool.all.add(consumer);
+        let ended = false;
+        const consumer: QueueConsumer = await this.#broker.openQueueConsumer({
+          topic: pool.topic,
+          subscription: pool.subscription,
+          // Deleted by any protocol: the pool lets the consumer go (a receive on it fails once).
+          ended: () => {
+            ended = true;
+            if (pool.all.delete(consumer)) this.#letGo(pool, consumer);
+          },
+        });
+        if (!ended) pool.all.add(consumer);
+        else pool.open--;
         return consumer;
       } catch (error) {
         pool.open--;
@@ -126,6 +136,14 @@ export class QueueConsumers {
     const waiter = pool.waiting.shift();
     if (waiter !== undefined) waiter(consumer);
     else pool.idle.push(consumer);
+  }
+
+  /** A pooled consumer the broker ended leaves the pool. */
+  #letGo(pool: Pool, consumer: QueueConsumer): void {
+    const idle = pool.idle.indexOf(consumer);
+    if (idle >= 0) pool.idle.splice(idle, 1);
+    pool.open--;
+    pool.waiting.shift()?.(null); // that receive answers empty; the next one finds out what changed
   }
 
   /** Closes the pooled consumers of a subscription (or of every subscription of a topic). */

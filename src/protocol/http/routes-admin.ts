@@ -4,7 +4,7 @@
  */
 import type { QueueSubscriptionConfig, TopicConfig } from '../../broker/types.js';
 import { parseFlushPolicy } from '../../broker/topic-config.js';
-import { isWeirError } from '../../util/errors.js';
+import { isWeirError, WeirError } from '../../util/errors.js';
 import { sendEmpty, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { readBody, parseJson, readJsonBody } from './json-body.js';
@@ -70,7 +70,13 @@ async function createTopic(context: HttpContext, { req, res }: RouteRequest): Pr
   const body = objectWith(await readJsonBody(req, context.bodyBytesMax), 'body', ['name', 'partitions', 'config']);
   const name = stringOf(body.name, 'name', 249);
   const config = body.config === undefined ? {} : topicConfigOf(body.config);
-  if (body.partitions !== undefined) config.partitions = integerIn(body.partitions, 'partitions', 1, 10_000);
+  if (body.partitions !== undefined) {
+    const partitions = integerIn(body.partitions, 'partitions', 1, 10_000);
+    if (config.partitions !== undefined && config.partitions !== partitions) {
+      throw new WeirError('INVALID_REQUEST', `partitions ${partitions} and config.partitions ${config.partitions} disagree: give the count once`);
+    }
+    config.partitions = partitions;
+  }
   sendJson(res, 201, await context.broker.createTopic(name, config)); // the broker validates each value (INVALID_CONFIG)
 }
 

@@ -131,7 +131,7 @@ export class WebSocketSession {
     const { type: _type, id, ...body } = frame;
     const echo = id === undefined ? {} : { id };
     if (type === 'credit') {
-      const credits = integerIn(frame.credits, 'credits', 1, wsCreditsMax);
+      const credits = integerIn(frame.credits, 'credits', 1, Number.MAX_SAFE_INTEGER);
       this.#credits = Math.min(this.#credits + credits, wsCreditsMax);
       this.#wakeUp?.();
       return;

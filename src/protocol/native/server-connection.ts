@@ -321,18 +321,26 @@ export class ServerConnection implements SubscriptionOutput {
   async #queueSubscribe(request: RequestOf<'queueSubscribe'>): Promise<Record<string, never>> {
     const id = request.consumerId;
     this.#checkFreeId(id);
+    let registered = false;
+    let endedEarly: WeirError | null = null;
     const consumer = await this.#broker.openQueueConsumer({
       topic: request.topic,
       subscription: request.subscription,
       ...(request.configJson !== null ? { config: parseQueueConfig(request.configJson)! } : {}),
       ratePerSecond: request.ratePerSecond === 0 ? null : request.ratePerSecond,
       ...(request.push ? { deliver: (deliveries: QueueDelivery[]) => this.#deliverQueue(id, deliveries) } : {}),
+      ended: (error: WeirError) => {
+        if (registered) this.#queueConsumerEnded(id, error);
+        else endedEarly = error;
+      },
     });
+    if (endedEarly !== null) throw endedEarly;
     if (this.#closing || this.#socket.destroyed || this.#queueConsumers.has(id)) {
       await consumer.close();
       throw new WeirError(this.#closing ? 'SHUTTING_DOWN' : 'INVALID_REQUEST', this.#closing ? 'the connection is closing' : `consumer ${id} already exists on this connection`);
     }
     this.#queueConsumers.set(id, consumer);
+    registered = true;
     if (request.push && request.credits > 0) consumer.grant(request.credits);
     return {};
   }
@@ -350,6 +358,12 @@ export class ServerConnection implements SubscriptionOutput {
     const consumer = this.#queueConsumers.get(id);
     if (consumer === undefined) throw new WeirError('UNKNOWN_SUBSCRIPTION', `no queue consumer ${id} on this connection`);
     return consumer;
+  }
+
+  /** The broker ended a consumer (its subscription was deleted): the client hears it in a subscription end frame. */
+  #queueConsumerEnded(id: number, error: WeirError): void {
+    this.#queueConsumers.delete(id);
+    this.#send(encodeSubscriptionEnd(id, error.code, error.message));
   }
 
   #deliverQueue(consumerId: number, deliveries: QueueDelivery[]): void {
