@@ -181,6 +181,47 @@ test('records with lying lengths are rejected even when the CRC is made to match
   );
 });
 
+test('every batch validation accepts decodes: a record fault behind a matching CRC is refused when produced', async () => {
+  const { crc32c } = await import('./crc32c.js');
+  const withCrc = (batch: Buffer): Buffer => {
+    batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    return batch;
+  };
+  // A value length that runs past its record, a header key that is null, records flagged gzip.
+  const overrun = encodeBatch([{ value: Buffer.from('abcd') }]);
+  assert.equal(overrun[batchHeaderBytes + 5], 8); // zigzag(4): the value length
+  overrun[batchHeaderBytes + 5] = 10;
+  assert.throws(() => validateBatch(withCrc(overrun), 0, bytesMax), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
+  const nullHeaderKey = encodeBatch([{ value: null, headers: [{ key: 'h', value: null }] }]);
+  const headerKeyAt = nullHeaderKey.length - 3; // key length, 'h', value length
+  assert.equal(nullHeaderKey[headerKeyAt], 2);
+  nullHeaderKey[headerKeyAt] = 1; // -1
+  assert.throws(() => validateBatch(withCrc(nullHeaderKey), 0, bytesMax), /header key length -1 is negative/);
+  const notGzip = encodeBatch([{ value: Buffer.from('plain') }]);
+  notGzip.writeInt16BE(notGzip.readInt16BE(batchOffsets.attributes) | 1, batchOffsets.attributes);
+  assert.throws(() => validateBatch(withCrc(notGzip), 0, bytesMax), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
+  fc.assert(
+    fc.property(fc.boolean(), fc.integer({ min: batchHeaderBytes, max: 120 }), fc.integer({ min: 0, max: 255 }), (gzip, index, byte) => {
+      const batch = encodeBatch(
+        [{ key: Buffer.from('abc'), value: Buffer.alloc(20, 1), headers: [{ key: 'h', value: Buffer.from('v') }] }, { value: Buffer.alloc(5) }],
+        gzip ? { compression: 1 } : {},
+      );
+      if (index >= batch.length) return;
+      batch[index] = byte;
+      withCrc(batch);
+      let accepted = false;
+      try {
+        validateBatch(batch, 0, bytesMax);
+        accepted = true;
+      } catch (error) {
+        assert.ok(isWeirError(error), `unexpected ${String(error)}`);
+      }
+      if (accepted) assert.equal(decodeBatch(batch, 0, decodeOptions).records.length, 2);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
 test('an oversized batch names the limit', () => {
   const batch = encodeBatch([{ value: Buffer.alloc(2000) }]);
   assert.throws(() => validateBatch(batch, 0, 1000), /exceeds the limit of 1000 bytes/);

@@ -187,9 +187,17 @@ export function verifyBatchFrame(buffer: Buffer, position: number, bytesMax: num
 }
 
 /**
+ * The most a batch's records may take once decompressed: a batch that inflates past it is refused
+ * when produced and cannot be read (a guard against decompression bombs).
+ */
+export const decompressedBytesMax = 64 * 1024 * 1024;
+
+/**
  * Full validation of one batch for appending: the frame (verifyBatchFrame), a sane record count
- * that agrees with lastOffsetDelta, and for uncompressed batches a walk over the record lengths
- * proving that exactly `recordCount` records fill the batch.
+ * that agrees with lastOffsetDelta, and a walk over every record (decompressed first when the
+ * batch is compressed) proving that exactly `recordCount` well-formed records fill the batch:
+ * each record's fields lie inside it and fill it, offset deltas stay within the batch, lengths
+ * are -1 (null) or more, header keys are not null. Consumers can then read every stored batch.
  */
 export function validateBatch(buffer: Buffer, position: number, bytesMax: number): number {
   const total = verifyBatchFrame(buffer, position, bytesMax);
@@ -205,19 +213,94 @@ export function validateBatch(buffer: Buffer, position: number, bytesMax: number
     );
   }
   const attributes = buffer.readInt16BE(position + batchOffsets.attributes);
-  if (batchCompression(attributes) === 0) {
-    const reader = new ByteReader(buffer, { start: position + batchHeaderBytes, end: position + total, what: 'record batch' });
-    for (let i = 0; i < recordCount; i++) {
-      const length = reader.varint('record length');
-      if (length < 0) reader.fail(`record ${i} has negative length ${length}`);
-      reader.need(length, `record ${i}`);
-      reader.position += length;
-    }
-    if (reader.remaining !== 0) {
-      reader.fail(`${reader.remaining} bytes follow the last of ${recordCount} records`);
-    }
+  const codec = batchCompression(attributes);
+  let section: Buffer;
+  if (codec === 0) {
+    section = buffer.subarray(position + batchHeaderBytes, position + total);
+  } else {
+    section = decompress(codec, buffer.subarray(position + batchHeaderBytes, position + total), decompressedBytesMax); // CORRUPT_MESSAGE
+  }
+  try {
+    checkRecords(section, recordCount);
+  } finally {
+    walk.buffer = noBytes; // the walk keeps no batch alive
   }
   return total;
+}
+
+/** Walks `recordCount` records without copying anything; throws CORRUPT_MESSAGE naming the first fault. */
+function checkRecords(section: Buffer, recordCount: number): void {
+  // Plain reads on the buffer rather than ByteReader's: this runs for every record produced.
+  walk.buffer = section;
+  walk.at = 0;
+  const sectionEnd = section.length;
+  for (let i = 0; i < recordCount; i++) {
+    const length = walkVarint(sectionEnd);
+    if (length < 0 || length > sectionEnd - walk.at) recordFault(i, `its length ${length} does not fit the ${sectionEnd - walk.at} bytes left`);
+    const end = walk.at + length;
+    if (end - walk.at < 1) recordFault(i, 'it has no attributes byte');
+    walk.at += 1; // attributes
+    walkVarlong(end);
+    const offsetDelta = walkVarint(end);
+    if (offsetDelta < 0 || offsetDelta >= recordCount) recordFault(i, `offset delta ${offsetDelta} is outside the batch's ${recordCount} records`);
+    walkBytes(end, i, 'key');
+    walkBytes(end, i, 'value');
+    const headerCount = walkVarint(end);
+    if (headerCount < 0 || headerCount > (end - walk.at) / 2) recordFault(i, `header count ${headerCount} does not fit in ${end - walk.at} bytes`);
+    for (let h = 0; h < headerCount; h++) {
+      const keyLength = walkVarint(end);
+      if (keyLength < 0) recordFault(i, `header key length ${keyLength} is negative`);
+      walkBytesAfterLength(end, i, 'header key', keyLength);
+      walkBytes(end, i, 'header value');
+    }
+    if (walk.at !== end) recordFault(i, `${end - walk.at} bytes are left inside the record`);
+  }
+  if (walk.at !== sectionEnd) throw new WeirError('CORRUPT_MESSAGE', `record batch: ${sectionEnd - walk.at} bytes follow the last of ${recordCount} records`);
+}
+
+/** The section being walked and the position in it (one walk at a time: validation is synchronous). */
+const noBytes = Buffer.alloc(0);
+const walk: { buffer: Buffer; at: number } = { buffer: noBytes, at: 0 };
+
+function recordFault(index: number, what: string): never {
+  throw new WeirError('CORRUPT_MESSAGE', `record batch: record ${index}: ${what}`);
+}
+
+/** A zigzag varint (32 bits) at `walk.at`, not reading past `end`. */
+function walkVarint(end: number): number {
+  const buffer = walk.buffer;
+  let raw = 0;
+  let shift = 0;
+  for (;;) {
+    if (walk.at >= end) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varint runs past its record');
+    const byte = buffer[walk.at++]!;
+    raw |= (byte & 0x7f) << shift;
+    if (byte < 0x80) break;
+    shift += 7;
+    if (shift > 28) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varint is longer than 5 bytes');
+  }
+  return (raw >>> 1) ^ -(raw & 1);
+}
+
+/** Skips a zigzag varlong (up to 10 bytes) at `walk.at`, not reading past `end`. */
+function walkVarlong(end: number): void {
+  const buffer = walk.buffer;
+  for (let bytes = 1; ; bytes++) {
+    if (walk.at >= end) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong runs past its record');
+    if (buffer[walk.at++]! < 0x80) return;
+    if (bytes === 10) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong is longer than 10 bytes');
+  }
+}
+
+/** Skips a byte field with a varint length (-1: null). */
+function walkBytes(end: number, index: number, field: string): void {
+  walkBytesAfterLength(end, index, field, walkVarint(end));
+}
+
+function walkBytesAfterLength(end: number, index: number, field: string, length: number): void {
+  if (length < -1) recordFault(index, `${field} length ${length} is negative`);
+  if (length > end - walk.at) recordFault(index, `${field} length ${length} runs past the record`);
+  if (length > 0) walk.at += length;
 }
 
 /** Decodes one whole batch at `position` (records included, decompressing with a cap). */

@@ -3,7 +3,7 @@
  * log, the hooks the produce path calls (backlog admission), lease expiry, checkpoint rounds,
  * and the dead-letter tools.
  */
-import { decodeBatches } from '../../format/record-batch.js';
+import { decodeBatches, decompressedBytesMax } from '../../format/record-batch.js';
 import { WeirError } from '../../util/errors.js';
 import type { Partition } from '../partition.js';
 import type {
@@ -26,7 +26,6 @@ export const deadLettersListMax = 10_000;
 const leaseSweepIntervalMs = 50;
 const checkpointIntervalMs = 10_000;
 const readBytes = 4 * 1024 * 1024;
-const decompressedBytesMax = 64 * 1024 * 1024;
 
 export interface QueueManagerHost extends QueueHost {
   /** The partitions of an existing topic. */

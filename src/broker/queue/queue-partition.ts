@@ -17,7 +17,7 @@
  * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
  * messages are delivered in order.
  */
-import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
+import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, decompressedBytesMax, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
 import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
 import { EntryIndex } from './entry-index.js';
@@ -123,7 +123,6 @@ const loadReadBytesMin = 64 * 1024;
  * is ready), so that large messages do not fill the memory its message count allows.
  */
 export const windowReadAheadBytesMax = 4 * 1024 * 1024;
-const decompressedBytesMax = 64 * 1024 * 1024;
 
 /** A FIFO of entries with O(1) push and shift. */
 class EntryQueue {

@@ -43,6 +43,8 @@ export const parkLeadMs = 2_000;
 export const parkedMessagesMax = 1_000_000;
 /** Parked messages read back into one partition's window per round, at least. */
 const unparkChunk = 1_000;
+/** Pause before a partition's log is read again after a read failed. */
+const readRetryMs = 1_000;
 /** Pause before dead-lettering is tried again after the dead-letter topic refused a message. */
 const deadLetterRetryMs = 1_000;
 export const consumersPerSubscriptionMax = 10_000;
@@ -286,19 +288,27 @@ export class QueueSubscription implements ConsumerOwner {
       return;
     }
     partition.loading = true;
-    partition
-      .load(windowMessagesMax)
-      .then((entries) => {
-        const now = Date.now();
-        const ttlMs = this.#host.messageTtlMs(this.topic);
-        for (const entry of entries) this.#admit(entry, now, ttlMs);
-        if (this.#overBacklog()) this.#dropOldest();
-      })
-      .catch((error) => this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading the log failed: ${String(error)}`))
-      .finally(() => {
-        partition.loading = false;
-        this.dispatchSoon();
-      });
+    partition.load(windowMessagesMax).then(
+      (entries) => {
+        try {
+          const now = Date.now();
+          const ttlMs = this.#host.messageTtlMs(this.topic);
+          for (const entry of entries) this.#admit(entry, now, ttlMs);
+          if (this.#overBacklog()) this.#dropOldest();
+        } finally {
+          partition.loading = false;
+          this.dispatchSoon();
+        }
+      },
+      (error) => {
+        // Tried again after a pause: an unreadable log must not keep the broker busy retrying.
+        this.#host.logger('warn', `${this.topic}/${partition.index} subscription ${this.name}: reading the log failed, trying again in ${readRetryMs} ms: ${String(error)}`);
+        setTimeout(() => {
+          partition.loading = false;
+          this.dispatchSoon();
+        }, readRetryMs).unref();
+      },
+    ).catch((error) => this.#host.logger('error', `${this.topic}/${partition.index} subscription ${this.name}: taking messages into the window failed: ${String(error)}`));
   }
 
   // --- parking -------------------------------------------------------------------------------

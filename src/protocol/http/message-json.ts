@@ -15,8 +15,7 @@ import { WeirError } from '../../util/errors.js';
 export const encodings = ['utf8', 'base64'] as const;
 export type Encoding = (typeof encodings)[number];
 
-/** Decompressed records section bound for batches decoded here. */
-export const decompressedBytesMax = 64 * 1024 * 1024;
+export { decompressedBytesMax } from '../../format/record-batch.js';
 
 export interface MessageJson {
   partition: number;

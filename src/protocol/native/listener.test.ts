@@ -21,9 +21,9 @@ function open(options: { versionMin?: number; versionMax?: number } = {}): Promi
   return Connection.open({ host: '127.0.0.1', port: harness.port, clientId: 'test', connectTimeoutMs: 2000, requestTimeoutMs: 10_000, ...options });
 }
 
-function rawSocket(): Promise<Socket> {
+function rawSocket(port = harness.port): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port: harness.port }, () => resolve(socket));
+    const socket = netConnect({ host: '127.0.0.1', port }, () => resolve(socket));
     socket.once('error', reject);
   });
 }
@@ -211,6 +211,53 @@ test('push to a client that stops reading: the server queues at most about one d
   }
 });
 
+test('fetches pipelined by a client that never reads hold about fetchBytesInFlightMax of output; all answer once it reads', async () => {
+  const small = await startTestBroker({ listener: { fetchBytesInFlightMax: 1 << 20, outboundBytesMax: 256 * 1024 } });
+  const socket = await rawSocket(small.port);
+  try {
+    await small.broker.createTopic('fetched', {});
+    const value = Buffer.alloc(1000, 3);
+    for (let i = 0; i < 40; i++) {
+      await small.broker.produce({ topic: 'fetched', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'greedy' })));
+    const fetches = 100;
+    for (let i = 0; i < fetches; i++) {
+      socket.write(Buffer.concat(encodeRequest(10 + i, apis.fetch.key, apis.fetch.request, {
+        waitMs: 0,
+        bytesMin: 0,
+        bytesMaxTotal: 1 << 20,
+        partitions: [{ topic: 'fetched', partition: 0, offset: 0n, bytesMax: 1 << 20 }],
+      })));
+    }
+    socket.pause();
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, small.listener.outboundBytes);
+    }
+    assert.ok(peak > 256 * 1024, `responses were queued (the test measures something): ${peak}`);
+    assert.ok(peak <= 2 * (1 << 20), `about fetchBytesInFlightMax was queued (peak ${peak} bytes of ${fetches} responses of 1 MiB)`);
+    const reader = new FrameReader();
+    let answered = 0;
+    socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => void (parseFrame(bytes).id >= 10 && answered++)));
+    socket.resume();
+    await waitFor(() => answered === fetches, 20_000);
+  } finally {
+    socket.destroy();
+    await small.stop();
+  }
+});
+
+test('before hello a frame may be at most 64 KiB', async () => {
+  const socket = await rawSocket();
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(100 * 1024); // within frameBytesMax (1 MiB), over the limit before hello
+  socket.write(length);
+  assert.ok(await closedWithin(socket, 2000), 'closed on the length alone');
+  assert.ok(harness.logs.some((line) => line.includes('exceeds the limit of 65536 bytes')), harness.logs.join('\n'));
+});
+
 test('a malformed frame closes only that connection, with a logged reason', async () => {
   const healthy = await open();
   try {
@@ -315,6 +362,35 @@ test('queueSettleQuiet settles and returns credits without an answer', async () 
     assert.equal(description.ackedTotal, 3);
     assert.equal(description.inFlight, 2);
     assert.equal(answered(6), undefined, 'no answer to the quiet settlement');
+  } finally {
+    socket.destroy();
+  }
+});
+
+test('subscriptionsMax holds for pipelined subscribes too', async () => {
+  await harness.broker.createTopic('many-subs', {});
+  const socket = await rawSocket();
+  const frames: Frame[] = [];
+  const reader = new FrameReader();
+  socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => void frames.push(parseFrame(bytes))));
+  const send = <N extends keyof typeof apis>(id: number, name: N, body: CodecValue<(typeof apis)[N]['request']>) =>
+    socket.write(Buffer.concat(encodeRequest(id, apis[name].key, apis[name].request as Codec<typeof body>, body)));
+  try {
+    send(1, 'hello', { versionMin: 1, versionMax: 1, clientId: 'raw' });
+    const count = 300;
+    for (let i = 0; i < count; i++) {
+      send(100 + i, 'subscribe', {
+        subscriptionId: i,
+        source: { kind: 'partitions', partitions: [{ topic: 'many-subs', partition: 0, offset: 0n }] },
+        creditMessages: 0,
+        creditBytes: 0,
+        deliveryBytesMax: 1024,
+      });
+    }
+    const responses = () => frames.filter((f) => f.kind === frameKinds.response && f.id >= 100);
+    await waitFor(() => responses().length === count);
+    const refused = responses().filter((f) => isWeirError(readErrorPart(f.reader), 'LIMIT_EXCEEDED')).length;
+    assert.equal(refused, count - 256);
   } finally {
     socket.destroy();
   }

@@ -20,6 +20,11 @@ export const nativeListenerDefaults = {
   inFlightRequestsMax: 1024,
   /** Output waiting in one socket before reading (and pushing) pauses. */
   outboundBytesMax: 16 * 1024 * 1024,
+  /**
+   * Bytes that one connection's fetches running at once may ask for (each counts its byte limit,
+   * at most the largest response); further fetches wait, and reading pauses, until there is room.
+   */
+  fetchBytesInFlightMax: 64 * 1024 * 1024,
   subscriptionsMax: 256,
   /** Connections at once; further ones are closed at accept. */
   connectionsMax: 10_000,
@@ -33,6 +38,7 @@ export interface NativeListenerOptions {
   frameBytesMax?: number;
   inFlightRequestsMax?: number;
   outboundBytesMax?: number;
+  fetchBytesInFlightMax?: number;
   subscriptionsMax?: number;
   connectionsMax?: number;
   closeTimeoutMs?: number;
@@ -58,6 +64,7 @@ export class NativeListener {
       frameBytesMax: options.frameBytesMax ?? nativeListenerDefaults.frameBytesMax,
       inFlightRequestsMax: options.inFlightRequestsMax ?? nativeListenerDefaults.inFlightRequestsMax,
       outboundBytesMax: options.outboundBytesMax ?? nativeListenerDefaults.outboundBytesMax,
+      fetchBytesInFlightMax: options.fetchBytesInFlightMax ?? nativeListenerDefaults.fetchBytesInFlightMax,
       subscriptionsMax: options.subscriptionsMax ?? nativeListenerDefaults.subscriptionsMax,
     };
     this.#log = options.logger ?? (() => {});

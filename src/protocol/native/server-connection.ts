@@ -8,6 +8,12 @@
  *  - inFlightRequestsMax: reading from the socket pauses until a request finishes;
  *  - outboundBytesMax: while more output than this waits in the socket, reading pauses, and push
  *    subscriptions wait for 'drain' before fetching more;
+ *  - fetchBytesInFlightMax: fetches count their byte limit while they run (and count the output
+ *    waiting in the socket); a fetch that would pass the bound waits, and reading pauses, until
+ *    earlier ones finish (one always runs), so a client that pipelines fetches and never reads
+ *    holds at most about this much broker memory;
+ *  - before hello, a frame may be at most helloFrameBytesMax, and hello must come within
+ *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
  * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
  * connection with a logged reason; nothing else is affected.
@@ -38,6 +44,10 @@ import {
 
 /** Room kept in a fetch response frame for everything but the records. */
 const fetchResponseOverheadBytes = 1024 * 1024;
+/** The largest frame before hello (a hello request is a few dozen bytes). */
+export const helloFrameBytesMax = 64 * 1024;
+/** A connection that has not said hello by then is closed. */
+export const helloTimeoutMs = 10_000;
 /** Room for a delivery frame's header fields around its records (topic name included). */
 const deliveryOverheadBytesMax = 70_000 + 64;
 
@@ -47,6 +57,7 @@ export interface ConnectionLimits {
   frameBytesMax: number;
   inFlightRequestsMax: number;
   outboundBytesMax: number;
+  fetchBytesInFlightMax: number;
   subscriptionsMax: number;
 }
 
@@ -67,6 +78,10 @@ export class ServerConnection implements SubscriptionOutput {
   #readingPaused = false;
   #closing = false;
   #drainWaiters: (() => void)[] = [];
+  /** Byte limits of the fetches running now, and the fetches waiting for room (see fetchBytesInFlightMax). */
+  #fetchBytesReserved = 0;
+  readonly #fetchWaiters: { bytes: number; start: () => void }[] = [];
+  #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
   readonly closed: Promise<void>;
@@ -81,7 +96,9 @@ export class ServerConnection implements SubscriptionOutput {
     this.#limits = options.limits;
     this.#log = options.logger;
     this.#name = options.serverName;
-    this.#frames = new FrameReader(options.limits.frameBytesMax);
+    this.#frames = new FrameReader(() => (this.#version === 0 ? Math.min(helloFrameBytesMax, options.limits.frameBytesMax) : options.limits.frameBytesMax));
+    this.#helloTimer = setTimeout(() => this.#fail(`no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
+    this.#helloTimer.unref();
     this.#context = {
       clientId: '',
       clientHost: socket.remoteAddress ?? '',
@@ -114,6 +131,8 @@ export class ServerConnection implements SubscriptionOutput {
     this.#closing = true;
     this.#socket.pause();
     this.#abort.abort();
+    clearTimeout(this.#helloTimer);
+    this.#startWaitingFetches(); // aborted: each answers at once
     await Promise.all([...this.#subscriptions.values()].map((s) => s.stop()));
     this.#subscriptions.clear();
     await this.#closeQueueConsumers();
@@ -225,6 +244,21 @@ export class ServerConnection implements SubscriptionOutput {
           return {};
         });
         return;
+      case 'fetch': {
+        const fetch = request as RequestOf<'fetch'>;
+        const partitionBytes = fetch.partitions.reduce((sum, p) => sum + Math.max(0, p.bytesMax), 0);
+        const bytes = Math.min(Math.max(0, fetch.bytesMaxTotal), partitionBytes, this.#context.fetchBytesMax);
+        this.#run(correlationId, name, async () => {
+          await this.#fetchRoom(bytes);
+          try {
+            return await handlers.fetch(this.#broker, fetch, this.#context);
+          } finally {
+            // Released once the answer is in the socket (counted there from then on).
+            setImmediate(() => this.#releaseFetch(bytes));
+          }
+        });
+        return;
+      }
       default: {
         const handler = handlers[name] as Handler<typeof name>;
         const silent = name === 'produce' && (request as RequestOf<'produce'>).acks === 'none';
@@ -293,6 +327,7 @@ export class ServerConnection implements SubscriptionOutput {
       return;
     }
     this.#version = version;
+    clearTimeout(this.#helloTimer);
     this.#context = { ...this.#context, clientId: request.clientId };
     this.#send(encodeResponse(correlationId, helloResponse, { ...body, version }));
   }
@@ -302,7 +337,7 @@ export class ServerConnection implements SubscriptionOutput {
     this.#checkFreeId(id);
     const positions = await resolveSubscriptionStart(this.#broker, request.source);
     if (this.#closing || this.#socket.destroyed) throw new WeirError('SHUTTING_DOWN', 'the connection is closing');
-    if (this.#subscriptions.has(id) || this.#queueConsumers.has(id)) throw new WeirError('INVALID_REQUEST', `subscription ${id} already exists on this connection`);
+    this.#checkFreeId(id); // again: pipelined subscribes passed the first check together
     // Registered now, started once the response is on its way (deliveries follow the response).
     this.#subscriptions.set(
       id,
@@ -335,9 +370,12 @@ export class ServerConnection implements SubscriptionOutput {
       },
     });
     if (endedEarly !== null) throw endedEarly;
-    if (this.#closing || this.#socket.destroyed || this.#queueConsumers.has(id)) {
+    try {
+      if (this.#closing || this.#socket.destroyed) throw new WeirError('SHUTTING_DOWN', 'the connection is closing');
+      this.#checkFreeId(id); // again: pipelined subscribes passed the first check together
+    } catch (error) {
       await consumer.close();
-      throw new WeirError(this.#closing ? 'SHUTTING_DOWN' : 'INVALID_REQUEST', this.#closing ? 'the connection is closing' : `consumer ${id} already exists on this connection`);
+      throw error;
     }
     this.#queueConsumers.set(id, consumer);
     registered = true;
@@ -435,9 +473,42 @@ export class ServerConnection implements SubscriptionOutput {
     this.#socket.pause();
   }
 
+  /** Resolves once a fetch asking for `bytes` fits (see fetchBytesInFlightMax); it then holds them. */
+  #fetchRoom(bytes: number): Promise<void> {
+    if (this.#fetchWaiters.length === 0 && this.#fetchFits(bytes)) {
+      this.#fetchBytesReserved += bytes;
+      return Promise.resolve();
+    }
+    this.#pauseReading();
+    return new Promise((resolve) => this.#fetchWaiters.push({ bytes, start: resolve }));
+  }
+
+  #fetchFits(bytes: number): boolean {
+    if (this.#closing || this.#socket.destroyed) return true; // aborted fetches answer at once
+    const waiting = this.#socket.writableLength;
+    // With none running, one starts unless output is backed up (then 'drain' comes to start it).
+    if (this.#fetchBytesReserved === 0) return waiting <= this.#limits.outboundBytesMax;
+    return this.#fetchBytesReserved + waiting + bytes <= this.#limits.fetchBytesInFlightMax;
+  }
+
+  #releaseFetch(bytes: number): void {
+    this.#fetchBytesReserved -= bytes;
+    this.#startWaitingFetches();
+  }
+
+  #startWaitingFetches(): void {
+    while (this.#fetchWaiters.length > 0 && this.#fetchFits(this.#fetchWaiters[0]!.bytes)) {
+      const waiter = this.#fetchWaiters.shift()!;
+      this.#fetchBytesReserved += waiter.bytes;
+      waiter.start();
+    }
+    this.#maybeResumeReading();
+  }
+
   #maybeResumeReading(): void {
     if (!this.#readingPaused || this.#closing) return;
     if (this.#inFlight >= this.#limits.inFlightRequestsMax) return;
+    if (this.#fetchWaiters.length > 0) return;
     if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
     this.#readingPaused = false;
     this.#socket.resume();
@@ -449,7 +520,7 @@ export class ServerConnection implements SubscriptionOutput {
   }
 
   #onDrain(): void {
-    this.#maybeResumeReading();
+    this.#startWaitingFetches();
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
@@ -459,6 +530,8 @@ export class ServerConnection implements SubscriptionOutput {
     for (const subscription of this.#subscriptions.values()) void subscription.stop();
     this.#subscriptions.clear();
     void this.#closeQueueConsumers();
+    clearTimeout(this.#helloTimer);
     for (const wake of this.#drainWaiters.splice(0)) wake();
+    this.#startWaitingFetches(); // each answers at once (the connection is gone)
   }
 }

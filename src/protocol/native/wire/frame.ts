@@ -109,13 +109,15 @@ function truncateMessage(message: string): string {
 
 /** The native protocol's frames: 5 ≤ length ≤ `frameBytesMax`, checked before allocation. */
 export class FrameReader extends LengthPrefixedFrames {
-  constructor(frameBytesMax = frameBytesMaxDefault) {
+  /** `frameBytesMax`: the limit, or a function giving the limit now (a server allows less before hello). */
+  constructor(frameBytesMax: number | (() => number) = frameBytesMaxDefault) {
     super((length) => {
       if (length < frameBytesMin) {
         throw new WeirError('INVALID_REQUEST', `frame length ${length} is shorter than the ${frameBytesMin}-byte minimum`);
       }
-      if (length > frameBytesMax) {
-        throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${frameBytesMax} bytes`);
+      const max = typeof frameBytesMax === 'number' ? frameBytesMax : frameBytesMax();
+      if (length > max) {
+        throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${max} bytes`);
       }
     });
   }
