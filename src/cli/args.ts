@@ -14,10 +14,21 @@ export function integerOption(name: string, value: string | undefined, fallback:
   return parsed;
 }
 
-/** Parses `host:port` (or `weir://host:port`) as used by --server and WEIR_SERVER. */
+/** Parses `host:port` (or `weir://host:port`, `weirs://host:port`) as used by --server and WEIR_SERVER. */
 export function serverAddress(value: string | undefined): string {
   const text = value ?? process.env['WEIR_SERVER'] ?? '127.0.0.1:7400';
-  return text.startsWith('weir://') ? text : `weir://${text}`;
+  const url = /^weirs?:\/\//.test(text) ? text : `weir://${text}`;
+  let port = '';
+  try {
+    port = new URL(url).port;
+  } catch {
+    // reported below
+  }
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    const from = value === undefined && process.env['WEIR_SERVER'] !== undefined ? 'WEIR_SERVER' : '--server';
+    throw new UsageError(`${from} ${JSON.stringify(text)}: expected HOST:PORT with a port from 1 to 65535`);
+  }
+  return url;
 }
 
 /** Formats an error for a person: WeirErrors with their code, usage errors plainly. */

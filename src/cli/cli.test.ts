@@ -3,7 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { runCli, startBroker, type BrokerProcess } from './testing/cli-process.js';
+import { spawn } from 'node:child_process';
+import { cliPath, runCli, startBroker, type BrokerProcess } from './testing/cli-process.js';
 
 let broker: BrokerProcess;
 
@@ -126,6 +127,25 @@ describe('weir produce and consume', () => {
     assert.equal(consumed.code, 0, consumed.stderr);
     assert.equal(consumed.stdout, 'a\nb\nc\nd\ne\n');
   });
+
+  test('an offset past the end waits there for new messages rather than reading from the start', async () => {
+    const waiting = runCli(['consume', 'jobs', '--from', '99', '--count', '1', '--print-offset'], { server: broker.address });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal((await weir(['produce', 'jobs'], 'f\n')).code, 0);
+    const consumed = await waiting;
+    assert.equal(consumed.code, 0, consumed.stderr);
+    assert.equal(consumed.stdout, '0:5\tf\n');
+  });
+
+  test('a reader that goes away ends the command quietly (weir topic list | head)', async () => {
+    const child = spawn(process.execPath, [cliPath, 'topic', 'list', '--json', '--server', broker.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the first line
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, '');
+  });
 });
 
 describe('weir errors', () => {
@@ -145,6 +165,17 @@ describe('weir errors', () => {
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /weir /, args.join(' '));
     }
+    // Malformed values, caught before anything starts or connects.
+    for (const [args, message] of [
+      [['start', '--default-flush', 'sometimes'], /--default-flush "sometimes"/],
+      [['start', '--log-level', 'loud'], /--log-level "loud": expected one of debug, info, warn, error/],
+      [['produce', 'x', '--key', 'a', '--key-separator', ':'], /--key and --key-separator exclude each other/],
+      [['topic', 'list', '--server', 'nohost:xx'], /--server "nohost:xx": expected HOST:PORT/],
+    ] as const) {
+      const result = await runCli([...args]);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+    }
     const help = await runCli(['--help']);
     assert.equal(help.code, 0);
     for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));
@@ -156,6 +187,42 @@ describe('weir errors', () => {
     const result = await runCli(['produce', 'anything'], { input: 'x\n', env: { ...process.env, WEIR_SERVER: stopped.address } });
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`weir produce: CONNECTION_CLOSED: .*${stopped.address.replace(/\./g, '\\.')}`));
+  });
+
+  test('produce --timeout-ms fails a run whose broker went away, while stdin is still open', async () => {
+    const lost = await startBroker();
+    const child = spawn(process.execPath, [cliPath, 'produce', 'going', '--timeout-ms', '1000', '--server', lost.address], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    child.stdin.write('first\n');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await lost.stop();
+    child.stdin.write('second\n'); // and stdin stays open
+    const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))]);
+    if (code === 'hung') child.kill('SIGKILL');
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /weir produce: TIMEOUT: 1 of 2 messages were not acknowledged by .* within 1000 ms/);
+  });
+
+  test('consume --group --timeout-ms ends while the broker is down: close gives up its last commit', async () => {
+    const lost = await startBroker();
+    assert.equal((await runCli(['produce', 'leaving'], { input: 'only\n', server: lost.address })).code, 0);
+    const child = spawn(process.execPath, [cliPath, 'consume', 'leaving', '--group', 'g', '--from', 'earliest', '--timeout-ms', '1000', '--server', lost.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const printed = new Promise<void>((resolve) => child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+      if (stdout.includes('\n')) resolve();
+    }));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await printed;
+    await lost.stop();
+    const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000))]);
+    if (code === 'hung') child.kill('SIGKILL');
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, 'only\n');
   });
 });
 

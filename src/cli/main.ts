@@ -89,6 +89,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`weir topic list | head -1`) ends the command quietly, as it ends cat.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
   // A failed command may leave a reconnecting client behind: do not wait for it.

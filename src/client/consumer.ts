@@ -56,7 +56,11 @@ export interface ConsumerOptions {
   topics?: string[];
   /** Explicit partitions (no membership). */
   partitions?: TopicPartition[];
-  /** Where to start when there is no committed offset. Default 'latest'. */
+  /**
+   * Where to start when there is no committed offset. Default 'latest'. A position outside the
+   * log starts again at `from`'s end ('earliest' or 'latest'), or for an offset or a time at the
+   * nearer end (past the end: the end; before the start: the oldest message kept).
+   */
   from?: StartPosition;
   mode?: 'push' | 'pull';
   prefetchMessages?: number;
@@ -75,6 +79,8 @@ export interface ConsumerOptions {
 
 /** How long close() waits for the fetch loop to stop (it may be waiting in a join). */
 const consumerCloseWaitMs = 2_000;
+/** How long close() waits for its last commit and leave (the broker may be down). */
+const consumerCloseCommitWaitMs = 5_000;
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -278,7 +284,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#interrupt();
   }
 
-  /** Stops fetching, commits what was consumed (with auto-commit), leaves the group. */
+  /**
+   * Stops fetching, commits what was consumed (with auto-commit), leaves the group. Waits at most
+   * 2 s for the fetch loop and 5 s for the commit and leave: with the broker unreachable it gives
+   * up on them (the group then drops the member after its session timeout).
+   */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#markTakenConsumed();
@@ -290,10 +300,14 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#metadataTimer) clearInterval(this.#metadataTimer);
     // A join can wait for a whole rebalance; close does not (the group drops a silent member).
     await waitAtMost(this.#running, consumerCloseWaitMs);
-    if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
-      await this.commit().catch(() => {});
-    }
-    await this.#membership?.leave();
+    const finishing = (async () => {
+      if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
+        await this.commit().catch(() => {});
+      }
+      await this.#membership?.leave();
+    })();
+    await waitAtMost(finishing, consumerCloseCommitWaitMs);
+    this.#membership?.stop();
     this.#client.untrack(this);
   }
 
@@ -504,7 +518,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (result.errorCode !== 0) {
       const error = new WeirError(errorCodeFromWire(result.errorCode), result.errorMessage);
       if (error.code !== 'OFFSET_OUT_OF_RANGE') throw error;
-      const reset = await this.#offsetFor(result.topic, result.partition, this.#resetPolicy());
+      const reset = await this.#restartOutside(result.topic, result.partition, this.#positions.get(k));
       this.#positions.set(k, reset);
       this.#consumed.set(k, reset);
       return;
@@ -515,8 +529,23 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#positions.set(k, next);
   }
 
-  #resetPolicy(): 'earliest' | 'latest' {
-    return this.#options.from === 'latest' ? 'latest' : 'earliest';
+  /** Where a position outside its partition's log starts again (see #restartPosition). */
+  async #restartOutside(topic: string, partition: number, position: bigint | undefined): Promise<bigint> {
+    const earliest = await this.#offsetFor(topic, partition, 'earliest');
+    const latest = await this.#offsetFor(topic, partition, 'latest');
+    return this.#restartPosition(position ?? earliest, earliest, latest);
+  }
+
+  /**
+   * A start of 'earliest' or 'latest' is also the reset policy; a start at an offset or a time
+   * resets to the nearer end: past the end waits there, before the start (retention) reads on
+   * from the oldest message kept.
+   */
+  #restartPosition(position: bigint, earliest: bigint, latest: bigint): bigint {
+    const from = this.#options.from;
+    if (from === 'earliest') return earliest;
+    if (from === 'latest') return latest;
+    return position > latest ? latest : earliest;
   }
 
   /** Decodes records into the buffer from `offsetMin` (below `offsetEnd` if given); returns the next offset. */
@@ -623,7 +652,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       const earliest = await this.#offsetFor(p.topic, p.partition, 'earliest');
       const latest = await this.#offsetFor(p.topic, p.partition, 'latest');
       const consumed = this.#consumed.get(k)!;
-      if (consumed < earliest || consumed > latest) this.#seeks.set(k, this.#resetPolicy() === 'earliest' ? earliest : latest);
+      if (consumed < earliest || consumed > latest) this.#seeks.set(k, this.#restartPosition(consumed, earliest, latest));
     }
   }
 

@@ -90,10 +90,15 @@ export class GroupMembership {
     this.#heartbeatTimer = null;
   }
 
-  /** Stops heartbeating and leaves the group (best effort). */
-  async leave(): Promise<void> {
+  /** Stops heartbeating, without telling the broker (the group drops the member after its session timeout). */
+  stop(): void {
     this.#stopped = true;
     this.#stopHeartbeat();
+  }
+
+  /** Stops heartbeating and leaves the group (best effort). */
+  async leave(): Promise<void> {
+    this.stop();
     if (this.#memberId === '' || this.#client.isClosed) return;
     await this.#client.request('leaveGroup', { groupId: this.#options.groupId, memberId: this.#memberId }).catch(() => {});
   }

@@ -1,14 +1,10 @@
 /** A line logger: `<ISO time> <level> <message>` to stderr, with a level threshold. */
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof logLevels)[number];
 export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-
-export function parseLogLevel(text: string): LogLevel {
-  if (text in rank) return text as LogLevel;
-  throw new Error(`log level ${JSON.stringify(text)} is not one of debug, info, warn, error`);
-}
 
 export function createLogger(threshold: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
   return (level, message) => {

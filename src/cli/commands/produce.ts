@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Producer, ProducerMessage, RecordHeader } from '../../client/index.js';
 import { WeirError } from '../../util/errors.js';
-import { choiceOption, integerOption, keyValueOptions, optionalIntegerOption, positionalArguments, serverOptionSpec } from '../args.js';
+import { choiceOption, integerOption, keyValueOptions, optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
 import { LineSplitter } from '../line-splitter.js';
 import { formatCount, Progress } from '../progress.js';
@@ -20,7 +20,7 @@ export const produceUsage = `weir produce TOPIC [options]     send each line of 
   --ttl-ms MS               queue subscriptions skip each message once it is older than MS
   --acks none|leader        leader (default): wait until stored by the topic's flush policy
   --linger-ms MS            wait this long to fill a batch (default 5)
-  --timeout-ms MS           give up when nothing is acknowledged for this long (default 30000)
+  --timeout-ms MS           give up when sent lines wait this long with nothing acknowledged (default 30000)
   --progress                report progress on stderr (default: only when stderr is a terminal)
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
 
@@ -54,6 +54,7 @@ export async function produce(argv: string[]): Promise<number> {
   const ttlMs = optionalIntegerOption('ttl-ms', values['ttl-ms'], 1, scheduleMsMax);
   const lingerMs = integerOption('linger-ms', values['linger-ms'], 5, 0, 60_000);
   const timeoutMs = integerOption('timeout-ms', values['timeout-ms'], 30_000, 1, 3_600_000);
+  if (values.key !== undefined && values['key-separator'] !== undefined) throw new UsageError('--key and --key-separator exclude each other: give one key, or split each line');
   const separator = values['key-separator'] === undefined ? null : Buffer.from(values['key-separator']);
   if (separator !== null && separator.length === 0) throw new WeirError('INVALID_CONFIG', '--key-separator must not be empty');
   const fixedKey = values.key === undefined ? null : Buffer.from(values.key);
@@ -84,10 +85,21 @@ export async function produce(argv: string[]): Promise<number> {
     }
     return message;
   };
+  // The watchdog runs from the first line: a broker gone mid-run fails the command after
+  // --timeout-ms, even while stdin is still open.
+  const watchdog = tally.watch(timeoutMs, client.address);
   try {
-    await sendLines(producer, topic!, toMessage, tally);
-    await tally.settled(producer, timeoutMs, client.address);
+    await Promise.race([
+      (async () => {
+        await sendLines(producer, topic!, toMessage, tally);
+        await producer.flush();
+      })(),
+      watchdog.fired,
+    ]);
+  } catch (error) {
+    tally.failure ??= error as WeirError;
   } finally {
+    watchdog.stop();
     progress.stop(progress.enabled ? tally.describe(startedMs) : undefined);
     stopReporting();
   }
@@ -105,7 +117,7 @@ async function sendLines(producer: Producer, topic: string, toMessage: (line: Bu
   const onLine = (line: Buffer): void => {
     // Once the buffer is full the rest of the chunk waits (the line views are copied by the builder).
     if (blocked.length > 0 || !producer.sendNoWait(topic, toMessage(line), tally.onAck)) blocked.push(line);
-    else tally.sent++;
+    else tally.onSent();
   };
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     splitter.push(chunk, onLine);
@@ -113,15 +125,15 @@ async function sendLines(producer: Producer, topic: string, toMessage: (line: Bu
       await producer.ready();
       while (blocked.length > 0 && producer.sendNoWait(topic, toMessage(blocked[0]!), tally.onAck)) {
         blocked.shift();
-        tally.sent++;
+        tally.onSent();
       }
     }
     if (tally.failure !== null) return;
   }
   splitter.end(onLine);
   for (const line of blocked.splice(0)) {
+    tally.onSent();
     await producer.send(topic, toMessage(line)).then(() => tally.onAck(null), (error: WeirError) => tally.onAck(error));
-    tally.sent++;
   }
 }
 
@@ -130,35 +142,39 @@ class Tally {
   sent = 0;
   acknowledged = 0;
   failure: WeirError | null = null;
+  /** When the last acknowledgement came, or the first line since everything was acknowledged went out. */
+  #progressAtMs = performance.now();
 
   readonly onAck = (error: WeirError | null): void => {
-    if (error === null) this.acknowledged++;
-    else this.failure ??= error;
+    if (error === null) {
+      this.acknowledged++;
+      this.#progressAtMs = performance.now();
+    } else {
+      this.failure ??= error;
+    }
   };
+
+  onSent(): void {
+    if (this.sent === this.acknowledged) this.#progressAtMs = performance.now();
+    this.sent++;
+  }
 
   describe(startedMs: number): string {
     const seconds = (performance.now() - startedMs) / 1000;
     return `produced ${formatCount(this.sent)} lines, ${formatCount(this.acknowledged)} acknowledged (${formatCount(this.acknowledged / Math.max(seconds, 0.001))} msg/s)`;
   }
 
-  /** Waits until every sent line is acknowledged or failed, or no progress for `timeoutMs`. */
-  async settled(producer: Producer, timeoutMs: number, address: string): Promise<void> {
-    let stalled: NodeJS.Timeout | undefined;
-    const watchdog = new Promise<void>((_, reject) => {
-      let seen = -1;
-      stalled = setInterval(() => {
-        if (this.acknowledged === seen) {
+  /** `fired` rejects with TIMEOUT once lines wait and nothing was acknowledged for `timeoutMs`. */
+  watch(timeoutMs: number, address: string): { fired: Promise<never>; stop: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    const fired = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        if (this.sent > this.acknowledged && performance.now() - this.#progressAtMs >= timeoutMs) {
           reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms`));
         }
-        seen = this.acknowledged;
-      }, timeoutMs);
+      }, Math.max(10, Math.min(250, timeoutMs / 4)));
     });
-    try {
-      await Promise.race([producer.flush(), watchdog]);
-    } catch (error) {
-      this.failure ??= error as WeirError;
-    } finally {
-      clearInterval(stalled);
-    }
+    fired.catch(() => {}); // raced where it matters; never an unhandled rejection
+    return { fired, stop: () => clearInterval(timer) };
   }
 }

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDirDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
-import { createLogger, parseLogLevel } from '../../util/logger.js';
-import { integerOption } from '../args.js';
+import { createLogger, logLevels } from '../../util/logger.js';
+import { choiceOption, integerOption, UsageError } from '../args.js';
 
 export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
@@ -15,7 +15,7 @@ export const startUsage = `weir start [options]
   --http-port N             HTTP port: REST API, WebSocket/SSE, /metrics, web console (default ${httpPortDefault}; 0 picks a free port)
   --http-host H             address the HTTP port binds (default 127.0.0.1)
   --no-http                 no HTTP listener
-  --no-auto-create-topics   refuse produce/fetch to topics that do not exist
+  --no-auto-create-topics   create no topic on first use: a produce to a missing topic fails
   --default-partitions N    partitions of automatically created topics (default 1)
   --default-flush POLICY    always | none | interval:<ms> (default always)
   --log-level LEVEL         debug | info | warn | error (default info)`;
@@ -40,9 +40,15 @@ export async function start(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const logger = createLogger(parseLogLevel(values['log-level'] ?? 'info'));
+  const logger = createLogger(choiceOption('log-level', values['log-level'], logLevels, 'info'));
   const defaults: Partial<TopicConfig> = { partitions: integerOption('default-partitions', values['default-partitions'], 1, 1, 10_000) };
-  if (values['default-flush'] !== undefined) defaults.flush = parseFlushPolicy(values['default-flush']);
+  if (values['default-flush'] !== undefined) {
+    try {
+      defaults.flush = parseFlushPolicy(values['default-flush']);
+    } catch (error) {
+      throw new UsageError(`--default-flush ${JSON.stringify(values['default-flush'])}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const dataDir = resolve(values['data-dir'] ?? dataDirDefault);
   const server = await startServer({
     dataDir,
