@@ -11,7 +11,10 @@
  *
  * Bounds: at most `requestsInFlightMax` requests per connection are being handled or waiting to
  * be written; at the bound, and while the socket's output buffer is full, the connection stops
- * reading (TCP back-pressure reaches the client). An oversized or malformed frame closes this
+ * reading (TCP back-pressure reaches the client). Fetches count the bytes they may return from
+ * the moment they start until their response is in the socket, and the socket's queued output
+ * counts too: past `fetchBytesInFlightMax` a further fetch waits (one always runs), so a client
+ * that pipelines fetches and never reads holds about that much broker memory. An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
  */
 import type { Socket } from 'node:net';
@@ -19,13 +22,17 @@ import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { observeRequest } from '../../util/metrics.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
-import { decodeRequest } from './wire/codec.js';
+import { decodeRequest, requestBody } from './wire/codec.js';
+import type { RequestOf } from './wire/schema.js';
+import { fetchResponseBytesMax } from './handlers/fetch.js';
 import { FrameReader } from './wire/frame-reader.js';
 import { kafkaMessages } from './wire/messages.js';
 import { CloseConnection, type HandlerContext, type KafkaLogger } from './handlers/context.js';
 import { dispatchRequest } from './dispatch.js';
 
 export const requestsInFlightMax = 64;
+/** Bytes one connection's running and unsent fetches may hold (see the file comment). */
+export const fetchBytesInFlightMax = 64 * 1024 * 1024;
 
 export interface ConnectionSettings {
   readonly broker: BrokerApi;
@@ -44,6 +51,8 @@ interface Slot {
   chunks: Buffer[] | null;
   /** Close the connection once the responses before this slot are written. */
   closeReason?: string;
+  /** A fetch's reserved bytes, released when its response is written. */
+  fetchBytes: number;
 }
 
 export class KafkaConnection {
@@ -53,6 +62,8 @@ export class KafkaConnection {
   readonly #slots: Slot[] = [];
   readonly #closed = new AbortController();
   #produceChain: Promise<unknown> = Promise.resolve();
+  #fetchBytesReserved = 0;
+  readonly #fetchWaiters: { bytes: number; start: () => void }[] = [];
   #outputBlocked = false;
   #readingPaused = false;
 
@@ -65,10 +76,19 @@ export class KafkaConnection {
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
       this.#outputBlocked = false;
+      this.#startWaitingFetches();
       this.#updateReading();
     });
     socket.on('error', () => this.close());
-    socket.on('close', () => this.#closed.abort());
+    socket.on('close', () => {
+      this.#closed.abort();
+      this.#startWaitingFetches(); // each answers at once (the connection is gone)
+    });
+  }
+
+  /** Output queued in this connection's socket, not yet handed to the kernel. */
+  get outboundBytes(): number {
+    return this.#socket.writableLength;
   }
 
   /** Resolves when the socket has closed. */
@@ -118,7 +138,7 @@ export class KafkaConnection {
       signal: this.#closed.signal,
       logger: this.#settings.logger,
     };
-    const slot: Slot = { ready: false, chunks: null };
+    const slot: Slot = { ready: false, chunks: null, fetchBytes: 0 };
     this.#slots.push(slot);
     this.#updateReading();
     const run = (): Promise<Buffer[] | null> => dispatchRequest(context, decoded);
@@ -126,6 +146,12 @@ export class KafkaConnection {
     if (decoded.kind === 'request' && decoded.message === kafkaMessages.produce) {
       handled = this.#produceChain.then(run);
       this.#produceChain = handled.catch(() => undefined);
+    } else if (decoded.kind === 'request' && decoded.message === kafkaMessages.fetch) {
+      const bytes = fetchBytesOf(requestBody(decoded, kafkaMessages.fetch));
+      handled = this.#fetchRoom(bytes).then(() => {
+        slot.fetchBytes = bytes;
+        return run();
+      });
     } else {
       handled = run();
     }
@@ -157,8 +183,13 @@ export class KafkaConnection {
   #flush(): void {
     if (this.#closed.signal.aborted) return;
     this.#socket.cork();
+    let released = false;
     while (this.#slots.length > 0 && this.#slots[0]!.ready) {
-      const { chunks, closeReason } = this.#slots.shift()!;
+      const { chunks, closeReason, fetchBytes } = this.#slots.shift()!;
+      if (fetchBytes > 0) {
+        this.#fetchBytesReserved -= fetchBytes; // its response is in the socket now, counted there
+        released = true;
+      }
       if (closeReason !== undefined) {
         this.#socket.uncork();
         this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${closeReason}`);
@@ -172,7 +203,32 @@ export class KafkaConnection {
       }
     }
     this.#socket.uncork();
+    if (released) this.#startWaitingFetches();
     this.#updateReading();
+  }
+
+  /** Resolves once a fetch that may return `bytes` fits; it then holds them. */
+  #fetchRoom(bytes: number): Promise<void> {
+    if (this.#fetchWaiters.length === 0 && this.#fetchFits(bytes)) {
+      this.#fetchBytesReserved += bytes;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#fetchWaiters.push({ bytes, start: resolve }));
+  }
+
+  #fetchFits(bytes: number): boolean {
+    if (this.#closed.signal.aborted) return true; // aborted fetches answer at once
+    // With none running, one starts unless output is backed up (then 'drain' comes to start it).
+    if (this.#fetchBytesReserved === 0) return !this.#outputBlocked;
+    return this.#fetchBytesReserved + this.#socket.writableLength + bytes <= fetchBytesInFlightMax;
+  }
+
+  #startWaitingFetches(): void {
+    while (this.#fetchWaiters.length > 0 && this.#fetchFits(this.#fetchWaiters[0]!.bytes)) {
+      const waiter = this.#fetchWaiters.shift()!;
+      this.#fetchBytesReserved += waiter.bytes;
+      waiter.start();
+    }
   }
 
   #updateReading(): void {
@@ -191,4 +247,11 @@ export class KafkaConnection {
       this.#reject(error);
     }
   }
+}
+
+/** The most a fetch may return: its total limit (capped as the handler caps it) or its partitions' limits added up. */
+function fetchBytesOf(body: RequestOf<typeof kafkaMessages.fetch>): number {
+  let partitions = 0;
+  for (const topic of body.topics) for (const partition of topic.partitions) partitions += Math.max(0, partition.partitionMaxBytes);
+  return Math.min(Math.max(1, body.maxBytes), fetchResponseBytesMax, partitions);
 }

@@ -10,6 +10,7 @@ import { decodeResponse } from './wire/codec.js';
 import { kafkaErrors } from './wire/error-codes.js';
 import { kafkaMessages as m } from './wire/messages.js';
 import { advertisedVersions } from './wire/versions.js';
+import { fetchBytesInFlightMax } from './kafka-connection.js';
 import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 
@@ -178,6 +179,33 @@ test('OffsetCommit: each partition is committed or refused alone; a negative off
     // A partition without a position has no lag.
     const described = stack.broker.describeGroup('each-alone');
     assert.deepEqual(described.offsets.map((entry) => [entry.partition, entry.offset, entry.lag]), [[0, 3n, 0n], [1, -2n, -1n]]);
+  } finally {
+    client.close();
+  }
+});
+
+test('fetches pipelined by a client that never reads hold about fetchBytesInFlightMax; all answer once it reads', { timeout: 60_000 }, async () => {
+  await stack.broker.createTopic('hoard', { partitions: 1 });
+  const value = Buffer.alloc(1000, 5);
+  for (let i = 0; i < 170; i++) {
+    await stack.broker.produce({ topic: 'hoard', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+  }
+  const client = await RawClient.open(stack.port);
+  try {
+    const fetches = 20;
+    const responseBytes = 8 << 20;
+    const request = { maxWaitMs: 0, minBytes: 1, maxBytes: responseBytes, topics: [{ topic: 'hoard', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: responseBytes }] }] };
+    client.socket.pause(); // reads nothing until asked below
+    for (let i = 0; i < fetches; i++) client.send(m.fetch, 11, request);
+    let peak = 0;
+    for (let i = 0; i < 30; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, stack.listener.outboundBytes);
+    }
+    assert.ok(peak > responseBytes, `responses were queued (the test measures something): ${peak}`);
+    assert.ok(peak <= fetchBytesInFlightMax + responseBytes, `about fetchBytesInFlightMax was queued (peak ${peak} bytes of ${fetches} responses of 8 MiB)`);
+    client.socket.resume();
+    for (let i = 0; i < fetches; i++) assert.ok(await client.next(10_000), `response ${i}`);
   } finally {
     client.close();
   }

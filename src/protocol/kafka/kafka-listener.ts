@@ -48,6 +48,13 @@ export class KafkaListener {
     this.#logger = options.logger ?? (() => {});
   }
 
+  /** Output queued in the sockets of all connections. */
+  get outboundBytes(): number {
+    let bytes = 0;
+    for (const connection of this.#connections) bytes += connection.outboundBytes;
+    return bytes;
+  }
+
   get port(): number {
     return this.#port;
   }

@@ -15,6 +15,8 @@ import { errorCodeOf, type HandlerContext } from './context.js';
 type FetchBody = RequestOf<typeof m.fetch>;
 
 const zstdFetchMin = 10;
+/** The most one fetch response carries, whatever the client asks (Kafka's broker `fetch.max.bytes` default, 55 MiB). */
+export const fetchResponseBytesMax = 57_671_680;
 const zstdCodec = 4;
 
 function holdsZstd(records: Buffer): boolean {
@@ -40,7 +42,7 @@ export async function handleFetch(context: HandlerContext, body: FetchBody): Pro
   let results: FetchPartitionResult[];
   try {
     results = await context.broker.fetch(
-      { partitions, waitMs: Math.max(0, body.maxWaitMs), bytesMin: Math.max(1, body.minBytes), bytesMaxTotal: Math.max(1, body.maxBytes) },
+      { partitions, waitMs: Math.max(0, body.maxWaitMs), bytesMin: Math.max(1, body.minBytes), bytesMaxTotal: Math.min(Math.max(1, body.maxBytes), fetchResponseBytesMax) },
       context.signal,
     );
   } catch (error) {
