@@ -21,6 +21,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { observeRequest } from '../../util/metrics.js';
+import { ByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
 import type { RequestOf } from './wire/schema.js';
@@ -62,8 +63,8 @@ export class KafkaConnection {
   readonly #slots: Slot[] = [];
   readonly #closed = new AbortController();
   #produceChain: Promise<unknown> = Promise.resolve();
-  #fetchBytesReserved = 0;
-  readonly #fetchWaiters: { bytes: number; start: () => void }[] = [];
+  /** Bytes of the fetches running or unsent, and the fetches waiting for room. */
+  readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
   #outputBlocked = false;
   #readingPaused = false;
 
@@ -76,13 +77,13 @@ export class KafkaConnection {
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
       this.#outputBlocked = false;
-      this.#startWaitingFetches();
+      this.#fetchBudget.startWaiting();
       this.#updateReading();
     });
     socket.on('error', () => this.close());
     socket.on('close', () => {
       this.#closed.abort();
-      this.#startWaitingFetches(); // each answers at once (the connection is gone)
+      this.#fetchBudget.startWaiting(); // each answers at once (the connection is gone)
     });
   }
 
@@ -148,7 +149,7 @@ export class KafkaConnection {
       this.#produceChain = handled.catch(() => undefined);
     } else if (decoded.kind === 'request' && decoded.message === kafkaMessages.fetch) {
       const bytes = fetchBytesOf(requestBody(decoded, kafkaMessages.fetch));
-      handled = this.#fetchRoom(bytes).then(() => {
+      handled = this.#fetchBudget.take(bytes).then(() => {
         slot.fetchBytes = bytes;
         return run();
       });
@@ -183,13 +184,9 @@ export class KafkaConnection {
   #flush(): void {
     if (this.#closed.signal.aborted) return;
     this.#socket.cork();
-    let released = false;
     while (this.#slots.length > 0 && this.#slots[0]!.ready) {
       const { chunks, closeReason, fetchBytes } = this.#slots.shift()!;
-      if (fetchBytes > 0) {
-        this.#fetchBytesReserved -= fetchBytes; // its response is in the socket now, counted there
-        released = true;
-      }
+      if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes); // its response is in the socket now, counted there
       if (closeReason !== undefined) {
         this.#socket.uncork();
         this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${closeReason}`);
@@ -203,32 +200,14 @@ export class KafkaConnection {
       }
     }
     this.#socket.uncork();
-    if (released) this.#startWaitingFetches();
     this.#updateReading();
   }
 
-  /** Resolves once a fetch that may return `bytes` fits; it then holds them. */
-  #fetchRoom(bytes: number): Promise<void> {
-    if (this.#fetchWaiters.length === 0 && this.#fetchFits(bytes)) {
-      this.#fetchBytesReserved += bytes;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#fetchWaiters.push({ bytes, start: resolve }));
-  }
-
-  #fetchFits(bytes: number): boolean {
+  #fetchFits(held: number, bytes: number): boolean {
     if (this.#closed.signal.aborted) return true; // aborted fetches answer at once
     // With none running, one starts unless output is backed up (then 'drain' comes to start it).
-    if (this.#fetchBytesReserved === 0) return !this.#outputBlocked;
-    return this.#fetchBytesReserved + this.#socket.writableLength + bytes <= fetchBytesInFlightMax;
-  }
-
-  #startWaitingFetches(): void {
-    while (this.#fetchWaiters.length > 0 && this.#fetchFits(this.#fetchWaiters[0]!.bytes)) {
-      const waiter = this.#fetchWaiters.shift()!;
-      this.#fetchBytesReserved += waiter.bytes;
-      waiter.start();
-    }
+    if (held === 0) return !this.#outputBlocked;
+    return held + this.#socket.writableLength + bytes <= fetchBytesInFlightMax;
   }
 
   #updateReading(): void {

@@ -22,6 +22,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
+import { ByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
@@ -79,8 +80,7 @@ export class ServerConnection implements SubscriptionOutput {
   #closing = false;
   #drainWaiters: (() => void)[] = [];
   /** Byte limits of the fetches running now, and the fetches waiting for room (see fetchBytesInFlightMax). */
-  #fetchBytesReserved = 0;
-  readonly #fetchWaiters: { bytes: number; start: () => void }[] = [];
+  readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
   #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
@@ -249,12 +249,17 @@ export class ServerConnection implements SubscriptionOutput {
         const partitionBytes = fetch.partitions.reduce((sum, p) => sum + Math.max(0, p.bytesMax), 0);
         const bytes = Math.min(Math.max(0, fetch.bytesMaxTotal), partitionBytes, this.#context.fetchBytesMax);
         this.#run(correlationId, name, async () => {
-          await this.#fetchRoom(bytes);
+          const room = this.#fetchBudget.take(bytes);
+          if (this.#fetchBudget.waiting > 0) this.#pauseReading(); // until the waiting fetches start
+          await room;
           try {
             return await handlers.fetch(this.#broker, fetch, this.#context);
           } finally {
             // Released once the answer is in the socket (counted there from then on).
-            setImmediate(() => this.#releaseFetch(bytes));
+            setImmediate(() => {
+              this.#fetchBudget.release(bytes);
+              this.#maybeResumeReading();
+            });
           }
         });
         return;
@@ -473,42 +478,23 @@ export class ServerConnection implements SubscriptionOutput {
     this.#socket.pause();
   }
 
-  /** Resolves once a fetch asking for `bytes` fits (see fetchBytesInFlightMax); it then holds them. */
-  #fetchRoom(bytes: number): Promise<void> {
-    if (this.#fetchWaiters.length === 0 && this.#fetchFits(bytes)) {
-      this.#fetchBytesReserved += bytes;
-      return Promise.resolve();
-    }
-    this.#pauseReading();
-    return new Promise((resolve) => this.#fetchWaiters.push({ bytes, start: resolve }));
-  }
-
-  #fetchFits(bytes: number): boolean {
+  #fetchFits(held: number, bytes: number): boolean {
     if (this.#closing || this.#socket.destroyed) return true; // aborted fetches answer at once
     const waiting = this.#socket.writableLength;
     // With none running, one starts unless output is backed up (then 'drain' comes to start it).
-    if (this.#fetchBytesReserved === 0) return waiting <= this.#limits.outboundBytesMax;
-    return this.#fetchBytesReserved + waiting + bytes <= this.#limits.fetchBytesInFlightMax;
-  }
-
-  #releaseFetch(bytes: number): void {
-    this.#fetchBytesReserved -= bytes;
-    this.#startWaitingFetches();
+    if (held === 0) return waiting <= this.#limits.outboundBytesMax;
+    return held + waiting + bytes <= this.#limits.fetchBytesInFlightMax;
   }
 
   #startWaitingFetches(): void {
-    while (this.#fetchWaiters.length > 0 && this.#fetchFits(this.#fetchWaiters[0]!.bytes)) {
-      const waiter = this.#fetchWaiters.shift()!;
-      this.#fetchBytesReserved += waiter.bytes;
-      waiter.start();
-    }
+    this.#fetchBudget.startWaiting();
     this.#maybeResumeReading();
   }
 
   #maybeResumeReading(): void {
     if (!this.#readingPaused || this.#closing) return;
     if (this.#inFlight >= this.#limits.inFlightRequestsMax) return;
-    if (this.#fetchWaiters.length > 0) return;
+    if (this.#fetchBudget.waiting > 0) return;
     if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
     this.#readingPaused = false;
     this.#socket.resume();
