@@ -295,6 +295,94 @@ test('the producer buffer is bounded: sendNoWait refuses when full until ready()
   }
 });
 
+test('a message of the wrong type fails alone with INVALID_REQUEST; the others are stored, and flush and close end', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('mixed', { partitions: 1 });
+    const producer = client.producer();
+    const invalid = (e: unknown): boolean => isWeirError(e, 'INVALID_REQUEST');
+    // Sent in one turn of the event loop, so that they would share a batch.
+    const outcomes = await Promise.allSettled([
+      producer.send('mixed', { value: 'good-1' }),
+      producer.send('mixed', { value: 42 as never }),
+      producer.send('mixed', { value: 'x', timestamp: new Date('not a date') }),
+      producer.send('mixed', { value: 'x', headers: { h: 7 as never } }),
+      producer.send('mixed', { value: 'x', partition: '0' as never }),
+      producer.send('mixed', null as never),
+      producer.send('mixed', { value: 'good-2', headers: [{ key: 'h', value: 'text' as never }] }),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected', 'fulfilled']);
+    for (const o of outcomes) if (o.status === 'rejected') assert.ok(invalid(o.reason), String(o.reason));
+    assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /value must be a string, a Buffer or null/);
+    // A bad message in an array fails the send (no unhandled rejection), and the producer stays usable.
+    await assert.rejects(producer.send('mixed', [{ value: 'a' }, { value: 'b', delayMs: -1 }, { value: 'c' }]), invalid);
+    // The first message to a topic not yet described takes another path to the batch.
+    await assert.rejects(client.producer().send('mixed-new', { value: 'x', delayMs: -1 }), invalid);
+    await producer.flush();
+    await producer.close();
+    const consumer = client.consumer({ topics: ['mixed'], from: 'earliest' });
+    const stored = await take(consumer, 4, 2_000);
+    await consumer.close();
+    assert.equal(stored.length, 3);
+    assert.equal(stored[0]!.value!.toString(), 'good-1');
+    assert.equal(stored[1]!.value!.toString(), 'good-2');
+    assert.equal(stored[1]!.headers[0]!.value!.toString(), 'text', 'a string header value in the array form is stored as UTF-8');
+    assert.equal(stored[2]!.value!.toString(), 'a', 'the array send stored what came before its bad message');
+  } finally {
+    await client.close();
+  }
+});
+
+test('auto-commit and close() leave out the message whose handler is running; a second close() waits for the first', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('slow-work', { partitions: 1 });
+    const producer = client.producer();
+    await producer.send('slow-work', ['m0', 'm1', 'm2'].map((value) => ({ value })));
+    const consumer = client.consumer({ groupId: 'slow-workers', topics: ['slow-work'], from: 'earliest', autoCommitIntervalMs: 50 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    const running = consumer.run({
+      eachMessage: async (message) => {
+        if (message.offset === 1n) await released;
+        handled.push(message.value!.toString());
+      },
+    });
+    const committed = async (): Promise<bigint | undefined> =>
+      (await admin.describeGroup('slow-workers')).offsets.find((o) => o.topic === 'slow-work')?.offset;
+    await waitFor(() => handled.length === 1, 10_000, 'm0 handled');
+    await new Promise((resolve) => setTimeout(resolve, 400)); // several auto-commit intervals
+    assert.equal(await committed(), 1n, 'm1 is still being handled: the commit stops before it');
+    const first = consumer.close();
+    await consumer.close(); // the second call waits for the whole close: commit and leave
+    assert.equal(await committed(), 1n, 'closing while m1 is handled does not commit it');
+    const group = await admin.describeGroup('slow-workers');
+    assert.equal(group.members.length, 0, 'the member left before the second close() returned');
+    await first;
+    release();
+    await running;
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('the producer gives back every byte it counted: bufferedBytes is 0 when idle', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('accounted', { partitions: 2 });
+    const producer = client.producer();
+    for (let i = 0; i < 200; i++) await producer.send('accounted', { value: `m${i}`, key: String(i % 7), headers: { i: String(i) } });
+    await producer.send('accounted', Array.from({ length: 500 }, (_, i) => ({ value: Buffer.alloc(i % 300) })));
+    assert.equal(producer.bufferedBytes, 0);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('compressed batches, run({ eachMessage }) and starting from a time', async () => {
   const client = await connect(harness.url);
   try {

@@ -102,6 +102,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   #interruptWaiters: (() => void)[] = [];
   #running: Promise<void> | null = null;
   #closing = false;
+  /** close()'s work: a second close() waits for it too. */
+  #closed: Promise<void> | null = null;
   #failure: WeirError | null = null;
   #commitTimer: NodeJS.Timeout | null = null;
   #metadataTimer: NodeJS.Timeout | null = null;
@@ -166,7 +168,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#running !== null || this.#closing) return;
     this.#running = this.#run();
     if (this.#options.autoCommit && this.#options.groupId !== undefined) {
-      this.#commitTimer = setInterval(() => void this.commit().catch(() => {}), this.#options.autoCommitIntervalMs);
+      this.#commitTimer = setInterval(() => void this.#commitConsumed().catch(() => {}), this.#options.autoCommitIntervalMs);
       this.#commitTimer.unref();
     }
     if (this.#membership === null && this.#options.partitions === undefined) {
@@ -258,11 +260,21 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#positions.has(this.#takenKey)) this.#consumed.set(this.#takenKey, message.offset + 1n);
   }
 
-  /** Commits the offsets of the messages consumed so far. */
+  /**
+   * Commits the offsets of the messages consumed so far, the message last handed out included:
+   * call it once that message is handled. (Auto-commit and close() commit only the messages
+   * before it while its handler runs, so that a crash in the handler does not lose it.)
+   */
   async commit(): Promise<void> {
-    const groupId = this.#options.groupId;
-    if (groupId === undefined) throw new WeirError('INVALID_REQUEST', 'a consumer without a groupId cannot commit');
+    if (this.#options.groupId === undefined) throw new WeirError('INVALID_REQUEST', 'a consumer without a groupId cannot commit');
     this.#markTakenConsumed();
+    await this.#commitConsumed();
+  }
+
+  /** Commits the offsets of the messages finished: not the one the application is handling. */
+  async #commitConsumed(): Promise<void> {
+    const groupId = this.#options.groupId;
+    if (groupId === undefined) return;
     const offsets = [];
     for (const [k, offset] of this.#consumed) {
       if (this.#committed.get(k) === offset) continue;
@@ -285,13 +297,18 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 
   /**
-   * Stops fetching, commits what was consumed (with auto-commit), leaves the group. Waits at most
+   * Stops fetching, commits what was consumed (with auto-commit), leaves the group. A message
+   * whose handling has not finished (the loop has not asked for the next one, nor left) is not
+   * committed: `break` out of a `for await` loop before closing to count its last message. Waits at most
    * 2 s for the fetch loop and 5 s for the commit and leave: with the broker unreachable it gives
    * up on them (the group then drops the member after its session timeout).
    */
-  async close(): Promise<void> {
-    if (this.#closing) return;
-    this.#markTakenConsumed();
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     this.#closing = true;
     this.#assigned.reject(new WeirError('CLOSED', 'the consumer was closed'));
     this.#interrupt();
@@ -302,7 +319,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     await waitAtMost(this.#running, consumerCloseWaitMs);
     const finishing = (async () => {
       if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
-        await this.commit().catch(() => {});
+        await this.#commitConsumed().catch(() => {});
       }
       await this.#membership?.leave();
     })();
@@ -409,7 +426,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     let committed = new Map<string, bigint>();
     if (this.#membership !== null) {
       // Offsets consumed under the old assignment, before another member takes the partitions.
-      if (this.#membership.joined) await this.commit().catch(() => {});
+      if (this.#membership.joined) await this.#commitConsumed().catch(() => {});
       this.#assignment = [];
       partitions = await this.#membership.join();
       if (this.#closing) {

@@ -41,23 +41,54 @@ export interface ConsumerMessage {
   headers: RecordHeader[];
 }
 
-function toBuffer(bytes: Bytes | null | undefined): Buffer | null {
+/** `field`'s bytes: a string as UTF-8, a Buffer or Uint8Array as it is (no copy); null stays null. */
+function toBytes(field: string, bytes: unknown): Buffer | null {
   if (bytes === null || bytes === undefined) return null;
-  return typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  if (typeof bytes === 'string') return Buffer.from(bytes, 'utf8');
+  if (Buffer.isBuffer(bytes)) return bytes;
+  if (bytes instanceof Uint8Array) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new WeirError('INVALID_REQUEST', `${field} must be a string, a Buffer or null, not ${describe(bytes)}`);
 }
 
-/** The record a message becomes (no copy of Buffer keys and values). */
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+function toHeaders(headers: unknown): RecordHeader[] {
+  if (Array.isArray(headers)) {
+    return headers.map((header: unknown, i) => {
+      const name = (header as RecordHeader | null)?.key;
+      if (typeof name !== 'string') throw new WeirError('INVALID_REQUEST', `headers[${i}] needs a string key`);
+      return { key: name, value: toBytes(`header ${name}`, (header as RecordHeader).value) };
+    });
+  }
+  if (typeof headers !== 'object' || headers === null) {
+    throw new WeirError('INVALID_REQUEST', `headers must be an object or an array of { key, value }, not ${describe(headers)}`);
+  }
+  return Object.entries(headers).map(([name, value]) => ({ key: name, value: toBytes(`header ${name}`, value) }));
+}
+
+function toTimestamp(timestamp: number | Date | undefined): number | undefined {
+  if (timestamp === undefined) return undefined;
+  const ms = timestamp instanceof Date ? timestamp.getTime() : timestamp;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new WeirError('INVALID_REQUEST', `timestamp must be a Date or milliseconds since the epoch, not ${describe(timestamp)}`);
+  }
+  return Math.round(ms);
+}
+
+/**
+ * The record a message becomes (no copy of Buffer keys and values). A field of the wrong type
+ * throws INVALID_REQUEST naming it, so one bad message never reaches a batch shared with others.
+ */
 export function toRecordInput(message: ProducerMessage): RecordInput & { key: Buffer | null } {
-  let headers = message.headers === undefined
-    ? undefined
-    : Array.isArray(message.headers)
-      ? (message.headers as readonly RecordHeader[])
-      : Object.entries(message.headers).map(([key, value]) => ({ key, value: toBuffer(value as Bytes | null) }));
-  const timestamp = message.timestamp instanceof Date ? message.timestamp.getTime() : message.timestamp;
+  let headers = message.headers === undefined ? undefined : toHeaders(message.headers);
+  const timestamp = toTimestamp(message.timestamp);
   if (message.delayMs !== undefined || message.deliverAt !== undefined || message.ttlMs !== undefined) {
     headers = [...(headers ?? []), ...schedulingHeaders(message)];
   }
-  return { key: toBuffer(message.key), value: toBuffer(message.value), headers, timestamp };
+  return { key: toBytes('key', message.key), value: toBytes('value', message.value), headers, timestamp };
 }
 
 /** Record header names the broker reads for queue subscriptions (docs/queues.md). */
@@ -66,7 +97,7 @@ export const schedulingHeaderNames = { deliverAt: 'weir-deliver-at', expiresAt: 
 function schedulingHeaders(message: ProducerMessage): RecordHeader[] {
   const now = Date.now();
   const checked = (field: string, ms: number): number => {
-    if (!Number.isFinite(ms) || ms < 0) throw new WeirError('INVALID_REQUEST', `${field} ${ms} is not a non-negative number of milliseconds`);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new WeirError('INVALID_REQUEST', `${field} ${ms} is not a non-negative number of milliseconds`);
     return ms;
   };
   const headers: RecordHeader[] = [];

@@ -19,7 +19,7 @@
 import { BatchBufferPool, RecordBatchBuilder, batchOffsets, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
-import { WeirError } from '../util/errors.js';
+import { WeirError, asWeirError } from '../util/errors.js';
 import type { Acks, ProduceResponse, TopicDescription } from '../protocol/native/wire/messages.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
@@ -203,11 +203,11 @@ export class Producer {
         if (--remaining === 0) resolve(results);
       };
       void (async () => {
-        for (let i = 0; i < messages.length; i++) {
+        for (let i = 0; i < messages.length && !failed; i++) {
           const callback: SendCallback = (error, metadata) => settle(i, error, metadata);
           if (!this.sendNoWait(topic, messages[i]!, callback)) await this.#offerWhenReady(topic, messages[i]!, callback);
         }
-      })();
+      })().catch((error: unknown) => settle(-1, asWeirError(error)));
     });
   }
 
@@ -228,6 +228,10 @@ export class Producer {
   sendNoWait(topic: string, message: ProducerMessage, callback?: SendCallback): boolean {
     if (this.#closed) {
       callback?.(new WeirError('CLOSED', 'the producer is closed'));
+      return true;
+    }
+    if (typeof topic !== 'string' || typeof message !== 'object' || message === null) {
+      callback?.(new WeirError('INVALID_REQUEST', typeof topic !== 'string' ? 'the topic must be a string' : 'a message must be an object with a value'));
       return true;
     }
     if (this.#bufferedBytes >= this.#options.bufferBytesMax) return false;
@@ -328,11 +332,21 @@ export class Producer {
 
   #append(topic: string, metadata: TopicMetadata, message: ProducerMessage, callback: SendCallback | undefined): void {
     const plain = isPlainRecord(message);
-    const record = plain ? message : toRecordInput(message);
+    let record: RecordInput;
+    try {
+      record = plain ? message : toRecordInput(message);
+    } catch (error) {
+      callback?.(asWeirError(error)); // nothing of it was added
+      return;
+    }
     let partition = message.partition;
     if (partition === undefined) partition = record.key != null ? partitionForKey(record.key, metadata.partitionCount) : metadata.sticky;
-    if (!Number.isInteger(partition) || partition < 0 || partition >= metadata.partitionCount) {
-      callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition}`));
+    else if (!Number.isInteger(partition) || partition < 0) {
+      callback?.(new WeirError('INVALID_REQUEST', `partition must be a non-negative integer, not ${JSON.stringify(partition)}`));
+      return;
+    }
+    if (partition >= metadata.partitionCount) {
+      callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition} (it has ${metadata.partitionCount})`));
       return;
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
@@ -347,11 +361,10 @@ export class Producer {
       this.#openBuilders++;
       this.#armLinger();
     }
-    const before = builder.sizeBytes;
-    if (callback !== undefined) {
-      addCallback(state.callbacks, callback, builder.count);
-    }
+    // A new batch's header counts too: the batch gives back its whole size when it settles.
+    const before = builder.count === 0 ? 0 : builder.sizeBytes;
     builder.add(record);
+    if (callback !== undefined) addCallback(state.callbacks, callback, builder.count - 1);
     this.#bufferedBytes += builder.sizeBytes - before;
   }
 
@@ -404,9 +417,13 @@ export class Producer {
   #seal(state: PartitionState, metadata: TopicMetadata): void {
     state.sealWhenFree = false;
     const builder = state.builder;
-    if (builder === null || builder.count === 0) return;
+    if (builder === null) return;
     state.builder = null;
     this.#openBuilders--;
+    if (builder.count === 0) {
+      state.spareBuilder ??= builder;
+      return;
+    }
     const batch: Batch = {
       serial: this.#serial++,
       state,
@@ -722,13 +739,14 @@ function recordBytesBound(record: RecordInput, plain: boolean): number {
   return plainRecordOverheadBytesMax + (record.key?.length ?? 0) + (record.value?.length ?? 0);
 }
 
-/** A message that already is a RecordInput (Buffer key and value, no headers, numeric time): no copy needed. */
+/** A message that already is a RecordInput (Buffer key and value, no headers, integer time): no copy needed. */
 function isPlainRecord(message: ProducerMessage): message is ProducerMessage & RecordInput {
+  const { value, key, timestamp } = message;
   return (
-    typeof message.value !== 'string' &&
-    (message.key == null || typeof message.key !== 'string') &&
+    (value === null || Buffer.isBuffer(value)) &&
+    (key == null || Buffer.isBuffer(key)) &&
     message.headers === undefined &&
-    typeof message.timestamp !== 'object' &&
+    (timestamp === undefined || Number.isInteger(timestamp)) &&
     message.delayMs === undefined &&
     message.deliverAt === undefined &&
     message.ttlMs === undefined

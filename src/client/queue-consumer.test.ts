@@ -146,3 +146,39 @@ for (const mode of ['push', 'pull'] as const) {
     }
   });
 }
+
+test('a settlement with a bad value fails alone: the others in its request are settled and deliveries go on', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('settle-mix', { partitions: 1 });
+    await admin.createSubscription('settle-mix', 's');
+    const producer = client.producer();
+    await producer.send('settle-mix', Array.from({ length: 6 }, (_, i) => ({ value: `m${i}` })));
+    const consumer = client.queueConsumer({ topic: 'settle-mix', subscription: 's', prefetch: 4 });
+    const messages = await take(consumer, 4);
+    assert.equal(messages.length, 4);
+    // One turn of the event loop: these share one settle request.
+    const outcomes = await Promise.allSettled([
+      messages[0]!.ack(),
+      messages[1]!.extend(Number.NaN),
+      messages[1]!.nack({ delayMs: 1.5 }),
+      messages[2]!.reject('x'.repeat(70_000)),
+      messages[3]!.ack(),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    for (const o of outcomes) if (o.status === 'rejected') assert.ok(isWeirError(o.reason, 'INVALID_REQUEST'), String(o.reason));
+    await messages[1]!.ack(); // not settled by the refused nack
+    const rest = await take(consumer, 2);
+    assert.deepEqual(rest.map((m) => m.value!.toString()), ['m4', 'm5'], 'the credits came back with the settlements');
+    for (const m of rest) await m.ack();
+    const [letter] = await admin.listDeadLetters('settle-mix.s.dlq');
+    assert.equal(letter!.reason, `rejected: ${'x'.repeat(1_000)}`.slice(0, 1_000));
+    const first = consumer.close();
+    await consumer.close();
+    await first;
+    assert.equal((await admin.describeSubscription('settle-mix', 's')).consumers, 0, 'the second close() waited for the unsubscribe');
+  } finally {
+    await client.close();
+  }
+});

@@ -50,6 +50,8 @@ export interface QueueSubscriptionConfig {
   startAt: 'earliest' | 'latest';
 }
 
+/** The broker keeps this much of a reject's reason (docs/queues.md). */
+const reasonLengthMax = 1_000;
 /** How long close() waits for the answers to settlements already sent. */
 const closeSettleWaitMs = 5_000;
 
@@ -83,7 +85,7 @@ export interface QueueMessage extends ConsumerMessage {
   ack(): Promise<void>;
   /** Failed: delivered again after `delayMs` (default: the subscription's backoff). */
   nack(options?: { delayMs?: number }): Promise<void>;
-  /** To the dead-letter topic now, with the reason. */
+  /** To the dead-letter topic now, with the reason (its first 1000 characters). */
   reject(reason?: string): Promise<void>;
   /** Keeps the lease `ms` longer from now. */
   extend(ms: number): Promise<void>;
@@ -146,6 +148,10 @@ class LeasedMessage implements QueueMessage {
   }
 
   #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
+    // Checked here, alone: settlements share a request, which one bad value would fail whole.
+    if (!Number.isSafeInteger(ms) || ms < (action === 'nack' ? -1 : 0)) {
+      return Promise.reject(new WeirError('INVALID_REQUEST', `${action === 'nack' ? 'delayMs' : 'ms'} ${String(ms)} is not a whole number of milliseconds (0 or more)`));
+    }
     if (action !== 'extend') {
       if (this.#settled) {
         if (quiet) return undefined;
@@ -165,7 +171,7 @@ class LeasedMessage implements QueueMessage {
   }
 
   reject(reason?: string): Promise<void> {
-    return this.#finish('reject', 0, reason ?? '', false)!;
+    return this.#finish('reject', 0, String(reason ?? '').slice(0, reasonLengthMax), false)!;
   }
 
   extend(ms: number): Promise<void> {
@@ -201,6 +207,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #active: { connection: Connection; consumerId: number } | null = null;
   #running: Promise<void> | null = null;
   #closing = false;
+  /** close()'s work: a second close() waits for it too. */
+  #closed: Promise<void> | null = null;
   #failure: WeirError | null = null;
   #epoch = 0;
 
@@ -493,10 +501,15 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
 
   /**
    * Sends pending settlements and waits for their answers (up to `closeSettleWaitMs`), then
-   * leaves the subscription: unsettled messages go to other consumers.
+   * leaves the subscription: unsettled messages go to other consumers, among them one whose run()
+   * handler is still running (it is delivered again).
    */
-  async close(): Promise<void> {
-    if (this.#closing) return;
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     this.#flush(true);
     this.#closing = true;
     if (this.#settling.size > 0) await waitAtMost(Promise.allSettled([...this.#settling]), closeSettleWaitMs);

@@ -76,3 +76,8 @@ export class WeirError extends Error {
 export function isWeirError(error: unknown, code?: ErrorCode): error is WeirError {
   return error instanceof WeirError && (code === undefined || error.code === code);
 }
+
+/** `error` as a WeirError: itself, or UNKNOWN with it as the cause. */
+export function asWeirError(error: unknown): WeirError {
+  return error instanceof WeirError ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+}

@@ -12,7 +12,7 @@ import type { BrokerApi, ProduceResult } from '../../broker/types.js';
 import { queueHeaders } from '../../broker/types.js';
 import { partitionForKey } from '../../format/partitioner.js';
 import { RecordBatchBuilder, type RecordHeader } from '../../format/record-batch.js';
-import { WeirError } from '../../util/errors.js';
+import { WeirError, asWeirError } from '../../util/errors.js';
 import { errorJson, type ErrorJson } from './http-errors.js';
 import { encodings, type Encoding } from './message-json.js';
 import { arrayOf, integerIn, invalid, objectWith, oneOf, stringOf } from './schema.js';
@@ -180,7 +180,7 @@ function collectResults(count: number, entries: [number, PartitionBatch][], sett
       const baseOffset = Number(outcome.value.baseOffset);
       indexes.forEach((index, n) => (results[index] = { partition, offset: baseOffset + n }));
     } else {
-      const failure = outcome.reason instanceof WeirError ? outcome.reason : new WeirError('UNKNOWN', String(outcome.reason), { cause: outcome.reason });
+      const failure = asWeirError(outcome.reason);
       error ??= failure;
       const json = errorJson(failure);
       for (const index of indexes) results[index] = { partition, error: json };

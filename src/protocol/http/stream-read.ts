@@ -5,7 +5,7 @@
  */
 import type { BrokerApi, OffsetCommitEntry } from '../../broker/types.js';
 import { decodeBatches } from '../../format/record-batch.js';
-import { WeirError, isWeirError } from '../../util/errors.js';
+import { WeirError, asWeirError, isWeirError } from '../../util/errors.js';
 import { HttpStatusError } from './http-errors.js';
 import { decompressedBytesMax, recordJson, type Encoding, type MessageJson } from './message-json.js';
 
@@ -156,7 +156,7 @@ export class GroupReaders {
       if (isWeirError(error, 'UNKNOWN_MEMBER')) {
         throw new HttpStatusError(409, 'INVALID_REQUEST', `group ${group} has active native or Kafka members; HTTP reads use groups without members (pick another group name)`);
       }
-      throw error instanceof WeirError ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+      throw asWeirError(error);
     }
   }
 }

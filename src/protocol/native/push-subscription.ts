@@ -14,7 +14,7 @@
  */
 import type { BrokerApi } from '../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../format/record-batch.js';
-import { WeirError } from '../../util/errors.js';
+import { WeirError, asWeirError } from '../../util/errors.js';
 import type { Delivery, TopicPartitionOffset } from './wire/messages.js';
 
 /** Credits add up to at most this (uint32 on the wire; kept well inside safe arithmetic). */
@@ -108,7 +108,7 @@ export class PushSubscription {
     } catch (error) {
       if (this.#stopped) return;
       this.#stopped = true;
-      const failure = error instanceof WeirError ? error : new WeirError('UNKNOWN', String(error), { cause: error });
+      const failure = asWeirError(error);
       this.#output.ended(this.id, failure);
     }
   }
