@@ -432,6 +432,10 @@ export function validateGroupId(groupId: string): void {
   if (typeof groupId !== 'string' || groupId.length === 0 || Buffer.byteLength(groupId) > groupIdBytesMax) {
     throw new WeirError('INVALID_GROUP_ID', `group id ${JSON.stringify(groupId)} is invalid: 1 to ${groupIdBytesMax} bytes`);
   }
+  // The offset store separates group, topic and partition with NUL in its record keys.
+  if (/[\u0000-\u001f\u007f]/.test(groupId)) {
+    throw new WeirError('INVALID_GROUP_ID', `group id ${JSON.stringify(groupId)} is invalid: it has a control character`);
+  }
 }
 
 /** Checks the metadata of a broker-assigned group member: UTF-8 JSON {"topics": [...]}. */

@@ -204,8 +204,9 @@ export class OffsetStore {
 
   /** Forgets the offsets of a deleted topic (in memory; the next commit of the group drops them for good). */
   forgetTopic(topic: string): void {
-    for (const offsets of this.#groups.values()) {
+    for (const [groupId, offsets] of this.#groups) {
       for (const key of offsets.keys()) if (key.startsWith(`${topic}\u0000`)) offsets.delete(key);
+      if (offsets.size === 0) this.#groups.delete(groupId); // listed no more: it has nothing left
     }
   }
 

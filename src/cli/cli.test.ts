@@ -120,6 +120,15 @@ describe('weir produce and consume', () => {
     assert.equal(second.stdout, 'd\ne\n');
     const json = JSON.parse((await weir(['group', 'describe', 'workers', '--json'])).stdout);
     assert.deepEqual(json.offsets.map((o: { offset: number; lag: number }) => [o.offset, o.lag]), [[5, 0]]);
+
+    const deleted = await weir(['group', 'delete', 'workers']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, 'deleted group workers\n');
+    const gone = await weir(['group', 'describe', 'workers']);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /UNKNOWN_GROUP/);
+    const again = await weir(['consume', 'jobs', '--group', 'workers', '--from', 'earliest', '--count', '1']);
+    assert.equal(again.stdout, 'a\n', 'a deleted group starts again from --from');
   });
 
   test('--timeout-ms ends a consumer that has nothing more to read', async () => {

@@ -41,11 +41,13 @@ export function validateSubscriptionName(name: unknown): string {
   return name;
 }
 
-export function resolveQueueConfig(overrides: Partial<QueueSubscriptionConfig>, base: QueueSubscriptionConfig): QueueSubscriptionConfig {
+/** A subscription of `topic`'s settings: `base` with `overrides`, each checked. */
+export function resolveQueueConfig(topic: string, overrides: Partial<QueueSubscriptionConfig>, base: QueueSubscriptionConfig): QueueSubscriptionConfig {
   for (const field of Object.keys(overrides)) {
     if (!configFields.has(field)) invalid(field, (overrides as Record<string, unknown>)[field], 'not a queue subscription setting');
   }
   const merged = { ...base, ...overrides };
+  if (merged.deadLetterTopic === topic) invalid('deadLetterTopic', topic, "the subscription's own topic: its letters would come back to it as new messages");
   return {
     ackTimeoutMs: integerIn('ackTimeoutMs', merged.ackTimeoutMs, ackTimeoutMsMin, ackTimeoutMsMax),
     deliveriesMax: integerIn('deliveriesMax', merged.deliveriesMax, 1, deliveriesMaxLimit),

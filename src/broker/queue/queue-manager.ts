@@ -17,6 +17,7 @@ import type {
 } from '../types.js';
 import { deadLetterOf, replayBatch } from './dead-letters.js';
 import { queueConfigDefaults, resolveQueueConfig, validateSubscriptionName } from './queue-config.js';
+import { validateUserTopicName } from '../topic-config.js';
 import { QueueStateLog, applyEvents, type RecoveredSubscription } from './queue-state-log.js';
 import { QueueSubscription, type QueueHost } from './queue-subscription.js';
 
@@ -130,9 +131,10 @@ export class QueueManager {
   async create(topic: string, name: string, overrides: Partial<QueueSubscriptionConfig> = {}): Promise<SubscriptionDescription> {
     this.#checkOpen();
     validateSubscriptionName(name);
+    validateUserTopicName(topic); // Weir's own topics take no subscriptions
     const existing = this.#topics.get(topic)?.get(name);
     if (existing !== undefined) {
-      const config = resolveQueueConfig(overrides, existing.config);
+      const config = resolveQueueConfig(topic, overrides, existing.config);
       if (config.keyOrdered !== existing.config.keyOrdered) {
         throw new WeirError('INVALID_CONFIG', `keyOrdered cannot change on the existing subscription ${name}; delete it and create it again`);
       }
@@ -141,7 +143,7 @@ export class QueueManager {
       await this.#state.flushed();
       return existing.describe();
     }
-    const config = resolveQueueConfig(overrides, queueConfigDefaults(topic, name));
+    const config = resolveQueueConfig(topic, overrides, queueConfigDefaults(topic, name));
     const sources = await this.#host.ensureTopic(topic);
     if (this.#count >= subscriptionsMax) throw new WeirError('LIMIT_EXCEEDED', `the broker holds the maximum of ${subscriptionsMax} queue subscriptions`);
     const raced = this.#topics.get(topic)?.get(name);
@@ -246,6 +248,9 @@ export class QueueManager {
   async listDeadLetters(topic: string, options: { partition?: number; offset?: bigint; max?: number } = {}): Promise<DeadLetter[]> {
     const partitions = this.#host.partitions(topic);
     if (partitions === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic} does not exist`);
+    if (options.partition !== undefined && !partitions.some((p) => p.index === options.partition)) {
+      throw new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${options.partition} (it has ${partitions.length})`);
+    }
     const max = options.max ?? 100;
     if (!Number.isSafeInteger(max) || max < 1 || max > deadLettersListMax) {
       throw new WeirError('INVALID_REQUEST', `max ${max} is invalid: expected 1 to ${deadLettersListMax}`);

@@ -1,4 +1,4 @@
-/** `weir group list | describe G`: consumer groups, their members, committed offsets and lag. */
+/** `weir group list | describe G | delete G`: consumer groups, their members, committed offsets and lag. */
 import { parseArgs } from 'node:util';
 import type { GroupDescription } from '../../client/index.js';
 import { positionalArguments, serverOptionSpec, UsageError } from '../args.js';
@@ -7,13 +7,15 @@ import { formatTable, toJson } from '../table.js';
 
 export const groupUsage = `weir group list [--json]             every consumer group with its state
 weir group describe G [--json]       members with their assignment, committed offsets, lag
+weir group delete G                  forgets the group and its committed offsets (it must have no live members)
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
 
 export async function group(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   if (action === 'list') return list(rest);
   if (action === 'describe') return describe(rest);
-  throw new UsageError(action === undefined ? 'missing the action (list, describe)' : `unknown action ${JSON.stringify(action)}`);
+  if (action === 'delete') return remove(rest);
+  throw new UsageError(action === undefined ? 'missing the action (list, describe, delete)' : `unknown action ${JSON.stringify(action)}`);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -36,6 +38,19 @@ async function describe(argv: string[]): Promise<number> {
   try {
     const description = await client.admin().describeGroup(groupId!);
     process.stdout.write(`${values.json ? toJson(jsonView(description)) : formatGroup(description)}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function remove(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: serverOptionSpec, allowPositionals: true, strict: true });
+  const [groupId] = positionalArguments(positionals, ['GROUP']);
+  const client = await connectBroker(values.server);
+  try {
+    await client.admin().deleteGroup(groupId!);
+    process.stdout.write(`deleted group ${groupId}\n`);
     return 0;
   } finally {
     await client.close();

@@ -80,12 +80,14 @@ export const demoChatHtml = `<!doctype html>
     socket.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type === 'messages') {
-        for (const message of frame.messages) {
-          let parsed = { name: '?', text: message.value };
-          try { parsed = JSON.parse(message.value); } catch {}
-          show(String(parsed.name), String(parsed.text), message.timestamp);
-        }
+        // Credits first: a message this page cannot show must not stop the ones after it.
         socket.send(JSON.stringify({ type: 'credit', credits: frame.messages.length }));
+        for (const message of frame.messages) {
+          let parsed = null;
+          try { parsed = JSON.parse(message.value); } catch {}
+          if (parsed === null || typeof parsed !== 'object') parsed = { name: '?', text: message.value };
+          show(String(parsed.name ?? '?'), String(parsed.text ?? ''), message.timestamp);
+        }
       } else if (frame.type === 'error') {
         show('weir', frame.error.code + ': ' + frame.error.message, Date.now(), true);
       }

@@ -8,11 +8,13 @@
  * accepting, end WebSocket sessions with 1001 and SSE streams, let in-flight requests answer
  * (long polls answer at once with what they have), then close the connections.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, ServerResponse, createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../util/logger.js';
 import { observeRequest, trackConnection } from '../../util/metrics.js';
+import { browserRefusal } from './browser-guard.js';
 import { demoChatHtml } from './demo-chat.js';
 import { HttpStatusError, asWeirError, errorJson, sendError, sendJson, statusOf } from './http-errors.js';
 import type { HttpBroker, HttpContext } from './http-context.js';
@@ -178,6 +180,8 @@ export class HttpListener {
     const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
     try {
       if (this.#closing.signal.aborted) res.setHeader('connection', 'close');
+      const refusal = browserRefusal(req, this.#options.host);
+      if (refusal !== null) throw refusal;
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = this.#router.match(req.method ?? 'GET', url.pathname);
       if (match.kind === 'none') throw new HttpStatusError(404, 'INVALID_REQUEST', `no route for ${req.method} ${url.pathname} (see /openapi.json)`);
@@ -200,8 +204,14 @@ export class HttpListener {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      this.#serveIgnoringUpgrade(req, socket as Socket, head);
+      return;
+    }
     try {
       if (this.#closing.signal.aborted) throw new HttpStatusError(503, 'SHUTTING_DOWN', 'the HTTP listener is closing');
+      const refusal = browserRefusal(req, this.#options.host);
+      if (refusal !== null) throw refusal;
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = /^\/v1\/topics\/([^/]+)\/ws$/.exec(url.pathname);
       if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
@@ -212,6 +222,27 @@ export class HttpListener {
     } catch (error) {
       refuseUpgrade(socket, asWeirError(error));
     }
+  }
+
+  /**
+   * A request asking for another protocol (curl --http2 sends `Upgrade: h2c`) is served as plain
+   * HTTP/1.1, as a server that does not take the upgrade may (RFC 9110, 7.8). Node hands such a
+   * request over without reading its body, so one with a body is refused (400) rather than half read.
+   */
+  #serveIgnoringUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    const bodyDeclared = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (bodyDeclared || head.length > 0) {
+      sendError(res, new HttpStatusError(400, 'INVALID_REQUEST', `Upgrade: ${req.headers.upgrade} is not supported on a request with a body; send it without the Upgrade header`));
+      return;
+    }
+    void this.#onRequest(req, res);
   }
 
   /** Stops accepting, ends subscriptions, lets in-flight requests answer, closes connections. */
@@ -264,5 +295,5 @@ function redirect(res: ServerResponse, location: string): void {
 function refuseUpgrade(socket: Writable & { destroy(): void }, error: ReturnType<typeof asWeirError>): void {
   const body = JSON.stringify({ error: errorJson(error) });
   const status = statusOf(error);
-  socket.end(`HTTP/1.1 ${status} Error\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -33,7 +33,8 @@ export function bytesText(bytes: Buffer | null, encoding: Encoding): string | nu
 }
 
 export function headersJson(headers: readonly RecordHeader[], encoding: Encoding): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
+  // No prototype: a header named __proto__ is a header like any other.
+  const out = Object.create(null) as Record<string, string | null>;
   for (const header of headers) out[header.key] = bytesText(header.value, encoding);
   return out;
 }

@@ -9,7 +9,7 @@
  * `metricLabelSetsMax` series like any other.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { BrokerApi, QueueBrokerApi } from '../../broker/types.js';
+import type { BrokerApi, GroupDescription, QueueBrokerApi } from '../../broker/types.js';
 import { metrics, MetricsRegistry, renderMetrics } from '../../util/metrics.js';
 
 export { metricsContentType } from '../../util/metrics.js';
@@ -50,7 +50,12 @@ function addGroups(registry: MetricsRegistry, broker: BrokerApi): void {
   const committed = registry.gauge({ name: 'weir_group_committed_offset', help: 'Offset the consumer group committed for the partition', labelNames });
   const lag = registry.gauge({ name: 'weir_group_lag_messages', help: 'High watermark minus the committed offset', labelNames });
   for (const { groupId } of broker.listGroups()) {
-    const group = broker.describeGroup(groupId);
+    let group: GroupDescription;
+    try {
+      group = broker.describeGroup(groupId);
+    } catch {
+      continue; // gone since it was listed, or stored under an id no longer valid: one group never fails the scrape
+    }
     members.series({ group: groupId }).set(group.members.length);
     for (const entry of group.offsets) {
       if (entry.offset < 0n) continue; // nothing committed for this partition

@@ -6,7 +6,7 @@
  *    request) until the listener closes or the subscription or topic is deleted.
  *    Leases an HTTP client never settles end by the subscription's ack timeout.
  *  - a WebSocket or SSE session opens a consumer of its own and closes it when it ends, so the
- *    messages a closed browser tab held are delivered again at once.
+ *    messages a closed browser tab held are delivered again after the backoff, not at lease end.
  * When a pool is at its bound, further receives wait for a consumer to come back.
  */
 import { queueDeliveryMessages } from '../../broker/queue/queue-partition.js';
@@ -45,13 +45,21 @@ export class QueueConsumers {
   async receive(topic: string, subscription: string, read: { max: number; waitMs: number; encoding: Encoding }, signal: AbortSignal): Promise<MessageJson[]> {
     this.#broker.describeSubscription(topic, subscription); // UNKNOWN_SUBSCRIPTION, UNKNOWN_TOPIC
     const pool = this.#pool(topic, subscription);
-    const consumer = await this.#borrow(pool, signal);
-    if (consumer === null) return [];
+    // The wait counts from the request: a receive that waited for a pooled consumer waits only for what is left.
+    const deadlineMs = Date.now() + read.waitMs;
+    const consumer = await this.#borrow(pool, signal, deadlineMs);
+    if (consumer === null) {
+      if (!signal.aborted) this.#broker.describeSubscription(topic, subscription); // deleted meanwhile: 404
+      return [];
+    }
+    let deliveries: QueueDelivery[];
     try {
-      return deliveriesJson(await consumer.receive(read.max, read.waitMs, signal), read.encoding);
+      deliveries = await consumer.receive(read.max, Math.max(0, deadlineMs - Date.now()), signal);
     } finally {
       this.#giveBack(pool, consumer);
     }
+    if (deliveries.length === 0 && !pool.all.has(consumer)) this.#broker.describeSubscription(topic, subscription); // ended by a deletion: 404
+    return deliveriesJson(deliveries, read.encoding);
   }
 
   /** A source with a consumer of its own (WebSocket and SSE sessions); closing it releases the leases. */
@@ -90,7 +98,8 @@ export class QueueConsumers {
     return pool;
   }
 
-  async #borrow(pool: Pool, signal: AbortSignal): Promise<QueueConsumer | null> {
+  /** A consumer of the pool; null when the signal aborts, the deadline passes or the pool is dropped first. */
+  async #borrow(pool: Pool, signal: AbortSignal, deadlineMs: number): Promise<QueueConsumer | null> {
     const idle = pool.idle.pop();
     if (idle !== undefined) return idle;
     if (pool.open < pooledConsumersPerSubscriptionMax) {
@@ -116,14 +125,18 @@ export class QueueConsumers {
     }
     return new Promise((resolve) => {
       const waiter = (consumer: QueueConsumer | null): void => {
-        signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', giveUp);
+        clearTimeout(timer);
         resolve(consumer);
       };
-      const onAbort = (): void => {
+      const giveUp = (): void => {
+        signal.removeEventListener('abort', giveUp);
+        clearTimeout(timer);
         pool.waiting.splice(pool.waiting.indexOf(waiter), 1);
         resolve(null);
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(giveUp, Math.max(0, deadlineMs - Date.now()));
+      signal.addEventListener('abort', giveUp, { once: true });
       pool.waiting.push(waiter);
     });
   }

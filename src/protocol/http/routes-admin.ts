@@ -27,8 +27,9 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
   router.add('GET', '/v1/topics/{topic}', 'Describe a topic', ({ res, params }) => sendJson(res, 200, context.broker.describeTopic(params.topic!)));
   router.add('PATCH', '/v1/topics/{topic}', 'Alter a topic: configuration, more partitions', (r) => alterTopic(context, r));
   router.add('DELETE', '/v1/topics/{topic}', 'Delete a topic', async ({ res, params }) => {
-    await context.queues.forget(params.topic!);
+    // Deleted first: the long polls it ends then find it gone (404), not there (an empty 200).
     await context.broker.deleteTopic(params.topic!);
+    await context.queues.forget(params.topic!);
     sendEmpty(res, 204);
   });
   router.add('GET', '/v1/subscriptions', 'List queue subscriptions', ({ res, query }) => {
@@ -40,8 +41,8 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
     sendJson(res, 200, context.broker.describeSubscription(params.topic!, params.subscription!)),
   );
   router.add('DELETE', '/v1/topics/{topic}/subscriptions/{subscription}', 'Delete a queue subscription', async ({ res, params }) => {
-    await context.queues.forget(params.topic!, params.subscription!);
     await context.broker.deleteSubscription(params.topic!, params.subscription!);
+    await context.queues.forget(params.topic!, params.subscription!);
     sendEmpty(res, 204);
   });
   router.add('GET', '/v1/groups', 'List consumer groups', ({ res }) => sendJson(res, 200, { groups: context.broker.listGroups() }));

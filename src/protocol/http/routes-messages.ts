@@ -106,6 +106,7 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
     }
     case 'reject': {
       const reason = stringOf(request.reason, 'reason', reasonLengthMax);
+      if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
       return receipts.map((receipt) => ({ action, receipt, reason }));
     }
     case 'extend': {

@@ -116,7 +116,12 @@ export class GroupReaders {
   read(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
     const key = `${group}\u0000${topic}`;
     const previous = this.#tails.get(key) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(() => (signal.aborted ? [] : this.#readOnce(group, topic, read, signal)));
+    // The wait counts from the request, not from its turn: reads queued behind others still
+    // answer within their own waitMs (a turn that comes late waits only for what is left).
+    const deadlineMs = Date.now() + read.waitMs;
+    const run = previous.catch(() => {}).then(() =>
+      signal.aborted ? [] : this.#readOnce(group, topic, { ...read, waitMs: Math.max(0, deadlineMs - Date.now()) }, signal),
+    );
     this.#tails.set(key, run);
     void run.finally(() => {
       if (this.#tails.get(key) === run) this.#tails.delete(key);

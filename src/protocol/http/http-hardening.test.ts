@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { request, type IncomingMessage } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { browserRefusal } from './browser-guard.js';
+import { startTestHttp, type TestHttp } from './testing-http.js';
+
+/** A request with headers fetch would not send as given (Host, Origin, Upgrade). */
+function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The HTTP status a WebSocket upgrade is refused with, or 101 when it opens. */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url, { headers });
+    socket.on('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode!);
+      res.resume();
+    });
+    socket.on('error', () => {});
+  });
+}
+
+describe('HTTP API: hostile and unusual requests', () => {
+  let http: TestHttp;
+  before(async () => {
+    http = await startTestHttp();
+  });
+  after(() => http.stop());
+
+  test('a group name with a control character is refused and moves no other group', async () => {
+    await http.call('POST', '/v1/topics', { name: 'ledger', partitions: 1 });
+    await http.call('POST', '/v1/topics/ledger/messages', { messages: ['a', 'b', 'c', 'd', 'e'].map((value) => ({ value })) });
+    const first = await http.call('GET', '/v1/topics/ledger/messages?subscription=victim&type=stream&max=2&waitMs=0');
+    assert.deepEqual(first.body.messages.map((m: any) => m.value), ['a', 'b']);
+    for (const name of ['victim%00ledger%000', 'abc%00', '%00', 'tab%09']) {
+      const answer = await http.call('GET', `/v1/topics/ledger/messages?subscription=${name}&type=stream&max=5&waitMs=0`);
+      assert.equal(answer.status, 400, name);
+      assert.equal(answer.body.error.code, 'INVALID_GROUP_ID');
+    }
+    const next = await http.call('GET', '/v1/topics/ledger/messages?subscription=victim&type=stream&max=5&waitMs=0');
+    assert.deepEqual(next.body.messages.map((m: any) => m.value), ['c', 'd', 'e']);
+    assert.deepEqual((await http.call('GET', '/v1/groups')).body.groups.map((g: any) => g.groupId), ['victim']);
+  });
+
+  test('/metrics still answers after a topic a group had offsets on is deleted, and the group is gone', async () => {
+    await http.call('POST', '/v1/topics', { name: 'short-lived' });
+    await http.call('POST', '/v1/topics/short-lived/messages', { messages: [{ value: 'x' }] });
+    await http.call('GET', '/v1/topics/short-lived/messages?subscription=lived&type=stream&waitMs=0');
+    assert.equal((await http.call('GET', '/v1/groups/lived')).status, 200);
+    assert.equal((await http.call('DELETE', '/v1/topics/short-lived')).status, 204);
+    const metrics = await fetch(`${http.base}/metrics`);
+    assert.equal(metrics.status, 200, await metrics.clone().text());
+    assert.match(await metrics.text(), /weir_topic_messages|weir_/);
+    assert.ok(!(await http.call('GET', '/v1/groups')).body.groups.some((g: any) => g.groupId === 'lived'));
+  });
+
+  test('long polls of one group, and of one queue subscription past its pool, each answer within their own waitMs', async () => {
+    await http.call('POST', '/v1/topics', { name: 'quiet' });
+    await http.call('PUT', '/v1/topics/quiet/subscriptions/q', {});
+    const waitMs = 1_000;
+    const timed = async (path: string): Promise<number> => {
+      const started = Date.now();
+      const answer = await http.call('GET', path);
+      assert.equal(answer.status, 200);
+      return Date.now() - started;
+    };
+    // One at a time they would answer after 1, 2, 3 and 4 s.
+    const group = await Promise.all(Array.from({ length: 4 }, () => timed(`/v1/topics/quiet/messages?subscription=g&type=stream&waitMs=${waitMs}`)));
+    assert.ok(Math.max(...group) < 2.5 * waitMs, `group reads took ${group.join(', ')} ms`);
+    // 40 reads share 32 pooled consumers: the last 8 would wait for a whole receive first.
+    const queue = await Promise.all(Array.from({ length: 40 }, () => timed(`/v1/topics/quiet/messages?subscription=q&type=queue&waitMs=${waitMs}`)));
+    assert.ok(Math.max(...queue) < 2.5 * waitMs, `queue reads took up to ${Math.max(...queue)} ms`);
+  });
+
+  test('a queue long poll whose subscription is deleted meanwhile answers 404', async () => {
+    await http.call('POST', '/v1/topics', { name: 'doomed' });
+    await http.call('PUT', '/v1/topics/doomed/subscriptions/d', {});
+    const polling = http.call('GET', '/v1/topics/doomed/messages?subscription=d&type=queue&waitMs=5000');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await http.call('DELETE', '/v1/topics/doomed/subscriptions/d')).status, 204);
+    const answer = await polling;
+    assert.equal(answer.status, 404);
+    assert.equal(answer.body.error.code, 'UNKNOWN_SUBSCRIPTION');
+  });
+
+  test('requests a browser sends for another site are refused; same-origin and non-browser ones are not', async () => {
+    const own = `127.0.0.1:${http.port}`;
+    await http.call('POST', '/v1/topics', { name: 'letters' });
+    const replay = (headers: Record<string, string>) => raw(http.port, 'POST', '/v1/dead-letters/letters/replay', headers);
+    assert.equal((await replay({ origin: 'http://evil.example' })).status, 403);
+    assert.equal((await replay({ origin: 'null' })).status, 403);
+    assert.equal((await replay({ 'sec-fetch-site': 'cross-site' })).status, 403);
+    assert.equal((await raw(http.port, 'GET', '/v1/topics', { host: 'rebound.example.com' })).status, 403, 'a DNS name rebound to loopback');
+    assert.equal((await raw(http.port, 'GET', '/v1/topics', { host: `localhost:${http.port}` })).status, 200);
+    assert.equal((await raw(http.port, 'GET', '/v1/topics', { origin: `http://${own}`, 'sec-fetch-site': 'same-origin' })).status, 200);
+    assert.equal((await raw(http.port, 'GET', '/v1/topics', { host: 'internal:80', 'x-forwarded-host': 'weir.example.com', origin: 'https://weir.example.com' })).status, 403, 'loopback listener: Host must still be local');
+    assert.equal((await replay({})).status, 200, 'curl and other programs send no Origin');
+    const ws = `ws://${own}/v1/topics/letters/ws`;
+    assert.equal(await upgradeStatus(ws, { origin: 'http://evil.example' }), 403);
+    assert.equal(await upgradeStatus(ws, { origin: `http://${own}` }), 101);
+  });
+
+  test('on a listener that is not on loopback, any Host goes, and a proxy\'s forwarded host counts as the broker\'s origin', () => {
+    const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) as IncomingMessage;
+    assert.equal(browserRefusal(req({ host: 'weir.example.com' }), '0.0.0.0'), null);
+    assert.equal(browserRefusal(req({ host: '10.0.0.5:7480', 'x-forwarded-host': 'weir.example.com', origin: 'https://weir.example.com' }), '0.0.0.0'), null);
+    assert.equal(browserRefusal(req({ host: 'weir.example.com', origin: 'https://evil.example' }), '0.0.0.0')?.status, 403);
+    assert.equal(browserRefusal(req({ host: '[::1]:7480' }), '::1'), null);
+  });
+
+  test('an Upgrade to another protocol than WebSocket is ignored: the request is served as HTTP/1.1', async () => {
+    const answer = await raw(http.port, 'GET', '/healthz', { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(JSON.parse(answer.text), { status: 'ok' });
+    const withBody = await raw(http.port, 'POST', '/v1/topics', { connection: 'Upgrade', upgrade: 'h2c', 'content-type': 'application/json' }, '{"name":"x"}');
+    assert.equal(withBody.status, 400);
+    const wrongPath = await raw(http.port, 'GET', '/v1/topics', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+    assert.equal(wrongPath.status, 404);
+  });
+
+  test('a header named __proto__ reads back like any other', async () => {
+    await http.call('POST', '/v1/topics', { name: 'odd-headers', partitions: 1 });
+    assert.equal((await http.call('POST', '/v1/topics/odd-headers/messages', '{"messages":[{"value":"v","headers":{"__proto__":"y","plain":"z"}}]}')).status, 200);
+    const read = await http.call('GET', '/v1/topics/odd-headers/partitions/0/messages');
+    assert.equal(JSON.stringify(read.body.messages[0].headers), '{"__proto__":"y","plain":"z"}');
+  });
+
+  test('subscription settings: the own topic as dead-letter topic, internal topics, empty reasons, unknown partitions', async () => {
+    await http.call('POST', '/v1/topics', { name: 'jobs' });
+    const own = await http.call('PUT', '/v1/topics/jobs/subscriptions/s', { deadLetterTopic: 'jobs' });
+    assert.equal(own.status, 400);
+    assert.match(own.body.error.message, /deadLetterTopic.*own topic/);
+    const internal = await http.call('PUT', '/v1/topics/__queue_state/subscriptions/s', {});
+    assert.equal(internal.status, 400);
+    assert.match(internal.body.error.message, /reserved for Weir \(__queue_state\)/);
+    await http.call('PUT', '/v1/topics/jobs/subscriptions/s', {});
+    const empty = await http.call('POST', '/v1/topics/jobs/subscriptions/s/reject', { receipts: ['0.0.1'], reason: ' ' });
+    assert.equal(empty.status, 400);
+    await http.call('POST', '/v1/topics', { name: 'jobs.s.dlq', partitions: 1 });
+    assert.equal((await http.call('GET', '/v1/dead-letters/jobs.s.dlq?partition=9')).status, 404);
+  });
+});
