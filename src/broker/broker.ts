@@ -15,7 +15,7 @@
  * goes through the storage file system (`BrokerOptions.fileSystem`), so that the same steps can be
  * tested against a simulated power loss.
  */
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
@@ -73,6 +73,12 @@ export interface BrokerOptions {
    * crash-simulating one; with any file system but the default the data directory is not locked.
    */
   fileSystem?: FileSystem;
+  /**
+   * A partition whose log is damaged before its durable end (a bad CRC in a sealed segment, a
+   * segment cut short) opens cut at the damage, dropping what follows, instead of stopping the
+   * start (default false: damage stops the start with CORRUPT_MESSAGE naming the file).
+   */
+  repair?: boolean;
 }
 
 export const fetchWaitMsMax = 30_000;
@@ -130,6 +136,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       autoCreateTopics: options.autoCreateTopics ?? true,
       retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? 30_000,
       offsetsCompactAfterBytes: options.offsetsCompactAfterBytes ?? offsetsCompactAfterBytesDefault,
+      repair: options.repair ?? false,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -210,9 +217,16 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   async #takeLock(): Promise<void> {
     const path = join(this.dataDir, '.lock');
     for (let attempt = 0; attempt < 2; attempt++) {
+      // Linked into place whole: another broker never reads a lock file without its PID.
+      const written = join(this.dataDir, `.lock.${process.pid}`);
       try {
-        this.#lock = await open(path, 'wx');
-        await this.#lock.writeFile(String(process.pid));
+        await writeFile(written, String(process.pid));
+        try {
+          await link(written, path);
+        } finally {
+          await rm(written, { force: true });
+        }
+        this.#lock = await open(path, 'r');
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -279,6 +293,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       snapshotPath: join(dir, `${index}.producers.json`),
       config: logConfigOf(config),
       ...(this.#handles ? { handles: this.#handles } : {}),
+      repair: this.#options.repair,
       logger: (level, message) => this.#options.logger(level, `${topic}/${index}: ${message}`),
     });
   }

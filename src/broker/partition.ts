@@ -33,6 +33,8 @@ export class Partition {
   readonly #fileSystem: FileSystem;
   #producers: ProducerState;
   #producersDirty = false;
+  /** Idempotent producers' appends under way, by base offset (a retry arriving meanwhile awaits its original). */
+  readonly #idempotentAppends = new Map<bigint, Promise<unknown>>();
   readonly #waiters = new Set<Waiter>();
 
   private constructor(topic: string, index: number, log: PartitionLog, snapshotPath: string, fileSystem: FileSystem, producers: ProducerState) {
@@ -51,11 +53,14 @@ export class Partition {
     snapshotPath: string;
     config: LogConfig;
     handles?: HandlePool;
+    /** Cut a damaged log at the damage rather than refuse to open (PartitionLog's `repair`). */
+    repair?: boolean;
     logger?: Logger;
   }): Promise<Partition> {
     let partition: Partition | undefined;
     const log = await PartitionLog.open(options.dir, options.config, {
       ...(options.handles ? { handles: options.handles } : {}),
+      ...(options.repair ? { repair: true } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       onReadable: () => partition?.wakeReaders(),
     });
@@ -89,7 +94,10 @@ export class Partition {
       }
       const verdict = this.#producers.check(first);
       if (verdict.kind === 'duplicate') {
-        await this.waitForHighWatermark(verdict.offsetBase + 1n);
+        // Still being appended: the retry shares the append's outcome (a failure too).
+        const pending = this.#idempotentAppends.get(verdict.offsetBase);
+        if (pending !== undefined) await pending;
+        else await this.waitForHighWatermark(verdict.offsetBase + 1n);
         return { baseOffset: verdict.offsetBase, logAppendTimeMs: -1, offsetStart: this.log.offsetStart, duplicate: true };
       }
     }
@@ -101,6 +109,14 @@ export class Partition {
     if (idempotent && this.log.offsetEnd > offsetBase) {
       this.#producers.record(first, offsetBase);
       this.#producersDirty = true;
+      this.#idempotentAppends.set(offsetBase, appending);
+      appending.then(
+        () => this.#idempotentAppends.delete(offsetBase),
+        () => {
+          this.#idempotentAppends.delete(offsetBase);
+          this.#producers.forget(first.producerId, offsetBase); // not stored: a retry is appended again
+        },
+      );
     }
     const result = await appending;
     assert.equal(result.baseOffset, offsetBase, 'the log assigned an offset other than its end at the time of the call');
@@ -160,7 +176,10 @@ export class Partition {
     if (!this.#producersDirty) return;
     this.#producersDirty = false;
     await this.log.flush();
-    const snapshot = { offset: this.log.highWatermark.toString(), producers: this.#producers.toJSON() };
+    // Appends queued after the flush are recorded already, and may not survive a crash: the
+    // snapshot stops at the durable end, and loading replays what the log kept after it.
+    const offset = this.log.highWatermark;
+    const snapshot = { offset: offset.toString(), producers: this.#producers.toJSON(offset) };
     // Not synced: a snapshot a crash tore is rebuilt from the log, as is one the log outran.
     await writeFileAtomic(this.#fileSystem, dirname(this.#snapshotPath), basename(this.#snapshotPath), Buffer.from(JSON.stringify(snapshot)), { sync: false });
   }

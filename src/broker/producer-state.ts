@@ -112,12 +112,26 @@ export class ProducerState {
     }
   }
 
-  toJSON(): unknown {
-    return [...this.#producers].map(([id, entry]) => ({
-      id: id.toString(),
-      epoch: entry.epoch,
-      batches: entry.batches.map((b) => [b.sequenceFirst, b.sequenceLast, b.offsetBase.toString()]),
-    }));
+  /**
+   * The state as of `offsetEnd`: batches stored at or past it are left out (they may not be
+   * durable yet; loading replays them from the log, where they survived a crash).
+   */
+  toJSON(offsetEnd: bigint): unknown {
+    const out = [];
+    for (const [id, entry] of this.#producers) {
+      const batches = entry.batches.filter((b) => b.offsetBase < offsetEnd);
+      if (batches.length === 0 && entry.batches.length > 0) continue;
+      out.push({ id: id.toString(), epoch: entry.epoch, batches: batches.map((b) => [b.sequenceFirst, b.sequenceLast, b.offsetBase.toString()]) });
+    }
+    return out;
+  }
+
+  /** Forgets the batch recorded at `offsetBase` (its append failed: a retry must be appended, not answered as stored). */
+  forget(producerId: bigint, offsetBase: bigint): void {
+    const entry = this.#producers.get(producerId);
+    if (entry === undefined) return;
+    entry.batches = entry.batches.filter((b) => b.offsetBase !== offsetBase);
+    if (entry.batches.length === 0) this.#producers.delete(producerId);
   }
 
   static fromJSON(json: unknown): ProducerState {

@@ -369,6 +369,21 @@ test('auto-commit and close() leave out the message whose handler is running; a 
   }
 });
 
+test('a message larger than the topic allows fails at once with MESSAGE_TOO_LARGE, also past the 64 MiB frame limit', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('roomy', { partitions: 1, messageBytesMax: 64 * 1024 * 1024 });
+    const producer = client.producer({ deliveryTimeoutMs: 10_000 });
+    await assert.rejects(producer.send('roomy', { value: Buffer.alloc(70_000_000) }), (e) => isWeirError(e, 'MESSAGE_TOO_LARGE') && /messageBytesMax 67108864/.test(e.message));
+    // The largest batch the topic allows still fits in a frame.
+    const [stored] = await producer.send('roomy', [{ value: Buffer.alloc(64 * 1024 * 1024 - 200) }]);
+    assert.equal(stored!.offset, 0n);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('the producer gives back every byte it counted: bufferedBytes is 0 when idle', async () => {
   const client = await connect(harness.url);
   try {

@@ -16,7 +16,7 @@
  * closure per message (a callback only if the caller passes one); promises and timers exist per
  * batch.
  */
-import { BatchBufferPool, RecordBatchBuilder, batchOffsets, type RecordInput } from '../format/record-batch.js';
+import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError, asWeirError } from '../util/errors.js';
@@ -110,6 +110,8 @@ interface PartitionState {
 interface TopicMetadata {
   partitionCount: number;
   batchBytesMax: number;
+  /** The topic's messageBytesMax: a batch larger than this is refused. */
+  messageBytesMax: number;
   /** Indexed by partition; may run past partitionCount after the topic came back smaller. */
   partitions: PartitionState[];
   sticky: number;
@@ -285,7 +287,7 @@ export class Producer {
     const known = this.#topics.get(topic);
     if (known === undefined) {
       const sticky = Math.floor(Math.random() * partitionCount);
-      this.#topics.set(topic, { partitionCount, batchBytesMax, partitions: new Array(partitionCount), sticky, stale: false });
+      this.#topics.set(topic, { partitionCount, batchBytesMax, messageBytesMax: description.config.messageBytesMax, partitions: new Array(partitionCount), sticky, stale: false });
       this.#armMetadataRefresh();
       return;
     }
@@ -294,6 +296,7 @@ export class Producer {
     // need no reset: the broker starts a producer it does not know at any sequence.
     known.partitionCount = partitionCount;
     known.batchBytesMax = batchBytesMax;
+    known.messageBytesMax = description.config.messageBytesMax;
     if (known.partitions.length < partitionCount) known.partitions.length = partitionCount;
     if (known.sticky >= partitionCount) known.sticky = 0;
     known.stale = false;
@@ -337,6 +340,12 @@ export class Producer {
       record = plain ? message : toRecordInput(message);
     } catch (error) {
       callback?.(asWeirError(error)); // nothing of it was added
+      return;
+    }
+    const payloadBytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+    if (payloadBytes + batchHeaderBytes > metadata.messageBytesMax) {
+      // Refused here rather than sent: the broker would refuse its batch, and past 64 MiB it is no frame at all.
+      callback?.(new WeirError('MESSAGE_TOO_LARGE', `a message of ${payloadBytes} bytes (key and value) does not fit in a batch of topic ${topic}'s messageBytesMax ${metadata.messageBytesMax}`));
       return;
     }
     let partition = message.partition;

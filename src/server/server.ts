@@ -32,6 +32,8 @@ export interface ServerOptions {
   httpHost?: string;
   autoCreateTopics: boolean;
   defaultTopicConfig: Partial<TopicConfig>;
+  /** Cut damaged partition logs at the damage instead of refusing to start (BrokerOptions.repair). */
+  repair?: boolean;
   logger: Logger;
 }
 
@@ -54,6 +56,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dataDir: options.dataDir,
     autoCreateTopics: options.autoCreateTopics,
     defaultTopicConfig: options.defaultTopicConfig,
+    ...(options.repair ? { repair: true } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];

@@ -213,7 +213,7 @@ async function recoverSegments(
           (scan.validAfter !== null ? ` at byte position ${scan.validAfter}` : ' in later segments');
         context.logger('error', message);
         if (!options.repair) {
-          throw new WeirError('CORRUPT_MESSAGE', `${message}; refusing to open the partition (open with repair to truncate the log there)`);
+          throw new WeirError('CORRUPT_MESSAGE', `${message}; refusing to open the partition (weir start --repair cuts the log there, dropping what follows)`);
         }
         context.logger('error', `repair: truncating ${segment.logPath} at ${position}, dropping ${segment.sizeBytes - position} bytes and ${segments.length - i - 1} later segments`);
         await dropSegments(segments.slice(i + 1), context);

@@ -13,11 +13,11 @@ export function errorMessageOf(error: unknown): string {
 export function writeFailure(path: string, operation: string, cause: unknown): WeirError {
   const code = errorCodeOf(cause);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new WeirError('DISK_FULL', `${operation} of ${path} failed: disk full (${code}); the partition refuses appends until reopened`, { cause });
+    return new WeirError('DISK_FULL', `${operation} of ${path} failed: disk full (${code}); the partition refuses appends until it is reopened (restart the broker once there is room)`, { cause });
   }
   return new WeirError(
     'STORAGE_FAILED',
-    `${operation} of ${path} failed (${code ?? errorMessageOf(cause)}); the partition refuses appends until reopened`,
+    `${operation} of ${path} failed (${code ?? errorMessageOf(cause)}); the partition refuses appends until it is reopened (restart the broker)`,
     { cause },
   );
 }

@@ -18,7 +18,9 @@ export const startUsage = `weir start [options]
   --no-auto-create-topics   create no topic on first use: a produce to a missing topic fails
   --default-partitions N    partitions of automatically created topics (default 1)
   --default-flush POLICY    always | none | interval:<ms> (default always)
-  --log-level LEVEL         debug | info | warn | error (default info)`;
+  --log-level LEVEL         debug | info | warn | error (default info)
+  --repair                  a partition damaged before its durable end is cut at the damage (what
+                            follows it is dropped, and logged) instead of stopping the start`;
 
 export async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,6 +39,7 @@ export async function start(argv: string[]): Promise<number> {
       'default-partitions': { type: 'string' },
       'default-flush': { type: 'string' },
       'log-level': { type: 'string' },
+      repair: { type: 'boolean' },
     },
     strict: true,
   });
@@ -60,6 +63,7 @@ export async function start(argv: string[]): Promise<number> {
     httpHost: values['http-host'] ?? '127.0.0.1',
     autoCreateTopics: !values['no-auto-create-topics'],
     defaultTopicConfig: defaults,
+    ...(values.repair ? { repair: true } : {}),
     logger,
   });
   const host = values.host ?? '127.0.0.1';

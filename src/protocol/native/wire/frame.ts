@@ -28,7 +28,8 @@ export const frameKinds = { request: 1, response: 2, delivery: 3, subscriptionEn
 export type FrameKind = (typeof frameKinds)[keyof typeof frameKinds];
 
 /** The default largest frame, either direction. */
-export const frameBytesMaxDefault = 64 * 1024 * 1024;
+/** Room for the largest batch a topic may allow (64 MiB) and the produce request around it. */
+export const frameBytesMaxDefault = 64 * 1024 * 1024 + 64 * 1024;
 export { frameLengthBytes };
 /** kind + id: the smallest legal frame after the length prefix. */
 export const frameBytesMin = 5;
