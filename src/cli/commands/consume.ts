@@ -123,9 +123,7 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
   const stopReporting = reportDisconnects(client, 'consume');
   const consumer = client.consumer(options);
   const output = new LineOutput();
-  // Consumer.close() returns at once when already closing: keep the first call's promise.
-  let closing: Promise<void> | null = null;
-  const stop = (): void => void (closing ??= consumer.close());
+  const stop = (): void => void consumer.close(); // a later close() waits for this one
   const stops = watchStops(stop, output, run.timeoutMs);
   let printed = 0;
   try {
@@ -138,7 +136,7 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
     await output.end();
   } finally {
     stops.dispose();
-    await (closing ??= consumer.close());
+    await consumer.close();
     stopReporting();
     await client.close();
   }
