@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,22 +21,18 @@ const partitions = 6;
 interface Member {
   name: string;
   child: ChildProcess;
-  lines: string[];
+  /** Where the member logs the messages it handles (see group-member.ts). */
+  logFile: string;
   killed: boolean;
 }
 
-function startMember(name: string, url: string): Promise<Member> {
-  const child = spawn(process.execPath, [memberScript, url, 'churn', 'events'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const member: Member = { name, child, lines: [], killed: false };
-  let rest = '';
+function startMember(name: string, url: string, dataDir: string): Promise<Member> {
+  const logFile = join(dataDir, `member-${name}.log`);
+  const child = spawn(process.execPath, [memberScript, url, 'churn', 'events', logFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const member: Member = { name, child, logFile, killed: false };
   return new Promise((resolve) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      const parts = (rest + chunk.toString()).split('\n');
-      rest = parts.pop()!;
-      for (const line of parts) {
-        if (line === 'ready') resolve(member);
-        else member.lines.push(line);
-      }
+      if (chunk.toString().includes('ready')) resolve(member);
     });
   });
 }
@@ -55,7 +51,7 @@ test('group churn: members join, leave and are killed while consuming; nothing i
     const client = await connect(broker.url);
     const admin = client.admin();
     await admin.createTopic('events', { partitions });
-    for (const name of ['a', 'b', 'c']) members.push(await startMember(name, broker.url));
+    for (const name of ['a', 'b', 'c']) members.push(await startMember(name, broker.url, dataDir));
 
     const producer = client.producer();
     const producing = (async () => {
@@ -69,11 +65,11 @@ test('group churn: members join, leave and are killed while consuming; nothing i
     await sleep(1_000);
     byName('a').killed = true;
     byName('a').child.kill('SIGKILL');
-    members.push(await startMember('d', broker.url));
+    members.push(await startMember('d', broker.url, dataDir));
     await sleep(1_000);
     byName('b').child.kill('SIGTERM'); // a clean leave: commits, then leaves the group
     await exited(byName('b').child);
-    members.push(await startMember('e', broker.url));
+    members.push(await startMember('e', broker.url, dataDir));
     await sleep(1_000);
     byName('c').killed = true;
     byName('c').child.kill('SIGKILL');
@@ -94,7 +90,8 @@ test('group churn: members join, leave and are killed while consuming; nothing i
 
     const seenBy = new Map<string, string[]>();
     for (const member of members) {
-      for (const line of member.lines) {
+      for (const line of (await readFile(member.logFile, 'utf8')).split('\n')) {
+        if (line === '') continue;
         const value = line.split(' ')[2]!;
         seenBy.set(value, [...(seenBy.get(value) ?? []), member.name]);
       }
