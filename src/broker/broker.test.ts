@@ -52,6 +52,22 @@ test('topics: create, describe, list, delete, and errors that name the problem',
   }
 });
 
+test('a produce to a partition the automatic creation would not make is refused, and creates no topic', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir(), defaultTopicConfig: { partitions: 2 } });
+  try {
+    await assert.rejects(
+      broker.produce({ topic: 'fresh', partition: 2, batches: batchOf(['a']), acks: 'leader' }),
+      (e) => isWeirError(e, 'UNKNOWN_PARTITION') && /partitions 0\.\.1, not 2/.test(e.message),
+    );
+    await assert.rejects(broker.listOffset('fresh', 5, 'latest'), (e) => isWeirError(e, 'UNKNOWN_PARTITION'));
+    assert.deepEqual(broker.listTopics().map((t) => t.name), []);
+    const stored = await broker.produce({ topic: 'fresh', partition: 1, batches: batchOf(['a']), acks: 'leader' });
+    assert.equal(stored.baseOffset, 0n);
+    assert.equal(broker.describeTopic('fresh').partitions.length, 2);
+  } finally {
+    await broker.close();
+  }
+});
 
 test('a topic created again while its namesake is still being deleted is whole and empty, also after a restart', async () => {
   const dataDir = await tempDir();

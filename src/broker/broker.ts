@@ -356,11 +356,16 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
   }
 
-  async ensureTopic(name: string): Promise<TopicDescription> {
-    return this.#describe(await this.#topic(name, true));
+  async ensureTopic(name: string, partition?: number): Promise<TopicDescription> {
+    return this.#describe(await this.#topic(name, true, partition));
   }
 
-  async #topic(name: string, create: boolean): Promise<Topic> {
+  /**
+   * The topic; with `create`, made with the defaults when missing (and auto-creation is on).
+   * `partition`: the one the caller is about to use; a topic the defaults would not give it is
+   * not created.
+   */
+  async #topic(name: string, create: boolean, partition?: number): Promise<Topic> {
     const topic = this.#topics.get(name);
     if (topic !== undefined) return topic;
     const pending = this.#creating.get(name);
@@ -371,6 +376,13 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
     this.#checkOpen();
     validateUserTopicName(name);
+    const partitions = this.#defaults.partitions;
+    if (partition !== undefined && partition >= partitions) {
+      throw new WeirError(
+        'UNKNOWN_PARTITION',
+        `topic ${name} does not exist, and automatic creation would give it partitions 0..${partitions - 1}, not ${partition}: create it with more partitions first`,
+      );
+    }
     return this.#createTopic(name, {}, false);
   }
 
@@ -508,7 +520,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async produce(request: ProduceRequest): Promise<ProduceResult> {
     this.#checkOpen();
-    const topic = await this.#topic(request.topic, true);
+    const topic = await this.#topic(request.topic, true, request.partition);
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
     const partition = this.#partition(topic, request.partition);
     const limit = topic.config.messageBytesMax;
@@ -619,7 +631,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async listOffset(topicName: string, index: number, spec: OffsetSpec): Promise<ListedOffset> {
     this.#checkOpen();
-    const topic = await this.#topic(topicName, true);
+    const topic = await this.#topic(topicName, true, index);
     const log = this.#partition(topic, index).log;
     if (spec === 'earliest') return { offset: log.offsetStart, timestampMs: -1 };
     if (spec === 'latest') return { offset: log.highWatermark, timestampMs: -1 };

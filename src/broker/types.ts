@@ -220,8 +220,12 @@ export interface BrokerApi extends QueueBrokerApi {
   listTopics(options?: { includeInternal?: boolean }): TopicDescription[];
   /** Throws UNKNOWN_TOPIC. */
   describeTopic(name: string): TopicDescription;
-  /** Creates the topic with defaults when auto-creation is on, otherwise throws UNKNOWN_TOPIC. */
-  ensureTopic(name: string): Promise<TopicDescription>;
+  /**
+   * Creates the topic with defaults when auto-creation is on, otherwise throws UNKNOWN_TOPIC.
+   * `partition`: one the caller will use; UNKNOWN_PARTITION (and no topic) when the defaults
+   * would not give the new topic that partition.
+   */
+  ensureTopic(name: string, partition?: number): Promise<TopicDescription>;
 
   // Producing
   produce(request: ProduceRequest): Promise<ProduceResult>;

@@ -42,6 +42,13 @@ describe('HTTP API: hostile and unusual requests', () => {
   });
   after(() => http.stop());
 
+  test('a produce that would create a topic without the partition it names is refused, and makes no topic', async () => {
+    const fresh = await http.call('POST', '/v1/topics/unmade/messages', { messages: [{ value: 'p0', partition: 0 }, { value: 'p3', partition: 3 }] });
+    assert.equal(fresh.status, 404);
+    assert.equal(fresh.body.error.code, 'UNKNOWN_PARTITION');
+    assert.equal((await http.call('GET', '/v1/topics/unmade')).status, 404);
+  });
+
   test('a group name with a control character is refused and moves no other group', async () => {
     await http.call('POST', '/v1/topics', { name: 'ledger', partitions: 1 });
     await http.call('POST', '/v1/topics/ledger/messages', { messages: ['a', 'b', 'c', 'd', 'e'].map((value) => ({ value })) });

@@ -100,7 +100,10 @@ export class HttpProducer {
   }
 
   async produce(topic: string, messages: readonly ProduceMessage[]): Promise<ProduceOutcome> {
-    const description = await this.#broker.ensureTopic(topic);
+    // The highest partition named, so that a topic is not created for a partition it would not have.
+    let named: number | undefined;
+    for (const message of messages) if (message.partition !== null && (named === undefined || message.partition > named)) named = message.partition;
+    const description = await this.#broker.ensureTopic(topic, named);
     const partitionCount = description.partitions.length;
     const partitions = this.#assign(topic, messages, partitionCount);
     const batches = buildBatches(messages, partitions);
