@@ -116,9 +116,10 @@ export class HttpListener {
     router.add('GET', '/v1/topics/{topic}/ws', 'WebSocket subscription', () => {
       throw new HttpStatusError(426, 'INVALID_REQUEST', 'this route is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)');
     });
-    router.add('GET', '/v1/topics/{topic}/events', 'Server-Sent Events subscription', ({ res, params, query }) => {
+    router.add('GET', '/v1/topics/{topic}/events', 'Server-Sent Events subscription', ({ req, res, params, query }) => {
       const target = targetOf(params.topic!, query);
-      const source = sourceFor(context, params.topic!, query, { session: true });
+      const lastEventId = req.headers['last-event-id'];
+      const source = sourceFor(context, params.topic!, query, { session: true, resumeAt: Array.isArray(lastEventId) ? lastEventId[0] : lastEventId });
       this.#track(new SseSession(context, res, source, target));
     });
   }

@@ -41,9 +41,16 @@ function open(url: string): Promise<WebSocket> {
   });
 }
 
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not arrive within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Reads SSE events from a streaming fetch body until `count` message events arrived. */
-async function readEvents(body: ReadableStream<Uint8Array>, count: number): Promise<{ event: string; data: any }[]> {
-  const events: { event: string; data: any }[] = [];
+async function readEvents(body: ReadableStream<Uint8Array>, count: number): Promise<{ event: string; data: any; id?: string }[]> {
+  const events: { event: string; data: any; id?: string }[] = [];
   const decoder = new TextDecoder();
   let text = '';
   const reader = body.getReader();
@@ -58,7 +65,8 @@ async function readEvents(body: ReadableStream<Uint8Array>, count: number): Prom
       const lines = block.split('\n');
       const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
       const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
-      if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) });
+      const id = lines.find((l) => l.startsWith('id: '))?.slice(4);
+      if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data), ...(id === undefined ? {} : { id }) });
     }
   }
   await reader.cancel();
@@ -196,11 +204,34 @@ describe('HTTP streams: long polling, groups, WebSocket, SSE, console files', ()
     assert.equal((await http.call('PATCH', '/v1/topics/sse-grow', { partitions: 2 })).status, 200);
     await http.call('POST', '/v1/topics/sse-grow/messages', { messages: [{ value: 'new partition', partition: 1 }] });
     await http.call('POST', '/v1/topics/sse-grow/messages', { messages: [{ value: 'wakes the parked read', partition: 0 }] });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the added partition was not followed within 10 s')), 10_000)));
-    const received = (await Promise.race([events, timeout]).finally(() => clearTimeout(timer))).map((e) => `${e.data.partition}:${e.data.value}`).sort();
+    const received = (await within(events, 10_000, 'the message on the added partition')).map((e) => `${e.data.partition}:${e.data.value}`).sort();
     await response.body!.cancel().catch(() => {});
     assert.deepEqual(received, ['0:wakes the parked read', '1:new partition']);
+  });
+
+  test('an SSE stream without a subscription goes on from the Last-Event-ID a reconnecting client sends', async () => {
+    await http.call('POST', '/v1/topics', { name: 'sse-resume', partitions: 2 });
+    const first = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`);
+    const seen = readEvents(first.body!, 2);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the stream fixed its start (latest)
+    await http.call('POST', '/v1/topics/sse-resume/messages', { messages: [{ value: 'a0', partition: 0 }, { value: 'a1', partition: 1 }] });
+    const events = await seen;
+    const lastId = events.findLast((e) => e.id !== undefined)?.id;
+    assert.equal(lastId, '0:1,1:1', 'the last event of a write names every partition\'s next offset');
+    // Missed while away: two messages on each partition.
+    await http.call('POST', '/v1/topics/sse-resume/messages', { messages: ['b0', 'c0'].map((value) => ({ value, partition: 0 })) });
+    await http.call('POST', '/v1/topics/sse-resume/messages', { messages: ['b1', 'c1'].map((value) => ({ value, partition: 1 })) });
+    const again = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`, { headers: { 'last-event-id': lastId! } });
+    const resumed = (await within(readEvents(again.body!, 4), 10_000, 'the missed messages')).map((e) => `${e.data.partition}:${e.data.value}`).sort();
+    assert.deepEqual(resumed, ['0:b0', '0:c0', '1:b1', '1:c1']);
+    // An id this stream did not write, or one past the end, starts at the latest offset.
+    for (const id of ['junk', '0:999,1:999']) {
+      const fresh = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`, { headers: { 'last-event-id': id } });
+      const next = readEvents(fresh.body!, 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await http.call('POST', '/v1/topics/sse-resume/messages', { messages: [{ value: `after ${id}`, partition: 0 }] });
+      assert.deepEqual((await within(next, 10_000, `the message after ${id}`)).map((e) => e.data.value), [`after ${id}`]);
+    }
   });
 
   test('console files: content types, index.html, no traversal, 404 when missing', async () => {

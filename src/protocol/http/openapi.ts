@@ -347,7 +347,11 @@ export const openApiDocument = {
     '/v1/topics/{topic}/events': {
       get: {
         summary: 'Server-Sent Events subscription (queue deliveries are acknowledged on send)',
-        parameters: subscribeParams,
+        description: 'Without a subscription, the last event of each write has as its id every partition\'s next offset (PARTITION:OFFSET,...); a Last-Event-ID of that form resumes there.',
+        parameters: [
+          ...subscribeParams,
+          { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Where a stream without a subscription goes on from (sent by a reconnecting EventSource).' },
+        ],
         responses: { '200': { description: 'event: message, data: a Message', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors },
       },
     },

@@ -11,7 +11,7 @@ import { decodeReceipt, encodings } from './message-json.js';
 import { parseProduceBody, produceMessagesMax, scheduleMsMax } from './produce.js';
 import type { RouteRequest, Router } from './router.js';
 import { arrayOf, integerIn, objectWith, queryChoice, queryInteger, queryOffset, stringOf } from './schema.js';
-import { LatestSource, readPositions, type MessageSource } from './stream-read.js';
+import { LatestSource, parsePositions, readPositions, type MessageSource } from './stream-read.js';
 
 /** Messages one read may return, and the longest long-poll wait. */
 export const readMessagesMax = 10_000;
@@ -38,8 +38,9 @@ async function produce(context: HttpContext, { req, res, params }: RouteRequest)
 /**
  * The message source a consume request names in its query: a long poll (`session: false`) shares
  * pooled queue consumers; a WebSocket or SSE session gets a queue consumer of its own.
+ * `resumeAt`: an SSE client's Last-Event-ID, where a session without a subscription goes on from.
  */
-export function sourceFor(context: HttpContext, topic: string, query: URLSearchParams, options: { session: boolean }): MessageSource {
+export function sourceFor(context: HttpContext, topic: string, query: URLSearchParams, options: { session: boolean; resumeAt?: string | undefined }): MessageSource {
   const type = queryChoice(query, 'type', ['stream', 'queue'] as const, 'stream');
   const encoding = queryChoice(query, 'encoding', encodings, 'utf8');
   const subscription = query.get('subscription');
@@ -47,7 +48,7 @@ export function sourceFor(context: HttpContext, topic: string, query: URLSearchP
     if (!options.session || type === 'queue') {
       throw new WeirError('INVALID_REQUEST', `query parameter subscription is required (a consumer group for type=stream, a queue subscription for type=queue)`);
     }
-    const latest = new LatestSource(context.broker, topic, encoding);
+    const latest = new LatestSource(context.broker, topic, encoding, parsePositions(options.resumeAt));
     latest.start(); // UNKNOWN_TOPIC before the stream starts; positions fixed now
     return latest;
   }

@@ -4,14 +4,16 @@
  * reads at most sseWindowMessages at a time and, while the socket's write buffer is full
  * (`res.write` returned false), reads nothing until it drains. SSE is one-way, so queue
  * deliveries are acknowledged as they are written (at most once). A comment line goes out every
- * sseIdleMs without messages so proxies keep the stream open.
+ * sseIdleMs without messages so proxies keep the stream open. A stream without a subscription
+ * keeps its place in event ids (LatestSource.positionsText), which a reconnecting client sends
+ * back as Last-Event-ID.
  */
 import type { ServerResponse } from 'node:http';
 import { asWeirError, errorJson, toJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { decodeReceipt } from './message-json.js';
 import type { SessionTarget } from './websocket-session.js';
-import type { MessageSource } from './stream-read.js';
+import { LatestSource, type MessageSource } from './stream-read.js';
 
 export const sseWindowMessages = 100;
 const sseIdleMs = 15_000;
@@ -64,7 +66,15 @@ export class SseSession {
           continue;
         }
         let text = '';
-        for (const message of messages) text += `event: message\nid: ${message.partition}-${message.offset}\ndata: ${toJson(message)}\n\n`;
+        const source = this.#source;
+        if (source instanceof LatestSource) {
+          // No subscription keeps this stream's place: the last event of each write carries every
+          // partition's next offset as its id, which a reconnecting EventSource sends back.
+          for (let i = 0; i < messages.length - 1; i++) text += `event: message\ndata: ${toJson(messages[i])}\n\n`;
+          text += `event: message\nid: ${source.positionsText}\ndata: ${toJson(messages[messages.length - 1])}\n\n`;
+        } else {
+          for (const message of messages) text += `event: message\nid: ${message.partition}-${message.offset}\ndata: ${toJson(message)}\n\n`;
+        }
         const flowing = this.#res.write(text);
         const queue = this.#target.queue;
         if (queue !== null) {

@@ -53,23 +53,40 @@ export async function readPositions(
   return messages;
 }
 
-/** Every partition at its latest offset now; the source follows new messages only. */
+/**
+ * Every partition at its latest offset now, or at the positions a reconnecting client names; the
+ * source follows new messages only.
+ */
 export class LatestSource implements MessageSource {
   readonly #broker: BrokerApi;
   readonly #topic: string;
   readonly #encoding: Encoding;
+  readonly #resumeAt: Map<number, bigint> | null;
   #positions: Map<number, bigint> | null = null;
 
-  constructor(broker: BrokerApi, topic: string, encoding: Encoding) {
+  /** `resumeAt`: partition → next offset, from `positionsText` (partitions it leaves out start at the latest offset). */
+  constructor(broker: BrokerApi, topic: string, encoding: Encoding, resumeAt: Map<number, bigint> | null = null) {
     this.#broker = broker;
     this.#topic = topic;
     this.#encoding = encoding;
+    this.#resumeAt = resumeAt;
   }
 
   /** Fixes the starting positions (throws UNKNOWN_TOPIC); call before the first read. */
   start(): void {
     const description = this.#broker.describeTopic(this.#topic);
-    this.#positions = new Map(description.partitions.map((p) => [p.partition, p.highWatermark]));
+    this.#positions = new Map(
+      description.partitions.map((p) => {
+        const at = this.#resumeAt?.get(p.partition);
+        // A position retention passed, or past the end, moves to the nearest end of the log.
+        return [p.partition, at === undefined || at > p.highWatermark ? p.highWatermark : at < p.offsetStart ? p.offsetStart : at];
+      }),
+    );
+  }
+
+  /** Where each partition's next read starts, as `positionsText` writes it. */
+  get positionsText(): string {
+    return positionsText(this.#positions ?? new Map());
   }
 
   async read(max: number, waitMs: number, signal: AbortSignal): Promise<MessageJson[]> {
@@ -86,6 +103,26 @@ export class LatestSource implements MessageSource {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Positions as text, `PARTITION:NEXT_OFFSET` joined by commas (`0:15,1:22`): an SSE event id. */
+export function positionsText(positions: Map<number, bigint>): string {
+  let text = '';
+  for (const [partition, offset] of positions) text += `${text === '' ? '' : ','}${partition}:${offset}`;
+  return text;
+}
+
+const positionsPattern = /^\d{1,5}:\d{1,19}(?:,\d{1,5}:\d{1,19})*$/;
+
+/** Positions read back from `positionsText`'s form; null for anything else (then nothing is resumed). */
+export function parsePositions(text: string | undefined): Map<number, bigint> | null {
+  if (text === undefined || text.length > 16 * 1024 || !positionsPattern.test(text)) return null;
+  const positions = new Map<number, bigint>();
+  for (const pair of text.split(',')) {
+    const [partition, offset] = pair.split(':');
+    positions.set(Number(partition), BigInt(offset!));
+  }
+  return positions;
 }
 
 export type GroupStart = 'earliest' | 'latest';
