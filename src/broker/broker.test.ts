@@ -190,6 +190,36 @@ test('committed offsets survive a restart and show up with lag', async () => {
   }
 });
 
+test('a deleted topic\'s committed offsets stay gone after restarts, so the topic created again is read from its start', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  const offsetsOf = async (groupId: string): Promise<string[]> => (await broker.fetchOffsets(groupId)).map((o) => `${o.topic}/${o.partition}@${o.offset}`);
+  try {
+    for (const topic of ['gone', 'crashed', 'kept']) {
+      await broker.createTopic(topic, { partitions: 2 });
+      await broker.commitOffsets({ groupId: 'g' }, [0, 1].map((partition) => ({ topic, partition, offset: 10n, metadata: null })));
+    }
+    await broker.deleteTopic('gone');
+    await broker.close();
+    // 'crashed' is removed as a crash mid-deletion leaves it: files gone, offsets still in the log.
+    await rm(join(dataDir, 'topics', 'crashed'), { recursive: true });
+    for (let restart = 0; restart < 2; restart++) {
+      broker = await Broker.open({ dataDir });
+      assert.deepEqual(await offsetsOf('g'), ['kept/0@10', 'kept/1@10'], `after restart ${restart + 1}`);
+      if (restart === 0) {
+        await broker.createTopic('gone', { partitions: 2 });
+        await broker.createTopic('crashed', { partitions: 2 });
+        await broker.commitOffsets({ groupId: 'g' }, [{ topic: 'gone', partition: 0, offset: 3n, metadata: null }]);
+        assert.deepEqual(await offsetsOf('g'), ['kept/0@10', 'kept/1@10', 'gone/0@3']);
+        await broker.deleteTopic('gone');
+        await broker.close();
+      }
+    }
+  } finally {
+    await broker.close();
+  }
+});
+
 test('__consumer_offsets is compacted: its size stays bounded, deleted groups stay deleted, a snapshot cut short is ignored', async () => {
   const dataDir = await tempDir();
   const options = { dataDir, offsetsCompactAfterBytes: 64 * 1024 };

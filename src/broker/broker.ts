@@ -181,6 +181,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       compactAfterBytes: this.#options.offsetsCompactAfterBytes,
       logger: (level, message) => this.#options.logger(level, message),
     });
+    // Offsets of topics that are gone: a deletion whose own clean-up a crash cut off.
+    await this.#offsets.forgetTopics((topic) => !this.#topics.has(topic));
     let queueState = this.#topics.get(queueStateTopic);
     queueState ??= await this.#createTopic(queueStateTopic, queueStateTopicConfig, true);
     this.#queues = await QueueManager.open(queueState.partitions[0]!, {
@@ -426,7 +428,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     } finally {
       if (this.#deleting.get(name) === deletion) this.#deleting.delete(name);
     }
-    this.#offsets.forgetTopic(name);
+    // Should this fail (or a crash come first), the next start drops the offsets (see open).
+    await this.#offsets.forgetTopics((topic) => topic === name).catch((error) => {
+      this.#options.logger('warn', `dropping the committed offsets of deleted topic ${name} failed (the next start drops them): ${String(error)}`);
+    });
     this.#queues.topicDeleted(name);
     this.#groups.topicChanged(name);
     this.#options.logger('info', `deleted topic ${name}`);

@@ -3,8 +3,8 @@
  * engine (topic `__consumer_offsets`, one partition, flush `always`) and in memory for lookups.
  *
  * Each commit appends one batch; a record's key is `group \0 topic \0 partition` and its value the
- * JSON `{"o": offset, "m": metadata}`, or null when the group's offsets are deleted. On open the
- * log is replayed.
+ * JSON `{"o": offset, "m": metadata}`, or null when the offset is deleted (its group was deleted,
+ * or its topic). On open the log is replayed.
  *
  * Compaction: once the log has grown by `compactAfterBytes` (and by twice the last snapshot) since
  * the last snapshot, the store appends a snapshot of every committed offset — a record with no key
@@ -202,12 +202,30 @@ export class OffsetStore {
     });
   }
 
-  /** Forgets the offsets of a deleted topic (in memory; the next commit of the group drops them for good). */
-  forgetTopic(topic: string): void {
+  /**
+   * Drops every offset committed on a topic `gone` names (deleted topics), from memory at once and
+   * from the log by deletion records, so that a topic created again under the name starts with
+   * none, also after a restart. Without the records, replay would bring the offsets back.
+   */
+  async forgetTopics(gone: (topic: string) => boolean): Promise<void> {
+    const batchBytes = Math.min(snapshotBatchBytes, Math.floor(this.#partition.log.config.batchBytesMax / 2));
+    const batches: Buffer[] = [];
+    let builder = new RecordBatchBuilder();
     for (const [groupId, offsets] of this.#groups) {
-      for (const key of offsets.keys()) if (key.startsWith(`${topic}\u0000`)) offsets.delete(key);
+      for (const key of offsets.keys()) {
+        if (!gone(key.slice(0, key.indexOf('\u0000')))) continue;
+        offsets.delete(key);
+        if (builder.sizeBytes >= batchBytes) {
+          batches.push(builder.build());
+          builder = new RecordBatchBuilder();
+        }
+        builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
+      }
       if (offsets.size === 0) this.#groups.delete(groupId); // listed no more: it has nothing left
     }
+    if (builder.count > 0) batches.push(builder.build());
+    for (const batch of batches) await this.#append(batch, () => {});
+    this.#maybeCompact();
   }
 
 }
