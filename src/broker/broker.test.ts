@@ -52,14 +52,14 @@ test('topics: create, describe, list, delete, and errors that name the problem',
   }
 });
 
-test('a produce to a partition the automatic creation would not make is refused, and creates no topic', async () => {
+test('a produce to a partition the automatic creation would not make is refused, and creates no topic; listing offsets creates none', async () => {
   const broker = await Broker.open({ dataDir: await tempDir(), defaultTopicConfig: { partitions: 2 } });
   try {
     await assert.rejects(
       broker.produce({ topic: 'fresh', partition: 2, batches: batchOf(['a']), acks: 'leader' }),
       (e) => isWeirError(e, 'UNKNOWN_PARTITION') && /partitions 0\.\.1, not 2/.test(e.message),
     );
-    await assert.rejects(broker.listOffset('fresh', 5, 'latest'), (e) => isWeirError(e, 'UNKNOWN_PARTITION'));
+    await assert.rejects(broker.listOffset('fresh', 0, 'latest'), (e) => isWeirError(e, 'UNKNOWN_TOPIC')); // listing creates nothing
     assert.deepEqual(broker.listTopics().map((t) => t.name), []);
     const stored = await broker.produce({ topic: 'fresh', partition: 1, batches: batchOf(['a']), acks: 'leader' });
     assert.equal(stored.baseOffset, 0n);

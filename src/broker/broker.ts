@@ -636,7 +636,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async listOffset(topicName: string, index: number, spec: OffsetSpec): Promise<ListedOffset> {
     this.#checkOpen();
-    const topic = await this.#topic(topicName, true, index);
+    const topic = await this.#topic(topicName, false);
     const log = this.#partition(topic, index).log;
     if (spec === 'earliest') return { offset: log.offsetStart, timestampMs: -1 };
     if (spec === 'latest') return { offset: log.highWatermark, timestampMs: -1 };

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import kafkajs, { type Admin } from 'kafkajs';
 import { offsetsTopic } from '../../broker/offset-store.js';
 import { topicConfigDefaults } from '../../broker/topic-config.js';
+import { isWeirError } from '../../util/errors.js';
 import { configOperations, configResourceTypes, configSources, configTypes } from './wire/config-resources.js';
 import { kafkaErrors } from './wire/error-codes.js';
 import { kafkaMessages as m } from './wire/messages.js';
@@ -258,6 +259,13 @@ test('raw client: refusals name what is wrong; repeated topics, other brokers an
       timeoutMs: 1000,
     });
     assert.deepEqual(counts.topics.map((topic) => topic.errorCode), [kafkaErrors.INVALID_PARTITIONS, kafkaErrors.INVALID_PARTITIONS, kafkaErrors.INVALID_REPLICA_ASSIGNMENT]);
+    // A name given twice creates neither.
+    const doubled = await client.call(m.createTopics, 3, {
+      topics: [1, 2].map((numPartitions) => ({ name: 'doubled', numPartitions, replicationFactor: 1, configs: [] })),
+      timeoutMs: 1000,
+    });
+    assert.deepEqual(doubled.topics.map((topic) => topic.errorCode), [kafkaErrors.INVALID_REQUEST, kafkaErrors.INVALID_REQUEST]);
+    assert.throws(() => stack.broker.describeTopic('doubled'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
     assert.match(counts.topics[1]!.errorMessage!, /partitions 10001 must be between 1 and 10000/);
     assert.equal(stack.broker.listTopics().some((entry) => ['no-partitions', 'too-many', 'placed'].includes(entry.name)), false);
   } finally {

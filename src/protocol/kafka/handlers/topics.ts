@@ -33,10 +33,13 @@ function topicConfigOf(topic: CreateTopic): Partial<TopicConfig> {
 }
 
 export async function handleCreateTopics(context: HandlerContext, body: RequestOf<typeof m.createTopics>): Promise<ResponseInput<typeof m.createTopics>> {
+  const repeated = repeatedNames(body.topics.map((topic) => topic.name));
   return {
     topics: await Promise.all(
       body.topics.map(async (topic) => {
         try {
+          // As Kafka does: a name given twice creates neither.
+          if (repeated.has(topic.name)) throw new WeirError('INVALID_REQUEST', `topic ${topic.name} appears more than once in the request`);
           const config = topicConfigOf(topic);
           await context.broker.createTopic(topic.name, config, { validateOnly: body.validateOnly });
           return { name: topic.name };
