@@ -161,21 +161,18 @@ export class OffsetStore {
   }
 
   async #appendSnapshot(): Promise<bigint> {
-    const batches: Buffer[] = [];
-    const batchBytes = Math.min(snapshotBatchBytes, Math.floor(this.#partition.log.config.batchBytesMax / 2));
-    let builder = new RecordBatchBuilder();
-    builder.add({ key: null, value: snapshotBegin });
-    for (const [groupId, offsets] of this.#groups) {
-      for (const [key, stored] of offsets) {
-        if (builder.sizeBytes >= batchBytes) {
-          batches.push(builder.build());
-          builder = new RecordBatchBuilder();
+    const groups = this.#groups;
+    const batches = this.#batchesOf(
+      (function* () {
+        yield { key: null, value: snapshotBegin };
+        for (const [groupId, offsets] of groups) {
+          for (const [key, stored] of offsets) {
+            yield { key: Buffer.from(`${groupId}\u0000${key}`), value: Buffer.from(JSON.stringify({ o: stored.offset.toString(), m: stored.metadata })) };
+          }
         }
-        builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: Buffer.from(JSON.stringify({ o: stored.offset.toString(), m: stored.metadata })) });
-      }
-    }
-    builder.add({ key: null, value: snapshotEnd });
-    batches.push(builder.build());
+        yield { key: null, value: snapshotEnd };
+      })(),
+    );
     let bytes = 0;
     let start: bigint | null = null;
     for (const batch of batches) {
@@ -186,6 +183,22 @@ export class OffsetStore {
     this.#bytesSinceSnapshot = 0;
     this.#lastSnapshotBytes = bytes;
     return start!;
+  }
+
+  /** Records as batches of about `snapshotBatchBytes` (or half the topic's largest batch, when smaller). */
+  #batchesOf(records: Iterable<{ key: Buffer | null; value: Buffer | null }>): Buffer[] {
+    const batchBytes = Math.min(snapshotBatchBytes, Math.floor(this.#partition.log.config.batchBytesMax / 2));
+    const batches: Buffer[] = [];
+    let builder = new RecordBatchBuilder();
+    for (const record of records) {
+      if (builder.sizeBytes >= batchBytes) {
+        batches.push(builder.build());
+        builder = new RecordBatchBuilder();
+      }
+      builder.add(record);
+    }
+    if (builder.count > 0) batches.push(builder.build());
+    return batches;
   }
 
   fetch(groupId: string, partitions?: { topic: string; partition: number }[]): CommittedOffset[] {
@@ -208,22 +221,16 @@ export class OffsetStore {
    * none, also after a restart. Without the records, replay would bring the offsets back.
    */
   async forgetTopics(gone: (topic: string) => boolean): Promise<void> {
-    const batchBytes = Math.min(snapshotBatchBytes, Math.floor(this.#partition.log.config.batchBytesMax / 2));
-    const batches: Buffer[] = [];
-    let builder = new RecordBatchBuilder();
+    const deleted: { key: Buffer; value: null }[] = [];
     for (const [groupId, offsets] of this.#groups) {
       for (const key of offsets.keys()) {
         if (!gone(key.slice(0, key.indexOf('\u0000')))) continue;
         offsets.delete(key);
-        if (builder.sizeBytes >= batchBytes) {
-          batches.push(builder.build());
-          builder = new RecordBatchBuilder();
-        }
-        builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
+        deleted.push({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
       }
       if (offsets.size === 0) this.#groups.delete(groupId); // listed no more: it has nothing left
     }
-    if (builder.count > 0) batches.push(builder.build());
+    const batches = this.#batchesOf(deleted);
     for (const batch of batches) await this.#append(batch, () => {});
     this.#maybeCompact();
   }
