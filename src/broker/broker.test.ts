@@ -185,6 +185,13 @@ test('committed offsets survive a restart and show up with lag', async () => {
     assert.equal(described.offsets[0]!.lag, 2n);
     assert.deepEqual(broker.listGroups().map((g) => g.groupId), ['billing']);
     await assert.rejects(broker.commitOffsets({ groupId: 'billing' }, [{ topic: 'nope', partition: 0, offset: 1n, metadata: null }]), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    // Metadata is bounded at 4,096 bytes (UTF-8); a commit over it is refused whole.
+    await broker.commitOffsets({ groupId: 'billing' }, [{ topic: 'c', partition: 0, offset: 1n, metadata: 'é'.repeat(2048) }]);
+    await assert.rejects(
+      broker.commitOffsets({ groupId: 'billing' }, [{ topic: 'c', partition: 1, offset: 3n, metadata: null }, { topic: 'c', partition: 0, offset: 2n, metadata: 'é'.repeat(2048) + 'x' }]),
+      (e) => isWeirError(e, 'OFFSET_METADATA_TOO_LARGE') && /4096 bytes/.test(e.message),
+    );
+    assert.deepEqual((await broker.fetchOffsets('billing')).map((entry) => entry.offset), [1n, 1n]);
   } finally {
     await broker.close();
   }

@@ -694,7 +694,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #checkCommitEntry(entry: OffsetCommitEntry): void {
     this.#partition(this.#existingTopic(entry.topic), entry.partition);
     if (entry.metadata !== null && Buffer.byteLength(entry.metadata) > offsetMetadataBytesMax) {
-      throw new WeirError('INVALID_REQUEST', `offset metadata of ${entry.topic}/${entry.partition} exceeds ${offsetMetadataBytesMax} bytes`);
+      throw new WeirError('OFFSET_METADATA_TOO_LARGE', `offset metadata of ${entry.topic}/${entry.partition} exceeds ${offsetMetadataBytesMax} bytes`);
     }
   }
 

@@ -49,6 +49,7 @@ export const errorCatalog = {
   INVALID_GROUP_ID: { wire: 32, retriable: false, summary: 'the consumer group id is empty or too long' },
   INVALID_SESSION_TIMEOUT: { wire: 33, retriable: false, summary: 'the session timeout is outside the allowed range' },
   INCONSISTENT_GROUP_PROTOCOL: { wire: 34, retriable: false, summary: "the member's protocol type or assignors do not match the group's" },
+  OFFSET_METADATA_TOO_LARGE: { wire: 35, retriable: false, summary: 'the metadata of a committed offset exceeds 4,096 bytes' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

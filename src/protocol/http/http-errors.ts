@@ -21,7 +21,7 @@ export const retryAfterSeconds = 1;
 export function statusOf(error: WeirError): number {
   if (error instanceof HttpStatusError) return error.status;
   const code = error.code;
-  if (code === 'CORRUPT_MESSAGE' || code.startsWith('INVALID_')) return 400;
+  if (code === 'CORRUPT_MESSAGE' || code === 'OFFSET_METADATA_TOO_LARGE' || code.startsWith('INVALID_')) return 400;
   if (code.startsWith('UNKNOWN_') && code !== 'UNKNOWN') return 404;
   if (code === 'TOPIC_EXISTS' || code === 'GROUP_NOT_EMPTY') return 409;
   if (code === 'MESSAGE_TOO_LARGE') return 413;

@@ -158,7 +158,7 @@ test('Produce below v7 refuses a zstd batch anywhere in the records of a partiti
 });
 
 test('OffsetCommit: each partition is committed or refused alone; a negative offset is stored as Kafka stores it', { timeout: 10_000 }, async () => {
-  await stack.broker.createTopic('commits', { partitions: 2 });
+  await stack.broker.createTopic('commits', { partitions: 3 });
   const client = await RawClient.open(stack.port);
   try {
     const committed = await client.call(m.offsetCommit, 2, {
@@ -166,16 +166,24 @@ test('OffsetCommit: each partition is committed or refused alone; a negative off
       generationId: -1,
       memberId: '',
       topics: [
-        { name: 'commits', partitions: [{ partitionIndex: 0, committedOffset: 3n }, { partitionIndex: 9, committedOffset: 1n }, { partitionIndex: 1, committedOffset: -2n }] },
+        {
+          name: 'commits',
+          partitions: [
+            { partitionIndex: 0, committedOffset: 3n },
+            { partitionIndex: 9, committedOffset: 1n },
+            { partitionIndex: 1, committedOffset: -2n },
+            { partitionIndex: 2, committedOffset: 5n, committedMetadata: 'm'.repeat(4097) },
+          ],
+        },
         { name: 'no-such-topic-here', partitions: [{ partitionIndex: 0, committedOffset: 1n }] },
       ],
     });
     assert.deepEqual(
       committed.topics.map((topic) => topic.partitions.map((partition) => partition.errorCode)),
-      [[0, kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, 0], [kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION]],
+      [[0, kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, 0, kafkaErrors.OFFSET_METADATA_TOO_LARGE], [kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION]],
     );
-    const fetched = await client.call(m.offsetFetch, 2, { groupId: 'each-alone', topics: [{ name: 'commits', partitionIndexes: [0, 1] }] });
-    assert.deepEqual(fetched.topics[0]!.partitions.map((partition) => partition.committedOffset), [3n, -2n]);
+    const fetched = await client.call(m.offsetFetch, 2, { groupId: 'each-alone', topics: [{ name: 'commits', partitionIndexes: [0, 1, 2] }] });
+    assert.deepEqual(fetched.topics[0]!.partitions.map((partition) => partition.committedOffset), [3n, -2n, -1n]);
     // A partition without a position has no lag.
     const described = stack.broker.describeGroup('each-alone');
     assert.deepEqual(described.offsets.map((entry) => [entry.partition, entry.offset, entry.lag]), [[0, 3n, 0n], [1, -2n, -1n]]);
