@@ -23,6 +23,7 @@ export const topicConfigDefaults: TopicConfig = {
   segmentBytesMax: logConfigDefaults.segmentBytesMax,
   segmentAgeMsMax: logConfigDefaults.segmentAgeMsMax,
   messageTtlMs: null,
+  timestampAheadMsMax: 3_600_000,
 };
 
 export function invalid(field: string, value: unknown, rule: string): never {
@@ -84,6 +85,7 @@ export function resolveTopicConfig(overrides: Partial<TopicConfig> = {}, base: T
     segmentBytesMax: integerIn('segmentBytesMax', merged.segmentBytesMax, segmentBytesMin, segmentBytesMaxLimit),
     segmentAgeMsMax: integerIn('segmentAgeMsMax', merged.segmentAgeMsMax, 1000, Number.MAX_SAFE_INTEGER),
     messageTtlMs: optionalLimit('messageTtlMs', merged.messageTtlMs ?? null, 1),
+    timestampAheadMsMax: optionalLimit('timestampAheadMsMax', merged.timestampAheadMsMax, 0),
   };
 }
 
@@ -99,6 +101,7 @@ export function logConfigOf(config: TopicConfig): LogConfig {
     retentionBytes: config.retentionBytes,
     flush: config.flush,
     batchBytesMax: config.messageBytesMax,
+    timestampAheadMsMax: config.timestampAheadMsMax,
   };
 }
 

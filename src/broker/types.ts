@@ -30,6 +30,12 @@ export interface TopicConfig {
    * null for no limit. Consumer groups read the log and are not affected.
    */
   messageTtlMs: number | null;
+  /**
+   * A batch whose newest timestamp is more than this many milliseconds ahead of the broker's clock
+   * is refused with INVALID_TIMESTAMP (a record dated in the future would hold back time
+   * retention); null accepts any timestamp.
+   */
+  timestampAheadMsMax: number | null;
 }
 
 export interface PartitionState {

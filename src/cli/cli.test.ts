@@ -42,6 +42,7 @@ describe('weir topic', () => {
 
     const table = await weir(['topic', 'describe', 'orders']);
     assert.match(table.stdout, /flush\s+interval:50/);
+    assert.match(table.stdout, /timestamp-ahead-ms-max 3600000\n/);
     assert.match(table.stdout, /\n2\s+0\s+0\s+0\s+0\s+0/);
 
     const altered = await weir(['topic', 'alter', 'orders', '--partitions', '5', '--retention-ms', 'none']);
@@ -54,6 +55,8 @@ describe('weir topic', () => {
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /nothing to change/);
     assert.match((await weir(['topic', 'describe', 'orders'])).stdout, /partitions\s+5\n/);
+    const unlimited = await weir(['topic', 'alter', 'orders', '--timestamp-ahead-ms-max', 'none']);
+    assert.equal(unlimited.stdout, 'altered topic orders: timestamp-ahead-ms-max 3600000 -> none\n');
 
     const deleted = await weir(['topic', 'delete', 'orders']);
     assert.equal(deleted.code, 0, deleted.stderr);

@@ -198,5 +198,6 @@ function wireConfig(config: Partial<TopicConfig>): TopicConfigPartial {
     segmentBytesMax: config.segmentBytesMax,
     segmentAgeMsMax: config.segmentAgeMsMax,
     messageTtlMs: config.messageTtlMs,
+    timestampAheadMsMax: config.timestampAheadMsMax,
   };
 }

@@ -20,6 +20,12 @@ export interface LogConfig {
   flush: FlushPolicy;
   /** Largest batch (or run of batches in one append) accepted. */
   batchBytesMax: number;
+  /**
+   * A batch whose newest timestamp is more than this many milliseconds ahead of the log's clock is
+   * refused (INVALID_TIMESTAMP), so that no record dated in the future holds back time retention;
+   * null accepts any timestamp.
+   */
+  timestampAheadMsMax: number | null;
   /** One sparse offset/time index entry per this many bytes of log. */
   indexIntervalBytes: number;
 }
@@ -31,5 +37,6 @@ export const logConfigDefaults: LogConfig = {
   retentionBytes: null,
   flush: { kind: 'always' },
   batchBytesMax: 1024 * 1024,
+  timestampAheadMsMax: null,
   indexIntervalBytes: 4096,
 };

@@ -257,10 +257,13 @@ export class PartitionLog {
     const refusal = this.#appendRefusal(batches);
     if (refusal !== null) return Promise.reject(refusal);
     let recordCount = 0n;
+    const appendTimeMs = this.#clock();
     try {
       let position = 0;
       while (position < batches.length) {
-        position += validateBatch(batches, position, this.#config.batchBytesMax);
+        const batchBytes = validateBatch(batches, position, this.#config.batchBytesMax);
+        this.#checkTimestamp(batches, position, appendTimeMs);
+        position += batchBytes;
       }
       for (position = 0; position < batches.length; position += batchTotalBytes(batches, position)) {
         stampBaseOffset(batches, position, this.#offsetNext + recordCount);
@@ -273,8 +276,21 @@ export class PartitionLog {
     const lastOffset = baseOffset + recordCount - 1n;
     this.#offsetNext = lastOffset + 1n;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#enqueue({ kind: 'append', buffer: batches, baseOffset, lastOffset, appendTimeMs: this.#clock(), resolve, reject });
+      this.#enqueue({ kind: 'append', buffer: batches, baseOffset, lastOffset, appendTimeMs, resolve, reject });
     });
+  }
+
+  /** INVALID_TIMESTAMP when the batch at `position` is dated further ahead of `nowMs` than the config allows. */
+  #checkTimestamp(batches: Buffer, position: number, nowMs: number): void {
+    const aheadMsMax = this.#config.timestampAheadMsMax;
+    if (aheadMsMax === null) return;
+    const maxTimestampMs = Number(batches.readBigInt64BE(position + batchOffsets.maxTimestamp));
+    if (maxTimestampMs - nowMs > aheadMsMax) {
+      throw new WeirError(
+        'INVALID_TIMESTAMP',
+        `record batch timestamp ${maxTimestampMs} is ${maxTimestampMs - nowMs} ms ahead of the broker's clock; timestampAheadMsMax is ${aheadMsMax}`,
+      );
+    }
   }
 
   #appendRefusal(batches: Buffer): WeirError | null {

@@ -67,6 +67,31 @@ test('retention by time deletes segments whose newest record is too old, rolling
   await log.close();
 });
 
+test('a batch dated further ahead of the clock than timestampAheadMsMax is refused, so no future timestamp holds back time retention', async () => {
+  let now = 1_000_000;
+  const { log } = await openLog({ ...base, retentionMs: 5_000, timestampAheadMsMax: 60_000 }, () => now);
+  // Within the limit (and exactly at it) is accepted.
+  await log.append(batchAt(now + 60_000, 'just-ahead'));
+  // A clock years ahead, or microseconds sent as milliseconds: refused, and no offset taken.
+  await assert.rejects(log.append(batchAt(now * 1000, 'micros')), (error) => isWeirError(error, 'INVALID_TIMESTAMP') && /ahead of the broker's clock; timestampAheadMsMax is 60000/.test(error.message));
+  // Refused whole when any batch of the append is too far ahead.
+  const run = Buffer.concat([batchAt(now, 'fine'), batchAt(now + 60_001, 'too far')]);
+  await assert.rejects(log.append(run), (error) => isWeirError(error, 'INVALID_TIMESTAMP'));
+  assert.equal(log.offsetEnd, 1n);
+  for (let i = 0; i < 20; i++) await log.append(batchAt(now + i, `v-${i}`));
+  // Once the clock passes every stored timestamp by retentionMs, time retention deletes all but the active segment.
+  now += 60_000 + 5_001;
+  assert.ok((await log.applyRetention()) > 0);
+  assert.equal(log.segmentCount, 1);
+  assert.equal(log.offsetStart, log.offsetEnd, 'every segment expired (the expired active one was rolled first)');
+  await log.close();
+
+  // Without a limit, any timestamp is stored (the log's default; topics default to one hour).
+  const { log: open } = await openLog({ ...base, timestampAheadMsMax: null }, () => now);
+  assert.equal((await open.append(batchAt(now * 1000, 'anything'))).baseOffset, 0n);
+  await open.close();
+});
+
 test('segments roll by age', async () => {
   let now = 0;
   const { log } = await openLog({ ...base, segmentBytesMax: 1 << 20, segmentAgeMsMax: 1_000 }, () => now);

@@ -50,6 +50,7 @@ export const errorCatalog = {
   INVALID_SESSION_TIMEOUT: { wire: 33, retriable: false, summary: 'the session timeout is outside the allowed range' },
   INCONSISTENT_GROUP_PROTOCOL: { wire: 34, retriable: false, summary: "the member's protocol type or assignors do not match the group's" },
   OFFSET_METADATA_TOO_LARGE: { wire: 35, retriable: false, summary: 'the metadata of a committed offset exceeds 4,096 bytes' },
+  INVALID_TIMESTAMP: { wire: 36, retriable: false, summary: "a record batch's timestamp is further ahead of the broker's clock than the topic allows" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

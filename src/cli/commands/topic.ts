@@ -15,6 +15,8 @@ export const topicUsage = `weir topic create NAME [options]    create a topic (u
   --segment-bytes-max N     roll a segment file at this size
   --segment-age-ms-max MS   roll a segment file at this age
   --message-ttl-ms MS       queue subscriptions skip messages older than this ("none": no limit)
+  --timestamp-ahead-ms-max MS  refuse batches dated further ahead of the broker's clock than this
+                            (default 3600000; "none": accept any timestamp)
 weir topic alter NAME [options]     change a topic: the options above (--partitions only grows it)
 weir topic list [--json]            every topic with its partition count and configuration
 weir topic describe NAME [--json]   configuration and per-partition offsets and sizes
@@ -48,6 +50,7 @@ const configOptionSpec = {
   'segment-bytes-max': { type: 'string' },
   'segment-age-ms-max': { type: 'string' },
   'message-ttl-ms': { type: 'string' },
+  'timestamp-ahead-ms-max': { type: 'string' },
 } as const;
 
 async function create(argv: string[]): Promise<number> {
@@ -68,7 +71,7 @@ async function alter(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const changes = topicConfigFromFlags(values);
-  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms');
+  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms, --timestamp-ahead-ms-max');
   const client = await connectBroker(values.server);
   try {
     const admin = client.admin();
@@ -91,6 +94,7 @@ function changesText(before: TopicDescription, after: TopicDescription): string 
     ['segment-bytes-max', (t) => t.config.segmentBytesMax],
     ['segment-age-ms-max', (t) => t.config.segmentAgeMsMax],
     ['message-ttl-ms', (t) => t.config.messageTtlMs ?? 'none'],
+    ['timestamp-ahead-ms-max', (t) => t.config.timestampAheadMsMax ?? 'none'],
   ];
   const changed = shown.filter(([, of]) => of(before) !== of(after)).map(([label, of]) => `${label} ${of(before)} -> ${of(after)}`);
   return changed.length > 0 ? changed.join(', ') : 'nothing changed (the values were already set)';
@@ -106,6 +110,7 @@ export function topicConfigFromFlags(values: Partial<Record<keyof typeof configO
   config.segmentBytesMax = optionalIntegerOption('segment-bytes-max', values['segment-bytes-max'], 1);
   config.segmentAgeMsMax = optionalIntegerOption('segment-age-ms-max', values['segment-age-ms-max'], 1);
   config.messageTtlMs = limitFlag('message-ttl-ms', values['message-ttl-ms']);
+  config.timestampAheadMsMax = limitFlag('timestamp-ahead-ms-max', values['timestamp-ahead-ms-max'], 0);
   if (values.flush !== undefined) {
     try {
       config.flush = parseFlushPolicy(values.flush);
@@ -116,9 +121,9 @@ export function topicConfigFromFlags(values: Partial<Record<keyof typeof configO
   return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as Partial<TopicConfig>;
 }
 
-function limitFlag(name: string, value: string | undefined): number | null | undefined {
+function limitFlag(name: string, value: string | undefined, min = 1): number | null | undefined {
   if (value === 'none' || value === '-1') return null;
-  return optionalIntegerOption(name, value, 1);
+  return optionalIntegerOption(name, value, min);
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -158,6 +163,7 @@ async function describe(argv: string[]): Promise<number> {
       `segment-bytes-max ${c.segmentBytesMax}`,
       `segment-age-ms-max ${c.segmentAgeMsMax}`,
       `message-ttl-ms    ${c.messageTtlMs ?? 'none'}`,
+      `timestamp-ahead-ms-max ${c.timestampAheadMsMax ?? 'none'}`,
       '',
       formatTable(
         ['PARTITION', 'START', 'END', 'HIGH-WATERMARK', 'MESSAGES', 'BYTES'],

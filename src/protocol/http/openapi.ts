@@ -104,6 +104,7 @@ const schemas = {
       segmentBytesMax: { type: 'integer' },
       segmentAgeMsMax: { type: 'integer' },
       messageTtlMs: { type: ['integer', 'null'], description: 'queue subscriptions expire messages this old' },
+      timestampAheadMsMax: { type: ['integer', 'null'], description: "batches dated further ahead of the broker's clock are refused (INVALID_TIMESTAMP); null accepts any" },
     },
   },
   TopicDescription: {

@@ -150,21 +150,26 @@ test('alterConfigs replaces the set of configs; describeConfigs shows the values
       'max.message.bytes': `${topicConfigDefaults.messageBytesMax} ${DEFAULT_CONFIG}`,
       'segment.bytes': `${topicConfigDefaults.segmentBytesMax} ${DEFAULT_CONFIG}`,
       'segment.ms': `${topicConfigDefaults.segmentAgeMsMax} ${DEFAULT_CONFIG}`,
+      'message.timestamp.after.max.ms': `3600000 ${DEFAULT_CONFIG}`,
     });
 
     // Kafka semantics: retention.bytes is not named, so it returns to its default (no bound).
-    await alterTopicConfigs(admin, topic, { 'retention.ms': String(dayMs), 'max.message.bytes': '2097152' });
+    // Long.MAX_VALUE is Kafka's "no limit" for message.timestamp.after.max.ms.
+    const longMax = '9223372036854775807';
+    await alterTopicConfigs(admin, topic, { 'retention.ms': String(dayMs), 'max.message.bytes': '2097152', 'message.timestamp.after.max.ms': longMax });
     assert.deepEqual(await describedConfigs(admin, topic), {
       'retention.ms': `${dayMs} ${TOPIC_CONFIG}`,
       'retention.bytes': `-1 ${DEFAULT_CONFIG}`,
       'max.message.bytes': `2097152 ${TOPIC_CONFIG}`,
       'segment.bytes': `${topicConfigDefaults.segmentBytesMax} ${DEFAULT_CONFIG}`,
       'segment.ms': `${topicConfigDefaults.segmentAgeMsMax} ${DEFAULT_CONFIG}`,
+      'message.timestamp.after.max.ms': `${longMax} ${TOPIC_CONFIG}`,
     });
     const stored = stack.broker.describeTopic(topic);
     assert.equal(stored.config.retentionMs, dayMs);
     assert.equal(stored.config.retentionBytes, null);
     assert.equal(stored.config.messageBytesMax, 2097152);
+    assert.equal(stored.config.timestampAheadMsMax, null);
     assert.equal(stored.partitions.length, 2, 'Weir-only settings stay');
 
     // -1 keeps segments forever; the other configs go back to the broker's defaults.
@@ -387,7 +392,7 @@ test('flexible versions: CreatePartitions v3, AlterConfigs v2, DescribeConfigs v
     // v0, and an empty key list, which lists every config as null does.
     const v0 = await client.call(m.describeConfigs, 0, { resources: [{ resourceType: configResourceTypes.TOPIC, resourceName: topic, configurationKeys: [] }] });
     const isDefault = Object.fromEntries(v0.results[0]!.configs.map((entry) => [entry.name, entry.isDefault]));
-    assert.deepEqual(isDefault, { 'retention.ms': true, 'retention.bytes': true, 'max.message.bytes': true, 'segment.bytes': true, 'segment.ms': false });
+    assert.deepEqual(isDefault, { 'retention.ms': true, 'retention.bytes': true, 'max.message.bytes': true, 'segment.bytes': true, 'segment.ms': false, 'message.timestamp.after.max.ms': true });
   } finally {
     client.close();
   }

@@ -157,6 +157,24 @@ test('Produce below v7 refuses a zstd batch anywhere in the records of a partiti
   }
 });
 
+test('Produce of a batch dated more than message.timestamp.after.max.ms ahead gets INVALID_TIMESTAMP for its partition only', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('dated', { partitions: 2 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const future = encodeBatch([{ value: Buffer.from('from the future'), timestamp: Date.now() + 2 * 3_600_000 }]);
+    const answer = await client.call(m.produce, 7, {
+      acks: -1,
+      timeoutMs: 1000,
+      topics: [{ name: 'dated', partitions: [{ index: 0, records: future }, { index: 1, records: batchOf(['now']) }] }],
+    });
+    const partitions = answer.responses[0]!.partitions;
+    assert.deepEqual(partitions.map((partition) => partition.errorCode), [kafkaErrors.INVALID_TIMESTAMP, 0]);
+    assert.deepEqual(stack.broker.describeTopic('dated').partitions.map((partition) => partition.offsetEnd), [0n, 1n]);
+  } finally {
+    client.close();
+  }
+});
+
 test('OffsetCommit: each partition is committed or refused alone; a negative offset is stored as Kafka stores it', { timeout: 10_000 }, async () => {
   await stack.broker.createTopic('commits', { partitions: 3 });
   const client = await RawClient.open(stack.port);

@@ -3,8 +3,9 @@
  * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share.
  *
  * Values travel as decimal text. For retention.ms and retention.bytes, -1 means "no bound"
- * (null in TopicConfig), as in Kafka. A null value is refused. TopicConfig fields without a Kafka
- * name (partitions, flush, messageTtlMs) are never described or changed through these APIs.
+ * (null in TopicConfig), as in Kafka; for message.timestamp.after.max.ms, Kafka's Long.MAX_VALUE
+ * (and -1) does. A null value is refused. TopicConfig fields without a Kafka name (partitions,
+ * flush, messageTtlMs) are never described or changed through these APIs.
  */
 import { topicConfigDefaults } from '../../../broker/topic-config.js';
 import type { TopicConfig } from '../../../broker/types.js';
@@ -12,21 +13,30 @@ import { WeirError } from '../../../util/errors.js';
 import { configSources, configTypes } from '../wire/config-resources.js';
 
 /** The TopicConfig fields that have a Kafka name: all integers, the retention ones nullable. */
-type MappedField = 'retentionMs' | 'retentionBytes' | 'messageBytesMax' | 'segmentBytesMax' | 'segmentAgeMsMax';
+type MappedField = 'retentionMs' | 'retentionBytes' | 'messageBytesMax' | 'segmentBytesMax' | 'segmentAgeMsMax' | 'timestampAheadMsMax';
 
 interface TopicConfigName {
   readonly field: MappedField;
   /** Kafka's type for the value (DescribeConfigs v3+). */
   readonly type: number;
   readonly documentation: string;
+  /** How "no bound" (null) is written, for the fields that may have none. */
+  readonly unbounded?: string;
 }
 
+/** Kafka's Long.MAX_VALUE, its "no limit" for message.timestamp.after.max.ms. */
+const longMax = '9223372036854775807';
+
 const configNames = new Map<string, TopicConfigName>([
-  ['retention.ms', { field: 'retentionMs', type: configTypes.LONG, documentation: 'Segments older than this many milliseconds are deleted; -1 keeps them forever.' }],
-  ['retention.bytes', { field: 'retentionBytes', type: configTypes.LONG, documentation: 'Per partition: the oldest segments are deleted while the log is larger than this; -1 for no bound.' }],
+  ['retention.ms', { field: 'retentionMs', type: configTypes.LONG, unbounded: '-1', documentation: 'Segments older than this many milliseconds are deleted; -1 keeps them forever.' }],
+  ['retention.bytes', { field: 'retentionBytes', type: configTypes.LONG, unbounded: '-1', documentation: 'Per partition: the oldest segments are deleted while the log is larger than this; -1 for no bound.' }],
   ['max.message.bytes', { field: 'messageBytesMax', type: configTypes.INT, documentation: 'Largest record batch a producer may send to this topic.' }],
   ['segment.bytes', { field: 'segmentBytesMax', type: configTypes.INT, documentation: 'A segment rolls when it would grow past this many bytes.' }],
   ['segment.ms', { field: 'segmentAgeMsMax', type: configTypes.LONG, documentation: 'A segment rolls when its first batch is older than this many milliseconds.' }],
+  [
+    'message.timestamp.after.max.ms',
+    { field: 'timestampAheadMsMax', type: configTypes.LONG, unbounded: longMax, documentation: "A batch dated more than this many milliseconds ahead of the broker's clock is refused with INVALID_TIMESTAMP." },
+  ],
 ]);
 
 /** The Kafka config names Weir serves, in the order DescribeConfigs lists them. */
@@ -44,11 +54,6 @@ export function inKafkaTerms(message: string): string {
   return message.replace(mappedFieldPattern, (field) => kafkaNameOfField.get(field) ?? field);
 }
 
-/** Whether a TopicConfig field may be null ("no bound", -1 on the wire). */
-function unbounded(field: MappedField): boolean {
-  return field === 'retentionMs' || field === 'retentionBytes';
-}
-
 function configName(name: string): TopicConfigName {
   const entry = configNames.get(name);
   if (entry === undefined) {
@@ -63,12 +68,13 @@ export function checkTopicConfigName(name: string): void {
 }
 
 /** The value of `name` as TopicConfig holds it; INVALID_CONFIG for a malformed value. */
-function parseValue(name: string, field: MappedField, value: string | null): number | null {
+function parseValue(name: string, entry: TopicConfigName, value: string | null): number | null {
   if (value === null) throw new WeirError('INVALID_CONFIG', `topic config ${name} needs a value (null is not supported)`);
   const text = value.trim();
+  if (entry.unbounded !== undefined && (text === '-1' || text === entry.unbounded)) return null;
   const number = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(number)) throw new WeirError('INVALID_CONFIG', `${name}=${value} is not an integer`);
-  return number === -1 && unbounded(field) ? null : number;
+  return number;
 }
 
 /**
@@ -78,8 +84,8 @@ function parseValue(name: string, field: MappedField, value: string | null): num
 export function topicConfigChanges(entries: readonly { name: string; value: string | null }[]): Partial<TopicConfig> {
   const changes: Partial<TopicConfig> = {};
   for (const entry of entries) {
-    const { field } = configName(entry.name);
-    Object.assign(changes, { [field]: parseValue(entry.name, field, entry.value) });
+    const named = configName(entry.name);
+    Object.assign(changes, { [named.field]: parseValue(entry.name, named, entry.value) });
   }
   return changes;
 }
@@ -112,11 +118,11 @@ export interface DescribedTopicConfig {
  * started with another one.
  */
 export function describeTopicConfig(name: string, config: TopicConfig, defaults: TopicConfig): DescribedTopicConfig {
-  const { field, type, documentation } = configName(name);
+  const { field, type, documentation, unbounded } = configName(name);
   const value = config[field];
   let source: number = configSources.TOPIC_CONFIG;
   if (value === defaults[field]) {
     source = value === topicConfigDefaults[field] ? configSources.DEFAULT_CONFIG : configSources.STATIC_BROKER_CONFIG;
   }
-  return { name, value: value === null ? '-1' : String(value), source, type, documentation };
+  return { name, value: value === null ? (unbounded ?? '-1') : String(value), source, type, documentation };
 }

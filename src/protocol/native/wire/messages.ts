@@ -97,6 +97,7 @@ const topicConfigFields = {
   segmentBytesMax: int64Number,
   segmentAgeMsMax: int64Number,
   messageTtlMs: nullableInt64Number,
+  timestampAheadMsMax: nullableInt64Number,
 };
 export const topicConfig = struct(topicConfigFields);
 export type TopicConfig = CodecValue<typeof topicConfig>;
@@ -111,6 +112,7 @@ export const topicConfigPartial = struct({
   segmentBytesMax: optional(int64Number),
   segmentAgeMsMax: optional(int64Number),
   messageTtlMs: optional(nullableInt64Number),
+  timestampAheadMsMax: optional(nullableInt64Number),
 });
 export type TopicConfigPartial = CodecValue<typeof topicConfigPartial>;
 
