@@ -52,7 +52,7 @@ export class Admin {
 
   /** Throws UNKNOWN_TOPIC. */
   describeTopic(name: string): Promise<TopicDescription> {
-    return this.#client.request('describeTopic', { name, ensure: false });
+    return this.#client.request('describeTopic', { name, ensure: false, partition: -1 });
   }
 
   listGroups(): Promise<GroupListing[]> {

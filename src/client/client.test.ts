@@ -273,6 +273,34 @@ test('admin: topics, groups with lag, offsets', async () => {
   }
 });
 
+test('a send naming a partition the defaults would not give a missing topic is refused and creates no topic; the other sends create it', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    const producer = client.producer();
+    // Topics are created with one partition by default.
+    await assert.rejects(producer.send('placed', { value: 'p3', partition: 3 }), (e) => isWeirError(e, 'UNKNOWN_PARTITION'));
+    await assert.rejects(admin.describeTopic('placed'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'), 'no topic was made');
+
+    const sends = [
+      producer.send('placed', { value: 'p2', partition: 2 }),
+      producer.send('placed', { value: 'p4', partition: 4 }),
+      producer.send('placed', { value: 'any' }),
+      producer.send('placed', { value: 'p0', partition: 0 }),
+    ];
+    const settled = await Promise.allSettled(sends);
+    assert.deepEqual(
+      settled.map((result) => (result.status === 'fulfilled' ? 'stored' : (result.reason as { code: string }).code)),
+      ['UNKNOWN_PARTITION', 'UNKNOWN_PARTITION', 'stored', 'stored'],
+    );
+    assert.equal((await admin.describeTopic('placed')).partitions.length, 1);
+    assert.equal(await admin.latestOffset('placed', 0), 2n);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('the producer buffer is bounded: sendNoWait refuses when full until ready()', async () => {
   const client = await connect(harness.url);
   try {

@@ -478,7 +478,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   async #allPartitions(topics: string[]): Promise<TopicPartition[]> {
     const out: TopicPartition[] = [];
     for (const topic of topics) {
-      const description = await this.#client.request('describeTopic', { name: topic, ensure: false });
+      const description = await this.#client.request('describeTopic', { name: topic, ensure: false, partition: -1 });
       for (const p of description.partitions) out.push({ topic, partition: p.partition });
     }
     return out;

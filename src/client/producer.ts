@@ -265,12 +265,21 @@ export class Producer {
   }
 
   #loadMetadata(topic: string, attempt: number): void {
-    this.#client.request('describeTopic', { name: topic, ensure: true }).then(
+    // The partition of the first waiting message, when it names one: the broker then creates a
+    // missing topic only when its defaults give that partition.
+    const partition = this.#waitingForMetadata.get(topic)?.[0]?.message.partition ?? -1;
+    this.#client.request('describeTopic', { name: topic, ensure: true, partition }).then(
       (description) => {
         this.#applyDescription(topic, description);
         this.#releaseWaiting(topic, null);
       },
       (error: WeirError) => {
+        if (error.code === 'UNKNOWN_PARTITION' && partition >= 0) {
+          // That partition and every higher one are refused; the other messages ask again.
+          this.#releaseWaitingFrom(topic, partition, error);
+          if (this.#waitingForMetadata.has(topic)) this.#loadMetadata(topic, attempt);
+          return;
+        }
         if (!error.retriable || this.#client.isClosed || attempt >= metadataAttemptsMax) {
           this.#releaseWaiting(topic, error);
           return;
@@ -308,7 +317,7 @@ export class Producer {
     this.#metadataTimer = setInterval(() => {
       for (const [topic, metadata] of this.#topics) {
         if (metadata.stale || this.#waitingForMetadata.has(topic)) continue;
-        this.#client.request('describeTopic', { name: topic, ensure: false }).then(
+        this.#client.request('describeTopic', { name: topic, ensure: false, partition: -1 }).then(
           (description) => {
             if (!this.#waitingForMetadata.has(topic)) this.#applyDescription(topic, description);
           },
@@ -319,6 +328,18 @@ export class Producer {
       }
     }, this.#options.metadataMaxAgeMs);
     this.#metadataTimer.unref();
+  }
+
+  /** Fails the waiting messages of `topic` that name `partition` or a higher one. */
+  #releaseWaitingFrom(topic: string, partition: number, error: WeirError): void {
+    const list = this.#waitingForMetadata.get(topic) ?? [];
+    const refused = list.filter(({ message }) => message.partition !== undefined && message.partition >= partition);
+    const left = list.filter((waiting) => !refused.includes(waiting));
+    if (left.length > 0) this.#waitingForMetadata.set(topic, left);
+    else this.#waitingForMetadata.delete(topic);
+    this.#bufferedBytes -= waitingBytesNominal * refused.length;
+    for (const { callback } of refused) callback?.(error);
+    this.#wakeWaiters();
   }
 
   #releaseWaiting(topic: string, error: WeirError | null): void {

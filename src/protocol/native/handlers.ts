@@ -89,7 +89,8 @@ export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } =
     return {};
   },
   listTopics: async (broker, request) => broker.listTopics({ includeInternal: request.includeInternal }),
-  describeTopic: async (broker, request) => (request.ensure ? broker.ensureTopic(request.name) : broker.describeTopic(request.name)),
+  describeTopic: async (broker, request) =>
+    request.ensure ? broker.ensureTopic(request.name, request.partition >= 0 ? request.partition : undefined) : broker.describeTopic(request.name),
   produce: async (broker, request) => {
     const result = await broker.produce(request);
     return {

@@ -62,7 +62,7 @@ test('requests round trip: create, produce, fetch, describe, list offsets', asyn
     assert.ok(fetched[0]!.records.length > 61);
     const latest = await connection.request('listOffsets', { topic: 'basics', partition: 1, spec: 'latest' });
     assert.equal(latest.offset, 3n);
-    await assert.rejects(connection.request('describeTopic', { name: 'missing', ensure: false }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+    await assert.rejects(connection.request('describeTopic', { name: 'missing', ensure: false, partition: -1 }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
   } finally {
     connection.close();
   }

@@ -159,7 +159,8 @@ export const createTopicRequest = struct({ name: string, config: topicConfigPart
 export const alterTopicRequest = createTopicRequest;
 export const topicNameRequest = struct({ name: string });
 /** ensure: create the topic with the broker's defaults when missing and auto-creation is on. */
-export const describeTopicRequest = struct({ name: string, ensure: bool });
+/** `partition`: with `ensure`, the partition the caller is about to use (-1: none), so that a topic the defaults would not give it is not created. */
+export const describeTopicRequest = struct({ name: string, ensure: bool, partition: int32 });
 export const listTopicsRequest = struct({ includeInternal: bool });
 export const topicList = array(topicDescription);
 
