@@ -7,6 +7,7 @@ import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
 import { logConfigDefaults } from '../storage/config.js';
 import { PartitionLog } from '../storage/partition-log.js';
+import { CrashFileSystem } from '../storage/testing/crash-file-system.js';
 import { Broker } from './broker.js';
 
 const dirs: string[] = [];
@@ -373,3 +374,58 @@ test('a topic deleted while an alteration adds partitions is gone whole; concurr
     await broker.close();
   }
 });
+
+test('while free space is below diskFreeMinBytes, produces are refused with DISK_FREE_LOW (retriable) and nothing is fenced; with room again they are accepted', async () => {
+  const disk = new CrashFileSystem();
+  const logged: string[] = [];
+  const broker = await Broker.open({
+    dataDir: '/data',
+    fileSystem: disk.view(),
+    diskFreeMinBytes: 1_000_000,
+    diskCheckIntervalMs: 10,
+    logger: (level, message) => logged.push(`${level} ${message}`),
+  });
+  try {
+    await broker.createTopic('work', { partitions: 1 });
+    await broker.produce({ topic: 'work', partition: 0, batches: batchOf(['before']), acks: 'leader' });
+    disk.capacityBytes = disk.usedBytes + 500_000;
+    await waitUntil(() => logged.some((line) => line.startsWith('warn ')));
+    const refusal = await broker.produce({ topic: 'work', partition: 0, batches: batchOf(['refused']), acks: 'leader' }).catch((error: unknown) => error);
+    assert.ok(isWeirError(refusal, 'DISK_FREE_LOW') && refusal.retriable, String(refusal));
+    assert.match((refusal as Error).message, /\/data has \d+ bytes free, below the minimum of 1000000/);
+    await assert.rejects(broker.produce({ topic: 'new-topic', partition: 0, batches: batchOf(['x']), acks: 'leader' }), (e) => isWeirError(e, 'DISK_FREE_LOW'));
+    assert.throws(() => broker.describeTopic('new-topic'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'), 'no topic was created');
+    assert.match(logged.find((line) => line.startsWith('warn '))!, /produces are refused until there is room again/);
+    // Readers and commits go on.
+    const [read] = await broker.fetch({ partitions: [{ topic: 'work', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+    assert.deepEqual(decodeBatches(read!.records, { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString()), ['before']);
+    await broker.commitOffsets({ groupId: 'workers' }, [{ topic: 'work', partition: 0, offset: 1n, metadata: null }]);
+
+    disk.capacityBytes = Infinity;
+    await waitUntil(() => producesTo(broker, 'work'));
+    assert.ok(logged.some((line) => /^info .*bytes free again .*produces are accepted/.test(line)), logged.join('\n'));
+    const [after] = await broker.fetch({ partitions: [{ topic: 'work', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 0 });
+    assert.deepEqual(decodeBatches(after!.records, { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString()), ['before', 'probe']);
+  } finally {
+    await broker.close();
+  }
+});
+
+/** Whether a produce to `topic` is accepted now (it stores a message "probe" when it is). */
+async function producesTo(broker: Broker, topic: string): Promise<boolean> {
+  try {
+    await broker.produce({ topic, partition: 0, batches: batchOf(['probe']), acks: 'leader' });
+    return true;
+  } catch (error) {
+    if (isWeirError(error, 'DISK_FREE_LOW')) return false;
+    throw error;
+  }
+}
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

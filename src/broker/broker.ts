@@ -22,6 +22,7 @@ import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
 import { isWeirError, WeirError } from '../util/errors.js';
+import { metrics } from '../util/metrics.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
@@ -79,8 +80,19 @@ export interface BrokerOptions {
    * start (default false: damage stops the start with CORRUPT_MESSAGE naming the file).
    */
   repair?: boolean;
+  /**
+   * Produces to user topics are refused with DISK_FREE_LOW (retriable) while the file system
+   * holding the data directory has fewer free bytes than this, so that a filling disk stops
+   * producers cleanly, before a write fails and fences its partition. Consumers, commits, queue
+   * settlements and dead-lettering go on. 0 turns the check off (default 128 MiB).
+   */
+  diskFreeMinBytes?: number;
+  /** How often free space is measured (default 1 s). */
+  diskCheckIntervalMs?: number;
 }
 
+export const diskFreeMinBytesDefault = 128 * 1024 * 1024;
+const diskFreeBytes = metrics.gauge({ name: 'weir_disk_free_bytes', help: "Free bytes on the data directory's file system, as last measured", labelNames: [] }).series({});
 export const fetchWaitMsMax = 30_000;
 export const fetchPartitionsMax = 10_000;
 export const fetchBytesMaxTotalDefault = 50 * 1024 * 1024;
@@ -126,6 +138,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #producerIdNext = 0n;
   #producerIdBlockEnd = 0n;
   #closing = false;
+  /** Why produces are refused for want of disk space (DISK_FREE_LOW), or null while there is room. */
+  #diskFreeLow: string | null = null;
   readonly #timers: NodeJS.Timeout[] = [];
   #lock: import('node:fs/promises').FileHandle | undefined;
 
@@ -137,6 +151,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? 30_000,
       offsetsCompactAfterBytes: options.offsetsCompactAfterBytes ?? offsetsCompactAfterBytesDefault,
       repair: options.repair ?? false,
+      diskFreeMinBytes: options.diskFreeMinBytes ?? diskFreeMinBytesDefault,
+      diskCheckIntervalMs: options.diskCheckIntervalMs ?? 1000,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -193,14 +209,32 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       appendDeadLetter: async (topic, sourcePartition, batches) => {
         const target = await this.#topicAlways(topic);
         const partition = sourcePartition % target.partitions.length;
-        const result = await this.produce({ topic, partition, batches, acks: 'leader' });
+        this.#checkOpen();
+        const result = await this.#produce({ topic, partition, batches, acks: 'leader' });
         return { partition, offset: result.baseOffset };
       },
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
     });
     this.#options.logger('info', `opened ${this.#topics.size} topics in ${Date.now() - started} ms from ${this.dataDir}`);
+    await this.#checkDiskFree();
+    this.#every(this.#options.diskCheckIntervalMs, () => this.#checkDiskFree());
     this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
     this.#every(producerSnapshotIntervalMs, () => this.#snapshotProducers());
+  }
+
+  /** Measures the free space of the data directory's file system and opens or closes the gate for producers. */
+  async #checkDiskFree(): Promise<void> {
+    const freeBytes = await this.#fileSystem.freeBytes(this.dataDir);
+    diskFreeBytes.set(freeBytes);
+    const minBytes = this.#options.diskFreeMinBytes;
+    if (freeBytes < minBytes && !this.#closing) {
+      const reason = `${this.dataDir} has ${freeBytes} bytes free, below the minimum of ${minBytes} (--disk-free-min-bytes); produces are refused until there is room again`;
+      if (this.#diskFreeLow === null) this.#options.logger('warn', reason);
+      this.#diskFreeLow = reason;
+    } else if (this.#diskFreeLow !== null) {
+      this.#diskFreeLow = null;
+      this.#options.logger('info', `${this.dataDir} has ${freeBytes} bytes free again (minimum ${minBytes}); produces are accepted`);
+    }
   }
 
   #every(intervalMs: number, task: () => Promise<void>): void {
@@ -385,6 +419,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
         `topic ${name} does not exist, and automatic creation would give it partitions 0..${partitions - 1}, not ${partition}: create it with more partitions first`,
       );
     }
+    // A creation on first use is part of a produce: refused with it while the disk is short of room.
+    if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
     return this.#createTopic(name, {}, false);
   }
 
@@ -525,6 +561,12 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async produce(request: ProduceRequest): Promise<ProduceResult> {
     this.#checkOpen();
+    if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
+    return this.#produce(request);
+  }
+
+  /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
+  async #produce(request: ProduceRequest): Promise<ProduceResult> {
     const topic = await this.#topic(request.topic, true, request.partition);
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
     const partition = this.#partition(topic, request.partition);

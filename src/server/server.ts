@@ -10,6 +10,7 @@ import { NativeListener } from '../protocol/native/listener.js';
 import type { Logger } from '../util/logger.js';
 
 export { parseFlushPolicy } from '../broker/topic-config.js';
+export { diskFreeMinBytesDefault } from '../broker/broker.js';
 export type { TopicConfig };
 
 export const nativePortDefault = 7400;
@@ -34,6 +35,8 @@ export interface ServerOptions {
   defaultTopicConfig: Partial<TopicConfig>;
   /** Cut damaged partition logs at the damage instead of refusing to start (BrokerOptions.repair). */
   repair?: boolean;
+  /** Free bytes below which produces are refused (BrokerOptions.diskFreeMinBytes; 0: no check). */
+  diskFreeMinBytes?: number;
   logger: Logger;
 }
 
@@ -57,6 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     autoCreateTopics: options.autoCreateTopics,
     defaultTopicConfig: options.defaultTopicConfig,
     ...(options.repair ? { repair: true } : {}),
+    ...(options.diskFreeMinBytes !== undefined ? { diskFreeMinBytes: options.diskFreeMinBytes } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];

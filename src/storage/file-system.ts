@@ -45,6 +45,8 @@ export interface FileSystem {
   stat(path: string): Promise<FileStat | null>;
   /** Removes a directory and everything below it; no error if it is missing. */
   removeTree(path: string): Promise<void>;
+  /** Bytes an unprivileged process may still write on the file system holding `path`. */
+  freeBytes(path: string): Promise<number>;
 }
 
 /** The error code (ENOSPC, EIO, ENOENT, …) of a file-system error, or undefined. */
@@ -133,6 +135,10 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   removeTree: (path) => fs.promises.rm(path, { recursive: true, force: true }),
+  freeBytes: async (path) => {
+    const stats = await fs.promises.statfs(path);
+    return stats.bavail * stats.bsize;
+  },
 };
 
 /** Reads exactly `length` bytes at `position` (fewer only at end of file); returns the bytes read. */

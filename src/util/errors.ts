@@ -51,6 +51,7 @@ export const errorCatalog = {
   INCONSISTENT_GROUP_PROTOCOL: { wire: 34, retriable: false, summary: "the member's protocol type or assignors do not match the group's" },
   OFFSET_METADATA_TOO_LARGE: { wire: 35, retriable: false, summary: 'the metadata of a committed offset exceeds 4,096 bytes' },
   INVALID_TIMESTAMP: { wire: 36, retriable: false, summary: "a record batch's timestamp is further ahead of the broker's clock than the topic allows" },
+  DISK_FREE_LOW: { wire: 37, retriable: true, summary: "free space on the data directory's file system is below the broker's minimum; produces are refused until there is room again" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

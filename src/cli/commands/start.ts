@@ -1,7 +1,7 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dataDirDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, UsageError } from '../args.js';
 
@@ -18,6 +18,8 @@ export const startUsage = `weir start [options]
   --no-auto-create-topics   create no topic on first use: a produce to a missing topic fails
   --default-partitions N    partitions of automatically created topics (default 1)
   --default-flush POLICY    always | none | interval:<ms> (default always)
+  --disk-free-min-bytes N   refuse produces (DISK_FREE_LOW, retriable) while the data directory's
+                            file system has fewer free bytes (default 134217728, 128 MiB; 0: never)
   --log-level LEVEL         debug | info | warn | error (default info)
   --repair                  a partition damaged before its durable end is cut at the damage (what
                             follows it is dropped, and logged) instead of stopping the start`;
@@ -39,6 +41,7 @@ export async function start(argv: string[]): Promise<number> {
       'default-partitions': { type: 'string' },
       'default-flush': { type: 'string' },
       'log-level': { type: 'string' },
+      'disk-free-min-bytes': { type: 'string' },
       repair: { type: 'boolean' },
     },
     strict: true,
@@ -64,6 +67,7 @@ export async function start(argv: string[]): Promise<number> {
     autoCreateTopics: !values['no-auto-create-topics'],
     defaultTopicConfig: defaults,
     ...(values.repair ? { repair: true } : {}),
+    diskFreeMinBytes: integerOption('disk-free-min-bytes', values['disk-free-min-bytes'], diskFreeMinBytesDefault, 0),
     logger,
   });
   const host = values.host ?? '127.0.0.1';

@@ -27,6 +27,7 @@ export function statusOf(error: WeirError): number {
   if (code === 'MESSAGE_TOO_LARGE') return 413;
   if (code === 'QUEUE_FULL' || code === 'LIMIT_EXCEEDED') return 429;
   if (code === 'SHUTTING_DOWN') return 503;
+  if (code === 'DISK_FREE_LOW') return 507;
   return 500;
 }
 
@@ -51,7 +52,7 @@ export function sendError(res: ServerResponse, error: unknown, extra: Record<str
   const weirError = asWeirError(error);
   const status = statusOf(weirError);
   const headers: Record<string, string> = {};
-  if (status === 429 || status === 503) headers['retry-after'] = String(retryAfterSeconds);
+  if (status === 429 || status === 503 || status === 507) headers['retry-after'] = String(retryAfterSeconds);
   sendJson(res, status, { error: errorJson(weirError), ...extra }, headers);
 }
 

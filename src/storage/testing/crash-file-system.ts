@@ -137,6 +137,7 @@ export class CrashFileSystem {
         }),
       stat: (path) => run('other', () => this.#stat(path)),
       removeTree: (path) => run('other', () => this.#removeTree(path)),
+      freeBytes: () => run('other', () => Math.max(0, this.capacityBytes - this.usedBytes)),
     };
   }
 

@@ -67,6 +67,7 @@ const fromWeir: Partial<Record<ErrorCode, number>> = {
   OFFSET_OUT_OF_RANGE: kafkaErrors.OFFSET_OUT_OF_RANGE,
   STORAGE_FAILED: kafkaErrors.KAFKA_STORAGE_ERROR,
   DISK_FULL: kafkaErrors.KAFKA_STORAGE_ERROR,
+  DISK_FREE_LOW: kafkaErrors.KAFKA_STORAGE_ERROR,
   NOT_LEADER: kafkaErrors.NOT_LEADER_OR_FOLLOWER,
   TIMEOUT: kafkaErrors.REQUEST_TIMED_OUT,
   SHUTTING_DOWN: kafkaErrors.LEADER_NOT_AVAILABLE,
