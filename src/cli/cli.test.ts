@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { cliPath, runCli, startBroker, type BrokerProcess } from './testing/cli-process.js';
+import { cliPath, runCli, runCliIntoClosingReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
 
 let broker: BrokerProcess;
 
@@ -157,6 +157,19 @@ describe('weir produce and consume', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.equal(code, 0, stderr);
     assert.equal(stderr, '');
+  });
+
+  test('consume --group whose reader goes away (| head) commits what it printed before it ends', async () => {
+    const values = Array.from({ length: 30_000 }, (_, i) => `line-${i}`);
+    assert.equal((await weir(['produce', 'headed'], `${values.join('\n')}\n`)).code, 0);
+    const { code, stderr } = await runCliIntoClosingReader(['consume', 'headed', '--group', 'headers', '--from', 'earliest'], broker.address);
+    assert.equal(code, 0, stderr);
+    const group = JSON.parse((await weir(['group', 'describe', 'headers', '--json'])).stdout) as { members: unknown[]; offsets: { offset: number }[] };
+    assert.equal(group.offsets.length, 1, 'a commit was made');
+    const committed = group.offsets[0]!.offset;
+    // Printed means handed to the pipe: at least the first chunk, not the whole topic.
+    assert.ok(committed > 0 && committed < values.length, `committed ${committed}`);
+    assert.deepEqual(group.members, [], 'the member left the group');
   });
 });
 

@@ -5,6 +5,7 @@
  * Commands load on demand, so a client command does not load the broker.
  */
 import { describeError, UsageError } from './args.js';
+import { endQuietlyWhenStdoutCloses } from './output.js';
 const usage = `weir <command> [options]
 
 Commands:
@@ -90,10 +91,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // A reader that went away (`weir topic list | head -1`) ends the command quietly, as it ends cat.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
-  process.exit(0);
-});
+endQuietlyWhenStdoutCloses();
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

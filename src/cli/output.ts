@@ -7,6 +7,20 @@ export const outputDefaults = {
   chunkBytes: 64 * 1024,
 } as const;
 
+/** LineOutputs in use: a command printing through one ends itself when stdout closes. */
+let lineOutputs = 0;
+
+/**
+ * Exits 0 when the reader of stdout goes away (EPIPE), as `cat` ends, unless a LineOutput is in
+ * use: its command then stops on its own, after committing or acknowledging what it printed.
+ */
+export function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (lineOutputs === 0) process.exit(0);
+  });
+}
+
 export class LineOutput {
   #pending: string[] = [];
   #pendingBytes = 0;
@@ -16,6 +30,7 @@ export class LineOutput {
   #drainWaiters: (() => void)[] = [];
 
   constructor() {
+    lineOutputs++;
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') throw error;
       this.#closed = true;

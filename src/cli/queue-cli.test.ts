@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, startBroker, type BrokerProcess } from './testing/cli-process.js';
+import { runCli, runCliIntoClosingReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
 
 let broker: BrokerProcess;
 
@@ -115,6 +115,18 @@ describe('weir consume --type queue', () => {
     assert.deepEqual([d.ackedTotal, d.backlogMessages, d.inFlight, d.redeliveriesTotal], [30, 20, 0, 0]);
     const rest = jsonLines(await ok(['consume', 'deep', '--subscription', 'some', '--count', '20', '--json']));
     assert.deepEqual(rest.map((m) => [m.value, m.deliveryCount]), values.slice(30).map((v) => [v, 1]));
+  });
+
+  test('consume --subscription whose reader goes away (| head) acknowledges what it printed before it ends', async () => {
+    await ok(['topic', 'create', 'headed-queue']);
+    await ok(['subscription', 'create', 'headed-queue', 'pool']);
+    await ok(['produce', 'headed-queue'], `${lines(30_000, 'job').join('\n')}\n`);
+    const { code, stderr } = await runCliIntoClosingReader(['consume', 'headed-queue', '--subscription', 'pool'], broker.address);
+    assert.equal(code, 0, stderr);
+    const d = await describeJson('headed-queue', 'pool');
+    assert.ok(d.ackedTotal > 0 && d.ackedTotal < 30_000, `acknowledged ${d.ackedTotal}`);
+    assert.equal(d.consumers, 0);
+    assert.equal(d.inFlight, 0, 'what was not printed went back');
   });
 
   test('two consumers split the messages without duplicates', async () => {

@@ -61,3 +61,21 @@ export function runCli(args: string[], options: { input?: string | Buffer; serve
     });
   });
 }
+
+/**
+ * Runs `weir ...args` as `weir ... | head -1` would: the reader of its stdout goes away after the
+ * first chunk. Resolves with the exit code and stderr once it exits (killed after 30 s).
+ */
+export function runCliIntoClosingReader(args: string[], server: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath, ...args, '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  child.stdout.once('data', () => child.stdout.destroy());
+  return new Promise((resolveResult) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), cliRunMsMax);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolveResult({ code, stderr });
+    });
+  });
+}
