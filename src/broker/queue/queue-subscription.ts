@@ -442,6 +442,13 @@ export class QueueSubscription implements ConsumerOwner {
     const letters: { index: number; offset: number; outcome: Promise<WeirError | null> }[] = [];
     for (let index = 0; index < settlements.length; index++) {
       const settlement = settlements[index]!;
+      if (settlement.receipt.offset + BigInt(settlement.count ?? 1) > BigInt(Number.MAX_SAFE_INTEGER)) {
+        // No partition holds such offsets; as numbers they would round onto others.
+        const { partition, offset, deliveryCount } = settlement.receipt;
+        const error = new WeirError('INVALID_RECEIPT', `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name} is not a lease: offsets stop below 2^53`);
+        failures.push({ index, offset: settlement.receipt.offset, error });
+        continue;
+      }
       if (settlement.action === 'ack') {
         this.#ack(settlement, index, failures);
         continue;

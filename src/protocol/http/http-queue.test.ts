@@ -80,6 +80,14 @@ describe('HTTP queue subscriptions', () => {
       assert.equal(answer.status, 400, JSON.stringify(receipts));
       assert.equal(answer.body.error.code, 'INVALID_RECEIPT');
     }
+    // Offsets from 2^53 up parse, but no partition holds them: refused, never rounded onto others.
+    for (const action of ['ack', 'nack', 'reject']) {
+      const far = await http.call('POST', `/v1/topics/jobs/subscriptions/w/${action}`, {
+        receipts: ['0.9007199254740991.1', '0.9007199254740992.1', '0.9223372036854775807.1'],
+        ...(action === 'reject' ? { reason: 'far' } : {}),
+      });
+      assert.deepEqual(far.body.results.map((result: { code: string } | null) => result?.code), ['INVALID_RECEIPT', 'INVALID_RECEIPT', 'INVALID_RECEIPT'], action);
+    }
     assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [] })).status, 400);
     assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/extend', { receipts: ['0.1.1'] })).status, 400);
     const description = await http.call('GET', '/v1/topics/jobs/subscriptions/w');
