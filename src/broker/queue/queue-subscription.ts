@@ -19,7 +19,7 @@ import type {
   SubscriptionDescription,
 } from '../types.js';
 import { buildDeadLetter } from './dead-letters.js';
-import { redeliveryDelayMs, settleDelayMsMax } from './queue-config.js';
+import { redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
 import { QueuePartition, windowReadAheadBytesMax, type QueueEntry } from './queue-partition.js';
 import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
@@ -526,7 +526,7 @@ export class QueueSubscription implements ConsumerOwner {
         return this.#fail(entry, delayMs, nowMs);
       }
       case 'reject':
-        return this.#deadLetter(entry, `rejected: ${settlement.reason}`.slice(0, 1000));
+        return this.#deadLetter(entry, `rejected: ${settlement.reason.slice(0, rejectReasonCharsMax)}`);
       case 'extend': {
         checkDelay('extendMs', settlement.extendMs);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;

@@ -178,10 +178,13 @@ test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expire
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
     await broker.createSubscription('t', 's', { ackTimeoutMs: 200, backoff: { kind: 'fixed', delayMs: 0 } });
-    await produce(broker, 't', 0, values(2));
+    await produce(broker, 't', 0, values(3));
     const consumer = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
-    const [first, second] = await receive(consumer, 2);
+    const [first, second, third] = await receive(consumer, 3);
     assert.deepEqual(await broker.settle('t', 's', [{ action: 'reject', receipt: first!.receipt, reason: 'bad payload' }]), []);
+    // A long reason keeps its first 1000 characters after the prefix.
+    const long = `${'x'.repeat(999)}yz`;
+    assert.deepEqual(await broker.settle('t', 's', [{ action: 'reject', receipt: third!.receipt, reason: long }]), []);
     // second is never acknowledged: its lease runs out and it comes back with count 2.
     const [redelivered] = await receive(consumer, 1, 2000);
     assert.equal(redelivered!.value, second!.value);
@@ -190,8 +193,9 @@ test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expire
     assert.ok(isWeirError(stale?.error, 'INVALID_RECEIPT'), String(stale?.error));
     assert.deepEqual(await broker.settle('t', 's', [{ action: 'ack', receipt: redelivered!.receipt }]), []);
     // The reject's answer came once the letter was written.
-    const [letter] = await broker.listDeadLetters('t.s.dlq');
+    const [letter, longLetter] = await broker.listDeadLetters('t.s.dlq');
     assert.equal(letter!.reason, 'rejected: bad payload');
+    assert.equal(longLetter!.reason, `rejected: ${'x'.repeat(999)}y`);
   } finally {
     await broker.close();
   }

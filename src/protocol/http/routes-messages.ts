@@ -3,6 +3,7 @@
  * and settle queue deliveries (ack, nack, reject, extend).
  */
 import type { QueueSettlement } from '../../broker/types.js';
+import { rejectReasonCharsMax } from '../../broker/queue/queue-config.js';
 import { WeirError } from '../../util/errors.js';
 import { sendError, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
@@ -17,7 +18,6 @@ import { LatestSource, parsePositions, readPositions, type MessageSource } from 
 export const readMessagesMax = 10_000;
 export const readMessagesDefault = 100;
 export const waitMsMax = 30_000;
-export const reasonLengthMax = 1_000;
 
 export function addMessageRoutes(router: Router, context: HttpContext): void {
   router.add('POST', '/v1/topics/{topic}/messages', 'Produce messages', (r) => produce(context, r));
@@ -106,7 +106,7 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
       return receipts.map((receipt) => (delayMs === undefined ? { action, receipt } : { action, receipt, delayMs }));
     }
     case 'reject': {
-      const reason = stringOf(request.reason, 'reason', reasonLengthMax);
+      const reason = stringOf(request.reason, 'reason', rejectReasonCharsMax);
       if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
       return receipts.map((receipt) => ({ action, receipt, reason }));
     }
