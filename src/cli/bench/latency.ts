@@ -35,14 +35,9 @@ export class LatencyRecorder {
     const h = this.#histogram;
     if (h.totalCount === 0) return null;
     const ms = (us: number): number => Math.round(us) / 1000;
-    return {
-      count: h.totalCount,
-      p50Ms: ms(h.getValueAtPercentile(50)),
-      p90Ms: ms(h.getValueAtPercentile(90)),
-      p99Ms: ms(h.getValueAtPercentile(99)),
-      p999Ms: ms(h.getValueAtPercentile(99.9)),
-      maxMs: ms(h.maxValue),
-    };
+    // A percentile is its bucket's highest value, which may lie above the largest value recorded.
+    const at = (percentile: number): number => ms(Math.min(h.getValueAtPercentile(percentile), h.maxValue));
+    return { count: h.totalCount, p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), p999Ms: at(99.9), maxMs: ms(h.maxValue) };
   }
 }
 
