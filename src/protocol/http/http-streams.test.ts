@@ -224,8 +224,16 @@ describe('HTTP streams: long polling, groups, WebSocket, SSE, console files', ()
     const again = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`, { headers: { 'last-event-id': lastId! } });
     const resumed = (await within(readEvents(again.body!, 4), 10_000, 'the missed messages')).map((e) => `${e.data.partition}:${e.data.value}`).sort();
     assert.deepEqual(resumed, ['0:b0', '0:c0', '1:b1', '1:c1']);
-    // An id this stream did not write, or one past the end, starts at the latest offset.
-    for (const id of ['junk', '0:999,1:999']) {
+    await again.body!.cancel().catch(() => {});
+    // A partition added while away is not in the id: it is read from its first message.
+    assert.equal((await http.call('PATCH', '/v1/topics/sse-resume', { partitions: 3 })).status, 200);
+    await http.call('POST', '/v1/topics/sse-resume/messages', { messages: [{ value: 'd2', partition: 2 }, { value: 'd0', partition: 0 }] });
+    const grown = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`, { headers: { 'last-event-id': '0:3,1:3' } });
+    const caughtUp = (await within(readEvents(grown.body!, 2), 10_000, 'the messages of the added partition')).map((e) => `${e.data.partition}:${e.data.value}`).sort();
+    await grown.body!.cancel().catch(() => {});
+    assert.deepEqual(caughtUp, ['0:d0', '2:d2']);
+    // An id this stream did not write (a partition named twice too), or one past the end, starts at the latest offset.
+    for (const id of ['junk', '0:1,0:1,1:1,2:0', '0:999,1:999,2:999']) {
       const fresh = await fetch(`${http.base}/v1/topics/sse-resume/events?type=stream`, { headers: { 'last-event-id': id } });
       const next = readEvents(fresh.body!, 1);
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -64,7 +64,10 @@ export class LatestSource implements MessageSource {
   readonly #resumeAt: Map<number, bigint> | null;
   #positions: Map<number, bigint> | null = null;
 
-  /** `resumeAt`: partition → next offset, from `positionsText` (partitions it leaves out start at the latest offset). */
+  /**
+   * `resumeAt`: partition → next offset, from `positionsText`. It names every partition the topic
+   * had when it was written, so a partition it leaves out was added since: read from its start.
+   */
   constructor(broker: BrokerApi, topic: string, encoding: Encoding, resumeAt: Map<number, bigint> | null = null) {
     this.#broker = broker;
     this.#topic = topic;
@@ -77,9 +80,10 @@ export class LatestSource implements MessageSource {
     const description = this.#broker.describeTopic(this.#topic);
     this.#positions = new Map(
       description.partitions.map((p) => {
-        const at = this.#resumeAt?.get(p.partition);
+        if (this.#resumeAt === null) return [p.partition, p.highWatermark];
+        const at = this.#resumeAt.get(p.partition) ?? p.offsetStart;
         // A position retention passed, or past the end, moves to the nearest end of the log.
-        return [p.partition, at === undefined || at > p.highWatermark ? p.highWatermark : at < p.offsetStart ? p.offsetStart : at];
+        return [p.partition, at > p.highWatermark ? p.highWatermark : at < p.offsetStart ? p.offsetStart : at];
       }),
     );
   }
@@ -114,12 +118,13 @@ export function positionsText(positions: Map<number, bigint>): string {
 
 const positionsPattern = /^\d{1,5}:\d{1,19}(?:,\d{1,5}:\d{1,19})*$/;
 
-/** Positions read back from `positionsText`'s form; null for anything else (then nothing is resumed). */
+/** Positions read back from `positionsText`'s form; null for anything else, a partition named twice included (then nothing is resumed). */
 export function parsePositions(text: string | undefined): Map<number, bigint> | null {
   if (text === undefined || text.length > 16 * 1024 || !positionsPattern.test(text)) return null;
   const positions = new Map<number, bigint>();
   for (const pair of text.split(',')) {
     const [partition, offset] = pair.split(':');
+    if (positions.has(Number(partition))) return null;
     positions.set(Number(partition), BigInt(offset!));
   }
   return positions;
