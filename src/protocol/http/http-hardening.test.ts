@@ -49,6 +49,21 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.equal((await http.call('GET', '/v1/topics/unmade')).status, 404);
   });
 
+  test('a body that is not UTF-8 is refused with nothing stored, not decoded with replacement characters', async () => {
+    await http.call('POST', '/v1/topics', { name: 'texts' });
+    const body = Buffer.concat([Buffer.from('{"messages":[{"value":"caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]); // Latin-1 é
+    const answer = await fetch(`${http.base}/v1/topics/texts/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(answer.status, 400);
+    const { error } = (await answer.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'INVALID_REQUEST');
+    assert.match(error.message, /not valid UTF-8/);
+    assert.equal((await http.call('GET', '/v1/topics/texts')).body.partitions[0].offsetEnd, 0);
+    // The same text in UTF-8 is stored as sent.
+    const utf8 = await fetch(`${http.base}/v1/topics/texts/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"messages":[{"value":"café"}]}') });
+    assert.equal(utf8.status, 200);
+    assert.equal((await http.call('GET', '/v1/topics/texts/partitions/0/messages?offset=0')).body.messages[0].value, 'café');
+  });
+
   test('a group name with a control character is refused and moves no other group', async () => {
     await http.call('POST', '/v1/topics', { name: 'ledger', partitions: 1 });
     await http.call('POST', '/v1/topics/ledger/messages', { messages: ['a', 'b', 'c', 'd', 'e'].map((value) => ({ value })) });

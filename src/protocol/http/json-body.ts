@@ -2,6 +2,7 @@
  * Reading a request body as JSON under a size bound. The bound is checked against
  * content-length before anything is read, and again while chunks arrive (chunked bodies).
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { WeirError } from '../../util/errors.js';
 
@@ -25,8 +26,10 @@ export async function readBody(req: IncomingMessage, bytesMax: number): Promise<
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
 }
 
-/** Parses JSON text; a syntax error is an INVALID_REQUEST that says where. */
+/** Parses JSON text; bytes that are not UTF-8, or a syntax error, are an INVALID_REQUEST that says so. */
 export function parseJson(text: Buffer | string): unknown {
+  // Not decoded with replacement characters: a value would be stored other than it was sent.
+  if (typeof text !== 'string' && !isUtf8(text)) throw new WeirError('INVALID_REQUEST', 'the body is not valid UTF-8 (JSON text is UTF-8; send binary values as base64)');
   try {
     return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
   } catch (error) {
