@@ -368,6 +368,12 @@ export interface QueueReceipt {
   partition: number;
   offset: bigint;
   deliveryCount: number;
+  /**
+   * The subscription's lease epoch when the message was delivered (see QueueDelivery): a receipt
+   * from before a broker restart, or from a subscription since deleted and created again, is stale
+   * even where its delivery count matches a current lease.
+   */
+  leaseEpoch: number;
 }
 
 /**
@@ -384,6 +390,12 @@ export interface QueueDelivery {
   baseTimestampMs: number;
   /** Every message of this delivery has been delivered this many times (1 the first time). */
   deliveryCount: number;
+  /**
+   * Drawn at random (1 to 2^32 - 1) each time the subscription is opened (every broker start) or
+   * created; settlements carry it back, so that one from an earlier epoch cannot settle a lease
+   * of this one (after a crash the delivery counts alone may repeat).
+   */
+  leaseEpoch: number;
   /** How many records `records` holds. */
   count: number;
   records: Buffer;

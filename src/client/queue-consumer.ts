@@ -81,6 +81,12 @@ export interface QueueConsumerOptions {
 export interface QueueMessage extends ConsumerMessage {
   /** 1 on the first delivery. */
   deliveryCount: number;
+  /**
+   * The subscription's lease epoch at the delivery: drawn anew at each broker start and each
+   * creation of the subscription, so that a settlement of a delivery from before either fails
+   * with INVALID_RECEIPT instead of settling the message's newer delivery.
+   */
+  leaseEpoch: number;
   /** Done: the message is not delivered again. */
   ack(): Promise<void>;
   /** Failed: delivered again after `delayMs` (default: the subscription's backoff). */
@@ -121,6 +127,7 @@ class LeasedMessage implements QueueMessage {
   readonly value: Buffer | null;
   readonly headers: RecordHeader[];
   readonly deliveryCount: number;
+  readonly leaseEpoch: number;
   readonly #baseOffset: bigint;
   readonly #offsetDelta: number;
   /** The offset as a number, for telling runs of adjacent offsets apart when settling. */
@@ -141,6 +148,7 @@ class LeasedMessage implements QueueMessage {
     this.value = cursor.valueLength < 0 ? null : records.subarray(cursor.valueStart, cursor.valueStart + cursor.valueLength);
     this.headers = cursor.headerCount === 0 ? [] : cursor.headers();
     this.deliveryCount = delivery.deliveryCount;
+    this.leaseEpoch = delivery.leaseEpoch;
   }
 
   get offset(): bigint {
@@ -448,12 +456,13 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
       if (
         last !== undefined && offset === nextOffset && action === last.action && (action === 'ack' || action === 'nack')
         && ms === last.ms && message.partition === last.partition && message.deliveryCount === last.deliveryCount
+        && message.leaseEpoch === last.leaseEpoch
       ) {
         last.count++;
         nextOffset++;
         continue;
       }
-      items.push({ action, partition: message.partition, offset: message.offset, count: 1, deliveryCount: message.deliveryCount, ms, reason });
+      items.push({ action, partition: message.partition, offset: message.offset, count: 1, deliveryCount: message.deliveryCount, leaseEpoch: message.leaseEpoch, ms, reason });
       firsts.push(i);
       nextOffset = offset + 1;
     }

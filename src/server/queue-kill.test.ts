@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Client, type QueueMessage, type QueueSubscriptionConfig } from '../client/index.js';
+import { take } from '../client/testing/take.js';
 import { freePort, startBrokerProcess } from './testing/broker-process.js';
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), 'testing', 'queue-worker.js');
@@ -262,6 +263,42 @@ test('rejects the broker confirmed survive a SIGKILL right after the answer: eve
     assert.equal(described.backlogMessages, 0, `${described.backlogMessages} rejected messages came back after the kill`);
     assert.equal(letters.length, total);
     assert.equal(new Set(letters.map((letter) => letter.originalOffset)).size, total, 'each message dead-lettered once');
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('after a broker SIGKILL, settlements of deliveries from before it fail with INVALID_RECEIPT and leave the new leases alone', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-stale-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    await loadQueue(broker.url, 'stale', 1, 3, { ackTimeoutMs: 60_000 });
+    const before = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const early = before.queueConsumer({ topic: 'stale', subscription: 'w', prefetch: 3, mode: 'pull' });
+    const held = await take(early, 3);
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+
+    // The crash left no trace of the leases: the messages come again, with the same delivery count.
+    const after = await connect(broker.url);
+    const late = after.queueConsumer({ topic: 'stale', subscription: 'w', prefetch: 10 });
+    const current = await take(late, 3);
+    assert.deepEqual(current.map((m) => [m.value!.toString(), m.deliveryCount]), held.map((m) => [m.value!.toString(), m.deliveryCount]));
+    assert.notEqual(current[0]!.leaseEpoch, held[0]!.leaseEpoch);
+
+    const outcome = (settling: Promise<void>) => settling.then(() => 'ok', (error: { code?: string }) => error.code);
+    const stale = [await outcome(held[0]!.ack()), await outcome(held[1]!.reject('stale')), await outcome(held[2]!.nack({ delayMs: 0 }))];
+    assert.deepEqual(stale, ['INVALID_RECEIPT', 'INVALID_RECEIPT', 'INVALID_RECEIPT']);
+    assert.deepEqual(await Promise.all(current.map((m) => outcome(m.ack()))), ['ok', 'ok', 'ok'], 'the current leases were untouched');
+    const described = await after.admin().describeSubscription('stale', 'w');
+    assert.equal(described.ackedTotal, 3);
+    assert.equal(described.deadLettersTotal, 0);
+    await late.close();
+    await early.close().catch(() => {});
+    await after.close();
+    await before.close();
   } finally {
     await broker.stop('SIGTERM');
     await rm(dataDir, { recursive: true, force: true });

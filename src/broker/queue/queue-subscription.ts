@@ -5,6 +5,7 @@
  * raised, and past `deliveriesMax` (or on reject) it goes to the dead-letter topic exactly once.
  * Every settlement and failure is recorded in the queue state log (queue-state-log.ts).
  */
+import { randomInt } from 'node:crypto';
 import { isWeirError, WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { MinHeap } from '../../util/min-heap.js';
@@ -65,6 +66,8 @@ export class QueueSubscription implements ConsumerOwner {
   readonly partitions: QueuePartition[];
   /** Dead-letter partition → next offset not yet known to hold a letter of this subscription. */
   readonly dlqPositions: Map<number, bigint>;
+  /** This opening's lease epoch (QueueDelivery.leaseEpoch). */
+  readonly leaseEpoch = randomInt(1, 2 ** 32);
   readonly #host: QueueHost;
   readonly #state: QueueStateLog;
   readonly #consumers = new Set<QueueConsumerSession>();
@@ -248,6 +251,7 @@ export class QueueSubscription implements ConsumerOwner {
         baseOffset: batch.baseOffset,
         baseTimestampMs: batch.baseTimestamp,
         deliveryCount,
+        leaseEpoch: this.leaseEpoch,
         count: j - i,
         records: pieces === null ? last : Buffer.concat([...pieces, last]),
       });
@@ -442,11 +446,9 @@ export class QueueSubscription implements ConsumerOwner {
     const letters: { index: number; offset: number; outcome: Promise<WeirError | null> }[] = [];
     for (let index = 0; index < settlements.length; index++) {
       const settlement = settlements[index]!;
-      if (settlement.receipt.offset + BigInt(settlement.count ?? 1) > BigInt(Number.MAX_SAFE_INTEGER)) {
-        // No partition holds such offsets; as numbers they would round onto others.
-        const { partition, offset, deliveryCount } = settlement.receipt;
-        const error = new WeirError('INVALID_RECEIPT', `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name} is not a lease: offsets stop below 2^53`);
-        failures.push({ index, offset: settlement.receipt.offset, error });
+      const refusal = this.#receiptRefusal(settlement);
+      if (refusal !== null) {
+        failures.push({ index, offset: settlement.receipt.offset, error: refusal });
         continue;
       }
       if (settlement.action === 'ack') {
@@ -503,6 +505,21 @@ export class QueueSubscription implements ConsumerOwner {
       this.#ackedTotal++;
     }
     if (end > runStart) this.#state.settled(this.key, partition, runStart, end - runStart);
+  }
+
+  /** Why a settlement names no lease of this subscription at all, or null when it may. */
+  #receiptRefusal(settlement: QueueSettlement): WeirError | null {
+    const { partition, offset, deliveryCount, leaseEpoch } = settlement.receipt;
+    const count = settlement.count ?? 1;
+    const name = `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name}`;
+    if (leaseEpoch !== this.leaseEpoch) {
+      return new WeirError('INVALID_RECEIPT', `${name} is from an earlier lease epoch: the broker restarted, or the subscription was created again, since it was delivered (the message is delivered again)`);
+    }
+    // No partition holds offsets from 2^53 up (as numbers they would round onto others), and no
+    // window holds more than windowMessagesMax unsettled messages.
+    if (count > windowMessagesMax) return new WeirError('INVALID_RECEIPT', `${name}: a settlement covers at most ${windowMessagesMax} offsets, not ${count}`);
+    if (offset + BigInt(count) > BigInt(Number.MAX_SAFE_INTEGER)) return new WeirError('INVALID_RECEIPT', `${name} is not a lease: offsets stop below 2^53`);
+    return null;
   }
 
   #notLeased(partition: number, offset: number, deliveryCount: number): WeirError {

@@ -36,7 +36,7 @@ function messagesOf(deliveries: QueueDelivery[]): Received[] {
     for (const record of queueDeliveryMessages(delivery)) {
       const leased = record;
       out.push({
-        receipt: { partition: delivery.partition, offset: leased.offset, deliveryCount: leased.deliveryCount },
+        receipt: { partition: delivery.partition, offset: leased.offset, deliveryCount: leased.deliveryCount, leaseEpoch: delivery.leaseEpoch },
         value: record.value!.toString(),
         key: record.key?.toString() ?? null,
         headers: new Map(record.headers.map((h) => [h.key, h.value?.toString() ?? ''])),
@@ -196,6 +196,33 @@ test('reject dead-letters at once; stale receipts are INVALID_RECEIPT; an expire
     const [letter, longLetter] = await broker.listDeadLetters('t.s.dlq');
     assert.equal(letter!.reason, 'rejected: bad payload');
     assert.equal(longLetter!.reason, `rejected: ${'x'.repeat(999)}y`);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a subscription created again has a new lease epoch: receipts of the deleted one settle nothing of it', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('t', 's', { ackTimeoutMs: 60_000 });
+    await produce(broker, 't', 0, values(2));
+    const early = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
+    const held = await receive(early, 2);
+    await broker.deleteSubscription('t', 's');
+    await broker.createSubscription('t', 's', { ackTimeoutMs: 60_000 });
+    const late = await broker.openQueueConsumer({ topic: 't', subscription: 's' });
+    const current = await receive(late, 2);
+    assert.deepEqual(current.map((m) => [m.value, m.receipt.offset, m.receipt.deliveryCount]), held.map((m) => [m.value, m.receipt.offset, m.receipt.deliveryCount]));
+    assert.notEqual(current[0]!.receipt.leaseEpoch, held[0]!.receipt.leaseEpoch);
+    const failures = await broker.settle('t', 's', [
+      { action: 'ack', receipt: held[0]!.receipt },
+      { action: 'reject', receipt: held[1]!.receipt, reason: 'stale' },
+    ]);
+    assert.deepEqual(failures.map((f) => [f.index, f.error.code]), [[0, 'INVALID_RECEIPT'], [1, 'INVALID_RECEIPT']]);
+    assert.match(failures[0]!.error.message, /earlier lease epoch/);
+    assert.equal(broker.describeSubscription('t', 's').inFlight, 2, 'the current leases stand');
+    assert.deepEqual(await broker.settle('t', 's', current.map((m) => ({ action: 'ack' as const, receipt: m.receipt }))), []);
+    assert.equal(broker.describeSubscription('t', 's').deadLettersTotal, 0);
   } finally {
     await broker.close();
   }
@@ -402,9 +429,9 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
     await broker.createSubscription('t', 's');
     await assert.rejects(broker.createSubscription('t', 's', { keyOrdered: true }), /keyOrdered cannot change/);
-    const [bad] = await broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 9, offset: 0n, deliveryCount: 1 } }]);
+    const [bad] = await broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 9, offset: 0n, deliveryCount: 1, leaseEpoch: 1 } }]);
     assert.ok(isWeirError(bad?.error, 'INVALID_RECEIPT'));
-    await assert.rejects(broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 0, offset: 0n, deliveryCount: 1 }, count: 0 }]), /count 0 is invalid/);
+    await assert.rejects(broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 0, offset: 0n, deliveryCount: 1, leaseEpoch: 1 }, count: 0 }]), /count 0 is invalid/);
     assert.equal(broker.listSubscriptions().length, 1);
     await broker.deleteSubscription('t', 's');
     assert.equal(broker.listSubscriptions().length, 0);

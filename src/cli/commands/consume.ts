@@ -276,7 +276,7 @@ class Acknowledger {
   async finish(): Promise<void> {
     const held = this.#heldBack.splice(0);
     if (held.length > 0) {
-      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, count: 1, deliveryCount: m.deliveryCount, ms: 0, reason: '' }));
+      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, count: 1, deliveryCount: m.deliveryCount, leaseEpoch: m.leaseEpoch, ms: 0, reason: '' }));
       try {
         const request = { topic: this.#options.topic, subscription: this.#options.subscription, consumerId: 0, credits: 0, settlements };
         for (const failure of await this.#client.request('queueSettle', request)) {

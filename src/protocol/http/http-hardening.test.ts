@@ -171,7 +171,7 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.equal(internal.status, 400);
     assert.match(internal.body.error.message, /reserved for Weir \(__queue_state\)/);
     await http.call('PUT', '/v1/topics/jobs/subscriptions/s', {});
-    const empty = await http.call('POST', '/v1/topics/jobs/subscriptions/s/reject', { receipts: ['0.0.1'], reason: ' ' });
+    const empty = await http.call('POST', '/v1/topics/jobs/subscriptions/s/reject', { receipts: ['0.0.1.1'], reason: ' ' });
     assert.equal(empty.status, 400);
     await http.call('POST', '/v1/topics', { name: 'jobs.s.dlq', partitions: 1 });
     assert.equal((await http.call('GET', '/v1/dead-letters/jobs.s.dlq?partition=9')).status, 404);

@@ -75,21 +75,22 @@ describe('HTTP queue subscriptions', () => {
     assert.deepEqual(extended.body.results, [null]);
     assert.deepEqual((await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [again.body.messages[0].receipt] })).body.results, [null]);
 
-    for (const receipts of [['garbage'], ['1.2'], ['1.2.3.4'], [12], ['0.99999999999999999999.1'], ['0.1.0']]) {
+    for (const receipts of [['garbage'], ['1.2'], ['1.2.3'], ['1.2.3.4.5'], [12], ['0.99999999999999999999.1.1'], ['0.1.0.1'], ['0.1.1.4294967296']]) {
       const answer = await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts });
       assert.equal(answer.status, 400, JSON.stringify(receipts));
       assert.equal(answer.body.error.code, 'INVALID_RECEIPT');
     }
     // Offsets from 2^53 up parse, but no partition holds them: refused, never rounded onto others.
+    const epoch = (again.body.messages[0].receipt as string).split('.')[3];
     for (const action of ['ack', 'nack', 'reject']) {
       const far = await http.call('POST', `/v1/topics/jobs/subscriptions/w/${action}`, {
-        receipts: ['0.9007199254740991.1', '0.9007199254740992.1', '0.9223372036854775807.1'],
+        receipts: [`0.9007199254740991.1.${epoch}`, `0.9007199254740992.1.${epoch}`, `0.9223372036854775807.1.${epoch}`],
         ...(action === 'reject' ? { reason: 'far' } : {}),
       });
       assert.deepEqual(far.body.results.map((result: { code: string } | null) => result?.code), ['INVALID_RECEIPT', 'INVALID_RECEIPT', 'INVALID_RECEIPT'], action);
     }
     assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/ack', { receipts: [] })).status, 400);
-    assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/extend', { receipts: ['0.1.1'] })).status, 400);
+    assert.equal((await http.call('POST', '/v1/topics/jobs/subscriptions/w/extend', { receipts: ['0.1.1.1'] })).status, 400);
     const description = await http.call('GET', '/v1/topics/jobs/subscriptions/w');
     assert.equal(description.body.backlogMessages, 0);
     assert.equal(description.body.ackedTotal, 3);

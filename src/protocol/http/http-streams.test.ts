@@ -154,7 +154,7 @@ describe('HTTP streams: long polling, groups, WebSocket, SSE, console files', ()
     const error = await incoming.next();
     assert.equal(error.type, 'error');
     assert.equal(error.error.code, 'INVALID_REQUEST');
-    socket.send(JSON.stringify({ type: 'ack', id: 7, receipts: ['0.0.1'] }));
+    socket.send(JSON.stringify({ type: 'ack', id: 7, receipts: ['0.0.1.1'] }));
     const refused = await incoming.next();
     assert.equal(refused.id, 7);
     assert.match(refused.error.message, /queue subscriptions/);

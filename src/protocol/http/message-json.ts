@@ -3,7 +3,7 @@
  * that name a queue delivery.
  *
  *   {"partition":0,"offset":12,"timestamp":1700000000000,"key":"k"|null,"value":"v"|null,
- *    "headers":{"name":"value"},"deliveryCount":1,"receipt":"0.12.1"}
+ *    "headers":{"name":"value"},"deliveryCount":1,"receipt":"0.12.1.2849671923"}
  *
  * Keys, values and header values are UTF-8 text, or base64 when the client asks for
  * `encoding=base64`. Duplicate header names keep the last value.
@@ -52,14 +52,15 @@ export function recordJson(partition: number, record: DecodedRecord, encoding: E
 
 // --- receipts ------------------------------------------------------------------------------------
 
-const receiptPattern = /^(\d{1,5})\.(\d{1,19})\.(\d{1,9})$/;
+const receiptPattern = /^(\d{1,5})\.(\d{1,19})\.(\d{1,9})\.(\d{1,10})$/;
 const partitionMax = 0xffff;
 const offsetMax = 0x7fff_ffff_ffff_ffffn;
 const deliveryCountMax = 0x7fff_ffff;
+const leaseEpochMax = 0xffff_ffff;
 
-/** `partition.offset.deliveryCount` in decimal; clients treat it as opaque. */
+/** `partition.offset.deliveryCount.leaseEpoch` in decimal; clients treat it as opaque. */
 export function encodeReceipt(receipt: QueueReceipt): string {
-  return `${receipt.partition}.${receipt.offset}.${receipt.deliveryCount}`;
+  return `${receipt.partition}.${receipt.offset}.${receipt.deliveryCount}.${receipt.leaseEpoch}`;
 }
 
 /** Parses a receipt strictly; anything else is INVALID_RECEIPT (a 400). */
@@ -71,8 +72,9 @@ export function decodeReceipt(text: unknown, path: string): QueueReceipt {
   const partition = Number(match[1]);
   const offset = BigInt(match[2]!);
   const deliveryCount = Number(match[3]);
-  if (partition > partitionMax || offset > offsetMax || deliveryCount < 1 || deliveryCount > deliveryCountMax) {
+  const leaseEpoch = Number(match[4]);
+  if (partition > partitionMax || offset > offsetMax || deliveryCount < 1 || deliveryCount > deliveryCountMax || leaseEpoch > leaseEpochMax) {
     throw new WeirError('INVALID_RECEIPT', `${path}: receipt ${JSON.stringify(text)} is out of range`);
   }
-  return { partition, offset, deliveryCount };
+  return { partition, offset, deliveryCount, leaseEpoch };
 }

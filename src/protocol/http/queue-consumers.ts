@@ -195,7 +195,7 @@ export function deliveriesJson(deliveries: readonly QueueDelivery[], encoding: E
       const record = { offset, timestamp: leased.timestampMs, key: leased.key, value: leased.value, headers: leased.headers };
       const message = recordJson(delivery.partition, record, encoding);
       message.deliveryCount = deliveryCount;
-      message.receipt = encodeReceipt({ partition: delivery.partition, offset, deliveryCount });
+      message.receipt = encodeReceipt({ partition: delivery.partition, offset, deliveryCount, leaseEpoch: delivery.leaseEpoch });
       out.push(message);
     }
   }

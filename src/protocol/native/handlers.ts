@@ -58,7 +58,7 @@ export function toJson(value: unknown): string {
 }
 
 const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): QueueSettlement => {
-  const receipt = { partition: s.partition, offset: s.offset, deliveryCount: s.deliveryCount };
+  const receipt = { partition: s.partition, offset: s.offset, deliveryCount: s.deliveryCount, leaseEpoch: s.leaseEpoch };
   const count = s.count;
   switch (s.action) {
     case 'ack':

@@ -346,7 +346,7 @@ test('queueSettleQuiet settles and returns credits without an answer', async () 
     await waitFor(() => delivered() >= 3);
     assert.deepEqual(deliveries.map((d) => d.count), [3]);
     const settle = { topic: 'quiet', subscription: 'w', consumerId: 7, credits: 3 };
-    const ack = { action: 'ack' as const, partition: 0, offset: 0n, count: 3, deliveryCount: 1, ms: 0, reason: '' };
+    const ack = { action: 'ack' as const, partition: 0, offset: 0n, count: 3, deliveryCount: 1, leaseEpoch: deliveries[0]!.leaseEpoch, ms: 0, reason: '' };
     send(6, 'queueSettleQuiet', { ...settle, settlements: [ack] });
     // The returned credits bring the other two messages.
     await waitFor(() => delivered() >= 5);

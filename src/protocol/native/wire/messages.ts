@@ -402,7 +402,8 @@ export type QueueSubscribeRequest = CodecValue<typeof queueSubscribeRequest>;
 /**
  * Leased messages of one partition: whole records of one stored batch as they are stored (record
  * format v2, each with its varint length; offset and timestamp deltas from `baseOffset` and
- * `baseTimestampMs`), concatenated, all delivered `deliveryCount` times.
+ * `baseTimestampMs`), concatenated, all delivered `deliveryCount` times in lease epoch
+ * `leaseEpoch` (settlements carry it back).
  */
 export const queueDelivery = struct({
   topic: string,
@@ -410,6 +411,7 @@ export const queueDelivery = struct({
   baseOffset: int64,
   baseTimestampMs: int64Number,
   deliveryCount: int32,
+  leaseEpoch: uint32,
   count: int32,
   records: bytes,
 });
@@ -423,7 +425,7 @@ export const queueUnsubscribeRequest = struct({ consumerId: uint32 });
 export const settleActions = ['ack', 'nack', 'reject', 'extend'] as const;
 /**
  * Settles deliveries. Each settlement covers `count` consecutive offsets from `offset`, all
- * delivered `deliveryCount` times. `ms`: a nack's delay (-1: the subscription's backoff) or an
+ * delivered `deliveryCount` times in lease epoch `leaseEpoch`. `ms`: a nack's delay (-1: the subscription's backoff) or an
  * extension's length; `reason`: a reject's reason (empty otherwise). `credits` above 0 are granted
  * at once to the push consumer `consumerId` of this connection, before the settlements are
  * durable (a consumer returns the credits of what it settles in the same request).
@@ -440,6 +442,7 @@ export const queueSettleRequest = struct({
       offset: int64,
       count: uint32,
       deliveryCount: int32,
+      leaseEpoch: uint32,
       ms: int64Number,
       reason: string,
     }),
