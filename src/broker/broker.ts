@@ -419,8 +419,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
         `topic ${name} does not exist, and automatic creation would give it partitions 0..${partitions - 1}, not ${partition}: create it with more partitions first`,
       );
     }
-    // A creation on first use is part of a produce: refused with it while the disk is short of room.
-    if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
+    this.#checkRoom(); // a creation on first use is part of a produce: refused with it
     return this.#createTopic(name, {}, false);
   }
 
@@ -561,8 +560,13 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async produce(request: ProduceRequest): Promise<ProduceResult> {
     this.#checkOpen();
-    if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
+    this.#checkRoom();
     return this.#produce(request);
+  }
+
+  /** DISK_FREE_LOW while the disk is short of room for producers (see #checkDiskFree). */
+  #checkRoom(): void {
+    if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
   }
 
   /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
