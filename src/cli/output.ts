@@ -7,17 +7,22 @@ export const outputDefaults = {
   chunkBytes: 64 * 1024,
 } as const;
 
-/** LineOutputs in use: a command printing through one ends itself when stdout closes. */
-let lineOutputs = 0;
+/** One per LineOutput in use: a command printing through one ends itself when stdout closes. */
+const readerGoneListeners: (() => void)[] = [];
+let stdoutWatched = false;
 
 /**
  * Exits 0 when the reader of stdout goes away (EPIPE), as `cat` ends, unless a LineOutput is in
  * use: its command then stops on its own, after committing or acknowledging what it printed.
+ * Installs the process's one handler of stdout errors (again: nothing more).
  */
 export function endQuietlyWhenStdoutCloses(): void {
+  if (stdoutWatched) return;
+  stdoutWatched = true;
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
-    if (lineOutputs === 0) process.exit(0);
+    if (readerGoneListeners.length === 0) process.exit(0);
+    for (const listener of readerGoneListeners) listener();
   });
 }
 
@@ -30,9 +35,8 @@ export class LineOutput {
   #drainWaiters: (() => void)[] = [];
 
   constructor() {
-    lineOutputs++;
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
+    endQuietlyWhenStdoutCloses();
+    readerGoneListeners.push(() => {
       this.#closed = true;
       this.#pending = [];
       for (const wake of this.#drainWaiters.splice(0)) wake();
