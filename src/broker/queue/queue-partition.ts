@@ -192,14 +192,32 @@ export class QueuePartition {
     this.unreadBytes = span > 0n ? Math.round((log.sizeBytes * Number(unread)) / Number(span)) : 0;
   }
 
-  /** Messages not yet settled: the window's plus the unread ones (less those known settled). */
+  /**
+   * Messages not yet settled: the window's plus the unread ones still in the log (retention may
+   * have deleted some the window never read), less those known settled.
+   */
   get backlogMessages(): number {
-    const unread = Number(this.source.log.offsetEnd - this.readTo);
+    const log = this.source.log;
+    const from = this.readTo > log.offsetStart ? this.readTo : log.offsetStart;
+    const unread = log.offsetEnd > from ? Number(log.offsetEnd - from) : 0;
     const recovered = this.#recovered;
-    const settledAhead = recovered !== null && recovered.scanEnd > this.readTo
-      ? Number(recovered.scanEnd - this.readTo) - recovered.unsettled.size
-      : 0;
+    let settledAhead = 0;
+    if (recovered !== null && recovered.scanEnd > from) {
+      let unsettled = recovered.unsettled.size;
+      if (from > this.readTo) for (const offset of recovered.unsettled.keys()) if (offset < from) unsettled--;
+      settledAhead = Number(recovered.scanEnd - from) - unsettled;
+    }
     return Math.max(0, unread - settledAhead) + this.entries.size - this.letteringMessages + this.parked.size;
+  }
+
+  /**
+   * Bytes of the backlog. Those of unread messages are an estimate after a restart, and drop to
+   * what the log holds when retention deletes some; an empty backlog resets the estimate.
+   */
+  get backlogBytes(): number {
+    if (this.backlogMessages === 0) this.unreadBytes = 0;
+    else if (this.unreadBytes > this.source.log.sizeBytes) this.unreadBytes = this.source.log.sizeBytes;
+    return this.entryBytes - this.letteringBytes + this.parkedBytes + this.unreadBytes;
   }
 
   /** Recovery information the window has not consumed yet (for checkpoints). */

@@ -676,11 +676,8 @@ export class QueueSubscription implements ConsumerOwner {
     let messages = 0;
     let bytes = 0;
     for (const partition of this.partitions) {
-      const partitionMessages = partition.backlogMessages;
-      // Unread bytes are an estimate after a restart; an empty backlog resets it.
-      if (partitionMessages === 0) partition.unreadBytes = 0;
-      messages += partitionMessages;
-      bytes += partition.entryBytes - partition.letteringBytes + partition.parkedBytes + partition.unreadBytes;
+      messages += partition.backlogMessages;
+      bytes += partition.backlogBytes;
     }
     return { messages, bytes };
   }
@@ -773,7 +770,7 @@ export class QueueSubscription implements ConsumerOwner {
         partition: partition.index,
         ackFloor: partition.floor,
         backlogMessages: partition.backlogMessages,
-        backlogBytes: partition.entryBytes + partition.parkedBytes + partition.unreadBytes,
+        backlogBytes: partition.backlogBytes,
         inFlight: partitionInFlight,
         scheduled: partitionScheduled,
         windowMessages: partition.entries.size,

@@ -276,6 +276,38 @@ test('reject overflow refuses a batch with QUEUE_FULL and stores nothing; drop-o
   }
 });
 
+test('messages retention deletes before a subscription reads them leave its backlog: the count is what a consumer can still get', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir(), retentionCheckIntervalMs: 50 });
+  try {
+    await broker.createTopic('short', { segmentBytesMax: 16 * 1024, messageBytesMax: 16 * 1024, retentionBytes: 48 * 1024 });
+    await broker.createSubscription('short', 's', { backlogMessagesMax: 32_000, overflow: 'reject' });
+    for (let i = 0; i < 60; i++) await produce(broker, 'short', 0, values(500, `b${i}-`));
+    const deadline = Date.now() + 10_000;
+    while (broker.describeTopic('short').partitions[0]!.offsetStart < 20_000n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const { offsetStart, offsetEnd } = broker.describeTopic('short').partitions[0]!;
+    assert.ok(offsetStart >= 20_000n, `retention deleted the older segments (start ${offsetStart})`);
+    const reported = broker.describeSubscription('short', 's').backlogMessages;
+    assert.ok(reported < 30_000, `the deleted messages are not counted: ${reported} of ${offsetEnd}`);
+    await broker.alterTopic('short', { retentionBytes: 1 << 30 }); // no more deletions while it drains
+    // The bound counts what is left: 5,000 more messages fit under 32,000.
+    for (let i = 0; i < 10; i++) await produce(broker, 'short', 0, values(500, `more${i}-`));
+
+    const expected = broker.describeSubscription('short', 's').backlogMessages;
+    const consumer = await broker.openQueueConsumer({ topic: 'short', subscription: 's' });
+    let received = 0;
+    for (let round = 0; round < 200; round++) {
+      const got = await receive(consumer, 1000, 100);
+      if (got.length === 0 && round > 5) break;
+      received += got.length;
+      assert.deepEqual(await broker.settle('short', 's', got.map((m) => ({ action: 'ack' as const, receipt: m.receipt }))), []);
+    }
+    assert.equal(received, expected, 'the backlog counted exactly the messages still deliverable');
+    assert.equal(broker.describeSubscription('short', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('key-ordered mode: one key is never in flight twice and keeps its order; other keys go in parallel', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
