@@ -195,6 +195,7 @@ describe('weir errors', () => {
       [['start', '--default-flush', 'sometimes'], /--default-flush "sometimes"/],
       [['start', '--log-level', 'loud'], /--log-level "loud": expected one of debug, info, warn, error/],
       [['produce', 'x', '--key', 'a', '--key-separator', ':'], /--key and --key-separator exclude each other/],
+      [['produce', 'x', '--header', 'weir-deliver-at=1'], /--header weir-deliver-at: names starting with "weir-" are reserved/],
       [['topic', 'list', '--server', 'nohost:xx'], /--server "nohost:xx": expected HOST:PORT/],
     ] as const) {
       const result = await runCli([...args]);

@@ -49,7 +49,10 @@ export async function produce(argv: string[]): Promise<number> {
   const [topic] = positionalArguments(positionals, ['TOPIC']);
   const acks = choiceOption('acks', values.acks, ['none', 'leader'] as const, 'leader');
   const partition = optionalIntegerOption('partition', values.partition, 0, 2 ** 31 - 1);
-  const headers: RecordHeader[] = keyValueOptions('header', values.header).map(({ key, value }) => ({ key, value: value === null ? null : Buffer.from(value) }));
+  const headers: RecordHeader[] = keyValueOptions('header', values.header).map(({ key, value }) => {
+    if (key.startsWith('weir-')) throw new UsageError(`--header ${key}: names starting with "weir-" are reserved (use --delay-ms and --ttl-ms)`);
+    return { key, value: value === null ? null : Buffer.from(value) };
+  });
   const delayMs = optionalIntegerOption('delay-ms', values['delay-ms'], 0, scheduleMsMax);
   const ttlMs = optionalIntegerOption('ttl-ms', values['ttl-ms'], 1, scheduleMsMax);
   const lingerMs = integerOption('linger-ms', values['linger-ms'], 5, 0, 60_000);
