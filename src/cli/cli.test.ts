@@ -118,6 +118,19 @@ describe('weir produce and consume', () => {
     const listed = await weir(['group', 'list']);
     assert.match(listed.stdout, /\nworkers\s+Empty/);
 
+    // A member that has committed nothing: its lag is not known, so not 0.
+    const idle = spawn(process.execPath, [cliPath, 'consume', 'jobs', '--group', 'idlers', '--from', 'latest', '--timeout-ms', '4000', '--server', broker.address], { stdio: 'ignore' });
+    const idleExited = new Promise((resolve) => idle.once('close', resolve));
+    let joined = '';
+    for (let i = 0; i < 60 && !/members\s+1/.test(joined); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      joined = (await weir(['group', 'describe', 'idlers'])).stdout;
+    }
+    assert.match(joined, /members\s+1/);
+    assert.match(joined, /total lag\s+- \(nothing committed\)/);
+    idle.kill('SIGTERM');
+    await idleExited;
+
     const second = await weir(['consume', 'jobs', '--group', 'workers', '--from', 'earliest', '--count', '2']);
     assert.equal(second.code, 0, second.stderr);
     assert.equal(second.stdout, 'd\ne\n');

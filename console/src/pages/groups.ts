@@ -43,7 +43,9 @@ export function GroupsPage({ params }: { params: URLSearchParams }) {
   `;
 }
 
-function totalLag(group: Group): number {
+/** The lag summed over the committed partitions; null (not known) while nothing is committed. */
+function totalLag(group: Group): number | null {
+  if (group.offsets.length === 0) return null;
   return group.offsets.reduce((sum, o) => sum + Math.max(o.lag, 0), 0);
 }
 
@@ -78,7 +80,8 @@ function groupTable(groups: Group[] | null, selected: string | null, subscriptio
   </table>`;
 }
 
-function lagCell(lag: number) {
+function lagCell(lag: number | null) {
+  if (lag === null) return html`<span class="dim" title="nothing committed">—</span>`;
   return html`<span class=${lag > 0 ? 'warn-text' : ''}>${formatCount(lag)}</span>`;
 }
 

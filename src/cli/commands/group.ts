@@ -69,7 +69,7 @@ export function formatGroup(d: GroupDescription): string {
     `state       ${d.state}${d.generationId >= 0 ? ` (generation ${d.generationId})` : ''}`,
     `protocol    ${d.protocolType || '-'}${d.protocolName ? `/${d.protocolName}` : ''}`,
     `members     ${d.members.length}`,
-    `total lag   ${totalLag}`,
+    `total lag   ${d.offsets.length === 0 ? '- (nothing committed)' : totalLag}`,
   ];
   if (d.members.length > 0) {
     lines.push('', formatTable(['MEMBER', 'CLIENT', 'HOST', 'ASSIGNMENT'], d.members.map((m) => [m.memberId, m.clientId, m.clientHost, assignmentText(m.assignment)])));
