@@ -24,7 +24,7 @@ import type {
 
 export const weirProtocolType = 'weir';
 export const sessionTimeoutMsMin = 1_000;
-export const sessionTimeoutMsMax = 300_000;
+export const sessionTimeoutMsMax = 1_800_000;
 export const rebalanceTimeoutMsMax = 600_000;
 export const groupMembersMax = 1_000;
 export const groupIdBytesMax = 255;

@@ -40,7 +40,7 @@ export function integerIn(field: string, value: unknown, min: number, max: numbe
 export function optionalLimit(field: string, value: unknown, min: number): number | null {
   if (value === null || value === -1) return null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    invalid(field, value, `expected an integer of at least ${min}, or -1 or null for no limit`);
+    invalid(field, value, `expected an integer of at least ${min}, or -1 for no limit`);
   }
   return value;
 }

@@ -198,6 +198,8 @@ export const decompressedBytesMax = 64 * 1024 * 1024;
  * batch is compressed) proving that exactly `recordCount` well-formed records fill the batch:
  * each record's fields lie inside it and fill it, offset deltas stay within the batch, lengths
  * are -1 (null) or more, header keys are not null. Consumers can then read every stored batch.
+ * A control batch is refused (INVALID_RECORD): consumers skip them, so one stored from a client
+ * would be acknowledged and never delivered.
  */
 export function validateBatch(buffer: Buffer, position: number, bytesMax: number): number {
   const total = verifyBatchFrame(buffer, position, bytesMax);
@@ -213,6 +215,9 @@ export function validateBatch(buffer: Buffer, position: number, bytesMax: number
     );
   }
   const attributes = buffer.readInt16BE(position + batchOffsets.attributes);
+  if ((attributes & batchAttributes.control) !== 0) {
+    throw new WeirError('INVALID_RECORD', 'record batch: a control batch (attribute bit 5) is written by brokers only, never produced');
+  }
   const codec = batchCompression(attributes);
   let section: Buffer;
   if (codec === 0) {

@@ -179,6 +179,15 @@ test('alterConfigs replaces the set of configs; describeConfigs shows the values
       'max.message.bytes': `${topicConfigDefaults.messageBytesMax} ${DEFAULT_CONFIG}`,
     });
     assert.equal(stack.broker.describeTopic(topic).config.retentionMs, null);
+
+    // Any 64-bit value is taken: past 2^53 it means no bound, or the largest value Weir holds.
+    await alterTopicConfigs(admin, topic, { 'retention.ms': longMax, 'retention.bytes': longMax, 'segment.ms': longMax });
+    assert.deepEqual(await describedConfigs(admin, topic, ['retention.ms', 'retention.bytes', 'segment.ms']), {
+      'retention.ms': `-1 ${TOPIC_CONFIG}`,
+      'retention.bytes': `-1 ${DEFAULT_CONFIG}`,
+      'segment.ms': `${Number.MAX_SAFE_INTEGER} ${TOPIC_CONFIG}`,
+    });
+    await rejectsWith(alterTopicConfigs(admin, topic, { 'segment.ms': '9223372036854775808' }), 'INVALID_CONFIG');
   });
 });
 

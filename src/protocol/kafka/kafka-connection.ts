@@ -17,6 +17,7 @@
  * that pipelines fetches and never reads holds about that much broker memory. An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
@@ -73,6 +74,8 @@ export class KafkaConnection {
     this.#settings = settings;
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
     socket.setNoDelay(true);
+    // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
+    setMaxListeners(requestsInFlightMax + 1, this.#closed.signal);
     const reused = settings.readBuffer !== undefined && readIntoReusedBuffer(socket, settings.readBuffer, (bytes) => this.#onData(bytes, true));
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {

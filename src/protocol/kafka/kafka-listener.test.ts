@@ -1,11 +1,12 @@
 /**
  * The listener at the byte level: a raw socket sends hand-built requests and reads the frames back.
- * Covers request order, acks 0, refusals (unknown API, unsupported versions), corrupt batches,
+ * Covers request order, acks 0, refusals (unknown API, unsupported versions), corrupt and control batches,
  * oversized and malformed frames, and garbage that must never take the listener down.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { decodeBatches, encodeBatch } from '../../format/record-batch.js';
+import { crc32c } from '../../format/crc32c.js';
+import { batchAttributes, batchOffsets, decodeBatches, encodeBatch } from '../../format/record-batch.js';
 import { decodeResponse } from './wire/codec.js';
 import { kafkaErrors } from './wire/error-codes.js';
 import { kafkaMessages as m } from './wire/messages.js';
@@ -56,6 +57,25 @@ test('responses come back in request order while a fetch long-polls; a produce w
   } finally {
     client.close();
     other.close();
+  }
+});
+
+test('many long polls on one connection raise no listener-leak warning', { timeout: 20_000 }, async () => {
+  await stack.broker.createTopic('polled');
+  const client = await RawClient.open(stack.port);
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning.name);
+  process.on('warning', onWarning);
+  try {
+    for (let i = 0; i < 20; i++) {
+      client.send(m.fetch, 11, { maxWaitMs: 200, minBytes: 1, topics: [{ topic: 'polled', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }] });
+    }
+    for (let i = 0; i < 20; i++) assert.equal(decodeResponse(m.fetch, 11, (await client.next())!).body.responses[0]!.partitions[0]!.errorCode, 0);
+    await new Promise((resolve) => setTimeout(resolve, 10)); // warnings are emitted on a later tick
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+    client.close();
   }
 });
 
@@ -286,6 +306,22 @@ test('a corrupt batch fails its partition with CORRUPT_MESSAGE; the others are s
     assert.deepEqual(partitions.map((partition) => partition.errorCode), [kafkaErrors.CORRUPT_MESSAGE, 0, kafkaErrors.CORRUPT_MESSAGE]);
     assert.equal(partitions[1]!.baseOffset, 0n);
     assert.equal(stack.broker.describeTopic('mixed').partitions[0]!.offsetEnd, 0n);
+  } finally {
+    client.close();
+  }
+});
+
+test('a control batch from a client gets INVALID_RECORD and is not stored (consumers would skip it)', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('controlled');
+  const client = await RawClient.open(stack.port);
+  try {
+    const control = batchOf(['marker']);
+    control.writeInt16BE(control.readInt16BE(batchOffsets.attributes) | batchAttributes.control, batchOffsets.attributes);
+    control.writeUInt32BE(crc32c(control.subarray(batchOffsets.attributes)), batchOffsets.crc); // well-formed
+    client.send(m.produce, 7, { acks: 1, timeoutMs: 1000, topics: [{ name: 'controlled', partitions: [{ index: 0, records: control }] }] });
+    const response = decodeResponse(m.produce, 7, (await client.next())!);
+    assert.equal(response.body.responses[0]!.partitions[0]!.errorCode, kafkaErrors.INVALID_RECORD);
+    assert.equal(stack.broker.describeTopic('controlled').partitions[0]!.offsetEnd, 0n);
   } finally {
     client.close();
   }

@@ -18,6 +18,7 @@
  * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
  * connection with a logged reason; nothing else is affected.
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
@@ -99,6 +100,8 @@ export class ServerConnection implements SubscriptionOutput {
     this.#frames = new FrameReader(() => (this.#version === 0 ? Math.min(helloFrameBytesMax, options.limits.frameBytesMax) : options.limits.frameBytesMax));
     this.#helloTimer = setTimeout(() => this.#fail(`no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
     this.#helloTimer.unref();
+    // Every long poll in flight listens to the connection's end: as many as the in-flight bound.
+    setMaxListeners(options.limits.inFlightRequestsMax + 1, this.#abort.signal);
     this.#context = {
       clientId: '',
       clientHost: socket.remoteAddress ?? '',

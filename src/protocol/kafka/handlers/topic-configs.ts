@@ -4,7 +4,8 @@
  *
  * Values travel as decimal text. For retention.ms and retention.bytes, -1 means "no bound"
  * (null in TopicConfig), as in Kafka; for message.timestamp.after.max.ms, Kafka's Long.MAX_VALUE
- * (and -1) does. A null value is refused. TopicConfig fields without a Kafka name (partitions,
+ * (and -1) does. A 64-bit value past 2^53 means no bound for those three, and 2^53 - 1 for
+ * segment.ms (LONG configs hold up to Long.MAX_VALUE; Weir keeps numbers). A null value is refused. TopicConfig fields without a Kafka name (partitions,
  * flush, messageTtlMs) are never described or changed through these APIs.
  */
 import { topicConfigDefaults } from '../../../broker/topic-config.js';
@@ -25,7 +26,8 @@ interface TopicConfigName {
 }
 
 /** Kafka's Long.MAX_VALUE, its "no limit" for message.timestamp.after.max.ms. */
-const longMax = '9223372036854775807';
+const longMaxValue = 0x7fff_ffff_ffff_ffffn;
+const longMax = longMaxValue.toString();
 
 const configNames = new Map<string, TopicConfigName>([
   ['retention.ms', { field: 'retentionMs', type: configTypes.LONG, unbounded: '-1', documentation: 'Segments older than this many milliseconds are deleted; -1 keeps them forever.' }],
@@ -72,9 +74,12 @@ function parseValue(name: string, entry: TopicConfigName, value: string | null):
   if (value === null) throw new WeirError('INVALID_CONFIG', `topic config ${name} needs a value (null is not supported)`);
   const text = value.trim();
   if (entry.unbounded !== undefined && (text === '-1' || text === entry.unbounded)) return null;
-  const number = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(number)) throw new WeirError('INVALID_CONFIG', `${name}=${value} is not an integer`);
-  return number;
+  const long = /^-?\d{1,19}$/.test(text) ? BigInt(text) : null;
+  if (long === null || long > longMaxValue || long < -longMaxValue - 1n) throw new WeirError('INVALID_CONFIG', `${name}=${value} is not a 64-bit integer`);
+  // Past 2^53 a millisecond or byte bound is beyond reach: no bound where the config may have
+  // none, else the largest value Weir holds.
+  if (long > BigInt(Number.MAX_SAFE_INTEGER)) return entry.unbounded !== undefined ? null : Number.MAX_SAFE_INTEGER;
+  return Number(long);
 }
 
 /**
