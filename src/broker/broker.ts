@@ -708,9 +708,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#groups.heartbeat(request);
   }
 
-  async leaveGroup(groupId: string, memberId: string): Promise<void> {
+  async leaveGroup(groupId: string, memberId: string, groupInstanceId: string | null = null): Promise<void> {
     this.#checkOpen();
-    this.#groups.leave(groupId, memberId);
+    this.#groups.leave(groupId, memberId, groupInstanceId);
   }
 
   async commitOffsets(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<void> {

@@ -115,3 +115,52 @@ test('unknown members and bad requests get specific errors', async () => {
   assert.throws(() => groups.join(weirJoin('x', 'ghost')), (e) => isWeirError(e, 'UNKNOWN_MEMBER'));
   groups.close();
 });
+
+test('static membership: a join with a held group instance id replaces the member at once and fences the old id', async () => {
+  const groups = coordinator();
+  const kafkaJoin = (memberId: string, instance: string | null): JoinGroupRequest => ({
+    ...weirJoin('st', memberId),
+    groupInstanceId: instance,
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: Buffer.from('m') }],
+  });
+  const leader = await groups.join(kafkaJoin('', 'a'));
+  const followerJoin = groups.join(kafkaJoin('', 'b'));
+  const leaderAgain = await groups.join(kafkaJoin(leader.memberId, 'a'));
+  const follower = await followerJoin;
+  const followerSync = groups.sync({ groupId: 'st', generationId: follower.generationId, memberId: follower.memberId }, []);
+  await groups.sync({ groupId: 'st', generationId: leaderAgain.generationId, memberId: leader.memberId }, [
+    { memberId: leader.memberId, assignment: Buffer.from('A') },
+    { memberId: follower.memberId, assignment: Buffer.from('B') },
+  ]);
+  await followerSync;
+  const generation = leaderAgain.generationId;
+
+  // The follower's process restarts: its new join (no member id) takes over without a rebalance.
+  const restarted = await groups.join(kafkaJoin('', 'b'));
+  assert.notEqual(restarted.memberId, follower.memberId);
+  assert.equal(restarted.generationId, generation);
+  assert.equal(groups.describe('st')?.state, 'Stable');
+  const synced = await groups.sync({ groupId: 'st', generationId: generation, memberId: restarted.memberId, groupInstanceId: 'b' }, []);
+  assert.equal(synced.assignment.toString(), 'B', 'the assignment carries over');
+  assert.throws(
+    () => groups.heartbeat({ groupId: 'st', generationId: generation, memberId: follower.memberId, groupInstanceId: 'b' }),
+    (e) => isWeirError(e, 'FENCED_INSTANCE_ID'),
+  );
+  assert.throws(() => groups.heartbeat({ groupId: 'st', generationId: generation, memberId: follower.memberId }), (e) => isWeirError(e, 'UNKNOWN_MEMBER'));
+  assert.equal(groups.describe('st')?.members.length, 2);
+
+  // The leader's replacement must assign again: the group rebalances, with it as leader.
+  const leaderRestarted = groups.join(kafkaJoin('', 'a'));
+  assert.equal(groups.describe('st')?.state, 'PreparingRebalance');
+  const rejoined = await groups.join(kafkaJoin(restarted.memberId, 'b'));
+  const newLeader = await leaderRestarted;
+  assert.equal(newLeader.leaderId, newLeader.memberId);
+  assert.equal(rejoined.generationId, generation + 1);
+  assert.equal(newLeader.members.length, 2);
+
+  // A static member leaves by its instance id alone.
+  groups.leave('st', '', 'b');
+  assert.deepEqual(groups.describe('st')?.members.map((m) => m.groupInstanceId), ['a']);
+  groups.close();
+});

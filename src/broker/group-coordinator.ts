@@ -9,6 +9,12 @@
  * Groups of protocol type 'weir' skip the client-side assignment: when the join completes the
  * coordinator spreads the partitions itself and the group goes straight to Stable.
  * A generation number fences members of an older generation out of syncing and committing.
+ *
+ * Static membership (Kafka's KIP-345): a join with a group instance id that a member already
+ * holds replaces that member at once under a new member id, keeping its assignment; a Stable
+ * group with unchanged protocols does not rebalance (unless the replaced member was the leader
+ * of a client-assigned group, which must assign again). The replaced member id is fenced:
+ * FENCED_INSTANCE_ID for its requests that name the instance.
  */
 import { randomUUID } from 'node:crypto';
 import { WeirError } from '../util/errors.js';
@@ -80,29 +86,19 @@ export class GroupCoordinator {
     if (group.state !== 'Empty' && !request.protocols.some((p) => this.#protocolSupportedByAll(group, p.name, request.memberId))) {
       throw new WeirError('INCONSISTENT_GROUP_PROTOCOL', `group ${group.groupId}: none of the offered protocols is supported by every member`);
     }
-    let member = request.memberId === '' ? undefined : group.members.get(request.memberId);
-    if (request.memberId !== '' && member === undefined) {
-      throw new WeirError('UNKNOWN_MEMBER', `member ${request.memberId} is not part of group ${group.groupId}`);
-    }
-    if (member === undefined) {
+    let member = request.memberId === '' ? undefined : this.#knownMember(group, request.memberId, request.groupInstanceId);
+    const previous = member === undefined ? this.#staticMember(group, request.groupInstanceId) : undefined;
+    if (previous !== undefined) {
+      member = this.#replaceStatic(group, previous, request);
+      if (group.state === 'Stable' && sameProtocols(previous.protocols, request.protocols) && !this.#assignsForGroup(group, member)) {
+        this.#touch(group, member);
+        return Promise.resolve(this.#joinResult(group, member));
+      }
+    } else if (member === undefined) {
       if (group.members.size >= groupMembersMax) {
         throw new WeirError('LIMIT_EXCEEDED', `group ${group.groupId} has the maximum of ${groupMembersMax} members`);
       }
-      member = {
-        memberId: `${request.clientId || 'member'}-${randomUUID()}`,
-        groupInstanceId: request.groupInstanceId ?? null,
-        clientId: request.clientId,
-        clientHost: request.clientHost,
-        sessionTimeoutMs: request.sessionTimeoutMs,
-        rebalanceTimeoutMs: Math.min(request.rebalanceTimeoutMs, rebalanceTimeoutMsMax),
-        protocolType: request.protocolType,
-        protocols: request.protocols,
-        assignment: Buffer.alloc(0),
-        decodedAssignment: null,
-        sessionTimer: null,
-        joinWaiter: null,
-        syncWaiter: null,
-      };
+      member = newMember(request);
       group.members.set(member.memberId, member);
       group.protocolType = request.protocolType;
     } else if (group.state === 'Stable' && member.memberId !== group.leaderId && sameProtocols(member.protocols, request.protocols)) {
@@ -155,11 +151,13 @@ export class GroupCoordinator {
     }
   }
 
-  leave(groupId: string, memberId: string): void {
+  /** A member leaves, named by its member id, or (with an empty one) by its group instance id. */
+  leave(groupId: string, memberId: string, groupInstanceId: string | null = null): void {
     const group = this.#groups.get(groupId);
-    const member = group?.members.get(memberId);
-    if (group === undefined || member === undefined) {
-      throw new WeirError('UNKNOWN_MEMBER', `member ${memberId} is not part of group ${groupId}`);
+    if (group === undefined) throw new WeirError('UNKNOWN_MEMBER', `member ${memberId} is not part of group ${groupId}`);
+    const member = memberId === '' ? this.#staticMember(group, groupInstanceId) : this.#knownMember(group, memberId, groupInstanceId);
+    if (member === undefined) {
+      throw new WeirError('UNKNOWN_MEMBER', `member ${memberId || `with group instance id ${groupInstanceId}`} is not part of group ${groupId}`);
     }
     this.#removeMember(group, member, 'left the group');
   }
@@ -254,7 +252,7 @@ export class GroupCoordinator {
 
   #memberOf(ref: GroupMemberRef): { group: Group; member: Member } {
     const group = this.#groups.get(ref.groupId);
-    const member = group?.members.get(ref.memberId);
+    const member = group === undefined ? undefined : this.#knownMember(group, ref.memberId, ref.groupInstanceId);
     if (group === undefined || member === undefined) {
       throw new WeirError('UNKNOWN_MEMBER', `member ${ref.memberId} is not part of group ${ref.groupId}`);
     }
@@ -262,6 +260,46 @@ export class GroupCoordinator {
       throw new WeirError('ILLEGAL_GENERATION', `generation ${ref.generationId} of group ${ref.groupId} is over; the current one is ${group.generationId}`);
     }
     return { group, member };
+  }
+
+  /**
+   * The member with this id; UNKNOWN_MEMBER when there is none, FENCED_INSTANCE_ID when the
+   * request names a group instance id that another member now holds (it replaced this one).
+   */
+  #knownMember(group: Group, memberId: string, groupInstanceId: string | null | undefined): Member | undefined {
+    const member = group.members.get(memberId);
+    const holder = this.#staticMember(group, groupInstanceId);
+    if (holder !== undefined && holder !== member) {
+      throw new WeirError('FENCED_INSTANCE_ID', `member ${memberId} of group ${group.groupId} was replaced by member ${holder.memberId} with group instance id ${groupInstanceId}`);
+    }
+    if (member === undefined) throw new WeirError('UNKNOWN_MEMBER', `member ${memberId} is not part of group ${group.groupId}`);
+    return member;
+  }
+
+  #staticMember(group: Group, groupInstanceId: string | null | undefined): Member | undefined {
+    if (groupInstanceId === null || groupInstanceId === undefined) return undefined;
+    for (const member of group.members.values()) if (member.groupInstanceId === groupInstanceId) return member;
+    return undefined;
+  }
+
+  /** A new member id takes the place of the member holding the join's group instance id (see the file comment). */
+  #replaceStatic(group: Group, previous: Member, request: JoinGroupRequest): Member {
+    const fenced = new WeirError('FENCED_INSTANCE_ID', `member ${previous.memberId} of group ${group.groupId} was replaced by a new member with group instance id ${previous.groupInstanceId}`);
+    previous.joinWaiter?.(fenced);
+    previous.syncWaiter?.(fenced);
+    this.#stopSessionTimer(previous);
+    group.members.delete(previous.memberId);
+    const member = newMember(request);
+    member.assignment = previous.assignment;
+    member.decodedAssignment = previous.decodedAssignment;
+    group.members.set(member.memberId, member);
+    if (group.leaderId === previous.memberId) group.leaderId = member.memberId;
+    return member;
+  }
+
+  /** The member computes the group's assignment (the leader of a client-assigned group). */
+  #assignsForGroup(group: Group, member: Member): boolean {
+    return group.protocolType !== weirProtocolType && group.leaderId === member.memberId;
   }
 
   #protocolSupportedByAll(group: Group, name: string, except: string): boolean {
@@ -412,6 +450,24 @@ export class GroupCoordinator {
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
     this.#maybeCompleteJoin(group);
   }
+}
+
+function newMember(request: JoinGroupRequest): Member {
+  return {
+    memberId: `${request.clientId || 'member'}-${randomUUID()}`,
+    groupInstanceId: request.groupInstanceId ?? null,
+    clientId: request.clientId,
+    clientHost: request.clientHost,
+    sessionTimeoutMs: request.sessionTimeoutMs,
+    rebalanceTimeoutMs: Math.min(request.rebalanceTimeoutMs, rebalanceTimeoutMsMax),
+    protocolType: request.protocolType,
+    protocols: request.protocols,
+    assignment: Buffer.alloc(0),
+    decodedAssignment: null,
+    sessionTimer: null,
+    joinWaiter: null,
+    syncWaiter: null,
+  };
 }
 
 function subscribedTopics(member: Member): string[] {

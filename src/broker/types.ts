@@ -156,10 +156,7 @@ export interface TopicPartitions {
   partitions: number[];
 }
 
-export interface SyncGroupRequest {
-  groupId: string;
-  generationId: number;
-  memberId: string;
+export interface SyncGroupRequest extends GroupMemberRef {
   /** The leader's computed assignment; empty from followers. */
   assignments: { memberId: string; assignment: Buffer }[];
 }
@@ -168,6 +165,8 @@ export interface GroupMemberRef {
   groupId: string;
   generationId: number;
   memberId: string;
+  /** A static member's group instance id: a replaced member naming it gets FENCED_INSTANCE_ID. */
+  groupInstanceId?: string | null;
 }
 
 export interface OffsetCommitEntry {
@@ -259,7 +258,8 @@ export interface BrokerApi extends QueueBrokerApi {
   joinGroup(request: JoinGroupRequest): Promise<JoinGroupResult>;
   syncGroup(request: SyncGroupRequest): Promise<{ protocolName: string; assignment: Buffer }>;
   heartbeat(request: GroupMemberRef): Promise<void>;
-  leaveGroup(groupId: string, memberId: string): Promise<void>;
+  /** With an empty member id, the member holding `groupInstanceId` leaves. */
+  leaveGroup(groupId: string, memberId: string, groupInstanceId?: string | null): Promise<void>;
   /**
    * Stores committed offsets, all or none: throws for the first entry that names no partition or
    * carries oversized metadata. A negative offset is stored as given and means "no position"

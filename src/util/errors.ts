@@ -53,6 +53,7 @@ export const errorCatalog = {
   INVALID_TIMESTAMP: { wire: 36, retriable: false, summary: "a record batch's timestamp is further ahead of the broker's clock than the topic allows" },
   DISK_FREE_LOW: { wire: 37, retriable: true, summary: "free space on the data directory's file system is below the broker's minimum; produces are refused until there is room again" },
   INVALID_RECORD: { wire: 38, retriable: false, summary: 'a well-formed record batch that a client may not write (a control batch)' },
+  FENCED_INSTANCE_ID: { wire: 39, retriable: false, summary: "a newer member with the same group instance id replaced this one" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -265,6 +265,26 @@ test('kcat consumes in a group, commits, and a second run resumes', { timeout: 6
   assert.deepEqual(second.stdout.trim().split('\n'), ['g3']);
 });
 
+test('a kcat static member (group.instance.id) that restarts gets its partitions back at once, not after the session timeout', { timeout: 60_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const topic = 'kcat-static-topic';
+  assert.equal((await runKcat([...kcatBroker(), '-P', '-t', topic, '-p', '0'], { input: 's0\ns1\n' })).code, 0);
+  // librdkafka sends no LeaveGroup for a static member: the member stays until its session times out.
+  const consume = () => runKcat(
+    [...kcatBroker(), '-G', 'kcat-static', '-X', 'group.instance.id=instance-1', '-X', 'session.timeout.ms=30000', '-X', 'auto.offset.reset=earliest', '-e', '-f', '%s\n', topic],
+    { timeoutMs: 25_000 },
+  );
+  const first = await consume();
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(first.stdout.trim().split('\n'), ['s0', 's1']);
+  assert.equal(stack.broker.describeGroup('kcat-static').members.length, 1, 'the static member outlives its process');
+  const started = Date.now();
+  const second = await consume();
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok(Date.now() - started < 15_000, `the restarted member was assigned at once (${Date.now() - started} ms; the session timeout is 30 s)`);
+  assert.deepEqual(stack.broker.describeGroup('kcat-static').members.map((m) => m.groupInstanceId), ['instance-1']);
+});
+
 test('kcat lists metadata with this node as leader', { timeout: 30_000 }, async (t) => {
   if (!haveKcat) return t.skip('kcat is not installed');
   await stack.broker.createTopic('listed', { partitions: 2 });

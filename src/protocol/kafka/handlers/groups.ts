@@ -46,6 +46,7 @@ export async function handleSyncGroup(context: HandlerContext, body: RequestOf<t
       groupId: body.groupId,
       generationId: body.generationId,
       memberId: body.memberId,
+      groupInstanceId: body.groupInstanceId,
       assignments: body.assignments.map((entry) => ({ memberId: entry.memberId, assignment: Buffer.from(entry.assignment) })),
     });
     return { assignment: result.assignment };
@@ -56,7 +57,7 @@ export async function handleSyncGroup(context: HandlerContext, body: RequestOf<t
 
 export async function handleHeartbeat(context: HandlerContext, body: RequestOf<typeof m.heartbeat>): Promise<ResponseInput<typeof m.heartbeat>> {
   try {
-    await context.broker.heartbeat({ groupId: body.groupId, generationId: body.generationId, memberId: body.memberId });
+    await context.broker.heartbeat({ groupId: body.groupId, generationId: body.generationId, memberId: body.memberId, groupInstanceId: body.groupInstanceId });
     return {};
   } catch (error) {
     return { errorCode: groupErrorCode(context, error) };
@@ -64,9 +65,9 @@ export async function handleHeartbeat(context: HandlerContext, body: RequestOf<t
 }
 
 export async function handleLeaveGroup(context: HandlerContext, body: RequestOf<typeof m.leaveGroup>): Promise<ResponseInput<typeof m.leaveGroup>> {
-  const leave = async (memberId: string): Promise<number> => {
+  const leave = async (memberId: string, groupInstanceId: string | null = null): Promise<number> => {
     try {
-      await context.broker.leaveGroup(body.groupId, memberId);
+      await context.broker.leaveGroup(body.groupId, memberId, groupInstanceId);
       return kafkaErrors.NONE;
     } catch (error) {
       return groupErrorCode(context, error);
@@ -74,7 +75,7 @@ export async function handleLeaveGroup(context: HandlerContext, body: RequestOf<
   };
   if (context.header.apiVersion < 3) return { errorCode: await leave(body.memberId) };
   const members = await Promise.all(
-    body.members.map(async (member) => ({ ...member, errorCode: await leave(member.memberId) })),
+    body.members.map(async (member) => ({ ...member, errorCode: await leave(member.memberId, member.groupInstanceId) })),
   );
   return { members };
 }

@@ -46,7 +46,7 @@ export async function handleOffsetCommit(context: HandlerContext, body: RequestO
     })),
   );
   const outside = body.generationId < 0 && body.memberId === '';
-  const ref = outside ? { groupId: body.groupId } : { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId };
+  const ref = outside ? { groupId: body.groupId } : { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId, groupInstanceId: body.groupInstanceId };
   // Each partition is committed or refused alone; a refusal of the group (generation, member) refuses all.
   let errorCodes: number[];
   try {
