@@ -10,6 +10,7 @@ import { handleApiVersions, handleFindCoordinator, handleMetadata } from './hand
 import { handleAlterConfigs, handleDescribeConfigs, handleIncrementalAlterConfigs } from './handlers/configs.js';
 import { handleFetch } from './handlers/fetch.js';
 import {
+  handleDeleteGroups,
   handleDescribeGroups,
   handleHeartbeat,
   handleJoinGroup,
@@ -57,6 +58,8 @@ export async function dispatchRequest(context: HandlerContext, decoded: DecodedR
       return encodeResponse(m.describeGroups, header, handleDescribeGroups(context, requestBody(decoded, m.describeGroups)));
     case m.listGroups:
       return encodeResponse(m.listGroups, header, handleListGroups(context));
+    case m.deleteGroups:
+      return encodeResponse(m.deleteGroups, header, await handleDeleteGroups(context, requestBody(decoded, m.deleteGroups)));
     case m.createTopics:
       return encodeResponse(m.createTopics, header, await handleCreateTopics(context, requestBody(decoded, m.createTopics)));
     case m.deleteTopics:

@@ -406,3 +406,33 @@ test('flexible versions: CreatePartitions v3, AlterConfigs v2, DescribeConfigs v
     client.close();
   }
 });
+
+test('deleteGroups forgets a group and its offsets; a group with live members and an unknown one are refused by name', { timeout: 30_000 }, async () => {
+  await stack.broker.createTopic('grouped');
+  await stack.broker.commitOffsets({ groupId: 'finished' }, [{ topic: 'grouped', partition: 0, offset: 3n, metadata: null }]);
+  const busy = await stack.broker.joinGroup({
+    groupId: 'busy',
+    memberId: '',
+    clientId: 'test',
+    clientHost: '127.0.0.1',
+    sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 10_000,
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: Buffer.from('m') }],
+  });
+  await withAdmin(async (admin) => {
+    assert.deepEqual(await admin.deleteGroups(['finished']), [{ groupId: 'finished', errorCode: 0 }]);
+    assert.deepEqual(await stack.broker.fetchOffsets('finished', [{ topic: 'grouped', partition: 0 }]), [{ topic: 'grouped', partition: 0, offset: -1n, metadata: null }]);
+    await assert.rejects(admin.deleteGroups(['busy', 'never-was']), (error: { groups?: { groupId: string; errorCode: number }[] }) => {
+      assert.deepEqual(error.groups?.map(({ groupId, errorCode }) => [groupId, errorCode]), [
+        ['busy', kafkaErrors.NON_EMPTY_GROUP],
+        ['never-was', kafkaErrors.GROUP_ID_NOT_FOUND],
+      ]);
+      return true;
+    });
+    // Metadata for all topics lists the internal ones too, marked internal, as Kafka does.
+    const { topics } = await admin.fetchTopicMetadata();
+    assert.ok(topics.some((topic) => topic.name === offsetsTopic));
+  });
+  await stack.broker.leaveGroup('busy', busy.memberId);
+});

@@ -20,7 +20,7 @@ export function handleApiVersions(): ResponseInput<typeof m.apiVersions> {
 export async function handleMetadata(context: HandlerContext, body: RequestOf<typeof m.metadata>): Promise<ResponseInput<typeof m.metadata>> {
   const everything = body.topics === null || (context.header.apiVersion === 0 && body.topics.length === 0);
   const topics: TopicAnswer[] = everything
-    ? context.broker.listTopics().map((topic) => describeTopic(context, topic))
+    ? context.broker.listTopics({ includeInternal: true }).map((topic) => describeTopic(context, topic))
     : await Promise.all(body.topics!.map((topic) => topicMetadata(context, topic.name, body.allowAutoTopicCreation)));
   return {
     brokers: [{ nodeId: context.nodeId, host: context.advertisedHost, port: context.advertisedPort }],

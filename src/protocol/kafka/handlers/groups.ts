@@ -1,6 +1,6 @@
 /**
- * Classic consumer groups: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups and
- * ListGroups map one to one onto the broker's group coordinator. Member metadata and
+ * Classic consumer groups: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups,
+ * ListGroups and DeleteGroups map one to one onto the broker's group coordinator. Member metadata and
  * assignments stay opaque bytes (client-side assignment, protocol type 'consumer').
  */
 import { isWeirError } from '../../../util/errors.js';
@@ -111,4 +111,18 @@ export function handleListGroups(context: HandlerContext): ResponseInput<typeof 
   return {
     groups: context.broker.listGroups().map((group) => ({ groupId: group.groupId, protocolType: group.protocolType })),
   };
+}
+
+/** Each group is deleted or refused alone: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (live members), INVALID_GROUP_ID. */
+export async function handleDeleteGroups(context: HandlerContext, body: RequestOf<typeof m.deleteGroups>): Promise<ResponseInput<typeof m.deleteGroups>> {
+  const results = [];
+  for (const groupId of body.groupsNames) {
+    try {
+      await context.broker.deleteGroup(groupId);
+      results.push({ groupId, errorCode: kafkaErrors.NONE });
+    } catch (error) {
+      results.push({ groupId, errorCode: errorCodeOf(context, error) });
+    }
+  }
+  return { results };
 }

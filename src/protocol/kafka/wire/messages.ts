@@ -3,6 +3,7 @@ import { alterConfigsMessage } from './messages/alter-configs.js';
 import { apiVersionsMessage } from './messages/api-versions.js';
 import { createPartitionsMessage } from './messages/create-partitions.js';
 import { createTopicsMessage } from './messages/create-topics.js';
+import { deleteGroupsMessage } from './messages/delete-groups.js';
 import { deleteTopicsMessage } from './messages/delete-topics.js';
 import { describeConfigsMessage } from './messages/describe-configs.js';
 import { describeGroupsMessage } from './messages/describe-groups.js';
@@ -43,6 +44,7 @@ export const kafkaMessages = {
   describeConfigs: describeConfigsMessage,
   alterConfigs: alterConfigsMessage,
   createPartitions: createPartitionsMessage,
+  deleteGroups: deleteGroupsMessage,
   incrementalAlterConfigs: incrementalAlterConfigsMessage,
 } as const;
 

@@ -11,7 +11,8 @@
  * The partition and config admin APIs are advertised up to their flexible versions (CreatePartitions
  * 2–3, DescribeConfigs 4, AlterConfigs 2, IncrementalAlterConfigs 1), the newest a Java admin
  * client sends; kafkajs 2.2.4 stops below them (CreatePartitions 1, DescribeConfigs 2,
- * AlterConfigs 1, no IncrementalAlterConfigs). kcat makes none of these calls.
+ * AlterConfigs 1, no IncrementalAlterConfigs). kcat makes none of these calls. DeleteGroups is
+ * served 0–2 (kafkajs sends v1).
  * kafkajs ignores the minimum and sends min(its max, advertised max).
  */
 import { kafkaMessages } from './messages.js';
@@ -51,6 +52,7 @@ export const advertisedVersions: readonly ApiVersionRange[] = [
   range(m.describeConfigs, 0, 4),
   range(m.alterConfigs, 0, 2),
   range(m.createPartitions, 0, 3),
+  range(m.deleteGroups, 0, 2),
   range(m.incrementalAlterConfigs, 0, 1),
 ];
 
