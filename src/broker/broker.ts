@@ -476,6 +476,23 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return this.#defaults;
   }
 
+  /**
+   * Groups that have committed offsets on the topic read its added partitions from their first
+   * message, whatever their reset policy: all of those partitions' messages came after the
+   * group began reading the topic. Committed before producers can see the partitions, so that a
+   * group starting at `latest` does not skip what is sent to them before it rebalances.
+   */
+  async #startGroupsAtBeginning(topic: string, partitions: number[]): Promise<void> {
+    for (const groupId of this.#offsets.groups()) {
+      if (!this.#offsets.fetch(groupId).some((committed) => committed.topic === topic)) continue;
+      try {
+        await this.#offsets.commit(groupId, partitions.map((partition) => ({ topic, partition, offset: 0n, metadata: null })));
+      } catch (error) {
+        this.#options.logger('warn', `group ${groupId}: could not commit the start of the partitions added to ${topic}: ${String(error)}`);
+      }
+    }
+  }
+
   async alterTopic(name: string, changes: Partial<TopicConfig>, options: { validateOnly?: boolean } = {}): Promise<TopicDescription> {
     this.#checkOpen();
     const topic = await this.#topic(name, false);
@@ -513,6 +530,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
     topic.config = config;
     for (const partition of topic.partitions) partition.log.updateConfig(logConfig);
+    if (added.length > 0) await this.#startGroupsAtBeginning(topic.name, indexes);
     topic.partitions.push(...added);
     if (added.length > 0) {
       this.#queues.partitionsAdded(topic.name, topic.partitions);

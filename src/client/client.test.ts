@@ -686,3 +686,64 @@ test('a consumer of a whole topic without a group reads partitions added to it (
     await client.close();
   }
 });
+
+test('deleting one of a consumer\'s topics: it goes on with the others where it was (push and pull, with and without a group)', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    const producer = client.producer({ lingerMs: 0 });
+    for (const mode of ['push', 'pull'] as const) {
+      for (const grouped of [true, false]) {
+        const keep = `keep-${mode}-${grouped}`;
+        const drop = `drop-${mode}-${grouped}`;
+        await admin.createTopic(keep);
+        await admin.createTopic(drop);
+        const group = grouped ? { groupId: `g-${keep}`, heartbeatIntervalMs: 100 } : {};
+        const consumer = client.consumer({ ...group, topics: [keep, drop], from: 'earliest', mode });
+        await producer.send(keep, { value: 'k1' });
+        await producer.send(drop, { value: 'd1' });
+        const first = await take(consumer, 2);
+        assert.deepEqual(first.map((m) => m.value!.toString()).sort(), ['d1', 'k1'], `${mode} ${grouped}`);
+
+        await admin.deleteTopic(drop);
+        await producer.send(keep, { value: 'k2' });
+        const after = await take(consumer, 1);
+        assert.deepEqual(after.map((m) => `${m.topic}:${m.value}`), [`${keep}:k2`], `${mode} ${grouped}: nothing again, nothing skipped`);
+        await waitFor(() => consumer.assignment.every((p) => p.topic === keep), 10_000, 'the deleted topic leaves the assignment');
+        if (grouped) {
+          const described = await admin.describeGroup(`g-${keep}`);
+          assert.deepEqual(described.members.map((m) => m.assignment), [[{ topic: keep, partitions: [0] }]], 'the group rebalanced without it');
+          assert.ok(described.offsets.every((o) => o.topic === keep));
+        }
+        await consumer.close();
+      }
+    }
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a group that reads from latest gets the first messages of partitions added to its topic', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('latest-widening', { partitions: 1 });
+    const consumer = client.consumer({ groupId: 'latest-wideners', topics: ['latest-widening'], heartbeatIntervalMs: 100 }); // from: 'latest'
+    await consumer.start();
+    const before = client.producer({ lingerMs: 0 });
+    await before.send('latest-widening', { value: 'first', partition: 0 });
+    assert.deepEqual((await take(consumer, 1)).map((m) => m.value!.toString()), ['first']);
+    await consumer.commit();
+
+    await admin.alterTopic('latest-widening', { partitions: 2 });
+    // Sent at once, before the group has rebalanced onto the new partition.
+    const after = client.producer({ lingerMs: 0 });
+    await after.send('latest-widening', [{ value: 'new-0', partition: 1 }, { value: 'new-1', partition: 1 }]);
+    const got = await take(consumer, 2);
+    assert.deepEqual(got.map((m) => `${m.partition}:${m.value}`), ['1:new-0', '1:new-1']);
+    await Promise.all([before.close(), after.close(), consumer.close()]);
+  } finally {
+    await client.close();
+  }
+});

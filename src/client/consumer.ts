@@ -285,8 +285,18 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const membership = this.#membership;
     if (membership !== null && !membership.joined) return;
     const ref = membership?.ref ?? { groupId, generationId: -1, memberId: '' };
-    await this.#client.request('commitOffsets', { ...ref, offsets });
-    for (const o of offsets) this.#committed.set(key(o.topic, o.partition), o.offset);
+    let committing = offsets;
+    try {
+      await this.#client.request('commitOffsets', { ...ref, offsets });
+    } catch (error) {
+      if (!isWeirError(error, 'UNKNOWN_TOPIC') && !isWeirError(error, 'UNKNOWN_PARTITION')) throw error;
+      // A topic went away under the consumer: commit what was consumed of the others.
+      const existing = new Set((await this.#allPartitions([...new Set(offsets.map((o) => o.topic))]).catch(() => [])).map((p) => key(p.topic, p.partition)));
+      committing = offsets.filter((o) => existing.has(key(o.topic, o.partition)));
+      if (committing.length === offsets.length || committing.length === 0) throw error;
+      await this.#client.request('commitOffsets', { ...ref, offsets: committing });
+    }
+    for (const o of committing) this.#committed.set(key(o.topic, o.partition), o.offset);
   }
 
   /** Moves a partition's position; the next message from it is at `to`. */
@@ -374,8 +384,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     let attempt = 0;
     while (!this.#closing) {
       const epoch = this.#epoch;
+      let assigning = false;
       try {
-        if (this.#rejoinNeeded) await this.#assign();
+        assigning = this.#rejoinNeeded;
+        if (assigning) await this.#assign();
+        assigning = false;
         this.#restartPositions();
         attempt = 0;
         if (this.#options.mode === 'pull') await this.#pullLoop(epoch);
@@ -383,10 +396,13 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       } catch (error) {
         if (this.#closing) return;
         const failure = isWeirError(error) ? error : new WeirError('UNKNOWN', String(error), { cause: error });
-        if (!this.#recoverable(failure)) {
+        // None of the topics exists (when assigning): the consumer fails, as when it starts so.
+        const noTopics = assigning && failure.code === 'UNKNOWN_TOPIC';
+        if (noTopics || !this.#recoverable(failure)) {
           this.#failure = failure;
           this.#assigned.reject(failure);
           this.#buffer.wakeAll();
+          void this.#membership?.leave(); // no heartbeats keep a member that reads nothing in the group
           return;
         }
         await sleep(backoffDelayMs(attempt++, { backoffMsMin: consumerDefaults.retryBackoffMsMin, backoffMsMax: consumerDefaults.retryBackoffMsMax }));
@@ -396,6 +412,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   #recoverable(error: WeirError): boolean {
     if (error.retriable) return true;
+    if ((error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') && this.#options.topics !== undefined) {
+      // One of the topics was deleted (or created again smaller): assign again without it.
+      this.#rejoinNeeded = true;
+      return true;
+    }
     if (error.code === 'UNKNOWN_MEMBER' || error.code === 'ILLEGAL_GENERATION' || error.code === 'UNKNOWN_SUBSCRIPTION') {
       if (error.code === 'UNKNOWN_MEMBER') this.#membership?.forgetMember();
       this.#rejoinNeeded = true;
@@ -424,6 +445,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   async #assign(): Promise<void> {
     let partitions: TopicPartition[];
     let committed = new Map<string, bigint>();
+    const kept = new Map<string, bigint>();
     if (this.#membership !== null) {
       // Offsets consumed under the old assignment, before another member takes the partitions.
       if (this.#membership.joined) await this.#commitConsumed().catch(() => {});
@@ -436,6 +458,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       this.#rejoinNeeded = false;
       committed = await this.#fetchCommitted(partitions);
     } else {
+      // Assigned again (a topic went away): the partitions kept go on where they were.
+      for (const [k, offset] of this.#consumed) kept.set(k, offset);
       partitions = this.#options.partitions ?? (await this.#allPartitions(this.#options.topics!));
       if (this.#options.groupId !== undefined) committed = await this.#fetchCommitted(partitions);
       this.#rejoinNeeded = false;
@@ -446,9 +470,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     this.#decoded.clear();
     for (const p of partitions) {
       const k = key(p.topic, p.partition);
-      const offset = committed.get(k) ?? (await this.#offsetFor(p.topic, p.partition, this.#options.from));
+      const offset = kept.get(k) ?? committed.get(k) ?? (await this.#offsetFor(p.topic, p.partition, this.#options.from));
       this.#consumed.set(k, offset);
-      if (committed.has(k)) this.#committed.set(k, offset);
+      const committedOffset = committed.get(k);
+      if (committedOffset !== undefined) this.#committed.set(k, committedOffset);
     }
     this.#assignment = partitions;
     this.#assigned.resolve();
@@ -475,12 +500,20 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     return out;
   }
 
+  /** The partitions of those of `topics` that exist; UNKNOWN_TOPIC when none does. */
   async #allPartitions(topics: string[]): Promise<TopicPartition[]> {
     const out: TopicPartition[] = [];
+    let missing: WeirError | null = null;
     for (const topic of topics) {
-      const description = await this.#client.request('describeTopic', { name: topic, ensure: false, partition: -1 });
-      for (const p of description.partitions) out.push({ topic, partition: p.partition });
+      try {
+        const description = await this.#client.request('describeTopic', { name: topic, ensure: false, partition: -1 });
+        for (const p of description.partitions) out.push({ topic, partition: p.partition });
+      } catch (error) {
+        if (!isWeirError(error, 'UNKNOWN_TOPIC')) throw error;
+        missing = error;
+      }
     }
+    if (missing !== null && out.length === 0) throw missing;
     return out;
   }
 
