@@ -9,6 +9,14 @@
  * remembers that many per producer), and a failed batch is resent together with its successors,
  * in order.
  *
+ * Topic changes: a topic is described on its first message, every `metadataMaxAgeMs`, and when
+ * the broker's answers show the description is out of date. A batch refused as larger than the
+ * topic's messageBytesMax (lowered since) is split to the limit learnt and resent (with
+ * idempotence its successors are numbered again after it, as in Kafka); only a message too large
+ * alone fails with MESSAGE_TOO_LARGE. A message naming a partition past the known count waits
+ * for the topic to be described again (once for all such messages) and fails with
+ * UNKNOWN_PARTITION only if the partition still does not exist.
+ *
  * Memory is bounded: messages waiting in batches or in flight take at most `bufferBytesMax`;
  * `send` waits for room, `sendNoWait` refuses (returns false) until `ready()` resolves.
  *
@@ -16,7 +24,7 @@
  * closure per message (a callback only if the caller passes one); promises and timers exist per
  * batch.
  */
-import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, type RecordInput } from '../format/record-batch.js';
+import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, decodeBatch, decompressedBytesMax, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError, asWeirError } from '../util/errors.js';
@@ -85,6 +93,8 @@ interface Batch {
   accountedBytes: number;
   createdMs: number;
   attempts: number;
+  /** Refused as larger than the topic's messageBytesMax: split before it goes again (see #split). */
+  tooLarge: boolean;
 }
 
 interface PartitionState {
@@ -105,6 +115,8 @@ interface PartitionState {
   sealWhenFree: boolean;
   /** Raised when sequence numbers are reassigned after a refused batch. */
   generation: number;
+  /** The retry is held until the topic has been described again, to split a batch to its limit. */
+  awaitingDescription: boolean;
 }
 
 interface TopicMetadata {
@@ -223,9 +235,12 @@ export class Producer {
 
   /**
    * Queues a message without a promise: `callback` (optional) is called once it is stored or has
-   * failed. Returns false, taking nothing, when the buffer is full: await `ready()` and retry.
-   * Once the topic's partitions are known (after its first message), the bytes are copied into
-   * the batch at once, so the caller may reuse its buffers.
+   * failed. Returns false, taking nothing, only when the buffer is full: await `ready()` and retry.
+   * Otherwise returns true, also for a message refused at once (after `close()` the callback gets
+   * CLOSED, for a malformed message INVALID_REQUEST): there is nothing to retry, and the outcome
+   * is the callback's. Once the topic's partitions are known (after its first message), the bytes
+   * are copied into the batch at once, so the caller may reuse its buffers; a message naming a
+   * partition past the known ones waits (uncopied) for the topic to be described again.
    */
   sendNoWait(topic: string, message: ProducerMessage, callback?: SendCallback): boolean {
     if (this.#closed) {
@@ -349,9 +364,22 @@ export class Producer {
     const metadata = this.#topics.get(topic);
     for (const { message, callback } of list) {
       if (error !== null || metadata === undefined) callback?.(error ?? new WeirError('UNKNOWN_TOPIC', `topic ${topic} is unknown`));
-      else this.#append(topic, metadata, message, callback);
+      else if (message.partition !== undefined && message.partition >= metadata.partitionCount) {
+        // Described just now: the partition does not exist (not waited for again).
+        callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${message.partition} (it has ${metadata.partitionCount})`));
+      } else this.#append(topic, metadata, message, callback);
     }
+    // Retries held for this description (#resend) go now, with the limits learnt or, if the
+    // describe failed, the old ones.
+    for (const state of metadata?.partitions ?? []) if (state?.awaitingDescription) this.#resend(state);
     this.#wakeWaiters();
+  }
+
+  /** Describes a known topic again (one request, however many ask for it); sends go on meanwhile. */
+  #describeAgain(topic: string): void {
+    if (this.#waitingForMetadata.has(topic)) return;
+    this.#waitingForMetadata.set(topic, []);
+    this.#loadMetadata(topic, 0);
   }
 
   #append(topic: string, metadata: TopicMetadata, message: ProducerMessage, callback: SendCallback | undefined): void {
@@ -376,7 +404,9 @@ export class Producer {
       return;
     }
     if (partition >= metadata.partitionCount) {
-      callback?.(new WeirError('UNKNOWN_PARTITION', `topic ${topic} has no partition ${partition} (it has ${metadata.partitionCount})`));
+      // Named explicitly, and perhaps added since the topic was described: ask the broker (one
+      // request for all the messages waiting) before refusing it (#releaseWaiting).
+      this.#waitForMetadata(topic, { message, callback });
       return;
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
@@ -467,6 +497,7 @@ export class Producer {
       accountedBytes: builder.sizeBytes,
       createdMs: Date.now(),
       attempts: 0,
+      tooLarge: false,
     };
     state.callbacks = newCallbackRuns();
     // Built now when the sequence numbers can be assigned in order; the builder then serves the
@@ -582,17 +613,28 @@ export class Producer {
         this.#batchBuffers.give(batch.bytes);
         batch.bytes = null;
       }
-    } else if (this.#isRetriable(error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
+    } else if (this.#isResendable(batch, error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
       batch.attempts++;
-      // Out of order after this partition renumbered: the batch followed a refused one and was not
-      // stored; it goes again with its new number. Otherwise the broker lost track of us.
-      const renumbered = batch.generation !== state.generation;
-      if ((error.code === 'OUT_OF_ORDER_SEQUENCE' && !renumbered) || error.code === 'UNKNOWN_PRODUCER') this.#markProducerIdStale();
+      if (error.code === 'MESSAGE_TOO_LARGE') {
+        // The topic's messageBytesMax was lowered since it was described (as in Kafka): the batch
+        // goes again in parts built to the limit learnt; the broker stored none of it, so it and
+        // the batches after it are numbered again from its first sequence number.
+        batch.tooLarge = true;
+        this.#renumberAfter(batch);
+        this.#describeAgain(state.topic);
+      } else {
+        // Out of order after this partition renumbered: the batch followed a refused one and was
+        // not stored; it goes again with its new number. Otherwise the broker lost track of us.
+        const renumbered = batch.generation !== state.generation;
+        if ((error.code === 'OUT_OF_ORDER_SEQUENCE' && !renumbered) || error.code === 'UNKNOWN_PRODUCER') this.#markProducerIdStale();
+      }
       state.retrying.push(batch);
       state.blocked = true;
     } else {
       this.#complete(batch, -1n, error);
-      if (this.#options.idempotent && batch.baseSequence >= 0 && batch.producerId === this.#producerId) this.#renumberAfter(batch);
+      this.#renumberAfter(batch);
+      // A message alone too large: the limit may have changed, and later batches are built to it.
+      if (error.code === 'MESSAGE_TOO_LARGE') this.#describeAgain(state.topic);
       if (error.code === 'UNKNOWN_TOPIC' || error.code === 'UNKNOWN_PARTITION') this.#topics.get(state.topic)!.stale = true;
     }
     if (state.inFlight > 0) {
@@ -614,6 +656,9 @@ export class Producer {
    */
   #renumberAfter(failed: Batch): void {
     const state = failed.state;
+    // Numbered under another producer id or before the partition last renumbered: its numbers
+    // were given up already (it followed an earlier refused batch).
+    if (!this.#options.idempotent || failed.baseSequence < 0 || failed.producerId !== this.#producerId || failed.generation !== state.generation) return;
     state.nextSequence = failed.baseSequence;
     state.generation++;
     if (state.inFlight > 0) state.blocked = true;
@@ -622,9 +667,11 @@ export class Producer {
   /**
    * QUEUE_FULL is retriable for the application (later, when the backlog drained) but not retried
    * here: the producer fails fast, so a full queue pushes back to the caller at once.
+   * MESSAGE_TOO_LARGE is resent split while the batch holds more than one message.
    */
-  #isRetriable(error: WeirError): boolean {
+  #isResendable(batch: Batch, error: WeirError): boolean {
     if (error.code === 'QUEUE_FULL') return false;
+    if (error.code === 'MESSAGE_TOO_LARGE') return batch.count > 1;
     return error.retriable || error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER';
   }
 
@@ -635,12 +682,57 @@ export class Producer {
     const delayMs = backoffDelayMs(attempts, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
     setTimeout(() => {
       state.retryScheduled = false;
-      const retrying = state.retrying.sort((a, b) => a.serial - b.serial);
-      state.retrying = [];
-      state.queue.unshift(...retrying);
-      state.blocked = false;
-      this.#pump(state);
+      this.#resend(state);
     }, delayMs);
+  }
+
+  /** Puts the partition's failed batches back at the head of its queue, in order, and sends. */
+  #resend(state: PartitionState): void {
+    // A batch too large is split to the topic's current limit: held while the topic is being
+    // described (#releaseWaiting comes back here).
+    state.awaitingDescription = this.#waitingForMetadata.has(state.topic) && state.retrying.some((batch) => batch.tooLarge);
+    if (state.awaitingDescription) return;
+    // Parts of a split batch keep its serial: the sort is stable, and they were pushed in order.
+    const retrying = state.retrying.sort((a, b) => a.serial - b.serial);
+    state.retrying = [];
+    state.queue.unshift(...retrying.flatMap((batch) => (batch.tooLarge ? this.#split(batch) : [batch])));
+    state.blocked = false;
+    this.#pump(state);
+  }
+
+  /**
+   * The batches that replace `batch`, refused as too large: parts within the topic's batch limit,
+   * or halves when that limit is not smaller than the batch (the topic could not be described).
+   * Parts of one message that alone is too large are refused again, and fail. The parts keep the
+   * batch's serial, creation time and callbacks, and take sequence numbers when they are sent.
+   */
+  #split(batch: Batch): Batch[] {
+    const metadata = this.#topics.get(batch.state.topic)!;
+    const bytes = batch.bytes!;
+    const { records } = decodeBatch(bytes, 0, { decompressedBytesMax, crcVerified: true });
+    const partBytesMax = batch.accountedBytes > metadata.batchBytesMax ? metadata.batchBytesMax : Math.ceil(batch.accountedBytes / 2);
+    const parts: Batch[] = [];
+    let builder = new RecordBatchBuilder(this.#batchBuffers);
+    let start = 0; // the index in `batch` of the part's first message
+    const addPart = (): void => {
+      const callbacks = sliceCallbackRuns(batch.callbacks, start, start + builder.count);
+      parts.push({ ...batch, builder, bytes: null, producerId: -1n, generation: -1, count: builder.count, baseSequence: -1, callbacks, accountedBytes: builder.sizeBytes, tooLarge: false });
+      start += builder.count;
+    };
+    for (const { key, value, headers, timestamp } of records) {
+      const record: RecordInput = { key, value, headers, timestamp };
+      if (builder.count > 0 && builder.sizeBytes + RecordBatchBuilder.recordSizeBytes(record) + recordSlackBytes > partBytesMax) {
+        addPart();
+        builder = new RecordBatchBuilder(this.#batchBuffers);
+      }
+      builder.add(record); // copies: the refused batch's buffer can go back to the pool
+    }
+    addPart();
+    this.#batchBuffers.give(bytes);
+    batch.bytes = null;
+    this.#bufferedBytes += parts.reduce((sum, part) => sum + part.accountedBytes, 0) - batch.accountedBytes;
+    this.#unsettledBatches += parts.length - 1;
+    return parts;
   }
 
   #complete(batch: Batch, baseOffset: bigint, error: WeirError | null): void {
@@ -810,6 +902,20 @@ function addCallback(runs: CallbackRuns, callback: SendCallback, index: number):
   runs.ends.push(index + 1);
 }
 
+/** The runs of messages `start` to `end` (exclusive) of a batch, as indexes of a batch starting at `start`. */
+function sliceCallbackRuns(runs: CallbackRuns, start: number, end: number): CallbackRuns {
+  const slice = newCallbackRuns();
+  for (let run = 0; run < runs.callbacks.length; run++) {
+    const runStart = Math.max(runs.starts[run]!, start);
+    const runEnd = Math.min(runs.ends[run]!, end);
+    if (runStart >= runEnd) continue;
+    slice.callbacks.push(runs.callbacks[run]!);
+    slice.starts.push(runStart - start);
+    slice.ends.push(runEnd - start);
+  }
+  return slice;
+}
+
 function newPartitionState(topic: string, partition: number): PartitionState {
   return {
     topic,
@@ -825,5 +931,6 @@ function newPartitionState(topic: string, partition: number): PartitionState {
     retryScheduled: false,
     sealWhenFree: false,
     generation: 0,
+    awaitingDescription: false,
   };
 }
