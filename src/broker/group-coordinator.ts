@@ -252,10 +252,8 @@ export class GroupCoordinator {
 
   #memberOf(ref: GroupMemberRef): { group: Group; member: Member } {
     const group = this.#groups.get(ref.groupId);
-    const member = group === undefined ? undefined : this.#knownMember(group, ref.memberId, ref.groupInstanceId);
-    if (group === undefined || member === undefined) {
-      throw new WeirError('UNKNOWN_MEMBER', `member ${ref.memberId} is not part of group ${ref.groupId}`);
-    }
+    if (group === undefined) throw new WeirError('UNKNOWN_MEMBER', `member ${ref.memberId} is not part of group ${ref.groupId}`);
+    const member = this.#knownMember(group, ref.memberId, ref.groupInstanceId);
     if (ref.generationId !== group.generationId) {
       throw new WeirError('ILLEGAL_GENERATION', `generation ${ref.generationId} of group ${ref.groupId} is over; the current one is ${group.generationId}`);
     }
@@ -266,7 +264,7 @@ export class GroupCoordinator {
    * The member with this id; UNKNOWN_MEMBER when there is none, FENCED_INSTANCE_ID when the
    * request names a group instance id that another member now holds (it replaced this one).
    */
-  #knownMember(group: Group, memberId: string, groupInstanceId: string | null | undefined): Member | undefined {
+  #knownMember(group: Group, memberId: string, groupInstanceId: string | null | undefined): Member {
     const member = group.members.get(memberId);
     const holder = this.#staticMember(group, groupInstanceId);
     if (holder !== undefined && holder !== member) {

@@ -211,11 +211,12 @@ export class QueuePartition {
   }
 
   /**
-   * Bytes of the backlog. Those of unread messages are an estimate after a restart, and drop to
-   * what the log holds when retention deletes some; an empty backlog resets the estimate.
+   * Bytes of the backlog of `messages` (backlogMessages, when the caller has it). Those of unread
+   * messages are an estimate after a restart, and drop to what the log holds when retention
+   * deletes some; an empty backlog resets the estimate.
    */
-  get backlogBytes(): number {
-    if (this.backlogMessages === 0) this.unreadBytes = 0;
+  backlogBytes(messages = this.backlogMessages): number {
+    if (messages === 0) this.unreadBytes = 0;
     else if (this.unreadBytes > this.source.log.sizeBytes) this.unreadBytes = this.source.log.sizeBytes;
     return this.entryBytes - this.letteringBytes + this.parkedBytes + this.unreadBytes;
   }

@@ -676,8 +676,9 @@ export class QueueSubscription implements ConsumerOwner {
     let messages = 0;
     let bytes = 0;
     for (const partition of this.partitions) {
-      messages += partition.backlogMessages;
-      bytes += partition.backlogBytes;
+      const partitionMessages = partition.backlogMessages;
+      messages += partitionMessages;
+      bytes += partition.backlogBytes(partitionMessages);
     }
     return { messages, bytes };
   }
@@ -770,7 +771,7 @@ export class QueueSubscription implements ConsumerOwner {
         partition: partition.index,
         ackFloor: partition.floor,
         backlogMessages: partition.backlogMessages,
-        backlogBytes: partition.backlogBytes,
+        backlogBytes: partition.backlogBytes(),
         inFlight: partitionInFlight,
         scheduled: partitionScheduled,
         windowMessages: partition.entries.size,
