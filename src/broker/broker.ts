@@ -3,7 +3,7 @@
  * consumer groups. Protocol front ends call it through `BrokerApi` and contain no broker logic.
  *
  * Data directory layout (docs/format/data-directory.md):
- *   <dataDir>/.lock                           the running broker's PID
+ *   <dataDir>/.lock                           the running broker's PID, start time and boot (data-dir-lock.ts)
  *   <dataDir>/broker.json                     producer id allocation
  *   <dataDir>/topics/<topic>/topic.json       the topic's configuration
  *   <dataDir>/topics/<topic>/<n>/             partition n's log (segments and indexes)
@@ -15,7 +15,6 @@
  * goes through the storage file system (`BrokerOptions.fileSystem`), so that the same steps can be
  * tested against a simulated power loss.
  */
-import { link, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
@@ -23,6 +22,7 @@ import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from 
 import { HandlePool } from '../storage/handle-pool.js';
 import { isWeirError, WeirError } from '../util/errors.js';
 import { metrics } from '../util/metrics.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
@@ -141,7 +141,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   /** Why produces are refused for want of disk space (DISK_FREE_LOW), or null while there is room. */
   #diskFreeLow: string | null = null;
   readonly #timers: NodeJS.Timeout[] = [];
-  #lock: import('node:fs/promises').FileHandle | undefined;
+  #lock: DataDirLock | undefined;
 
   private constructor(options: BrokerOptions) {
     this.dataDir = options.dataDir;
@@ -175,7 +175,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       await fileSystem.mkdir(topicsDir);
       await fileSystem.fsyncDirectory(this.dataDir);
     }
-    if (fileSystem === nodeFileSystem) await this.#takeLock();
+    if (fileSystem === nodeFileSystem) this.#lock = await lockDataDir(this.dataDir);
     await this.#loadProducerIds();
     const started = Date.now();
     for (const name of (await fileSystem.readdir(topicsDir)).sort()) {
@@ -248,32 +248,6 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }, intervalMs);
     timer.unref();
     this.#timers.push(timer);
-  }
-
-  async #takeLock(): Promise<void> {
-    const path = join(this.dataDir, '.lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      // Linked into place whole: another broker never reads a lock file without its PID.
-      const written = join(this.dataDir, `.lock.${process.pid}`);
-      try {
-        await writeFile(written, String(process.pid));
-        try {
-          await link(written, path);
-        } finally {
-          await rm(written, { force: true });
-        }
-        this.#lock = await open(path, 'r');
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-        if (pid > 0 && processAlive(pid)) {
-          throw new WeirError('INVALID_CONFIG', `data directory ${this.dataDir} is in use by process ${pid}`);
-        }
-        await rm(path, { force: true }); // left by a process that died
-      }
-    }
-    throw new WeirError('INVALID_CONFIG', `could not lock data directory ${this.dataDir}`);
   }
 
   async #loadProducerIds(): Promise<void> {
@@ -871,10 +845,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     for (const result of results) {
       if (result.status === 'rejected') this.#options.logger('error', `closing a partition failed: ${String(result.reason)}`);
     }
-    if (this.#lock !== undefined) {
-      await this.#lock.close();
-      await rm(join(this.dataDir, '.lock'), { force: true });
-    }
+    await this.#lock?.release();
   }
 }
 
@@ -905,13 +876,4 @@ function recordCountOf(batches: Buffer): number {
   let count = 0;
   for (const { position } of batchPositions(batches)) count += readBatchHeader(batches, position).lastOffsetDelta + 1;
   return count;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
