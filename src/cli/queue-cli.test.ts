@@ -18,16 +18,16 @@ after(async () => {
   await broker?.stop();
 });
 
-const weir = (args: string[], input?: string) => runCli(args, { input, server: broker.address });
+const weir = (args: string[], input?: string, server = broker.address) => runCli(args, { input, server });
 
 /** Runs a command that must succeed; returns its stdout. */
-async function ok(args: string[], input?: string): Promise<string> {
-  const result = await weir(args, input);
+async function ok(args: string[], input?: string, server = broker.address): Promise<string> {
+  const result = await weir(args, input, server);
   assert.equal(result.code, 0, `weir ${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
 }
 
-const describeJson = async (topic: string, name: string) => JSON.parse(await ok(['subscription', 'describe', topic, name, '--json']));
+const describeJson = async (topic: string, name: string, server = broker.address) => JSON.parse(await ok(['subscription', 'describe', topic, name, '--json'], undefined, server));
 const jsonLines = (text: string) => text.trim().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line));
 const lines = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
 
@@ -115,6 +115,41 @@ describe('weir consume --type queue', () => {
     assert.deepEqual([d.ackedTotal, d.backlogMessages, d.inFlight, d.redeliveriesTotal], [30, 20, 0, 0]);
     const rest = jsonLines(await ok(['consume', 'deep', '--subscription', 'some', '--count', '20', '--json']));
     assert.deepEqual(rest.map((m) => [m.value, m.deliveryCount]), values.slice(30).map((v) => [v, 1]));
+  });
+
+  test('--count with messages further apart than the ack timeout acknowledges each as it is printed: no message printed twice', async () => {
+    await ok(['subscription', 'create', 'sparse', 'slow', '--ack-timeout-ms', '1000', '--backoff', 'fixed:100']);
+    const consuming = weir(['consume', 'sparse', '--subscription', 'slow', '--count', '3']);
+    await ok(['produce', 'sparse'], 'one\n');
+    await sleep(2_500);
+    await ok(['produce', 'sparse'], 'two\nthree\n');
+    const { code, stdout, stderr } = await consuming;
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, 'one\ntwo\nthree\n');
+    const d = await describeJson('sparse', 'slow');
+    assert.deepEqual([d.ackedTotal, d.backlogMessages, d.redeliveriesTotal], [3, 0, 0]);
+  });
+
+  test('--count whose broker dies after some messages ends at --timeout-ms, not waiting for the broker', async () => {
+    const doomed = await startBroker();
+    try {
+      await ok(['subscription', 'create', 'gone', 'pool'], undefined, doomed.address);
+      await ok(['produce', 'gone'], '1\n2\n3\n', doomed.address);
+      const started = Date.now();
+      const consuming = weir(['consume', 'gone', '--subscription', 'pool', '--count', '5', '--timeout-ms', '3000'], undefined, doomed.address);
+      await eventually(async () => {
+        const d = await describeJson('gone', 'pool', doomed.address);
+        return d.inFlight + d.ackedTotal === 3 ? true : undefined;
+      });
+      await sleep(300); // printed once received
+      doomed.process.kill('SIGKILL');
+      const { code, stdout } = await consuming;
+      assert.equal(stdout, '1\n2\n3\n');
+      assert.equal(code, 0, 'each printed message was acknowledged');
+      assert.ok(Date.now() - started < 15_000, `ended after ${Date.now() - started} ms`);
+    } finally {
+      await doomed.stop();
+    }
   });
 
   test('consume --subscription whose reader goes away (| head) acknowledges what it printed before it ends', async () => {

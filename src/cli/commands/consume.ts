@@ -13,6 +13,7 @@ import {
   type ConsumerOptions,
   type QueueMessage,
 } from '../../client/index.js';
+import { waitAtMost } from '../../client/backoff.js';
 import { errorCodeFromWire, isWeirError, WeirError } from '../../util/errors.js';
 import { choiceOption, describeError, integerOption, optionalIntegerOption, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
@@ -222,7 +223,7 @@ async function consumeQueue(topic: string, values: Flags, run: RunOptions): Prom
       await close();
     }
     if (acknowledger.failures > 0) {
-      throw new WeirError('INVALID_RECEIPT', `${acknowledger.failures} of ${printed} printed messages were not acknowledged and will be delivered again`);
+      throw new WeirError('INVALID_RECEIPT', `${acknowledger.failures} of ${printed} printed messages were not acknowledged: the subscription may deliver them again`);
     }
     return 0;
   } finally {
@@ -242,17 +243,17 @@ async function requireSubscription(client: Client, topic: string, subscription: 
 }
 
 /**
- * Acknowledges printed queue messages. Each `ack()` returns a credit (push) or room (pull) to the
- * consumer, so the broker may lease one more message; with --count, acknowledgements that would
- * let more than --count messages be leased are held back and sent by `finish` in one settle
- * request of their own, which returns no credit.
+ * Acknowledges printed queue messages, each at once. An `ack()` returns a credit (push) or room
+ * (pull) to the consumer, so the broker may lease one more message; with --count, the
+ * acknowledgements that would let more than --count messages be leased are sent in settle
+ * requests of their own, which return no credit.
  */
 class Acknowledger {
   readonly #client: Client;
   readonly #options: { topic: string; subscription: string; prefetch: number; count: number | undefined };
   #creditingAcks = 0;
-  #heldBack: QueueMessage[] = [];
-  #pending = new Set<Promise<void>>();
+  readonly #pending = new Map<Promise<void>, QueueMessage>();
+  #finished = false;
   failures = 0;
 
   constructor(client: Client, options: { topic: string; subscription: string; prefetch: number; count: number | undefined }) {
@@ -262,39 +263,39 @@ class Acknowledger {
 
   printed(message: QueueMessage): void {
     const { count, prefetch } = this.#options;
-    // Leased at most: the messages held (up to prefetch) plus one per acknowledgement sent.
-    if (count !== undefined && this.#creditingAcks + 1 + prefetch > count) {
-      this.#heldBack.push(message);
-      return;
-    }
-    this.#creditingAcks++;
-    const acknowledged = message.ack().catch((error: unknown) => this.#failed(message, error));
-    this.#pending.add(acknowledged);
+    // Leased at most: the messages held (up to prefetch) plus one per crediting acknowledgement.
+    const crediting = count === undefined || this.#creditingAcks + 1 + prefetch <= count;
+    if (crediting) this.#creditingAcks++;
+    const acknowledged = (crediting ? message.ack() : this.#ackWithoutCredit(message)).catch((error: unknown) => this.#failed(message, error));
+    this.#pending.set(acknowledged, message);
     void acknowledged.then(() => this.#pending.delete(acknowledged));
   }
 
+  /** Waits for the answers, at most `acknowledgeWaitMs`: a broker gone for good does not hold the command. */
   async finish(): Promise<void> {
-    const held = this.#heldBack.splice(0);
-    if (held.length > 0) {
-      const settlements = held.map((m) => ({ action: 'ack' as const, partition: m.partition, offset: m.offset, count: 1, deliveryCount: m.deliveryCount, leaseEpoch: m.leaseEpoch, ms: 0, reason: '' }));
-      try {
-        const request = { topic: this.#options.topic, subscription: this.#options.subscription, consumerId: 0, credits: 0, settlements };
-        for (const failure of await this.#client.request('queueSettle', request)) {
-          this.#failed(held[failure.index]!, new WeirError(errorCodeFromWire(failure.errorCode), failure.errorMessage));
-        }
-      } catch (error) {
-        for (const message of held) this.#failed(message, error);
-      }
+    await waitAtMost(Promise.all(this.#pending.keys()), acknowledgeWaitMs);
+    for (const message of this.#pending.values()) {
+      this.#failed(message, new WeirError('TIMEOUT', `no answer within ${acknowledgeWaitMs} ms`));
     }
-    await Promise.all(this.#pending);
+    this.#finished = true; // a late answer was reported as missing
+  }
+
+  async #ackWithoutCredit(message: QueueMessage): Promise<void> {
+    const { topic, subscription } = this.#options;
+    const settlement = { action: 'ack' as const, partition: message.partition, offset: message.offset, count: 1, deliveryCount: message.deliveryCount, leaseEpoch: message.leaseEpoch, ms: 0, reason: '' };
+    const [failure] = await this.#client.request('queueSettle', { topic, subscription, consumerId: 0, credits: 0, settlements: [settlement] });
+    if (failure !== undefined) throw new WeirError(errorCodeFromWire(failure.errorCode), failure.errorMessage);
   }
 
   #failed(message: QueueMessage, error: unknown): void {
+    if (this.#finished) return;
     this.failures++;
     process.stderr.write(`weir consume: acknowledging ${message.partition}:${message.offset} failed: ${describeError(error)}\n`);
   }
 }
 
+/** How long the command waits for its acknowledgements' answers when it stops. */
+const acknowledgeWaitMs = 5_000;
 
 function formatMessage(message: ConsumerMessage & { deliveryCount?: number }, print: PrintOptions): string {
   if (print.json) {
