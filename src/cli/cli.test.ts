@@ -282,10 +282,26 @@ describe('weir bench', () => {
   });
 
   test('an end-to-end workload counts every message at the consumer', async () => {
-    const result = await weir(['bench', '--workload', 'e2e', '--count', '5000', '--partitions', '2', '--consumers', '2']);
+    const result = await weir(['bench', '--workload', 'e2e', '--count', '5000', '--partitions', '2', '--consumers', '3']);
     assert.equal(result.code, 0, result.stderr);
     const figures = JSON.parse(result.stdout.trim().split('\n').at(-1)!);
     assert.equal(figures.endToEnd.messages, 5_000);
     assert.equal(figures.endToEnd.latency.count, 5_000);
+    assert.equal(figures.consumers, 2, 'one consumer per partition at most');
+    assert.match(result.stdout, /\[2 consumers reading while producing\]/);
+  });
+
+  test('--stall-ms fails a run whose broker died, and the command ends', async () => {
+    const lost = await startBroker();
+    const started = Date.now();
+    const running = runCli(['bench', '--workload', 'produce', '--duration-ms', '20000', '--stall-ms', '1000', '--window-bytes', '65536'], { server: lost.address });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    lost.process.kill('SIGKILL');
+    const result = await running;
+    await lost.stop();
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /TIMEOUT: no message was acknowledged or received for 1000 ms/);
+    assert.match(result.stderr, /could not delete topic bench-/);
+    assert.ok(Date.now() - started < 15_000, `ended after ${Date.now() - started} ms`);
   });
 });

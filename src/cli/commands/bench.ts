@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Client } from '../../client/index.js';
 import { WeirError } from '../../util/errors.js';
-import { choiceOption, integerOption, optionalIntegerOption, serverOptionSpec, UsageError } from '../args.js';
+import { choiceOption, describeError, integerOption, optionalIntegerOption, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { ConsumerSet } from '../bench/consume-workload.js';
 import { formatLatency, LatencyRecorder, type LatencySummary } from '../bench/latency.js';
@@ -23,7 +23,7 @@ export const benchUsage = `weir bench [options]     measure throughput and laten
   --duration-ms MS          produce for this long instead
   --partitions N            partitions of the fresh bench topic (default 1)
   --producers N             producer connections (default 1)
-  --consumers N             consumer connections (default 1; partitions are split among them)
+  --consumers N             consumer connections (default 1, at most one per partition; partitions are split among them)
   --acks none|leader        producer acknowledgements (default leader)
   --flush POLICY            flush policy of the fresh bench topic (default: the broker's, always)
   --window-bytes N          bytes each producer may have unacknowledged (default ${produceWorkloadDefaults.windowBytes})
@@ -110,18 +110,38 @@ export async function bench(argv: string[]): Promise<number> {
   const fresh = values.topic === undefined;
   try {
     await prepareTopic(admin, settings, config);
+    settings.consumers = Math.min(settings.consumers, settings.partitions); // a partition is read by one of them
     const connections = Math.max(settings.producers, workload === 'produce' ? 0 : settings.consumers);
     for (let i = 0; i < connections; i++) clients.push(await connectBroker(values.server, `weir-bench-${i}`));
     const progress = new Progress(values.progress ?? false);
     const json = await runWorkload(settings, clients, progress);
     process.stdout.write(`${toJson(json)}\n`);
+    await Promise.allSettled(clients.map((client) => client.close()));
     return 0;
   } finally {
-    await Promise.allSettled(clients.map((client) => client.close()));
-    if (fresh && !values['keep-topic']) await admin.admin().deleteTopic(settings.topic).catch(() => {});
+    // After a failure the clients are left to the process's exit: closing flushes their producers,
+    // whose unacknowledged messages would hold it until their delivery timeout.
+    if (fresh && !values['keep-topic']) await deleteBenchTopic(admin, settings.topic);
     await admin.close();
   }
 }
+
+/** Deletes the run's own topic, waiting at most `topicDeleteWaitMs`: a broker that went away does not hold the command. */
+async function deleteBenchTopic(admin: Client, topic: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WeirError('TIMEOUT', `no answer within ${topicDeleteWaitMs} ms`)), topicDeleteWaitMs);
+  });
+  try {
+    await Promise.race([admin.admin().deleteTopic(topic), late]);
+  } catch (error) {
+    process.stderr.write(`weir bench: could not delete topic ${topic}: ${describeError(error)}\n`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const topicDeleteWaitMs = 5_000;
 
 async function prepareTopic(admin: Client, settings: BenchSettings, config: ReturnType<typeof topicConfigFromFlags>): Promise<void> {
   const description = await admin.admin().describeTopic(settings.topic).catch(async (error: unknown) => {
