@@ -26,9 +26,10 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
+import { deadLetterHeadersBytesMax } from './queue/dead-letters.js';
 import { QueueManager } from './queue/queue-manager.js';
 import { queueStateTopic } from './queue/queue-state-log.js';
-import { logConfigOf, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName, validateUserTopicName } from './topic-config.js';
+import { logConfigOf, messageBytesMaxLimit, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName, validateUserTopicName } from './topic-config.js';
 import type {
   BrokerApi,
   CommittedOffset,
@@ -206,9 +207,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       partitions: (topic) => this.#topics.get(topic)?.partitions,
       ensureTopic: async (topic) => (await this.#topic(topic, true)).partitions,
       produce: async (topic, partition, batches) => ({ offset: (await this.produce({ topic, partition, batches, acks: 'leader' })).baseOffset }),
-      appendDeadLetter: async (topic, sourcePartition, batches) => {
-        const target = await this.#topicAlways(topic);
-        const partition = sourcePartition % target.partitions.length;
+      appendDeadLetter: async (topic, source, batches) => {
+        const target = await this.#topicAlways(topic, this.#deadLetterTopicConfig(source.topic, batches.length));
+        const partition = source.partition % target.partitions.length;
         this.#checkOpen();
         const result = await this.#produce({ topic, partition, batches, acks: 'leader' });
         return { partition, offset: result.baseOffset };
@@ -397,8 +398,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return this.#createTopic(name, {}, false);
   }
 
-  /** The topic, created with defaults when missing, whatever the auto-creation setting (dead letters). */
-  async #topicAlways(name: string): Promise<Topic> {
+  /** The topic, created with the defaults and `overrides` when missing, whatever the auto-creation setting (dead letters). */
+  async #topicAlways(name: string, overrides: Partial<TopicConfig>): Promise<Topic> {
     const topic = this.#topics.get(name);
     if (topic !== undefined) return topic;
     // No await before the creation registers itself: concurrent callers share one creation.
@@ -406,7 +407,21 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     if (pending !== undefined) return pending;
     this.#checkOpen();
     validateUserTopicName(name);
-    return this.#createTopic(name, {}, false);
+    return this.#createTopic(name, overrides, false);
+  }
+
+  /**
+   * A dead-letter topic created on its first letter takes the largest messages its source topic
+   * takes, with room for the dead-letter headers: a letter is never too large for the topic made
+   * for it (the defaults' limit when that is larger).
+   */
+  #deadLetterTopicConfig(sourceTopic: string, letterBytes: number): Partial<TopicConfig> {
+    const defaults = this.#defaults;
+    const sourceBytesMax = this.#topics.get(sourceTopic)?.config.messageBytesMax ?? 0;
+    const wanted = Math.max(sourceBytesMax + deadLetterHeadersBytesMax, letterBytes);
+    if (wanted <= defaults.messageBytesMax) return {};
+    const messageBytesMax = Math.min(messageBytesMaxLimit, wanted);
+    return { messageBytesMax, segmentBytesMax: Math.max(defaults.segmentBytesMax, messageBytesMax) };
   }
 
   #partition(topic: Topic, index: number): Partition {

@@ -20,6 +20,12 @@ const deadLetterHeaderKeys = new Set<string>([
   queueHeaders.deadLetteredAt,
 ]);
 
+/**
+ * What a dead letter adds to its message at most: the headers above (the reason up to 1000
+ * characters, a topic name up to 249), their framing, and a batch header of its own.
+ */
+export const deadLetterHeadersBytesMax = 16 * 1024;
+
 export function buildDeadLetter(entry: QueueEntry, origin: { topic: string; subscription: string; reason: string }): Buffer {
   const record = entryRecord(entry);
   const text = (value: string | number | bigint): Buffer => Buffer.from(String(value));

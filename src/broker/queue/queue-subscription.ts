@@ -46,14 +46,15 @@ export const parkedMessagesMax = 1_000_000;
 const unparkChunk = 1_000;
 /** Pause before a partition's log is read again after a read failed. */
 const readRetryMs = 1_000;
-/** Pause before dead-lettering is tried again after the dead-letter topic refused a message. */
+/** Pause before dead-lettering is tried again after the dead-letter topic refused a message, at first and at most. */
 const deadLetterRetryMs = 1_000;
+const deadLetterRetryMsMax = 60_000;
 export const consumersPerSubscriptionMax = 10_000;
 
 export interface QueueHost {
   readonly logger: Logger;
-  /** Appends a dead letter, creating the topic when it is missing. */
-  appendDeadLetter(topic: string, sourcePartition: number, batch: Buffer): Promise<{ partition: number; offset: bigint }>;
+  /** Appends a dead letter, creating the topic when it is missing (sized for the source topic's messages). */
+  appendDeadLetter(topic: string, source: { topic: string; partition: number }, batch: Buffer): Promise<{ partition: number; offset: bigint }>;
   /** The topic's message time-to-live, or null. */
   messageTtlMs(topic: string): number | null;
 }
@@ -76,6 +77,9 @@ export class QueueSubscription implements ConsumerOwner {
   /** Parked messages by due time (stale items, whose message left `parked`, are skipped). */
   readonly #parkedByDue = new MinHeap<{ partition: QueuePartition; offset: number; dueAtMs: number }>((item) => item.dueAtMs);
   readonly #unparkTimer = new EarliestTimer(() => void this.#unpark());
+  /** Messages done with delivery whose dead letters failed: written again, with backoff, and not delivered meanwhile. */
+  readonly #letterRetries = new MinHeap<LetterRetry>((retry) => retry.dueAtMs);
+  readonly #letterRetryTimer = new EarliestTimer(() => this.#retryLetters());
   #unparking = false;
   #rateTimer: NodeJS.Timeout | undefined;
   #dispatchQueued = false;
@@ -543,7 +547,9 @@ export class QueueSubscription implements ConsumerOwner {
         return this.#fail(entry, delayMs, nowMs);
       }
       case 'reject':
-        return this.#deadLetter(entry, `rejected: ${settlement.reason.slice(0, rejectReasonCharsMax)}`);
+        // Under deliveriesMax, a reject whose letter failed is delivered again (its consumer was told).
+        const deliverOnFailure = entry.deliveryCount < this.config.deliveriesMax;
+        return this.#deadLetter(entry, `rejected: ${settlement.reason.slice(0, rejectReasonCharsMax)}`, deliverOnFailure);
       case 'extend': {
         checkDelay('extendMs', settlement.extendMs);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;
@@ -580,7 +586,7 @@ export class QueueSubscription implements ConsumerOwner {
   #fail(entry: QueueEntry, delayMs: number, nowMs: number): Promise<WeirError | null> | null {
     this.#unlease(entry);
     if (entry.deliveryCount >= this.config.deliveriesMax) {
-      return this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`);
+      return this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`, false);
     }
     this.#redeliveriesTotal++;
     entry.dueAtMs = nowMs + delayMs;
@@ -598,7 +604,7 @@ export class QueueSubscription implements ConsumerOwner {
   #discard(entry: QueueEntry, reason: 'expired' | 'overflow'): void {
     if (this.config.discard === 'dead-letter') {
       const why = reason === 'overflow' ? 'dropped: the backlog was full' : entry.deliveryCount > 0 ? 'expired before redelivery' : 'expired before delivery';
-      void this.#deadLetter(entry, why);
+      void this.#deadLetter(entry, why, false);
       return;
     }
     this.#settled(entry);
@@ -609,10 +615,12 @@ export class QueueSubscription implements ConsumerOwner {
    * Writes the dead letter, then records the settlement. A crash in between leaves a letter the
    * state does not know of; recovery finds it in the dead-letter topic (dead-letters.ts), so each
    * message is dead-lettered exactly once. Resolves with null once the settlement is durable, or
-   * with the failure when the letter could not be written (the message is then delivered again
-   * after `deadLetterRetryMs`); never rejects.
+   * with the failure when the letter could not be written; never rejects. After a failure the
+   * message is delivered again after `deadLetterRetryMs` when `deliverOnFailure`, and otherwise
+   * (it used up its deliveries, expired or overflowed) only its letter is tried again, with
+   * backoff, until it is written.
    */
-  #deadLetter(entry: QueueEntry, reason: string): Promise<WeirError | null> {
+  #deadLetter(entry: QueueEntry, reason: string, deliverOnFailure: boolean, attempt = 1): Promise<WeirError | null> {
     this.#unlease(entry);
     entry.state = 'settling';
     const source = entry.partition;
@@ -626,7 +634,7 @@ export class QueueSubscription implements ConsumerOwner {
     const where = `${this.topic}/${source.index}@${entry.offset} subscription ${this.name}`;
     const batch = buildDeadLetter(entry, { topic: this.topic, subscription: this.name, reason });
     return this.#host
-      .appendDeadLetter(dlq, source.index, batch)
+      .appendDeadLetter(dlq, { topic: this.topic, partition: source.index }, batch)
       .then(
         async ({ partition, offset }) => {
           lettered();
@@ -646,16 +654,39 @@ export class QueueSubscription implements ConsumerOwner {
         },
         (error: unknown) => {
           lettered();
-          this.#host.logger('warn', `${where}: dead-lettering to ${dlq} failed, retrying: ${String(error)}`);
-          entry.dueAtMs = Date.now() + deadLetterRetryMs;
-          if (entry.state === 'settling' && source.entries.has(entry.offset)) this.#schedule(entry);
+          const current = entry.state === 'settling' && source.entries.get(entry.offset) === entry && this.partitions.includes(source);
+          const retryMs = deliverOnFailure ? deadLetterRetryMs : Math.min(deadLetterRetryMsMax, deadLetterRetryMs * 2 ** (attempt - 1));
+          const then = deliverOnFailure ? 'delivering it again' : `writing the letter again in ${retryMs} ms`;
+          this.#host.logger('warn', `${where}: dead-lettering to ${dlq} failed (attempt ${attempt}), ${then}: ${String(error)}`);
+          entry.dueAtMs = Date.now() + retryMs;
+          if (current && deliverOnFailure) this.#schedule(entry);
+          else if (current) this.#retryLetterAt({ entry, reason, attempt: attempt + 1, dueAtMs: entry.dueAtMs });
           return new WeirError(
             isWeirError(error) ? error.code : 'UNKNOWN',
-            `dead-lettering ${where} to ${dlq} failed: ${errorText(error)}; the message will be delivered again`,
+            `dead-lettering ${where} to ${dlq} failed: ${errorText(error)}; ${deliverOnFailure ? 'the message will be delivered again' : 'the letter will be written again'}`,
           );
         },
       )
       .finally(() => this.dispatchSoon());
+  }
+
+  #retryLetterAt(retry: LetterRetry): void {
+    this.#letterRetries.push(retry);
+    this.#letterRetryTimer.at(this.#letterRetries.peek()!.dueAtMs);
+  }
+
+  #retryLetters(): void {
+    if (this.#stop.signal.aborted) return;
+    const now = Date.now();
+    for (let next = this.#letterRetries.peek(); next !== undefined && next.dueAtMs <= now; next = this.#letterRetries.peek()) {
+      this.#letterRetries.pop();
+      const { entry, reason, attempt } = next;
+      if (entry.state === 'settling' && entry.partition.entries.get(entry.offset) === entry && this.partitions.includes(entry.partition)) {
+        void this.#deadLetter(entry, reason, false, attempt);
+      }
+    }
+    const later = this.#letterRetries.peek();
+    if (later !== undefined) this.#letterRetryTimer.at(later.dueAtMs);
   }
 
   // --- leases --------------------------------------------------------------------------------
@@ -807,6 +838,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#scheduleTimer.clear();
     clearTimeout(this.#rateTimer);
     this.#unparkTimer.clear();
+    this.#letterRetryTimer.clear();
     for (const consumer of [...this.#consumers]) {
       if (deleted === undefined) void consumer.close();
       else consumer.end(deleted);
@@ -816,6 +848,13 @@ export class QueueSubscription implements ConsumerOwner {
 }
 
 /** One timer that fires at the earliest of the times asked for since it last fired. */
+interface LetterRetry {
+  entry: QueueEntry;
+  reason: string;
+  attempt: number;
+  dueAtMs: number;
+}
+
 class EarliestTimer {
   readonly #fire: () => void;
   #timer: NodeJS.Timeout | undefined;

@@ -558,6 +558,46 @@ test('a reject whose letter cannot be written fails, and the message is delivere
   }
 });
 
+test('a message past deliveriesMax whose letter cannot be written is not delivered again: the letter is written again, with backoff, until the topic takes it', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('tight.dlq', { messageBytesMax: 1024 });
+    await broker.createSubscription('poison', 's', { deadLetterTopic: 'tight.dlq', deliveriesMax: 1, backoff: { kind: 'fixed', delayMs: 0 } });
+    await produce(broker, 'poison', 0, [{ value: Buffer.alloc(2000, 'x') }]);
+    const consumer = await broker.openQueueConsumer({ topic: 'poison', subscription: 's' });
+    const [message] = await receive(consumer, 1);
+    const [failure] = await broker.settle('poison', 's', [{ action: 'nack', receipt: message!.receipt }]);
+    assert.ok(isWeirError(failure?.error, 'MESSAGE_TOO_LARGE'), String(failure?.error));
+    assert.match(failure!.error.message, /the letter will be written again/);
+    assert.deepEqual(await receive(consumer, 1, 2_500), [], 'not delivered past deliveriesMax');
+
+    await broker.alterTopic('tight.dlq', { messageBytesMax: 8192 });
+    for (let i = 0; i < 100 && broker.describeSubscription('poison', 's').deadLettersTotal === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const letters = await broker.listDeadLetters('tight.dlq');
+    assert.deepEqual(letters.map((letter) => [letter.originalOffset, letter.deliveryCount]), [[0n, 1]]);
+    assert.equal(broker.describeSubscription('poison', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a dead-letter topic created on its first letter takes the largest messages its source topic takes', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('large', { messageBytesMax: 4 * 1024 * 1024 });
+    await broker.createSubscription('large', 's');
+    await produce(broker, 'large', 0, [{ value: Buffer.alloc(2 * 1024 * 1024, 'x') }]);
+    const consumer = await broker.openQueueConsumer({ topic: 'large', subscription: 's' });
+    const [message] = await receive(consumer, 1);
+    assert.deepEqual(await broker.settle('large', 's', [{ action: 'reject', receipt: message!.receipt, reason: 'poison' }]), []);
+    const [letter] = await broker.listDeadLetters('large.s.dlq');
+    assert.equal(letter?.value?.length, 2 * 1024 * 1024);
+    assert.ok(broker.describeTopic('large.s.dlq').config.messageBytesMax > 4 * 1024 * 1024);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('drop-oldest with dead-letter discard letters only the surplus and keeps the bound', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
