@@ -6,6 +6,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WeirError } from '../util/errors.js';
+import type { ByteReader } from '../format/byte-reader.js';
 import type { Codec } from '../protocol/native/wire/codec.js';
 import {
   FrameReader,
@@ -254,25 +255,30 @@ export class Connection {
     }
   }
 
+  /**
+   * A frame that does not decode whole throws, and #onData closes the connection, failing every
+   * request still pending: the one it answered stays pending until its body has been read.
+   */
   #onFrame(frame: Buffer): void {
     const { kind, id, reader } = parseFrame(frame);
     if (kind === frameKinds.response) {
       const pending = this.#pending.get(id);
       if (pending === undefined) return; // timed out earlier: the late answer is dropped
-      this.#pending.delete(id);
       const error = readErrorPart(reader);
       if (error !== undefined && pending.codec !== helloWithError) {
+        this.#pending.delete(id);
         callOutside(pending.callback, error);
         return;
       }
-      const response = pending.codec.read(reader);
+      const response = readWhole(reader, pending.codec);
+      this.#pending.delete(id);
       if (error !== undefined) callOutside(pending.callback, helloError(error, response as HelloResponse));
       else callOutside(pending.callback, null, response);
     } else if (kind === frameKinds.delivery) {
-      const delivery = deliveryCodec.read(reader);
+      const delivery = readWhole(reader, deliveryCodec);
       this.#subscriptions.get(id)?.onDelivery(delivery);
     } else if (kind === frameKinds.queueDelivery) {
-      const deliveries = queueDeliveries.read(reader);
+      const deliveries = readWhole(reader, queueDeliveries);
       this.#subscriptions.get(id)?.onQueueDeliveries?.(deliveries);
     } else if (kind === frameKinds.subscriptionEnd) {
       const error = readErrorPart(reader) ?? new WeirError('UNKNOWN', 'subscription ended without a reason');
@@ -317,6 +323,13 @@ export class Connection {
  * bug in a caller's callback surfaces as an uncaught exception instead of being mistaken for
  * malformed data from the broker (which would close this connection).
  */
+/** The body decoded, which must end where the frame ends (docs/native-protocol.md). */
+function readWhole<T>(reader: ByteReader, codec: Codec<T>): T {
+  const value = codec.read(reader);
+  if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes follow the body`);
+  return value;
+}
+
 function callOutside<T>(callback: ResponseCallback<T>, error: WeirError | null, response?: T): void {
   try {
     callback(error, response);
