@@ -31,6 +31,11 @@ export class ByteBudget {
     return new Promise((start) => this.#waiting.push({ bytes, start }));
   }
 
+  /** Holds `bytes` at once, room or not (bytes already in memory that must be counted). */
+  hold(bytes: number): void {
+    this.#held += bytes;
+  }
+
   release(bytes: number): void {
     this.#held -= bytes;
     this.startWaiting();

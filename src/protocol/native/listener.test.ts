@@ -7,7 +7,7 @@ import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
 import { FrameReader, encodeRequest, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
-import { apis, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
+import { apis, delivery as deliveryCodec, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -243,6 +243,49 @@ test('fetches pipelined by a client that never reads hold about fetchBytesInFlig
     socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => void (parseFrame(bytes).id >= 10 && answered++)));
     socket.resume();
     await waitFor(() => answered === fetches, 20_000);
+  } finally {
+    socket.destroy();
+    await small.stop();
+  }
+});
+
+test('push subscriptions of a client that never reads share one read budget: many hold about fetchBytesInFlightMax of output; all deliver once it reads', async () => {
+  const small = await startTestBroker({ listener: { fetchBytesInFlightMax: 1 << 20, outboundBytesMax: 256 * 1024 } });
+  const socket = await rawSocket(small.port);
+  try {
+    await small.broker.createTopic('pushed', {});
+    const value = Buffer.alloc(1000, 5);
+    for (let i = 0; i < 40; i++) {
+      await small.broker.produce({ topic: 'pushed', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'greedy' })));
+    const subscriptions = 20;
+    for (let i = 1; i <= subscriptions; i++) {
+      socket.write(Buffer.concat(encodeRequest(10 + i, apis.subscribe.key, apis.subscribe.request, {
+        subscriptionId: i,
+        source: { kind: 'partitions', partitions: [{ topic: 'pushed', partition: 0, offset: 0n }] },
+        creditMessages: 0xffff_ffff,
+        creditBytes: 0xffff_ffff,
+        deliveryBytesMax: 1 << 20,
+      })));
+    }
+    socket.pause();
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, small.listener.outboundBytes);
+    }
+    assert.ok(peak > 256 * 1024, `deliveries were queued (the test measures something): ${peak}`);
+    assert.ok(peak <= 2 * (1 << 20), `about fetchBytesInFlightMax was queued (peak ${peak} bytes; ${subscriptions} subscriptions of 2 MB each)`);
+    const reader = new FrameReader();
+    const delivered = new Map<number, bigint>();
+    socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => {
+      const frame = parseFrame(bytes);
+      if (frame.kind !== frameKinds.delivery) return;
+      delivered.set(frame.id, deliveryCodec.read(frame.reader).offsetEnd);
+    }));
+    socket.resume();
+    await waitFor(() => delivered.size === subscriptions && [...delivered.values()].every((end) => end === 2000n), 20_000);
   } finally {
     socket.destroy();
     await small.stop();

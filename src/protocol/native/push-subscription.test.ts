@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Broker } from '../../broker/broker.js';
 import { decodeBatches, encodeBatch } from '../../format/record-batch.js';
 import type { WeirError } from '../../util/errors.js';
+import { ByteBudget } from '../../util/byte-budget.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import type { Delivery } from './wire/messages.js';
 
@@ -28,6 +29,7 @@ class RecordingOutput implements SubscriptionOutput {
   ends: WeirError[] = [];
   canWrite = true;
   #drained: (() => void)[] = [];
+  readonly readBudget = new ByteBudget(() => true);
 
   deliver(_subscriptionId: number, delivery: Delivery): void {
     this.deliveries.push(delivery);

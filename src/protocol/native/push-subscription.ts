@@ -14,6 +14,7 @@
  */
 import type { BrokerApi } from '../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../format/record-batch.js';
+import type { ByteBudget } from '../../util/byte-budget.js';
 import { WeirError, asWeirError } from '../../util/errors.js';
 import type { Delivery, TopicPartitionOffset } from './wire/messages.js';
 
@@ -29,6 +30,11 @@ interface Position extends TopicPartitionOffset {
 export interface SubscriptionOutput {
   /** Sends one delivery frame. */
   deliver(subscriptionId: number, delivery: Delivery): void;
+  /**
+   * The connection's bytes read for its subscriptions and not yet in its socket: a read takes its
+   * byte limit first (waiting for room), and records kept for later credits stay counted.
+   */
+  readonly readBudget: ByteBudget;
   /** Resolves when the connection can take more output (at once when it can now). */
   writable(): Promise<void>;
   /** Whether the connection can take more output now. */
@@ -51,6 +57,8 @@ export class PushSubscription {
   #unpark: (() => void) | null = null;
   #stopped = false;
   #rotation = 0;
+  /** Bytes of the positions' rests, held in the read budget. */
+  #restBytes = 0;
   /** Settles when the loop has finished (at once before `start`). */
   done: Promise<void> = Promise.resolve();
 
@@ -85,7 +93,7 @@ export class PushSubscription {
     this.#abort.abort();
     this.#wake();
     this.#unpark?.();
-    return this.done;
+    return this.done.finally(() => this.#keepRests(0));
   }
 
   #wake(): void {
@@ -103,7 +111,20 @@ export class PushSubscription {
         }
         await this.#output.writable();
         if (this.#stopped) return;
-        await this.#fetchOnce();
+        if (this.#positions.some((p) => p.rest !== null)) {
+          this.#deliverRests();
+          continue;
+        }
+        const bytesMax = Math.min(this.#deliveryBytesMax, this.#creditBytes);
+        const budget = this.#output.readBudget;
+        await budget.take(bytesMax);
+        let found: boolean;
+        try {
+          found = this.#stopped || (await this.#fetchOnce(bytesMax));
+        } finally {
+          budget.release(bytesMax); // what was sent is in the socket now, and the rests are held apart
+        }
+        if (!found) await this.#park();
       }
     } catch (error) {
       if (this.#stopped) return;
@@ -113,19 +134,19 @@ export class PushSubscription {
     }
   }
 
-  async #fetchOnce(): Promise<void> {
-    // Records fetched earlier but not yet covered by credits go first, without another read.
-    const waiting = this.#positions.filter((p) => p.rest !== null);
-    if (waiting.length > 0) {
-      for (const position of waiting) {
-        const rest = position.rest!;
-        position.rest = null;
-        this.#deliverFrom(position, rest, position.restHighWatermark);
-        if (this.#creditMessages <= 0 || this.#creditBytes <= 0) return;
-      }
-      return;
+  /** Records fetched earlier but not yet covered by credits go first, without another read. */
+  #deliverRests(): void {
+    for (const position of this.#positions.filter((p) => p.rest !== null)) {
+      const rest = position.rest!;
+      position.rest = null;
+      this.#deliverFrom(position, rest, position.restHighWatermark);
+      if (this.#creditMessages <= 0 || this.#creditBytes <= 0) break;
     }
-    const bytesMax = Math.min(this.#deliveryBytesMax, this.#creditBytes);
+    this.#keepRests();
+  }
+
+  /** Reads up to `bytesMax` from the partitions and sends what the credits allow; false when there was nothing to read. */
+  async #fetchOnce(bytesMax: number): Promise<boolean> {
     // Rotated each time, so that a busy partition early in the list cannot starve the others.
     const start = this.#rotation++ % this.#positions.length;
     const ordered = [...this.#positions.slice(start), ...this.#positions.slice(0, start)];
@@ -137,7 +158,7 @@ export class PushSubscription {
       },
       this.#abort.signal,
     );
-    if (this.#stopped) return;
+    if (this.#stopped) return true;
     let found = false;
     for (const result of results) {
       if (result.error !== undefined) throw result.error;
@@ -152,7 +173,16 @@ export class PushSubscription {
       }
       this.#deliverFrom(position, result.records, result.highWatermark);
     }
-    if (!found) await this.#park();
+    this.#keepRests();
+    return found;
+  }
+
+  /** Holds the rests' bytes in the read budget (`bytes`: what they now are). */
+  #keepRests(bytes = this.#positions.reduce((sum, p) => sum + (p.rest?.length ?? 0), 0)): void {
+    const budget = this.#output.readBudget;
+    if (bytes > this.#restBytes) budget.hold(bytes - this.#restBytes);
+    else if (bytes < this.#restBytes) budget.release(this.#restBytes - bytes);
+    this.#restBytes = bytes;
   }
 
   /**
@@ -161,6 +191,7 @@ export class PushSubscription {
    * inside the append that made them readable.
    */
   #park(): Promise<void> {
+    if (this.#stopped) return Promise.resolve(); // stopped since the read: nothing would unpark it
     return new Promise((resolve, reject) => {
       const cancels: (() => void)[] = [];
       let parked = true;
@@ -193,7 +224,9 @@ export class PushSubscription {
     if (this.#stopped || position.rest !== null || this.#creditMessages <= 0 || this.#creditBytes <= 0 || !this.#output.writableNow()) return;
     try {
       const tail = this.#broker.readTail(position.topic, position.partition, position.offset, Math.min(this.#deliveryBytesMax, this.#creditBytes));
-      if (tail !== null) this.#deliverFrom(position, tail.records, tail.highWatermark);
+      if (tail === null) return;
+      this.#deliverFrom(position, tail.records, tail.highWatermark);
+      this.#keepRests();
     } catch {
       // The loop reads the partition again and reports what is wrong.
     }

@@ -8,6 +8,10 @@
  *  - inFlightRequestsMax: reading from the socket pauses until a request finishes;
  *  - outboundBytesMax: while more output than this waits in the socket, reading pauses, and push
  *    subscriptions wait for 'drain' before fetching more;
+ *  - the push subscriptions' reads share a budget of their own like the fetches' below (the
+ *    records a subscription keeps for later credits stay counted in it), so a client that
+ *    subscribes many times and never reads holds at most about fetchBytesInFlightMax more;
+ *    reading requests never waits for it, so credits always get through;
  *  - fetchBytesInFlightMax: fetches count their byte limit while they run (and count the output
  *    waiting in the socket); a fetch that would pass the bound waits, and reading pauses, until
  *    earlier ones finish (one always runs), so a client that pipelines fetches and never reads
@@ -82,6 +86,8 @@ export class ServerConnection implements SubscriptionOutput {
   #drainWaiters: (() => void)[] = [];
   /** Byte limits of the fetches running now, and the fetches waiting for room (see fetchBytesInFlightMax). */
   readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
+  /** The same for the push subscriptions' reads (SubscriptionOutput.readBudget). */
+  readonly readBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
   #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
@@ -491,6 +497,7 @@ export class ServerConnection implements SubscriptionOutput {
 
   #startWaitingFetches(): void {
     this.#fetchBudget.startWaiting();
+    this.readBudget.startWaiting();
     this.#maybeResumeReading();
   }
 
