@@ -169,6 +169,28 @@ test('an idempotent retry is not stored twice, also after a restart; a gap is re
   }
 });
 
+test('without broker.json, producer ids continue after those the logs hold: a new producer\'s first batch is not taken for a stored one', async () => {
+  const dataDir = await tempDir();
+  const logged: string[] = [];
+  let broker = await Broker.open({ dataDir });
+  const first = await broker.initProducerId();
+  await broker.produce({ topic: 'lost-ids', partition: 0, batches: batchOf(['first'], { id: first.producerId, epoch: 0, sequence: 0 }), acks: 'leader' });
+  await broker.close();
+  await rm(join(dataDir, 'broker.json'));
+
+  broker = await Broker.open({ dataDir, logger: (_level, message) => logged.push(message) });
+  try {
+    const second = await broker.initProducerId();
+    assert.ok(second.producerId > first.producerId, `id ${second.producerId} after ${first.producerId}`);
+    const stored = await broker.produce({ topic: 'lost-ids', partition: 0, batches: batchOf(['second'], { id: second.producerId, epoch: 0, sequence: 0 }), acks: 'leader' });
+    assert.deepEqual([stored.duplicate, stored.baseOffset], [false, 1n]);
+    assert.deepEqual(await valuesFrom(broker, 'lost-ids', 0), ['first', 'second']);
+    assert.ok(logged.some((line) => /broker\.json is missing or behind the producer ids in the logs/.test(line)), logged.join('\n'));
+  } finally {
+    await broker.close();
+  }
+});
+
 test('committed offsets survive a restart and show up with lag', async () => {
   const dataDir = await tempDir();
   let broker = await Broker.open({ dataDir });

@@ -192,6 +192,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       const topic = await this.#openTopic(name, stored);
       this.#topics.set(topic.name, topic);
     }
+    this.#continueProducerIdsAfterStored();
     let offsets = this.#topics.get(offsetsTopic);
     if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, offsetsTopicConfig(this.#options.offsetsCompactAfterBytes), true);
     this.#offsets = await OffsetStore.open(offsets.partitions[0]!, {
@@ -264,6 +265,20 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       }
     }
     // Ids of a block handed out before a restart are never reused: start after the block.
+    this.#producerIdNext = this.#producerIdBlockEnd;
+  }
+
+  /**
+   * Producer ids continue after every id the partitions remember, whatever `broker.json` says:
+   * without the file (lost, or topics copied in from another directory) the broker would hand
+   * out ids again, and a new producer's first batch would be taken for a stored one.
+   */
+  #continueProducerIdsAfterStored(): void {
+    let stored = -1n;
+    for (const topic of this.#topics.values()) for (const partition of topic.partitions) if (partition.producerIdMax > stored) stored = partition.producerIdMax;
+    if (stored < this.#producerIdBlockEnd) return;
+    this.#options.logger('warn', `${join(this.dataDir, brokerFileName)} is missing or behind the producer ids in the logs (up to ${stored}): producer ids continue after them`);
+    this.#producerIdBlockEnd = stored + 1n;
     this.#producerIdNext = this.#producerIdBlockEnd;
   }
 

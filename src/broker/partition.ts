@@ -46,6 +46,11 @@ export class Partition {
     this.#producers = producers;
   }
 
+  /** The highest producer id whose batches this partition remembers, or -1. */
+  get producerIdMax(): bigint {
+    return this.#producers.producerIdMax;
+  }
+
   static async open(options: {
     topic: string;
     index: number;

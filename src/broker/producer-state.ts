@@ -51,6 +51,13 @@ export class ProducerState {
     return this.#producers.size;
   }
 
+  /** The highest producer id the state knows of, or -1. */
+  get producerIdMax(): bigint {
+    let max = -1n;
+    for (const id of this.#producers.keys()) if (id > max) max = id;
+    return max;
+  }
+
   /**
    * Decides what to do with a batch. Throws PRODUCER_FENCED for an older epoch and
    * OUT_OF_ORDER_SEQUENCE for a gap; returns `duplicate` for a batch already stored.
