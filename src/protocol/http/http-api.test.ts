@@ -268,6 +268,61 @@ describe('HTTP API: produce, browse, admin, errors', () => {
     for (const ref of new Set(refs)) assert.ok(ref.split('/').at(-1)! in answer.body.components.schemas, ref);
   });
 
+  test('openapi.json declares every status these requests answer, and the parameters as the server needs them', async () => {
+    const operation = (method: string, path: string): any => (openApiDocument.paths as any)[path][method.toLowerCase()];
+    const assertDeclared = (method: string, path: string, status: number): void => {
+      assert.ok(String(status) in operation(method, path).responses, `${method} ${path} answered ${status}, which openapi.json does not declare`);
+    };
+    // Every operation can be refused for browser safety, before routing.
+    for (const [path, item] of Object.entries(openApiDocument.paths)) {
+      for (const method of Object.keys(item)) {
+        const url = path.replace(/\{\w+\}/g, 'x');
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request(`${http.base}${url}`, { method: method.toUpperCase(), headers: { 'sec-fetch-site': 'cross-site' } }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 403, `${method} ${url}`);
+        assertDeclared(method, path, status);
+        // Reading a body can stall (408), be too large (413) or find no room (503).
+        if (operation(method, path).requestBody !== undefined) for (const bodyStatus of [408, 413, 503]) assertDeclared(method, path, bodyStatus);
+      }
+    }
+    // A long poll needs a subscription; a session needs one only for type=queue.
+    await http.call('POST', '/v1/topics', { name: 'described', partitions: 1 });
+    const noSubscription = await http.call('GET', '/v1/topics/described/messages');
+    assert.equal(noSubscription.status, 400);
+    const subscriptionParam = (path: string) => operation('GET', path).parameters.find((p: any) => p.name === 'subscription');
+    assert.equal(subscriptionParam('/v1/topics/{topic}/messages').required, true);
+    assert.equal(subscriptionParam('/v1/topics/{topic}/events').required, false);
+    // A group with a live member: every read of it, and its deletion, is a conflict with a 409 code.
+    await http.broker.joinGroup({
+      groupId: 'described-live', memberId: '', clientId: 'test', clientHost: '127.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+      protocolType: 'consumer', protocols: [{ name: 'roundrobin', metadata: Buffer.from([1]) }],
+    });
+    for (const [method, path, url] of [
+      ['GET', '/v1/topics/{topic}/messages', '/v1/topics/described/messages?subscription=described-live'],
+      ['GET', '/v1/topics/{topic}/events', '/v1/topics/described/events?subscription=described-live'],
+      ['DELETE', '/v1/groups/{group}', '/v1/groups/described-live'],
+    ] as const) {
+      const answer = await http.call(method, url);
+      assert.deepEqual([answer.status, answer.body.error.code], [409, 'GROUP_NOT_EMPTY'], url);
+      assertDeclared(method, path, answer.status);
+    }
+    // Produce on a disk below the broker's free-space minimum.
+    const full = await startTestHttp({ broker: { diskFreeMinBytes: Number.MAX_SAFE_INTEGER } });
+    try {
+      const refused = await full.call('POST', '/v1/topics/full/messages', { messages: [{ value: 'x' }] });
+      assert.deepEqual([refused.status, refused.body.error.code], [507, 'DISK_FREE_LOW']);
+      assertDeclared('POST', '/v1/topics/{topic}/messages', refused.status);
+    } finally {
+      await full.stop();
+    }
+  });
+
   test('/ redirects to the console, the demo page is served, /metrics answers Prometheus text', async () => {
     const root = await fetch(`${http.base}/`, { redirect: 'manual' });
     assert.equal(root.status, 302);

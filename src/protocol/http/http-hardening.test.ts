@@ -1,21 +1,46 @@
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { browserRefusal } from './browser-guard.js';
 import { startTestHttp, type TestHttp } from './testing-http.js';
 
-/** A request with headers fetch would not send as given (Host, Origin, Upgrade). */
-function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+/** A request with headers fetch would not send as given (Host, Origin, Upgrade, HEAD); fails when no whole answer comes within 5 s. */
+function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string; headers: IncomingMessage['headers'] }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, text }));
+      res.on('end', () => resolve({ status: res.statusCode!, text, headers: res.headers }));
     });
+    req.setTimeout(5_000, () => req.destroy(new Error(`${method} ${path}: no whole answer within 5 s`)));
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/** A request whose body stops after `sent` of its declared bytes; `answer` is what the server writes back. */
+function stalledBody(port: number, path: string, declaredBytes: number, sent: string): { socket: Socket; answer: Promise<string> } {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${declaredBytes}\r\n\r\n${sent}`);
+  const answer = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => {});
+  });
+  return { socket, answer };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Joins `group` as a live member through the broker, as a Kafka client would. */
+async function joinAsKafkaMember(http: TestHttp, group: string): Promise<void> {
+  await http.broker.joinGroup({
+    groupId: group, memberId: '', clientId: 'test', clientHost: '127.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+    protocolType: 'consumer', protocols: [{ name: 'roundrobin', metadata: Buffer.from([1]) }],
   });
 }
 
@@ -175,5 +200,122 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.equal(empty.status, 400);
     await http.call('POST', '/v1/topics', { name: 'jobs.s.dlq', partitions: 1 });
     assert.equal((await http.call('GET', '/v1/dead-letters/jobs.s.dlq?partition=9')).status, 404);
+  });
+
+  test('HEAD on a route that consumes answers 405 (allow: GET) and consumes, commits and acknowledges nothing', async () => {
+    await http.call('POST', '/v1/topics', { name: 'heads', partitions: 1 });
+    await http.call('PUT', '/v1/topics/heads/subscriptions/q', {});
+    await http.call('POST', '/v1/topics/heads/messages', { messages: ['a', 'b', 'c'].map((value) => ({ value })) });
+    for (const path of [
+      '/v1/topics/heads/events?type=queue&subscription=q',
+      '/v1/topics/heads/events?type=stream&subscription=hg',
+      '/v1/topics/heads/messages?subscription=hg&max=2',
+      '/v1/topics/heads/messages?type=queue&subscription=q&max=2',
+      '/v1/topics/heads/ws?type=stream&subscription=hg',
+    ]) {
+      const answer = await raw(http.port, 'HEAD', path, {});
+      assert.equal(answer.status, 405, path);
+      assert.ok(answer.headers.allow!.split(', ').includes('GET') && !answer.headers.allow!.includes('HEAD'), `${path}: allow ${answer.headers.allow}`);
+    }
+    assert.equal((await http.call('GET', '/v1/groups/hg')).status, 404, 'the group committed nothing');
+    const group = await http.call('GET', '/v1/topics/heads/messages?subscription=hg&max=10');
+    assert.deepEqual(group.body.messages.map((m: any) => m.value), ['a', 'b', 'c']);
+    const queue = await http.call('GET', '/v1/topics/heads/messages?type=queue&subscription=q&max=10');
+    assert.deepEqual(queue.body.messages.map((m: any) => [m.value, m.deliveryCount]), [['a', 1], ['b', 1], ['c', 1]]);
+    // A WebSocket upgrade sent as HEAD is refused the same way, before anything is attached.
+    const upgrade = await raw(http.port, 'HEAD', '/v1/topics/heads/ws?type=stream&subscription=hg', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+    assert.deepEqual([upgrade.status, upgrade.headers.allow], [405, 'GET']);
+    // Routes that only read still answer HEAD, without a body.
+    const browse = await raw(http.port, 'HEAD', '/v1/topics/heads/partitions/0/messages', {});
+    assert.deepEqual([browse.status, browse.text], [200, '']);
+  });
+
+  test('a group long poll answers within its own waitMs while an earlier one waits longer, and data still wakes the long one', async () => {
+    await http.call('POST', '/v1/topics', { name: 'turns', partitions: 2 });
+    const path = (waitMs: number): string => `/v1/topics/turns/messages?subscription=tg&type=stream&from=latest&max=1&waitMs=${waitMs}`;
+    const timed = async (waitMs: number): Promise<{ ms: number; values: string[] }> => {
+      const started = Date.now();
+      const answer = await http.call('GET', path(waitMs));
+      assert.equal(answer.status, 200);
+      return { ms: Date.now() - started, values: answer.body.messages.map((m: any) => m.value) };
+    };
+    const long = timed(8_000);
+    await sleep(300);
+    const [short, immediate] = await Promise.all([timed(500), timed(0)]);
+    assert.ok(short.ms < 1_200, `waitMs=500 answered after ${short.ms} ms`);
+    assert.ok(immediate.ms < 500, `waitMs=0 answered after ${immediate.ms} ms`);
+    assert.deepEqual([short.values, immediate.values], [[], []]);
+    await http.call('POST', '/v1/topics/turns/messages', { messages: [{ value: 'wake', partition: 1 }] });
+    const woken = await long;
+    assert.deepEqual(woken.values, ['wake']);
+    assert.ok(woken.ms < 4_000, `the long poll answered after ${woken.ms} ms`);
+    assert.deepEqual((await timed(0)).values, [], 'the message was committed once');
+  });
+
+  test('text a JSON escape makes a lone UTF-16 surrogate is refused naming the field, not stored as U+FFFD', async () => {
+    await http.call('POST', '/v1/topics', { name: 'surrogates', partitions: 1 });
+    for (const [body, field] of [
+      ['{"messages":[{"value":"\\ud800"}]}', /messages\[0\]\.value/],
+      ['{"messages":[{"key":"\\udc00x","value":"v"}]}', /messages\[0\]\.key/],
+      ['{"messages":[{"value":"v","headers":{"h\\ud800":"x"}}]}', /messages\[0\]\.headers name/],
+      ['{"messages":[{"value":"v","headers":{"h":"x\\udfff"}}]}', /messages\[0\]\.headers\.h/],
+    ] as const) {
+      const answer = await http.call('POST', '/v1/topics/surrogates/messages', body);
+      assert.equal(answer.status, 400, body);
+      assert.equal(answer.body.error.code, 'INVALID_REQUEST');
+      assert.match(answer.body.error.message, field);
+      assert.match(answer.body.error.message, /surrogate/);
+    }
+    assert.equal((await http.call('GET', '/v1/topics/surrogates')).body.partitions[0].offsetEnd, 0, 'nothing stored');
+    // A pair (an emoji) is well-formed text and is stored as sent.
+    assert.equal((await http.call('POST', '/v1/topics/surrogates/messages', '{"messages":[{"value":"\\ud83d\\ude00"}]}')).status, 200);
+    assert.equal((await http.call('GET', '/v1/topics/surrogates/partitions/0/messages')).body.messages[0].value, '\u{1f600}');
+  });
+
+  test('SSE and WebSocket on a group with live members are refused with 409 before a stream starts', async () => {
+    await http.call('POST', '/v1/topics', { name: 'membered' });
+    await joinAsKafkaMember(http, 'kafka-g');
+    const sse = await fetch(`${http.base}/v1/topics/membered/events?type=stream&subscription=kafka-g`);
+    assert.equal(sse.status, 409);
+    assert.equal(((await sse.json()) as any).error.code, 'GROUP_NOT_EMPTY');
+    const poll = await http.call('GET', '/v1/topics/membered/messages?subscription=kafka-g');
+    assert.deepEqual([poll.status, poll.body.error.code], [409, 'GROUP_NOT_EMPTY']);
+    assert.equal(await upgradeStatus(`ws://127.0.0.1:${http.port}/v1/topics/membered/ws?type=stream&subscription=kafka-g`, {}), 409);
+  });
+
+  test('a WebSocket upgrade without Sec-WebSocket-Key gets a JSON 400', async () => {
+    await http.call('POST', '/v1/topics', { name: 'keyless' });
+    const answer = await raw(http.port, 'GET', '/v1/topics/keyless/ws', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' });
+    assert.equal(answer.status, 400);
+    assert.match(String(answer.headers['content-type']), /application\/json/);
+    assert.match(JSON.parse(answer.text).error.message, /Sec-WebSocket-Key/);
+  });
+});
+
+describe('HTTP API: request bodies held in memory', () => {
+  const bodyBytesMax = 64 * 1024;
+  const idleMs = 1_500;
+  let http: TestHttp;
+  before(async () => {
+    http = await startTestHttp({ listener: { bodyBytesMax, bodiesHeldBytesMax: 2 * bodyBytesMax, bodyIdleMs: idleMs } });
+    await http.call('POST', '/v1/topics', { name: 'bodies', partitions: 1 });
+  });
+  after(() => http.stop());
+
+  test('bodies past the budget wait unread until room frees; a stalled body is answered 408 within the idle time', async () => {
+    const started = Date.now();
+    const stalled = [0, 1].map(() => stalledBody(http.port, '/v1/topics/bodies/messages', bodyBytesMax, '{"messages":['));
+    await sleep(200);
+    const small = http.call('POST', '/v1/topics/bodies/messages', { messages: [{ value: 'small' }] });
+    const early = await Promise.race([small.then(() => 'answered'), sleep(400).then(() => 'waiting')]);
+    assert.equal(early, 'waiting', 'the budget is held by the stalled bodies');
+    stalled[0]!.socket.destroy();
+    assert.equal((await small).status, 200, 'room freed by the closed request');
+    const answer = await stalled[1]!.answer;
+    const elapsedMs = Date.now() - started;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code, 'TIMEOUT');
+    assert.ok(elapsedMs >= idleMs - 100 && elapsedMs < idleMs + 2_000, `answered after ${elapsedMs} ms`);
+    assert.equal(http.listener.bodiesHeldBytes, 0, 'everything given back');
   });
 });

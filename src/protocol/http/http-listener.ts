@@ -3,7 +3,8 @@
  * WebSocket and SSE subscriptions, /metrics, /openapi.json, the web console and the chat demo.
  * Like the other listeners it translates requests into broker calls and holds no broker logic.
  *
- * Bounds: request bodies and WebSocket frames up to bodyBytesMax (413 beyond), at most
+ * Bounds: request bodies and WebSocket frames up to bodyBytesMax (413 beyond), request bodies in
+ * memory at once up to bodiesHeldBytesMax (json-body.ts: further ones wait, unread), at most
  * connectionsMax connections (further ones are refused at accept). Close is graceful: stop
  * accepting, end WebSocket sessions with 1001 and SSE streams, let in-flight requests answer
  * (long polls answer at once with what they have), then close the connections.
@@ -12,13 +13,14 @@ import { STATUS_CODES, ServerResponse, createServer, type IncomingMessage, type 
 import type { Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import type { WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { observeRequest, trackConnection } from '../../util/metrics.js';
 import { browserRefusal } from './browser-guard.js';
 import { demoChatHtml } from './demo-chat.js';
 import { HttpStatusError, asWeirError, errorJson, sendError, sendJson, statusOf } from './http-errors.js';
 import type { HttpBroker, HttpContext } from './http-context.js';
-import { bodyBytesMaxDefault } from './json-body.js';
+import { RequestBodies, bodiesHeldBytesMaxDefault, bodyBytesMaxDefault, bodyIdleMsDefault } from './json-body.js';
 import { metricsContentType, metricsText, startProcessMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProducer } from './produce.js';
@@ -33,6 +35,8 @@ import { WebSocketSession, wsFrameBytesMax, type SessionTarget } from './websock
 
 export const httpListenerDefaults = {
   bodyBytesMax: bodyBytesMaxDefault,
+  bodiesHeldBytesMax: bodiesHeldBytesMaxDefault,
+  bodyIdleMs: bodyIdleMsDefault,
   connectionsMax: 10_000,
   /** How long close() lets requests finish before cutting connections. */
   closeTimeoutMs: 5_000,
@@ -46,6 +50,10 @@ export interface HttpListenerOptions {
   port: number;
   logger?: Logger;
   bodyBytesMax?: number;
+  /** Request body bytes held in memory at once, over all requests (at least bodyBytesMax). */
+  bodiesHeldBytesMax?: number;
+  /** A body that pauses this long is answered 408; one that waits this long for room, 503. */
+  bodyIdleMs?: number;
   connectionsMax?: number;
   closeTimeoutMs?: number;
   /** Directory of the built web console (default dist/console/). */
@@ -75,11 +83,19 @@ export class HttpListener {
       producer: new HttpProducer(broker),
       groups: new GroupReaders(broker),
       queues: new QueueConsumers(broker),
-      bodyBytesMax: options.bodyBytesMax ?? httpListenerDefaults.bodyBytesMax,
+      bodies: new RequestBodies({
+        bytesMax: options.bodyBytesMax ?? httpListenerDefaults.bodyBytesMax,
+        heldBytesMax: options.bodiesHeldBytesMax ?? httpListenerDefaults.bodiesHeldBytesMax,
+        idleMs: options.bodyIdleMs ?? httpListenerDefaults.bodyIdleMs,
+      }),
       logger: this.#log,
       closing: () => this.#closing.signal.aborted,
     };
     this.#addRoutes();
+    // ws's own handshake checks (Sec-WebSocket-Key, -Version) answer like every other error.
+    this.#webSockets.on('wsClientError', (error, socket) => {
+      endWithError(socket, new HttpStatusError(400, 'INVALID_REQUEST', `WebSocket handshake: ${error.message}`), { headers: { 'sec-websocket-version': '13' } });
+    });
   }
 
   /** Connections open now (HTTP, SSE and WebSocket). */
@@ -90,6 +106,11 @@ export class HttpListener {
   /** WebSocket and SSE subscriptions open now. */
   get subscriptionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Request body bytes held in memory (or reserved for bodies being read) now. */
+  get bodiesHeldBytes(): number {
+    return this.#context.bodies.heldBytes;
   }
 
   /** Every route (method and path pattern), as the OpenAPI description lists them. */
@@ -113,15 +134,17 @@ export class HttpListener {
     });
     addAdminRoutes(router, context);
     addMessageRoutes(router, context);
+    // Subscriptions consume (and a stream never ends): HEAD is refused, never run as a GET.
+    const subscription = { head: false };
     router.add('GET', '/v1/topics/{topic}/ws', 'WebSocket subscription', () => {
       throw new HttpStatusError(426, 'INVALID_REQUEST', 'this route is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)');
-    });
+    }, subscription);
     router.add('GET', '/v1/topics/{topic}/events', 'Server-Sent Events subscription', ({ req, res, params, query }) => {
       const target = targetOf(params.topic!, query);
       const lastEventId = req.headers['last-event-id'];
       const source = sourceFor(context, params.topic!, query, { session: true, resumeAt: Array.isArray(lastEventId) ? lastEventId[0] : lastEventId });
       this.#track(new SseSession(context, res, source, target));
-    });
+    }, subscription);
   }
 
   #serveMetrics({ res }: RouteRequest): void {
@@ -152,8 +175,8 @@ export class HttpListener {
     });
     startProcessMetrics();
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
-    server.on('clientError', (error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    server.on('clientError', (error: Error & { code?: string }, socket) => {
+      if (socket.writable && error.code !== 'ECONNRESET') endWithError(socket, clientErrorOf(error));
       else socket.destroy();
       this.#log('info', `HTTP listener: bad request from a client: ${error.message}`);
     });
@@ -198,6 +221,7 @@ export class HttpListener {
       if (!req.complete) res.setHeader('connection', 'close'); // the rest of the body is not read
       if (!res.writableEnded) sendError(res, weirError);
     } finally {
+      this.#context.bodies.release(req);
       observeRequest('http', api, Number(process.hrtime.bigint() - startedNs) / 1e9);
       this.#inFlight--;
       if (this.#inFlight === 0) this.#idle?.();
@@ -213,6 +237,11 @@ export class HttpListener {
       if (this.#closing.signal.aborted) throw new HttpStatusError(503, 'SHUTTING_DOWN', 'the HTTP listener is closing');
       const refusal = browserRefusal(req, this.#options.host);
       if (refusal !== null) throw refusal;
+      if (req.method !== 'GET') {
+        const notGet = new HttpStatusError(405, 'INVALID_REQUEST', `a WebSocket upgrade is a GET, not ${req.method}`);
+        endWithError(socket, notGet, { headers: { allow: 'GET' }, bodyless: req.method === 'HEAD' });
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = /^\/v1\/topics\/([^/]+)\/ws$/.exec(url.pathname);
       if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
@@ -221,7 +250,7 @@ export class HttpListener {
       const source = sourceFor(this.#context, topic, url.searchParams, { session: true });
       this.#webSockets.handleUpgrade(req, socket, head, (webSocket) => this.#track(new WebSocketSession(this.#context, webSocket, source, target)));
     } catch (error) {
-      refuseUpgrade(socket, asWeirError(error));
+      endWithError(socket, asWeirError(error));
     }
   }
 
@@ -292,9 +321,22 @@ function redirect(res: ServerResponse, location: string): void {
   res.end();
 }
 
-/** Answers a refused WebSocket upgrade with a plain HTTP error and closes the socket. */
-function refuseUpgrade(socket: Writable & { destroy(): void }, error: ReturnType<typeof asWeirError>): void {
+/**
+ * Answers on a socket no ServerResponse serves (a refused WebSocket upgrade, a request Node could
+ * not parse or that timed out) with the usual JSON error body, and closes it.
+ */
+function endWithError(socket: Writable, error: WeirError, options: { headers?: Record<string, string>; bodyless?: boolean } = {}): void {
   const body = JSON.stringify({ error: errorJson(error) });
   const status = statusOf(error);
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const fields = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...options.headers };
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
+  for (const [name, value] of Object.entries(fields)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}\r\n${options.bodyless === true ? '' : body}`); // an answer to HEAD has no body
+}
+
+/** What a request Node's parser refused gets: 408 when it did not arrive in time, else 431 or 400. */
+function clientErrorOf(error: Error & { code?: string }): HttpStatusError {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpStatusError(408, 'TIMEOUT', 'the request did not arrive whole in time');
+  if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpStatusError(431, 'INVALID_REQUEST', 'the request headers are too large');
+  return new HttpStatusError(400, 'INVALID_REQUEST', `the request is not valid HTTP/1.1 (${error.code ?? error.message})`);
 }

@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 description served at /openapi.json. Every route of the listener's table is
- * described here (http-listener.test.ts checks both directions).
+ * described here, with every status it answers (http-api.test.ts checks both).
  */
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -8,9 +8,10 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const ok = (description: string, schema: unknown) => ({ description, content: json(schema) });
 const errorResponse = (description: string) => ({ description, content: json(ref('ErrorBody')) });
 const pathParam = (name: string, description: string) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } });
-const queryParam = (name: string, description: string, schema: unknown = { type: 'string' }) => ({ name, in: 'query', required: false, description, schema });
+const queryParam = (name: string, description: string, schema: unknown = { type: 'string' }, required = false) => ({ name, in: 'query', required, description, schema });
 
 const topicParam = pathParam('topic', 'topic name');
+const diskFreeLow = errorResponse('DISK_FREE_LOW: the broker disk has less free space than its minimum (retry-after)');
 const subscriptionParam = pathParam('subscription', 'queue subscription name');
 const errors = {
   '400': errorResponse('invalid request (INVALID_*, CORRUPT_MESSAGE); the message names the field and the limit'),
@@ -18,10 +19,14 @@ const errors = {
   '500': errorResponse('unexpected server error'),
   '503': errorResponse('the broker is shutting down (SHUTTING_DOWN)'),
 };
+const groupHasMembers = errorResponse('GROUP_NOT_EMPTY: the group has live native or Kafka members (HTTP reads use groups without members)');
 const encodingParam = queryParam('encoding', 'keys, values and header values as UTF-8 text or base64', { enum: ['utf8', 'base64'], default: 'utf8' });
-const subscribeParams = [
+/** The query of a consume request; a long poll needs a subscription, a WebSocket or SSE session only for type=queue. */
+const subscribeParams = (subscriptionRequired: boolean) => [
   topicParam,
-  queryParam('subscription', 'consumer group (type=stream) or queue subscription (type=queue)'),
+  subscriptionRequired
+    ? queryParam('subscription', 'consumer group (type=stream) or queue subscription (type=queue)', { type: 'string', minLength: 1 }, true)
+    : queryParam('subscription', 'consumer group (type=stream) or queue subscription (type=queue); required for type=queue; without it a type=stream session follows the topic from its latest offset'),
   queryParam('type', 'stream or queue', { enum: ['stream', 'queue'], default: 'stream' }),
   queryParam('from', 'where a consumer group without committed offsets starts', { enum: ['earliest', 'latest'], default: 'earliest' }),
   encodingParam,
@@ -191,6 +196,32 @@ const schemas = {
   },
 };
 
+/** Any request may be refused before routing (docs/http-api.md, browser safety). */
+const refusedForBrowserSafety = errorResponse('a request a browser sent for another site or origin, or with a Host that is not the broker\'s (INVALID_REQUEST)');
+/** What reading a request body may answer (json-body.ts). */
+const bodyResponses = {
+  '408': errorResponse('TIMEOUT: the body stalled (nothing arrived for 60 s)'),
+  '413': errorResponse('MESSAGE_TOO_LARGE: body over 16 MiB'),
+  '503': errorResponse('SHUTTING_DOWN; or LIMIT_EXCEEDED: request bodies in memory at their limit and none finished within 60 s (retry-after)'),
+};
+
+interface Operation {
+  requestBody?: unknown;
+  responses: Record<string, unknown>;
+}
+
+/** Adds the responses that do not depend on the route: the browser-safety 403, and the body's for operations with one. */
+function withCommonResponses<T extends Record<string, Record<string, Operation>>>(paths: T): T {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const body = operation.requestBody === undefined ? {} : { '408': bodyResponses['408'], '503': bodyResponses['503'] };
+      const tooLarge = operation.requestBody === undefined ? {} : { '413': bodyResponses['413'] };
+      operation.responses = { ...tooLarge, ...operation.responses, ...body, '403': refusedForBrowserSafety };
+    }
+  }
+  return paths;
+}
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -198,7 +229,7 @@ export const openApiDocument = {
     version: '1',
     description: 'Produce, consume and administer a Weir broker over HTTP; WebSocket and SSE subscriptions for browsers. See docs/http-api.md.',
   },
-  paths: {
+  paths: withCommonResponses({
     '/healthz': { get: { summary: 'Liveness', responses: { '200': ok('the process serves', { type: 'object', properties: { status: { const: 'ok' } } }) } } },
     '/readyz': {
       get: {
@@ -227,16 +258,22 @@ export const openApiDocument = {
           ...errors,
           '413': errorResponse('body over 16 MiB, or a partition batch over the topic messageBytesMax'),
           '429': errorResponse('QUEUE_FULL: a queue subscription is at its backlog limit (retry-after)'),
+          '507': diskFreeLow,
         },
       },
       get: {
         summary: 'Long-polling consume: a consumer group (committed before answering) or a queue subscription (with receipts)',
         parameters: [
-          ...subscribeParams,
+          ...subscribeParams(true),
           queryParam('max', 'most messages returned', { type: 'integer', minimum: 1, maximum: 10000, default: 100 }),
           queryParam('waitMs', 'wait this long for the first message', { type: 'integer', minimum: 0, maximum: 30000, default: 0 }),
         ],
-        responses: { '200': ok('messages (possibly none)', ref('Messages')), ...errors, '409': errorResponse('the group has live native or Kafka members') },
+        responses: {
+          '200': ok('messages (possibly none)', ref('Messages')),
+          ...errors,
+          '409': groupHasMembers,
+          '429': errorResponse('LIMIT_EXCEEDED: long polls use too many queue subscriptions at once (retry-after)'),
+        },
       },
     },
     '/v1/topics/{topic}/partitions/{partition}/messages': {
@@ -311,7 +348,11 @@ export const openApiDocument = {
     },
     '/v1/groups/{group}': {
       get: { summary: 'Describe a consumer group (offsets with lag)', parameters: [pathParam('group', 'group id')], responses: { '200': ok('the group', ref('GroupDescription')), ...errors } },
-      delete: { summary: 'Delete a consumer group', parameters: [pathParam('group', 'group id')], responses: { '204': { description: 'deleted' }, ...errors } },
+      delete: {
+        summary: 'Delete a consumer group',
+        parameters: [pathParam('group', 'group id')],
+        responses: { '204': { description: 'deleted' }, ...errors, '409': errorResponse('GROUP_NOT_EMPTY: the group has live members') },
+      },
     },
     '/v1/dead-letters/{topic}': {
       get: {
@@ -334,15 +375,15 @@ export const openApiDocument = {
           required: false,
           content: json({ type: 'object', additionalProperties: false, properties: { select: { type: 'array', items: { type: 'object', required: ['partition', 'offset'], properties: { partition: { type: 'integer' }, offset: { type: 'integer' } } } } } }),
         },
-        responses: { '200': ok('how many were replayed', { type: 'object', properties: { replayed: { type: 'integer' } } }), ...errors },
+        responses: { '200': ok('how many were replayed', { type: 'object', properties: { replayed: { type: 'integer' } } }), ...errors, '507': diskFreeLow },
       },
     },
     '/v1/topics/{topic}/ws': {
       get: {
         summary: 'WebSocket subscription (credit flow control; produce and settle frames)',
         description: 'Server → client: {"type":"messages","messages":[...]}, {"type":"produced"|"settled","id","results"}, {"type":"error","id","error"}. Client → server: {"type":"credit","credits":N}, {"type":"ack"|"nack"|"reject"|"extend","receipts":[...]}, {"type":"produce","messages":[...]}.',
-        parameters: subscribeParams,
-        responses: { '101': { description: 'switching to the WebSocket protocol' }, '426': errorResponse('not a WebSocket upgrade'), ...errors },
+        parameters: subscribeParams(false),
+        responses: { '101': { description: 'switching to the WebSocket protocol' }, '426': errorResponse('not a WebSocket upgrade'), ...errors, '409': groupHasMembers },
       },
     },
     '/v1/topics/{topic}/events': {
@@ -350,12 +391,12 @@ export const openApiDocument = {
         summary: 'Server-Sent Events subscription (queue deliveries are acknowledged on send)',
         description: 'Without a subscription, the last event of each write has as its id every partition\'s next offset (PARTITION:OFFSET,...); a Last-Event-ID of that form resumes there.',
         parameters: [
-          ...subscribeParams,
+          ...subscribeParams(false),
           { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Where a stream without a subscription goes on from (sent by a reconnecting EventSource).' },
         ],
-        responses: { '200': { description: 'event: message, data: a Message', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors },
+        responses: { '200': { description: 'event: message, data: a Message', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors, '409': groupHasMembers },
       },
     },
-  },
+  }),
   components: { schemas },
-} as const;
+};

@@ -15,7 +15,7 @@ import { RecordBatchBuilder, type RecordHeader } from '../../format/record-batch
 import { WeirError, asWeirError } from '../../util/errors.js';
 import { errorJson, type ErrorJson } from './http-errors.js';
 import { encodings, type Encoding } from './message-json.js';
-import { arrayOf, integerIn, invalid, objectWith, oneOf, stringOf } from './schema.js';
+import { arrayOf, integerIn, invalid, objectWith, oneOf, stringOf, wellFormed } from './schema.js';
 
 /** Messages in one produce request (or WebSocket produce frame). */
 export const produceMessagesMax = 10_000;
@@ -72,7 +72,7 @@ const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
 function bytesOf(value: unknown, path: string, encoding: Encoding): Buffer | null {
   if (value === null) return null;
   if (typeof value !== 'string') invalid(path, encoding === 'base64' ? 'a base64 string or null' : 'a string or null', value);
-  if (encoding === 'utf8') return Buffer.from(value, 'utf8');
+  if (encoding === 'utf8') return Buffer.from(wellFormed(value, path), 'utf8');
   if (!base64Pattern.test(value)) invalid(path, 'standard base64 (A-Z a-z 0-9 + / with = padding)', value);
   return Buffer.from(value, 'base64');
 }

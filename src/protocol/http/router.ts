@@ -1,7 +1,8 @@
 /**
  * Method and path matching for the route table (docs/http-api.md). Patterns name parameters in
  * braces, `/v1/topics/{topic}`; a parameter matches one percent-decoded path segment, except a
- * last `{name*}`, which matches the rest of the path (possibly empty), undecoded.
+ * last `{name*}`, which matches the rest of the path (possibly empty), undecoded. HEAD runs a
+ * route's GET (Node leaves the body out) unless the route says its GET is not safe to run so.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeirError } from '../../util/errors.js';
@@ -24,9 +25,18 @@ export interface Route {
   summary: string;
 }
 
+export interface RouteOptions {
+  /**
+   * False for a GET that consumes, commits, leases or streams: HEAD is a safe method (RFC 9110,
+   * 9.3.2), so it is refused (405, `allow: GET`) rather than run as a GET without a body.
+   */
+  head?: boolean;
+}
+
 interface CompiledRoute extends Route {
   segments: string[];
   handler: RouteHandler;
+  head: boolean;
 }
 
 export type RouteMatch =
@@ -37,8 +47,8 @@ export type RouteMatch =
 export class Router {
   readonly #routes: CompiledRoute[] = [];
 
-  add(method: string, path: string, summary: string, handler: RouteHandler): void {
-    this.#routes.push({ method, path, summary, segments: path.split('/').slice(1), handler });
+  add(method: string, path: string, summary: string, handler: RouteHandler, options: RouteOptions = {}): void {
+    this.#routes.push({ method, path, summary, segments: path.split('/').slice(1), handler, head: options.head ?? true });
   }
 
   /** Every route, for the OpenAPI description and its test. */
@@ -52,7 +62,7 @@ export class Router {
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, segments);
       if (params === null) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { kind: 'route', path: route.path, handler: route.handler, params };
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET' && route.head)) return { kind: 'route', path: route.path, handler: route.handler, params };
       allowed.push(route.method);
     }
     return allowed.length > 0 ? { kind: 'method-not-allowed', allowed } : { kind: 'none' };

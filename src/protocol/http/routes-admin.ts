@@ -7,7 +7,7 @@ import { parseFlushPolicy } from '../../broker/topic-config.js';
 import { isWeirError, WeirError } from '../../util/errors.js';
 import { sendEmpty, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
-import { readBody, parseJson, readJsonBody } from './json-body.js';
+import { parseJson } from './json-body.js';
 import { deadLetterJson, groupJson } from './json-view.js';
 import { encodings } from './message-json.js';
 import type { RouteRequest, Router } from './router.js';
@@ -67,8 +67,8 @@ async function ready(context: HttpContext, { res }: RouteRequest): Promise<void>
   sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'shutting-down' });
 }
 
-async function createTopic(context: HttpContext, { req, res }: RouteRequest): Promise<void> {
-  const body = objectWith(await readJsonBody(req, context.bodyBytesMax), 'body', ['name', 'partitions', 'config']);
+async function createTopic(context: HttpContext, request: RouteRequest): Promise<void> {
+  const body = objectWith(await context.bodies.readJson(request), 'body', ['name', 'partitions', 'config']);
   const name = stringOf(body.name, 'name', 249);
   const config = body.config === undefined ? {} : topicConfigOf(body.config);
   if (body.partitions !== undefined) {
@@ -78,13 +78,13 @@ async function createTopic(context: HttpContext, { req, res }: RouteRequest): Pr
     }
     config.partitions = partitions;
   }
-  sendJson(res, 201, await context.broker.createTopic(name, config)); // the broker validates each value (INVALID_CONFIG)
+  sendJson(request.res, 201, await context.broker.createTopic(name, config)); // the broker validates each value (INVALID_CONFIG)
 }
 
 /** The body is the fields to change, as in TopicConfig (`partitions` included). */
-async function alterTopic(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
-  const changes = topicConfigOf(await readJsonBody(req, context.bodyBytesMax));
-  sendJson(res, 200, await context.broker.alterTopic(params.topic!, changes));
+async function alterTopic(context: HttpContext, request: RouteRequest): Promise<void> {
+  const changes = topicConfigOf(await context.bodies.readJson(request));
+  sendJson(request.res, 200, await context.broker.alterTopic(request.params.topic!, changes));
 }
 
 function topicConfigOf(value: unknown): Partial<TopicConfig> {
@@ -96,8 +96,9 @@ function topicConfigOf(value: unknown): Partial<TopicConfig> {
 const subscriptionFields = ['ackTimeoutMs', 'deliveriesMax', 'backoff', 'deadLetterTopic', 'discard', 'backlogMessagesMax', 'backlogBytesMax', 'overflow', 'keyOrdered', 'startAt'] as const;
 
 /** PUT creates the subscription (201) or applies the given settings to the existing one (200). */
-async function putSubscription(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
-  const text = await readBody(req, context.bodyBytesMax);
+async function putSubscription(context: HttpContext, request: RouteRequest): Promise<void> {
+  const { res, params } = request;
+  const text = await context.bodies.read(request);
   const config = (text.length === 0 ? {} : objectWith(parseJson(text), 'body', subscriptionFields)) as Partial<QueueSubscriptionConfig>;
   const topic = params.topic!;
   const name = params.subscription!;
@@ -122,8 +123,9 @@ async function listDeadLetters(context: HttpContext, { res, params, query }: Rou
   sendJson(res, 200, { deadLetters: letters.map((letter) => deadLetterJson(letter, encoding)) });
 }
 
-async function replay(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
-  const text = await readBody(req, context.bodyBytesMax);
+async function replay(context: HttpContext, request: RouteRequest): Promise<void> {
+  const { res, params } = request;
+  const text = await context.bodies.read(request);
   const body = text.length === 0 ? {} : objectWith(parseJson(text), 'body', ['select']);
   let select: { partition: number; offset: bigint }[] | undefined;
   if (body.select !== undefined) {

@@ -7,7 +7,6 @@ import { rejectReasonCharsMax } from '../../broker/queue/queue-config.js';
 import { WeirError } from '../../util/errors.js';
 import { sendError, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
-import { readJsonBody } from './json-body.js';
 import { decodeReceipt, encodings } from './message-json.js';
 import { parseProduceBody, produceMessagesMax, scheduleMsMax } from './produce.js';
 import type { RouteRequest, Router } from './router.js';
@@ -21,15 +20,17 @@ export const waitMsMax = 30_000;
 
 export function addMessageRoutes(router: Router, context: HttpContext): void {
   router.add('POST', '/v1/topics/{topic}/messages', 'Produce messages', (r) => produce(context, r));
-  router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r));
+  // Every read here commits (a group) or leases (a queue): no HEAD.
+  router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r), { head: false });
   router.add('GET', '/v1/topics/{topic}/partitions/{partition}/messages', 'Browse a partition from an offset or a time', (r) => browse(context, r));
   for (const action of ['ack', 'nack', 'reject', 'extend'] as const) {
     router.add('POST', `/v1/topics/{topic}/subscriptions/{subscription}/${action}`, `Settle queue deliveries: ${action}`, (r) => settle(context, r, action));
   }
 }
 
-async function produce(context: HttpContext, { req, res, params }: RouteRequest): Promise<void> {
-  const messages = parseProduceBody(await readJsonBody(req, context.bodyBytesMax));
+async function produce(context: HttpContext, request: RouteRequest): Promise<void> {
+  const { res, params } = request;
+  const messages = parseProduceBody(await context.bodies.readJson(request));
   const outcome = await context.producer.produce(params.topic!, messages);
   if (outcome.error === null) sendJson(res, 200, { results: outcome.results });
   else sendError(res, outcome.error, { results: outcome.results });
@@ -125,8 +126,9 @@ export async function settleJson(context: HttpContext, topic: string, subscripti
   return outcomes;
 }
 
-async function settle(context: HttpContext, { req, res, params }: RouteRequest, action: SettleAction): Promise<void> {
-  const settlements = parseSettlements(action, await readJsonBody(req, context.bodyBytesMax));
+async function settle(context: HttpContext, request: RouteRequest, action: SettleAction): Promise<void> {
+  const { res, params } = request;
+  const settlements = parseSettlements(action, await context.bodies.readJson(request));
   const results = await settleJson(context, params.topic!, params.subscription!, settlements);
   sendJson(res, 200, { results });
 }

@@ -49,6 +49,18 @@ export function integerIn(value: unknown, path: string, min: number, max: number
 export function stringOf(value: unknown, path: string, lengthMax: number): string {
   if (typeof value !== 'string') invalid(path, 'a string', value);
   if (value.length > lengthMax) invalid(path, `a string of at most ${lengthMax} characters, got ${value.length}`);
+  return wellFormed(value, path);
+}
+
+/** Under the u flag a surrogate pair is one code point, so this matches only a lone surrogate. */
+const loneSurrogate = /\p{Surrogate}/u;
+
+/**
+ * Text that is stored as UTF-8. JSON may escape a lone UTF-16 surrogate (`"\ud800"`), which UTF-8
+ * cannot carry: encoding would store U+FFFD instead, altered and colliding with other such text.
+ */
+export function wellFormed(value: string, path: string): string {
+  if (loneSurrogate.test(value)) invalid(path, 'well-formed Unicode text (a lone UTF-16 surrogate such as \\ud800 cannot be stored as UTF-8)');
   return value;
 }
 

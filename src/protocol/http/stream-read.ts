@@ -3,10 +3,9 @@
  * that keep those positions: from the latest offset (a browser tab with no subscription) or a
  * consumer group's committed offsets. Every source answers `read(max, waitMs, signal)`.
  */
-import type { BrokerApi, OffsetCommitEntry } from '../../broker/types.js';
+import type { BrokerApi, GroupDescription, OffsetCommitEntry } from '../../broker/types.js';
 import { decodeBatches } from '../../format/record-batch.js';
 import { WeirError, asWeirError, isWeirError } from '../../util/errors.js';
-import { HttpStatusError } from './http-errors.js';
 import { decompressedBytesMax, recordJson, type Encoding, type MessageJson } from './message-json.js';
 
 /** Fetch bounds for one read (at least one whole batch is always returned). */
@@ -135,35 +134,45 @@ export type GroupStart = 'earliest' | 'latest';
 /**
  * Consumer groups read over HTTP: the group's committed offsets are the position, and what a read
  * returns is committed before it is handed out (at most once). Such groups have no members;
- * reads of one group and topic in this process run one at a time, so concurrent HTTP clients of
- * a group share its messages without duplicates. A group with live (native or Kafka) members
- * refuses these commits: 409.
+ * reads of one group and topic in this process take turns, so concurrent HTTP clients of a group
+ * share its messages without duplicates. A turn never waits for data: a read that finds nothing
+ * gives the turn up and waits for data outside it, then takes a turn again; so each read answers
+ * within its own waitMs, however long the others wait. A group with live (native or Kafka)
+ * members refuses these reads: 409 GROUP_NOT_EMPTY.
  */
 export class GroupReaders {
   readonly #broker: BrokerApi;
-  /** The tail of each group's queue of reads (key: group and topic). */
+  /** The tail of each group's queue of turns (key: group and topic). */
   readonly #tails = new Map<string, Promise<unknown>>();
 
   constructor(broker: BrokerApi) {
     this.#broker = broker;
   }
 
+  /** A source reading the group; refuses a group with live members now, before a stream starts. */
   source(group: string, topic: string, options: { start: GroupStart; encoding: Encoding }): MessageSource {
+    this.#checkMemberless(group);
     return {
       read: (max, waitMs, signal) => this.read(group, topic, { ...options, max, waitMs }, signal),
       close: async () => {},
     };
   }
 
-  read(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
-    const key = `${group}\u0000${topic}`;
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    // The wait counts from the request, not from its turn: reads queued behind others still
-    // answer within their own waitMs (a turn that comes late waits only for what is left).
+  async read(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
+    // The wait counts from the request, not from its turn.
     const deadlineMs = Date.now() + read.waitMs;
-    const run = previous.catch(() => {}).then(() =>
-      signal.aborted ? [] : this.#readOnce(group, topic, { ...read, waitMs: Math.max(0, deadlineMs - Date.now()) }, signal),
-    );
+    for (;;) {
+      const { messages, positions } = await this.#inTurn(`${group}\u0000${topic}`, () => this.#readOnce(group, topic, { ...read, waitMs: 0 }, signal));
+      const leftMs = deadlineMs - Date.now();
+      if (messages.length > 0 || leftMs <= 0 || signal.aborted) return messages;
+      await this.#waitForData(topic, positions, leftMs, signal);
+    }
+  }
+
+  /** Runs `task` once every earlier task of `key` has finished. */
+  #inTurn<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(task);
     this.#tails.set(key, run);
     void run.finally(() => {
       if (this.#tails.get(key) === run) this.#tails.delete(key);
@@ -171,7 +180,13 @@ export class GroupReaders {
     return run;
   }
 
-  async #readOnce(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<MessageJson[]> {
+  /** Parks until a partition has data past `positions` (or the time is up); reads nothing for the group. */
+  async #waitForData(topic: string, positions: Map<number, bigint>, waitMs: number, signal: AbortSignal): Promise<void> {
+    const partitions = [...positions].map(([partition, offset]) => ({ topic, partition, offset, bytesMax: 1 }));
+    await this.#broker.fetch({ partitions, waitMs, bytesMaxTotal: 1 }, signal);
+  }
+
+  async #readOnce(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<{ messages: MessageJson[]; positions: Map<number, bigint> }> {
     const description = this.#broker.describeTopic(topic);
     const wanted = description.partitions.map((p) => ({ topic, partition: p.partition }));
     const committed = await this.#broker.fetchOffsets(group, wanted);
@@ -193,17 +208,31 @@ export class GroupReaders {
       if (offset !== before.get(partition) || fresh.has(partition)) commits.push({ topic, partition, offset, metadata: null });
     }
     if (commits.length > 0) await this.#commit(group, commits);
-    return messages;
+    return { messages, positions };
+  }
+
+  /** The check the broker makes on a commit from outside the group, made before anything is read. */
+  #checkMemberless(group: string): void {
+    let description: GroupDescription;
+    try {
+      description = this.#broker.describeGroup(group); // INVALID_GROUP_ID
+    } catch (error) {
+      if (isWeirError(error, 'UNKNOWN_GROUP')) return;
+      throw error;
+    }
+    if (description.members.length > 0 && description.state !== 'Empty') throw hasMembers(group);
   }
 
   async #commit(group: string, commits: OffsetCommitEntry[]): Promise<void> {
     try {
       await this.#broker.commitOffsets({ groupId: group }, commits);
     } catch (error) {
-      if (isWeirError(error, 'UNKNOWN_MEMBER')) {
-        throw new HttpStatusError(409, 'INVALID_REQUEST', `group ${group} has active native or Kafka members; HTTP reads use groups without members (pick another group name)`);
-      }
+      if (isWeirError(error, 'UNKNOWN_MEMBER')) throw hasMembers(group);
       throw asWeirError(error);
     }
   }
+}
+
+function hasMembers(group: string): WeirError {
+  return new WeirError('GROUP_NOT_EMPTY', `group ${group} has active native or Kafka members; HTTP reads use groups without members (pick another group name)`);
 }
