@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 import { take } from './testing/take.js';
+import { startTcpProxy } from './testing/tcp-proxy.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -539,7 +539,6 @@ async function startProxy(
   release(): void;
   close(): void;
 }> {
-  const sockets = new Set<Socket>();
   const held: (() => void)[] = [];
   let holding = false;
   const state = {
@@ -556,37 +555,21 @@ async function startProxy(
     close: () => {},
   };
   let answers = 0;
-  const server: Server = createServer((client) => {
-    const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
-    sockets.add(client);
-    sockets.add(upstream);
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      answers++;
-      const periodic = state.dropEvery > 0 && state.drops < state.dropsMax && answers % state.dropEvery === 0;
-      if (state.dropNextAnswer || periodic) {
-        state.dropNextAnswer = false;
-        state.drops++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      if (holding) held.push(() => client.write(chunk));
-      else client.write(chunk);
-    });
-    const end = (): void => {
+  const proxy = await startTcpProxy(targetPort, (client, upstream) => (chunk) => {
+    answers++;
+    const periodic = state.dropEvery > 0 && state.drops < state.dropsMax && answers % state.dropEvery === 0;
+    if (state.dropNextAnswer || periodic) {
+      state.dropNextAnswer = false;
+      state.drops++;
       client.destroy();
       upstream.destroy();
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
+      return;
+    }
+    if (holding) held.push(() => client.write(chunk));
+    else client.write(chunk);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.port = (server.address() as { port: number }).port;
-  state.close = () => {
-    server.close();
-    for (const socket of sockets) socket.destroy();
-  };
+  state.port = proxy.port;
+  state.close = proxy.close;
   return state;
 }
 

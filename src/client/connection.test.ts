@@ -3,10 +3,10 @@
  * broker that damages the body of one response frame on request.
  */
 import assert from 'node:assert/strict';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError } from './index.js';
+import { startTcpProxy } from './testing/tcp-proxy.js';
 
 let broker: TestBroker;
 let proxy: { port: number; damageNext: ((body: Buffer) => Buffer) | null; close(): void };
@@ -22,14 +22,10 @@ after(async () => {
 
 /** Passes frames through; the next response frame's body (after kind, id and error code) goes through `damageNext`. */
 async function damagingProxy(targetPort: number): Promise<typeof proxy> {
-  const sockets = new Set<Socket>();
   const state: typeof proxy = { port: 0, damageNext: null, close: () => {} };
-  const server: Server = createServer((client) => {
-    const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => upstream.write(chunk));
+  const started = await startTcpProxy(targetPort, (client) => {
     let buffered = Buffer.alloc(0);
-    upstream.on('data', (chunk) => {
+    return (chunk) => {
       buffered = Buffer.concat([buffered, chunk]);
       while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
         const frame = buffered.subarray(0, 4 + buffered.readUInt32BE(0));
@@ -45,20 +41,10 @@ async function damagingProxy(targetPort: number): Promise<typeof proxy> {
         damaged.writeUInt32BE(damaged.length - 4, 0);
         client.write(damaged);
       }
-    });
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
     };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.port = (server.address() as { port: number }).port;
-  state.close = () => {
-    server.close();
-    for (const socket of sockets) socket.destroy();
-  };
+  state.port = started.port;
+  state.close = started.close;
   return state;
 }
 

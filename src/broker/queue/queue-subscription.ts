@@ -78,7 +78,7 @@ export class QueueSubscription implements ConsumerOwner {
   readonly #parkedByDue = new MinHeap<{ partition: QueuePartition; offset: number; dueAtMs: number }>((item) => item.dueAtMs);
   readonly #unparkTimer = new EarliestTimer(() => void this.#unpark());
   /** Messages done with delivery whose dead letters failed: written again, with backoff, and not delivered meanwhile. */
-  readonly #letterRetries = new MinHeap<LetterRetry>((retry) => retry.dueAtMs);
+  readonly #letterRetries = new MinHeap<LetterRetry>((retry) => retry.entry.dueAtMs);
   readonly #letterRetryTimer = new EarliestTimer(() => this.#retryLetters());
   #unparking = false;
   #rateTimer: NodeJS.Timeout | undefined;
@@ -654,13 +654,13 @@ export class QueueSubscription implements ConsumerOwner {
         },
         (error: unknown) => {
           lettered();
-          const current = entry.state === 'settling' && source.entries.get(entry.offset) === entry && this.partitions.includes(source);
+          const current = this.#stillLettering(entry);
           const retryMs = deliverOnFailure ? deadLetterRetryMs : Math.min(deadLetterRetryMsMax, deadLetterRetryMs * 2 ** (attempt - 1));
           const then = deliverOnFailure ? 'delivering it again' : `writing the letter again in ${retryMs} ms`;
           this.#host.logger('warn', `${where}: dead-lettering to ${dlq} failed (attempt ${attempt}), ${then}: ${String(error)}`);
           entry.dueAtMs = Date.now() + retryMs;
           if (current && deliverOnFailure) this.#schedule(entry);
-          else if (current) this.#retryLetterAt({ entry, reason, attempt: attempt + 1, dueAtMs: entry.dueAtMs });
+          else if (current) this.#retryLetterAt({ entry, reason, attempt: attempt + 1 });
           return new WeirError(
             isWeirError(error) ? error.code : 'UNKNOWN',
             `dead-lettering ${where} to ${dlq} failed: ${errorText(error)}; ${deliverOnFailure ? 'the message will be delivered again' : 'the letter will be written again'}`,
@@ -670,23 +670,25 @@ export class QueueSubscription implements ConsumerOwner {
       .finally(() => this.dispatchSoon());
   }
 
+  /** The entry still waits for its letter: neither settled nor gone with its partition or subscription since. */
+  #stillLettering(entry: QueueEntry): boolean {
+    return entry.state === 'settling' && entry.partition.entries.get(entry.offset) === entry && this.partitions.includes(entry.partition);
+  }
+
   #retryLetterAt(retry: LetterRetry): void {
     this.#letterRetries.push(retry);
-    this.#letterRetryTimer.at(this.#letterRetries.peek()!.dueAtMs);
+    this.#letterRetryTimer.at(this.#letterRetries.peek()!.entry.dueAtMs);
   }
 
   #retryLetters(): void {
     if (this.#stop.signal.aborted) return;
     const now = Date.now();
-    for (let next = this.#letterRetries.peek(); next !== undefined && next.dueAtMs <= now; next = this.#letterRetries.peek()) {
+    for (let next = this.#letterRetries.peek(); next !== undefined && next.entry.dueAtMs <= now; next = this.#letterRetries.peek()) {
       this.#letterRetries.pop();
-      const { entry, reason, attempt } = next;
-      if (entry.state === 'settling' && entry.partition.entries.get(entry.offset) === entry && this.partitions.includes(entry.partition)) {
-        void this.#deadLetter(entry, reason, false, attempt);
-      }
+      if (this.#stillLettering(next.entry)) void this.#deadLetter(next.entry, next.reason, false, next.attempt);
     }
     const later = this.#letterRetries.peek();
-    if (later !== undefined) this.#letterRetryTimer.at(later.dueAtMs);
+    if (later !== undefined) this.#letterRetryTimer.at(later.entry.dueAtMs);
   }
 
   // --- leases --------------------------------------------------------------------------------
@@ -848,11 +850,11 @@ export class QueueSubscription implements ConsumerOwner {
 }
 
 /** One timer that fires at the earliest of the times asked for since it last fired. */
+/** A letter to write again at its entry's dueAtMs. */
 interface LetterRetry {
   entry: QueueEntry;
   reason: string;
   attempt: number;
-  dueAtMs: number;
 }
 
 class EarliestTimer {

@@ -93,7 +93,9 @@ export class PushSubscription {
     this.#abort.abort();
     this.#wake();
     this.#unpark?.();
-    return this.done.finally(() => this.#keepRests(0));
+    return this.done.finally(() => {
+      for (const position of this.#positions) this.#keepRest(position, null, 0n);
+    });
   }
 
   #wake(): void {
@@ -111,7 +113,7 @@ export class PushSubscription {
         }
         await this.#output.writable();
         if (this.#stopped) return;
-        if (this.#positions.some((p) => p.rest !== null)) {
+        if (this.#restBytes > 0) {
           this.#deliverRests();
           continue;
         }
@@ -137,12 +139,9 @@ export class PushSubscription {
   /** Records fetched earlier but not yet covered by credits go first, without another read. */
   #deliverRests(): void {
     for (const position of this.#positions.filter((p) => p.rest !== null)) {
-      const rest = position.rest!;
-      position.rest = null;
-      this.#deliverFrom(position, rest, position.restHighWatermark);
+      this.#deliverFrom(position, position.rest!, position.restHighWatermark);
       if (this.#creditMessages <= 0 || this.#creditBytes <= 0) break;
     }
-    this.#keepRests();
   }
 
   /** Reads up to `bytesMax` from the partitions and sends what the credits allow; false when there was nothing to read. */
@@ -167,22 +166,22 @@ export class PushSubscription {
       const position = this.#positions.find((p) => p.topic === result.topic && p.partition === result.partition);
       if (position === undefined) continue;
       if (this.#creditMessages <= 0 || this.#creditBytes <= 0) {
-        position.rest = result.records; // credits ran out on an earlier partition: keep it for later
-        position.restHighWatermark = result.highWatermark;
+        this.#keepRest(position, result.records, result.highWatermark); // credits ran out on an earlier partition
         continue;
       }
       this.#deliverFrom(position, result.records, result.highWatermark);
     }
-    this.#keepRests();
     return found;
   }
 
-  /** Holds the rests' bytes in the read budget (`bytes`: what they now are). */
-  #keepRests(bytes = this.#positions.reduce((sum, p) => sum + (p.rest?.length ?? 0), 0)): void {
-    const budget = this.#output.readBudget;
-    if (bytes > this.#restBytes) budget.hold(bytes - this.#restBytes);
-    else if (bytes < this.#restBytes) budget.release(this.#restBytes - bytes);
-    this.#restBytes = bytes;
+  /** Keeps `rest` (or nothing) for the position until credits arrive; its bytes stay held in the read budget. */
+  #keepRest(position: Position, rest: Buffer | null, highWatermark: bigint): void {
+    const change = (rest?.length ?? 0) - (position.rest?.length ?? 0);
+    position.rest = rest;
+    position.restHighWatermark = highWatermark;
+    if (change > 0) this.#output.readBudget.hold(change);
+    else if (change < 0) this.#output.readBudget.release(-change);
+    this.#restBytes += change;
   }
 
   /**
@@ -224,9 +223,7 @@ export class PushSubscription {
     if (this.#stopped || position.rest !== null || this.#creditMessages <= 0 || this.#creditBytes <= 0 || !this.#output.writableNow()) return;
     try {
       const tail = this.#broker.readTail(position.topic, position.partition, position.offset, Math.min(this.#deliveryBytesMax, this.#creditBytes));
-      if (tail === null) return;
-      this.#deliverFrom(position, tail.records, tail.highWatermark);
-      this.#keepRests();
+      if (tail !== null) this.#deliverFrom(position, tail.records, tail.highWatermark);
     } catch {
       // The loop reads the partition again and reports what is wrong.
     }
@@ -262,8 +259,7 @@ export class PushSubscription {
       restAt = bytesEnd;
       if (offsetEnd === offsetLimit) break;
     }
-    position.rest = restAt < records.length ? records.subarray(restAt) : null;
-    position.restHighWatermark = highWatermark;
+    this.#keepRest(position, restAt < records.length ? records.subarray(restAt) : null, highWatermark);
     if (bytesStart < 0 || offsetEnd <= offsetFirst) return;
     const slice = records.subarray(bytesStart, bytesEnd);
     this.#output.deliver(this.id, {
