@@ -244,6 +244,18 @@ describe('weir errors', () => {
     assert.match(stderr, /weir produce: TIMEOUT: 1 of 2 messages were not acknowledged by .* within 1000 ms/);
   });
 
+  test('produce --timeout-ms names the refusal it was retrying through (DISK_FREE_LOW on an existing topic)', async () => {
+    const full = await startBroker(['--disk-free-min-bytes', '9000000000000000']); // 9 PB: more than any disk here has free
+    try {
+      assert.equal((await runCli(['topic', 'create', 'existing'], { server: full.address })).code, 0);
+      const result = await runCli(['produce', 'existing', '--timeout-ms', '1000'], { input: 'x\n', server: full.address });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /weir produce: TIMEOUT: 1 of 1 messages were not acknowledged by .* within 1000 ms; the broker kept refusing them with DISK_FREE_LOW: .* bytes free, below the minimum of 9000000000000000/);
+    } finally {
+      await full.stop();
+    }
+  });
+
   test('consume --group --timeout-ms ends while the broker is down: close gives up its last commit', async () => {
     const lost = await startBroker();
     assert.equal((await runCli(['produce', 'leaving'], { input: 'only\n', server: lost.address })).code, 0);

@@ -481,6 +481,28 @@ test('a message the broker never acknowledges fails with TIMEOUT after deliveryT
   }
 });
 
+test('a message retried through a refusal until deliveryTimeoutMs fails with TIMEOUT naming the refusal', async () => {
+  const full = await startTestBroker({ broker: { diskFreeMinBytes: 9e15 } }); // 9 PB: more than any disk here has free
+  const client = await connect(full.url);
+  try {
+    await client.admin().createTopic('existing');
+    const producer = client.producer({ deliveryTimeoutMs: 1_000, lingerMs: 1 });
+    const sent = producer.send('existing', { value: 'no room' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(producer.retryingAfter?.code, 'DISK_FREE_LOW');
+    await assert.rejects(sent, (e) => {
+      assert.ok(isWeirError(e, 'TIMEOUT'), String(e));
+      assert.match(e.message, /not acknowledged within deliveryTimeoutMs \(1000 ms\); the broker kept refusing it with DISK_FREE_LOW: .* bytes free, below the minimum/);
+      assert.ok(isWeirError(e.cause, 'DISK_FREE_LOW'));
+      return true;
+    });
+    assert.equal(producer.retryingAfter, null);
+  } finally {
+    await client.close();
+    await full.stop();
+  }
+});
+
 test('messagesPerSecondMax paces the consumer', async () => {
   const client = await connect(harness.url);
   try {

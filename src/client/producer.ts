@@ -117,6 +117,8 @@ interface PartitionState {
   generation: number;
   /** The retry is held until the topic has been described again, to split a batch to its limit. */
   awaitingDescription: boolean;
+  /** The retriable refusal that the partition's batches are waiting out, named if they time out. */
+  lastRefusal: WeirError | null;
 }
 
 interface TopicMetadata {
@@ -185,6 +187,20 @@ export class Producer {
   /** Bytes of messages batched or in flight (at most about bufferBytesMax). */
   get bufferedBytes(): number {
     return this.#bufferedBytes;
+  }
+
+  /**
+   * A retriable refusal (say DISK_FREE_LOW) that unsettled messages are being retried through, or
+   * null: why sends are slow to be acknowledged. They fail with TIMEOUT, naming it, once
+   * deliveryTimeoutMs has passed.
+   */
+  get retryingAfter(): WeirError | null {
+    for (const metadata of this.#topics.values()) {
+      for (const state of metadata.partitions) {
+        if (state?.lastRefusal && state.retrying.length + state.inFlight > 0) return state.lastRefusal;
+      }
+    }
+    return null;
   }
 
   /**
@@ -530,7 +546,7 @@ export class Producer {
   }
 
   #expire(createdBeforeMs: number): void {
-    const error = new WeirError('TIMEOUT', `not acknowledged within deliveryTimeoutMs (${this.#options.deliveryTimeoutMs} ms)`);
+    const timeout = `not acknowledged within deliveryTimeoutMs (${this.#options.deliveryTimeoutMs} ms)`;
     for (const metadata of this.#topics.values()) {
       for (const state of metadata.partitions) {
         if (!state) continue;
@@ -538,6 +554,11 @@ export class Producer {
           const expired = list.filter((batch) => batch.createdMs < createdBeforeMs);
           if (expired.length === 0) continue;
           list.splice(0, list.length, ...list.filter((batch) => batch.createdMs >= createdBeforeMs));
+          // Retried until the time ran out: the broker's last refusal is the reason.
+          const refusal = state.lastRefusal;
+          const error = refusal === null
+            ? new WeirError('TIMEOUT', timeout)
+            : new WeirError('TIMEOUT', `${timeout}; the broker kept refusing it with ${refusal.code}: ${refusal.message}`, { cause: refusal });
           for (const batch of expired) this.#complete(batch, -1n, error);
           // The broker never saw these sequence numbers: later batches would leave a gap.
           if (this.#options.idempotent) this.#markProducerIdStale();
@@ -606,6 +627,7 @@ export class Producer {
     const state = batch.state;
     state.inFlight--;
     if (error === null) {
+      state.lastRefusal = null;
       this.#complete(batch, response === undefined ? -1n : response.baseOffset, null);
       // Answered: the broker has read all of it, so nothing refers to the bytes any more (with
       // acks 'none' the socket may still be writing them).
@@ -615,6 +637,7 @@ export class Producer {
       }
     } else if (this.#isResendable(batch, error) && Date.now() - batch.createdMs < this.#options.deliveryTimeoutMs && !this.#client.isClosed) {
       batch.attempts++;
+      state.lastRefusal = error;
       if (error.code === 'MESSAGE_TOO_LARGE') {
         // The topic's messageBytesMax was lowered since it was described (as in Kafka): the batch
         // goes again in parts built to the limit learnt; the broker stored none of it, so it and
@@ -932,5 +955,6 @@ function newPartitionState(topic: string, partition: number): PartitionState {
     sealWhenFree: false,
     generation: 0,
     awaitingDescription: false,
+    lastRefusal: null,
   };
 }

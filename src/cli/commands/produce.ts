@@ -90,7 +90,7 @@ export async function produce(argv: string[]): Promise<number> {
   };
   // The watchdog runs from the first line: a broker gone mid-run fails the command after
   // --timeout-ms, even while stdin is still open.
-  const watchdog = tally.watch(timeoutMs, client.address);
+  const watchdog = tally.watch(timeoutMs, client.address, producer);
   try {
     await Promise.race([
       (async () => {
@@ -168,12 +168,14 @@ class Tally {
   }
 
   /** `fired` rejects with TIMEOUT once lines wait and nothing was acknowledged for `timeoutMs`. */
-  watch(timeoutMs: number, address: string): { fired: Promise<never>; stop: () => void } {
+  watch(timeoutMs: number, address: string, producer: Producer): { fired: Promise<never>; stop: () => void } {
     let timer: NodeJS.Timeout | undefined;
     const fired = new Promise<never>((_, reject) => {
       timer = setInterval(() => {
         if (this.sent > this.acknowledged && performance.now() - this.#progressAtMs >= timeoutMs) {
-          reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms`));
+          const refusal = producer.retryingAfter;
+          const why = refusal === null ? '' : `; the broker kept refusing them with ${refusal.code}: ${refusal.message}`;
+          reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms${why}`));
         }
       }, Math.max(10, Math.min(250, timeoutMs / 4)));
     });

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../../broker/broker.js';
+import { Broker, type BrokerOptions } from '../../broker/broker.js';
 import type { TopicConfig } from '../../broker/types.js';
 import { NativeListener, type NativeListenerOptions } from './listener.js';
 
@@ -21,7 +21,7 @@ export interface TestBroker {
 }
 
 export async function startTestBroker(
-  options: { defaultTopicConfig?: Partial<TopicConfig>; listener?: Partial<NativeListenerOptions> } = {},
+  options: { defaultTopicConfig?: Partial<TopicConfig>; listener?: Partial<NativeListenerOptions>; broker?: Pick<BrokerOptions, 'diskFreeMinBytes'> } = {},
 ): Promise<TestBroker> {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-native-'));
   const logs: string[] = [];
@@ -30,6 +30,7 @@ export async function startTestBroker(
     dataDir,
     defaultTopicConfig: { flush: { kind: 'none' }, ...options.defaultTopicConfig },
     logger,
+    ...options.broker,
   });
   const listenerOptions = { host: '127.0.0.1', port: 0, logger, ...options.listener };
   let listener = new NativeListener(broker, listenerOptions);
