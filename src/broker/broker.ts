@@ -604,8 +604,12 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#queues.admit(topic.name, recordCountOf(request.batches), request.batches.length);
     const offsetEnd = partition.log.offsetEnd;
     const appending = partition.append(request.batches);
-    // The log assigned offsets synchronously: the queue subscriptions count the batch now.
-    if (partition.log.offsetEnd > offsetEnd) this.#queues.appended(topic.name, request.partition, request.batches.length);
+    // The log assigned offsets synchronously: the queue subscriptions count the batch now, and
+    // take it back if its write fails.
+    if (partition.log.offsetEnd > offsetEnd) {
+      this.#queues.appended(topic.name, request.partition, request.batches.length);
+      appending.catch(() => this.#queues.appended(topic.name, request.partition, -request.batches.length));
+    }
     return appending;
   }
 

@@ -773,6 +773,8 @@ export class PartitionLog {
     }
     for (const item of group) item.reject(failure);
     this.#rejectQueue(failure);
+    // Every append not written was refused just now: the end is what was written.
+    this.#offsetNext = this.#active.endOffset;
     return failure;
   }
 

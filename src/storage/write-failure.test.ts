@@ -65,6 +65,7 @@ test('disk full: appends fail with DISK_FULL, the failure sticks, and the log re
   for (const failure of failures) assert.ok(isWeirError(failure.reason, 'DISK_FULL'), String(failure.reason));
   assert.ok(isWeirError(log.failure, 'DISK_FULL'));
   assert.match(log.failure!.message, /\d{20}\.log/);
+  assert.equal(log.offsetEnd, BigInt(acknowledged.length), 'the refused appends take no offsets');
   disk.capacityBytes = Infinity;
   await assert.rejects(log.append(batch(99)), (error) => isWeirError(error, 'DISK_FULL'), 'sticky even after space is freed');
   await assert.rejects(log.flush(), (error) => isWeirError(error, 'DISK_FULL'));
@@ -91,6 +92,7 @@ for (const { flush, operation } of [
     await assert.rejects(failed, (error) => isWeirError(error, 'STORAGE_FAILED') && /EIO/.test(error.message));
     await assert.rejects(log.append(batch(2)), (error) => isWeirError(error, 'STORAGE_FAILED'));
     if (flush === 'always') assert.equal(log.highWatermark, readable, 'the unsynced append never became readable');
+    assert.equal(log.offsetEnd, log.highWatermark, 'the refused appends take no offsets');
     await log.close();
     disk.crash();
     const reopened = await open(disk);

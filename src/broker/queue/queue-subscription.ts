@@ -735,11 +735,11 @@ export class QueueSubscription implements ConsumerOwner {
     );
   }
 
-  /** After an append: count its bytes; under `drop-oldest`, make room. */
+  /** After an append: count its bytes; under `drop-oldest`, make room. Negative `bytes`: an append whose write failed. */
   appended(partition: number, bytes: number): void {
     const target = this.partitions[partition];
-    if (target !== undefined) target.unreadBytes += bytes;
-    if (this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest();
+    if (target !== undefined) target.unreadBytes = Math.max(0, target.unreadBytes + bytes);
+    if (bytes > 0 && this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest();
   }
 
   /** Drops (or dead-letters) the oldest messages that no consumer holds until the backlog fits. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { encodeBatch, type RecordInput } from '../../format/record-batch.js';
 import { isWeirError } from '../../util/errors.js';
+import { CrashFileSystem } from '../../storage/testing/crash-file-system.js';
 import { Broker } from '../broker.js';
 import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
 import { queueDeliveryMessages, windowReadAheadBytesMax } from './queue-partition.js';
@@ -273,6 +274,36 @@ test('reject overflow refuses a batch with QUEUE_FULL and stores nothing; drop-o
     assert.ok(!got.some((m) => m.value.startsWith('b0-')), 'the oldest were dropped');
   } finally {
     await broker.close();
+  }
+});
+
+test('a produce whose write fails leaves no mark: the end offset and the backlog are what was stored, and drop-oldest drops nothing for it', async () => {
+  const disk = new CrashFileSystem();
+  const broker = await Broker.open({ dataDir: '/data', fileSystem: disk.view() });
+  try {
+    await broker.createTopic('torn', { partitions: 2 });
+    await broker.createSubscription('torn', 's', { backlogMessagesMax: 10, overflow: 'drop-oldest' });
+    const consumer = await broker.openQueueConsumer({ topic: 'torn', subscription: 's' });
+    await produce(broker, 'torn', 1, values(6, 'c'));
+    let held: Received[] = [];
+    for (let i = 0; i < 20 && held.length < 6; i++) held = held.concat(await receive(consumer, 100, 100));
+    assert.deepEqual(await broker.settle('torn', 's', held.slice(1).map((m) => ({ action: 'ack' as const, receipt: m.receipt }))), []);
+    await produce(broker, 'torn', 0, values(3, 'a'));
+    disk.failNext('write', 'ENOSPC');
+    await assert.rejects(produce(broker, 'torn', 1, values(3, 'lost')), (e) => isWeirError(e, 'DISK_FULL'));
+    assert.equal(broker.describeTopic('torn').partitions[1]!.offsetEnd, 6n);
+    const backlog = broker.describeSubscription('torn', 's');
+    assert.equal(backlog.backlogMessages, 4, 'three on partition 0, one held on partition 1');
+    const [p0, p1] = broker.describeTopic('torn').partitions;
+    const stored = p0!.sizeBytes + p1!.sizeBytes / 6; // the held message counts a share of its batch
+    assert.ok(Math.abs(backlog.backlogBytes - stored) <= 10, `about ${stored} bytes, those stored: ${backlog.backlogBytes}`);
+    await produce(broker, 'torn', 0, values(6, 'b'));
+    assert.equal(broker.describeSubscription('torn', 's').backlogMessages, 10);
+    let got: Received[] = [];
+    for (let i = 0; i < 20 && got.length < 9; i++) got = got.concat(await receive(consumer, 100, 100));
+    assert.deepEqual(got.map((m) => m.value), [...values(3, 'a'), ...values(6, 'b')].map((r) => r.value!.toString()), 'none was dropped');
+  } finally {
+    await broker.close().catch(() => undefined);
   }
 });
 
