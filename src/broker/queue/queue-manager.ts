@@ -138,9 +138,15 @@ export class QueueManager {
       if (config.keyOrdered !== existing.config.keyOrdered) {
         throw new WeirError('INVALID_CONFIG', `keyOrdered cannot change on the existing subscription ${name}; delete it and create it again`);
       }
+      const before = { ...existing.config };
       Object.assign(existing.config, config);
       this.#state.put(existing.key, () => existing.checkpoint());
-      await this.#state.flushed();
+      try {
+        await this.#state.flushed();
+      } catch (error) {
+        Object.assign(existing.config, before); // not stored: in force only until a restart otherwise
+        throw error;
+      }
       return existing.describe();
     }
     const config = resolveQueueConfig(topic, overrides, queueConfigDefaults(topic, name));
@@ -154,7 +160,13 @@ export class QueueManager {
     for (const [p, o] of dlq) subscription.dlqPositions.set(p, o);
     this.#add(subscription);
     this.#state.put(subscription.key, () => subscription.checkpoint());
-    await this.#state.flushed();
+    try {
+      await this.#state.flushed();
+    } catch (error) {
+      // Not stored (say DISK_FULL): gone now as it would be after a restart.
+      if (this.#topics.get(topic)?.get(name) === subscription) this.#remove(subscription, 'could not be stored');
+      throw error;
+    }
     this.#host.logger('info', `created queue subscription ${name} on topic ${topic}`);
     return subscription.describe();
   }

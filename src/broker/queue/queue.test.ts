@@ -307,6 +307,23 @@ test('a produce whose write fails leaves no mark: the end offset and the backlog
   }
 });
 
+test('a subscription create or update whose state cannot be stored (DISK_FULL) is not in force', async () => {
+  const disk = new CrashFileSystem();
+  const broker = await Broker.open({ dataDir: '/data', fileSystem: disk.view() });
+  try {
+    await broker.createTopic('jobs');
+    await broker.createSubscription('jobs', 'kept', { deliveriesMax: 5 });
+    disk.failNext('write', 'ENOSPC');
+    await assert.rejects(broker.createSubscription('jobs', 'workers'), (e) => isWeirError(e, 'DISK_FULL'));
+    assert.deepEqual(broker.listSubscriptions('jobs').map((s) => s.name), ['kept']);
+    assert.throws(() => broker.describeSubscription('jobs', 'workers'), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
+    await assert.rejects(broker.createSubscription('jobs', 'kept', { deliveriesMax: 9 }), (e) => isWeirError(e, 'DISK_FULL'));
+    assert.equal(broker.describeSubscription('jobs', 'kept').config.deliveriesMax, 5);
+  } finally {
+    await broker.close().catch(() => undefined);
+  }
+});
+
 test('messages retention deletes before a subscription reads them leave its backlog: the count is what a consumer can still get', async () => {
   const broker = await Broker.open({ dataDir: await tempDir(), retentionCheckIntervalMs: 50 });
   try {
