@@ -363,6 +363,29 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
   assert.equal(readErrorPart(groups.reader), undefined);
 });
 
+test('an int64 value past 2^53 gets INVALID_CONFIG (a topic setting) or INVALID_REQUEST naming the field, and the connection goes on', async () => {
+  const socket = await rawSocket();
+  const frames: Frame[] = [];
+  const reader = new FrameReader();
+  socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
+  socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'raw' })));
+  socket.write(Buffer.concat(encodeRequest(2, apis.createTopic.key, apis.createTopic.request, { name: 'huge-retention', config: { partitions: undefined, retentionMs: 2 ** 60, retentionBytes: undefined, flush: undefined, messageBytesMax: undefined, segmentBytesMax: undefined, segmentAgeMsMax: undefined, messageTtlMs: undefined, timestampAheadMsMax: undefined } })));
+  socket.write(Buffer.concat(encodeRequest(3, apis.listOffsets.key, apis.listOffsets.request, { topic: 'huge-retention', partition: 0, spec: { timestampMs: -(2 ** 62) } })));
+  socket.write(Buffer.concat(encodeRequest(4, apis.listGroups.key, apis.listGroups.request, {})));
+  await waitFor(() => frames.length === 4);
+  socket.destroy();
+  const [, config, offsets, groups] = frames as [Frame, Frame, Frame, Frame];
+  const configError = readErrorPart(config.reader);
+  assert.equal(configError?.code, 'INVALID_CONFIG');
+  assert.match(configError!.message, /^createTopic request: config\.retentionMs 1152921504606846976 is outside the range/);
+  const offsetsError = readErrorPart(offsets.reader);
+  assert.equal(offsetsError?.code, 'INVALID_REQUEST');
+  assert.match(offsetsError!.message, /^listOffsets request: spec\.timestampMs -4611686018427387904 is outside the range/);
+  assert.equal(groups.id, 4);
+  assert.equal(readErrorPart(groups.reader), undefined);
+  assert.throws(() => harness.broker.describeTopic('huge-retention'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+});
+
 test('queueSettleQuiet settles and returns credits without an answer', async () => {
   const socket = await rawSocket();
   const frames: Frame[] = [];

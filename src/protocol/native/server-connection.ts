@@ -32,7 +32,7 @@ import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
-import type { Codec } from './wire/codec.js';
+import { FieldValueError, type Codec } from './wire/codec.js';
 import { FrameReader, encodeErrorResponse, encodeResponse, encodeSubscriptionEnd, finishFrame, frameKinds, parseFrame, startFrame } from './wire/frame.js';
 import {
   apiName,
@@ -192,7 +192,15 @@ export class ServerConnection implements SubscriptionOutput {
       this.#send(encodeErrorResponse(correlationId, 'INVALID_REQUEST', `api ${key} is not supported by this server`));
       return;
     }
-    const request = apis[name].request.read(reader);
+    let request: unknown;
+    try {
+      request = apis[name].request.read(reader);
+    } catch (error) {
+      if (!(error instanceof FieldValueError)) throw error;
+      // A value out of range in an intact frame: this request fails, the connection goes on.
+      this.#send(encodeErrorResponse(correlationId, error.code, `${name} request: ${error.message}`));
+      return;
+    }
     if (reader.remaining !== 0) reader.fail(`${reader.remaining} bytes follow the ${name} request body`);
     if (this.#closing) {
       this.#send(encodeErrorResponse(correlationId, 'SHUTTING_DOWN', 'the server is shutting down'));

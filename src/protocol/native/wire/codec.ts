@@ -7,9 +7,12 @@
  *
  * Decoding is bounds-checked by ByteReader; every count and length is checked against the bytes
  * that remain before anything is allocated, so a malformed body ends in a WeirError
- * (INVALID_REQUEST), never in a RangeError, a huge allocation or a hang.
+ * (INVALID_REQUEST), never in a RangeError, a huge allocation or a hang. A field that decodes
+ * whole but holds a value out of its range throws a FieldValueError instead: the frame is intact,
+ * so the request is answered with that error and the connection goes on.
  */
 import type { ByteReader } from '../../../format/byte-reader.js';
+import { WeirError, type ErrorCode } from '../../../util/errors.js';
 import type { ByteWriter } from './byte-writer.js';
 
 export interface Codec<T> {
@@ -70,11 +73,38 @@ export const int64: Codec<bigint> = {
   read: (r) => r.int64(),
 };
 
+/**
+ * A field read whole whose value is out of range. The struct that holds it names the field and may
+ * set the code (INVALID_CONFIG for a topic's settings; INVALID_REQUEST otherwise).
+ */
+export class FieldValueError extends WeirError {
+  readonly coded: boolean;
+
+  constructor(code: ErrorCode, message: string, coded = false) {
+    super(code, message);
+    this.coded = coded;
+  }
+
+  /** The same error as seen from the struct field `name`, with the struct's code if it has one. */
+  within(name: string, code: ErrorCode | undefined): FieldValueError {
+    const coded = this.coded || code !== undefined;
+    return new FieldValueError(this.coded || code === undefined ? this.code : code, `${name}${this.message.startsWith(' ') ? '' : '.'}${this.message}`, coded);
+  }
+}
+
+const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
+
+function safeInt64(r: ByteReader): number {
+  const value = r.int64();
+  if (value > safeMax || value < -safeMax) throw new FieldValueError('INVALID_REQUEST', ` ${value} is outside the range ±(2^53 - 1) that this field holds`);
+  return Number(value);
+}
+
 /** An int64 carried as a JavaScript number (timestamps, sizes): must be a safe integer. */
 export const int64Number: Codec<number> = {
   bytesMin: 8,
   write: (w, v) => w.int64(BigInt(v)),
-  read: (r) => r.int64Number(),
+  read: safeInt64,
 };
 
 /** An int64 where -1 means null (optional limits such as retentionMs). */
@@ -82,7 +112,7 @@ export const nullableInt64Number: Codec<number | null> = {
   bytesMin: 8,
   write: (w, v) => w.int64(BigInt(v ?? -1)),
   read: (r) => {
-    const value = r.int64Number();
+    const value = safeInt64(r);
     return value === -1 ? null : value;
   },
 };
@@ -195,8 +225,11 @@ export function optional<T>(item: Codec<T>): Codec<T | undefined> {
 type Fields = Record<string, Codec<any>>;
 export type StructValue<F extends Fields> = { [K in keyof F]: CodecValue<F[K]> };
 
-/** The fields in declaration order, with no tags or padding between them. */
-export function struct<F extends Fields>(fields: F): Codec<StructValue<F>> {
+/**
+ * The fields in declaration order, with no tags or padding between them. `valueErrors`: the code
+ * for a field value out of range (see FieldValueError).
+ */
+export function struct<F extends Fields>(fields: F, options: { valueErrors?: ErrorCode } = {}): Codec<StructValue<F>> {
   const entries = Object.entries(fields);
   let bytesMin = 0;
   for (const [, codec] of entries) bytesMin += codec.bytesMin;
@@ -207,7 +240,15 @@ export function struct<F extends Fields>(fields: F): Codec<StructValue<F>> {
     },
     read: (r) => {
       const value: Record<string, unknown> = {};
-      for (const [name, codec] of entries) value[name] = codec.read(r);
+      let field = '';
+      try {
+        for (const [name, codec] of entries) {
+          field = name;
+          value[name] = codec.read(r);
+        }
+      } catch (error) {
+        throw error instanceof FieldValueError ? error.within(field, options.valueErrors) : error;
+      }
       return value as StructValue<F>;
     },
   };

@@ -99,7 +99,7 @@ const topicConfigFields = {
   messageTtlMs: nullableInt64Number,
   timestampAheadMsMax: nullableInt64Number,
 };
-export const topicConfig = struct(topicConfigFields);
+export const topicConfig = struct(topicConfigFields, { valueErrors: 'INVALID_CONFIG' });
 export type TopicConfig = CodecValue<typeof topicConfig>;
 
 /** The same fields, each preceded by a presence byte. */
@@ -113,7 +113,7 @@ export const topicConfigPartial = struct({
   segmentAgeMsMax: optional(int64Number),
   messageTtlMs: optional(nullableInt64Number),
   timestampAheadMsMax: optional(nullableInt64Number),
-});
+}, { valueErrors: 'INVALID_CONFIG' });
 export type TopicConfigPartial = CodecValue<typeof topicConfigPartial>;
 
 export const partitionState = struct({
