@@ -783,6 +783,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return [...active, ...stored].sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
   }
 
+  watchGroupMember(groupId: string, memberId: string, onGone: (error: WeirError) => void): () => void {
+    return this.#groups.watchMember(groupId, memberId, onGone);
+  }
+
   describeGroup(groupId: string): GroupDescription {
     validateGroupId(groupId);
     const live = this.#groups.describe(groupId);

@@ -49,6 +49,8 @@ interface Member {
   sessionTimer: NodeJS.Timeout | null;
   joinWaiter: ((result: JoinGroupResult | WeirError) => void) | null;
   syncWaiter: ((result: Buffer | WeirError) => void) | null;
+  /** Told once when the member leaves the group (see watchMember). */
+  watchers: Set<(error: WeirError) => void>;
 }
 
 interface Group {
@@ -192,6 +194,18 @@ export class GroupCoordinator {
     return [...this.#groups.values()].map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.state }));
   }
 
+  /**
+   * Calls `onGone` once when the member leaves the group (it left, missed its session timeout,
+   * did not rejoin a rebalance, or was replaced under its group instance id); returns the function
+   * that cancels the watch. UNKNOWN_MEMBER when it is not a member now.
+   */
+  watchMember(groupId: string, memberId: string, onGone: (error: WeirError) => void): () => void {
+    const member = this.#groups.get(groupId)?.members.get(memberId);
+    if (member === undefined) throw new WeirError('UNKNOWN_MEMBER', `${memberId} is not a member of group ${groupId}`);
+    member.watchers.add(onGone);
+    return () => member.watchers.delete(onGone);
+  }
+
   describe(groupId: string): Omit<GroupDescription, 'offsets'> | undefined {
     const group = this.#groups.get(groupId);
     if (group === undefined) return undefined;
@@ -287,6 +301,7 @@ export class GroupCoordinator {
     previous.syncWaiter?.(fenced);
     this.#stopSessionTimer(previous);
     group.members.delete(previous.memberId);
+    tellWatchers(previous, fenced);
     const member = newMember(request);
     member.assignment = previous.assignment;
     member.decodedAssignment = previous.decodedAssignment;
@@ -426,18 +441,19 @@ export class GroupCoordinator {
     member.sessionTimer = null;
   }
 
-  #dropMember(group: Group, member: Member): void {
+  #dropMember(group: Group, member: Member, reason = 'did not join the rebalance in time'): void {
     this.#stopSessionTimer(member);
     member.syncWaiter?.(new WeirError('UNKNOWN_MEMBER', `member ${member.memberId} was removed from group ${group.groupId}`));
     member.syncWaiter = null;
     group.members.delete(member.memberId);
     if (group.leaderId === member.memberId) group.leaderId = '';
+    tellWatchers(member, new WeirError('UNKNOWN_MEMBER', `member ${member.memberId} of group ${group.groupId} ${reason}`));
   }
 
   #removeMember(group: Group, member: Member, reason: string): void {
     member.joinWaiter?.(new WeirError('UNKNOWN_MEMBER', `member ${member.memberId} ${reason}`));
     member.joinWaiter = null;
-    this.#dropMember(group, member);
+    this.#dropMember(group, member, reason);
     if (group.members.size === 0) {
       if (group.rebalanceTimer) clearTimeout(group.rebalanceTimer);
       group.rebalanceTimer = null;
@@ -465,7 +481,14 @@ function newMember(request: JoinGroupRequest): Member {
     sessionTimer: null,
     joinWaiter: null,
     syncWaiter: null,
+    watchers: new Set(),
   };
+}
+
+function tellWatchers(member: Member, error: WeirError): void {
+  const watchers = [...member.watchers];
+  member.watchers.clear();
+  for (const watcher of watchers) watcher(error);
 }
 
 function subscribedTopics(member: Member): string[] {

@@ -275,6 +275,8 @@ export interface BrokerApi extends QueueBrokerApi {
   fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffset[]>;
   listGroups(): { groupId: string; protocolType: string; state: GroupStateName }[];
   describeGroup(groupId: string): GroupDescription;
+  /** Calls `onGone` once when the member leaves the group; returns the cancel. UNKNOWN_MEMBER when it is not a member. */
+  watchGroupMember(groupId: string, memberId: string, onGone: (error: WeirError) => void): () => void;
   deleteGroup(groupId: string): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
-import { isWeirError } from '../../util/errors.js';
+import { isWeirError, type WeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
@@ -168,6 +168,40 @@ test('push: a group member subscribes to its assignment from the committed offse
       (e) => isWeirError(e, 'ILLEGAL_GENERATION'),
     );
     await connection.request('leaveGroup', { groupId: 'pushers', memberId: joined.memberId });
+  } finally {
+    connection.close();
+  }
+});
+
+test('push: a group member\'s subscription ends with UNKNOWN_MEMBER when its session does, and delivers nothing after', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'group-lapse', config: { partitions: 1 } as never });
+    const joined = await connection.request(
+      'joinGroup',
+      { groupId: 'lapsing', memberId: '', groupInstanceId: null, sessionTimeoutMs: 1_000, rebalanceTimeoutMs: 1_000, topics: ['group-lapse'] },
+      10_000,
+    );
+    const deliveries: Delivery[] = [];
+    let ended: WeirError | null = null;
+    connection.subscribe(2, { onDelivery: (d) => deliveries.push(d), onEnd: (error) => (ended = error) });
+    await connection.request('subscribe', {
+      subscriptionId: 2,
+      source: { kind: 'group', groupId: 'lapsing', memberId: joined.memberId, generationId: joined.generationId, from: 'earliest' },
+      creditMessages: 100,
+      creditBytes: 1 << 20,
+      deliveryBytesMax: 1 << 20,
+    });
+    await connection.request('produce', { topic: 'group-lapse', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'member')) });
+    await waitFor(() => deliveries.length === 1);
+    // No heartbeats: the session ends after a second.
+    await waitFor(() => ended !== null, 5_000);
+    assert.equal(ended!.code, 'UNKNOWN_MEMBER');
+    assert.match(ended!.message, /missed its session timeout of 1000 ms/);
+    await connection.request('produce', { topic: 'group-lapse', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'after')) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(deliveries.length, 1, 'nothing is pushed to a former member');
+    await assert.rejects(connection.request('unsubscribe', { subscriptionId: 2 }), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
   } finally {
     connection.close();
   }

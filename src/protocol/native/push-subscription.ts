@@ -57,6 +57,7 @@ export class PushSubscription {
   #unpark: (() => void) | null = null;
   #stopped = false;
   #rotation = 0;
+  #unwatch: (() => void) | null = null;
   /** Bytes of the positions' rests, held in the read budget. */
   #restBytes = 0;
   /** Settles when the loop has finished (at once before `start`). */
@@ -81,6 +82,19 @@ export class PushSubscription {
     this.done = this.#run();
   }
 
+  /**
+   * Ends the subscription when `watch` says its source went away (a group member's session
+   * ended): no delivery follows, and the client hears the error in a subscription-end frame.
+   * `watch` returns its cancel, called when the subscription stops for any reason.
+   */
+  endWhen(watch: (end: (error: WeirError) => void) => () => void): void {
+    this.#unwatch = watch((error) => {
+      if (this.#stopped) return;
+      void this.stop();
+      this.#output.ended(this.id, error);
+    });
+  }
+
   credit(messages: number, bytes: number): void {
     this.#creditMessages = Math.min(creditMax, this.#creditMessages + messages);
     this.#creditBytes = Math.min(creditMax, this.#creditBytes + bytes);
@@ -90,6 +104,8 @@ export class PushSubscription {
   /** Stops the loop; no delivery frame is sent after this returns. */
   stop(): Promise<void> {
     this.#stopped = true;
+    this.#unwatch?.();
+    this.#unwatch = null;
     this.#abort.abort();
     this.#wake();
     this.#unpark?.();
@@ -131,6 +147,8 @@ export class PushSubscription {
     } catch (error) {
       if (this.#stopped) return;
       this.#stopped = true;
+      this.#unwatch?.();
+      this.#unwatch = null;
       const failure = asWeirError(error);
       this.#output.ended(this.id, failure);
     }

@@ -361,17 +361,18 @@ export class ServerConnection implements SubscriptionOutput {
     if (this.#closing || this.#socket.destroyed) throw new WeirError('SHUTTING_DOWN', 'the connection is closing');
     this.#checkFreeId(id); // again: pipelined subscribes passed the first check together
     // Registered now, started once the response is on its way (deliveries follow the response).
-    this.#subscriptions.set(
+    const subscription = new PushSubscription(this.#broker, {
       id,
-      new PushSubscription(this.#broker, {
-        id,
-        positions,
-        creditMessages: request.creditMessages,
-        creditBytes: request.creditBytes,
-        deliveryBytesMax: Math.min(request.deliveryBytesMax, this.#limits.frameBytesMax - deliveryOverheadBytesMax),
-        output: this,
-      }),
-    );
+      positions,
+      creditMessages: request.creditMessages,
+      creditBytes: request.creditBytes,
+      deliveryBytesMax: Math.min(request.deliveryBytesMax, this.#limits.frameBytesMax - deliveryOverheadBytesMax),
+      output: this,
+    });
+    const source = request.source;
+    // A member's assignment is its own only while it is a member (its partitions go to others).
+    if (source.kind === 'group') subscription.endWhen((end) => this.#broker.watchGroupMember(source.groupId, source.memberId, end));
+    this.#subscriptions.set(id, subscription);
     return positions;
   }
 
