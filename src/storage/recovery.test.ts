@@ -10,6 +10,7 @@ import type { FileSystem } from './file-system.js';
 import { HandlePool } from './handle-pool.js';
 import { IndexCache } from './index-cache.js';
 import { PartitionLog } from './partition-log.js';
+import { TailCache } from './tail-cache.js';
 import { CrashFileSystem } from './testing/crash-file-system.js';
 
 const root = await mkdtemp(join(tmpdir(), 'weir-recovery-test-'));
@@ -144,6 +145,27 @@ test('damage in the middle of the last segment refuses to open, naming file and 
   assert.equal(repaired.offsetEnd, BigInt(ends[3]!.offsetEnd));
   assert.ok(logs.some((line) => line.startsWith('error:') && line.includes('repair')));
   await repaired.close();
+});
+
+test('a read that meets damage in a sealed segment returns the good batches before it; the next read names the damage', async () => {
+  const disk = new CrashFileSystem();
+  const fileSystem = disk.view();
+  const small: LogConfig = { ...config, segmentBytesMax: 2000 };
+  const log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), tailCache: new TailCache(0), logger: () => undefined });
+  try {
+    for (let i = 0; i < 60; i++) await log.append(batchOf(i, 1));
+    assert.ok(log.segmentCount >= 2);
+    const first = `/p/${segmentName}`;
+    const content = Buffer.from(disk.contentOf(first)!);
+    const positions = [...batchPositions(content)];
+    content.writeInt32BE(0x7fff_0000, positions[3]!.position + 8); // the fourth batch's length
+    disk.setContent(first, content);
+    const read = await log.read(0n, 1 << 20);
+    assert.deepEqual(decodeBatches(read, { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString()), ['record-0', 'record-1', 'record-2']);
+    await assert.rejects(log.read(3n, 1 << 20), (error) => isWeirError(error, 'CORRUPT_MESSAGE') && error.message.includes(`${segmentName} is damaged at byte position ${positions[3]!.position}`));
+  } finally {
+    await log.close();
+  }
 });
 
 test('damage at the end of a sealed segment with later segments present is mid-log damage', async () => {

@@ -49,7 +49,9 @@ export async function readBatches(segment: Segment, context: SegmentContext, req
           if (at + total > got) return readExactly(segment, context, handle, position + at, total);
           let end = at + total;
           while (end + headerPrefixBytes <= got) {
-            const next = batchBytesAt(segment, buffer, end, position + end, limit);
+            const next = buffer.readInt32BE(end + batchOffsets.batchLength) + 12;
+            // Damage after good batches: they are returned, and the read that starts there reports it.
+            if (next < batchHeaderBytes || position + end + next > limit) break;
             if (end + next > got || end + next - at > request.bytesMax) break;
             end += next;
           }
