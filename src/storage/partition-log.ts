@@ -160,6 +160,7 @@ export class PartitionLog {
   #segments: Segment[];
   #offsetNext: bigint;
   #highWatermark: bigint;
+  readonly #gapsReported = new WeakSet<Segment>();
   #queue: QueueItem[] = [];
   #queueBytes = 0;
   #writerRunning = false;
@@ -344,9 +345,22 @@ export class PartitionLog {
         index = this.#segmentIndexFor(offset);
       } else {
         index = at + 1;
+        const next = this.#segments[index];
+        if (next !== undefined && offset < next.baseOffset) this.#reportGap(segment, offset, next);
       }
     }
     return Buffer.alloc(0);
+  }
+
+  /**
+   * `segment` ends at `offset`, before the next one starts: the offsets between are not on disk (a
+   * segment file deleted or cut short by hand). Readers go on from the next segment, as a
+   * Kafka-protocol reader skips any gap; the log says so once per segment.
+   */
+  #reportGap(segment: Segment, offset: bigint, next: Segment): void {
+    if (this.#gapsReported.has(segment)) return;
+    this.#gapsReported.add(segment);
+    this.#context.logger('error', `${this.dir}: offsets ${offset}..${next.baseOffset - 1n} are missing: ${segment.logPath} ends at ${offset} and the next segment starts at ${next.baseOffset} (a segment file deleted or cut short); readers skip to ${next.baseOffset}`);
   }
 
   /** The first record with a timestamp >= `timestampMs` (below the high watermark), or null. */

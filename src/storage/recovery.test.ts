@@ -168,6 +168,40 @@ test('a read that meets damage in a sealed segment returns the good batches befo
   }
 });
 
+test('a segment file missing from the middle of the log: readers skip to the next segment and the log names the missing offsets once', async () => {
+  const disk = new CrashFileSystem();
+  const fileSystem = disk.view();
+  const small: LogConfig = { ...config, segmentBytesMax: 300 };
+  let log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
+  for (let i = 0; i < 20; i++) await log.append(batchOf(i, 1));
+  await log.close();
+  const names = (await fileSystem.readdir('/p')).filter((name) => name.endsWith('.log')).sort();
+  assert.ok(names.length >= 4);
+  const [, missing, after] = names as [string, string, string];
+  await fileSystem.unlink(`/p/${missing}`);
+  const logs: string[] = [];
+  log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), tailCache: new TailCache(0), logger: (level, message) => logs.push(`${level}: ${message}`) });
+  try {
+    const missingFrom = BigInt(parseInt(missing, 10));
+    const resumeAt = BigInt(parseInt(after, 10));
+    const values: string[] = [];
+    for (let offset = 0n; offset < log.highWatermark; ) {
+      for (const record of decodeBatches(await log.read(offset, 1 << 20), { decompressedBytesMax: 1 << 20, offsetMin: offset })) {
+        values.push(record.value!.toString());
+        offset = record.offset + 1n;
+      }
+    }
+    const expected = Array.from({ length: 20 }, (_, i) => i).filter((i) => i < missingFrom || i >= resumeAt).map((i) => `record-${i}`);
+    assert.deepEqual(values, expected);
+    await log.read(missingFrom, 1 << 20);
+    const reported = logs.filter((line) => line.includes('are missing'));
+    assert.equal(reported.length, 1, logs.join('\n'));
+    assert.match(reported[0]!, new RegExp(`^error: /p: offsets ${missingFrom}\\.\\.${resumeAt - 1n} are missing: /p/${names[0]} ends at ${missingFrom}`));
+  } finally {
+    await log.close();
+  }
+});
+
 test('damage at the end of a sealed segment with later segments present is mid-log damage', async () => {
   const disk = new CrashFileSystem();
   const fileSystem = disk.view();
