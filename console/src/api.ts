@@ -106,7 +106,7 @@ export interface Subscription {
 export interface DeadLetter {
   partition: number;
   offset: number;
-  timestampMs: number;
+  timestamp: number;
   key: string | null;
   value: string | null;
   headers: Headers;

@@ -219,6 +219,7 @@ export class QueueSubscription implements ConsumerOwner {
   #lease(entry: QueueEntry, consumer: QueueConsumerSession, nowMs: number): void {
     entry.state = 'leased';
     entry.deliveryCount++;
+    if (entry.deliveryCount > 1) this.#redeliveriesTotal++;
     entry.leaseDeadlineMs = nowMs + this.config.ackTimeoutMs;
     entry.holder = consumer;
     consumer.leases.add(entry);
@@ -588,7 +589,6 @@ export class QueueSubscription implements ConsumerOwner {
     if (entry.deliveryCount >= this.config.deliveriesMax) {
       return this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`, false);
     }
-    this.#redeliveriesTotal++;
     entry.dueAtMs = nowMs + delayMs;
     this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveryCount, entry.dueAtMs);
     if (delayMs <= 0) {

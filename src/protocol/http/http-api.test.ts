@@ -323,6 +323,26 @@ describe('HTTP API: produce, browse, admin, errors', () => {
     }
   });
 
+  test('openapi.json declares exactly the query parameters each route takes', () => {
+    const paths = openApiDocument.paths as Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+    for (const route of http.listener.routes()) {
+      if (route.path === '/console') continue; // a redirect openapi.json leaves out (/console/{path} covers it)
+      const operation = paths[route.path.replace('*}', '}')]![route.method.toLowerCase()]!;
+      const declared = (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+      const taken = route.query === 'ignored' ? [] : route.query;
+      assert.deepEqual([...declared].sort(), [...taken].sort(), `${route.method} ${route.path}`);
+    }
+  });
+
+  test('PUT on a subscription of a missing topic answers 404 UNKNOWN_TOPIC without auto-creation, as the native protocol does, and makes nothing', async () => {
+    const answer = await http.call('PUT', '/v1/topics/never-made/subscriptions/w');
+    assert.deepEqual([answer.status, answer.body.error.code], [404, 'UNKNOWN_TOPIC']);
+    assert.equal((await http.call('GET', '/v1/topics/never-made')).status, 404);
+    assert.deepEqual((await http.call('GET', '/v1/subscriptions?topic=never-made')).body.subscriptions, []);
+    // The broker every protocol calls refuses the same way (native createSubscription, weir subscription create).
+    await assert.rejects(http.broker.createSubscription('never-made', 'w'), { code: 'UNKNOWN_TOPIC' });
+  });
+
   test('/ redirects to the console, the demo page is served, /metrics answers Prometheus text', async () => {
     const root = await fetch(`${http.base}/`, { redirect: 'manual' });
     assert.equal(root.status, 302);

@@ -283,6 +283,79 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.equal(await upgradeStatus(`ws://127.0.0.1:${http.port}/v1/topics/membered/ws?type=stream&subscription=kafka-g`, {}), 409);
   });
 
+  test('every route refuses a query parameter it does not take, or one given twice, naming it, and does nothing', async () => {
+    await http.call('POST', '/v1/topics', { name: 'asked' });
+    await http.call('POST', '/v1/topics/asked/messages', { messages: [{ value: 'kept' }] });
+    await http.call('PUT', '/v1/topics/asked/subscriptions/asked-queue');
+    await http.broker.commitOffsets({ groupId: 'asked-group' }, [{ topic: 'asked', partition: 0, offset: 0n, metadata: null }]);
+    const values = { topic: 'asked', subscription: 'asked-queue', group: 'asked-group', partition: '0' } as Record<string, string>;
+    const routes = http.listener.routes().filter((route) => route.query !== 'ignored');
+    assert.ok(routes.length >= 25, `only ${routes.length} routes`);
+    for (const route of routes) {
+      const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => values[name]!);
+      const answer = await http.call(route.method, `${path}?bogus=1`);
+      assert.equal(answer.status, 400, `${route.method} ${route.path}`);
+      assert.equal(answer.body.error.code, 'INVALID_REQUEST');
+      assert.match(answer.body.error.message, /unknown query parameter "bogus"/, `${route.method} ${route.path}`);
+    }
+    // Nothing ran: no DELETE deleted, no read consumed or committed.
+    assert.equal((await http.call('GET', '/v1/topics/asked')).status, 200);
+    assert.equal((await http.call('GET', '/v1/topics/asked/subscriptions/asked-queue')).body.backlogMessages, 1);
+    assert.equal((await http.call('GET', '/v1/groups/asked-group')).body.offsets[0].offset, 0);
+    // A misspelt parameter is named, with what the route takes; a repeated one is named too.
+    const misspelt = await http.call('GET', '/v1/topics/asked/messages?subscription=asked-group&wait_ms=100');
+    assert.equal(misspelt.status, 400);
+    assert.match(misspelt.body.error.message, /"wait_ms".*subscription, type, from, encoding, max, waitMs/);
+    const twice = await http.call('GET', '/v1/topics/asked/messages?subscription=asked-group&max=1&max=5');
+    assert.equal(twice.status, 400);
+    assert.match(twice.body.error.message, /query parameter max is given more than once/);
+    assert.equal((await http.call('GET', '/v1/groups/asked-group')).body.offsets[0].offset, 0, 'the refused reads committed nothing');
+    const upgrade = await raw(http.port, 'GET', '/v1/topics/asked/ws?subscription=asked-group&credits=5', {
+      connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    });
+    assert.equal(upgrade.status, 400);
+    assert.match(JSON.parse(upgrade.text).error.message, /unknown query parameter "credits"/);
+    // The parameters each route takes still work; web pages ignore their query.
+    assert.equal((await http.call('GET', '/v1/topics?internal=true')).status, 200);
+    assert.equal((await http.call('GET', '/v1/topics?internal=yes')).status, 400);
+    assert.equal((await http.call('GET', '/v1/subscriptions?topic=asked')).body.subscriptions.length, 1);
+    assert.equal((await http.call('GET', '/v1/topics/asked/partitions/0/messages?offset=0&max=1&waitMs=0&encoding=base64')).status, 200);
+    assert.equal((await http.call('GET', '/v1/topics/asked/messages?subscription=asked-group&type=stream&from=earliest&max=1&waitMs=0&encoding=utf8')).status, 200);
+    assert.equal((await fetch(`${http.base}/demo/chat?utm_source=mail`)).status, 200);
+    assert.equal((await fetch(`${http.base}/?utm_source=mail`, { redirect: 'manual' })).status, 302);
+  });
+
+  test('names with bad percent-escapes in a query or a path are refused naming the parameter, not read as U+FFFD', async () => {
+    await http.call('POST', '/v1/topics', { name: 'escaped' });
+    await http.call('POST', '/v1/topics/escaped/messages', { messages: [{ value: 'x' }] });
+    for (const bad of ['%FF', '%FE', 'a%ZZ', '%ED%A0%80', '%C3']) {
+      const read = await http.call('GET', `/v1/topics/escaped/messages?subscription=${bad}&type=stream&waitMs=0`);
+      assert.equal(read.status, 400, bad);
+      assert.equal(read.body.error.code, 'INVALID_REQUEST');
+      assert.match(read.body.error.message, /^query parameter subscription: expected percent-encoded UTF-8 text/, bad);
+    }
+    assert.deepEqual((await http.call('GET', '/v1/groups')).body.groups.filter((g: any) => /\uFFFD|%/.test(g.groupId)), [], 'no group was made of a bad name');
+    const listed = await http.call('GET', '/v1/subscriptions?topic=%FF');
+    assert.deepEqual([listed.status, listed.body.error.message], [400, 'query parameter topic: expected percent-encoded UTF-8 text, got "%FF"']);
+    assert.match((await http.call('GET', '/v1/topics?%FF=true')).body.error.message, /^query parameter name: expected percent-encoded UTF-8 text/);
+    // Percent-encoded UTF-8, and + for a space, read as sent.
+    const good = await http.call('GET', '/v1/topics/escaped/messages?subscription=caf%C3%A9+au+lait&type=stream&waitMs=0');
+    assert.deepEqual(good.body.messages.map((m: any) => m.value), ['x']);
+    assert.equal((await http.call('GET', `/v1/groups/${encodeURIComponent('café au lait')}`)).status, 200);
+    // Paths: the parameter is named.
+    for (const [method, path, name] of [['GET', '/v1/groups/%FF', 'group'], ['DELETE', '/v1/topics/%E9', 'topic'], ['PUT', '/v1/topics/escaped/subscriptions/%ZZ', 'subscription']]) {
+      const answer = await http.call(method!, path!);
+      assert.equal(answer.status, 400, path);
+      assert.match(answer.body.error.message, new RegExp(`^path parameter ${name}: expected percent-encoded UTF-8 text`), path);
+    }
+    const key = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+    for (const [path, pattern] of [['/v1/topics/escaped/ws?subscription=%FF', /^query parameter subscription:/], ['/v1/topics/%FF/ws', /^path parameter topic:/]] as const) {
+      const upgrade = await raw(http.port, 'GET', path, key);
+      assert.equal(upgrade.status, 400, path);
+      assert.match(JSON.parse(upgrade.text).error.message, pattern, path);
+    }
+  });
+
   test('a WebSocket upgrade without Sec-WebSocket-Key gets a JSON 400', async () => {
     await http.call('POST', '/v1/topics', { name: 'keyless' });
     const answer = await raw(http.port, 'GET', '/v1/topics/keyless/ws', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' });

@@ -26,8 +26,9 @@ import { openApiDocument } from './openapi.js';
 import { HttpProducer } from './produce.js';
 import { QueueConsumers } from './queue-consumers.js';
 import { addAdminRoutes } from './routes-admin.js';
-import { addMessageRoutes, sourceFor } from './routes-messages.js';
-import { Router, type RouteRequest } from './router.js';
+import { parseQuery } from './query-string.js';
+import { addMessageRoutes, sourceFor, subscribeQuery } from './routes-messages.js';
+import { Router, decodePathParameter, type Route, type RouteRequest } from './router.js';
 import { SseSession } from './sse-session.js';
 import { consoleDirDefault, serveStatic } from './static-files.js';
 import { GroupReaders } from './stream-read.js';
@@ -114,7 +115,7 @@ export class HttpListener {
   }
 
   /** Every route (method and path pattern), as the OpenAPI description lists them. */
-  routes(): { method: string; path: string; summary: string }[] {
+  routes(): Route[] {
     return this.#router.routes();
   }
 
@@ -123,19 +124,20 @@ export class HttpListener {
     const context = this.#context;
     router.add('GET', '/openapi.json', 'This OpenAPI description', ({ res }) => sendJson(res, 200, openApiDocument));
     router.add('GET', '/metrics', 'Prometheus metrics', (r) => this.#serveMetrics(r));
-    router.add('GET', '/', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'));
-    router.add('GET', '/console', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'));
-    router.add('GET', '/console/{path*}', 'The web console', ({ req, res, params }) =>
-      serveStatic(res, this.#options.consoleDir ?? consoleDirDefault, params.path!, req.method === 'HEAD'),
-    );
+    // Web pages: a query (a link's tracking parameters, a cache buster) is theirs to ignore.
+    const page = { query: 'ignored' } as const;
+    router.add('GET', '/', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'), page);
+    router.add('GET', '/console', 'Redirect to the web console', ({ res }) => redirect(res, '/console/'), page);
+    const consoleDir = this.#options.consoleDir ?? consoleDirDefault;
+    router.add('GET', '/console/{path*}', 'The web console', ({ req, res, params }) => serveStatic(res, consoleDir, params.path!, req.method === 'HEAD'), page);
     router.add('GET', '/demo/chat', 'Chat-room demo page', ({ res }) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(demoChatHtml), 'cache-control': 'no-cache' });
       res.end(demoChatHtml);
-    });
+    }, page);
     addAdminRoutes(router, context);
     addMessageRoutes(router, context);
     // Subscriptions consume (and a stream never ends): HEAD is refused, never run as a GET.
-    const subscription = { head: false };
+    const subscription = { head: false, query: subscribeQuery };
     router.add('GET', '/v1/topics/{topic}/ws', 'WebSocket subscription', () => {
       throw new HttpStatusError(426, 'INVALID_REQUEST', 'this route is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)');
     }, subscription);
@@ -214,7 +216,8 @@ export class HttpListener {
         throw new HttpStatusError(405, 'INVALID_REQUEST', `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`);
       }
       api = `${req.method} ${match.path}`;
-      await match.handler({ req, res, params: match.params, query: url.searchParams, signal });
+      const query = match.query === 'ignored' ? new URLSearchParams() : parseQuery(url.search, match.query);
+      await match.handler({ req, res, params: match.params, query, signal });
     } catch (error) {
       const weirError = asWeirError(error);
       if (statusOf(weirError) >= 500 && weirError.code !== 'SHUTTING_DOWN') this.#log('error', `HTTP ${req.method} ${req.url}: ${weirError.message}`);
@@ -245,9 +248,10 @@ export class HttpListener {
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = /^\/v1\/topics\/([^/]+)\/ws$/.exec(url.pathname);
       if (match === null) throw new HttpStatusError(404, 'INVALID_REQUEST', `no WebSocket endpoint at ${url.pathname}; use /v1/topics/{topic}/ws`);
-      const topic = decodePathSegment(match[1]!);
-      const target = targetOf(topic, url.searchParams);
-      const source = sourceFor(this.#context, topic, url.searchParams, { session: true });
+      const topic = decodePathParameter('topic', match[1]!);
+      const query = parseQuery(url.search, subscribeQuery);
+      const target = targetOf(topic, query);
+      const source = sourceFor(this.#context, topic, query, { session: true });
       this.#webSockets.handleUpgrade(req, socket, head, (webSocket) => this.#track(new WebSocketSession(this.#context, webSocket, source, target)));
     } catch (error) {
       endWithError(socket, asWeirError(error));
@@ -306,14 +310,6 @@ function targetOf(topic: string, query: URLSearchParams): SessionTarget {
   const subscription = query.get('subscription');
   const queue = query.get('type') === 'queue' && subscription !== null && subscription !== '' ? { subscription } : null;
   return { topic, queue };
-}
-
-function decodePathSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new HttpStatusError(400, 'INVALID_REQUEST', `path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
-  }
 }
 
 function redirect(res: ServerResponse, location: string): void {

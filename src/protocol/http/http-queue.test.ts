@@ -150,6 +150,35 @@ describe('HTTP queue subscriptions', () => {
     assert.equal((await http.call('GET', '/v1/dead-letters/no-such-dlq')).status, 404);
   });
 
+  test('a dead letter shows the message as other reads do (timestamp, not timestampMs), then its origin and reason', async () => {
+    await http.call('POST', '/v1/topics', { name: 'lettered' });
+    await http.call('POST', '/v1/topics', { name: 'lettered.w.dlq' });
+    await http.call('PUT', '/v1/topics/lettered/subscriptions/w', immediate);
+    await http.call('POST', '/v1/topics/lettered/messages', { messages: [{ key: 'k', value: 'bad', headers: { trace: 't' } }] });
+    const [received] = await receiveAll('lettered', 'w', 1);
+    await http.call('POST', '/v1/topics/lettered/subscriptions/w/reject', { receipts: [received.receipt], reason: 'cannot parse' });
+    let letters: any[] = [];
+    for (let attempt = 0; attempt < 50 && letters.length < 1; attempt++) {
+      letters = (await http.call('GET', '/v1/dead-letters/lettered.w.dlq?encoding=base64')).body.deadLetters ?? [];
+      if (letters.length < 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const [letter] = letters;
+    const browsed = (await http.call('GET', `/v1/topics/lettered.w.dlq/partitions/${letter.partition}/messages?offset=${letter.offset}&max=1&encoding=base64`)).body.messages[0];
+    // The message fields are those of a browse of the dead-letter topic, in the same order, with the same encoding.
+    const messageFields = ['partition', 'offset', 'timestamp', 'key', 'value'];
+    assert.deepEqual(Object.keys(letter).slice(0, 6), [...messageFields, 'headers']);
+    assert.deepEqual(messageFields.map((f) => letter[f]), messageFields.map((f) => browsed[f]));
+    assert.equal(letter.key, Buffer.from('k').toString('base64'));
+    assert.deepEqual(letter.headers, { trace: Buffer.from('t').toString('base64') });
+    assert.equal(typeof letter.timestamp, 'number');
+    assert.ok(!('timestampMs' in letter));
+    assert.deepEqual(
+      [letter.deliveryCount, letter.originalTopic, letter.originalPartition, letter.originalOffset, letter.subscription, letter.reason],
+      [1, 'lettered', received.partition, received.offset, 'w', 'rejected: cannot parse'],
+    );
+    assert.ok(letter.deadLetteredAtMs >= letter.timestamp);
+  });
+
   test('WebSocket queue: credits bound deliveries, acks over the socket, leases return when it closes', async () => {
     await http.call('POST', '/v1/topics', { name: 'ws-jobs' });
     await http.call('PUT', '/v1/topics/ws-jobs/subscriptions/w', immediate);

@@ -3,7 +3,7 @@
  * text. TopicDescription and SubscriptionDescription carry no Buffers and pass through unchanged.
  */
 import type { DeadLetter, GroupDescription } from '../../broker/types.js';
-import { bytesText, headersJson, type Encoding } from './message-json.js';
+import { recordJson, type Encoding, type MessageJson } from './message-json.js';
 
 export function groupJson(group: GroupDescription): unknown {
   return {
@@ -15,11 +15,27 @@ export function groupJson(group: GroupDescription): unknown {
   };
 }
 
-export function deadLetterJson(letter: DeadLetter, encoding: Encoding): unknown {
+/** A dead letter: the message as every other message view shows it (message-json.ts), then where it came from and why. */
+export interface DeadLetterJson extends MessageJson {
+  deliveryCount: number;
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: bigint;
+  subscription: string;
+  reason: string;
+  deadLetteredAtMs: number;
+}
+
+export function deadLetterJson(letter: DeadLetter, encoding: Encoding): DeadLetterJson {
+  const { partition, offset, timestampMs, key, value, headers } = letter;
   return {
-    ...letter,
-    key: bytesText(letter.key, encoding),
-    value: bytesText(letter.value, encoding),
-    headers: headersJson(letter.headers, encoding),
+    ...recordJson(partition, { offset, timestamp: timestampMs, key, value, headers }, encoding),
+    deliveryCount: letter.deliveryCount,
+    originalTopic: letter.originalTopic,
+    originalPartition: letter.originalPartition,
+    originalOffset: letter.originalOffset,
+    subscription: letter.subscription,
+    reason: letter.reason,
+    deadLetteredAtMs: letter.deadLetteredAtMs,
   };
 }

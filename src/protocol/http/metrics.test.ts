@@ -8,9 +8,11 @@ import { test } from 'node:test';
 import { Broker } from '../../broker/broker.js';
 import type { BrokerApi, QueueBrokerApi, SubscriptionDescription } from '../../broker/types.js';
 import { RecordBatchBuilder } from '../../format/record-batch.js';
+import { metricLabelSetsMax } from '../../util/metrics.js';
 import { KafkaListener } from '../kafka/kafka-listener.js';
 import { NativeListener } from '../native/listener.js';
 import { metricsText } from './metrics.js';
+import { startTestHttp } from './testing-http.js';
 
 // ---- a small, strict reader of the text exposition format 0.0.4
 
@@ -221,4 +223,53 @@ test('metricsText: queue subscriptions come from listSubscriptions when the brok
   assert.equal(valueOf(families, 'weir_subscription_acked_total', labels), 9);
   const withoutQueues = parseExposition(metricsText({ listTopics: () => [], listGroups: () => [] } as unknown as BrokerApi & QueueBrokerApi));
   assert.ok(!withoutQueues.has('weir_subscription_backlog_messages'));
+});
+
+test('GET /metrics: a nacked message counts as redelivered once it is delivered again, not while it waits', async (t) => {
+  const http = await startTestHttp();
+  t.after(() => http.stop());
+  await http.call('POST', '/v1/topics', { name: 'retried' });
+  assert.equal((await http.call('PUT', '/v1/topics/retried/subscriptions/w')).status, 201);
+  await http.call('POST', '/v1/topics/retried/messages', { messages: [{ value: 'job' }, { value: 'other' }] });
+  const received = await http.call('GET', '/v1/topics/retried/messages?subscription=w&type=queue&waitMs=5000&max=2');
+  assert.equal(received.body.messages.length, 2);
+  const [job, other] = received.body.messages;
+  const nacked = await http.call('POST', '/v1/topics/retried/subscriptions/w/nack', { receipts: [job.receipt], delayMs: 3_600_000 });
+  assert.deepEqual(nacked.body.results, [null]);
+  assert.deepEqual((await http.call('POST', '/v1/topics/retried/subscriptions/w/nack', { receipts: [other.receipt], delayMs: 0 })).body.results, [null]);
+  const labels = { topic: 'retried', subscription: 'w' };
+  const scrape = async () => parseExposition(await (await fetch(`${http.base}/metrics`)).text());
+  // Nothing was delivered a second time yet: one waits an hour, the other for a receive.
+  assert.equal(valueOf(await scrape(), 'weir_subscription_redeliveries_total', labels), 0);
+  const again = await http.call('GET', '/v1/topics/retried/messages?subscription=w&type=queue&waitMs=5000');
+  assert.deepEqual(again.body.messages.map((m: { value: string }) => m.value), ['other']);
+  const families = await scrape();
+  assert.equal(valueOf(families, 'weir_subscription_redeliveries_total', labels), 1);
+  assert.equal(valueOf(families, 'weir_subscription_scheduled_messages', labels), 1);
+});
+
+test('GET /metrics past metricLabelSetsMax: scrape-time label sets left out are a gauge per scrape, not counted again at every scrape', async (t) => {
+  const http = await startTestHttp();
+  t.after(() => http.stop());
+  await http.broker.createTopic('crowded', { partitions: 1 });
+  const groupCount = metricLabelSetsMax + 3;
+  for (let first = 0; first < groupCount; first += 500) {
+    const commits = [];
+    for (let i = first; i < Math.min(groupCount, first + 500); i++) {
+      commits.push(http.broker.commitOffsets({ groupId: `g${i}` }, [{ topic: 'crowded', partition: 0, offset: 0n, metadata: null }]));
+    }
+    await Promise.all(commits);
+  }
+  const scrape = async (): Promise<Map<string, Family>> => parseExposition(await (await fetch(`${http.base}/metrics`)).text());
+  for (let i = 0; i < 3; i++) {
+    const families = await scrape();
+    for (const metric of ['weir_group_members', 'weir_group_committed_offset', 'weir_group_lag_messages']) {
+      assert.equal(families.get(metric)!.samples.length, metricLabelSetsMax, metric);
+      // The process-wide counter would count the same three label sets again at each scrape (3, 6, 9).
+      assert.equal(valueOf(families, 'weir_metrics_label_sets_dropped_total', { metric }), undefined, `scrape ${i + 1}: ${metric} in the process-wide counter`);
+      assert.equal(valueOf(families, 'weir_metrics_scrape_label_sets_dropped', { metric }), 3, `scrape ${i + 1}: ${metric}`);
+    }
+    assert.equal(families.get('weir_metrics_scrape_label_sets_dropped')!.type, 'gauge');
+    assert.equal(valueOf(families, 'weir_metrics_scrape_label_sets_dropped', { metric: 'weir_partition_log_end_offset' }), undefined, 'a metric that left nothing out has no series');
+  }
 });

@@ -5,12 +5,15 @@
  * backlogs, and process figures. docs/metrics.md describes every metric.
  *
  * The scrape-time part is built in a fresh registry per scrape, so a deleted topic, group or
- * subscription disappears from the next scrape; every metric there is bounded by
- * `metricLabelSetsMax` series like any other.
+ * subscription disappears from the next scrape. Every metric there is bounded by
+ * `metricLabelSetsMax` series like any other; the label sets past the bound are left out of the
+ * scrape and counted by the gauge `weir_metrics_scrape_label_sets_dropped{metric}` (ScrapeSeries),
+ * not by the process-wide counter `weir_metrics_label_sets_dropped_total`: the series are built
+ * anew at every scrape, so that counter would count the same label sets again at each one.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { BrokerApi, GroupDescription, QueueBrokerApi } from '../../broker/types.js';
-import { metrics, MetricsRegistry, renderMetrics } from '../../util/metrics.js';
+import { metricLabelSetsMax, metrics, MetricsRegistry, renderMetrics, type Labels } from '../../util/metrics.js';
 
 export { metricsContentType } from '../../util/metrics.js';
 
@@ -20,14 +23,45 @@ export const eventLoopResolutionMs = 10;
 /** The whole exposition for one scrape. */
 export function metricsText(broker: BrokerApi & QueueBrokerApi): string {
   const scrape = new MetricsRegistry();
-  addPartitions(scrape, broker);
-  addGroups(scrape, broker);
-  addSubscriptions(scrape, broker);
+  const series = new ScrapeSeries();
+  addPartitions(scrape, series, broker);
+  addGroups(scrape, series, broker);
+  addSubscriptions(scrape, series, broker);
   addProcess(scrape);
+  series.addDropped(scrape);
   return renderMetrics([metrics, scrape]);
 }
 
-function addPartitions(registry: MetricsRegistry, broker: BrokerApi): void {
+/** A scrape-time metric: a fresh one per scrape, so every series it is asked for is a new label set. */
+interface ScrapeMetric<S> {
+  readonly name: string;
+  readonly seriesCount: number;
+  series(labels: Labels): S;
+}
+
+/**
+ * Hands out the scrape-time series up to `metricLabelSetsMax` per metric and counts the label sets
+ * past it, which this scrape leaves out.
+ */
+class ScrapeSeries {
+  /** Metric name → label sets left out (one entry per scrape-time metric at most: bounded). */
+  readonly #dropped = new Map<string, number>();
+
+  /** The series for `labels`, or null when the metric is full (the label set is left out). */
+  of<S>(metric: ScrapeMetric<S>, labels: Labels): S | null {
+    if (metric.seriesCount < metricLabelSetsMax) return metric.series(labels);
+    this.#dropped.set(metric.name, (this.#dropped.get(metric.name) ?? 0) + 1);
+    return null;
+  }
+
+  addDropped(registry: MetricsRegistry): void {
+    const help = `Label sets this scrape left out because their metric already held ${metricLabelSetsMax}`;
+    const dropped = registry.gauge({ name: 'weir_metrics_scrape_label_sets_dropped', help, labelNames: ['metric'] });
+    for (const [metric, count] of this.#dropped) dropped.series({ metric }).set(count);
+  }
+}
+
+function addPartitions(registry: MetricsRegistry, series: ScrapeSeries, broker: BrokerApi): void {
   const labelNames = ['topic', 'partition'];
   const start = registry.gauge({ name: 'weir_partition_log_start_offset', help: 'First offset still in the partition log', labelNames });
   const end = registry.gauge({ name: 'weir_partition_log_end_offset', help: 'Offset the next appended record gets', labelNames });
@@ -36,15 +70,15 @@ function addPartitions(registry: MetricsRegistry, broker: BrokerApi): void {
   for (const topic of broker.listTopics({ includeInternal: true })) {
     for (const state of topic.partitions) {
       const labels = { topic: topic.name, partition: String(state.partition) };
-      start.series(labels).set(Number(state.offsetStart));
-      end.series(labels).set(Number(state.offsetEnd));
-      watermark.series(labels).set(Number(state.highWatermark));
-      size.series(labels).set(state.sizeBytes);
+      series.of(start, labels)?.set(Number(state.offsetStart));
+      series.of(end, labels)?.set(Number(state.offsetEnd));
+      series.of(watermark, labels)?.set(Number(state.highWatermark));
+      series.of(size, labels)?.set(state.sizeBytes);
     }
   }
 }
 
-function addGroups(registry: MetricsRegistry, broker: BrokerApi): void {
+function addGroups(registry: MetricsRegistry, series: ScrapeSeries, broker: BrokerApi): void {
   const labelNames = ['group', 'topic', 'partition'];
   const members = registry.gauge({ name: 'weir_group_members', help: 'Members of the consumer group', labelNames: ['group'] });
   const committed = registry.gauge({ name: 'weir_group_committed_offset', help: 'Offset the consumer group committed for the partition', labelNames });
@@ -56,17 +90,17 @@ function addGroups(registry: MetricsRegistry, broker: BrokerApi): void {
     } catch {
       continue; // gone since it was listed, or stored under an id no longer valid: one group never fails the scrape
     }
-    members.series({ group: groupId }).set(group.members.length);
+    series.of(members, { group: groupId })?.set(group.members.length);
     for (const entry of group.offsets) {
       if (entry.offset < 0n) continue; // nothing committed for this partition
       const labels = { group: groupId, topic: entry.topic, partition: String(entry.partition) };
-      committed.series(labels).set(Number(entry.offset));
-      lag.series(labels).set(Number(entry.lag));
+      series.of(committed, labels)?.set(Number(entry.offset));
+      series.of(lag, labels)?.set(Number(entry.lag));
     }
   }
 }
 
-function addSubscriptions(registry: MetricsRegistry, broker: Partial<QueueBrokerApi>): void {
+function addSubscriptions(registry: MetricsRegistry, series: ScrapeSeries, broker: Partial<QueueBrokerApi>): void {
   // The queue core may be absent (an older broker, a stub in tests): then there is nothing to show.
   if (typeof broker.listSubscriptions !== 'function') return;
   const labelNames = ['topic', 'subscription'];
@@ -78,20 +112,20 @@ function addSubscriptions(registry: MetricsRegistry, broker: Partial<QueueBroker
   const scheduled = gauge('scheduled_messages', 'Messages waiting for a delivery time or a redelivery backoff');
   const consumers = gauge('consumers', 'Consumers attached to the subscription');
   const oldestAge = gauge('oldest_message_age_seconds', 'Age of the oldest unsettled message (0 when the backlog is empty)');
-  const redeliveries = counter('redeliveries_total', 'Messages delivered again after a nack or an expired lease');
+  const redeliveries = counter('redeliveries_total', 'Deliveries of messages delivered before (after a nack, an expired lease or a consumer that closed holding them)');
   const deadLetters = counter('dead_letters_total', 'Messages moved to the dead-letter topic');
   const acked = counter('acked_total', 'Messages acknowledged');
   for (const subscription of broker.listSubscriptions()) {
     const labels = { topic: subscription.topic, subscription: subscription.name };
-    backlogMessages.series(labels).set(subscription.backlogMessages);
-    backlogBytes.series(labels).set(subscription.backlogBytes);
-    inFlight.series(labels).set(subscription.inFlight);
-    scheduled.series(labels).set(subscription.scheduled);
-    consumers.series(labels).set(subscription.consumers);
-    oldestAge.series(labels).set((subscription.oldestMessageAgeMs ?? 0) / 1000);
-    redeliveries.series(labels).inc(subscription.redeliveriesTotal);
-    deadLetters.series(labels).inc(subscription.deadLettersTotal);
-    acked.series(labels).inc(subscription.ackedTotal);
+    series.of(backlogMessages, labels)?.set(subscription.backlogMessages);
+    series.of(backlogBytes, labels)?.set(subscription.backlogBytes);
+    series.of(inFlight, labels)?.set(subscription.inFlight);
+    series.of(scheduled, labels)?.set(subscription.scheduled);
+    series.of(consumers, labels)?.set(subscription.consumers);
+    series.of(oldestAge, labels)?.set((subscription.oldestMessageAgeMs ?? 0) / 1000);
+    series.of(redeliveries, labels)?.inc(subscription.redeliveriesTotal);
+    series.of(deadLetters, labels)?.inc(subscription.deadLettersTotal);
+    series.of(acked, labels)?.inc(subscription.ackedTotal);
   }
 }
 

@@ -154,7 +154,7 @@ const schemas = {
       inFlight: { type: 'integer' },
       scheduled: { type: 'integer' },
       oldestMessageAgeMs: { type: ['integer', 'null'] },
-      redeliveriesTotal: { type: 'integer' },
+      redeliveriesTotal: { type: 'integer', description: 'deliveries of messages delivered before (after a nack, an expired lease or a consumer gone) since the broker started' },
       deadLettersTotal: { type: 'integer' },
       ackedTotal: { type: 'integer' },
       deliveryCounts: { type: 'object', additionalProperties: { type: 'integer' } },
@@ -178,10 +178,12 @@ const schemas = {
   },
   DeadLetter: {
     type: 'object',
+    description: 'the message as in Message (its partition and offset in the dead-letter topic), then where it came from and why',
+    required: ['partition', 'offset', 'timestamp', 'key', 'value', 'headers', 'deliveryCount', 'originalTopic', 'originalPartition', 'originalOffset', 'subscription', 'reason', 'deadLetteredAtMs'],
     properties: {
       partition: { type: 'integer' },
       offset: { type: 'integer' },
-      timestampMs: { type: 'integer' },
+      timestamp: { type: 'integer', description: 'milliseconds since the epoch' },
       key: { type: ['string', 'null'] },
       value: { type: ['string', 'null'] },
       headers: { type: 'object', additionalProperties: { type: ['string', 'null'] } },
@@ -191,7 +193,7 @@ const schemas = {
       subscription: { type: 'string' },
       deliveryCount: { type: 'integer' },
       reason: { type: 'string' },
-      deadLetteredAtMs: { type: 'integer' },
+      deadLetteredAtMs: { type: 'integer', description: 'milliseconds since the epoch' },
     },
   },
 };

@@ -1,11 +1,14 @@
 /**
  * Method and path matching for the route table (docs/http-api.md). Patterns name parameters in
  * braces, `/v1/topics/{topic}`; a parameter matches one percent-decoded path segment, except a
- * last `{name*}`, which matches the rest of the path (possibly empty), undecoded. HEAD runs a
- * route's GET (Node leaves the body out) unless the route says its GET is not safe to run so.
+ * last `{name*}`, which matches the rest of the path (possibly empty), undecoded. A segment that
+ * is not percent-encoded UTF-8 is refused naming its parameter. HEAD runs a route's GET (Node
+ * leaves the body out) unless the route says its GET is not safe to run so. Each route names the
+ * query parameters it reads (query-string.ts refuses any other).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WeirError } from '../../util/errors.js';
+import { decodeComponent } from './query-string.js';
+import { invalid } from './schema.js';
 
 export interface RouteRequest {
   req: IncomingMessage;
@@ -18,11 +21,18 @@ export interface RouteRequest {
 
 export type RouteHandler = (request: RouteRequest) => Promise<void> | void;
 
+/**
+ * The query parameters a route reads; any other is refused (400). `ignored`: a web page, which
+ * reads no query and leaves alone whatever a browser or a link put there.
+ */
+export type RouteQuery = readonly string[] | 'ignored';
+
 export interface Route {
   method: string;
   /** The pattern as written, e.g. `/v1/topics/{topic}`. */
   path: string;
   summary: string;
+  query: RouteQuery;
 }
 
 export interface RouteOptions {
@@ -31,6 +41,8 @@ export interface RouteOptions {
    * 9.3.2), so it is refused (405, `allow: GET`) rather than run as a GET without a body.
    */
   head?: boolean;
+  /** Default: none. */
+  query?: RouteQuery;
 }
 
 interface CompiledRoute extends Route {
@@ -40,7 +52,7 @@ interface CompiledRoute extends Route {
 }
 
 export type RouteMatch =
-  | { kind: 'route'; path: string; handler: RouteHandler; params: Record<string, string> }
+  | { kind: 'route'; path: string; handler: RouteHandler; params: Record<string, string>; query: RouteQuery }
   | { kind: 'method-not-allowed'; allowed: string[] }
   | { kind: 'none' };
 
@@ -48,12 +60,12 @@ export class Router {
   readonly #routes: CompiledRoute[] = [];
 
   add(method: string, path: string, summary: string, handler: RouteHandler, options: RouteOptions = {}): void {
-    this.#routes.push({ method, path, summary, segments: path.split('/').slice(1), handler, head: options.head ?? true });
+    this.#routes.push({ method, path, summary, segments: path.split('/').slice(1), handler, head: options.head ?? true, query: options.query ?? [] });
   }
 
   /** Every route, for the OpenAPI description and its test. */
   routes(): Route[] {
-    return this.#routes.map(({ method, path, summary }) => ({ method, path, summary }));
+    return this.#routes.map(({ method, path, summary, query }) => ({ method, path, summary, query }));
   }
 
   match(method: string, pathname: string): RouteMatch {
@@ -62,7 +74,7 @@ export class Router {
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, segments);
       if (params === null) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET' && route.head)) return { kind: 'route', path: route.path, handler: route.handler, params };
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET' && route.head)) return { kind: 'route', path: route.path, handler: route.handler, params, query: route.query };
       allowed.push(route.method);
     }
     return allowed.length > 0 ? { kind: 'method-not-allowed', allowed } : { kind: 'none' };
@@ -82,7 +94,8 @@ function matchSegments(pattern: string[], segments: string[]): Record<string, st
     const got = segments[i]!;
     if (want.startsWith('{')) {
       if (got === '') return null;
-      params[want.slice(1, -1)] = decodeSegment(got);
+      const name = want.slice(1, -1);
+      params[name] = decodePathParameter(name, got);
     } else if (want !== got) {
       return null;
     }
@@ -90,10 +103,9 @@ function matchSegments(pattern: string[], segments: string[]): Record<string, st
   return params;
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new WeirError('INVALID_REQUEST', `path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
-  }
+/** One path segment, percent-decoded; a malformed escape or bytes that are not UTF-8 are refused naming the parameter. */
+export function decodePathParameter(name: string, segment: string): string {
+  const decoded = decodeComponent(segment);
+  if (decoded === null) invalid(`path parameter ${name}`, 'percent-encoded UTF-8 text', segment);
+  return decoded;
 }

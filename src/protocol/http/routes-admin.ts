@@ -20,9 +20,9 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
   router.add('GET', '/healthz', 'Liveness: answers while the process serves', ({ res }) => sendJson(res, 200, { status: 'ok' }));
   router.add('GET', '/readyz', 'Readiness: 503 while shutting down', (r) => ready(context, r));
   router.add('GET', '/v1/topics', 'List topics', ({ res, query }) => {
-    const includeInternal = query.get('internal') === 'true';
+    const includeInternal = queryChoice(query, 'internal', ['true', 'false'] as const, 'false') === 'true';
     sendJson(res, 200, { topics: context.broker.listTopics({ includeInternal }) });
-  });
+  }, { query: ['internal'] });
   router.add('POST', '/v1/topics', 'Create a topic', (r) => createTopic(context, r));
   router.add('GET', '/v1/topics/{topic}', 'Describe a topic', ({ res, params }) => sendJson(res, 200, context.broker.describeTopic(params.topic!)));
   router.add('PATCH', '/v1/topics/{topic}', 'Alter a topic: configuration, more partitions', (r) => alterTopic(context, r));
@@ -35,7 +35,7 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
   router.add('GET', '/v1/subscriptions', 'List queue subscriptions', ({ res, query }) => {
     const topic = query.get('topic');
     sendJson(res, 200, { subscriptions: context.broker.listSubscriptions(topic === null || topic === '' ? undefined : topic) });
-  });
+  }, { query: ['topic'] });
   router.add('PUT', '/v1/topics/{topic}/subscriptions/{subscription}', 'Create a queue subscription (200 when it exists)', (r) => putSubscription(context, r));
   router.add('GET', '/v1/topics/{topic}/subscriptions/{subscription}', 'Describe a queue subscription', ({ res, params }) =>
     sendJson(res, 200, context.broker.describeSubscription(params.topic!, params.subscription!)),
@@ -51,7 +51,7 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
     await context.broker.deleteGroup(params.group!);
     sendEmpty(res, 204);
   });
-  router.add('GET', '/v1/dead-letters/{topic}', 'List dead letters with their reasons', (r) => listDeadLetters(context, r));
+  router.add('GET', '/v1/dead-letters/{topic}', 'List dead letters with their reasons', (r) => listDeadLetters(context, r), { query: ['partition', 'offset', 'max', 'encoding'] });
   router.add('POST', '/v1/dead-letters/{topic}/replay', 'Replay dead letters to their original topics', (r) => replay(context, r));
 }
 

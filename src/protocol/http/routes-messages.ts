@@ -18,11 +18,16 @@ export const readMessagesMax = 10_000;
 export const readMessagesDefault = 100;
 export const waitMsMax = 30_000;
 
+/** The query of a subscription (sourceFor): WebSocket and SSE sessions take these, a long poll also max and waitMs. */
+export const subscribeQuery = ['subscription', 'type', 'from', 'encoding'] as const;
+const consumeQuery = [...subscribeQuery, 'max', 'waitMs'];
+const browseQuery = ['offset', 'timestamp', 'max', 'waitMs', 'encoding'];
+
 export function addMessageRoutes(router: Router, context: HttpContext): void {
   router.add('POST', '/v1/topics/{topic}/messages', 'Produce messages', (r) => produce(context, r));
   // Every read here commits (a group) or leases (a queue): no HEAD.
-  router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r), { head: false });
-  router.add('GET', '/v1/topics/{topic}/partitions/{partition}/messages', 'Browse a partition from an offset or a time', (r) => browse(context, r));
+  router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r), { head: false, query: consumeQuery });
+  router.add('GET', '/v1/topics/{topic}/partitions/{partition}/messages', 'Browse a partition from an offset or a time', (r) => browse(context, r), { query: browseQuery });
   for (const action of ['ack', 'nack', 'reject', 'extend'] as const) {
     router.add('POST', `/v1/topics/{topic}/subscriptions/{subscription}/${action}`, `Settle queue deliveries: ${action}`, (r) => settle(context, r, action));
   }
