@@ -1,4 +1,5 @@
 /** Small helpers over node:util parseArgs for the `weir` commands. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WeirError } from '../util/errors.js';
 
 export class UsageError extends Error {
@@ -14,9 +15,41 @@ export function integerOption(name: string, value: string | undefined, fallback:
   return parsed;
 }
 
+/**
+ * node:util parseArgs, except that a negative number after a string flag (`--max -5`) is that
+ * flag's value, which the flag's own check then refuses by name; parseArgs itself refuses it as
+ * an ambiguous argument. Anything else starting with `-` stays a flag.
+ */
+export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  const args = config.args ?? [];
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === '--') {
+      joined.push(...args.slice(index));
+      break;
+    }
+    const next = args[index + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    if (next !== undefined && /^-\d/.test(next) && config.options?.[name]?.type === 'string') {
+      joined.push(`${arg}=${next}`);
+      index++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return parseArgs({ ...config, args: joined }) as ReturnType<typeof parseArgs<T>>;
+}
+
+/** The WEIR_SERVER environment variable; empty counts as unset. */
+function serverFromEnvironment(): string | undefined {
+  const text = process.env['WEIR_SERVER'];
+  return text === '' ? undefined : text;
+}
+
 /** Parses `host:port` (or `weir://host:port`, `weirs://host:port`) as used by --server and WEIR_SERVER. */
 export function serverAddress(value: string | undefined): string {
-  const text = value ?? process.env['WEIR_SERVER'] ?? '127.0.0.1:7400';
+  const text = value ?? serverFromEnvironment() ?? '127.0.0.1:7400';
   const url = /^weirs?:\/\//.test(text) ? text : `weir://${text}`;
   let port = '';
   try {
@@ -25,7 +58,7 @@ export function serverAddress(value: string | undefined): string {
     // reported below
   }
   if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-    const from = value === undefined && process.env['WEIR_SERVER'] !== undefined ? 'WEIR_SERVER' : '--server';
+    const from = value === undefined && serverFromEnvironment() !== undefined ? 'WEIR_SERVER' : '--server';
     throw new UsageError(`${from} ${JSON.stringify(text)}: expected HOST:PORT with a port from 1 to 65535`);
   }
   return url;

@@ -186,6 +186,30 @@ describe('weir produce and consume', () => {
   });
 });
 
+describe('weir consume, final commit', () => {
+  test('consume --group whose final commit the broker refuses exits 1 with the code and the message', async () => {
+    assert.equal((await weir(['produce', 'held'], 'one\n')).code, 0);
+    // A live member of the group: a commit from outside its membership (--partition) is refused.
+    const member = spawn(process.execPath, [cliPath, 'consume', 'held', '--group', 'holders', '--timeout-ms', '20000', '--server', broker.address], { stdio: 'ignore' });
+    const memberExited = new Promise((resolve) => member.once('close', resolve));
+    try {
+      let joined = '';
+      for (let i = 0; i < 60 && !/members\s+1/.test(joined); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        joined = (await weir(['group', 'describe', 'holders'])).stdout;
+      }
+      assert.match(joined, /members\s+1/);
+      const refused = await weir(['consume', 'held', '--group', 'holders', '--partition', '0', '--from', 'earliest', '--count', '1']);
+      assert.equal(refused.stdout, 'one\n');
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /^weir consume: UNKNOWN_MEMBER: group holders: the broker refused the final commit, .*: group holders has active members/);
+    } finally {
+      member.kill('SIGTERM');
+      await memberExited;
+    }
+  });
+});
+
 describe('weir errors', () => {
   test('bad flags exit 2 with the usage', async () => {
     for (const args of [
@@ -218,6 +242,13 @@ describe('weir errors', () => {
     const help = await runCli(['--help']);
     assert.equal(help.code, 0);
     for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));
+  });
+
+  test('an empty WEIR_SERVER counts as unset: the default address, not a usage error', async () => {
+    const result = await runCli(['topic', 'list'], { env: { ...process.env, WEIR_SERVER: '' } });
+    assert.notEqual(result.code, 2, result.stderr);
+    // Whatever listens on the default port (usually nothing): the command went there.
+    if (result.code !== 0) assert.match(result.stderr, /^weir topic: CONNECTION_CLOSED: .*127\.0\.0\.1:7400/);
   });
 
   test('produce to a stopped broker exits non-zero and names the address', async () => {

@@ -262,6 +262,20 @@ describe('weir dead-letters', () => {
     assert.match(missing.stderr, /^weir dead-letters: INVALID_REQUEST: /);
     assert.equal(await ok(['dead-letters', 'list', 'mail.senders.dlq', '--offset', '1']), 'no dead letters in mail.senders.dlq\n');
   });
+
+  test('replay --all that fails part-way says how many it replayed before the failure', async () => {
+    await ok(['subscription', 'create', 'tight', 'few', '--deliveries-max', '1', '--ack-timeout-ms', '200']);
+    await ok(['produce', 'tight'], 'p0\np1\np2\n');
+    assert.equal(await ok(['consume', 'tight', '--subscription', 'few', '--no-ack', '--count', '3']), 'p0\np1\np2\n');
+    await eventually(async () => (jsonLines(await ok(['dead-letters', 'list', 'tight.few.dlq', '--json'])).length === 3 ? true : undefined));
+    // Room for one message: the second letter's replay is refused with QUEUE_FULL.
+    await ok(['subscription', 'create', 'tight', 'few', '--backlog-messages-max', '1']);
+    const failed = await weir(['dead-letters', 'replay', 'tight.few.dlq', '--all']);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.equal(failed.stdout, '');
+    assert.match(failed.stderr, /^weir dead-letters: QUEUE_FULL: replayed 1 dead letter from tight\.few\.dlq before the one at 0:1 failed: /);
+    assert.equal((await describeJson('tight', 'few')).backlogMessages, 1, 'the first letter went back, and only it');
+  });
 });
 
 describe('weir queue errors', () => {
@@ -279,7 +293,10 @@ describe('weir queue errors', () => {
       [['subscription', 'create', 't', 's', '--backoff', 'exp:500:100'], /--backoff/],
       [['subscription', 'create', 't', 's', '--discard', 'keep'], /--discard "keep"/],
       [['subscription', 'create', 't', 's', '--overflow', 'block'], /--overflow "block"/],
-      [['subscription', 'create', 't', 's', '--deliveries-max', '0'], /--deliveries-max "0"/],
+      [['subscription', 'create', 't', 's', '--deliveries-max', '0'], /--deliveries-max "0": expected an integer from 1 to 1000\n/],
+      [['subscription', 'create', 't', 's', '--deliveries-max', '1001'], /--deliveries-max "1001": expected an integer from 1 to 1000\n/],
+      [['subscription', 'create', 't', 's', '--backlog-messages-max', '-5'], /--backlog-messages-max "-5": expected an integer from 1 to /],
+      [['consume', 't', '--subscription', 's', '--prefetch', '-1'], /--prefetch "-1": expected an integer from 1 to /],
       [['subscription', 'create', 't', 's', '--start', 'middle'], /--start "middle"/],
       [['subscription', 'create', 't', 's', '--backlog-bytes-max', 'lots'], /--backlog-bytes-max "lots"/],
       [['subscription', 'create', 't', 's', '--frobnicate'], /--frobnicate/],
@@ -315,6 +332,12 @@ describe('weir queue errors', () => {
       assert.match(result.stderr, /^weir subscription: UNKNOWN_SUBSCRIPTION: .*nobody/, action);
     }
     assert.equal(jsonLines(await ok(['subscription', 'list', 'quiet', '--json'])).length, 0);
+    for (const format of [[], ['--json']]) {
+      const missing = await weir(['subscription', 'list', 'no-such-topic', ...format]);
+      assert.equal(missing.code, 1, format.join(''));
+      assert.equal(missing.stdout, '', 'no empty table');
+      assert.match(missing.stderr, /^weir subscription: UNKNOWN_TOPIC: .*no-such-topic/);
+    }
     const unknownTopic = await weir(['dead-letters', 'list', 'no-such-dlq']);
     assert.equal(unknownTopic.code, 1);
     assert.match(unknownTopic.stderr, /UNKNOWN_TOPIC/);

@@ -397,6 +397,36 @@ test('auto-commit and close() leave out the message whose handler is running; a 
   }
 });
 
+test('close() rejects with the code when the broker refuses its final commit, and closes all the same', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('refused-commits', { partitions: 1 });
+    const producer = client.producer();
+    await producer.send('refused-commits', ['r0', 'r1'].map((value) => ({ value })));
+    const member = client.consumer({ groupId: 'refusers', topics: ['refused-commits'], from: 'latest' });
+    await member.start();
+    // Commits under the group without membership: refused while the group has a live member.
+    const outsider = client.consumer({ groupId: 'refusers', partitions: [{ topic: 'refused-commits', partition: 0 }], from: 'earliest', mode: 'pull' });
+    const values: string[] = [];
+    for await (const message of outsider) {
+      values.push(message.value!.toString());
+      if (values.length === 2) break;
+    }
+    assert.deepEqual(values, ['r0', 'r1']);
+    const refused = (e: unknown): boolean =>
+      isWeirError(e, 'UNKNOWN_MEMBER') && /^group refusers: the broker refused the final commit, .*: group refusers has active members/.test(e.message);
+    await assert.rejects(outsider.close(), refused);
+    await assert.rejects(outsider.close(), refused, 'a second close() reports the same refusal');
+    assert.deepEqual(await take(outsider, 1, 500), [], 'closed all the same: it hands out nothing more');
+    assert.deepEqual((await admin.describeGroup('refusers')).offsets, [], 'nothing was committed');
+    await member.close(); // a commit with nothing consumed: nothing refused
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a message larger than the topic allows fails at once with MESSAGE_TOO_LARGE, also past the 64 MiB frame limit', async () => {
   const client = await connect(harness.url);
   try {

@@ -13,7 +13,7 @@
  * committed offsets never pass a message still being processed: at-least-once delivery.
  */
 import { batchOffsets, batchPositions, decodeBatch, type DecodedRecord } from '../format/record-batch.js';
-import { WeirError, isWeirError } from '../util/errors.js';
+import { WeirError, asWeirError, isWeirError, type ErrorCode } from '../util/errors.js';
 import type { FetchPartitionResult } from '../protocol/native/wire/messages.js';
 import { errorCodeFromWire } from '../util/errors.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
@@ -311,7 +311,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
    * whose handling has not finished (the loop has not asked for the next one, nor left) is not
    * committed: `break` out of a `for await` loop before closing to count its last message. Waits at most
    * 2 s for the fetch loop and 5 s for the commit and leave: with the broker unreachable it gives
-   * up on them (the group then drops the member after its session timeout).
+   * up on them quietly (the group then drops the member after its session timeout). A final commit
+   * the broker answers with a refusal (`DISK_FULL`, `UNKNOWN_MEMBER`, …) makes close() reject with
+   * that code once everything is closed all the same: the messages consumed since the last commit
+   * will be delivered to the group again.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -327,15 +330,17 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (this.#metadataTimer) clearInterval(this.#metadataTimer);
     // A join can wait for a whole rebalance; close does not (the group drops a silent member).
     await waitAtMost(this.#running, consumerCloseWaitMs);
+    let refusal: WeirError | null = null;
     const finishing = (async () => {
       if (this.#options.autoCommit && this.#options.groupId !== undefined && !this.#client.isClosed) {
-        await this.#commitConsumed().catch(() => {});
+        await this.#commitConsumed().catch((error: unknown) => (refusal = refusedCommit(this.#options.groupId!, error)));
       }
       await this.#membership?.leave();
     })();
     await waitAtMost(finishing, consumerCloseCommitWaitMs);
     this.#membership?.stop();
     this.#client.untrack(this);
+    if (refusal !== null) throw refusal;
   }
 
   // --- the loop ----------------------------------------------------------------------------------
@@ -715,6 +720,20 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const { messages, bytes } = this.#buffer.takeCreditsDue();
     active.connection.request('credit', { subscriptionId: active.subscriptionId, messages, bytes }).catch(() => {});
   }
+}
+
+/** Codes of a request that got no answer: the broker was not reached, so there was no refusal. */
+const unansweredCodes: readonly ErrorCode[] = ['CONNECTION_CLOSED', 'CLOSED', 'TIMEOUT'];
+
+/** The final commit's failure as close() reports it, or null when the broker was not reached. */
+function refusedCommit(groupId: string, error: unknown): WeirError | null {
+  if (isWeirError(error) && unansweredCodes.includes(error.code)) return null;
+  const refusal = asWeirError(error);
+  return new WeirError(
+    refusal.code,
+    `group ${groupId}: the broker refused the final commit, so the messages consumed since the last commit will be delivered again: ${refusal.message}`,
+    { cause: refusal, retriable: refusal.retriable },
+  );
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {

@@ -11,6 +11,7 @@ import type { Logger } from '../util/logger.js';
 
 export { parseFlushPolicy } from '../broker/topic-config.js';
 export { diskFreeMinBytesDefault } from '../broker/broker.js';
+export { deliveriesMaxLimit } from '../broker/queue/queue-config.js';
 export type { TopicConfig };
 
 export const nativePortDefault = 7400;

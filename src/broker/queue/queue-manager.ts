@@ -4,7 +4,7 @@
  * and the dead-letter tools.
  */
 import { decodeBatches, decompressedBytesMax } from '../../format/record-batch.js';
-import { WeirError } from '../../util/errors.js';
+import { WeirError, asWeirError } from '../../util/errors.js';
 import type { Partition } from '../partition.js';
 import type {
   DeadLetter,
@@ -308,7 +308,16 @@ export class QueueManager {
             if (wanted !== null) throw new WeirError('INVALID_REQUEST', `${topic}/${partition.index}@${record.offset} is not a dead letter`);
             continue;
           }
-          await this.#host.produce(letter.originalTopic, letter.originalPartition, replayBatch(letter));
+          try {
+            await this.#host.produce(letter.originalTopic, letter.originalPartition, replayBatch(letter));
+          } catch (error) {
+            const failure = asWeirError(error);
+            const count = `${replayed} dead letter${replayed === 1 ? '' : 's'}`;
+            throw new WeirError(failure.code, `replayed ${count} from ${topic} before the one at ${partition.index}:${record.offset} failed: ${failure.message}`, {
+              cause: failure,
+              retriable: failure.retriable,
+            });
+          }
           replayed++;
         }
       }

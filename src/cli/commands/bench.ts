@@ -4,10 +4,9 @@
  * the figures (for scripts).
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import type { Client } from '../../client/index.js';
 import { WeirError } from '../../util/errors.js';
-import { choiceOption, describeError, integerOption, optionalIntegerOption, serverOptionSpec, UsageError } from '../args.js';
+import { choiceOption, describeError, integerOption, optionalIntegerOption, parseCommandLine, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { ConsumerSet } from '../bench/consume-workload.js';
 import { formatLatency, LatencyRecorder, type LatencySummary } from '../bench/latency.js';
@@ -59,7 +58,7 @@ interface Figures {
 }
 
 export async function bench(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     options: {
       ...serverOptionSpec,

@@ -4,7 +4,6 @@
  * messages, on Ctrl-C, or when stdout closes). From a queue subscription (--subscription) it
  * competes with the subscription's other consumers and acknowledges each message once printed.
  */
-import { parseArgs } from 'node:util';
 import {
   consumerDefaults,
   queueConsumerDefaults,
@@ -15,7 +14,7 @@ import {
 } from '../../client/index.js';
 import { waitAtMost } from '../../client/backoff.js';
 import { errorCodeFromWire, isWeirError, WeirError } from '../../util/errors.js';
-import { choiceOption, describeError, integerOption, optionalIntegerOption, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
+import { choiceOption, describeError, integerOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
 import { LineOutput } from '../output.js';
 import { toJson } from '../table.js';
@@ -80,7 +79,7 @@ const optionSpec = {
   mode: { type: 'string' },
 } as const;
 
-const parseFlags = (argv: string[]) => parseArgs({ args: argv, options: optionSpec, allowPositionals: true, strict: true });
+const parseFlags = (argv: string[]) => parseCommandLine({ args: argv, options: optionSpec, allowPositionals: true, strict: true });
 type Flags = ReturnType<typeof parseFlags>['values'];
 
 const streamOnlyFlags = ['group', 'from', 'partition'] as const;
@@ -124,8 +123,13 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
   const stopReporting = reportDisconnects(client, 'consume');
   const consumer = client.consumer(options);
   const output = new LineOutput();
-  const stop = (): void => void consumer.close(); // a later close() waits for this one
+  // A later close() waits for this one and reports a refused commit.
+  const stop = (): void => void consumer.close().catch(() => {});
   const stops = watchStops(stop, output, run.timeoutMs);
+  // A final commit the broker refused (DISK_FULL, UNKNOWN_MEMBER, …) fails the command, unless the
+  // loop failed first (its error is the one reported); close() gives up quietly on a broker it
+  // cannot reach.
+  let refused: unknown;
   let printed = 0;
   try {
     for await (const message of consumer) {
@@ -137,10 +141,11 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
     await output.end();
   } finally {
     stops.dispose();
-    await consumer.close();
+    await consumer.close().catch((error: unknown) => void (refused = error));
     stopReporting();
     await client.close();
   }
+  if (refused !== undefined) throw refused;
   return 0;
 }
 

@@ -2,9 +2,8 @@
  * `weir dead-letters list | replay DLQ_TOPIC`: what a dead-letter topic holds, where each letter
  * came from and why; and producing selected (or all) letters back to their original topics.
  */
-import { parseArgs } from 'node:util';
 import type { DeadLetter } from '../../client/index.js';
-import { optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -36,7 +35,7 @@ export async function deadLetters(argv: string[]): Promise<number> {
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     options: { ...serverOptionSpec, partition: { type: 'string' }, offset: { type: 'string' }, max: { type: 'string' }, json: { type: 'boolean' } },
     allowPositionals: true,
@@ -98,7 +97,7 @@ function jsonView(l: DeadLetter): unknown {
 }
 
 async function replay(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     options: { ...serverOptionSpec, all: { type: 'boolean' }, offset: { type: 'string', multiple: true } },
     allowPositionals: true,

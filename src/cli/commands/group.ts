@@ -1,7 +1,6 @@
 /** `weir group list | describe G | delete G`: consumer groups, their members, committed offsets and lag. */
-import { parseArgs } from 'node:util';
 import type { GroupDescription } from '../../client/index.js';
-import { positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -19,7 +18,7 @@ export async function group(argv: string[]): Promise<number> {
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, strict: true });
   const client = await connectBroker(values.server);
   try {
     const groups = (await client.admin().listGroups()).sort((a, b) => a.groupId.localeCompare(b.groupId));
@@ -32,7 +31,7 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function describe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const [groupId] = positionalArguments(positionals, ['GROUP']);
   const client = await connectBroker(values.server);
   try {
@@ -45,7 +44,7 @@ async function describe(argv: string[]): Promise<number> {
 }
 
 async function remove(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: serverOptionSpec, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: serverOptionSpec, allowPositionals: true, strict: true });
   const [groupId] = positionalArguments(positionals, ['GROUP']);
   const client = await connectBroker(values.server);
   try {

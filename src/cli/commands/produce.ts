@@ -3,10 +3,9 @@
  * without waiting for each acknowledgement; reading pauses while the producer's buffer is full.
  * Exits 0 only once every line is acknowledged; otherwise 1 with the first error.
  */
-import { parseArgs } from 'node:util';
 import type { Producer, ProducerMessage, RecordHeader } from '../../client/index.js';
 import { WeirError } from '../../util/errors.js';
-import { choiceOption, integerOption, keyValueOptions, optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { choiceOption, integerOption, keyValueOptions, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
 import { LineSplitter } from '../line-splitter.js';
 import { formatCount, Progress } from '../progress.js';
@@ -28,7 +27,7 @@ export const produceUsage = `weir produce TOPIC [options]     send each line of 
 const scheduleMsMax = 365 * 24 * 3_600_000;
 
 export async function produce(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     options: {
       ...serverOptionSpec,

@@ -1,9 +1,8 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
-import { choiceOption, integerOption, UsageError } from '../args.js';
+import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
 export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
@@ -25,7 +24,7 @@ export const startUsage = `weir start [options]
                             follows it is dropped, and logged) instead of stopping the start`;
 
 export async function start(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
     args: argv,
     options: {
       'data-dir': { type: 'string' },

@@ -2,16 +2,16 @@
  * `weir subscription create | list | describe | delete`: queue subscriptions, their settings and
  * their state (backlog, in flight, scheduled, delivery counts, oldest message age).
  */
-import { parseArgs } from 'node:util';
 import type { QueueSubscriptionConfig, RedeliveryBackoff, SubscriptionDescription } from '../../client/index.js';
+import { deliveriesMaxLimit } from '../../server/server.js';
 import { isWeirError } from '../../util/errors.js';
-import { choiceOption, optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { choiceOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
 export const subscriptionUsage = `weir subscription create TOPIC NAME [options]   create a queue subscription (an existing one takes the given settings)
   --ack-timeout-ms MS          how long a consumer holds a message before it is delivered again (default 30000)
-  --deliveries-max N           dead-letter a message after N unacknowledged deliveries (default 5)
+  --deliveries-max N           dead-letter a message after N unacknowledged deliveries (default 5, at most ${deliveriesMaxLimit})
   --backoff POLICY             fixed:<ms> | exp:<initial ms>:<max ms> (doubling, ±20 % jitter;
                                default exp:1000:60000) before a failed message comes again
   --dead-letter-topic T        where dead letters go (default TOPIC.NAME.dlq)
@@ -58,7 +58,7 @@ const configOptionSpec = {
 type ConfigFlags = Partial<Record<Exclude<keyof typeof configOptionSpec, 'key-ordered'>, string>> & { 'key-ordered'?: boolean };
 
 async function create(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
   const [topic, name] = positionalArguments(positionals, ['TOPIC', 'NAME']);
   const config = subscriptionConfigFromFlags(values);
   const client = await connectBroker(values.server);
@@ -83,7 +83,7 @@ async function create(argv: string[]): Promise<number> {
 export function subscriptionConfigFromFlags(values: ConfigFlags): Partial<QueueSubscriptionConfig> {
   const config: Partial<QueueSubscriptionConfig> = {
     ackTimeoutMs: optionalIntegerOption('ack-timeout-ms', values['ack-timeout-ms'], 1),
-    deliveriesMax: optionalIntegerOption('deliveries-max', values['deliveries-max'], 1),
+    deliveriesMax: optionalIntegerOption('deliveries-max', values['deliveries-max'], 1, deliveriesMaxLimit),
     backoff: values.backoff === undefined ? undefined : parseBackoffFlag(values.backoff),
     deadLetterTopic: values['dead-letter-topic'],
     backlogMessagesMax: limitFlag('backlog-messages-max', values['backlog-messages-max']),
@@ -134,11 +134,14 @@ function limitFlag(name: string, value: string | undefined): number | null | und
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  const topic = positionals[0];
   const client = await connectBroker(values.server);
   try {
-    const all = await client.admin().listSubscriptions(positionals[0]);
+    // The broker lists no subscription of a missing topic: it fails with UNKNOWN_TOPIC, as elsewhere.
+    if (topic !== undefined) await client.admin().describeTopic(topic);
+    const all = await client.admin().listSubscriptions(topic);
     const subscriptions = all.sort((a, b) => a.topic.localeCompare(b.topic) || a.name.localeCompare(b.name));
     if (values.json) {
       for (const s of subscriptions) process.stdout.write(`${toJson(s)}\n`);
@@ -163,7 +166,7 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function describe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const [topic, name] = positionalArguments(positionals, ['TOPIC', 'NAME']);
   const client = await connectBroker(values.server);
   try {
@@ -225,7 +228,7 @@ export function ageText(ms: number | null): string {
 }
 
 async function remove(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec }, allowPositionals: true, strict: true });
   const [topic, name] = positionalArguments(positionals, ['TOPIC', 'NAME']);
   const client = await connectBroker(values.server);
   try {

@@ -1,8 +1,7 @@
 /** `weir topic create | alter | list | describe | delete`. */
-import { parseArgs } from 'node:util';
 import type { TopicConfig, TopicDescription } from '../../client/index.js';
 import { parseFlushPolicy } from '../../server/server.js';
-import { describeError, optionalIntegerOption, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { describeError, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -54,7 +53,7 @@ const configOptionSpec = {
 } as const;
 
 async function create(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const config = topicConfigFromFlags(values);
   const client = await connectBroker(values.server);
@@ -68,7 +67,7 @@ async function create(argv: string[]): Promise<number> {
 }
 
 async function alter(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const changes = topicConfigFromFlags(values);
   if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms, --timestamp-ahead-ms-max');
@@ -127,7 +126,7 @@ function limitFlag(name: string, value: string | undefined, min = 1): number | n
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' }, internal: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' }, internal: { type: 'boolean' } }, strict: true });
   const client = await connectBroker(values.server);
   try {
     const topics = (await client.admin().listTopics({ includeInternal: values.internal ?? false })).sort((a, b) => a.name.localeCompare(b.name));
@@ -144,7 +143,7 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function describe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const client = await connectBroker(values.server);
   try {
@@ -178,7 +177,7 @@ async function describe(argv: string[]): Promise<number> {
 }
 
 async function remove(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...serverOptionSpec }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const client = await connectBroker(values.server);
   try {
