@@ -433,6 +433,41 @@ test('while free space is below diskFreeMinBytes, produces are refused with DISK
   }
 });
 
+test('a producer faster than the free-space measurements is refused with DISK_FREE_LOW before the disk fills: bytes produced since a measurement count against it', async () => {
+  const disk = new CrashFileSystem();
+  disk.capacityBytes = 4_000_000;
+  const logged: string[] = [];
+  const broker = await Broker.open({
+    dataDir: '/data',
+    fileSystem: disk.view(),
+    diskFreeMinBytes: 1_000_000,
+    diskCheckIntervalMs: 3_600_000, // measured at the start only, unless the produced bytes near the margin
+    logger: (level, message) => logged.push(`${level} ${message}`),
+  });
+  try {
+    await broker.createTopic('fast', { partitions: 1 });
+    const value = 'v'.repeat(60_000);
+    let refusal: unknown = null;
+    let accepted = 0;
+    for (let i = 0; i < 100 && refusal === null; i++) {
+      try {
+        await broker.produce({ topic: 'fast', partition: 0, batches: batchOf([value]), acks: 'leader' });
+        accepted++;
+      } catch (error) {
+        refusal = error;
+      }
+    }
+    assert.ok(isWeirError(refusal, 'DISK_FREE_LOW'), String(refusal));
+    assert.match((refusal as Error).message, /bytes were produced since: this produce would leave about \d+, below the minimum of 1000000/);
+    assert.ok(accepted >= 20, `the room above the margin was used: ${accepted} accepted`);
+    assert.ok(!logged.some((line) => line.startsWith('error ')), logged.join('\n'));
+    disk.capacityBytes = Infinity;
+    await waitUntil(() => producesTo(broker, 'fast'));
+  } finally {
+    await broker.close();
+  }
+});
+
 /** Whether a produce to `topic` is accepted now (it stores a message "probe" when it is). */
 async function producesTo(broker: Broker, topic: string): Promise<boolean> {
   try {

@@ -88,7 +88,11 @@ export interface BrokerOptions {
    * settlements and dead-lettering go on. 0 turns the check off (default 128 MiB).
    */
   diskFreeMinBytes?: number;
-  /** How often free space is measured (default 1 s). */
+  /**
+   * How often free space is measured (default 1 s). Between measurements the bytes produced are
+   * counted against it, and a produce that would take it below diskFreeMinBytes measures again
+   * at once.
+   */
   diskCheckIntervalMs?: number;
 }
 
@@ -141,6 +145,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #closing = false;
   /** Why produces are refused for want of disk space (DISK_FREE_LOW), or null while there is room. */
   #diskFreeLow: string | null = null;
+  /** Free bytes at the last measurement, and bytes produced since: a fast producer cannot outrun the check. */
+  #diskFreeMeasured = Number.POSITIVE_INFINITY;
+  #diskBytesSinceMeasured = 0;
+  #diskRemeasuring = false;
   readonly #timers: NodeJS.Timeout[] = [];
   #lock: DataDirLock | undefined;
 
@@ -226,8 +234,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   /** Measures the free space of the data directory's file system and opens or closes the gate for producers. */
   async #checkDiskFree(): Promise<void> {
+    const producedBefore = this.#diskBytesSinceMeasured;
     const freeBytes = await this.#fileSystem.freeBytes(this.dataDir);
     diskFreeBytes.set(freeBytes);
+    this.#diskFreeMeasured = freeBytes;
+    this.#diskBytesSinceMeasured -= producedBefore; // what was produced while measuring still counts
     const minBytes = this.#options.diskFreeMinBytes;
     if (freeBytes < minBytes && !this.#closing) {
       const reason = `${this.dataDir} has ${freeBytes} bytes free, below the minimum of ${minBytes} (--disk-free-min-bytes); produces are refused until there is room again`;
@@ -582,13 +593,33 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async produce(request: ProduceRequest): Promise<ProduceResult> {
     this.#checkOpen();
-    this.#checkRoom();
+    this.#checkRoom(request.batches.length);
     return this.#produce(request);
   }
 
   /** DISK_FREE_LOW while the disk is short of room for producers (see #checkDiskFree). */
-  #checkRoom(): void {
+  #checkRoom(bytes = 0): void {
     if (this.#diskFreeLow !== null) throw new WeirError('DISK_FREE_LOW', this.#diskFreeLow);
+    const minBytes = this.#options.diskFreeMinBytes;
+    if (minBytes === 0) return;
+    const left = this.#diskFreeMeasured - this.#diskBytesSinceMeasured - bytes;
+    if (left < minBytes) {
+      this.#remeasureDiskFree();
+      throw new WeirError(
+        'DISK_FREE_LOW',
+        `${this.dataDir} had ${this.#diskFreeMeasured} bytes free when last measured and ${this.#diskBytesSinceMeasured} bytes were produced since: this produce would leave about ${Math.max(0, left)}, below the minimum of ${minBytes} (--disk-free-min-bytes); measuring again`,
+      );
+    }
+    this.#diskBytesSinceMeasured += bytes;
+  }
+
+  /** Measures free space now (once at a time), after the bytes produced since the last measurement reached the margin. */
+  #remeasureDiskFree(): void {
+    if (this.#diskRemeasuring || this.#closing) return;
+    this.#diskRemeasuring = true;
+    this.#checkDiskFree()
+      .catch((error) => this.#options.logger('error', `measuring free space failed: ${String(error)}`))
+      .finally(() => (this.#diskRemeasuring = false));
   }
 
   /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
