@@ -574,6 +574,23 @@ test('status events arrive as an async iterator and end with closed', async () =
   assert.deepEqual(seen, ['closed']);
 });
 
+test('concurrent close() calls both wait for the producers to flush, and closed is reported once', async () => {
+  const client = await connect(harness.url);
+  const seen: string[] = [];
+  client.onStatus((status) => seen.push(status.type));
+  const producer = client.producer({ lingerMs: 200 });
+  let stored = false;
+  const sent = producer.send('closing-twice', { value: 'lingering' }).then(() => (stored = true));
+  const closes = [client.close(), client.close()];
+  for (const close of closes) {
+    await close;
+    assert.ok(stored, 'each close() resolves once the lingering message is stored');
+  }
+  await sent;
+  await client.close();
+  assert.deepEqual(seen, ['closed']);
+});
+
 test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () => {
   await assert.rejects(connect(harness.url, { versionMin: 50, versionMax: 60 }), (e) => isWeirError(e, 'UNSUPPORTED_VERSION'));
 });

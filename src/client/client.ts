@@ -11,6 +11,7 @@ import { Connection } from './connection.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
 import { Producer, type ProducerOptions } from './producer.js';
 import { QueueConsumer, type QueueConsumerOptions } from './queue-consumer.js';
+import { checkInteger, checkString, timerDelayMsMax } from './options.js';
 
 export const clientDefaults = {
   url: 'weir://127.0.0.1:7400',
@@ -27,6 +28,11 @@ export const clientDefaults = {
 export interface ClientOptions {
   clientId?: string;
   connectTimeoutMs?: number;
+  /**
+   * A request without an answer this long after it was sent fails with TIMEOUT (a fetch or a
+   * join adds its own wait), and so does one that waits this long for a connection (the broker
+   * is down or restarting).
+   */
   requestTimeoutMs?: number;
   reconnectBackoffMsMin?: number;
   reconnectBackoffMsMax?: number;
@@ -48,7 +54,12 @@ export type ClientStatus =
 export type StatusListener = (status: ClientStatus) => void;
 
 function parseUrl(url: string): { host: string; port: number; tls: boolean } {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new WeirError('INVALID_CONFIG', `broker URL ${JSON.stringify(url)} is not a URL such as weir://127.0.0.1:7400`, { cause: error });
+  }
   if (parsed.protocol !== 'weir:' && parsed.protocol !== 'weirs:') {
     throw new WeirError('INVALID_CONFIG', `broker URL ${url} must start with weir:// (or weirs:// for TLS)`);
   }
@@ -78,6 +89,10 @@ export class Client {
   #current: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
   #everConnected = false;
+  /** Why the last connection attempt failed or the last connection closed (named by a TIMEOUT). */
+  #lastConnectionError: WeirError | null = null;
+  /** close()'s work: a second close() waits for it too. */
+  #closed: Promise<void> | null = null;
 
   constructor(url: string, options: ClientOptions = {}) {
     const { host, port, tls } = parseUrl(url);
@@ -92,6 +107,12 @@ export class Client {
       reconnectBackoffMsMin: options.reconnectBackoffMsMin ?? clientDefaults.reconnectBackoffMsMin,
       reconnectBackoffMsMax: options.reconnectBackoffMsMax ?? clientDefaults.reconnectBackoffMsMax,
     };
+    const owner = 'client';
+    checkString('clientId', this.#options.clientId, { owner });
+    checkInteger('connectTimeoutMs', this.#options.connectTimeoutMs, { owner, min: 1, max: timerDelayMsMax });
+    checkInteger('requestTimeoutMs', this.#options.requestTimeoutMs, { owner, min: 1, max: timerDelayMsMax });
+    checkInteger('reconnectBackoffMsMin', this.#options.reconnectBackoffMsMin, { owner, min: 0, max: timerDelayMsMax });
+    checkInteger('reconnectBackoffMsMax', this.#options.reconnectBackoffMsMax, { owner, min: this.#options.reconnectBackoffMsMin, max: timerDelayMsMax });
   }
 
   get clientId(): string {
@@ -150,11 +171,13 @@ export class Client {
         this.#everConnected = true;
         connection.onClose((error) => {
           if (this.#current === connection) this.#current = null;
+          this.#lastConnectionError = error;
           if (!this.#closing.signal.aborted) this.#emit({ type: 'disconnected', address: this.address, error });
         });
         this.#emit({ type: 'connected', address: this.address, version: connection.hello?.version ?? 0 });
         return connection;
       } catch (error) {
+        if (error instanceof WeirError) this.#lastConnectionError = error;
         // The first connection reports its failure; later ones keep trying until closed.
         if (!this.#everConnected || (error instanceof WeirError && (error.code === 'UNSUPPORTED_VERSION' || error.code === 'CLOSED'))) {
           throw error;
@@ -163,10 +186,34 @@ export class Client {
     }
   }
 
-  /** Sends one request on the live (or next) connection. */
+  /**
+   * Sends one request on the live connection, or on the next one if it comes within
+   * requestTimeoutMs (TIMEOUT otherwise, naming why the broker could not be reached).
+   */
   async request<N extends ApiName>(name: N, body: RequestOf<N>, extraWaitMs = 0): Promise<ResponseOf<N>> {
-    const connection = await this.connection();
+    const connection = this.currentConnection ?? (await this.#connectionWithin(this.#options.requestTimeoutMs));
     return connection.request(name, body, extraWaitMs);
+  }
+
+  /** The next connection, or TIMEOUT once `waitMs` has passed without one (the broker is down). */
+  #connectionWithin(waitMs: number): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const cause = this.#lastConnectionError;
+        const reason = cause === null ? '' : `: ${cause.message}`;
+        reject(new WeirError('TIMEOUT', `no connection to ${this.address} within requestTimeoutMs (${waitMs} ms)${reason}`, { cause: cause ?? undefined }));
+      }, waitMs);
+      this.connection().then(
+        (connection) => {
+          clearTimeout(timer);
+          resolve(connection);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Listens to status events; returns a function that stops listening. */
@@ -233,9 +280,16 @@ export class Client {
     this.#closables.delete(closable);
   }
 
-  /** Closes producers (flushing them) and consumers (committing), then the connection. */
-  async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
+  /**
+   * Closes producers (flushing them) and consumers (committing), then the connection. A second
+   * close() waits for the first; the status stream reports `closed` once.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     await Promise.allSettled([...this.#closables].map((c) => c.close()));
     this.#closing.abort();
     this.#current?.close();

@@ -295,7 +295,7 @@ export class Connection {
     for (const [id, pending] of this.#pending) {
       if (pending.deadlineMs > now) continue;
       this.#pending.delete(id);
-      pending.callback(new WeirError('TIMEOUT', `no answer from ${this.address} within the request timeout`));
+      pending.callback(new WeirError('TIMEOUT', `no answer from ${this.address} within requestTimeoutMs (${this.#options.requestTimeoutMs} ms)`));
     }
   }
 

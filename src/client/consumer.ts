@@ -22,6 +22,7 @@ import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
 import { GroupMembership } from './group-membership.js';
 import { MessageBuffer } from './message-buffer.js';
+import { checkInteger, checkOneOf, checkPositive, checkString, int32Max, timerDelayMsMax, uint32Max } from './options.js';
 
 export type StartPosition = 'earliest' | 'latest' | bigint | Date;
 
@@ -126,6 +127,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     if (options.groupId !== undefined && options.partitions === undefined && (options.topics?.length ?? 0) === 0) {
       throw new WeirError('INVALID_CONFIG', 'a group consumer needs at least one topic');
     }
+    checkConsumerOptions(this.#options);
     let resolve!: () => void;
     let reject!: (error: WeirError) => void;
     const promise = new Promise<void>((res, rej) => {
@@ -299,10 +301,24 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     for (const o of committing) this.#committed.set(key(o.topic, o.partition), o.offset);
   }
 
-  /** Moves a partition's position; the next message from it is at `to`. */
+  /**
+   * Moves a partition's position; the next message from it is at `to` (an offset, or the first
+   * message at or after a time). Throws INVALID_REQUEST for a `to` of another type or a partition
+   * not assigned to this consumer (once partitions are assigned; a seek before is kept for them).
+   */
   async seek(topic: string, partition: number, to: bigint | Date): Promise<void> {
+    if (typeof to !== 'bigint' && !(to instanceof Date && Number.isFinite(to.getTime()))) {
+      const given = to instanceof Date ? 'an invalid Date' : `${typeof to} ${String(to)}`;
+      throw new WeirError('INVALID_REQUEST', `seek ${topic}/${partition}: the position must be a bigint offset (such as 5n) or a valid Date, not ${given}`);
+    }
+    const k = key(topic, partition);
+    const assigned = this.#assignment.some((p) => p.topic === topic && p.partition === partition);
+    if (this.#assignment.length > 0 && !this.#rejoinNeeded && !assigned) {
+      const assignment = this.#assignment.map((p) => `${p.topic}/${p.partition}`).join(', ');
+      throw new WeirError('INVALID_REQUEST', `seek ${topic}/${partition}: the partition is not assigned to this consumer (it has ${assignment})`);
+    }
     const offset = to instanceof Date ? await this.#offsetFor(topic, partition, to) : to;
-    this.#seeks.set(key(topic, partition), offset);
+    this.#seeks.set(k, offset);
     this.#interrupt();
   }
 
@@ -734,6 +750,36 @@ function refusedCommit(groupId: string, error: unknown): WeirError | null {
     `group ${groupId}: the broker refused the final commit, so the messages consumed since the last commit will be delivered again: ${refusal.message}`,
     { cause: refusal, retriable: refusal.retriable },
   );
+}
+
+/** Refuses options that would hang the consumer, fire its timers at once or fail its requests (INVALID_CONFIG). */
+function checkConsumerOptions(options: ConsumerOptions & typeof consumerDefaults): void {
+  const owner = 'consumer';
+  if (options.groupId !== undefined) checkString('groupId', options.groupId, { owner, nonEmpty: true });
+  if (options.topics !== undefined && (!Array.isArray(options.topics) || options.topics.some((topic) => typeof topic !== 'string'))) {
+    throw new WeirError('INVALID_CONFIG', `consumer option topics must be an array of topic names, not ${JSON.stringify(options.topics)}`);
+  }
+  if (options.partitions !== undefined) {
+    const valid = Array.isArray(options.partitions) && options.partitions.every((p) => typeof p?.topic === 'string' && Number.isSafeInteger(p.partition) && p.partition >= 0);
+    if (!valid) throw new WeirError('INVALID_CONFIG', 'consumer option partitions must be an array of { topic: string, partition: integer 0 or more }');
+  }
+  const from = options.from;
+  if (!(from === 'earliest' || from === 'latest' || typeof from === 'bigint' || (from instanceof Date && Number.isFinite(from.getTime())))) {
+    const given = from instanceof Date ? 'an invalid Date' : typeof from === 'string' ? JSON.stringify(from) : `${typeof from} ${String(from)}`;
+    throw new WeirError('INVALID_CONFIG', `consumer option from ${given} is invalid: expected 'earliest', 'latest', a bigint offset or a valid Date`);
+  }
+  checkOneOf('mode', options.mode, { owner, values: ['push', 'pull'] });
+  checkOneOf('autoCommit', options.autoCommit, { owner, values: [true, false] });
+  checkInteger('prefetchMessages', options.prefetchMessages, { owner, min: 1, max: uint32Max });
+  checkInteger('prefetchBytes', options.prefetchBytes, { owner, min: 1, max: uint32Max });
+  checkInteger('fetchWaitMs', options.fetchWaitMs, { owner, min: 0, max: timerDelayMsMax });
+  checkInteger('fetchBytesMax', options.fetchBytesMax, { owner, min: 1, max: int32Max });
+  checkInteger('autoCommitIntervalMs', options.autoCommitIntervalMs, { owner, min: 1, max: timerDelayMsMax });
+  checkInteger('sessionTimeoutMs', options.sessionTimeoutMs, { owner, min: 1, max: int32Max });
+  checkInteger('rebalanceTimeoutMs', options.rebalanceTimeoutMs, { owner, min: 1, max: int32Max });
+  checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, { owner, min: 1, max: timerDelayMsMax });
+  checkInteger('metadataMaxAgeMs', options.metadataMaxAgeMs, { owner, min: 1, max: timerDelayMsMax });
+  if (options.messagesPerSecondMax !== undefined) checkPositive('messagesPerSecondMax', options.messagesPerSecondMax, { owner, max: 1e9 });
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {

@@ -33,6 +33,7 @@ import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
 import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
 import { partitionForKey } from '../format/partitioner.js';
+import { checkInteger, checkOneOf, timerDelayMsMax } from './options.js';
 
 export const producerDefaults = {
   acks: 'leader' as Acks,
@@ -48,7 +49,10 @@ export const producerDefaults = {
   compression: 'none' as CompressionName,
   /** At most the broker's producerBatchesRemembered (10), so that retries are recognised. */
   inFlightBatchesPerPartitionMax: 10,
-  /** A message not acknowledged this long after it was sent fails with TIMEOUT. */
+  /**
+   * A message not acknowledged this long after it was sent fails with TIMEOUT, also one still
+   * waiting for its topic to be described (the broker cannot be reached).
+   */
   deliveryTimeoutMs: 120_000,
   retryBackoffMsMin: 50,
   retryBackoffMsMax: 2_000,
@@ -75,6 +79,11 @@ export interface ProducerOptions {
 export type SendCallback = (error: WeirError | null, metadata?: RecordMetadata) => void;
 
 const sequenceModulus = 2 ** 31;
+/**
+ * The batches per producer and partition the broker remembers (its producerBatchesRemembered): an
+ * idempotent producer with more in flight could resend one the broker no longer recognises.
+ */
+const idempotentInFlightBatchesMax = 10;
 /** Buffers of acknowledged batches kept for reuse (at most this many batches' worth of memory). */
 const batchBuffersKept = 16;
 
@@ -136,6 +145,8 @@ interface TopicMetadata {
 interface Waiting {
   message: ProducerMessage;
   callback: SendCallback | undefined;
+  /** When it began to wait: it fails with TIMEOUT after deliveryTimeoutMs. */
+  sinceMs: number;
 }
 
 export class Producer {
@@ -143,6 +154,10 @@ export class Producer {
   readonly #options: Required<ProducerOptions>;
   readonly #topics = new Map<string, TopicMetadata>();
   readonly #waitingForMetadata = new Map<string, Waiting[]>();
+  /** Messages in #waitingForMetadata (an empty list there marks a describe under way). */
+  #waitingCount = 0;
+  /** Why the last describe of a topic failed, named when its waiting messages time out. */
+  readonly #describeFailures = new Map<string, WeirError>();
   /** Buffers of acknowledged batches, for new batches to be built in. */
   readonly #batchBuffers = new BatchBufferPool(batchBuffersKept);
   #bufferedBytes = 0;
@@ -181,6 +196,7 @@ export class Producer {
     if (!(this.#options.compression in compressionCodecs)) {
       throw new WeirError('INVALID_CONFIG', `compression ${this.#options.compression} is not one of ${Object.keys(compressionCodecs).join(', ')}`);
     }
+    checkProducerOptions(this.#options);
     this.#producerIdStale = this.#options.idempotent;
   }
 
@@ -270,7 +286,7 @@ export class Producer {
     if (this.#bufferedBytes >= this.#options.bufferBytesMax) return false;
     const metadata = this.#topics.get(topic);
     if (metadata === undefined || metadata.stale) {
-      this.#waitForMetadata(topic, { message, callback });
+      this.#waitForMetadata(topic, { message, callback, sinceMs: Date.now() });
       return true;
     }
     this.#append(topic, metadata, message, callback);
@@ -286,6 +302,8 @@ export class Producer {
   #waitForMetadata(topic: string, waiting: Waiting): void {
     // Counted against the buffer at a nominal size so that a flood for an unknown topic is bounded.
     this.#bufferedBytes += waitingBytesNominal;
+    this.#waitingCount++;
+    this.#armExpiry();
     const list = this.#waitingForMetadata.get(topic);
     if (list !== undefined) {
       list.push(waiting);
@@ -301,6 +319,7 @@ export class Producer {
     const partition = this.#waitingForMetadata.get(topic)?.[0]?.message.partition ?? -1;
     this.#client.request('describeTopic', { name: topic, ensure: true, partition }).then(
       (description) => {
+        this.#describeFailures.delete(topic);
         this.#applyDescription(topic, description);
         this.#releaseWaiting(topic, null);
       },
@@ -312,9 +331,11 @@ export class Producer {
           return;
         }
         if (!error.retriable || this.#client.isClosed || attempt >= metadataAttemptsMax) {
+          this.#describeFailures.delete(topic);
           this.#releaseWaiting(topic, error);
           return;
         }
+        this.#describeFailures.set(topic, error);
         const delayMs = backoffDelayMs(attempt, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
         setTimeout(() => this.#loadMetadata(topic, attempt + 1), delayMs);
       },
@@ -369,6 +390,7 @@ export class Producer {
     if (left.length > 0) this.#waitingForMetadata.set(topic, left);
     else this.#waitingForMetadata.delete(topic);
     this.#bufferedBytes -= waitingBytesNominal * refused.length;
+    this.#waitingCount -= refused.length;
     for (const { callback } of refused) callback?.(error);
     this.#wakeWaiters();
   }
@@ -377,6 +399,7 @@ export class Producer {
     const list = this.#waitingForMetadata.get(topic) ?? [];
     this.#waitingForMetadata.delete(topic);
     this.#bufferedBytes -= waitingBytesNominal * list.length;
+    this.#waitingCount -= list.length;
     const metadata = this.#topics.get(topic);
     for (const { message, callback } of list) {
       if (error !== null || metadata === undefined) callback?.(error ?? new WeirError('UNKNOWN_TOPIC', `topic ${topic} is unknown`));
@@ -422,7 +445,7 @@ export class Producer {
     if (partition >= metadata.partitionCount) {
       // Named explicitly, and perhaps added since the topic was described: ask the broker (one
       // request for all the messages waiting) before refusing it (#releaseWaiting).
-      this.#waitForMetadata(topic, { message, callback });
+      this.#waitForMetadata(topic, { message, callback, sinceMs: Date.now() });
       return;
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
@@ -530,11 +553,14 @@ export class Producer {
     this.#pump(state);
   }
 
-  /** While batches are unsettled, fails those that waited past deliveryTimeoutMs without being sent. */
+  /**
+   * While batches are unsettled or messages wait for their topic's description, fails those that
+   * waited past deliveryTimeoutMs.
+   */
   #armExpiry(): void {
     if (this.#expiryTimer !== null) return;
     this.#expiryTimer = setInterval(() => {
-      if (this.#unsettledBatches === 0) {
+      if (this.#unsettledBatches === 0 && this.#waitingCount === 0) {
         clearInterval(this.#expiryTimer!);
         this.#expiryTimer = null;
         return;
@@ -545,8 +571,13 @@ export class Producer {
     this.#expiryTimer.unref();
   }
 
+  get #timeoutText(): string {
+    return `not acknowledged within deliveryTimeoutMs (${this.#options.deliveryTimeoutMs} ms)`;
+  }
+
   #expire(createdBeforeMs: number): void {
-    const timeout = `not acknowledged within deliveryTimeoutMs (${this.#options.deliveryTimeoutMs} ms)`;
+    const timeout = this.#timeoutText;
+    this.#expireWaiting(createdBeforeMs, timeout);
     for (const metadata of this.#topics.values()) {
       for (const state of metadata.partitions) {
         if (!state) continue;
@@ -555,16 +586,29 @@ export class Producer {
           if (expired.length === 0) continue;
           list.splice(0, list.length, ...list.filter((batch) => batch.createdMs >= createdBeforeMs));
           // Retried until the time ran out: the broker's last refusal is the reason.
-          const refusal = state.lastRefusal;
-          const error = refusal === null
-            ? new WeirError('TIMEOUT', timeout)
-            : new WeirError('TIMEOUT', `${timeout}; the broker kept refusing it with ${refusal.code}: ${refusal.message}`, { cause: refusal });
+          const error = timeoutError(timeout, state.lastRefusal);
           for (const batch of expired) this.#complete(batch, -1n, error);
           // The broker never saw these sequence numbers: later batches would leave a gap.
           if (this.#options.idempotent) this.#markProducerIdStale();
         }
       }
     }
+  }
+
+  /** Fails the messages that waited for their topic's description past deliveryTimeoutMs. */
+  #expireWaiting(sinceBeforeMs: number, timeout: string): void {
+    if (this.#waitingCount === 0) return;
+    for (const [topic, list] of this.#waitingForMetadata) {
+      const expired = list.filter((waiting) => waiting.sinceMs < sinceBeforeMs);
+      if (expired.length === 0) continue;
+      // The list stays, emptied or not: it marks the describe still under way.
+      list.splice(0, list.length, ...list.filter((waiting) => waiting.sinceMs >= sinceBeforeMs));
+      this.#bufferedBytes -= waitingBytesNominal * expired.length;
+      this.#waitingCount -= expired.length;
+      const error = timeoutError(`${timeout} (topic ${topic} could not be described)`, this.#describeFailures.get(topic) ?? null);
+      for (const { callback } of expired) callback?.(error);
+    }
+    this.#wakeWaiters();
   }
 
   #pump(state: PartitionState): void {
@@ -653,6 +697,12 @@ export class Producer {
       }
       state.retrying.push(batch);
       state.blocked = true;
+    } else if (this.#isResendable(batch, error) && !this.#client.isClosed) {
+      // Out of time: failed as the expiry sweep fails a waiting batch (whichever comes first),
+      // with a TIMEOUT naming the refusal rather than the bare refusal.
+      this.#complete(batch, -1n, timeoutError(this.#timeoutText, error));
+      // It may have been stored: later batches cannot take its sequence numbers.
+      if (this.#options.idempotent) this.#markProducerIdStale();
     } else {
       this.#complete(batch, -1n, error);
       this.#renumberAfter(batch);
@@ -785,8 +835,9 @@ export class Producer {
     if (this.#isIdle()) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 
+  /** Nothing to send or to answer (a describe may still be under way, with no message waiting for it). */
   #isIdle(): boolean {
-    return this.#unsettledBatches === 0 && this.#openBuilders === 0 && this.#waitingForMetadata.size === 0;
+    return this.#unsettledBatches === 0 && this.#openBuilders === 0 && this.#waitingCount === 0;
   }
 
   #markProducerIdStale(): void {
@@ -865,6 +916,33 @@ export class Producer {
     for (const wake of this.#capacityWaiters.splice(0)) wake();
     this.#client.untrack(this);
   }
+}
+
+/** A TIMEOUT after deliveryTimeoutMs, naming what the broker kept answering, if anything. */
+function timeoutError(timeout: string, refusal: WeirError | null): WeirError {
+  if (refusal === null) return new WeirError('TIMEOUT', timeout);
+  // No answer at all (the connection was lost, a request timed out) is no refusal.
+  const reason = unansweredCodes.includes(refusal.code) ? 'the broker could not be reached:' : 'the broker kept refusing it with';
+  return new WeirError('TIMEOUT', `${timeout}; ${reason} ${refusal.code}: ${refusal.message}`, { cause: refusal });
+}
+
+/** Codes of a request that got no answer from the broker. */
+const unansweredCodes: readonly string[] = ['CONNECTION_CLOSED', 'TIMEOUT'];
+
+/** Refuses options that would hang the producer, fire its timers at once or break idempotence (INVALID_CONFIG). */
+function checkProducerOptions(options: Required<ProducerOptions>): void {
+  const owner = 'producer';
+  checkOneOf('acks', options.acks, { owner, values: ['leader', 'none'] });
+  checkOneOf('idempotent', options.idempotent, { owner, values: [true, false] });
+  checkInteger('lingerMs', options.lingerMs, { owner, min: 0, max: timerDelayMsMax });
+  checkInteger('batchBytesMax', options.batchBytesMax, { owner, min: 1, max: Number.MAX_SAFE_INTEGER });
+  checkInteger('bufferBytesMax', options.bufferBytesMax, { owner, min: 1, max: Number.MAX_SAFE_INTEGER });
+  const inFlightMax = options.idempotent ? idempotentInFlightBatchesMax : Number.MAX_SAFE_INTEGER;
+  checkInteger('inFlightBatchesPerPartitionMax', options.inFlightBatchesPerPartitionMax, { owner, min: 1, max: inFlightMax });
+  checkInteger('deliveryTimeoutMs', options.deliveryTimeoutMs, { owner, min: 1, max: Number.MAX_SAFE_INTEGER });
+  checkInteger('retryBackoffMsMin', options.retryBackoffMsMin, { owner, min: 0, max: timerDelayMsMax });
+  checkInteger('retryBackoffMsMax', options.retryBackoffMsMax, { owner, min: options.retryBackoffMsMin, max: timerDelayMsMax });
+  checkInteger('metadataMaxAgeMs', options.metadataMaxAgeMs, { owner, min: 1, max: timerDelayMsMax });
 }
 
 /** How often waiting batches are checked against deliveryTimeoutMs. */

@@ -23,6 +23,7 @@ import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
+import { checkInteger, checkOneOf, checkString, uint32Max } from './options.js';
 
 export type RedeliveryBackoff =
   | { kind: 'fixed'; delayMs: number }
@@ -72,7 +73,7 @@ export interface QueueConsumerOptions {
   mode?: 'push' | 'pull';
   /** Unsettled messages this consumer holds at most (default 1000). */
   prefetch?: number;
-  /** Broker-side cap on messages per second to this consumer. */
+  /** Broker-side cap on messages per second to this consumer (a whole number; 0: none). */
   ratePerSecond?: number;
   /** Pull mode: how long one receive waits for messages (default 1000 ms). */
   receiveWaitMs?: number;
@@ -228,6 +229,13 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 100_000) {
       throw new WeirError('INVALID_CONFIG', `prefetch ${prefetch} is invalid: expected 1 to 100000`);
     }
+    const owner = 'queue consumer';
+    checkString('topic', this.#options.topic, { owner, nonEmpty: true });
+    checkString('subscription', this.#options.subscription, { owner, nonEmpty: true });
+    checkOneOf('mode', this.#options.mode, { owner, values: ['push', 'pull'] });
+    checkInteger('receiveWaitMs', this.#options.receiveWaitMs, { owner, min: 0, max: uint32Max });
+    // Whole messages per second (the broker's field); 0 is no cap, as leaving it out.
+    if (this.#options.ratePerSecond !== undefined) checkInteger('ratePerSecond', this.#options.ratePerSecond, { owner, min: 0, max: uint32Max });
     this.#creditBunch = Math.max(1, Math.floor(prefetch / 2));
   }
 
