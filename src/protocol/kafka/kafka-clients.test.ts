@@ -162,6 +162,24 @@ test('admin: create, list, fetch topic offsets, delete', { timeout: 30_000 }, as
   }
 });
 
+test('a kafkajs producer with auto-creation off does not bring back a topic deleted under it', { timeout: 30_000 }, async () => {
+  const admin = kafka('deleted-admin').admin();
+  await admin.connect();
+  // Metadata is not refreshed between the sends: the second Produce names the deleted topic.
+  const producer = kafka('deleted-producer').producer({ allowAutoTopicCreation: false, metadataMaxAge: 300_000 });
+  await producer.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: 'deleted-under-producer', numPartitions: 1 }] });
+    await producer.send({ topic: 'deleted-under-producer', messages: [{ value: 'kept' }] });
+    await admin.deleteTopics({ topics: ['deleted-under-producer'] });
+    await assert.rejects(producer.send({ topic: 'deleted-under-producer', messages: [{ value: 'refused' }] }));
+    assert.ok(!(await admin.listTopics()).includes('deleted-under-producer'), 'the Produce created the topic again');
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+});
+
 test('a kafkajs group of two members splits the partitions and consumes each message once', { timeout: 60_000 }, async () => {
   const topic = 'group-split';
   await stack.broker.createTopic(topic, { partitions: 4 });

@@ -110,6 +110,7 @@ test('past 64 requests in flight the connection stops reading; the rest are answ
 });
 
 test('acks 0 gets no response; the next request is answered', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('fire', { partitions: 1 });
   const client = await RawClient.open(stack.port);
   try {
     client.send(m.produce, 7, { acks: 0, timeoutMs: 1000, topics: [{ name: 'fire', partitions: [{ index: 0, records: batchOf(['x']) }] }] });
@@ -146,7 +147,31 @@ test('a failed produce with acks 0 closes the connection after the responses bef
   }
 });
 
+test('Produce to a missing topic gets UNKNOWN_TOPIC_OR_PARTITION and creates nothing (only Metadata creates topics)', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('produce-existing', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const response = await client.call(m.produce, 7, {
+      acks: -1,
+      timeoutMs: 1000,
+      topics: [
+        { name: 'produce-missing', partitions: [{ index: 0, records: batchOf(['lost']) }, { index: 1, records: batchOf(['lost']) }] },
+        { name: 'produce-existing', partitions: [{ index: 0, records: batchOf(['kept']) }] },
+      ],
+    });
+    assert.deepEqual(
+      response.responses.map((topic) => `${topic.name}:${topic.partitions.map((p) => p.errorCode).join(',')}`),
+      [`produce-missing:${kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION},${kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION}`, 'produce-existing:0'],
+    );
+    assert.throws(() => stack.broker.describeTopic('produce-missing'), { code: 'UNKNOWN_TOPIC' });
+    assert.equal(stack.broker.describeTopic('produce-existing').partitions[0]!.offsetEnd, 1n);
+  } finally {
+    client.close();
+  }
+});
+
 test('a produce response carries logAppendTime -1: stored timestamps are the producer timestamps', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('create-time', { partitions: 1 });
   const client = await RawClient.open(stack.port);
   try {
     const records = encodeBatch([{ value: Buffer.from('old'), timestamp: 1000 }]);
