@@ -624,7 +624,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
   async #produce(request: ProduceRequest): Promise<ProduceResult> {
-    const topic = await this.#topic(request.topic, true, request.partition);
+    const topic = await this.#topic(request.topic, request.create ?? true, request.partition);
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
     const partition = this.#partition(topic, request.partition);
     const limit = topic.config.messageBytesMax;

@@ -64,6 +64,8 @@ export interface ProduceRequest {
   /** One or more consecutive RecordBatch v2 batches. The broker stamps offsets into these bytes. */
   batches: Buffer;
   acks: Acks;
+  /** false: a missing topic is UNKNOWN_TOPIC, never created (Kafka's Produce). Default true: created when auto-creation is on. */
+  create?: boolean;
 }
 
 export interface ProduceResult {

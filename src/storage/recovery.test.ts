@@ -168,19 +168,25 @@ test('a read that meets damage in a sealed segment returns the good batches befo
   }
 });
 
-test('a segment file missing from the middle of the log: readers skip to the next segment and the log names the missing offsets once', async () => {
+/** Twenty one-record batches in 300-byte segments at /p, closed: the disk and the segment file names in order. */
+async function smallSegments(): Promise<{ disk: CrashFileSystem; fileSystem: FileSystem; small: LogConfig; names: string[] }> {
   const disk = new CrashFileSystem();
   const fileSystem = disk.view();
   const small: LogConfig = { ...config, segmentBytesMax: 300 };
-  let log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
+  const log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
   for (let i = 0; i < 20; i++) await log.append(batchOf(i, 1));
   await log.close();
   const names = (await fileSystem.readdir('/p')).filter((name) => name.endsWith('.log')).sort();
+  return { disk, fileSystem, small, names };
+}
+
+test('a segment file missing from the middle of the log: readers skip to the next segment and the log names the missing offsets once', async () => {
+  const { fileSystem, small, names } = await smallSegments();
   assert.ok(names.length >= 4);
   const [, missing, after] = names as [string, string, string];
   await fileSystem.unlink(`/p/${missing}`);
   const logs: string[] = [];
-  log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), tailCache: new TailCache(0), logger: (level, message) => logs.push(`${level}: ${message}`) });
+  const log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), tailCache: new TailCache(0), logger: (level, message) => logs.push(`${level}: ${message}`) });
   try {
     const missingFrom = BigInt(parseInt(missing, 10));
     const resumeAt = BigInt(parseInt(after, 10));
@@ -203,13 +209,7 @@ test('a segment file missing from the middle of the log: readers skip to the nex
 });
 
 test('damage at the end of a sealed segment with later segments present is mid-log damage', async () => {
-  const disk = new CrashFileSystem();
-  const fileSystem = disk.view();
-  const small: LogConfig = { ...config, segmentBytesMax: 300 };
-  let log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined });
-  for (let i = 0; i < 20; i++) await log.append(batchOf(i, 1));
-  await log.close();
-  const names = (await fileSystem.readdir('/p')).filter((name) => name.endsWith('.log')).sort();
+  const { disk, fileSystem, small, names } = await smallSegments();
   assert.ok(names.length >= 3);
   const second = `/p/${names[1]}`;
   const content = disk.contentOf(second)!;
@@ -218,7 +218,7 @@ test('damage at the end of a sealed segment with later segments present is mid-l
   await assert.rejects(PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined }), (error) =>
     isWeirError(error, 'CORRUPT_MESSAGE') && error.message.includes(names[1]!) && error.message.includes('later segments'),
   );
-  log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined, repair: true });
+  const log = await PartitionLog.open('/p', small, { fs: fileSystem, handles: new HandlePool({ fileSystem }), logger: () => undefined, repair: true });
   assert.equal((await fileSystem.readdir('/p')).filter((name) => name.endsWith('.log')).length, 2);
   assert.equal(await recordsOf(log).then((values) => values.length), Number(log.offsetEnd));
   await log.close();

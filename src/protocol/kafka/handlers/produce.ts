@@ -12,7 +12,6 @@
  */
 import { batchLogOverheadBytes, batchOffsets, batchMagic, batchTotalBytes } from '../../../format/record-batch.js';
 import type { Acks } from '../../../broker/types.js';
-import { isWeirError } from '../../../util/errors.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
@@ -34,36 +33,20 @@ export async function handleProduce(context: HandlerContext, body: ProduceBody):
     : acks === undefined ? kafkaErrors.INVALID_REQUIRED_ACKS : kafkaErrors.NONE;
   acks ??= 'leader';
   const responses = await Promise.all(
-    body.topics.map(async (topic) => {
-      const refused = fixed === kafkaErrors.NONE ? missingTopicError(context, topic.name) : fixed;
-      return {
-        name: topic.name,
-        partitions: await Promise.all(
-          topic.partitions.map((partition): Promise<PartitionAnswer> | PartitionAnswer => {
-            if (refused !== kafkaErrors.NONE) return { index: partition.index, errorCode: refused, baseOffset: -1n };
-            return producePartition(context, { topic: topic.name, index: partition.index, records: partition.records, acks: acks! });
-          }),
-        ),
-      };
-    }),
+    body.topics.map(async (topic) => ({
+      name: topic.name,
+      partitions: await Promise.all(
+        topic.partitions.map((partition): Promise<PartitionAnswer> | PartitionAnswer => {
+          if (fixed !== kafkaErrors.NONE) return { index: partition.index, errorCode: fixed, baseOffset: -1n };
+          return producePartition(context, { topic: topic.name, index: partition.index, records: partition.records, acks: acks! });
+        }),
+      ),
+    })),
   );
   if (body.acks !== 0) return { responses };
   const failed = responses.flatMap((topic) => topic.partitions.filter((p) => (p.errorCode ?? kafkaErrors.NONE) !== kafkaErrors.NONE).map((p) => `${topic.name}/${p.index} (error ${p.errorCode})`));
   if (failed.length > 0) throw new CloseConnection(`a produce with acks 0 failed for ${failed.join(', ')}`);
   return null;
-}
-
-/**
- * UNKNOWN_TOPIC_OR_PARTITION (or the broker's refusal of the name) for a topic that does not
- * exist, NONE otherwise. Checked before the broker's produce, which would create the topic.
- */
-function missingTopicError(context: HandlerContext, name: string): number {
-  try {
-    context.broker.describeTopic(name);
-    return kafkaErrors.NONE;
-  } catch (error) {
-    return isWeirError(error, 'UNKNOWN_TOPIC') ? kafkaErrors.UNKNOWN_TOPIC_OR_PARTITION : errorCodeOf(context, error);
-  }
 }
 
 async function producePartition(
@@ -79,7 +62,7 @@ async function producePartition(
     return { index, errorCode: kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE, baseOffset: -1n };
   }
   try {
-    const result = await context.broker.produce({ topic: request.topic, partition: index, batches: records, acks: request.acks });
+    const result = await context.broker.produce({ topic: request.topic, partition: index, batches: records, acks: request.acks, create: false });
     return {
       index,
       baseOffset: result.baseOffset,

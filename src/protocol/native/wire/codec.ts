@@ -78,17 +78,24 @@ export const int64: Codec<bigint> = {
  * set the code (INVALID_CONFIG for a topic's settings; INVALID_REQUEST otherwise).
  */
 export class FieldValueError extends WeirError {
+  /** The field's path from the outermost struct read so far ('' at the value itself). */
+  readonly field: string;
+  readonly detail: string;
+  /** A struct has set the code: the structs around it keep it. */
   readonly coded: boolean;
 
-  constructor(code: ErrorCode, message: string, coded = false) {
-    super(code, message);
+  constructor(code: ErrorCode, field: string, detail: string, coded = false) {
+    super(code, field === '' ? detail : `${field} ${detail}`);
+    this.field = field;
+    this.detail = detail;
     this.coded = coded;
   }
 
   /** The same error as seen from the struct field `name`, with the struct's code if it has one. */
   within(name: string, code: ErrorCode | undefined): FieldValueError {
-    const coded = this.coded || code !== undefined;
-    return new FieldValueError(this.coded || code === undefined ? this.code : code, `${name}${this.message.startsWith(' ') ? '' : '.'}${this.message}`, coded);
+    const field = this.field === '' ? name : `${name}.${this.field}`;
+    if (this.coded || code === undefined) return new FieldValueError(this.code, field, this.detail, this.coded);
+    return new FieldValueError(code, field, this.detail, true);
   }
 }
 
@@ -96,7 +103,7 @@ const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
 
 function safeInt64(r: ByteReader): number {
   const value = r.int64();
-  if (value > safeMax || value < -safeMax) throw new FieldValueError('INVALID_REQUEST', ` ${value} is outside the range ±(2^53 - 1) that this field holds`);
+  if (value > safeMax || value < -safeMax) throw new FieldValueError('INVALID_REQUEST', '', `${value} is outside the range ±(2^53 - 1) that this field holds`);
   return Number(value);
 }
 
