@@ -5,7 +5,7 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import { WeirError } from '../util/errors.js';
+import { WeirError, isWeirError, type ErrorCode } from '../util/errors.js';
 import type { ByteReader } from '../format/byte-reader.js';
 import type { Codec } from '../protocol/native/wire/codec.js';
 import {
@@ -31,6 +31,14 @@ import {
   type ResponseOf,
 } from '../protocol/native/wire/messages.js';
 
+
+/** Codes of a request that got no answer: the broker was not reached, so it refused nothing. */
+const unansweredCodes: readonly ErrorCode[] = ['CONNECTION_CLOSED', 'CLOSED', 'TIMEOUT'];
+
+/** Whether `error` says a request went unanswered (lost connection, closed client, timeout) rather than refused by the broker. */
+export function wasUnanswered(error: unknown): boolean {
+  return isWeirError(error) && unansweredCodes.includes(error.code);
+}
 export interface ConnectionOptions {
   host: string;
   port: number;

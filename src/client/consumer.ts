@@ -13,12 +13,12 @@
  * committed offsets never pass a message still being processed: at-least-once delivery.
  */
 import { batchOffsets, batchPositions, decodeBatch, type DecodedRecord } from '../format/record-batch.js';
-import { WeirError, asWeirError, isWeirError, type ErrorCode } from '../util/errors.js';
+import { WeirError, asWeirError, isWeirError } from '../util/errors.js';
 import type { FetchPartitionResult } from '../protocol/native/wire/messages.js';
 import { errorCodeFromWire } from '../util/errors.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
-import type { Connection } from './connection.js';
+import { wasUnanswered, type Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
 import { GroupMembership } from './group-membership.js';
 import { MessageBuffer } from './message-buffer.js';
@@ -738,12 +738,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   }
 }
 
-/** Codes of a request that got no answer: the broker was not reached, so there was no refusal. */
-const unansweredCodes: readonly ErrorCode[] = ['CONNECTION_CLOSED', 'CLOSED', 'TIMEOUT'];
-
 /** The final commit's failure as close() reports it, or null when the broker was not reached. */
 function refusedCommit(groupId: string, error: unknown): WeirError | null {
-  if (isWeirError(error) && unansweredCodes.includes(error.code)) return null;
+  if (wasUnanswered(error)) return null;
   const refusal = asWeirError(error);
   return new WeirError(
     refusal.code,

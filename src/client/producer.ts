@@ -28,6 +28,7 @@ import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, de
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError, asWeirError } from '../util/errors.js';
+import { wasUnanswered } from './connection.js';
 import type { Acks, ProduceResponse, TopicDescription } from '../protocol/native/wire/messages.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
@@ -922,12 +923,9 @@ export class Producer {
 function timeoutError(timeout: string, refusal: WeirError | null): WeirError {
   if (refusal === null) return new WeirError('TIMEOUT', timeout);
   // No answer at all (the connection was lost, a request timed out) is no refusal.
-  const reason = unansweredCodes.includes(refusal.code) ? 'the broker could not be reached:' : 'the broker kept refusing it with';
+  const reason = wasUnanswered(refusal) ? 'the broker could not be reached:' : 'the broker kept refusing it with';
   return new WeirError('TIMEOUT', `${timeout}; ${reason} ${refusal.code}: ${refusal.message}`, { cause: refusal });
 }
-
-/** Codes of a request that got no answer from the broker. */
-const unansweredCodes: readonly string[] = ['CONNECTION_CLOSED', 'TIMEOUT'];
 
 /** Refuses options that would hang the producer, fire its timers at once or break idempotence (INVALID_CONFIG). */
 function checkProducerOptions(options: Required<ProducerOptions>): void {

@@ -104,14 +104,18 @@ export class PushSubscription {
   /** Stops the loop; no delivery frame is sent after this returns. */
   stop(): Promise<void> {
     this.#stopped = true;
-    this.#unwatch?.();
-    this.#unwatch = null;
+    this.#stopWatching();
     this.#abort.abort();
     this.#wake();
     this.#unpark?.();
     return this.done.finally(() => {
       for (const position of this.#positions) this.#keepRest(position, null, 0n);
     });
+  }
+
+  #stopWatching(): void {
+    this.#unwatch?.();
+    this.#unwatch = null;
   }
 
   #wake(): void {
@@ -147,8 +151,7 @@ export class PushSubscription {
     } catch (error) {
       if (this.#stopped) return;
       this.#stopped = true;
-      this.#unwatch?.();
-      this.#unwatch = null;
+      this.#stopWatching();
       const failure = asWeirError(error);
       this.#output.ended(this.id, failure);
     }
