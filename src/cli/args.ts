@@ -105,12 +105,12 @@ export function keyValueOptions(name: string, values: string[] | undefined): { k
 }
 
 /** Where a consumer starts: `earliest`, `latest`, an offset, or an ISO-8601 time. */
-export function startPositionOption(value: string | undefined): 'earliest' | 'latest' | bigint | Date | undefined {
+export function startPositionOption(value: string | undefined, name = 'from'): 'earliest' | 'latest' | bigint | Date | undefined {
   if (value === undefined || value === 'earliest' || value === 'latest') return value;
   if (/^\d+$/.test(value)) return BigInt(value);
   if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
     const time = new Date(value);
     if (!Number.isNaN(time.getTime())) return time;
   }
-  throw new UsageError(`--from ${JSON.stringify(value)}: expected earliest, latest, an offset or an ISO-8601 time`);
+  throw new UsageError(`--${name} ${JSON.stringify(value)}: expected earliest, latest, an offset or an ISO-8601 time`);
 }
