@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -189,6 +189,34 @@ test('without broker.json, producer ids continue after those the logs hold: a ne
   } finally {
     await broker.close();
   }
+});
+
+test('the cluster id is made at the first start and kept; an older broker.json gets one, a malformed one stops the broker', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  const clusterId = broker.clusterId;
+  assert.match(clusterId, /^[A-Za-z0-9_-]{22}$/);
+  await broker.close();
+  assert.equal(JSON.parse(await readFile(join(dataDir, 'broker.json'), 'utf8')).clusterId, clusterId, 'stored at the first start');
+  broker = await Broker.open({ dataDir });
+  assert.equal(broker.clusterId, clusterId);
+  await broker.close();
+
+  const other = await Broker.open({ dataDir: await tempDir() });
+  assert.notEqual(other.clusterId, clusterId);
+  await other.close();
+
+  // As written before cluster ids existed: the producer ids stay, a cluster id is added.
+  await writeFile(join(dataDir, 'broker.json'), JSON.stringify({ producerIdBlockEnd: '5000' }));
+  broker = await Broker.open({ dataDir });
+  const added = broker.clusterId;
+  assert.match(added, /^[A-Za-z0-9_-]{22}$/);
+  assert.ok((await broker.initProducerId()).producerId >= 5000n);
+  await broker.close();
+  assert.equal(JSON.parse(await readFile(join(dataDir, 'broker.json'), 'utf8')).clusterId, added);
+
+  await writeFile(join(dataDir, 'broker.json'), JSON.stringify({ producerIdBlockEnd: '6000', clusterId: 'a b' }));
+  await assert.rejects(Broker.open({ dataDir }), (e) => isWeirError(e, 'CORRUPT_MESSAGE') && /broker\.json is unreadable \(clusterId "a b" is not 1 to 64 letters/.test(e.message));
 });
 
 test('committed offsets survive a restart and show up with lag', async () => {

@@ -4,7 +4,7 @@
  *
  * Data directory layout (docs/format/data-directory.md):
  *   <dataDir>/.lock                           the running broker's PID, start time and boot (data-dir-lock.ts)
- *   <dataDir>/broker.json                     producer id allocation
+ *   <dataDir>/broker.json                     the cluster id and producer id allocation
  *   <dataDir>/topics/<topic>/topic.json       the topic's configuration
  *   <dataDir>/topics/<topic>/<n>/             partition n's log (segments and indexes)
  *   <dataDir>/topics/<topic>/<n>.producers.json  idempotent-producer snapshot of partition n
@@ -15,6 +15,7 @@
  * goes through the storage file system (`BrokerOptions.fileSystem`), so that the same steps can be
  * tested against a simulated power loss.
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
@@ -108,6 +109,12 @@ const producerIdBlockSize = 1000n;
 const metadataFileBytesMax = 1024 * 1024;
 const topicFileName = 'topic.json';
 const brokerFileName = 'broker.json';
+const clusterIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** As Kafka makes them: a random UUID in URL-safe base64, 22 characters. */
+function newClusterId(): string {
+  return Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+}
 
 /** The content of `topic.json`. */
 interface StoredTopic {
@@ -142,6 +149,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #queues!: QueueManager;
   #producerIdNext = 0n;
   #producerIdBlockEnd = 0n;
+  #clusterId = '';
   #closing = false;
   /** Why produces are refused for want of disk space (DISK_FREE_LOW), or null while there is room. */
   #diskFreeLow: string | null = null;
@@ -185,7 +193,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       await fileSystem.fsyncDirectory(this.dataDir);
     }
     if (fileSystem === nodeFileSystem) this.#lock = await lockDataDir(this.dataDir);
-    await this.#loadProducerIds();
+    await this.#loadBrokerFile();
     const started = Date.now();
     for (const name of (await fileSystem.readdir(topicsDir)).sort()) {
       const dir = join(topicsDir, name);
@@ -201,6 +209,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       this.#topics.set(topic.name, topic);
     }
     this.#continueProducerIdsAfterStored();
+    if (this.#clusterId === '') {
+      this.#clusterId = newClusterId();
+      await this.#writeBrokerFile(this.#producerIdBlockEnd);
+    }
     let offsets = this.#topics.get(offsetsTopic);
     if (offsets === undefined) offsets = await this.#createTopic(offsetsTopic, offsetsTopicConfig(this.#options.offsetsCompactAfterBytes), true);
     this.#offsets = await OffsetStore.open(offsets.partitions[0]!, {
@@ -263,20 +275,32 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#timers.push(timer);
   }
 
-  async #loadProducerIds(): Promise<void> {
+  /** `broker.json`: the cluster id and the end of the producer ids handed out (absent in a new directory). */
+  async #loadBrokerFile(): Promise<void> {
     const path = join(this.dataDir, brokerFileName);
     const bytes = await readWholeFile(this.#fileSystem, path, metadataFileBytesMax);
     if (bytes !== null) {
       try {
-        const state = JSON.parse(bytes.toString('utf8')) as { producerIdBlockEnd: string };
+        const state = JSON.parse(bytes.toString('utf8')) as { producerIdBlockEnd: string; clusterId?: unknown };
         this.#producerIdBlockEnd = BigInt(state.producerIdBlockEnd);
+        // Written by brokers before the cluster id existed: one is made (and stored) at this start.
+        if (state.clusterId !== undefined) {
+          if (typeof state.clusterId !== 'string' || !clusterIdPattern.test(state.clusterId)) throw new Error(`clusterId ${JSON.stringify(state.clusterId)} is not 1 to 64 letters, digits, '-' or '_'`);
+          this.#clusterId = state.clusterId;
+        }
       } catch (error) {
         // Guessing a block end could hand out an id again, and a reused id can make a new batch look like a stored one.
-        throw new WeirError('CORRUPT_MESSAGE', `${path} is unreadable (${(error as Error).message}); it must hold {"producerIdBlockEnd": "<the highest producer id handed out, plus one>"}`);
+        throw new WeirError('CORRUPT_MESSAGE', `${path} is unreadable (${(error as Error).message}); it must hold {"producerIdBlockEnd": "<the highest producer id handed out, plus one>", "clusterId": "<this data directory's cluster id>"}`);
       }
     }
     // Ids of a block handed out before a restart are never reused: start after the block.
     this.#producerIdNext = this.#producerIdBlockEnd;
+  }
+
+  /** Synced with its directory entry (through a temporary file) before it returns. */
+  async #writeBrokerFile(producerIdBlockEnd: bigint): Promise<void> {
+    const state = { clusterId: this.#clusterId, producerIdBlockEnd: producerIdBlockEnd.toString() };
+    await writeFileAtomic(this.#fileSystem, this.dataDir, brokerFileName, Buffer.from(JSON.stringify(state)));
   }
 
   /**
@@ -644,12 +668,17 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return appending;
   }
 
+  /** Made at the data directory's first start and kept in `broker.json`: reported to Kafka clients. */
+  get clusterId(): string {
+    return this.#clusterId;
+  }
+
   async initProducerId(): Promise<{ producerId: bigint; producerEpoch: number }> {
     this.#checkOpen();
     if (this.#producerIdNext >= this.#producerIdBlockEnd) {
       const blockEnd = this.#producerIdNext + producerIdBlockSize;
       // Synced with its directory entry before an id of the block is handed out: never reused.
-      await writeFileAtomic(this.#fileSystem, this.dataDir, brokerFileName, Buffer.from(JSON.stringify({ producerIdBlockEnd: blockEnd.toString() })));
+      await this.#writeBrokerFile(blockEnd);
       this.#producerIdBlockEnd = blockEnd;
     }
     return { producerId: this.#producerIdNext++, producerEpoch: 0 };

@@ -95,11 +95,24 @@ test('a kafkajs consumer group commits; the offsets and lag show in the native a
   assert.equal(offset.lag, 30n - offset.offset);
 });
 
-test('after a broker restart, a kafkajs group resumes exactly at its committed offset', { timeout: 60_000 }, async () => {
+async function clusterId(): Promise<string> {
+  const admin = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaPort}`], clientId: 'cluster-id', logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.describeCluster()).clusterId;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test('after a broker restart, a kafkajs group resumes exactly at its committed offset, and the cluster id is the same', { timeout: 60_000 }, async () => {
   const before = (await client.admin().describeGroup('kgroup')).offsets.find((o) => o.topic === 'kgroup-topic')!;
+  const id = await clusterId();
+  assert.match(id, /^[A-Za-z0-9_-]{22}$/);
   await client.close();
   assert.equal(await broker.stop('SIGTERM'), 0, `the broker did not shut down cleanly:\n${broker.log()}`);
   broker = await startBrokerProcess(dataDir);
+  assert.equal(await clusterId(), id);
   client = await connect(broker.url);
   const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaPort}`], clientId: 'cross-again', logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: 'kgroup' });

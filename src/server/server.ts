@@ -74,6 +74,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const kafka = new KafkaListener(broker, {
         host: options.host,
         port: options.kafkaPort,
+        clusterId: broker.clusterId,
         ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
         logger: options.logger,
       });
