@@ -3,10 +3,14 @@
  * batch whose append failed must not be taken for stored when it is retried.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { logConfigDefaults } from '../storage/config.js';
 import { HandlePool } from '../storage/handle-pool.js';
+import { nodeFileSystem } from '../storage/file-system.js';
 import { CrashFileSystem } from '../storage/testing/crash-file-system.js';
 import { isWeirError } from '../util/errors.js';
 import { Partition } from './partition.js';
@@ -80,4 +84,29 @@ test('a batch whose append failed is appended again when retried, not answered a
   assert.equal(stored.baseOffset, 1n);
   assert.deepEqual(await valuesOf(reopened), ['a', 'b']);
   await reopened.close();
+});
+
+test('a periodic producer snapshot still being written when the partition closes: both finish, and the snapshot on disk is whole', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-snapshot-race-'));
+  try {
+    for (let round = 0; round < 20; round++) {
+      const partition = await Partition.open({
+        topic: 't',
+        index: 0,
+        dir: join(dir, '0'),
+        snapshotPath: join(dir, '0.producers.json'),
+        config: logConfigDefaults,
+        handles: new HandlePool({ fileSystem: nodeFileSystem }),
+        logger: () => undefined,
+      });
+      await partition.append(batchOf(`r${round}`, round));
+      // Both write the same temporary file: the second must wait for the first.
+      await Promise.all([partition.snapshotProducers(), partition.close()]);
+      const snapshot = JSON.parse(await readFile(join(dir, '0.producers.json'), 'utf8')) as { offset: string };
+      assert.equal(snapshot.offset, String(round + 1));
+      await partition.snapshotProducers(); // after close: nothing to write, and no error
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -33,6 +33,9 @@ export class Partition {
   readonly #fileSystem: FileSystem;
   #producers: ProducerState;
   #producersDirty = false;
+  /** The snapshot write under way (settled when none): writes share a temporary file, so they take turns. */
+  #snapshotWrite: Promise<void> = Promise.resolve();
+  #closed = false;
   /** Idempotent producers' appends under way, by base offset (a retry arriving meanwhile awaits its original). */
   readonly #idempotentAppends = new Map<bigint, Promise<unknown>>();
   readonly #waiters = new Set<Waiter>();
@@ -177,7 +180,22 @@ export class Partition {
     for (const waiter of this.#waiters) waiter.wake();
   }
 
-  async snapshotProducers(): Promise<void> {
+  /**
+   * Writes the producer state when it changed since the last write, after any write under way
+   * (the periodic one and close's share a temporary file). Nothing after close: the partition's
+   * files may be gone with its topic.
+   */
+  snapshotProducers(): Promise<void> {
+    return this.#closed ? Promise.resolve() : this.#queueSnapshot();
+  }
+
+  #queueSnapshot(): Promise<void> {
+    const write = this.#snapshotWrite.then(() => this.#writeSnapshot());
+    this.#snapshotWrite = write.catch(() => undefined);
+    return write;
+  }
+
+  async #writeSnapshot(): Promise<void> {
     if (!this.#producersDirty) return;
     this.#producersDirty = false;
     await this.log.flush();
@@ -190,10 +208,11 @@ export class Partition {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.wakeAll();
     await this.log.flush();
     this.#producersDirty = true;
-    await this.snapshotProducers();
+    await this.#queueSnapshot();
     await this.log.close();
   }
 }
