@@ -219,6 +219,22 @@ test('the cluster id is made at the first start and kept; an older broker.json g
   await assert.rejects(Broker.open({ dataDir }), (e) => isWeirError(e, 'CORRUPT_MESSAGE') && /broker\.json is unreadable \(clusterId "a b" is not 1 to 64 letters/.test(e.message));
 });
 
+test('producers that start together all get ids, also across a block of ids, and none is handed out again after a restart', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  // Fresh: the first block is reserved while they wait; 1,005 also cross into the second block.
+  const ids = (await Promise.all(Array.from({ length: 1_005 }, () => broker.initProducerId()))).map((r) => r.producerId);
+  assert.equal(new Set(ids).size, ids.length, 'every id is distinct');
+  const highest = ids.reduce((a, b) => (a > b ? a : b));
+  await broker.close();
+  broker = await Broker.open({ dataDir });
+  try {
+    assert.ok((await broker.initProducerId()).producerId > highest);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('committed offsets survive a restart and show up with lag', async () => {
   const dataDir = await tempDir();
   let broker = await Broker.open({ dataDir });

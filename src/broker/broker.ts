@@ -149,6 +149,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #queues!: QueueManager;
   #producerIdNext = 0n;
   #producerIdBlockEnd = 0n;
+  /** The block of producer ids being reserved (broker.json being written), or null. */
+  #reservingProducerIds: Promise<void> | null = null;
   #clusterId = '';
   #closing = false;
   /** Why produces are refused for want of disk space (DISK_FREE_LOW), or null while there is room. */
@@ -675,13 +677,20 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   async initProducerId(): Promise<{ producerId: bigint; producerEpoch: number }> {
     this.#checkOpen();
-    if (this.#producerIdNext >= this.#producerIdBlockEnd) {
-      const blockEnd = this.#producerIdNext + producerIdBlockSize;
-      // Synced with its directory entry before an id of the block is handed out: never reused.
-      await this.#writeBrokerFile(blockEnd);
-      this.#producerIdBlockEnd = blockEnd;
+    // Producers that arrive while a block is being reserved wait for it (one write of broker.json
+    // at a time: concurrent writes share its temporary file), then take ids from it.
+    while (this.#producerIdNext >= this.#producerIdBlockEnd) {
+      this.#reservingProducerIds ??= this.#reserveProducerIds().finally(() => (this.#reservingProducerIds = null));
+      await this.#reservingProducerIds;
     }
     return { producerId: this.#producerIdNext++, producerEpoch: 0 };
+  }
+
+  async #reserveProducerIds(): Promise<void> {
+    const blockEnd = this.#producerIdNext + producerIdBlockSize;
+    // Synced with its directory entry before an id of the block is handed out: never reused.
+    await this.#writeBrokerFile(blockEnd);
+    this.#producerIdBlockEnd = blockEnd;
   }
 
   // --- consuming -------------------------------------------------------------------------------
