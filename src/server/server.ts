@@ -12,6 +12,7 @@ import type { Logger } from '../util/logger.js';
 export { parseFlushPolicy } from '../broker/topic-config.js';
 export { diskFreeMinBytesDefault } from '../broker/broker.js';
 export { deliveriesMaxLimit } from '../broker/queue/queue-config.js';
+export { connectionIdleMsMaxDefault as kafkaConnectionIdleMsMaxDefault, connectionIdleMsMaxLimit as kafkaConnectionIdleMsMaxLimit } from '../protocol/kafka/kafka-listener.js';
 export type { TopicConfig };
 
 export const nativePortDefault = 7400;
@@ -28,6 +29,8 @@ export interface ServerOptions {
   kafkaPort: number | null;
   /** Host Kafka clients are told to connect to (default: the listen host). */
   kafkaAdvertisedHost?: string;
+  /** Idle Kafka connections are closed after this long (KafkaListenerOptions.connectionIdleMsMax; 0: never). */
+  kafkaConnectionIdleMsMax?: number;
   /** HTTP port (REST, WebSocket, SSE, metrics, console); 0 picks a free one; null turns it off. */
   httpPort?: number | null;
   /** Address the HTTP listener binds (default: `host`). */
@@ -76,6 +79,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         port: options.kafkaPort,
         clusterId: broker.clusterId,
         ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
+        ...(options.kafkaConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.kafkaConnectionIdleMsMax } : {}),
         logger: options.logger,
       });
       kafkaPort = (await kafka.start()).port;

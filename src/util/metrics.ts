@@ -377,3 +377,16 @@ export function trackConnection(protocol: RequestProtocol): () => void {
     series.dec();
   };
 }
+
+const idleConnectionsClosed = metrics.counter({
+  name: 'weir_connections_idle_closed_total',
+  help: 'Client connections the broker closed because they were idle past the limit, by protocol',
+  labelNames: ['protocol'],
+});
+/** Only the Kafka listener closes idle connections; its series exists from the start so that it reads 0, not absent. */
+const idleClosedSeries: Record<'kafka', CounterSeries> = { kafka: idleConnectionsClosed.series({ protocol: 'kafka' }) };
+
+/** Counts a connection closed for being idle past its listener's limit. */
+export function countIdleConnectionClosed(protocol: 'kafka'): void {
+  idleClosedSeries[protocol].inc();
+}

@@ -1,6 +1,6 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
-import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
@@ -11,6 +11,9 @@ export const startUsage = `weir start [options]
   --kafka-port N            Kafka-compatible listener port (default ${kafkaPortDefault}; 0 picks a free port)
   --no-kafka                no Kafka-compatible listener
   --kafka-advertised-host H host Kafka clients are told to connect to (default: --host)
+  --kafka-connection-idle-ms-max MS
+                            close a Kafka connection idle this long, as Kafka's connections.max.idle.ms
+                            (default ${kafkaConnectionIdleMsMaxDefault}, 10 minutes; 0: never)
   --http-port N             HTTP port: REST API, WebSocket/SSE, /metrics, web console (default ${httpPortDefault}; 0 picks a free port)
   --http-host H             address the HTTP port binds (default 127.0.0.1)
   --no-http                 no HTTP listener
@@ -33,6 +36,7 @@ export async function start(argv: string[]): Promise<number> {
       'kafka-port': { type: 'string' },
       'no-kafka': { type: 'boolean' },
       'kafka-advertised-host': { type: 'string' },
+      'kafka-connection-idle-ms-max': { type: 'string' },
       'http-port': { type: 'string' },
       'http-host': { type: 'string' },
       'no-http': { type: 'boolean' },
@@ -61,6 +65,7 @@ export async function start(argv: string[]): Promise<number> {
     port: integerOption('port', values.port, nativePortDefault, 0, 65535),
     kafkaPort: values['no-kafka'] ? null : integerOption('kafka-port', values['kafka-port'], kafkaPortDefault, 0, 65535),
     ...(values['kafka-advertised-host'] ? { kafkaAdvertisedHost: values['kafka-advertised-host'] } : {}),
+    kafkaConnectionIdleMsMax: integerOption('kafka-connection-idle-ms-max', values['kafka-connection-idle-ms-max'], kafkaConnectionIdleMsMaxDefault, 0, kafkaConnectionIdleMsMaxLimit),
     httpPort: values['no-http'] ? null : integerOption('http-port', values['http-port'], httpPortDefault, 0, 65535),
     httpHost: values['http-host'] ?? '127.0.0.1',
     autoCreateTopics: !values['no-auto-create-topics'],

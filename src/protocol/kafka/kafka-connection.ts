@@ -16,12 +16,18 @@
  * counts too: past `fetchBytesInFlightMax` a further fetch waits (one always runs), so a client
  * that pipelines fetches and never reads holds about that much broker memory. An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
+ *
+ * Idle connections: one that has had no request in progress and no output queued for
+ * `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
+ * when they next need the broker. A long-polling fetch is a request in progress, so a parked
+ * consumer is never idle. One timer per connection, not re-armed per request: it fires at the
+ * earliest moment the connection could have been idle long enough and then looks again.
  */
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
-import { observeRequest } from '../../util/metrics.js';
+import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
 import { ByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
@@ -46,6 +52,8 @@ export interface ConnectionSettings {
   readonly logger: KafkaLogger;
   /** A buffer the socket reads into, reused for every read (shareable by every connection). */
   readonly readBuffer?: Buffer;
+  /** Close the connection after this long without a request in progress or output queued; 0: never. */
+  readonly idleMsMax: number;
 }
 
 interface Slot {
@@ -68,6 +76,9 @@ export class KafkaConnection {
   readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
   #outputBlocked = false;
   #readingPaused = false;
+  /** When the connection last received bytes or wrote responses (performance.now() ms). */
+  #activeAtMs = performance.now();
+  #idleTimer: NodeJS.Timeout | null = null;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
@@ -79,15 +90,18 @@ export class KafkaConnection {
     const reused = settings.readBuffer !== undefined && readIntoReusedBuffer(socket, settings.readBuffer, (bytes) => this.#onData(bytes, true));
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
+      this.#activeAtMs = performance.now();
       this.#outputBlocked = false;
       this.#fetchBudget.startWaiting();
       this.#updateReading();
     });
     socket.on('error', () => this.close());
     socket.on('close', () => {
+      this.#stopIdleTimer();
       this.#closed.abort();
       this.#fetchBudget.startWaiting(); // each answers at once (the connection is gone)
     });
+    if (settings.idleMsMax > 0) this.#armIdleTimer(settings.idleMsMax);
   }
 
   /** Output queued in this connection's socket, not yet handed to the kernel. */
@@ -102,12 +116,49 @@ export class KafkaConnection {
   }
 
   close(): void {
+    this.#stopIdleTimer();
     this.#closed.abort();
     this.#socket.destroy();
   }
 
+  /** Ends the connection cleanly (FIN after any output already queued) and stops taking requests. */
+  #end(reason: string): void {
+    this.#stopIdleTimer();
+    this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
+    this.#closed.abort();
+    this.#socket.end(() => this.#socket.destroy());
+  }
+
+  #armIdleTimer(delayMs: number): void {
+    this.#idleTimer = setTimeout(() => this.#checkIdle(), delayMs);
+    this.#idleTimer.unref();
+  }
+
+  #stopIdleTimer(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+  }
+
+  /** Closes the connection if it has been idle for `idleMsMax`; otherwise looks again when it could first have been. */
+  #checkIdle(): void {
+    this.#idleTimer = null;
+    if (this.#closed.signal.aborted) return;
+    const idleMsMax = this.#settings.idleMsMax;
+    const nowMs = performance.now();
+    // A request in progress (a parked fetch among them) or a response still leaving is activity.
+    if (this.#slots.length > 0 || this.#socket.writableLength > 0) this.#activeAtMs = nowMs;
+    const idleMs = nowMs - this.#activeAtMs;
+    if (idleMs < idleMsMax) {
+      this.#armIdleTimer(Math.max(1, Math.ceil(idleMsMax - idleMs)));
+      return;
+    }
+    countIdleConnectionClosed('kafka');
+    this.#end(`idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`);
+  }
+
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */
   #onData(chunk: Buffer, transient: boolean): void {
+    this.#activeAtMs = performance.now();
     try {
       this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
@@ -192,9 +243,7 @@ export class KafkaConnection {
       if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes); // its response is in the socket now, counted there
       if (closeReason !== undefined) {
         this.#socket.uncork();
-        this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${closeReason}`);
-        this.#closed.abort();
-        this.#socket.end(() => this.#socket.destroy());
+        this.#end(closeReason);
         return;
       }
       if (chunks === null) continue;
@@ -203,6 +252,7 @@ export class KafkaConnection {
       }
     }
     this.#socket.uncork();
+    this.#activeAtMs = performance.now(); // the responses just written: idle time counts from here
     this.#updateReading();
   }
 

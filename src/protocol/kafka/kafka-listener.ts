@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerApi } from '../../broker/types.js';
+import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { requestBytesMaxDefault } from './wire/frame-reader.js';
 import type { KafkaLogger } from './handlers/context.js';
@@ -25,10 +26,19 @@ export interface KafkaListenerOptions {
   clusterId?: string;
   /** Most connections at once; more are closed on accept (default 10,000). */
   connectionsMax?: number;
+  /**
+   * A connection with no request in progress and no output queued for this long is closed
+   * (default 10 minutes, as Kafka's `connections.max.idle.ms`); 0 keeps idle connections open.
+   */
+  connectionIdleMsMax?: number;
   logger?: KafkaLogger;
 }
 
 export const connectionsMaxDefault = 10_000;
+/** Kafka's `connections.max.idle.ms` default: clients reconnect transparently when they need the broker again. */
+export const connectionIdleMsMaxDefault = 600_000;
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+export const connectionIdleMsMaxLimit = 2_147_483_647;
 /** The read buffer every connection of a listener shares (see kafka-connection.ts). */
 const readBufferBytes = 1024 * 1024;
 
@@ -43,6 +53,10 @@ export class KafkaListener {
   readonly #readBuffer = Buffer.allocUnsafe(readBufferBytes);
 
   constructor(broker: BrokerApi, options: KafkaListenerOptions) {
+    const idleMsMax = options.connectionIdleMsMax ?? connectionIdleMsMaxDefault;
+    if (!Number.isSafeInteger(idleMsMax) || idleMsMax < 0 || idleMsMax > connectionIdleMsMaxLimit) {
+      throw new WeirError('INVALID_CONFIG', `connectionIdleMsMax ${idleMsMax} is invalid: expected an integer from 0 (never close) to ${connectionIdleMsMaxLimit}`);
+    }
     this.#broker = broker;
     this.#options = options;
     this.#logger = options.logger ?? (() => {});
@@ -96,6 +110,7 @@ export class KafkaListener {
       requestBytesMax: this.#options.requestBytesMax ?? requestBytesMaxDefault,
       logger: this.#logger,
       readBuffer: this.#readBuffer,
+      idleMsMax: this.#options.connectionIdleMsMax ?? connectionIdleMsMaxDefault,
     });
     this.#connections.add(connection);
     const untrack = trackConnection('kafka');

@@ -72,6 +72,11 @@ const fromWeir: Partial<Record<ErrorCode, number>> = {
   NOT_LEADER: kafkaErrors.NOT_LEADER_OR_FOLLOWER,
   TIMEOUT: kafkaErrors.REQUEST_TIMED_OUT,
   SHUTTING_DOWN: kafkaErrors.LEADER_NOT_AVAILABLE,
+  // A partition log closed under a request: the broker is shutting down, or the topic is being
+  // deleted. NOT_LEADER_OR_FOLLOWER is retriable and makes clients refresh metadata, and unlike
+  // LEADER_NOT_AVAILABLE it is one the Java consumer accepts in a Fetch response (any other
+  // unexpected partition error there is an IllegalStateException).
+  CLOSED: kafkaErrors.NOT_LEADER_OR_FOLLOWER,
   DUPLICATE_SEQUENCE: kafkaErrors.DUPLICATE_SEQUENCE_NUMBER,
   OUT_OF_ORDER_SEQUENCE: kafkaErrors.OUT_OF_ORDER_SEQUENCE_NUMBER,
   PRODUCER_FENCED: kafkaErrors.INVALID_PRODUCER_EPOCH,
