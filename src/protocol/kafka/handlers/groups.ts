@@ -9,9 +9,15 @@ import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { errorCodeOf, type HandlerContext } from './context.js';
 
-/** Group failures in Kafka's words (the catalog maps the rest, error-codes.ts). */
+/**
+ * Group failures in Kafka's words (the catalog maps the rest, error-codes.ts). A broker going away
+ * (shutting down, or its offsets log closed under the request) is COORDINATOR_NOT_AVAILABLE for
+ * the group and offset APIs: clients look for the coordinator again and retry, where the
+ * partition codes (LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER) are unexpected errors to them.
+ */
 export function groupErrorCode(context: HandlerContext, error: unknown): number {
   if (isWeirError(error, 'UNKNOWN_GROUP')) return kafkaErrors.UNKNOWN_MEMBER_ID;
+  if (isWeirError(error, 'SHUTTING_DOWN') || isWeirError(error, 'CLOSED')) return kafkaErrors.COORDINATOR_NOT_AVAILABLE;
   return errorCodeOf(context, error);
 }
 

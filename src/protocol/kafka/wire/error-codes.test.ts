@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { errorCatalog, type ErrorCode } from '../../../util/errors.js';
+import { errorCatalog, WeirError, type ErrorCode } from '../../../util/errors.js';
+import { groupErrorCode } from '../handlers/groups.js';
+import type { HandlerContext } from '../handlers/context.js';
 import { kafkaErrorFor, kafkaErrors } from './error-codes.js';
 
 /**
@@ -33,4 +35,12 @@ test('only UNKNOWN, and codes no Kafka request can meet, fall back to UNKNOWN_SE
   const notKafka: readonly ErrorCode[] = ['CONNECTION_CLOSED', 'UNKNOWN_SUBSCRIPTION', 'INVALID_RECEIPT'];
   const unmapped = (Object.keys(errorCatalog) as ErrorCode[]).filter((code) => kafkaErrorFor(code) === kafkaErrors.UNKNOWN_SERVER_ERROR);
   assert.deepEqual(unmapped.sort(), ['UNKNOWN', ...notKafka].sort());
+});
+
+test('the group and offset APIs answer a broker going away with COORDINATOR_NOT_AVAILABLE, which clients retry after finding the coordinator again', () => {
+  const context = { logger: () => undefined } as unknown as HandlerContext;
+  for (const code of ['SHUTTING_DOWN', 'CLOSED'] as const) {
+    assert.equal(groupErrorCode(context, new WeirError(code, 'going away')), kafkaErrors.COORDINATOR_NOT_AVAILABLE, code);
+  }
+  assert.equal(groupErrorCode(context, new WeirError('REBALANCE_IN_PROGRESS', 'rejoin')), kafkaErrors.REBALANCE_IN_PROGRESS);
 });
