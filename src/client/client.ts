@@ -27,6 +27,7 @@ export const clientDefaults = {
 
 export interface ClientOptions {
   clientId?: string;
+  /** How long a connection and its hello may take; a server that never answers hello is likely not Weir. */
   connectTimeoutMs?: number;
   /**
    * A request without an answer this long after it was sent fails with TIMEOUT (a fetch or a

@@ -94,6 +94,10 @@ export class Connection {
   #nextSubscriptionId = 1;
   #closedError: WeirError | null = null;
   #closeListeners: ((error: WeirError) => void)[] = [];
+  /** Until the hello is answered, the peer may not be a Weir native listener at all. */
+  #helloAnswered = false;
+  /** The first bytes the peer sent, kept until the hello is answered to name a wrong server. */
+  #firstBytes: Buffer | null = null;
   hello: HelloResponse | null = null;
 
   /** `reads`: where the socket's `onread` callback finds this connection; null to read 'data' events. */
@@ -105,7 +109,11 @@ export class Connection {
     if (reads !== null) reads.connection = this;
     else socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('error', (error) => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address}: ${error.message}`, { cause: error })));
-    socket.on('close', () => this.#terminate(new WeirError('CONNECTION_CLOSED', `connection to ${this.address} closed`)));
+    socket.on('close', () =>
+      this.#terminate(
+        new WeirError('CONNECTION_CLOSED', this.#helloAnswered ? `connection to ${this.address} closed` : `${this.address} closed the connection before answering hello${notWeirHint}`),
+      ),
+    );
     this.#sweeper = setInterval(() => this.#sweep(), deadlineSweepMs);
     this.#sweeper.unref();
   }
@@ -174,8 +182,22 @@ export class Connection {
         versionMax: this.#options.versionMax ?? protocolVersionMax,
         clientId: this.#options.clientId,
       };
-      // A refused hello still carries the server's range: read it into the error message.
-      this.#send('hello', body, (error, response) => (error ? reject(error) : resolve(response as HelloResponse)), 0, true);
+      // A refused hello still carries the server's range: read it into the error message. A server
+      // that never answers is given connectTimeoutMs, not requestTimeoutMs: it is likely not Weir.
+      const extraWaitMs = this.#options.connectTimeoutMs - this.#options.requestTimeoutMs;
+      this.#send(
+        'hello',
+        body,
+        (error, response) => {
+          this.#helloAnswered = true;
+          this.#firstBytes = null;
+          if (error === null) resolve(response as HelloResponse);
+          else if (error.code === 'TIMEOUT') reject(new WeirError('TIMEOUT', `${this.address} did not answer hello within connectTimeoutMs (${this.#options.connectTimeoutMs} ms)${notWeirHint}`));
+          else reject(error);
+        },
+        extraWaitMs,
+        true,
+      );
     });
   }
 
@@ -254,11 +276,15 @@ export class Connection {
   }
 
   #onData(chunk: Buffer, transient: boolean): void {
+    if (!this.#helloAnswered && this.#firstBytes === null) this.#firstBytes = Buffer.from(chunk.subarray(0, 24));
     try {
       this.#frames.push(chunk, (frame) => this.#onFrame(frame), transient);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.#terminate(new WeirError('CONNECTION_CLOSED', `malformed data from ${this.address}: ${reason}`, { cause: error }));
+      const message = this.#helloAnswered
+        ? `malformed data from ${this.address}: ${reason}`
+        : `${this.address} answered hello with data that is not a Weir frame (${reason}; it began ${JSON.stringify(this.#firstBytes?.toString('latin1') ?? '')})${notWeirHint}`;
+      this.#terminate(new WeirError('CONNECTION_CLOSED', message, { cause: error }));
       this.#socket.destroy();
     }
   }
@@ -347,6 +373,9 @@ function callOutside<T>(callback: ResponseCallback<T>, error: WeirError | null, 
     });
   }
 }
+
+/** Appended to errors before the hello is answered: the usual cause is a wrong port. */
+const notWeirHint = ': is it a Weir native listener? (its port is 7400 unless --port says otherwise; the HTTP and Kafka listeners do not speak the native protocol)';
 
 /** Marker codec: the hello response is decoded even when it carries an error. */
 const helloWithError: Codec<unknown> = helloResponse as Codec<unknown>;
