@@ -338,7 +338,15 @@ export class Producer {
         }
         this.#describeFailures.set(topic, error);
         const delayMs = backoffDelayMs(attempt, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
-        setTimeout(() => this.#loadMetadata(topic, attempt + 1), delayMs);
+        setTimeout(() => {
+          // Every waiting message may have expired meanwhile: then nobody needs the answer.
+          if (this.#waitingForMetadata.get(topic)?.length === 0) {
+            this.#waitingForMetadata.delete(topic);
+            this.#describeFailures.delete(topic);
+          } else {
+            this.#loadMetadata(topic, attempt + 1);
+          }
+        }, delayMs);
       },
     );
   }
