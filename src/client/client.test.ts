@@ -776,6 +776,46 @@ test('deleting one of a consumer\'s topics: it goes on with the others where it 
   }
 });
 
+test('the message being handled is not handed over again when its consumer restarts fetching (a rebalance that keeps its partition, a reconnect), and is committed only once the loop moves on', async () => {
+  const client = await connect(harness.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 100 });
+  try {
+    const admin = client.admin();
+    const producer = client.producer({ lingerMs: 0 });
+    for (const mode of ['push', 'pull'] as const) {
+      const keep = `handled-${mode}`;
+      const drop = `handled-drop-${mode}`;
+      const groupId = `g-${keep}`;
+      await admin.createTopic(keep);
+      await admin.createTopic(drop);
+      const consumer = client.consumer({ groupId, topics: [keep, drop], from: 'earliest', mode, heartbeatIntervalMs: 100, autoCommitIntervalMs: 50 });
+      await producer.send(keep, { value: 'k1' });
+      const loop = consumer[Symbol.asyncIterator]();
+      assert.equal(String((await loop.next()).value!.value), 'k1'); // being handled from here on
+
+      // A rebalance (the other topic is deleted) that gives the same partition back to this member.
+      const generationBefore = (await admin.describeGroup(groupId)).generationId;
+      await admin.deleteTopic(drop);
+      await waitFor(() => consumer.assignment.length === 1 && consumer.assignment[0]!.topic === keep, 10_000, `${mode}: the deleted topic leaves the assignment`);
+      assert.ok((await admin.describeGroup(groupId)).generationId > generationBefore, `${mode}: the group rebalanced`);
+      // A reconnect: every fetch or subscription starts again.
+      await harness.restartListener();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // auto-commits run meanwhile
+      const committedOffset = async (): Promise<bigint | undefined> => (await admin.describeGroup(groupId)).offsets.find((o) => o.topic === keep)?.offset;
+      assert.ok(((await committedOffset()) ?? 0n) === 0n, `${mode}: the message being handled is not committed`);
+
+      await producer.send(keep, { value: 'k2' });
+      const next = await loop.next();
+      assert.equal(`${next.value!.value}`, 'k2', `${mode}: the next message, not the one handled again`);
+      await loop.return(undefined); // leaves the loop: k2 counts as handled
+      await consumer.close();
+      assert.equal(await committedOffset(), 2n, `${mode}: both counted once the loop moved on`);
+    }
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a group that reads from latest gets the first messages of partitions added to its topic', async () => {
   const client = await connect(harness.url);
   try {

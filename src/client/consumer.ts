@@ -446,10 +446,16 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     return false;
   }
 
-  /** After an interruption: buffered messages are dropped and fetching restarts where consumed. */
+  /**
+   * After an interruption: buffered messages are dropped and fetching restarts where consumed, or
+   * just past the message the application is handling when that is where it would restart (a
+   * rebalance that kept the partition here, a reconnect): it is not handed over a second time, and
+   * counts as consumed only once the application moves on, as before.
+   */
   #restartPositions(): void {
     this.#buffer.clear();
     this.#decoded.clear(); // messages handed over again after a seek are fresh objects
+    const handling = this.#pendingTaken;
     for (const p of this.#assignment) {
       const k = key(p.topic, p.partition);
       const seek = this.#seeks.get(k);
@@ -457,7 +463,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         this.#positions.set(k, seek);
         this.#consumed.set(k, seek);
       } else {
-        this.#positions.set(k, this.#consumed.get(k)!);
+        const consumed = this.#consumed.get(k)!;
+        const isHandling = handling !== null && handling.offset === consumed && handling.partition === p.partition && handling.topic === p.topic;
+        this.#positions.set(k, isHandling ? consumed + 1n : consumed);
       }
     }
     this.#seeks.clear();
