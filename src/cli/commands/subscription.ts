@@ -3,14 +3,15 @@
  * their state (backlog, in flight, scheduled, delivery counts, oldest message age).
  */
 import type { QueueSubscriptionConfig, RedeliveryBackoff, SubscriptionDescription } from '../../client/index.js';
-import { deliveriesMaxLimit } from '../../server/server.js';
+import { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../../server/server.js';
 import { isWeirError } from '../../util/errors.js';
 import { choiceOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
 export const subscriptionUsage = `weir subscription create TOPIC NAME [options]   create a queue subscription (an existing one takes the given settings)
-  --ack-timeout-ms MS          how long a consumer holds a message before it is delivered again (default 30000)
+  --ack-timeout-ms MS          how long a consumer holds a message before it is delivered again
+                               (default 30000, from ${ackTimeoutMsMin} to ${ackTimeoutMsMax}: 12 hours)
   --deliveries-max N           dead-letter a message after N unacknowledged deliveries (default 5, at most ${deliveriesMaxLimit})
   --backoff POLICY             fixed:<ms> | exp:<initial ms>:<max ms> (doubling, ±20 % jitter;
                                default exp:1000:60000) before a failed message comes again
@@ -82,7 +83,7 @@ async function create(argv: string[]): Promise<number> {
 /** The settings flags of `subscription create`, checked here so that a typo is a usage error. */
 export function subscriptionConfigFromFlags(values: ConfigFlags): Partial<QueueSubscriptionConfig> {
   const config: Partial<QueueSubscriptionConfig> = {
-    ackTimeoutMs: optionalIntegerOption('ack-timeout-ms', values['ack-timeout-ms'], 1),
+    ackTimeoutMs: optionalIntegerOption('ack-timeout-ms', values['ack-timeout-ms'], ackTimeoutMsMin, ackTimeoutMsMax),
     deliveriesMax: optionalIntegerOption('deliveries-max', values['deliveries-max'], 1, deliveriesMaxLimit),
     backoff: values.backoff === undefined ? undefined : parseBackoffFlag(values.backoff),
     deadLetterTopic: values['dead-letter-topic'],
