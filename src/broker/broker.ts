@@ -58,8 +58,9 @@ import type {
   TopicConfig,
   TopicDescription,
 } from './types.js';
+import type { Logger } from '../util/logger.js';
 
-export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type { Logger };
 
 export interface BrokerOptions {
   dataDir: string;

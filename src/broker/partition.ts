@@ -12,13 +12,13 @@ import type { HandlePool } from '../storage/handle-pool.js';
 import { WeirError } from '../util/errors.js';
 import { ProducerState } from './producer-state.js';
 import type { PartitionState, ProduceResult } from './types.js';
+import type { Logger } from '../util/logger.js';
 
 /** Bytes read per step while rebuilding producer state from the log. */
 const recoveryReadBytes = 1024 * 1024;
 /** Largest producer state snapshot read (a partition remembers up to 10,000 producers, 10 batches each). */
 const snapshotBytesMax = 64 * 1024 * 1024;
 
-type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 interface Waiter {
   offset: bigint;

@@ -21,7 +21,7 @@ let dataDir: string;
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'weir-kafka-idle-'));
-  broker = await startBrokerProcess(dataDir, { args: ['--kafka-connection-idle-ms-max', String(idleMsMax)] });
+  broker = await startBrokerProcess(dataDir, { args: ['--kafka-connection-idle-ms-max', String(idleMsMax), '--log-level', 'debug'] });
 });
 
 after(async () => {
@@ -57,7 +57,7 @@ test('an idle connection is closed once the limit passes, cleanly, and counted',
     assert.ok(closed !== null, 'the broker closed the idle connection');
     assert.ok(closed - answeredAt >= idleMsMax - 50, `closed ${closed - answeredAt} ms after its last response`);
     assert.equal(await idleClosedCount(), countBefore + 1);
-    assert.match(broker.log(), /kafka: closing connection from [^:]+.*: idle for \d+ ms \(connection idle limit 600 ms\)/);
+    assert.match(broker.log(), /debug kafka: closing connection from [^:]+.*: idle for \d+ ms \(connection idle limit 600 ms\)/); // --log-level debug
   } finally {
     client.close();
   }

@@ -43,6 +43,7 @@ import type { Segment, SegmentContext } from './segment.js';
 import { deleteSegments } from './segment-deletion.js';
 import { readFailure, writeFailure } from './storage-errors.js';
 import { sharedTailCache, type LogTail, type TailCache } from './tail-cache.js';
+import type { Logger as StorageLogger } from '../util/logger.js';
 
 export interface AppendResult {
   baseOffset: bigint;
@@ -58,7 +59,7 @@ export interface PartitionLogStats {
   bytesWritten: number;
 }
 
-export type StorageLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type { StorageLogger };
 
 export interface PartitionLogOptions {
   fs?: FileSystem;

@@ -2,7 +2,7 @@
 
 export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof logLevels)[number];
-export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type Logger = (level: LogLevel, message: string) => void;
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 

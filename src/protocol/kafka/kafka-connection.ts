@@ -30,6 +30,7 @@ import type { BrokerApi } from '../../broker/types.js';
 import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
 import { ByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
+import type { LogLevel } from '../../util/logger.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
 import type { RequestOf } from './wire/schema.js';
 import { fetchResponseBytesMax } from './handlers/fetch.js';
@@ -122,9 +123,9 @@ export class KafkaConnection {
   }
 
   /** Ends the connection cleanly (FIN after any output already queued) and stops taking requests. */
-  #end(reason: string): void {
+  #end(reason: string, level: LogLevel = 'info'): void {
     this.#stopIdleTimer();
-    this.#settings.logger('info', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
+    this.#settings.logger(level, `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
     this.#closed.abort();
     this.#socket.end(() => this.#socket.destroy());
   }
@@ -153,7 +154,8 @@ export class KafkaConnection {
       return;
     }
     countIdleConnectionClosed('kafka');
-    this.#end(`idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`);
+    // Routine (clients reconnect when they need to), as in Kafka: logged at debug, counted in the metrics.
+    this.#end(`idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`, 'debug');
   }
 
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */

@@ -47,6 +47,7 @@ import {
   type RequestOf,
   type TopicPartitionOffset,
 } from './wire/messages.js';
+import type { Logger } from '../../util/logger.js';
 
 /** Room kept in a fetch response frame for everything but the records. */
 const fetchResponseOverheadBytes = 1024 * 1024;
@@ -57,7 +58,7 @@ export const helloTimeoutMs = 10_000;
 /** Room for a delivery frame's header fields around its records (topic name included). */
 const deliveryOverheadBytesMax = 70_000 + 64;
 
-export type Logger = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type { Logger };
 
 export interface ConnectionLimits {
   frameBytesMax: number;

@@ -6,8 +6,9 @@ import type { BrokerApi } from '../../../broker/types.js';
 import { isWeirError } from '../../../util/errors.js';
 import type { RequestHeader } from '../wire/header.js';
 import { kafkaErrorFor, kafkaErrors } from '../wire/error-codes.js';
+import type { Logger as KafkaLogger } from '../../../util/logger.js';
 
-export type KafkaLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type { KafkaLogger };
 
 export interface HandlerContext {
   readonly broker: BrokerApi;
