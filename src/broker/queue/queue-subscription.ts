@@ -849,7 +849,6 @@ export class QueueSubscription implements ConsumerOwner {
   }
 }
 
-/** One timer that fires at the earliest of the times asked for since it last fired. */
 /** A letter to write again at its entry's dueAtMs. */
 interface LetterRetry {
   entry: QueueEntry;
@@ -857,6 +856,17 @@ interface LetterRetry {
   attempt: number;
 }
 
+/**
+ * The longest delay Node's setTimeout takes: a longer one runs after 1 ms (with a warning), and
+ * a message may be due up to a year ahead.
+ */
+const timerDelayMsMax = 2 ** 31 - 1;
+
+/**
+ * One timer that fires at the earliest of the times asked for since it last fired. A time
+ * further ahead than `timerDelayMsMax` is reached in steps: the timer wakes at the step and sets
+ * itself again, without firing.
+ */
 class EarliestTimer {
   readonly #fire: () => void;
   #timer: NodeJS.Timeout | undefined;
@@ -870,11 +880,20 @@ class EarliestTimer {
     if (atMs >= this.#atMs) return;
     clearTimeout(this.#timer);
     this.#atMs = atMs;
+    this.#arm();
+  }
+
+  #arm(): void {
+    const delayMs = Math.max(0, this.#atMs - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      if (Date.now() < this.#atMs) {
+        this.#arm(); // a step towards a time past timerDelayMsMax
+        return;
+      }
       this.#atMs = Number.POSITIVE_INFINITY;
       this.#fire();
-    }, Math.max(0, atMs - Date.now()));
+    }, Math.min(delayMs, timerDelayMsMax));
   }
 
   clear(): void {

@@ -255,6 +255,32 @@ test('delayed messages are not delivered early and arrive promptly; expired ones
   }
 });
 
+test('a message delayed past 2^31 ms (about 25 days) waits without a busy timer; the others go at once', async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+  process.on('warning', onWarning);
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('far', 's');
+    const deliverAt = Date.now() + 30 * 24 * 3_600_000;
+    await produce(broker, 'far', 0, [
+      { value: Buffer.from('in 30 days'), headers: [{ key: queueHeaders.deliverAt, value: Buffer.from(String(deliverAt)) }] },
+      { value: Buffer.from('now') },
+    ]);
+    const consumer = await broker.openQueueConsumer({ topic: 'far', subscription: 's' });
+    const [immediate] = await receive(consumer, 10);
+    assert.equal(immediate!.value, 'now');
+    await broker.settle('far', 's', [{ action: 'ack', receipt: immediate!.receipt }]);
+    assert.deepEqual(await receive(consumer, 10, 300), [], 'not delivered early');
+    // Node runs a longer setTimeout after 1 ms, warning each time: the schedule would spin.
+    assert.deepEqual(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning')), []);
+    assert.equal(broker.describeSubscription('far', 's').scheduled, 1);
+  } finally {
+    process.off('warning', onWarning);
+    await broker.close();
+  }
+});
+
 test('reject overflow refuses a batch with QUEUE_FULL and stores nothing; drop-oldest makes room', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
