@@ -384,6 +384,22 @@ export class QueuePartition {
     return false;
   }
 
+  /**
+   * A blocked entry leaves its key's line without being delivered (drop-oldest discarded it), so
+   * that the key never passes to it.
+   */
+  leaveKeyLine(entry: QueueEntry): void {
+    if (entry.state !== 'blocked' || entry.key === null) return;
+    const waiting = this.#keyWaiting.get(entry.key);
+    if (waiting === undefined) return;
+    // The oldest go first, so the entry is usually at the front of its line.
+    const index = waiting[0] === entry ? 0 : waiting.indexOf(entry);
+    if (index < 0) return;
+    if (index === 0) waiting.shift();
+    else waiting.splice(index, 1);
+    if (waiting.length === 0) this.#keyWaiting.delete(entry.key);
+  }
+
   /** The entry was settled: its key passes to the next waiting message, which is returned. */
   releaseKey(entry: QueueEntry): QueueEntry | undefined {
     if (entry.key === null || this.#keyHolders.get(entry.key) !== entry.offset) return undefined;

@@ -747,6 +747,7 @@ export class QueueSubscription implements ConsumerOwner {
     for (const partition of this.partitions) {
       for (const entry of partition.entries.values()) {
         if (!this.#overBacklog()) return;
+        if (entry.state === 'blocked') entry.partition.leaveKeyLine(entry);
         if (entry.state === 'ready' || entry.state === 'scheduled' || entry.state === 'blocked') this.#discard(entry, 'overflow');
       }
     }

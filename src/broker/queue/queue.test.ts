@@ -416,6 +416,36 @@ test('key-ordered mode: one key is never in flight twice and keeps its order; ot
   }
 });
 
+test('key-ordered with drop-oldest: messages dropped while their key was held are not delivered, and the rest of the key goes on', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('kshed', 's', { keyOrdered: true, backlogMessagesMax: 3, overflow: 'drop-oldest' });
+    const keyed = (from: number, to: number): RecordInput[] =>
+      Array.from({ length: to - from }, (_, i) => ({ key: Buffer.from('k'), value: Buffer.from(`v${from + i}`) }));
+    await produce(broker, 'kshed', 0, keyed(0, 1));
+    const consumer = await broker.openQueueConsumer({ topic: 'kshed', subscription: 's' });
+    const [held] = await receive(consumer, 10);
+    assert.equal(held!.value, 'v0');
+    // v1 … v7 wait behind v0, their key's holder; the oldest of them are dropped to keep 3.
+    for (let i = 1; i < 8; i++) await produce(broker, 'kshed', 0, keyed(i, i + 1));
+    assert.equal(broker.describeSubscription('kshed', 's').backlogMessages, 3);
+    assert.deepEqual(await broker.settle('kshed', 's', [{ action: 'ack', receipt: held!.receipt }]), []);
+    const delivered: string[] = [];
+    for (let round = 0; round < 20 && delivered.length < 2; round++) {
+      const got = await receive(consumer, 10, 100);
+      assert.ok(got.length <= 1, `one message of the key at a time: ${got.map((m) => m.value)}`);
+      for (const m of got) {
+        delivered.push(m.value);
+        assert.deepEqual(await broker.settle('kshed', 's', [{ action: 'ack', receipt: m.receipt }]), [], `${m.value} acknowledged`);
+      }
+    }
+    assert.deepEqual(delivered, ['v6', 'v7'], 'the survivors, in order, and none of the dropped');
+    assert.equal(broker.describeSubscription('kshed', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('a rate-capped push consumer is held to its rate', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
