@@ -237,6 +237,43 @@ test('the broker SIGKILLed during a drain: nothing lost, and no confirmed acknow
   }
 });
 
+test('messages that failed once and were then acknowledged survive a SIGKILL after close(): none delivered again', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-nack-ack-kill-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const total = 2_000;
+    // Redelivered at once: a message's failure and its acknowledgement mostly share one append of
+    // the state log (run() sends both without asking for answers, which may wait a few ms).
+    await loadQueue(broker.url, 'na', 1, total, { deliveriesMax: 10, backoff: { kind: 'fixed', delayMs: 0 } });
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'na', subscription: 'w', prefetch: 100 });
+    let acknowledged = 0;
+    const running = consumer.run({
+      eachMessage: (message) => {
+        if (message.deliveryCount === 1) throw new Error('fails the first time');
+        acknowledged++;
+      },
+    });
+    await waitFor(() => acknowledged === total, 30_000, 'every message acknowledged');
+    // close() returns once the settlements are durable; the kill comes right after, before the
+    // next checkpoint (every 10 s) would cover them.
+    await consumer.close();
+    await running;
+    await broker.stop('SIGKILL');
+    await client.close();
+
+    broker = await startBrokerProcess(dataDir, { port });
+    const again = await connect(broker.url);
+    const described = await again.admin().describeSubscription('na', 'w');
+    await again.close();
+    assert.equal(described.backlogMessages, 0, `${described.backlogMessages} acknowledged messages came back after the kill`);
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('rejects the broker confirmed survive a SIGKILL right after the answer: every letter written, none delivered again', { timeout: 60_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-reject-kill-'));
   const port = await freePort();

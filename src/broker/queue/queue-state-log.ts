@@ -8,7 +8,9 @@
  *        a checkpoint: the whole state of the subscription. Below `scanEnd` every offset from
  *        `floor` on is settled except the `unsettled` ones ([offset, deliveries, due time]).
  *   {"k":"e", "p":0, "s":[["100","140"]], "f":[["97",3,1700000000000]], "d":[[0,"18"]]}
- *        events since: settled ranges [from, to), failed deliveries, dead letters written.
+ *        events since: settled ranges [from, to), failed deliveries, dead letters written. One
+ *        record holds the events of one append, unordered; recovery applies the failures first,
+ *        as a settled offset never fails again.
  *   null  the subscription was deleted.
  *
  * Settlements are appended as they happen, one batch at a time: what is recorded while a batch is
@@ -253,7 +255,12 @@ function fromCheckpoint(key: string, checkpoint: Checkpoint): RecoveredSubscript
   return { topic, name, config: checkpoint.config, dlq, partitions };
 }
 
-/** Settled ranges and failures since the checkpoint move the recovered picture forward. */
+/**
+ * Settled ranges and failures since the checkpoint move the recovered picture forward. A record
+ * holds the events of one append without their order: a message that failed and was then
+ * acknowledged while an append was under way has both. Settling is final (a settled offset never
+ * fails again), so failures apply first and settlements after them.
+ */
 export function applyEvents(subscription: RecoveredSubscription, events: Events): void {
   let state = subscription.partitions.get(events.p);
   if (state === undefined) {
@@ -266,6 +273,12 @@ export function applyEvents(subscription: RecoveredSubscription, events: Events)
     for (let o = recovered.scanEnd; o < offset; o++) recovered.unsettled.set(o, { deliveryCount: 0, dueAtMs: 0 });
     if (offset > recovered.scanEnd) recovered.scanEnd = offset;
   };
+  for (const [o, deliveryCount, dueAtMs] of events.f ?? []) {
+    const offset = BigInt(o);
+    reach(offset);
+    recovered.unsettled.set(offset, { deliveryCount, dueAtMs });
+    if (offset >= recovered.scanEnd) recovered.scanEnd = offset + 1n;
+  }
   for (const [from, to] of events.s ?? []) {
     const start = BigInt(from);
     const end = BigInt(to);
@@ -276,12 +289,6 @@ export function applyEvents(subscription: RecoveredSubscription, events: Events)
       for (const o of recovered.unsettled.keys()) if (o >= start && o < end) recovered.unsettled.delete(o);
     }
     if (end > recovered.scanEnd) recovered.scanEnd = end;
-  }
-  for (const [o, deliveryCount, dueAtMs] of events.f ?? []) {
-    const offset = BigInt(o);
-    reach(offset);
-    recovered.unsettled.set(offset, { deliveryCount, dueAtMs });
-    if (offset >= recovered.scanEnd) recovered.scanEnd = offset + 1n;
   }
   for (const [p, o] of events.d ?? []) {
     const next = BigInt(o) + 1n;
