@@ -220,6 +220,7 @@ export class GroupCoordinator {
         groupInstanceId: m.groupInstanceId,
         clientId: m.clientId,
         clientHost: m.clientHost,
+        metadata: protocolMetadata(m, group.protocolName),
         assignment: m.decodedAssignment ?? m.assignment,
       })),
     };
@@ -375,7 +376,7 @@ export class GroupCoordinator {
         ? [...group.members.values()].map((m) => ({
             memberId: m.memberId,
             groupInstanceId: m.groupInstanceId,
-            metadata: m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? Buffer.alloc(0),
+            metadata: protocolMetadata(m, group.protocolName),
           }))
         : [],
       ...(member.decodedAssignment ? { assignment: member.decodedAssignment } : {}),
@@ -483,6 +484,11 @@ function newMember(request: JoinGroupRequest): Member {
     syncWaiter: null,
     watchers: new Set(),
   };
+}
+
+/** The member's metadata for protocol `name` (empty when it offers no such protocol). */
+function protocolMetadata(member: Member, name: string): Buffer {
+  return member.protocols.find((p) => p.name === name)?.metadata ?? Buffer.alloc(0);
 }
 
 function tellWatchers(member: Member, error: WeirError): void {

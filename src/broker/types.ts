@@ -193,6 +193,11 @@ export interface GroupMemberDescription {
   groupInstanceId: string | null;
   clientId: string;
   clientHost: string;
+  /**
+   * The member's metadata for the group's chosen protocol, as the client sent it in its join (a
+   * Kafka consumer's subscription); empty while no protocol is chosen.
+   */
+  metadata: Buffer;
   /** Decoded partitions for broker-assigned groups; raw bytes otherwise. */
   assignment: TopicPartitions[] | Buffer;
 }

@@ -8,7 +8,9 @@ import { recordJson, type Encoding, type MessageJson } from './message-json.js';
 export function groupJson(group: GroupDescription): unknown {
   return {
     ...group,
-    members: group.members.map((member) => ({
+    // The protocol metadata stays out of the JSON view: it is the client's own bytes (a Kafka
+    // consumer's subscription), which the view has never shown.
+    members: group.members.map(({ metadata: _metadata, ...member }) => ({
       ...member,
       assignment: Buffer.isBuffer(member.assignment) ? member.assignment.toString('base64') : member.assignment,
     })),

@@ -229,6 +229,35 @@ test('a kafkajs group of two members splits the partitions and consumes each mes
   assert.deepEqual([...a, ...b].sort(), [0, 1, 2, 3]);
 });
 
+test('kafkajs describeGroups: each member carries its subscription and assignment, and AssignerProtocol decodes both', { timeout: 60_000 }, async () => {
+  const topic = 'described-members';
+  await stack.broker.createTopic(topic, { partitions: 2 });
+  const consumer = kafka('described').consumer({ groupId: 'described-group', maxWaitTimeInMs: 200, heartbeatInterval: 200 });
+  const admin = kafka('described-admin').admin();
+  let joined!: () => void;
+  const join = new Promise<void>((resolve) => (joined = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, () => joined());
+  await admin.connect();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic });
+    await consumer.run({ eachMessage: async () => {} });
+    await join;
+    const { groups } = await admin.describeGroups(['described-group']);
+    const [member, ...others] = groups[0]!.members;
+    assert.equal(others.length, 0);
+    assert.equal(groups[0]!.protocol, 'RoundRobinAssigner');
+    // The subscription kafkajs sent in its JoinGroup, for the chosen protocol (RoundRobinAssigner v1).
+    const metadata = kafkajs.AssignerProtocol.MemberMetadata.decode(member!.memberMetadata);
+    assert.deepEqual(metadata?.topics, [topic]);
+    const assignment = kafkajs.AssignerProtocol.MemberAssignment.decode(member!.memberAssignment);
+    assert.deepEqual(assignment?.assignment, { [topic]: [0, 1] });
+  } finally {
+    await consumer.disconnect();
+    await admin.disconnect();
+  }
+});
+
 test('a kafkajs consumer resumes from the offsets its group committed', { timeout: 60_000 }, async () => {
   const topic = 'resume';
   const producer = kafka('resume-producer').producer();

@@ -101,6 +101,7 @@ export function handleDescribeGroups(context: HandlerContext, body: RequestOf<ty
             groupInstanceId: member.groupInstanceId,
             clientId: member.clientId,
             clientHost: member.clientHost,
+            memberMetadata: member.metadata,
             memberAssignment: Buffer.isBuffer(member.assignment) ? member.assignment : Buffer.alloc(0),
           })),
         };
