@@ -258,6 +258,34 @@ test('kafkajs describeGroups: each member carries its subscription and assignmen
   }
 });
 
+test('a kafkajs consumer with minBytes 0 gets its fetches answered at once, not after maxWaitTimeInMs', { timeout: 60_000 }, async () => {
+  const topic = 'min-bytes-zero';
+  await stack.broker.createTopic(topic, { partitions: 1 });
+  const waitMs = 10_000;
+  const consumer = kafka('min-bytes-zero').consumer({ groupId: 'min-bytes-zero-group', minBytes: 0, maxWaitTimeInMs: waitMs, heartbeatInterval: 300 });
+  // The topic stays empty: with min bytes 0 every fetch comes back at once, empty.
+  const durationsMs: number[] = [];
+  let enough!: () => void;
+  const fetched = new Promise<void>((resolve) => (enough = resolve));
+  consumer.on(consumer.events.FETCH, (event) => {
+    durationsMs.push(event.payload.duration);
+    if (durationsMs.length >= 3) enough();
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => {} });
+    // Well below maxWaitTimeInMs: a broker that long-polls has not answered the first fetch yet.
+    const deadline = setTimeout(enough, waitMs / 2);
+    await fetched;
+    clearTimeout(deadline);
+  } finally {
+    await consumer.disconnect();
+  }
+  assert.ok(durationsMs.length >= 3, `only ${durationsMs.length} fetches answered in ${waitMs / 2} ms`);
+  for (const durationMs of durationsMs.slice(0, 3)) assert.ok(durationMs < waitMs / 4, `a fetch took ${durationMs} ms`);
+});
+
 test('a kafkajs consumer resumes from the offsets its group committed', { timeout: 60_000 }, async () => {
   const topic = 'resume';
   const producer = kafka('resume-producer').producer();

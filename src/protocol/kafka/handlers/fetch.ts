@@ -1,9 +1,10 @@
 /**
  * Fetch: one long-polling broker fetch over every requested partition (max wait, min bytes,
- * max bytes), answered as stored batches. Sessions are not kept: clients send session 0 / epoch
- * -1 (full fetches) and get session 0 back. Without transactions the last stable offset is the
- * high watermark and there are no aborted transactions. Fetch below v10 must not carry zstd: such a
- * partition is answered UNSUPPORTED_COMPRESSION_TYPE, as Kafka does.
+ * max bytes), answered as stored batches; min bytes 0 is answered at once, as in Kafka. Sessions
+ * are not kept: clients send session 0 / epoch -1 (full fetches) and get session 0 back. Without
+ * transactions the last stable offset is the high watermark and there are no aborted transactions.
+ * Fetch below v10 must not carry zstd: such a partition is answered UNSUPPORTED_COMPRESSION_TYPE,
+ * as Kafka does.
  */
 import type { FetchPartitionRequest, FetchPartitionResult } from '../../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../../format/record-batch.js';
@@ -39,10 +40,13 @@ export async function handleFetch(context: HandlerContext, body: FetchBody): Pro
       });
     }
   }
+  // A min_bytes of 0 asks for an answer at once, with whatever is there (the protocol guide: "the
+  // server will always respond immediately"); the broker's fetch waits for at least one byte.
+  const waitMs = body.minBytes <= 0 ? 0 : Math.max(0, body.maxWaitMs);
   let results: FetchPartitionResult[];
   try {
     results = await context.broker.fetch(
-      { partitions, waitMs: Math.max(0, body.maxWaitMs), bytesMin: Math.max(1, body.minBytes), bytesMaxTotal: Math.min(Math.max(1, body.maxBytes), fetchResponseBytesMax) },
+      { partitions, waitMs, bytesMin: Math.max(1, body.minBytes), bytesMaxTotal: Math.min(Math.max(1, body.maxBytes), fetchResponseBytesMax) },
       context.signal,
     );
   } catch (error) {
