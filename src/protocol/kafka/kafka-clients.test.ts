@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import kafkajs, { type Consumer, type EachMessagePayload } from 'kafkajs';
+import { groupMembersMax } from '../../broker/group-coordinator.js';
 import { compressionCodecs, type CompressionName } from '../../format/compression.js';
 import { batchPositions, readBatchHeader } from '../../format/record-batch.js';
 import { kcatAvailable, runKcat } from './wire/golden/client-scenarios.js';
@@ -284,6 +285,42 @@ test('a kafkajs consumer with minBytes 0 gets its fetches answered at once, not 
   }
   assert.ok(durationsMs.length >= 3, `only ${durationsMs.length} fetches answered in ${waitMs / 2} ms`);
   for (const durationMs of durationsMs.slice(0, 3)) assert.ok(durationMs < waitMs / 4, `a fetch took ${durationMs} ms`);
+});
+
+test('a kafkajs consumer joining a group at its member cap gets GROUP_MAX_SIZE_REACHED', { timeout: 60_000 }, async () => {
+  const topic = 'full-group';
+  const groupId = 'full-group-members';
+  await stack.broker.createTopic(topic, { partitions: 1 });
+  // Fill the group in process: the joins wait for a rebalance that outlasts the test (a minute).
+  const fillers: Promise<unknown>[] = [];
+  for (let index = 0; index < groupMembersMax; index++) {
+    const join = stack.broker.joinGroup({
+      groupId,
+      memberId: '',
+      clientId: 'filler',
+      clientHost: '127.0.0.1',
+      sessionTimeoutMs: 60_000,
+      rebalanceTimeoutMs: 60_000,
+      protocolType: 'consumer',
+      protocols: [{ name: 'RoundRobinAssigner', metadata: Buffer.alloc(0) }],
+    });
+    fillers.push(join.catch(() => undefined)); // settled when the broker closes
+  }
+  assert.equal(stack.broker.describeGroup(groupId).members.length, groupMembersMax);
+  const consumer = kafka('full-group').consumer({ groupId, retry: { retries: 0, restartOnFailure: async () => false } });
+  let crashed!: (error: { type?: string }) => void;
+  const crash = new Promise<{ type?: string }>((resolve) => (crashed = resolve));
+  consumer.on(consumer.events.CRASH, (event) => crashed(event.payload.error as { type?: string }));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic });
+    await consumer.run({ eachMessage: async () => {} });
+    const error = await crash;
+    assert.equal(error.type, 'GROUP_MAX_SIZE_REACHED');
+  } finally {
+    await consumer.disconnect();
+  }
+  assert.equal(stack.broker.describeGroup(groupId).members.length, groupMembersMax, 'the refused member was not added');
 });
 
 test('a kafkajs consumer resumes from the offsets its group committed', { timeout: 60_000 }, async () => {

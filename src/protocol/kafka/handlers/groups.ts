@@ -42,7 +42,9 @@ export async function handleJoinGroup(context: HandlerContext, body: RequestOf<t
       members: result.members.map((member) => ({ ...member })),
     };
   } catch (error) {
-    return { errorCode: groupErrorCode(context, error), generationId: -1, memberId: body.memberId };
+    // The one limit a join meets is the group's member cap, Kafka's `group.max.size`.
+    const errorCode = isWeirError(error, 'LIMIT_EXCEEDED') ? kafkaErrors.GROUP_MAX_SIZE_REACHED : groupErrorCode(context, error);
+    return { errorCode, generationId: -1, memberId: body.memberId };
   }
 }
 
