@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError } from './index.js';
-import { startTcpProxy } from './testing/tcp-proxy.js';
+import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 
 let broker: TestBroker;
 let proxy: { port: number; damageNext: ((body: Buffer) => Buffer) | null; close(): void };
@@ -23,26 +23,20 @@ after(async () => {
 /** Passes frames through; the next response frame's body (after kind, id and error code) goes through `damageNext`. */
 async function damagingProxy(targetPort: number): Promise<typeof proxy> {
   const state: typeof proxy = { port: 0, damageNext: null, close: () => {} };
-  const started = await startTcpProxy(targetPort, (client) => {
-    let buffered = Buffer.alloc(0);
-    return (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-        const frame = buffered.subarray(0, 4 + buffered.readUInt32BE(0));
-        buffered = buffered.subarray(frame.length);
-        const headBytes = 4 + 1 + 4 + 2; // length, kind, id, error code
-        const damage = state.damageNext;
-        if (damage === null || frame[4] !== 2) {
-          client.write(frame);
-          continue;
-        }
-        state.damageNext = null;
-        const damaged = Buffer.concat([frame.subarray(0, headBytes), damage(frame.subarray(headBytes))]);
-        damaged.writeUInt32BE(damaged.length - 4, 0);
-        client.write(damaged);
+  const started = await startTcpProxy(targetPort, (client) =>
+    framesOf((frame) => {
+      const headBytes = 4 + 1 + 4 + 2; // length, kind, id, error code
+      const damage = state.damageNext;
+      if (damage === null || frame[4] !== 2) {
+        client.write(frame);
+        return;
       }
-    };
-  });
+      state.damageNext = null;
+      const damaged = Buffer.concat([frame.subarray(0, headBytes), damage(frame.subarray(headBytes))]);
+      damaged.writeUInt32BE(damaged.length - 4, 0);
+      client.write(damaged);
+    }),
+  );
   state.port = started.port;
   state.close = started.close;
   return state;

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { decodeBatches } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, type Client, type WeirError } from './index.js';
-import { startTcpProxy } from './testing/tcp-proxy.js';
+import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -145,18 +145,12 @@ test('sendNoWait after close takes nothing: it returns true and the callback get
 test('once every message waiting for a topic has expired, the producer stops describing it; a new message describes it again', async () => {
   // A proxy that answers the hello and drops every other answer: each describe times out (retriable).
   let dropped = 0;
-  const proxy = await startTcpProxy(harness.port, (client) => {
-    let buffered = Buffer.alloc(0);
-    return (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-        const frame = buffered.subarray(0, 4 + buffered.readUInt32BE(0));
-        buffered = buffered.subarray(frame.length);
-        if (frame.readUInt32BE(5) === 1) client.write(frame); // the hello's answer (correlation id 1)
-        else dropped++;
-      }
-    };
-  });
+  const proxy = await startTcpProxy(harness.port, (client) =>
+    framesOf((frame) => {
+      if (frame.readUInt32BE(5) === 1) client.write(frame); // the hello's answer (correlation id 1)
+      else dropped++;
+    }),
+  );
   const client = await connect(`weir://127.0.0.1:${proxy.port}`, { requestTimeoutMs: 100 });
   try {
     const producer = client.producer({ deliveryTimeoutMs: 600, retryBackoffMsMin: 20, retryBackoffMsMax: 50 });

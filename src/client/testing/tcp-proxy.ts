@@ -31,3 +31,16 @@ export async function startTcpProxy(targetPort: number, onAnswers: AnswerHandler
     },
   };
 }
+
+/** A chunk handler that cuts the server's bytes into whole native frames (length prefix included) for `onFrame`. */
+export function framesOf(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let buffered = Buffer.alloc(0);
+  return (chunk) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+      const frame = buffered.subarray(0, 4 + buffered.readUInt32BE(0));
+      buffered = buffered.subarray(frame.length);
+      onFrame(frame);
+    }
+  };
+}
