@@ -477,7 +477,9 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     const kept = new Map<string, bigint>();
     if (this.#membership !== null) {
       // Offsets consumed under the old assignment, before another member takes the partitions.
-      if (this.#membership.joined) await this.#commitConsumed().catch(() => {});
+      const before = this.#membership.joined ? this.#membership.ref : null;
+      if (before !== null) await this.#commitConsumed().catch(() => {});
+      const consumedBefore = new Map(this.#consumed);
       this.#assignment = [];
       partitions = await this.#membership.join();
       if (this.#closing) {
@@ -486,6 +488,12 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       }
       this.#rejoinNeeded = false;
       committed = await this.#fetchCommitted(partitions);
+      // The next generation with this member in it: no other member held a partition in between,
+      // so where this one got to on a partition it keeps stands, even if its commit was refused.
+      const after = this.#membership.ref;
+      if (before !== null && after.memberId === before.memberId && after.generationId === before.generationId + 1) {
+        for (const [k, offset] of consumedBefore) if (offset > (committed.get(k) ?? -1n)) kept.set(k, offset);
+      }
     } else {
       // Assigned again (a topic went away): the partitions kept go on where they were.
       for (const [k, offset] of this.#consumed) kept.set(k, offset);
