@@ -25,6 +25,7 @@ import { isWeirError, WeirError } from '../util/errors.js';
 import { metrics } from '../util/metrics.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
+import { resetGroupOffsets } from './offset-reset.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
 import { deadLetterHeadersBytesMax } from './queue/dead-letters.js';
@@ -44,6 +45,8 @@ import type {
   JoinGroupResult,
   ListedOffset,
   OffsetCommitEntry,
+  OffsetReset,
+  OffsetResetRequest,
   OffsetSpec,
   ProduceRequest,
   ProduceResult,
@@ -881,6 +884,12 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
     this.#groups.delete(groupId);
     await this.#offsets.deleteGroup(groupId);
+  }
+
+  async resetGroupOffsets(request: OffsetResetRequest): Promise<OffsetReset[]> {
+    this.#checkOpen();
+    validateGroupId(request.groupId);
+    return resetGroupOffsets(this, request);
   }
 
   // --- queue subscriptions -----------------------------------------------------------------------

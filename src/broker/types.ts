@@ -212,6 +212,30 @@ export interface GroupDescription {
   offsets: (CommittedOffset & { highWatermark: bigint; lag: bigint })[];
 }
 
+/**
+ * Where a group offset reset moves a group on one topic: to a position (earliest, latest, an
+ * offset, or the first message at or after a time), or by a count from each committed offset.
+ */
+export type OffsetResetTarget = { to: 'earliest' | 'latest' | bigint | { timestampMs: number } } | { shiftBy: bigint };
+
+export interface OffsetResetRequest {
+  groupId: string;
+  topic: string;
+  /** The partitions to move (default: all of the topic's). */
+  partitions?: number[];
+  target: OffsetResetTarget;
+  /** Work the new offsets out and commit nothing. */
+  dryRun?: boolean;
+}
+
+/** One partition's reset: the committed offset before (null: none), the new one, and why it differs from what was asked. */
+export interface OffsetReset {
+  partition: number;
+  previous: bigint | null;
+  offset: bigint;
+  note: string | null;
+}
+
 /** The broker core's operations. `Broker` (broker.ts) implements it (and `QueueBrokerApi`, below). */
 export interface BrokerApi extends QueueBrokerApi {
   // Topics
@@ -285,6 +309,13 @@ export interface BrokerApi extends QueueBrokerApi {
   /** Calls `onGone` once when the member leaves the group; returns the cancel. UNKNOWN_MEMBER when it is not a member. */
   watchGroupMember(groupId: string, memberId: string, onGone: (error: WeirError) => void): () => void;
   deleteGroup(groupId: string): Promise<void>;
+  /**
+   * Moves a group's committed offsets on one topic, all partitions or none. Offsets outside what a
+   * partition holds are clamped into it (with a note). Throws GROUP_NOT_EMPTY while the group has
+   * members (their own commits would overwrite the reset), UNKNOWN_TOPIC, UNKNOWN_PARTITION, and
+   * INVALID_REQUEST for a shift on a partition with nothing committed.
+   */
+  resetGroupOffsets(request: OffsetResetRequest): Promise<OffsetReset[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

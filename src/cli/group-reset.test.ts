@@ -92,7 +92,7 @@ describe('weir group reset-offsets', () => {
     // fresh has offsets on partitions 0 and 2 only: shifting partition 1 is refused, and 0 and 2 stay.
     const shift = await weir(['group', 'reset-offsets', 'fresh', '--topic', 'spread', '--shift-by', '1']);
     assert.equal(shift.code, 1);
-    assert.match(shift.stderr, /INVALID_REQUEST: group fresh has no committed offset on spread\[1\] to shift: use --to/);
+    assert.match(shift.stderr, /INVALID_REQUEST: group fresh has no committed offset on spread\[1\] to shift: reset it to a position instead/);
     assert.deepEqual(await committed('fresh'), new Map([[0, 0], [2, 1]]));
 
     const partition = await weir(['group', 'reset-offsets', 'fresh', '--topic', 'spread', '--partition', '3', '--to', 'latest']);

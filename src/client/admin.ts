@@ -13,6 +13,17 @@ import type { QueueSubscriptionConfig } from './queue-consumer.js';
 
 export type { GroupDescription, TopicConfig, TopicDescription };
 
+/** Where {@link Admin.resetOffsets} moves a group: to a position, or by a count from each committed offset. */
+export type OffsetResetTarget = { to: 'earliest' | 'latest' | bigint | Date } | { shiftBy: bigint };
+
+/** One partition's reset: the committed offset before (null: none), the new one, and why it differs from what was asked (clamped into the log). */
+export interface OffsetReset {
+  partition: number;
+  previous: bigint | null;
+  offset: bigint;
+  note: string | null;
+}
+
 export interface GroupListing {
   groupId: string;
   protocolType: string;
@@ -81,6 +92,20 @@ export class Admin {
       memberId: '',
       offsets: offsets.map((o) => ({ ...o, metadata: o.metadata ?? null })),
     });
+  }
+
+  /**
+   * Moves a group's committed offsets on one topic (all partitions, or those given), so that its
+   * next member starts there. The broker works every new offset out before committing any and
+   * clamps offsets outside the log into it (each such entry has a `note`); `dryRun` commits
+   * nothing. Throws GROUP_NOT_EMPTY while the group has members (stop its consumers first),
+   * UNKNOWN_TOPIC, UNKNOWN_PARTITION, and INVALID_REQUEST for `shiftBy` on a partition with nothing
+   * committed.
+   */
+  async resetOffsets(groupId: string, topic: string, target: OffsetResetTarget, options: { partitions?: number[]; dryRun?: boolean } = {}): Promise<OffsetReset[]> {
+    const wireTarget = 'to' in target && target.to instanceof Date ? { to: { timestampMs: target.to.getTime() } } : (target as { to: 'earliest' | 'latest' | bigint } | { shiftBy: bigint });
+    const resets = await this.#client.request('resetOffsets', { groupId, topic, partitions: options.partitions, target: wireTarget, dryRun: options.dryRun === true });
+    return resets.map((r) => ({ ...r, previous: r.previous < 0n ? null : r.previous }));
   }
 
   /** The first offset still in the log. */

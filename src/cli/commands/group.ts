@@ -2,8 +2,7 @@
  * `weir group list | describe G | delete G | reset-offsets G`: consumer groups, their members,
  * committed offsets and lag, and moving an idle group's offsets.
  */
-import type { Admin, GroupDescription } from '../../client/index.js';
-import { WeirError } from '../../util/errors.js';
+import type { GroupDescription, OffsetReset, OffsetResetTarget } from '../../client/index.js';
 import { integerOption, parseCommandLine, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
@@ -67,19 +66,10 @@ async function remove(argv: string[]): Promise<number> {
   }
 }
 
-interface OffsetReset {
-  partition: number;
-  committed: bigint | null;
-  offset: bigint;
-  /** Why the offset is not the one asked for, if it is not. */
-  note: string | null;
-}
-
 /**
- * Works out every new offset before committing any, then commits them in one request: a reset
- * that cannot be done for one partition changes none. The broker refuses the commit while the
- * group has live members (their own commits would overwrite it); the command checks that first
- * so that it can say so plainly.
+ * The broker works every new offset out before committing any, then commits them in one write: a
+ * reset that cannot be done for one partition changes none. It refuses a group with live members
+ * (their own commits would overwrite the reset).
  */
 async function resetOffsets(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine({
@@ -100,63 +90,28 @@ async function resetOffsets(argv: string[]): Promise<number> {
   const topic = values.topic;
   if (topic === undefined) throw new UsageError('missing --topic');
   if ((values.to === undefined) === (values['shift-by'] === undefined)) throw new UsageError('give exactly one of --to and --shift-by');
-  const position = values.to === undefined ? undefined : startPositionOption(values.to, 'to');
-  const shift = values['shift-by'] === undefined ? undefined : BigInt(integerOption('shift-by', values['shift-by'], 0, Number.MIN_SAFE_INTEGER));
-  const partitionsAsked = values.partition?.map((text) => integerOption('partition', text, 0));
+  const target: OffsetResetTarget = values.to === undefined
+    ? { shiftBy: BigInt(integerOption('shift-by', values['shift-by']!, 0, Number.MIN_SAFE_INTEGER)) }
+    : { to: startPositionOption(values.to, 'to')! };
+  const partitions = values.partition?.map((text) => integerOption('partition', text, 0));
+  const dryRun = values['dry-run'] === true;
 
   const client = await connectBroker(values.server);
   try {
-    const admin = client.admin();
-    const description = await admin.describeGroup(groupId!).catch((error: unknown) => {
-      if (error instanceof WeirError && error.code === 'UNKNOWN_GROUP') return null; // offsets for a group yet to start
-      throw error;
-    });
-    if (description !== null && description.members.length > 0) {
-      throw new WeirError('GROUP_NOT_EMPTY', `group ${groupId} has ${description.members.length} live member${description.members.length === 1 ? '' : 's'}: stop its consumers first (they would commit over the reset)`);
-    }
-    const partitionCount = (await admin.describeTopic(topic)).partitions.length;
-    for (const partition of partitionsAsked ?? []) {
-      if (partition >= partitionCount) throw new WeirError('UNKNOWN_PARTITION', `topic ${topic} has partitions 0 to ${partitionCount - 1}, not ${partition}`);
-    }
-    const committed = new Map((description?.offsets ?? []).filter((o) => o.topic === topic && o.offset >= 0n).map((o) => [o.partition, o.offset]));
-    const partitions = partitionsAsked === undefined ? [...Array(partitionCount).keys()] : [...new Set(partitionsAsked)].sort((a, b) => a - b);
-    const resets: OffsetReset[] = [];
-    for (const partition of partitions) {
-      const from = committed.get(partition) ?? null;
-      if (shift !== undefined && from === null) {
-        throw new WeirError('INVALID_REQUEST', `group ${groupId} has no committed offset on ${topic}[${partition}] to shift: use --to`);
-      }
-      resets.push({ partition, committed: from, ...(await targetOffset(admin, topic, partition, position ?? (from! + shift!))) });
-    }
-    if (!values['dry-run']) await admin.commitOffsets(groupId!, resets.map((r) => ({ topic, partition: r.partition, offset: r.offset })));
-    printResets(groupId!, topic, resets, { dryRun: values['dry-run'] === true, json: values.json === true });
+    const resets = await client.admin().resetOffsets(groupId!, topic, target, { partitions, dryRun });
+    printResets(groupId!, topic, resets, { dryRun, json: values.json === true });
     return 0;
   } finally {
     await client.close();
   }
 }
 
-/** The offset a position names on one partition, kept within what the partition holds. */
-async function targetOffset(admin: Admin, topic: string, partition: number, position: 'earliest' | 'latest' | bigint | Date): Promise<{ offset: bigint; note: string | null }> {
-  const earliest = await admin.earliestOffset(topic, partition);
-  const latest = await admin.latestOffset(topic, partition);
-  if (position === 'earliest') return { offset: earliest, note: null };
-  if (position === 'latest') return { offset: latest, note: null };
-  if (position instanceof Date) {
-    const found = await admin.offsetForTime(topic, partition, position);
-    return found.offset < 0n ? { offset: latest, note: 'no message at or after the time: the end' } : { offset: found.offset, note: null };
-  }
-  if (position < earliest) return { offset: earliest, note: `${position} is before the first offset held` };
-  if (position > latest) return { offset: latest, note: `${position} is past the end` };
-  return { offset: position, note: null };
-}
-
 function printResets(groupId: string, topic: string, resets: OffsetReset[], options: { dryRun: boolean; json: boolean }): void {
   if (options.json) {
-    for (const r of resets) process.stdout.write(`${toJson({ groupId, topic, partition: r.partition, previous: r.committed, offset: r.offset, note: r.note, dryRun: options.dryRun })}\n`);
+    for (const r of resets) process.stdout.write(`${toJson({ groupId, topic, partition: r.partition, previous: r.previous, offset: r.offset, note: r.note, dryRun: options.dryRun })}\n`);
     return;
   }
-  process.stdout.write(`${formatTable(['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW', 'NOTE'], resets.map((r) => [topic, r.partition, r.committed, r.offset, r.note]))}\n`);
+  process.stdout.write(`${formatTable(['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW', 'NOTE'], resets.map((r) => [topic, r.partition, r.previous, r.offset, r.note]))}\n`);
   const count = `${resets.length} offset${resets.length === 1 ? '' : 's'}`;
   process.stdout.write(options.dryRun ? `dry run: group ${groupId} would commit ${count}; nothing changed\n` : `reset ${count} of group ${groupId}\n`);
 }

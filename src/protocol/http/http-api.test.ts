@@ -251,6 +251,55 @@ describe('HTTP API: produce, browse, admin, errors', () => {
     assert.equal((await http.call('DELETE', '/v1/topics/admin-t')).status, 404);
   });
 
+  test('a group offset reset moves an idle group, all partitions or none, and refuses a group with members', async () => {
+    await http.call('POST', '/v1/topics', { name: 'reset-t', partitions: 2 });
+    await http.call('POST', '/v1/topics/reset-t/messages', { messages: ['a', 'b', 'c', 'd'].map((value) => ({ value, partition: 0 })) });
+    await http.broker.commitOffsets({ groupId: 'g-reset' }, [{ topic: 'reset-t', partition: 0, offset: 3n, metadata: null }]);
+    const committed = async () => (await http.call('GET', '/v1/groups/g-reset')).body.offsets.map((o: any) => [o.partition, o.offset]);
+
+    const dry = await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'reset-t', to: 'earliest', dryRun: true });
+    assert.equal(dry.status, 200, JSON.stringify(dry.body));
+    assert.deepEqual(dry.body, {
+      groupId: 'g-reset', topic: 'reset-t', dryRun: true,
+      resets: [{ partition: 0, previous: 3, offset: 0, note: null }, { partition: 1, previous: null, offset: 0, note: null }],
+    });
+    assert.deepEqual(await committed(), [[0, 3]]);
+
+    const shifted = await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'reset-t', shiftBy: -2, partitions: [0] });
+    assert.deepEqual(shifted.body.resets, [{ partition: 0, previous: 3, offset: 1, note: null }]);
+    const past = await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'reset-t', to: '99', partitions: [0] });
+    assert.deepEqual(past.body.resets, [{ partition: 0, previous: 1, offset: 4, note: '99 is past the end' }]);
+    assert.deepEqual(await committed(), [[0, 4]]);
+
+    // Partition 1 has nothing committed to shift from: neither partition moves.
+    const refused = await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'reset-t', shiftBy: 1 });
+    assert.deepEqual([refused.status, refused.body.error.code], [400, 'INVALID_REQUEST']);
+    assert.match(refused.body.error.message, /no committed offset on reset-t\[1\] to shift/);
+    assert.deepEqual(await committed(), [[0, 4]]);
+
+    for (const [body, message] of [
+      [{ topic: 'reset-t' }, /exactly one of to and shiftBy/],
+      [{ topic: 'reset-t', to: 'soon' }, /to: expected earliest, latest, an offset, or an ISO-8601 time/],
+      [{ topic: 'reset-t', to: 0, partitions: [5] }, /topic reset-t has partitions 0 to 1, not 5/],
+      [{ topic: 'reset-t', to: 0, shiftBy: 1 }, /exactly one of to and shiftBy/],
+      [{ topic: 'reset-t', to: 0, dryrun: true }, /dryrun/],
+    ] as const) {
+      const answer = await http.call('POST', '/v1/groups/g-reset/reset-offsets', body);
+      assert.equal(answer.status >= 400 && answer.status < 500, true, JSON.stringify(body));
+      assert.match(answer.body.error.message, message);
+    }
+    assert.equal((await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'no-such', to: 0 })).status, 404);
+
+    await http.broker.joinGroup({
+      groupId: 'g-reset', memberId: '', clientId: 'test', clientHost: '127.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+      protocolType: 'consumer', protocols: [{ name: 'roundrobin', metadata: Buffer.from([1]) }],
+    });
+    const busy = await http.call('POST', '/v1/groups/g-reset/reset-offsets', { topic: 'reset-t', to: 'earliest' });
+    assert.deepEqual([busy.status, busy.body.error.code], [409, 'GROUP_NOT_EMPTY']);
+    assert.match(busy.body.error.message, /group g-reset has 1 live member: stop its consumers first/);
+    assert.deepEqual(await committed(), [[0, 4]]);
+  });
+
   test('openapi.json parses and describes every route', async () => {
     const answer = await http.call('GET', '/openapi.json');
     assert.equal(answer.status, 200);

@@ -356,6 +356,40 @@ export const openApiDocument = {
         responses: { '204': { description: 'deleted' }, ...errors, '409': errorResponse('GROUP_NOT_EMPTY: the group has live members') },
       },
     },
+    '/v1/groups/{group}/reset-offsets': {
+      post: {
+        summary: "Move an idle group's committed offsets on a topic (all partitions or none)",
+        parameters: [pathParam('group', 'group id')],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['topic'],
+            properties: {
+              topic: { type: 'string' },
+              to: { description: 'earliest, latest, an offset (number or decimal string), or an ISO-8601 time (the first message at or after it); give to or shiftBy', oneOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] },
+              shiftBy: { type: 'integer', description: 'moves each committed offset by this many (negative: back)' },
+              partitions: { type: 'array', items: { type: 'integer', minimum: 0 }, description: "default: every partition of the topic" },
+              dryRun: { type: 'boolean', default: false, description: 'work the offsets out and commit nothing' },
+            },
+          }),
+        },
+        responses: {
+          '200': ok('the new offsets (clamped into the log, with a note where they were)', {
+            type: 'object',
+            properties: {
+              groupId: { type: 'string' },
+              topic: { type: 'string' },
+              dryRun: { type: 'boolean' },
+              resets: { type: 'array', items: { type: 'object', properties: { partition: { type: 'integer' }, previous: { type: ['integer', 'null'] }, offset: { type: 'integer' }, note: { type: ['string', 'null'] } } } },
+            },
+          }),
+          ...errors,
+          '409': errorResponse('GROUP_NOT_EMPTY: the group has live members (they would commit over the reset)'),
+        },
+      },
+    },
     '/v1/dead-letters/{topic}': {
       get: {
         summary: 'List dead letters with their reasons',

@@ -2,7 +2,7 @@
  * Administration routes: health and readiness, topics, queue subscriptions, consumer groups and
  * dead letters.
  */
-import type { QueueSubscriptionConfig, TopicConfig } from '../../broker/types.js';
+import type { OffsetResetTarget, QueueSubscriptionConfig, TopicConfig } from '../../broker/types.js';
 import { parseFlushPolicy } from '../../broker/topic-config.js';
 import { isWeirError, WeirError } from '../../util/errors.js';
 import { sendEmpty, sendJson } from './http-errors.js';
@@ -51,6 +51,7 @@ export function addAdminRoutes(router: Router, context: HttpContext): void {
     await context.broker.deleteGroup(params.group!);
     sendEmpty(res, 204);
   });
+  router.add('POST', '/v1/groups/{group}/reset-offsets', "Move an idle group's committed offsets on a topic", (r) => resetOffsets(context, r));
   router.add('GET', '/v1/dead-letters/{topic}', 'List dead letters with their reasons', (r) => listDeadLetters(context, r), { query: ['partition', 'offset', 'max', 'encoding'] });
   router.add('POST', '/v1/dead-letters/{topic}/replay', 'Replay dead letters to their original topics', (r) => replay(context, r));
 }
@@ -110,6 +111,31 @@ async function putSubscription(context: HttpContext, request: RouteRequest): Pro
     exists = false;
   }
   sendJson(res, exists ? 200 : 201, await context.broker.createSubscription(topic, name, config)); // the broker validates each value
+}
+
+/**
+ * Body: `topic`, then `to` ("earliest", "latest", an offset as a number or decimal string, or an
+ * ISO-8601 time) or `shiftBy` (an integer), and optionally `partitions` and `dryRun`.
+ */
+async function resetOffsets(context: HttpContext, request: RouteRequest): Promise<void> {
+  const body = objectWith(await context.bodies.readJson(request), 'body', ['topic', 'to', 'shiftBy', 'partitions', 'dryRun']);
+  const topic = stringOf(body.topic, 'topic', 249);
+  if ((body.to === undefined) === (body.shiftBy === undefined)) invalid('body', 'exactly one of to and shiftBy');
+  const target: OffsetResetTarget = body.to === undefined ? { shiftBy: BigInt(integerIn(body.shiftBy, 'shiftBy', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) } : { to: resetPosition(body.to) };
+  const partitions = body.partitions === undefined ? undefined : arrayOf(body.partitions, 'partitions', 1, 10_000).map((p, i) => integerIn(p, `partitions[${i}]`, 0, 9_999));
+  if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') invalid('dryRun', 'true or false', body.dryRun);
+  const dryRun = body.dryRun === true;
+  const groupId = request.params.group!;
+  const resets = await context.broker.resetGroupOffsets({ groupId, topic, target, dryRun, ...(partitions === undefined ? {} : { partitions }) });
+  sendJson(request.res, 200, { groupId, topic, dryRun, resets });
+}
+
+function resetPosition(value: unknown): 'earliest' | 'latest' | bigint | { timestampMs: number } {
+  if (value === 'earliest' || value === 'latest') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
+  if (typeof value === 'string' && /^\d{1,19}$/.test(value) && BigInt(value) <= 0x7fff_ffff_ffff_ffffn) return BigInt(value);
+  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return { timestampMs: Date.parse(value) };
+  return invalid('to', 'earliest, latest, an offset, or an ISO-8601 time', value);
 }
 
 async function listDeadLetters(context: HttpContext, { res, params, query }: RouteRequest): Promise<void> {

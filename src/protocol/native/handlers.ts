@@ -155,6 +155,10 @@ export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } =
     await broker.deleteGroup(request.groupId);
     return {};
   },
+  resetOffsets: async (broker, request) => {
+    const resets = await broker.resetGroupOffsets(request);
+    return resets.map((r) => ({ ...r, previous: r.previous ?? -1n }));
+  },
   queueSettle: async (broker, request) => {
     const failures = await broker.settle(request.topic, request.subscription, request.settlements.map(queueSettlementOf));
     return failures.map(({ index, offset, error }) => ({ index, offset, errorCode: errorCatalog[error.code].wire, errorMessage: error.message }));

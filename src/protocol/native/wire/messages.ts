@@ -59,6 +59,7 @@ export const apiKeys = {
   credit: 18,
   unsubscribe: 19,
   alterTopic: 20,
+  resetOffsets: 21,
   queueSubscribe: 32,
   queueReceive: 33,
   queueSettle: 34,
@@ -220,6 +221,31 @@ export const offsetSpec: Codec<OffsetSpec> = mapped(
 
 export const listOffsetsRequest = struct({ topic: string, partition: int32, spec: offsetSpec });
 export const listOffsetsResponse = struct({ offset: int64, timestampMs: int64Number });
+
+const offsetResetKinds = ['earliest', 'latest', 'offset', 'timestamp', 'shift'] as const;
+export type OffsetResetTarget = { to: 'earliest' | 'latest' | bigint | { timestampMs: number } } | { shiftBy: bigint };
+
+/** int8 kind (0 earliest, 1 latest, 2 offset, 3 timestamp, 4 shift), int64 value (the offset, the time in ms, or the shift; 0 otherwise). */
+export const offsetResetTarget: Codec<OffsetResetTarget> = mapped(
+  struct({ kind: stringTag(offsetResetKinds, 'offset reset kind'), value: int64 }),
+  (target: OffsetResetTarget) => {
+    if ('shiftBy' in target) return { kind: 'shift' as const, value: target.shiftBy };
+    const to = target.to;
+    if (typeof to === 'string') return { kind: to, value: 0n };
+    return typeof to === 'bigint' ? { kind: 'offset' as const, value: to } : { kind: 'timestamp' as const, value: BigInt(to.timestampMs) };
+  },
+  (wire): OffsetResetTarget => {
+    if (wire.kind === 'shift') return { shiftBy: wire.value };
+    if (wire.kind === 'offset') return { to: wire.value };
+    if (wire.kind === 'timestamp') return { to: { timestampMs: Number(wire.value) } };
+    return { to: wire.kind };
+  },
+);
+
+/** partitions absent: all of the topic's. */
+export const resetOffsetsRequest = struct({ groupId: string, topic: string, partitions: optional(array(int32)), target: offsetResetTarget, dryRun: bool });
+/** One entry per partition moved; previous -1 when the group had no committed offset there. */
+export const resetOffsetsResponse = array(struct({ partition: int32, previous: int64, offset: int64, note: nullableString }));
 
 export const initProducerIdResponse = struct({ producerId: int64, producerEpoch: int16 });
 
@@ -515,6 +541,7 @@ export const apis = {
   credit: api(apiKeys.credit, creditRequest, empty),
   unsubscribe: api(apiKeys.unsubscribe, unsubscribeRequest, empty),
   alterTopic: api(apiKeys.alterTopic, alterTopicRequest, topicDescription),
+  resetOffsets: api(apiKeys.resetOffsets, resetOffsetsRequest, resetOffsetsResponse),
   queueSubscribe: api(apiKeys.queueSubscribe, queueSubscribeRequest, empty),
   queueReceive: api(apiKeys.queueReceive, queueReceiveRequest, queueDeliveries),
   queueSettle: api(apiKeys.queueSettle, queueSettleRequest, queueSettleResponse),
