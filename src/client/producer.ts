@@ -79,6 +79,25 @@ export interface ProducerOptions {
 
 export type SendCallback = (error: WeirError | null, metadata?: RecordMetadata) => void;
 
+/**
+ * How `send(topic, messages)` fails: with the first refusal's code, once every message it handed
+ * to the producer is settled, and with what became of each message in `results` (in the order
+ * given): where it was stored, why it was not, or undefined when it was never sent (sending stops
+ * at the first refusal). Messages to different partitions travel in different batches, so some
+ * can be stored while others are refused (say QUEUE_FULL from one partition's subscription);
+ * `results` tells which, so that a retry sends only the rest.
+ */
+export class SendError extends WeirError {
+  readonly results: readonly (RecordMetadata | WeirError | undefined)[];
+
+  constructor(first: WeirError, results: (RecordMetadata | WeirError | undefined)[]) {
+    const stored = results.filter((r) => r !== undefined && !(r instanceof WeirError)).length;
+    super(first.code, `${results.length - stored} of ${results.length} messages not stored (${stored} stored): ${first.message}`, { cause: first, retriable: first.retriable });
+    this.name = 'SendError';
+    this.results = results;
+  }
+}
+
 const sequenceModulus = 2 ** 31;
 /**
  * The batches per producer and partition the broker remembers (its producerBatchesRemembered): an
@@ -235,26 +254,34 @@ export class Producer {
     }
     const messages = input as readonly ProducerMessage[];
     return new Promise((resolve, reject) => {
-      const results: RecordMetadata[] = new Array(messages.length);
-      let remaining = messages.length;
-      let failed = false;
-      if (remaining === 0) resolve(results);
-      const settle = (index: number, error: WeirError | null, metadata?: RecordMetadata): void => {
-        if (failed) return;
-        if (error) {
-          failed = true;
-          reject(error);
-          return;
-        }
-        results[index] = metadata!;
-        if (--remaining === 0) resolve(results);
+      const results: (RecordMetadata | WeirError | undefined)[] = new Array(messages.length);
+      let offered = 0;
+      let settled = 0;
+      let offering = true;
+      let failure: WeirError | null = null;
+      const finish = (): void => {
+        if (offering || settled < offered) return;
+        if (failure === null) resolve(results as RecordMetadata[]);
+        else reject(new SendError(failure, results));
       };
       void (async () => {
-        for (let i = 0; i < messages.length && !failed; i++) {
-          const callback: SendCallback = (error, metadata) => settle(i, error, metadata);
-          if (!this.sendNoWait(topic, messages[i]!, callback)) await this.#offerWhenReady(topic, messages[i]!, callback);
+        for (let i = 0; i < messages.length && failure === null; i++) {
+          const callback: SendCallback = (error, metadata) => {
+            results[i] = error ?? metadata!;
+            failure ??= error;
+            settled++;
+            finish();
+          };
+          offered++;
+          try {
+            if (!this.sendNoWait(topic, messages[i]!, callback)) await this.#offerWhenReady(topic, messages[i]!, callback);
+          } catch (error) {
+            callback(asWeirError(error));
+          }
         }
-      })().catch((error: unknown) => settle(-1, asWeirError(error)));
+        offering = false;
+        finish();
+      })();
     });
   }
 
