@@ -393,3 +393,90 @@ test('acknowledgements sent without answers reach the disk by themselves: a SIGK
   const backlog = await backlogAfterQuietDrainAndKill('quietkill', 3_000, { afterMs: 200 });
   assert.equal(backlog, 0, `${backlog} acknowledged messages came back after the kill`);
 });
+
+/**
+ * After a restart, opens a consumer of `topic`/w and resolves with the deliveries it got once
+ * `done` holds (checked as deliveries come and every 50 ms).
+ */
+async function deliveriesUntil(url: string, topic: string, done: (delivered: number) => boolean | Promise<boolean>, what: string): Promise<QueueMessage[]> {
+  const client = await connect(url);
+  const delivered: QueueMessage[] = [];
+  const consumer = client.queueConsumer({ topic, subscription: 'w', prefetch: 10 });
+  const running = consumer.run({ eachMessage: (message) => void delivered.push(message) });
+  try {
+    await waitFor(() => delivered.length > 0 || done(delivered.length), 20_000, what);
+  } finally {
+    await consumer.close();
+    await running;
+    await client.close();
+  }
+  return delivered;
+}
+
+test('a message a checkpoint saw at its last delivery is dead-lettered after a broker SIGKILL, not delivered once more', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-counted-out-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const config = { deliveriesMax: 2, ackTimeoutMs: 60_000, backoff: { kind: 'fixed', delayMs: 0 } } as const;
+    await loadQueue(broker.url, 'cap', 1, 1, config);
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'cap', subscription: 'w', prefetch: 1 });
+    const messages = consumer[Symbol.asyncIterator]();
+    await ((await messages.next()).value as QueueMessage).nack({ delayMs: 0 });
+    const last = (await messages.next()).value as QueueMessage;
+    assert.equal(last.deliveryCount, 2);
+    // Setting the subscription's settings writes a checkpoint of it: it holds the count 2.
+    await client.admin().createSubscription('cap', 'w', config);
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await consumer.close().catch(() => {});
+    await client.close();
+
+    const admin = await connect(broker.url);
+    const letters = async () => (await admin.admin().listDeadLetters('cap.w.dlq').catch(() => [])).length > 0;
+    const delivered = await deliveriesUntil(broker.url, 'cap', letters, 'a letter or a delivery');
+    assert.deepEqual(delivered.map((m) => m.deliveryCount), [], 'not delivered past deliveriesMax');
+    const [letter] = await admin.admin().listDeadLetters('cap.w.dlq');
+    assert.deepEqual([letter?.originalOffset, letter?.deliveryCount], [0n, 2]);
+    assert.equal((await admin.admin().describeSubscription('cap', 'w')).backlogMessages, 0);
+    await admin.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a counted-out message whose letter the dead-letter topic refuses is not delivered again after a broker SIGKILL', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-refused-letter-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const setup = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    await setup.admin().createTopic('tight.dlq', { messageBytesMax: 1024 });
+    await setup.admin().createSubscription('big', 'w', { deadLetterTopic: 'tight.dlq', deliveriesMax: 1, backoff: { kind: 'fixed', delayMs: 0 } });
+    await setup.producer().send('big', { value: Buffer.alloc(2000, 'x') });
+    const consumer = setup.queueConsumer({ topic: 'big', subscription: 'w', prefetch: 1 });
+    const [message] = await take(consumer, 1);
+    await assert.rejects(message!.nack(), (error: { code?: string }) => error.code === 'MESSAGE_TOO_LARGE');
+    // No checkpoint since the delivery (one comes every 10 s): only the failure record keeps its count.
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await consumer.close().catch(() => {});
+    await setup.close();
+
+    const refusedAgain = () => /big\/0@0 subscription w: dead-lettering to tight\.dlq failed \(attempt 1\)/.test(broker.log());
+    const delivered = await deliveriesUntil(broker.url, 'big', refusedAgain, 'the letter refused again, or a delivery');
+    assert.deepEqual(delivered.map((m) => m.deliveryCount), [], 'not delivered past deliveriesMax');
+    // Once the topic takes it, the letter is written (tried again after 1 s).
+    const admin = await connect(broker.url);
+    await admin.admin().alterTopic('tight.dlq', { messageBytesMax: 8192 });
+    await waitFor(async () => (await admin.admin().listDeadLetters('tight.dlq')).length === 1, 10_000, 'the letter written');
+    const [letter] = await admin.admin().listDeadLetters('tight.dlq');
+    assert.deepEqual([letter?.originalOffset, letter?.deliveryCount], [0n, 1]);
+    await admin.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

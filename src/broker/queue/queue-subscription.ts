@@ -209,6 +209,12 @@ export class QueueSubscription implements ConsumerOwner {
           this.#discard(entry, 'expired');
           continue;
         }
+        // Counted out already: a count a checkpoint or failure record kept across a crash, or a
+        // deliveriesMax lowered since. Another delivery would pass the limit.
+        if (entry.deliveryCount >= this.config.deliveriesMax) {
+          void this.#deadLetter(entry, this.#exhaustedReason(entry), false);
+          continue;
+        }
         taken.push(entry);
       }
     }
@@ -586,9 +592,7 @@ export class QueueSubscription implements ConsumerOwner {
   /** A delivery failed (nack, lease expired, consumer gone): later again, or a dead letter (returned as its outcome). */
   #fail(entry: QueueEntry, delayMs: number, nowMs: number): Promise<WeirError | null> | null {
     this.#unlease(entry);
-    if (entry.deliveryCount >= this.config.deliveriesMax) {
-      return this.#deadLetter(entry, `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`, false);
-    }
+    if (entry.deliveryCount >= this.config.deliveriesMax) return this.#deadLetter(entry, this.#exhaustedReason(entry), false);
     entry.dueAtMs = nowMs + delayMs;
     this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveryCount, entry.dueAtMs);
     if (delayMs <= 0) {
@@ -598,6 +602,10 @@ export class QueueSubscription implements ConsumerOwner {
       this.#schedule(entry);
     }
     return null;
+  }
+
+  #exhaustedReason(entry: QueueEntry): string {
+    return `delivered ${entry.deliveryCount} times without an acknowledgement (deliveriesMax ${this.config.deliveriesMax})`;
   }
 
   /** Expired or overflowed: dropped or dead-lettered, as the subscription's `discard` says. */
@@ -619,6 +627,11 @@ export class QueueSubscription implements ConsumerOwner {
    * message is delivered again after `deadLetterRetryMs` when `deliverOnFailure`, and otherwise
    * (it used up its deliveries, expired or overflowed) only its letter is tried again, with
    * backoff, until it is written.
+   *
+   * A message that used up its deliveries has its delivery count recorded durably before the
+   * letter is tried: a crash before the letter is written (or while the dead-letter topic refuses
+   * it) leaves a message that recovery knows is counted out, and that is dead-lettered again
+   * instead of delivered (see #take).
    */
   #deadLetter(entry: QueueEntry, reason: string, deliverOnFailure: boolean, attempt = 1): Promise<WeirError | null> {
     this.#unlease(entry);
@@ -632,12 +645,21 @@ export class QueueSubscription implements ConsumerOwner {
     };
     const dlq = this.config.deadLetterTopic;
     const where = `${this.topic}/${source.index}@${entry.offset} subscription ${this.name}`;
-    const batch = buildDeadLetter(entry, { topic: this.topic, subscription: this.name, reason });
-    return this.#host
-      .appendDeadLetter(dlq, { topic: this.topic, partition: source.index }, batch)
+    const countedOut = entry.deliveryCount >= this.config.deliveriesMax;
+    if (countedOut) this.#state.failed(this.key, source.index, entry.offset, entry.deliveryCount, 0);
+    const recorded: Promise<unknown> = countedOut ? this.#state.flushed() : Promise.resolve();
+    return recorded
+      .then(() => {
+        // Closed while the count was being recorded: the letter is written after the next start.
+        if (this.#stop.signal.aborted) return null;
+        const batch = buildDeadLetter(entry, { topic: this.topic, subscription: this.name, reason });
+        return this.#host.appendDeadLetter(dlq, { topic: this.topic, partition: source.index }, batch);
+      })
       .then(
-        async ({ partition, offset }) => {
+        async (written) => {
           lettered();
+          if (written === null) return new WeirError('SHUTTING_DOWN', `dead-lettering ${where} to ${dlq} was cut short by the subscription closing; the letter will be written when it opens again`);
+          const { partition, offset } = written;
           if (!this.partitions.includes(source) || this.#stop.signal.aborted) return null;
           this.#settled(entry);
           this.#state.deadLettered(this.key, source.index, entry.offset, partition, offset);

@@ -685,6 +685,30 @@ test('a message past deliveriesMax whose letter cannot be written is not deliver
   }
 });
 
+test('a message waiting for redelivery when deliveriesMax is lowered below its count is dead-lettered, not delivered again', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('lowered', 's', { deliveriesMax: 5 });
+    await produce(broker, 'lowered', 0, values(1));
+    const consumer = await broker.openQueueConsumer({ topic: 'lowered', subscription: 's' });
+    const [first] = await receive(consumer, 1);
+    assert.deepEqual(await broker.settle('lowered', 's', [{ action: 'nack', receipt: first!.receipt, delayMs: 0 }]), []);
+    const [second] = await receive(consumer, 1);
+    assert.equal(second!.receipt.deliveryCount, 2);
+    assert.deepEqual(await broker.settle('lowered', 's', [{ action: 'nack', receipt: second!.receipt, delayMs: 300 }]), []);
+    // Two deliveries made, two allowed from now on: the waiting message has none left.
+    await broker.createSubscription('lowered', 's', { deliveriesMax: 2 });
+    const again = await receive(consumer, 1, 1_000);
+    assert.deepEqual(again.map((m) => m.receipt.deliveryCount), [], 'not delivered a third time');
+    for (let i = 0; i < 100 && broker.describeSubscription('lowered', 's').deadLettersTotal === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const letters = await broker.listDeadLetters('lowered.s.dlq');
+    assert.deepEqual(letters.map((letter) => [letter.originalOffset, letter.deliveryCount, letter.reason]), [[0n, 2, 'delivered 2 times without an acknowledgement (deliveriesMax 2)']]);
+    assert.equal(broker.describeSubscription('lowered', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('a dead-letter topic created on its first letter takes the largest messages its source topic takes', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
