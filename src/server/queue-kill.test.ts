@@ -447,6 +447,35 @@ test('a message a checkpoint saw at its last delivery is dead-lettered after a b
   }
 });
 
+test('a last delivery in flight when the broker is SIGKILLed counts: the message is dead-lettered after the restart, not delivered once more', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-last-delivery-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    await loadQueue(broker.url, 'once', 1, 1, { deliveriesMax: 1, ackTimeoutMs: 60_000 });
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'once', subscription: 'w', prefetch: 1 });
+    const [held] = await take(consumer, 1);
+    assert.equal(held?.deliveryCount, 1);
+    // No checkpoint since the delivery (one comes every 10 s), no settlement.
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await consumer.close().catch(() => {});
+    await client.close();
+
+    const admin = await connect(broker.url);
+    const letters = async () => (await admin.admin().listDeadLetters('once.w.dlq').catch(() => [])).length > 0;
+    const delivered = await deliveriesUntil(broker.url, 'once', letters, 'a letter or a delivery');
+    assert.deepEqual(delivered.map((m) => m.deliveryCount), [], 'not delivered past deliveriesMax');
+    const [letter] = await admin.admin().listDeadLetters('once.w.dlq');
+    assert.deepEqual([letter?.originalOffset, letter?.deliveryCount], [0n, 1]);
+    await admin.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a counted-out message whose letter the dead-letter topic refuses is not delivered again after a broker SIGKILL', { timeout: 60_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-refused-letter-'));
   const port = await freePort();

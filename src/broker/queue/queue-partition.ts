@@ -22,7 +22,8 @@ import type { Partition } from '../partition.js';
 import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
 import { EntryIndex } from './entry-index.js';
 
-export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling' | 'parked';
+/** `storing`: the message's last delivery is being recorded before it is handed out. */
+export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling' | 'parked' | 'storing';
 
 /** A stored batch's record section as the window read it; entries point into it. */
 export interface LoadedBatch {
@@ -45,6 +46,8 @@ export interface QueueEntry {
   readonly timestampMs: number;
   readonly expiresAtMs: number;
   deliveryCount: number;
+  /** A delivery count stored ahead of the delivery that reaches it (the last one); 0: none. */
+  deliveriesStored: number;
   state: EntryState;
   /** When a scheduled entry becomes ready. */
   dueAtMs: number;
@@ -62,6 +65,7 @@ export interface QueueEntry {
  */
 class WindowEntry implements QueueEntry {
   state: EntryState = 'ready';
+  deliveriesStored = 0;
   leaseDeadlineMs = 0;
   holder: object | null = null;
   leaseStamp = 0;

@@ -199,6 +199,7 @@ export class QueueSubscription implements ConsumerOwner {
     const partitionCount = this.partitions.length;
     // The topic's TTL counts from each record's timestamp; messages read ahead may pass it while they wait.
     const ttlMs = this.#host.messageTtlMs(this.topic);
+    let storing: QueueEntry[] | null = null;
     for (let step = 0; step < partitionCount && taken.length < count; step++) {
       const partition = this.partitions[(this.#partitionNext + step) % partitionCount]!;
       while (taken.length < count) {
@@ -215,11 +216,49 @@ export class QueueSubscription implements ConsumerOwner {
           void this.#deadLetter(entry, this.#exhaustedReason(entry), false);
           continue;
         }
+        if (entry.deliveryCount + 1 >= this.config.deliveriesMax && entry.deliveriesStored <= entry.deliveryCount) {
+          (storing ??= []).push(entry);
+          continue;
+        }
         taken.push(entry);
       }
     }
     this.#partitionNext = (this.#partitionNext + 1) % Math.max(1, partitionCount);
+    if (storing !== null) this.#storeLastDeliveries(storing);
     return taken;
+  }
+
+  /**
+   * A message's last delivery is counted in the state log before it is handed out: after a crash
+   * that cut it off, the message is counted out (dead-lettered) instead of delivered once more.
+   * The entries wait (state `storing`) until the record is durable, then are ready again.
+   */
+  #storeLastDeliveries(entries: QueueEntry[]): void {
+    for (const entry of entries) {
+      entry.state = 'storing';
+      entry.deliveriesStored = entry.deliveryCount + 1;
+      this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveriesStored, 0);
+    }
+    this.#state.flushed().then(
+      () => {
+        for (const entry of entries) {
+          if (entry.state !== 'storing') continue;
+          entry.state = 'ready';
+          entry.partition.retry.push(entry);
+        }
+        this.dispatchSoon();
+      },
+      (error: unknown) => {
+        this.#host.logger('warn', `${this.topic} subscription ${this.name}: recording ${entries.length} last deliveries failed, trying again in ${readRetryMs} ms: ${String(error)}`);
+        const dueAtMs = Date.now() + readRetryMs;
+        for (const entry of entries) {
+          if (entry.state !== 'storing') continue;
+          entry.deliveriesStored = 0;
+          entry.dueAtMs = dueAtMs;
+          this.#schedule(entry);
+        }
+      },
+    );
   }
 
   #lease(entry: QueueEntry, consumer: QueueConsumerSession, nowMs: number): void {
@@ -787,7 +826,8 @@ export class QueueSubscription implements ConsumerOwner {
       partitions: this.partitions.map((partition) => {
         const unsettled: [string, number, number][] = [];
         for (const entry of partition.entries.values()) {
-          unsettled.push([entry.offset.toString(), entry.deliveryCount, entry.state === 'scheduled' ? entry.dueAtMs : 0]);
+          const deliveryCount = Math.max(entry.deliveryCount, entry.deliveriesStored);
+          unsettled.push([entry.offset.toString(), deliveryCount, entry.state === 'scheduled' ? entry.dueAtMs : 0]);
         }
         for (const parked of partition.parked.values()) unsettled.push([parked.offset.toString(), parked.deliveryCount, parked.dueAtMs]);
         let scanEnd = partition.readTo;
