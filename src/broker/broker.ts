@@ -146,6 +146,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   readonly #topics = new Map<string, Topic>();
   /** Topics being created, so concurrent auto-creations share one. */
   readonly #creating = new Map<string, Promise<Topic>>();
+  /** Dead-letter topic → settles once the last letter asked for is handed to its log (see #appendDeadLetter). */
+  readonly #lettersIssued = new Map<string, Promise<void>>();
   /** Topics whose files are being removed: a new topic of the same name waits for that. */
   readonly #deleting = new Map<string, Promise<void>>();
   readonly #groups: GroupCoordinator;
@@ -234,13 +236,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       partitions: (topic) => this.#topics.get(topic)?.partitions,
       ensureTopic: async (topic) => (await this.#topic(topic, true)).partitions,
       produce: async (topic, partition, batches) => ({ offset: (await this.produce({ topic, partition, batches, acks: 'leader' })).baseOffset }),
-      appendDeadLetter: async (topic, source, batches) => {
-        const target = await this.#topicAlways(topic, this.#deadLetterTopicConfig(source.topic, batches.length));
-        const partition = source.partition % target.partitions.length;
-        this.#checkOpen();
-        const result = await this.#produce({ topic, partition, batches, acks: 'leader' });
-        return { partition, offset: result.baseOffset };
-      },
+      appendDeadLetter: (topic, source, batches) => this.#appendDeadLetter(topic, source, batches),
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
     });
     this.#options.logger('info', `opened ${this.#topics.size} topics in ${Date.now() - started} ms from ${this.dataDir}`);
@@ -653,8 +649,35 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
+  /**
+   * Appends a dead letter. Letters reach their topic's log in the order they are asked for (so a
+   * subscription's drop-oldest letters are in offset order): each resolves the topic (creating it
+   * on the first letter) only once the letter before it was handed to the log, which numbers it
+   * at once; their writes and syncs still overlap.
+   */
+  #appendDeadLetter(topic: string, source: { topic: string; partition: number }, batches: Buffer): Promise<{ partition: number; offset: bigint }> {
+    const previous = this.#lettersIssued.get(topic) ?? Promise.resolve();
+    const issued = previous.then(async () => {
+      const target = await this.#topicAlways(topic, this.#deadLetterTopicConfig(source.topic, batches.length));
+      const partition = source.partition % target.partitions.length;
+      this.#checkOpen();
+      return { partition, appending: this.#produceTo(target, { topic, partition, batches, acks: 'leader' }) };
+    });
+    const settled = issued.then(() => {}, () => {});
+    this.#lettersIssued.set(topic, settled);
+    void settled.then(() => {
+      if (this.#lettersIssued.get(topic) === settled) this.#lettersIssued.delete(topic);
+    });
+    return issued.then(async ({ partition, appending }) => ({ partition, offset: (await appending).baseOffset }));
+  }
+
   async #produce(request: ProduceRequest): Promise<ProduceResult> {
     const topic = await this.#topic(request.topic, request.create ?? true, request.partition);
+    return this.#produceTo(topic, request);
+  }
+
+  /** The produce once its topic is resolved: the batches are handed to the log before it returns. */
+  #produceTo(topic: Topic, request: ProduceRequest): Promise<ProduceResult> {
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
     const partition = this.#partition(topic, request.partition);
     const limit = topic.config.messageBytesMax;

@@ -15,6 +15,7 @@ function assertSame(index: EntryIndex<string>, model: Map<number, string>, probe
   assert.equal(index.size, model.size);
   for (const offset of probe) assert.equal(index.get(offset), model.get(offset), `offset ${offset}`);
   assert.deepEqual([...index.values()].sort(), [...model.values()].sort());
+  assert.deepEqual([...index.ascending()], [...model].sort((a, b) => a[0] - b[0]).map(([, value]) => value));
   assert.equal(index.lowest(), model.size === 0 ? null : Math.min(...model.keys()));
 }
 

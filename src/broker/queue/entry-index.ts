@@ -112,6 +112,28 @@ export class EntryIndex<T> {
     }
   }
 
+  /** Every entry in offset order (the spill's sorted in among the array's). */
+  *ascending(): IterableIterator<T> {
+    const spilled = [...this.#spill.keys()].sort((a, b) => a - b);
+    let s = 0;
+    // Entries may be removed while this runs, and the array replaced: each is looked up again.
+    const slots = this.#slots;
+    const base = this.#base;
+    for (let i = this.#head; i < slots.length; i++) {
+      const entry = slots[i];
+      if (entry === undefined || this.get(base + i) !== entry) continue;
+      for (; s < spilled.length && spilled[s]! < base + i; s++) {
+        const below = this.#spill.get(spilled[s]!);
+        if (below !== undefined) yield below;
+      }
+      yield entry;
+    }
+    for (; s < spilled.length; s++) {
+      const above = this.#spill.get(spilled[s]!);
+      if (above !== undefined) yield above;
+    }
+  }
+
   /** Moves the array's entries below slot `end` to the spill. */
   #spillFrom(end: number): void {
     const slots = this.#slots;

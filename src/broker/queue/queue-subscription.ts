@@ -803,10 +803,13 @@ export class QueueSubscription implements ConsumerOwner {
     if (bytes > 0 && this.config.overflow === 'drop-oldest' && this.#overBacklog()) this.#dropOldest();
   }
 
-  /** Drops (or dead-letters) the oldest messages that no consumer holds until the backlog fits. */
+  /**
+   * Drops (or dead-letters) the oldest messages that no consumer holds until the backlog fits, in
+   * offset order per partition (their letters are written in the order they are started).
+   */
   #dropOldest(): void {
     for (const partition of this.partitions) {
-      for (const entry of partition.entries.values()) {
+      for (const entry of partition.entries.ascending()) {
         if (!this.#overBacklog()) return;
         if (entry.state === 'blocked') entry.partition.leaveKeyLine(entry);
         if (entry.state === 'ready' || entry.state === 'scheduled' || entry.state === 'blocked') this.#discard(entry, 'overflow');

@@ -744,6 +744,27 @@ test('drop-oldest with dead-letter discard letters only the surplus and keeps th
   }
 });
 
+test('drop-oldest writes its dead letters in offset order, the first ones too (while the dead-letter topic is being created)', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('shed', { partitions: 2 });
+    await broker.createSubscription('shed', 's', { backlogMessagesMax: 4, overflow: 'drop-oldest', discard: 'dead-letter' });
+    // One produce per message: each drops one, while the letters before it may still be on their way.
+    const perPartition = 30;
+    for (let i = 0; i < perPartition; i++) for (const p of [0, 1]) await produce(broker, 'shed', p, values(1, `p${p}-${i}-`));
+    const lettered = perPartition * 2 - 4;
+    for (let i = 0; i < 200 && broker.describeSubscription('shed', 's').deadLettersTotal < lettered; i++) await new Promise((r) => setTimeout(r, 20));
+    const letters = await broker.listDeadLetters('shed.s.dlq', { max: 1000 });
+    assert.equal(letters.length, lettered);
+    for (const p of [0, 1]) {
+      const offsets = letters.filter((letter) => letter.originalPartition === p).map((letter) => letter.originalOffset);
+      assert.deepEqual(offsets, [...offsets].sort((a, b) => Number(a - b)), `partition ${p}'s letters in offset order`);
+    }
+  } finally {
+    await broker.close();
+  }
+});
+
 test('the topic TTL holds for messages read into the window before it passed', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
