@@ -74,6 +74,15 @@ describe('weir subscription', () => {
     assert.equal(changed.config.backlogMessagesMax, null);
     assert.equal(changed.config.deliveriesMax, 3, 'settings not given stay');
 
+    // The start is fixed at creation: a different one is refused, with nothing changed; the same one is not a change.
+    const restart = await weir(['subscription', 'create', 'orders', 'billing', '--start', 'earliest', '--deliveries-max', '4']);
+    assert.equal(restart.code, 1);
+    assert.equal(restart.stdout, '');
+    assert.match(restart.stderr, /INVALID_CONFIG.*startAt cannot change on the existing subscription billing of topic orders: it started at latest when it was created; delete it and create it again to start at earliest/);
+    assert.equal((await describeJson('orders', 'billing')).config.deliveriesMax, 3, 'a refused update changes nothing');
+    assert.match(await ok(['subscription', 'create', 'orders', 'billing', '--start', 'latest', '--deliveries-max', '4']), /^updated subscription billing/);
+    assert.deepEqual([(await describeJson('orders', 'billing')).config.deliveriesMax, (await describeJson('orders', 'billing')).config.startAt], [4, 'latest']);
+
     await ok(['subscription', 'create', 'orders', 'audit']);
     const table = await ok(['subscription', 'list', 'orders']);
     assert.match(table, /^TOPIC\s+NAME\s+CONSUMERS\s+BACKLOG\s+IN-FLIGHT\s+SCHEDULED\s+OLDEST-AGE\s+REDELIVERIES\s+DEAD-LETTERS\n/);

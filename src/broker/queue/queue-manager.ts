@@ -138,6 +138,14 @@ export class QueueManager {
       if (config.keyOrdered !== existing.config.keyOrdered) {
         throw new WeirError('INVALID_CONFIG', `keyOrdered cannot change on the existing subscription ${name}; delete it and create it again`);
       }
+      // Where a subscription starts is where its window began reading when it was created; moving
+      // it afterwards would be a seek of its state, not a setting.
+      if (config.startAt !== existing.config.startAt) {
+        throw new WeirError(
+          'INVALID_CONFIG',
+          `startAt cannot change on the existing subscription ${name} of topic ${topic}: it started at ${existing.config.startAt} when it was created; delete it and create it again to start at ${config.startAt}`,
+        );
+      }
       const before = { ...existing.config };
       Object.assign(existing.config, config);
       this.#state.put(existing.key, () => existing.checkpoint());

@@ -21,7 +21,7 @@ export const subscriptionUsage = `weir subscription create TOPIC NAME [options] 
   --backlog-bytes-max N        bound the backlog's bytes ("none": no limit, the default)
   --overflow reject|drop-oldest  at the bound: producers get QUEUE_FULL (default), or the oldest go
   --key-ordered                one message per key at a time, in order
-  --start earliest|latest      where a new subscription starts (default earliest)
+  --start earliest|latest      where a new subscription starts (default earliest; an existing one keeps its start)
 weir subscription list [TOPIC] [--json]         every queue subscription (of TOPIC) with its state
 weir subscription describe TOPIC NAME [--json]  settings, per-partition state, delivery counts
 weir subscription delete TOPIC NAME             delete a subscription and its state
