@@ -17,6 +17,7 @@ export { Admin, type GroupListing, type GroupDescription, type TopicConfig, type
 export {
   QueueConsumer,
   queueConsumerDefaults,
+  settleDelayMsMax,
   type QueueConsumerOptions,
   type QueueMessage,
   type QueueSubscriptionConfig,

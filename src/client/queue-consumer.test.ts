@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { connect, isWeirError } from './index.js';
+import { settleDelayMsMax as brokerSettleDelayMsMax } from '../broker/queue/queue-config.js';
+import { connect, isWeirError, settleDelayMsMax } from './index.js';
 import { take } from './testing/take.js';
 
 let harness: TestBroker;
@@ -178,6 +179,30 @@ test('a settlement with a bad value fails alone: the others in its request are s
     await consumer.close();
     await first;
     assert.equal((await admin.describeSubscription('settle-mix', 's')).consumers, 0, 'the second close() waited for the unsubscribe');
+  } finally {
+    await client.close();
+  }
+});
+
+test('a nack delay or an extension past the broker\'s 7-day limit is refused before anything changes: the message stays in hand', async () => {
+  assert.equal(settleDelayMsMax, brokerSettleDelayMsMax, 'the client checks the broker\'s limit');
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('settle-limit', { partitions: 1 });
+    await admin.createSubscription('settle-limit', 's');
+    await client.producer().send('settle-limit', { value: 'kept' });
+    const consumer = client.queueConsumer({ topic: 'settle-limit', subscription: 's', prefetch: 1 });
+    const [message] = await take(consumer, 1);
+    const refused = (e: unknown): boolean => isWeirError(e, 'INVALID_REQUEST') && /from 0 to 604800000 \(7 days, the broker's limit\)/.test(e.message);
+    await assert.rejects(message!.nack({ delayMs: settleDelayMsMax + 1 }), refused);
+    await assert.rejects(message!.extend(settleDelayMsMax + 1), refused);
+    await message!.extend(settleDelayMsMax); // the limit itself is taken
+    await message!.nack({ delayMs: 0 }); // still in hand: the refused nack settled nothing
+    const [again] = await take(consumer, 1);
+    assert.equal(again!.deliveryCount, 2, 'delivered again at once by the nack that went through');
+    await again!.ack();
+    await consumer.close();
   } finally {
     await client.close();
   }

@@ -53,6 +53,11 @@ export interface QueueSubscriptionConfig {
 
 /** The broker keeps this much of a reject's reason (docs/queues.md). */
 const reasonLengthMax = 1_000;
+/**
+ * The longest delay of a nack and the longest extension the broker takes (7 days): a longer one
+ * is refused by the client before anything changes, so the message stays in hand.
+ */
+export const settleDelayMsMax = 7 * 24 * 3_600_000;
 /** How long close() waits for the answers to settlements already sent. */
 const closeSettleWaitMs = 5_000;
 
@@ -90,11 +95,17 @@ export interface QueueMessage extends ConsumerMessage {
   leaseEpoch: number;
   /** Done: the message is not delivered again. */
   ack(): Promise<void>;
-  /** Failed: delivered again after `delayMs` (default: the subscription's backoff). */
+  /**
+   * Failed: delivered again after `delayMs` (default: the subscription's backoff). A `delayMs`
+   * outside 0 … `settleDelayMsMax` (7 days) rejects with INVALID_REQUEST and changes nothing.
+   */
   nack(options?: { delayMs?: number }): Promise<void>;
   /** To the dead-letter topic now, with the reason (its first 1000 characters). */
   reject(reason?: string): Promise<void>;
-  /** Keeps the lease `ms` longer from now. */
+  /**
+   * Keeps the lease `ms` longer from now. An `ms` outside 0 … `settleDelayMsMax` (7 days) rejects
+   * with INVALID_REQUEST and changes nothing.
+   */
   extend(ms: number): Promise<void>;
 }
 
@@ -157,9 +168,11 @@ class LeasedMessage implements QueueMessage {
   }
 
   #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
-    // Checked here, alone: settlements share a request, which one bad value would fail whole.
-    if (!Number.isSafeInteger(ms) || ms < (action === 'nack' ? -1 : 0)) {
-      return Promise.reject(new WeirError('INVALID_REQUEST', `${action === 'nack' ? 'delayMs' : 'ms'} ${String(ms)} is not a whole number of milliseconds (0 or more)`));
+    // Checked here, alone and before the message counts as settled: settlements share a request,
+    // which one bad value would fail whole, and a refused one leaves the message in hand.
+    if (!Number.isSafeInteger(ms) || ms < (action === 'nack' ? -1 : 0) || ms > settleDelayMsMax) {
+      const name = action === 'nack' ? 'delayMs' : 'ms';
+      return Promise.reject(new WeirError('INVALID_REQUEST', `${action} ${name} ${String(ms)} is invalid: expected a whole number of milliseconds from 0 to ${settleDelayMsMax} (7 days, the broker's limit)`));
     }
     if (action !== 'extend') {
       if (this.#settled) {
