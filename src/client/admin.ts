@@ -9,6 +9,7 @@ import type {
 } from '../protocol/native/wire/messages.js';
 import type { RecordHeader } from '../format/record-batch.js';
 import type { Client } from './client.js';
+import { checkKnownKeys } from './options.js';
 import type { QueueSubscriptionConfig } from './queue-consumer.js';
 
 export type { GroupDescription, TopicConfig, TopicDescription };
@@ -37,9 +38,12 @@ export class Admin {
     this.#client = client;
   }
 
-  /** Creates a topic; unset configuration takes the broker's defaults. Throws TOPIC_EXISTS. */
-  createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
-    return this.#client.request('createTopic', { name, config: wireConfig(config) });
+  /**
+   * Creates a topic; unset configuration takes the broker's defaults. Throws TOPIC_EXISTS, and
+   * INVALID_CONFIG naming a key of `config` that is not a topic setting (`retentionMS`).
+   */
+  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
+    return await this.#client.request('createTopic', { name, config: wireConfig(config) });
   }
 
   /**
@@ -47,10 +51,10 @@ export class Admin {
    * apply from the next append or retention pass), and a larger `partitions` adds partitions. The
    * partition count cannot shrink. Keys hash over the new count from then on, so a key's later
    * messages may land in another partition than its earlier ones. Throws UNKNOWN_TOPIC,
-   * INVALID_CONFIG.
+   * INVALID_CONFIG (also for a key of `changes` that is not a topic setting).
    */
-  alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
-    return this.#client.request('alterTopic', { name, config: wireConfig(changes) });
+  async alterTopic(name: string, changes: Partial<TopicConfig>): Promise<TopicDescription> {
+    return await this.#client.request('alterTopic', { name, config: wireConfig(changes) });
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -213,7 +217,22 @@ function parseSubscription(value: unknown): SubscriptionDescription {
   return { ...description, partitions: description.partitions.map((p) => ({ ...p, ackFloor: BigInt(p.ackFloor) })) } as SubscriptionDescription;
 }
 
+/** Every topic setting, once (a field added to TopicConfig fails to compile until listed here). */
+const topicConfigKeys = Object.keys({
+  partitions: true,
+  retentionMs: true,
+  retentionBytes: true,
+  flush: true,
+  messageBytesMax: true,
+  segmentBytesMax: true,
+  segmentAgeMsMax: true,
+  messageTtlMs: true,
+  timestampAheadMsMax: true,
+} satisfies Record<keyof TopicConfig, true>);
+
+/** The settings to send; a key that is not a setting is refused (INVALID_CONFIG), not dropped. */
 function wireConfig(config: Partial<TopicConfig>): TopicConfigPartial {
+  checkKnownKeys(config, topicConfigKeys, { owner: 'topic' });
   return {
     partitions: config.partitions,
     retentionMs: config.retentionMs,

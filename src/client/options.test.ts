@@ -83,6 +83,20 @@ test('queue consumer and client options are refused by name; a URL that does not
   }
 });
 
+test('topic settings with a key that is not a setting are refused by name, listing the settings, and create or change nothing', async () => {
+  const admin = client.admin();
+  const unknown = (key: string) => (e: unknown): boolean =>
+    isWeirError(e, 'INVALID_CONFIG')
+    && e.message === `topic option "${key}" is unknown: expected one of partitions, retentionMs, retentionBytes, flush, messageBytesMax, segmentBytesMax, segmentAgeMsMax, messageTtlMs, timestampAheadMsMax`;
+  await assert.rejects(admin.createTopic('typo', { partitions: 2, retentionMS: 60_000 } as never), unknown('retentionMS'));
+  await assert.rejects(admin.describeTopic('typo'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'), 'no topic was created with the defaults');
+  await admin.createTopic('typo', { partitions: 1, retentionMs: 60_000 });
+  await assert.rejects(admin.alterTopic('typo', { retentionMs: 1_000, partition: 3 } as never), unknown('partition'));
+  const described = await admin.describeTopic('typo');
+  assert.equal(described.config.retentionMs, 60_000, 'nothing was changed');
+  assert.equal(described.partitions.length, 1);
+});
+
 test('seek refuses a position of another type and a partition not assigned, and the consumer goes on', async () => {
   await client.admin().createTopic('seeking', { partitions: 1 });
   const producer = client.producer();

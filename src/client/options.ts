@@ -45,6 +45,17 @@ export function checkString(name: string, value: unknown, options: { owner: stri
   throw invalid(name, value, options.owner, options.nonEmpty ? 'a non-empty string' : 'a string');
 }
 
+/**
+ * Every key of `value` is one of `known`: a misspelt option (`retentionMS`) is refused by name
+ * instead of being dropped on the way to the broker.
+ */
+export function checkKnownKeys(value: object, known: readonly string[], options: { owner: string }): void {
+  for (const name of Object.keys(value)) {
+    if (known.includes(name)) continue;
+    throw new WeirError('INVALID_CONFIG', `${options.owner} option ${JSON.stringify(name)} is unknown: expected one of ${known.join(', ')}`);
+  }
+}
+
 function invalid(name: string, value: unknown, owner: string, expected: string): WeirError {
   return new WeirError('INVALID_CONFIG', `${owner} option ${name} ${describe(value)} is invalid: expected ${expected}`);
 }
