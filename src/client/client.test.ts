@@ -397,6 +397,35 @@ test('auto-commit and close() leave out the message whose handler is running; a 
   }
 });
 
+for (const mode of ['push', 'pull'] as const) {
+  test(`${mode}: break out of for await closes the consumer: what it consumed is committed, it leaves its group, close() after is the same close`, async () => {
+    const client = await connect(harness.url);
+    try {
+      const admin = client.admin();
+      const topic = `left-early-${mode}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      const producer = client.producer();
+      await producer.send(topic, ['m0', 'm1', 'm2', 'm3', 'm4'].map((value) => ({ value })));
+      await producer.close();
+      // No auto-commit meanwhile: only the close on break commits.
+      const consumer = client.consumer({ groupId: `left-early-${mode}`, topics: [topic], from: 'earliest', mode, autoCommitIntervalMs: 600_000 });
+      const seen: string[] = [];
+      for await (const message of consumer) {
+        seen.push(message.value!.toString());
+        if (seen.length === 3) break;
+      }
+      assert.deepEqual(seen, ['m0', 'm1', 'm2']);
+      const group = await admin.describeGroup(`left-early-${mode}`);
+      assert.equal(group.members.length, 0, 'the member left when the loop did');
+      assert.equal(group.offsets.find((o) => o.topic === topic)?.offset, 3n, 'the three messages handled, the last included, are committed');
+      await consumer.close(); // the same close: nothing more to do, no error
+      assert.deepEqual(await take(consumer, 1, 200), [], 'a closed consumer yields nothing');
+    } finally {
+      await client.close();
+    }
+  });
+}
+
 test('close() rejects with the code when the broker refuses its final commit, and closes all the same', async () => {
   const client = await connect(harness.url);
   try {
@@ -409,14 +438,17 @@ test('close() rejects with the code when the broker refuses its final commit, an
     // Commits under the group without membership: refused while the group has a live member.
     const outsider = client.consumer({ groupId: 'refusers', partitions: [{ topic: 'refused-commits', partition: 0 }], from: 'earliest', mode: 'pull' });
     const values: string[] = [];
-    for await (const message of outsider) {
-      values.push(message.value!.toString());
-      if (values.length === 2) break;
-    }
-    assert.deepEqual(values, ['r0', 'r1']);
     const refused = (e: unknown): boolean =>
       isWeirError(e, 'UNKNOWN_MEMBER') && /^group refusers: the broker refused the final commit, .*: group refusers has active members/.test(e.message);
-    await assert.rejects(outsider.close(), refused);
+    // The break closes the consumer: the refusal of its final commit is thrown from the loop.
+    await assert.rejects(async () => {
+      for await (const message of outsider) {
+        values.push(message.value!.toString());
+        if (values.length === 2) break;
+      }
+    }, refused);
+    assert.deepEqual(values, ['r0', 'r1']);
+    await assert.rejects(outsider.close(), refused, 'close() reports the refusal of the close the loop made');
     await assert.rejects(outsider.close(), refused, 'a second close() reports the same refusal');
     assert.deepEqual(await take(outsider, 1, 500), [], 'closed all the same: it hands out nothing more');
     assert.deepEqual((await admin.describeGroup('refusers')).offsets, [], 'nothing was committed');

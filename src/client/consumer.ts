@@ -180,18 +180,38 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     }
   }
 
+  /**
+   * The messages, until the consumer is closed. Leaving the loop early (`break`, `return`, or an
+   * exception thrown in its body, which all call the iterator's `return()`) counts the message in
+   * hand as consumed and closes the consumer, as close() does: with auto-commit its offsets are
+   * committed and it leaves its group, and a final commit the broker refuses is thrown from the
+   * `break`. Catch a failed message's exception inside the loop to keep it uncommitted. A later
+   * close() returns the same outcome; iterating a closed consumer yields nothing.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumerMessage> {
     this.#ensureRunning();
+    /** False once the loop ends on the consumer's side (closed, failed): not left by the application. */
+    let leftEarly = true;
     try {
       for (;;) {
         // Synchronous while messages are buffered: one promise per message fewer.
-        let message = this.#takeBuffered();
-        if (message === undefined) message = await this.#next();
-        if (message === null) return;
+        let message: ConsumerMessage | null | undefined;
+        try {
+          message = this.#takeBuffered();
+          if (message === undefined) message = await this.#next();
+        } catch (error) {
+          leftEarly = false;
+          throw error;
+        }
+        if (message === null) {
+          leftEarly = false;
+          return;
+        }
         yield message;
       }
     } finally {
       this.#markTakenConsumed();
+      if (leftEarly) await this.close();
     }
   }
 
@@ -325,7 +345,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
   /**
    * Stops fetching, commits what was consumed (with auto-commit), leaves the group. A message
    * whose handling has not finished (the loop has not asked for the next one, nor left) is not
-   * committed: `break` out of a `for await` loop before closing to count its last message. Waits at most
+   * committed; leaving a `for await` loop counts its last message and closes the consumer itself.
+   * Idempotent: every call returns the first one's outcome. Waits at most
    * 2 s for the fetch loop and 5 s for the commit and leave: with the broker unreachable it gives
    * up on them quietly (the group then drops the member after its session timeout). A final commit
    * the broker answers with a refusal (`DISK_FULL`, `UNKNOWN_MEMBER`, …) makes close() reject with

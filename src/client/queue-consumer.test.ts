@@ -207,3 +207,33 @@ test('a nack delay or an extension past the broker\'s 7-day limit is refused bef
     await client.close();
   }
 });
+
+for (const mode of ['push', 'pull'] as const) {
+  test(`${mode}: break out of for await closes the queue consumer: its settlements are sent, what it holds unsettled goes back at once`, async () => {
+    const client = await connect(harness.url);
+    try {
+      const admin = client.admin();
+      const topic = `left-early-${mode}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      await admin.createSubscription(topic, 's', { backoff: { kind: 'fixed', delayMs: 0 } });
+      await client.producer().send(topic, ['m0', 'm1', 'm2', 'm3'].map((value) => ({ value })));
+      const consumer = client.queueConsumer({ topic, subscription: 's', mode, prefetch: 4 });
+      for await (const message of consumer) {
+        if (message.value!.toString() === 'm2') break; // in hand, not settled
+        void message.ack();
+      }
+      const described = await admin.describeSubscription(topic, 's');
+      assert.equal(described.consumers, 0, 'the consumer left the subscription when the loop did');
+      assert.equal(described.ackedTotal, 2, 'the acks made in the loop were sent before it left');
+      assert.equal(described.inFlight, 0, 'nothing stays leased to it until its ack timeout');
+      await consumer.close(); // the same close
+      const other = client.queueConsumer({ topic, subscription: 's', mode });
+      const rest = await take(other, 2);
+      assert.deepEqual(rest.map((m) => m.value!.toString()), ['m2', 'm3'], 'another consumer gets them now');
+      for (const m of rest) await m.ack();
+      await other.close();
+    } finally {
+      await client.close();
+    }
+  });
+}

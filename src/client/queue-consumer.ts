@@ -257,12 +257,34 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     this.#running ??= this.#run();
   }
 
+  /**
+   * The messages, until the consumer is closed. Leaving the loop early (`break`, `return`, or an
+   * exception thrown in its body, which all call the iterator's `return()`) closes the consumer,
+   * as close() does: settlements already made are sent and answered, and every message it holds
+   * unsettled (the one in hand among them) goes back to the subscription for another consumer.
+   * A later close() returns the same outcome; iterating a closed consumer yields nothing.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<QueueMessage> {
     this.start();
-    for (;;) {
-      const message = await this.#next();
-      if (message === null) return;
-      yield message;
+    /** False once the loop ends on the consumer's side (closed, failed): not left by the application. */
+    let leftEarly = true;
+    try {
+      for (;;) {
+        let message: QueueMessage | null;
+        try {
+          message = await this.#next();
+        } catch (error) {
+          leftEarly = false;
+          throw error;
+        }
+        if (message === null) {
+          leftEarly = false;
+          return;
+        }
+        yield message;
+      }
+    } finally {
+      if (leftEarly) await this.close();
     }
   }
 
@@ -532,7 +554,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   /**
    * Sends pending settlements and waits for their answers (up to `closeSettleWaitMs`), then
    * leaves the subscription: unsettled messages go to other consumers, among them one whose run()
-   * handler is still running (it is delivered again).
+   * handler is still running (it is delivered again). Leaving a `for await` loop early calls it.
+   * Idempotent: every call returns the first one's outcome.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();

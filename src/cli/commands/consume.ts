@@ -135,7 +135,10 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
     for await (const message of consumer) {
       output.line(formatMessage(message, run.print));
       stops.received();
-      if (++printed === run.count) break;
+      if (++printed === run.count) {
+        await output.end(); // printed before the break closes the consumer and commits
+        break;
+      }
       if (process.stdout.writableNeedDrain) await output.drained();
     }
     await output.end();
