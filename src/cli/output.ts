@@ -26,19 +26,29 @@ export function endQuietlyWhenStdoutCloses(): void {
   });
 }
 
+/** Told whether a line was handed to the operating system (true) or dropped (stdout closed). */
+export type WrittenListener = (handed: boolean) => void;
+
 export class LineOutput {
   #pending: string[] = [];
   #pendingBytes = 0;
+  /** The listeners of the pending lines that have one (a chunk's lines share its write's outcome). */
+  #pendingListeners: WrittenListener[] = [];
   #flushScheduled = false;
   #closed = false;
   #onClosed: (() => void) | null = null;
   #drainWaiters: (() => void)[] = [];
+  /** Writes whose callback has not come yet. */
+  #writesInFlight = 0;
+  #writtenWaiters: (() => void)[] = [];
 
   constructor() {
     endQuietlyWhenStdoutCloses();
     readerGoneListeners.push(() => {
       this.#closed = true;
       this.#pending = [];
+      this.#pendingBytes = 0;
+      for (const listener of this.#pendingListeners.splice(0)) listener(false);
       for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#onClosed?.();
     });
@@ -54,9 +64,17 @@ export class LineOutput {
     this.#onClosed = listener;
   }
 
-  /** Queues one line (without its newline). */
-  line(text: string): void {
-    if (this.#closed) return;
+  /**
+   * Queues one line (without its newline). `written`, if given, is told once the write that carries
+   * the line has completed: true when the operating system took it (the reader may still never
+   * read it from the pipe), false when stdout closed first (EPIPE) and the line is lost.
+   */
+  line(text: string, written?: WrittenListener): void {
+    if (this.#closed) {
+      written?.(false);
+      return;
+    }
+    if (written !== undefined) this.#pendingListeners.push(written);
     this.#pending.push(text);
     this.#pendingBytes += text.length + 1;
     if (this.#pendingBytes >= outputDefaults.chunkBytes) this.flush();
@@ -70,9 +88,21 @@ export class LineOutput {
     this.#flushScheduled = false;
     if (this.#pending.length === 0 || this.#closed) return;
     const text = `${this.#pending.join('\n')}\n`;
+    const listeners = this.#pendingListeners;
     this.#pending = [];
     this.#pendingBytes = 0;
-    process.stdout.write(text);
+    this.#pendingListeners = [];
+    this.#writesInFlight++;
+    process.stdout.write(text, (error) => {
+      for (const listener of listeners) listener(error === null || error === undefined);
+      if (--this.#writesInFlight === 0) for (const wake of this.#writtenWaiters.splice(0)) wake();
+    });
+  }
+
+  /** Resolves once every write so far has completed (taken by the operating system, or failed). */
+  written(): Promise<void> {
+    if (this.#writesInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#writtenWaiters.push(resolve));
   }
 
   /** Resolves when stdout can take more (at once unless the pipe is full). */
@@ -89,9 +119,10 @@ export class LineOutput {
     });
   }
 
-  /** Flushes and waits until everything is handed to the operating system. */
+  /** Flushes and waits until every write has completed (handed to the operating system, or failed). */
   async end(): Promise<void> {
     this.flush();
     await this.drained();
+    await this.written();
   }
 }

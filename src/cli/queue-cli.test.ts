@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, runCliIntoClosingReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
+import { runCli, runCliIntoClosingReader, runCliIntoLineReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
 
 let broker: BrokerProcess;
 
@@ -171,6 +171,24 @@ describe('weir consume --type queue', () => {
     assert.ok(d.ackedTotal > 0 && d.ackedTotal < 30_000, `acknowledged ${d.ackedTotal}`);
     assert.equal(d.consumers, 0);
     assert.equal(d.inFlight, 0, 'what was not printed went back');
+  });
+
+  test('consume --subscription acknowledges only lines stdout took: after its reader read 2 lines and went away, the next messages stay on the subscription', async () => {
+    await ok(['topic', 'create', 'head-two']);
+    await ok(['subscription', 'create', 'head-two', 'pool', '--backoff', 'fixed:0']);
+    await ok(['produce', 'head-two'], 'read-0\nread-1\n');
+    const { readerGone, exited } = runCliIntoLineReader(['consume', 'head-two', '--subscription', 'pool'], broker.address, 2);
+    assert.deepEqual(await readerGone, ['read-0', 'read-1']);
+    // Only now: the command writes these into a pipe nobody reads any more (EPIPE).
+    await ok(['produce', 'head-two'], 'unread-0\nunread-1\nunread-2\n');
+    const { code, stderr } = await exited;
+    assert.equal(code, 0, stderr);
+    const d = await describeJson('head-two', 'pool');
+    assert.equal(d.ackedTotal, 2, 'the two lines read were acknowledged, the lines stdout refused were not');
+    assert.equal(d.consumers, 0);
+    assert.equal(d.inFlight, 0, 'what was not written went back when the command left');
+    const rest = jsonLines(await ok(['consume', 'head-two', '--subscription', 'pool', '--count', '3', '--json']));
+    assert.deepEqual(rest.map((m) => m.value).sort(), ['unread-0', 'unread-1', 'unread-2']);
   });
 
   test('two consumers split the messages without duplicates', async () => {

@@ -2,7 +2,8 @@
  * `weir consume TOPIC`: prints messages, one per line. As a group member (--group) it resumes
  * from the group's committed offsets and commits what it printed when it stops (after --count
  * messages, on Ctrl-C, or when stdout closes). From a queue subscription (--subscription) it
- * competes with the subscription's other consumers and acknowledges each message once printed.
+ * competes with the subscription's other consumers and acknowledges each message once its line is
+ * written to stdout (handed to the operating system); a line lost to a closed stdout is not.
  */
 import {
   consumerDefaults,
@@ -22,7 +23,7 @@ import { toJson } from '../table.js';
 export const consumeUsage = `weir consume TOPIC [options]     print messages, one per line
   --type stream|queue       stream (default): read the log, optionally as a group member;
                             queue (the default with --subscription): compete for a queue
-                            subscription's messages, each acknowledged once printed
+                            subscription's messages, each acknowledged once written to stdout
   --group G                 stream: consume as a member of group G (resumes from its committed offsets, commits)
   --from POSITION           stream: earliest | latest (default) | OFFSET | ISO-8601 time, where to start
                             when the group has no committed offset
@@ -205,9 +206,10 @@ async function consumeQueue(topic: string, values: Flags, run: RunOptions): Prom
     const consumer = client.queueConsumer({ topic, subscription, prefetch, mode, ratePerSecond });
     const acknowledger = new Acknowledger(client, { topic, subscription, prefetch, count: run.count });
     const output = new LineOutput();
-    // Printed messages are acknowledged before the consumer leaves (leaving releases its leases).
+    // Written messages are acknowledged before the consumer leaves (leaving releases its leases):
+    // the writes complete first, then their acknowledgements are answered, then it leaves.
     let closing: Promise<void> | null = null;
-    const close = (): Promise<void> => (closing ??= acknowledger.finish().then(() => consumer.close()));
+    const close = (): Promise<void> => (closing ??= output.end().then(() => acknowledger.finish()).then(() => consumer.close()));
     let stopping = false;
     const stops = watchStops(() => {
       stopping = true;
@@ -215,17 +217,24 @@ async function consumeQueue(topic: string, values: Flags, run: RunOptions): Prom
     }, output, run.timeoutMs);
     let printed = 0;
     try {
+      // Each break closes first: leaving the loop would close the consumer before the acknowledgements.
       for await (const message of consumer) {
-        if (stopping || output.closed) break;
-        // Handed to stdout before the acknowledgement: a crash in between prints it twice, never zero times.
-        output.line(formatMessage(message, run.print));
+        if (stopping || output.closed) {
+          await close();
+          break;
+        }
+        // Acknowledged once the operating system took its line (the write's callback): a crash in
+        // between prints it twice, never zero times; a line lost to a closed stdout is not acknowledged.
+        const written = acknowledging ? (handed: boolean) => void (handed && acknowledger.printed(message)) : undefined;
+        output.line(formatMessage(message, run.print), written);
         output.flush();
-        if (acknowledging) acknowledger.printed(message);
         stops.received();
-        if (++printed === run.count) break;
+        if (++printed === run.count) {
+          await close();
+          break;
+        }
         if (process.stdout.writableNeedDrain) await output.drained();
       }
-      await output.end();
     } finally {
       stops.dispose();
       await close();

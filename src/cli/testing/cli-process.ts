@@ -79,3 +79,34 @@ export function runCliIntoClosingReader(args: string[], server: string): Promise
     });
   });
 }
+
+/**
+ * Runs `weir ...args` as `weir ... | head -n LINES` would: this process reads its stdout, and
+ * once `lines` lines came, closes the pipe as a reader that exits does. `readerGone` resolves
+ * with those lines once the pipe is closed; `exited` once the command exits (killed after 30 s).
+ */
+export function runCliIntoLineReader(args: string[], server: string, lines: number): { readerGone: Promise<string[]>; exited: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, [cliPath, ...args, '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  let stdout = '';
+  const readerGone = new Promise<string[]>((resolveLines) => {
+    const read = (text: string): void => {
+      stdout += text;
+      const complete = stdout.split('\n').slice(0, -1);
+      if (complete.length < lines) return;
+      child.stdout.removeListener('data', read);
+      child.stdout.once('close', () => resolveLines(complete.slice(0, lines)));
+      child.stdout.destroy();
+    };
+    child.stdout.setEncoding('utf8').on('data', read);
+  });
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolveResult) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), cliRunMsMax);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolveResult({ code, stderr });
+    });
+  });
+  return { readerGone, exited };
+}
