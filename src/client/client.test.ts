@@ -4,7 +4,8 @@ import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 import { take } from './testing/take.js';
-import { startTcpProxy } from './testing/tcp-proxy.js';
+import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
+import { apiKeys } from '../protocol/native/wire/messages.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -845,6 +846,73 @@ test('the message being handled is not handed over again when its consumer resta
     await producer.close();
   } finally {
     await client.close();
+  }
+});
+
+test('a member that rejoins into the next generation keeps where it got to on the partition it keeps, though its commit before the rejoin was lost: nothing is handed to it twice', async () => {
+  const topic = 'kept-positions';
+  const groupId = 'g-kept-positions';
+  const setup = await connect(harness.url);
+  // The member's connection goes through a proxy that, once armed, cuts the connection instead of
+  // forwarding its next commit: the commit it makes before rejoining never reaches the broker.
+  let cutNextCommit = false;
+  let commitsCut = 0;
+  const proxy = await startTcpProxy(harness.port, (client) => (chunk) => client.write(chunk), (client, upstream) => framesOf((frame) => {
+    const isCommit = frame.readUInt8(4) === 1 && frame.readUInt16BE(9) === apiKeys.commitOffsets;
+    if (isCommit && cutNextCommit) {
+      cutNextCommit = false;
+      commitsCut++;
+      client.destroy();
+      return;
+    }
+    upstream.write(frame);
+  }));
+  const memberClient = await connect(`weir://127.0.0.1:${proxy.port}`, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 100 });
+  const member = memberClient.consumer({ groupId, topics: [topic], from: 'earliest', heartbeatIntervalMs: 50, autoCommitIntervalMs: 600_000 });
+  let other: ReturnType<typeof setup.consumer> | null = null;
+  try {
+    await setup.admin().createTopic(topic, { partitions: 2 });
+    const producer = setup.producer({ lingerMs: 0 });
+    for (const partition of [0, 1]) await producer.send(topic, ['a', 'b', 'c'].map((v) => ({ value: `${partition}-${v}`, partition })));
+    const handed: string[] = [];
+    const handedWaiters: (() => void)[] = [];
+    const reading = (async () => {
+      for await (const message of member) {
+        handed.push(message.value!.toString());
+        for (const wake of handedWaiters.splice(0)) wake();
+      }
+    })();
+    const handedAtLeast = async (count: number): Promise<void> => {
+      while (handed.length < count) await new Promise<void>((resolve) => handedWaiters.push(resolve));
+    };
+    await handedAtLeast(6); // all six consumed, none committed (no auto-commit meanwhile)
+    const generationBefore = (await setup.admin().describeGroup(groupId)).generationId;
+
+    // A second member joins: the first sees the rebalance, its commit is lost, it rejoins.
+    cutNextCommit = true;
+    other = setup.consumer({ groupId, topics: [topic], from: 'earliest', heartbeatIntervalMs: 50 });
+    await other.start();
+    await waitFor(() => member.assignment.length === 1, 10_000, 'the first member rejoined with one partition');
+    assert.equal(commitsCut, 1, 'the commit before the rejoin was lost');
+    const group = await setup.admin().describeGroup(groupId);
+    assert.equal(group.generationId, generationBefore + 1, 'the next generation, with the same member');
+    assert.equal(group.offsets.length, 0, 'nothing was committed');
+
+    // A new message on the partition it kept: it comes after anything handed to it again.
+    const kept = member.assignment[0]!.partition;
+    await producer.send(topic, { value: `${kept}-d`, partition: kept });
+    await handedAtLeast(7);
+    assert.deepEqual(handed.slice(6), [`${kept}-d`], 'the next message of its partition, not its earlier ones again');
+    assert.equal(new Set(handed).size, handed.length, `nothing handed twice: ${handed.join(' ')}`);
+    await producer.close();
+    await member.close();
+    await reading;
+  } finally {
+    await other?.close();
+    await member.close().catch(() => {});
+    await memberClient.close();
+    await setup.close();
+    proxy.close();
   }
 });
 

@@ -3,17 +3,20 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 /** For each connection through the proxy: what to do with a chunk the server sent (forward, hold, drop…). */
 export type AnswerHandler = (client: Socket, upstream: Socket) => (chunk: Buffer) => void;
 
+/** For each connection through the proxy: what to do with a chunk the client sent (forward, drop, cut…). */
+export type RequestHandler = (client: Socket, upstream: Socket) => (chunk: Buffer) => void;
+
 /**
  * For tests: a TCP proxy on a free loopback port in front of `targetPort`. The client's bytes go
- * through as they are; the server's go to `onAnswers`' handler of that connection. Either side
- * closing closes both.
+ * through as they are, or to `onRequests`' handler of that connection when given; the server's go
+ * to `onAnswers`' handler. Either side closing closes both.
  */
-export async function startTcpProxy(targetPort: number, onAnswers: AnswerHandler): Promise<{ port: number; close(): void }> {
+export async function startTcpProxy(targetPort: number, onAnswers: AnswerHandler, onRequests?: RequestHandler): Promise<{ port: number; close(): void }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
     sockets.add(client).add(upstream);
-    client.on('data', (chunk) => upstream.write(chunk));
+    client.on('data', onRequests?.(client, upstream) ?? ((chunk) => upstream.write(chunk)));
     upstream.on('data', onAnswers(client, upstream));
     const end = (): void => {
       client.destroy();
@@ -32,7 +35,7 @@ export async function startTcpProxy(targetPort: number, onAnswers: AnswerHandler
   };
 }
 
-/** A chunk handler that cuts the server's bytes into whole native frames (length prefix included) for `onFrame`. */
+/** A chunk handler that cuts either side's bytes into whole native frames (length prefix included) for `onFrame`. */
 export function framesOf(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   let buffered = Buffer.alloc(0);
   return (chunk) => {
