@@ -454,3 +454,28 @@ test('group errors in Kafka terms: no common protocol, bad session timeout, unkn
     client.close();
   }
 });
+
+test('ListOffsets naming a topic-partition twice gets INVALID_REQUEST for each of those entries; the others are answered', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('listed-twice', { partitions: 2 });
+  await stack.broker.produce({ topic: 'listed-twice', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });
+  const client = await RawClient.open(stack.port);
+  try {
+    const latest = -1n;
+    const earliest = -2n;
+    const response = await client.call(m.listOffsets, 2, {
+      isolationLevel: 0,
+      topics: [
+        { name: 'listed-twice', partitions: [{ partitionIndex: 0, timestamp: latest }, { partitionIndex: 1, timestamp: latest }] },
+        { name: 'listed-twice', partitions: [{ partitionIndex: 0, timestamp: earliest }] },
+      ],
+    });
+    const answers = response.topics.flatMap((topic) => topic.partitions.map((p) => [topic.name, p.partitionIndex, p.errorCode, p.offset]));
+    assert.deepEqual(answers, [
+      ['listed-twice', 0, kafkaErrors.INVALID_REQUEST, -1n],
+      ['listed-twice', 1, kafkaErrors.NONE, 0n],
+      ['listed-twice', 0, kafkaErrors.INVALID_REQUEST, -1n],
+    ]);
+  } finally {
+    client.close();
+  }
+});

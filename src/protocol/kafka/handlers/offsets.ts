@@ -1,5 +1,7 @@
 /**
  * ListOffsets (-1 latest, -2 earliest, otherwise a timestamp), OffsetCommit and OffsetFetch.
+ * A ListOffsets that names a topic-partition more than once gets INVALID_REQUEST for each of its
+ * entries, as in Kafka.
  * A commit with generation -1 and no member id comes from outside the group (admin tools, simple
  * consumers); otherwise the broker checks the member and generation.
  */
@@ -7,19 +9,24 @@ import type { CommittedOffset, OffsetSpec } from '../../../broker/types.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
-import { errorCodeOf, type HandlerContext } from './context.js';
+import { errorCodeOf, repeatedNames, type HandlerContext } from './context.js';
 import { groupErrorCode } from './groups.js';
 
 const latestTimestamp = -1n;
 const earliestTimestamp = -2n;
 
 export async function handleListOffsets(context: HandlerContext, body: RequestOf<typeof m.listOffsets>): Promise<ResponseInput<typeof m.listOffsets>> {
+  const keyOf = (topic: string, partition: number): string => JSON.stringify([topic, partition]);
+  const repeated = repeatedNames(body.topics.flatMap((topic) => topic.partitions.map((partition) => keyOf(topic.name, partition.partitionIndex))));
   return {
     topics: await Promise.all(
       body.topics.map(async (topic) => ({
         name: topic.name,
         partitions: await Promise.all(
           topic.partitions.map(async (partition) => {
+            if (repeated.has(keyOf(topic.name, partition.partitionIndex))) {
+              return { partitionIndex: partition.partitionIndex, errorCode: kafkaErrors.INVALID_REQUEST };
+            }
             const spec: OffsetSpec = partition.timestamp === latestTimestamp
               ? 'latest'
               : partition.timestamp === earliestTimestamp ? 'earliest' : { timestampMs: Number(partition.timestamp) };
