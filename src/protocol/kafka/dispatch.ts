@@ -41,7 +41,7 @@ export async function dispatchRequest(context: HandlerContext, decoded: DecodedR
     case m.listOffsets:
       return encodeResponse(m.listOffsets, header, await handleListOffsets(context, requestBody(decoded, m.listOffsets)));
     case m.findCoordinator:
-      return encodeResponse(m.findCoordinator, header, handleFindCoordinator(context));
+      return encodeResponse(m.findCoordinator, header, handleFindCoordinator(context, requestBody(decoded, m.findCoordinator)));
     case m.joinGroup:
       return encodeResponse(m.joinGroup, header, await handleJoinGroup(context, requestBody(decoded, m.joinGroup)));
     case m.syncGroup:

@@ -479,3 +479,22 @@ test('ListOffsets naming a topic-partition twice gets INVALID_REQUEST for each o
     client.close();
   }
 });
+
+test('FindCoordinator answers groups (v0 has no key type) and transactions with this node, and an unknown key type with INVALID_REQUEST', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open(stack.port);
+  try {
+    const v0 = await client.call(m.findCoordinator, 0, { key: 'some-group' });
+    assert.deepEqual([v0.errorCode, v0.port], [kafkaErrors.NONE, stack.port]);
+    for (const keyType of [0, 1]) {
+      const known = await client.call(m.findCoordinator, 2, { key: 'some-key', keyType });
+      assert.deepEqual([known.errorCode, known.port], [kafkaErrors.NONE, stack.port], `key type ${keyType}`);
+    }
+    for (const keyType of [2, 7, -1]) {
+      const unknown = await client.call(m.findCoordinator, 2, { key: 'some-key', keyType });
+      assert.deepEqual([unknown.errorCode, unknown.nodeId, unknown.host, unknown.port], [kafkaErrors.INVALID_REQUEST, -1, '', -1], `key type ${keyType}`);
+      assert.match(unknown.errorMessage ?? '', new RegExp(`key type ${keyType}`));
+    }
+  } finally {
+    client.close();
+  }
+});

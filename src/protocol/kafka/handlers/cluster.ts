@@ -6,6 +6,7 @@
  */
 import type { TopicDescription } from '../../../broker/types.js';
 import { isWeirError } from '../../../util/errors.js';
+import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
 import { advertisedVersions } from '../wire/versions.js';
@@ -57,7 +58,16 @@ function describeTopic(context: HandlerContext, topic: TopicDescription): TopicA
   };
 }
 
-/** Groups (and, nominally, transactions) are coordinated by this node. */
-export function handleFindCoordinator(context: HandlerContext): ResponseInput<typeof m.findCoordinator> {
+/** Kafka's coordinator key types below share groups (KIP-932), which Weir does not have. */
+const coordinatorKeyTypes = { group: 0, transaction: 1 } as const;
+
+/**
+ * Groups (and, nominally, transactions) are coordinated by this node. Any other key type gets
+ * INVALID_REQUEST, as Kafka answers a key type it does not know.
+ */
+export function handleFindCoordinator(context: HandlerContext, body: RequestOf<typeof m.findCoordinator>): ResponseInput<typeof m.findCoordinator> {
+  if (body.keyType !== coordinatorKeyTypes.group && body.keyType !== coordinatorKeyTypes.transaction) {
+    return { errorCode: kafkaErrors.INVALID_REQUEST, errorMessage: `unknown coordinator key type ${body.keyType}`, nodeId: -1, host: '', port: -1 };
+  }
   return { nodeId: context.nodeId, host: context.advertisedHost, port: context.advertisedPort };
 }
