@@ -498,3 +498,25 @@ test('FindCoordinator answers groups (v0 has no key type) and transactions with 
     client.close();
   }
 });
+
+test('a fetch refused as a whole puts the error on every requested partition (v4–v6 have no top-level error), and on the top level from v7', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('refused-fetch', { partitions: 2 });
+  const client = await RawClient.open(stack.port);
+  try {
+    // More partitions than the broker's fetchPartitionsMax (10,000): the broker refuses the fetch.
+    const partitions = Array.from({ length: 10_001 }, (_, index) => ({ partition: index % 2, fetchOffset: 0n, partitionMaxBytes: 1024 }));
+    const request = { maxWaitMs: 0, minBytes: 1, topics: [{ topic: 'refused-fetch', partitions: partitions.slice(0, 10_000) }, { topic: 'refused-fetch', partitions: partitions.slice(10_000) }] };
+    for (const version of [4, 6, 7, 11]) {
+      const response = await client.call(m.fetch, version, request);
+      if (version >= 7) assert.equal(response.errorCode, kafkaErrors.INVALID_REQUEST);
+      const answered = response.responses.map((topic) => [topic.topic, topic.partitions.length]);
+      assert.deepEqual(answered, [['refused-fetch', 10_000], ['refused-fetch', 1]], `v${version}`);
+      const codes = new Set(response.responses.flatMap((topic) => topic.partitions.map((p) => p.errorCode)));
+      assert.deepEqual([...codes], [kafkaErrors.INVALID_REQUEST], `v${version}`);
+      const first = response.responses[0]!.partitions[1]!;
+      assert.deepEqual([first.partitionIndex, first.highWatermark, first.records!.length], [1, -1n, 0]);
+    }
+  } finally {
+    client.close();
+  }
+});

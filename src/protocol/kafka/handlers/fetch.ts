@@ -4,7 +4,8 @@
  * are not kept: clients send session 0 / epoch -1 (full fetches) and get session 0 back. Without
  * transactions the last stable offset is the high watermark and there are no aborted transactions.
  * Fetch below v10 must not carry zstd: such a partition is answered UNSUPPORTED_COMPRESSION_TYPE,
- * as Kafka does.
+ * as Kafka does. A failure of the whole fetch is put on every requested partition, and from v7 also
+ * on the top-level error code, as Kafka answers below Fetch v13: v4–v6 have no top-level code.
  */
 import type { FetchPartitionRequest, FetchPartitionResult } from '../../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../../format/record-batch.js';
@@ -50,7 +51,7 @@ export async function handleFetch(context: HandlerContext, body: FetchBody): Pro
       context.signal,
     );
   } catch (error) {
-    return { errorCode: errorCodeOf(context, error), responses: [] };
+    return failedFetch(body, errorCodeOf(context, error));
   }
   // Group the results by topic again, in the order of the request.
   const byTopic = new Map<string, NonNullable<ResponseInput<typeof m.fetch>['responses']>[number]>();
@@ -74,4 +75,23 @@ export async function handleFetch(context: HandlerContext, body: FetchBody): Pro
     });
   }
   return { responses: [...byTopic.values()] };
+}
+
+/** The answer to a fetch that failed as a whole: every requested partition carries the error. */
+function failedFetch(body: FetchBody, errorCode: number): ResponseInput<typeof m.fetch> {
+  return {
+    errorCode,
+    responses: body.topics.map((topic) => ({
+      topic: topic.topic,
+      partitions: topic.partitions.map((partition) => ({
+        partitionIndex: partition.partition,
+        errorCode,
+        highWatermark: -1n,
+        lastStableOffset: -1n,
+        logStartOffset: -1n,
+        abortedTransactions: [],
+        records: Buffer.alloc(0),
+      })),
+    })),
+  };
 }
