@@ -425,6 +425,23 @@ test('idempotent producers: kafkajs and kcat get a producer id and their batches
   assert.deepEqual(await kcatConsume(topic, 4, '%s\n'), ['i0', 'i1', 'i2', 'i3']);
 });
 
+test('a kafkajs transactional producer fails at once with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, without retrying', { timeout: 30_000 }, async () => {
+  // A retry would wait at least 1,600 ms (2,000 ms less kafkajs's 20% jitter).
+  const producer = kafka('transactional').producer({ transactionalId: 'tx-app', idempotent: true, maxInFlightRequests: 1, retry: { retries: 5, initialRetryTime: 2000 } });
+  await producer.connect();
+  try {
+    const started = Date.now();
+    await assert.rejects(producer.transaction(), (error: Error & { type?: string }) => {
+      assert.equal(error.type, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', String(error));
+      return true;
+    });
+    const elapsedMs = Date.now() - started;
+    assert.ok(elapsedMs < 1500, `failed after ${elapsedMs} ms`);
+  } finally {
+    await producer.disconnect();
+  }
+});
+
 test('kcat starts from a timestamp (ListOffsets by time)', { timeout: 30_000 }, async (t) => {
   if (!haveKcat) return t.skip('kcat is not installed');
   const topic = 'by-time';

@@ -520,3 +520,18 @@ test('a fetch refused as a whole puts the error on every requested partition (v4
     client.close();
   }
 });
+
+test('InitProducerId with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producer id -1 and epoch -1; without one it gets an id', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open(stack.port);
+  try {
+    for (const version of [0, 1]) {
+      const refused = await client.call(m.initProducerId, version, { transactionalId: 'tx-app', transactionTimeoutMs: 60_000 });
+      assert.deepEqual([refused.errorCode, refused.producerId, refused.producerEpoch], [kafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1n, -1], `v${version}`);
+    }
+    const idempotent = await client.call(m.initProducerId, 1, { transactionalId: null, transactionTimeoutMs: -1 });
+    assert.equal(idempotent.errorCode, kafkaErrors.NONE);
+    assert.ok(idempotent.producerId >= 0n && idempotent.producerEpoch >= 0);
+  } finally {
+    client.close();
+  }
+});

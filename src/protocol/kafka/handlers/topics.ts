@@ -4,7 +4,7 @@
  * rather than ignored. Replication factor must be 1 (or -1, the default) on a single node; a
  * partition count outside 1..10,000 is refused with INVALID_PARTITIONS and manual replica
  * assignments with INVALID_REPLICA_ASSIGNMENT, as in CreatePartitions. Transactional producers are not supported:
- * InitProducerId with a transactional id is refused.
+ * InitProducerId with a transactional id is refused with an error that clients treat as fatal.
  */
 import { partitionsMax } from '../../../broker/topic-config.js';
 import type { TopicConfig } from '../../../broker/types.js';
@@ -108,12 +108,22 @@ export async function handleDeleteTopics(context: HandlerContext, body: RequestO
   };
 }
 
+/**
+ * A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one refusal that both
+ * librdkafka (init_transactions) and the Java client treat as fatal at once, and that kafkajs does
+ * not retry either; INVALID_REQUEST or UNSUPPORTED_VERSION would be retried until the client's
+ * timeout. A refusal carries producer id -1 and epoch -1, as Kafka's does.
+ */
 export async function handleInitProducerId(context: HandlerContext, body: RequestOf<typeof m.initProducerId>): Promise<ResponseInput<typeof m.initProducerId>> {
-  if (body.transactionalId !== null) return { errorCode: kafkaErrors.INVALID_REQUEST };
+  if (body.transactionalId !== null) return initProducerIdRefusal(kafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   try {
     const { producerId, producerEpoch } = await context.broker.initProducerId();
     return { producerId, producerEpoch };
   } catch (error) {
-    return { errorCode: errorCodeOf(context, error) };
+    return initProducerIdRefusal(errorCodeOf(context, error));
   }
+}
+
+function initProducerIdRefusal(errorCode: number): ResponseInput<typeof m.initProducerId> {
+  return { errorCode, producerId: -1n, producerEpoch: -1 };
 }
