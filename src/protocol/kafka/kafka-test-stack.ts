@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import { Broker } from '../../broker/broker.js';
+import { Broker, type BrokerOptions } from '../../broker/broker.js';
 import type { TopicConfig } from '../../broker/types.js';
 import { compress, decompress, type CompressionCodec } from '../../format/compression.js';
 import { KafkaListener } from './kafka-listener.js';
@@ -25,6 +25,8 @@ export interface KafkaStackOptions {
   requestBytesMax?: number;
   /** The broker's defaults for new topics. */
   defaultTopicConfig?: Partial<TopicConfig>;
+  /** Where the broker keeps its files (default: the machine's file system). */
+  fileSystem?: BrokerOptions['fileSystem'];
 }
 
 export async function startKafkaStack(options: KafkaStackOptions = {}): Promise<KafkaStack> {
@@ -33,7 +35,13 @@ export async function startKafkaStack(options: KafkaStackOptions = {}): Promise<
   const logger = (level: string, message: string): void => {
     logs.push(`${level}: ${message}`);
   };
-  const broker = await Broker.open({ dataDir, autoCreateTopics: true, logger, defaultTopicConfig: options.defaultTopicConfig ?? {} });
+  const broker = await Broker.open({
+    dataDir,
+    autoCreateTopics: true,
+    logger,
+    defaultTopicConfig: options.defaultTopicConfig ?? {},
+    ...(options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem }),
+  });
   const listener = new KafkaListener(broker, { host: '127.0.0.1', port: 0, logger, ...(options.requestBytesMax === undefined ? {} : { requestBytesMax: options.requestBytesMax }) });
   const { port } = await listener.start();
   return {

@@ -9,9 +9,18 @@
  * topic that is missing (deleted since the client's last Metadata, say) gets
  * UNKNOWN_TOPIC_OR_PARTITION for each of its partitions, so that a client that turned
  * auto-creation off does not bring a deleted topic back.
+ *
+ * A partition whose writer is behind by more than its queue bound (LIMIT_EXCEEDED: a passing
+ * overload, nothing stored) gets NOT_ENOUGH_REPLICAS. Kafka has no such condition of its own, and
+ * this is the retriable code whose client handling fits: librdkafka retries it with backoff as
+ * "not persisted" without refreshing metadata, the Java client retries it without refreshing
+ * metadata, and kafkajs retries it. REQUEST_TIMED_OUT would read as "possibly persisted",
+ * KAFKA_STORAGE_ERROR makes librdkafka and Java refresh metadata as for a lost leader, and
+ * THROTTLING_QUOTA_EXCEEDED is not known to kafkajs (it fails at once).
  */
 import { batchLogOverheadBytes, batchOffsets, batchMagic, batchTotalBytes } from '../../../format/record-batch.js';
 import type { Acks } from '../../../broker/types.js';
+import { isWeirError } from '../../../util/errors.js';
 import { kafkaErrors } from '../wire/error-codes.js';
 import { kafkaMessages as m } from '../wire/messages.js';
 import type { RequestOf, ResponseInput } from '../wire/schema.js';
@@ -70,7 +79,8 @@ async function producePartition(
       logStartOffset: result.offsetStart,
     };
   } catch (error) {
-    return { index, errorCode: errorCodeOf(context, error), baseOffset: -1n };
+    const errorCode = isWeirError(error, 'LIMIT_EXCEEDED') ? kafkaErrors.NOT_ENOUGH_REPLICAS : errorCodeOf(context, error);
+    return { index, errorCode, baseOffset: -1n };
   }
 }
 
