@@ -11,7 +11,7 @@ import { Connection } from './connection.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
 import { Producer, type ProducerOptions } from './producer.js';
 import { QueueConsumer, type QueueConsumerOptions } from './queue-consumer.js';
-import { checkInteger, checkString, timerDelayMsMax } from './options.js';
+import { checkInteger, checkKnownKeys, checkString, timerDelayMsMax } from './options.js';
 
 export const clientDefaults = {
   url: 'weir://127.0.0.1:7400',
@@ -44,6 +44,30 @@ export interface ClientOptions {
   versionMin?: number;
   versionMax?: number;
 }
+
+/** Every client option, once (an option added to ClientOptions fails to compile until listed here). */
+const clientOptionKeys = Object.keys({
+  clientId: true,
+  connectTimeoutMs: true,
+  requestTimeoutMs: true,
+  reconnectBackoffMsMin: true,
+  reconnectBackoffMsMax: true,
+  frameBytesMax: true,
+  tls: true,
+  versionMin: true,
+  versionMax: true,
+} satisfies Record<keyof ClientOptions, true>);
+
+/** Every queue consumer option, once (an option added to QueueConsumerOptions fails to compile until listed here). */
+const queueConsumerOptionKeys = Object.keys({
+  topic: true,
+  subscription: true,
+  config: true,
+  mode: true,
+  prefetch: true,
+  ratePerSecond: true,
+  receiveWaitMs: true,
+} satisfies Record<keyof QueueConsumerOptions, true>);
 
 /** What happens to the connection, as a typed event stream. */
 export type ClientStatus =
@@ -96,6 +120,7 @@ export class Client {
   #closed: Promise<void> | null = null;
 
   constructor(url: string, options: ClientOptions = {}) {
+    checkKnownKeys(options, clientOptionKeys, { owner: 'client' });
     const { host, port, tls } = parseUrl(url);
     this.#host = host;
     this.#port = port;
@@ -264,6 +289,7 @@ export class Client {
 
   /** A consumer of a queue subscription (created with `config` when missing). */
   queueConsumer(options: QueueConsumerOptions): QueueConsumer {
+    checkKnownKeys(options, queueConsumerOptionKeys, { owner: 'queue consumer' });
     return this.#track(new QueueConsumer(this, options));
   }
 

@@ -22,7 +22,7 @@ import { wasUnanswered, type Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
 import { GroupMembership } from './group-membership.js';
 import { MessageBuffer } from './message-buffer.js';
-import { checkInteger, checkOneOf, checkPositive, checkString, int32Max, timerDelayMsMax, uint32Max } from './options.js';
+import { checkInteger, checkKnownKeys, checkOneOf, checkPositive, checkString, int32Max, timerDelayMsMax, uint32Max } from './options.js';
 
 export type StartPosition = 'earliest' | 'latest' | bigint | Date;
 
@@ -120,6 +120,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
 
   constructor(client: Client, options: ConsumerOptions) {
     this.#client = client;
+    checkKnownKeys(options, consumerOptionKeys, { owner: 'consumer' });
     this.#options = { ...consumerDefaults, ...stripUndefined(options) } as ConsumerOptions & typeof consumerDefaults;
     if (options.groupId === undefined && options.partitions === undefined && options.topics === undefined) {
       throw new WeirError('INVALID_CONFIG', 'a consumer needs topics (with or without a groupId) or partitions');
@@ -785,6 +786,26 @@ function refusedCommit(groupId: string, error: unknown): WeirError | null {
     { cause: refusal, retriable: refusal.retriable },
   );
 }
+
+/** Every consumer option, once (an option added to ConsumerOptions fails to compile until listed here). */
+const consumerOptionKeys = Object.keys({
+  groupId: true,
+  topics: true,
+  partitions: true,
+  from: true,
+  mode: true,
+  prefetchMessages: true,
+  prefetchBytes: true,
+  fetchWaitMs: true,
+  fetchBytesMax: true,
+  autoCommit: true,
+  autoCommitIntervalMs: true,
+  sessionTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  rebalanceTimeoutMs: true,
+  messagesPerSecondMax: true,
+  metadataMaxAgeMs: true,
+} satisfies Record<keyof ConsumerOptions, true>);
 
 /** Refuses options that would hang the consumer, fire its timers at once or fail its requests (INVALID_CONFIG). */
 function checkConsumerOptions(options: ConsumerOptions & typeof consumerDefaults): void {

@@ -83,6 +83,30 @@ test('queue consumer and client options are refused by name; a URL that does not
   }
 });
 
+test('a client, producer, consumer or queue consumer option that is not an option (a misspelt one) is refused by name, listing the options', async () => {
+  const unknown = (owner: string, key: string, known: string) => (e: unknown): boolean => {
+    assert.ok(isWeirError(e, 'INVALID_CONFIG'), String(e));
+    assert.equal(e.message, `${owner} option "${key}" is unknown: expected one of ${known}`);
+    return true;
+  };
+  assert.throws(
+    () => client.producer({ lingerMS: 5 } as never),
+    unknown('producer', 'lingerMS', 'acks, idempotent, lingerMs, batchBytesMax, bufferBytesMax, compression, inFlightBatchesPerPartitionMax, deliveryTimeoutMs, retryBackoffMsMin, retryBackoffMsMax, metadataMaxAgeMs'),
+  );
+  assert.throws(
+    () => client.consumer({ groupID: 'billing', topics: ['options-ok'] } as never),
+    unknown('consumer', 'groupID', 'groupId, topics, partitions, from, mode, prefetchMessages, prefetchBytes, fetchWaitMs, fetchBytesMax, autoCommit, autoCommitIntervalMs, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, messagesPerSecondMax, metadataMaxAgeMs'),
+  );
+  assert.throws(
+    () => client.queueConsumer({ topic: 'options-ok', subscription: 'workers', prefetchMessages: 10 } as never),
+    unknown('queue consumer', 'prefetchMessages', 'topic, subscription, config, mode, prefetch, ratePerSecond, receiveWaitMs'),
+  );
+  await assert.rejects(
+    connect(harness.url, { requestTimeout: 1_000 } as never),
+    unknown('client', 'requestTimeout', 'clientId, connectTimeoutMs, requestTimeoutMs, reconnectBackoffMsMin, reconnectBackoffMsMax, frameBytesMax, tls, versionMin, versionMax'),
+  );
+});
+
 test('topic settings with a key that is not a setting are refused by name, listing the settings, and create or change nothing', async () => {
   const admin = client.admin();
   const unknown = (key: string) => (e: unknown): boolean =>

@@ -34,7 +34,7 @@ import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
 import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
 import { partitionForKey } from '../format/partitioner.js';
-import { checkInteger, checkOneOf, timerDelayMsMax } from './options.js';
+import { checkInteger, checkKnownKeys, checkOneOf, timerDelayMsMax } from './options.js';
 
 export const producerDefaults = {
   acks: 'leader' as Acks,
@@ -199,6 +199,7 @@ export class Producer {
 
   constructor(client: Client, options: ProducerOptions = {}) {
     this.#client = client;
+    checkKnownKeys(options, producerOptionKeys, { owner: 'producer' });
     const acks = options.acks ?? producerDefaults.acks;
     this.#options = {
       acks,
@@ -961,6 +962,21 @@ function timeoutError(timeout: string, refusal: WeirError | null): WeirError {
   const reason = wasUnanswered(refusal) ? 'the broker could not be reached:' : 'the broker kept refusing it with';
   return new WeirError('TIMEOUT', `${timeout}; ${reason} ${refusal.code}: ${refusal.message}`, { cause: refusal });
 }
+
+/** Every producer option, once (an option added to ProducerOptions fails to compile until listed here). */
+const producerOptionKeys = Object.keys({
+  acks: true,
+  idempotent: true,
+  lingerMs: true,
+  batchBytesMax: true,
+  bufferBytesMax: true,
+  compression: true,
+  inFlightBatchesPerPartitionMax: true,
+  deliveryTimeoutMs: true,
+  retryBackoffMsMin: true,
+  retryBackoffMsMax: true,
+  metadataMaxAgeMs: true,
+} satisfies Record<keyof ProducerOptions, true>);
 
 /** Refuses options that would hang the producer, fire its timers at once or break idempotence (INVALID_CONFIG). */
 function checkProducerOptions(options: Required<ProducerOptions>): void {
