@@ -53,6 +53,31 @@ test('produce then consume: every message, in order per partition, keys on their
   }
 });
 
+test('commit(offsets) commits those positions, not what was consumed; a partition not assigned is refused and nothing is committed', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('ledger-written', { partitions: 1 });
+    const producer = client.producer();
+    await producer.send('ledger-written', Array.from({ length: 10 }, (_, i) => ({ value: `entry-${i}` })));
+    await producer.close();
+    const consumer = client.consumer({ groupId: 'writers', topics: ['ledger-written'], from: 'earliest', autoCommit: false });
+    assert.equal((await take(consumer, 8)).length, 8);
+    await consumer.commit([{ topic: 'ledger-written', partition: 0, offset: 3n }]);
+    const committed = async () => (await client.admin().fetchOffsets('writers')).find((o) => o.topic === 'ledger-written')!.offset;
+    assert.equal(await committed(), 3n, 'the position given, not the 8 consumed');
+    await assert.rejects(
+      consumer.commit([{ topic: 'ledger-written', partition: 0, offset: 5n }, { topic: 'ledger-written', partition: 1, offset: 1n }]),
+      (e) => isWeirError(e, 'INVALID_REQUEST') && e.message === 'commit ledger-written/1: the partition is not assigned to this consumer',
+    );
+    await assert.rejects(consumer.commit([{ topic: 'ledger-written', partition: 0, offset: 5 as never }]), (e) => isWeirError(e, 'INVALID_REQUEST'));
+    assert.equal(await committed(), 3n, 'nothing of a refused commit');
+    await consumer.close();
+    assert.equal(await committed(), 3n, 'close() without auto-commit commits nothing');
+  } finally {
+    await client.close();
+  }
+});
+
 test('pull mode, seek and committed offsets', async () => {
   const client = await connect(harness.url);
   try {

@@ -51,6 +51,11 @@ export interface TopicPartition {
   partition: number;
 }
 
+/** A position to commit: `offset` is the next message to read from the partition. */
+export interface CommitOffset extends TopicPartition {
+  offset: bigint;
+}
+
 export interface ConsumerOptions {
   /** Joins this group (with `topics`), or with explicit `partitions` commits under this name. */
   groupId?: string;
@@ -287,19 +292,44 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
    * Commits the offsets of the messages consumed so far, the message last handed out included:
    * call it once that message is handled. (Auto-commit and close() commit only the messages
    * before it while its handler runs, so that a crash in the handler does not lose it.)
+   *
+   * With `offsets`, commits those instead: each the offset of the next message to read from its
+   * partition, for an application whose messages are finished later than they are handed out
+   * (written, stored elsewhere); with `autoCommit: false`, since auto-commit and close() would
+   * commit what was consumed again. A partition not assigned to this consumer or an offset that is not
+   * a bigint of 0 or more is refused with INVALID_REQUEST and nothing is committed.
    */
-  async commit(): Promise<void> {
+  async commit(offsets?: readonly CommitOffset[]): Promise<void> {
     if (this.#options.groupId === undefined) throw new WeirError('INVALID_REQUEST', 'a consumer without a groupId cannot commit');
-    this.#markTakenConsumed();
-    await this.#commitConsumed();
+    if (offsets === undefined) {
+      this.#markTakenConsumed();
+      await this.#commitConsumed();
+      return;
+    }
+    const chosen = new Map<string, bigint>();
+    for (const { topic, partition, offset } of offsets) {
+      if (typeof offset !== 'bigint' || offset < 0n) {
+        throw new WeirError('INVALID_REQUEST', `commit ${topic}/${partition}: the offset must be a bigint of 0 or more, not ${typeof offset} ${String(offset)}`);
+      }
+      if (!this.#assignment.some((p) => p.topic === topic && p.partition === partition)) {
+        throw new WeirError('INVALID_REQUEST', `commit ${topic}/${partition}: the partition is not assigned to this consumer`);
+      }
+      chosen.set(key(topic, partition), offset);
+    }
+    await this.#commitOffsets(chosen);
   }
 
   /** Commits the offsets of the messages finished: not the one the application is handling. */
-  async #commitConsumed(): Promise<void> {
+  #commitConsumed(): Promise<void> {
+    return this.#commitOffsets(this.#consumed);
+  }
+
+  /** Commits `positions` (per partition key, the next offset to read) that differ from the last commit. */
+  async #commitOffsets(positions: ReadonlyMap<string, bigint>): Promise<void> {
     const groupId = this.#options.groupId;
     if (groupId === undefined) return;
     const offsets = [];
-    for (const [k, offset] of this.#consumed) {
+    for (const [k, offset] of positions) {
       if (this.#committed.get(k) === offset) continue;
       const [topic, partition] = k.split('\u0000') as [string, string];
       offsets.push({ topic, partition: Number(partition), offset, metadata: null });

@@ -12,7 +12,7 @@
  */
 export { connect, Client, clientDefaults, type ClientOptions, type ClientStatus, type StatusListener } from './client.js';
 export { Producer, producerDefaults, SendError, type ProducerOptions, type SendCallback } from './producer.js';
-export { Consumer, consumerDefaults, type ConsumerOptions, type StartPosition, type TopicPartition } from './consumer.js';
+export { Consumer, consumerDefaults, type ConsumerOptions, type CommitOffset, type StartPosition, type TopicPartition } from './consumer.js';
 export { Admin, type GroupListing, type GroupDescription, type TopicConfig, type TopicDescription, type SubscriptionDescription, type DeadLetter, type OffsetReset, type OffsetResetTarget } from './admin.js';
 export {
   QueueConsumer,
