@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { cliPath, runCli, runCliIntoClosingReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
+import { cliPath, runCli, runCliIntoClosingReader, runCliIntoLineReader, startBroker, type BrokerProcess } from './testing/cli-process.js';
 
 let broker: BrokerProcess;
 
@@ -183,6 +183,27 @@ describe('weir produce and consume', () => {
     // Printed means handed to the pipe: at least the first chunk, not the whole topic.
     assert.ok(committed > 0 && committed < values.length, `committed ${committed}`);
     assert.deepEqual(group.members, [], 'the member left the group');
+  });
+
+  test('consume --group commits only lines stdout took: after its reader read 2 lines and went away, the next messages stay for the group', async () => {
+    assert.equal((await weir(['topic', 'create', 'head-group'])).code, 0);
+    assert.equal((await weir(['produce', 'head-group'], 'm-0\nm-1\nm-2\nm-3\nm-4\n')).code, 0);
+    const { readerGone, exited } = runCliIntoLineReader(['consume', 'head-group', '--group', 'heads', '--from', 'earliest'], broker.address, 2);
+    assert.deepEqual(await readerGone, ['m-0', 'm-1']);
+    // Only now: the command writes these into a pipe nobody reads any more (EPIPE).
+    assert.equal((await weir(['produce', 'head-group'], 'late-0\nlate-1\nlate-2\n')).code, 0);
+    const { code, stderr } = await exited;
+    assert.equal(code, 0, stderr);
+    const group = JSON.parse((await weir(['group', 'describe', 'heads', '--json'])).stdout) as { members: unknown[]; offsets: { offset: number }[] };
+    assert.deepEqual(group.members, [], 'the member left the group');
+    const committed = group.offsets[0]?.offset;
+    // The 2 lines read were written; m-2..m-4 may have sat unread in the pipe's buffer (written
+    // too, as far as the command can know); the late lines never reached stdout.
+    assert.ok(committed !== undefined && committed >= 2 && committed <= 5, `committed ${committed}`);
+    const rest = await weir(['consume', 'head-group', '--group', 'heads', '--count', String(8 - committed), '--print-offset']);
+    assert.equal(rest.code, 0, rest.stderr);
+    const expected = ['m-0', 'm-1', 'm-2', 'm-3', 'm-4', 'late-0', 'late-1', 'late-2'].map((value, offset) => `0:${offset}\t${value}`).slice(committed);
+    assert.equal(rest.stdout, `${expected.join('\n')}\n`, 'the group reads on from the last line written');
   });
 });
 

@@ -26,14 +26,18 @@ export function endQuietlyWhenStdoutCloses(): void {
   });
 }
 
-/** Told whether a line was handed to the operating system (true) or dropped (stdout closed). */
-export type WrittenListener = (handed: boolean) => void;
+/**
+ * Told whether a line was handed to the operating system (true) or dropped (stdout closed), with
+ * the subject given with the line (one listener can serve every line: no closure per line).
+ */
+export type WrittenListener<T = undefined> = (handed: boolean, subject: T) => void;
 
 export class LineOutput {
   #pending: string[] = [];
   #pendingBytes = 0;
-  /** The listeners of the pending lines that have one (a chunk's lines share its write's outcome). */
-  #pendingListeners: WrittenListener[] = [];
+  /** The listeners of the pending lines that have one, and their subjects (a chunk's lines share its write's outcome). */
+  #pendingListeners: WrittenListener<unknown>[] = [];
+  #pendingSubjects: unknown[] = [];
   #flushScheduled = false;
   #closed = false;
   #onClosed: (() => void) | null = null;
@@ -48,7 +52,8 @@ export class LineOutput {
       this.#closed = true;
       this.#pending = [];
       this.#pendingBytes = 0;
-      for (const listener of this.#pendingListeners.splice(0)) listener(false);
+      const subjects = this.#pendingSubjects.splice(0);
+      this.#pendingListeners.splice(0).forEach((listener, i) => listener(false, subjects[i]));
       for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#onClosed?.();
     });
@@ -67,14 +72,18 @@ export class LineOutput {
   /**
    * Queues one line (without its newline). `written`, if given, is told once the write that carries
    * the line has completed: true when the operating system took it (the reader may still never
-   * read it from the pipe), false when stdout closed first (EPIPE) and the line is lost.
+   * read it from the pipe), false when stdout closed first (EPIPE) and the line is lost; and
+   * `subject`.
    */
-  line(text: string, written?: WrittenListener): void {
+  line<T>(text: string, written?: WrittenListener<T>, subject?: T): void {
     if (this.#closed) {
-      written?.(false);
+      written?.(false, subject as T);
       return;
     }
-    if (written !== undefined) this.#pendingListeners.push(written);
+    if (written !== undefined) {
+      this.#pendingListeners.push(written as WrittenListener<unknown>);
+      this.#pendingSubjects.push(subject);
+    }
     this.#pending.push(text);
     this.#pendingBytes += text.length + 1;
     if (this.#pendingBytes >= outputDefaults.chunkBytes) this.flush();
@@ -89,12 +98,15 @@ export class LineOutput {
     if (this.#pending.length === 0 || this.#closed) return;
     const text = `${this.#pending.join('\n')}\n`;
     const listeners = this.#pendingListeners;
+    const subjects = this.#pendingSubjects;
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#pendingListeners = [];
+    this.#pendingSubjects = [];
     this.#writesInFlight++;
     process.stdout.write(text, (error) => {
-      for (const listener of listeners) listener(error === null || error === undefined);
+      const handed = error === null || error === undefined;
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(handed, subjects[i]);
       if (--this.#writesInFlight === 0) for (const wake of this.#writtenWaiters.splice(0)) wake();
     });
   }

@@ -1,23 +1,28 @@
 /**
  * `weir consume TOPIC`: prints messages, one per line. As a group member (--group) it resumes
- * from the group's committed offsets and commits what it printed when it stops (after --count
- * messages, on Ctrl-C, or when stdout closes). From a queue subscription (--subscription) it
- * competes with the subscription's other consumers and acknowledges each message once its line is
- * written to stdout (handed to the operating system); a line lost to a closed stdout is not.
+ * from the group's committed offsets and commits what it printed, up to the last line written to
+ * stdout (handed to the operating system), every 5 s and when it stops (after --count messages,
+ * on Ctrl-C, or when stdout closes); a line lost to a closed stdout is not committed. From a
+ * queue subscription (--subscription) it competes with the subscription's other consumers and
+ * acknowledges each message once its line is written to stdout (handed to the operating system);
+ * a line lost to a closed stdout is not.
  */
 import {
   consumerDefaults,
   queueConsumerDefaults,
   type Client,
   type ConsumerMessage,
+  type CommitOffset,
+  type Consumer,
   type ConsumerOptions,
   type QueueMessage,
 } from '../../client/index.js';
+import { wasUnanswered } from '../../client/connection.js';
 import { waitAtMost } from '../../client/backoff.js';
 import { errorCodeFromWire, isWeirError, WeirError } from '../../util/errors.js';
 import { choiceOption, describeError, integerOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, startPositionOption, UsageError } from '../args.js';
 import { connectBroker, reportDisconnects } from '../broker-client.js';
-import { LineOutput } from '../output.js';
+import { LineOutput, type WrittenListener } from '../output.js';
 import { toJson } from '../table.js';
 
 export const consumeUsage = `weir consume TOPIC [options]     print messages, one per line
@@ -120,38 +125,115 @@ async function consumeStream(topic: string, values: Flags, run: RunOptions): Pro
   else options.topics = [topic];
   if (run.count !== undefined) options.prefetchMessages = Math.min(run.count, consumerDefaults.prefetchMessages);
 
+  // A group commits what stdout took (WrittenOffsets), not what the loop took.
+  if (values.group !== undefined) options.autoCommit = false;
+
   const client = await connectBroker(run.server, 'weir-consume');
   const stopReporting = reportDisconnects(client, 'consume');
   const consumer = client.consumer(options);
   const output = new LineOutput();
-  // A later close() waits for this one and reports a refused commit.
-  const stop = (): void => void consumer.close().catch(() => {});
-  const stops = watchStops(stop, output, run.timeoutMs);
+  const committer = values.group === undefined ? null : new WrittenOffsets(consumer, values.group);
   // A final commit the broker refused (DISK_FULL, UNKNOWN_MEMBER, …) fails the command, unless the
-  // loop failed first (its error is the one reported); close() gives up quietly on a broker it
-  // cannot reach.
+  // loop failed first (its error is the one reported).
   let refused: unknown;
+  // The writes complete first, then what they wrote is committed, then the consumer leaves.
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await output.end();
+      refused = await committer?.finish();
+      await consumer.close().catch((error: unknown) => void (refused ??= error));
+    })());
+  const stops = watchStops(() => void close(), output, run.timeoutMs);
   let printed = 0;
   try {
+    // Each break closes first: leaving the loop would close the consumer before the final commit.
     for await (const message of consumer) {
-      output.line(formatMessage(message, run.print));
+      if (output.closed) {
+        await close();
+        break;
+      }
+      if (committer === null) output.line(formatMessage(message, run.print));
+      else output.line(formatMessage(message, run.print), committer.written, message);
       stops.received();
       if (++printed === run.count) {
-        await output.end(); // printed before the break closes the consumer and commits
+        await close();
         break;
       }
       if (process.stdout.writableNeedDrain) await output.drained();
     }
-    await output.end();
   } finally {
     stops.dispose();
-    await consumer.close().catch((error: unknown) => void (refused = error));
+    await close();
     stopReporting();
     await client.close();
   }
   if (refused !== undefined) throw refused;
   return 0;
 }
+
+/**
+ * A group's commit point: per partition, the offset after the last message whose line stdout
+ * took (the write's callback succeeded). A line lost to a closed stdout (EPIPE) is not committed:
+ * the group reads it again. Committed every `autoCommitIntervalMs` and when the command stops.
+ */
+class WrittenOffsets {
+  readonly #consumer: Consumer;
+  readonly #groupId: string;
+  readonly #next = new Map<string, CommitOffset>();
+  readonly #timer: NodeJS.Timeout;
+  #committing: Promise<void> = Promise.resolve();
+
+  constructor(consumer: Consumer, groupId: string) {
+    this.#consumer = consumer;
+    this.#groupId = groupId;
+    this.#timer = setInterval(() => void this.#commit().catch(() => {}), consumerDefaults.autoCommitIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** The listener of every printed line (one function: no closure per message). */
+  readonly written: WrittenListener<ConsumerMessage> = (handed, message) => {
+    if (!handed) return;
+    const k = `${message.partition}\u0000${message.topic}`;
+    const known = this.#next.get(k);
+    if (known === undefined) this.#next.set(k, { topic: message.topic, partition: message.partition, offset: message.offset + 1n });
+    else known.offset = message.offset + 1n;
+  };
+
+  /**
+   * The last commit, once every write has completed: the refusal to report, or undefined. Waits at
+   * most `finalCommitWaitMs`; a broker that cannot be reached is given up on quietly.
+   */
+  async finish(): Promise<unknown> {
+    clearInterval(this.#timer);
+    let refusal: unknown;
+    const committing = this.#commit().catch((error: unknown) => {
+      if (wasUnanswered(error)) return;
+      const code = isWeirError(error) ? error.code : 'UNKNOWN';
+      const reason = error instanceof Error ? error.message : String(error);
+      refusal = new WeirError(code, `group ${this.#groupId}: the broker refused the final commit, so the messages printed since the last commit will be read again: ${reason}`, { cause: error });
+    });
+    await waitAtMost(committing, finalCommitWaitMs);
+    return refusal;
+  }
+
+  /**
+   * Commits the partitions still assigned, one commit at a time (an older one never lands last).
+   * A partition a rebalance took is forgotten: its new owner commits it, and a position from
+   * before would move the group back should it return.
+   */
+  #commit(): Promise<void> {
+    this.#committing = this.#committing.catch(() => {}).then(() => {
+      const assigned = new Set(this.#consumer.assignment.map((p) => `${p.partition}\u0000${p.topic}`));
+      for (const k of this.#next.keys()) if (!assigned.has(k)) this.#next.delete(k);
+      return this.#next.size === 0 ? undefined : this.#consumer.commit([...this.#next.values()]);
+    });
+    return this.#committing;
+  }
+}
+
+/** How long the command waits for its final commit's answer when it stops. */
+const finalCommitWaitMs = 5_000;
 
 /**
  * Stops a run on Ctrl-C (a second one exits at once with 130), SIGTERM, a closed stdout, or
