@@ -196,28 +196,21 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumerMessage> {
     this.#ensureRunning();
-    /** False once the loop ends on the consumer's side (closed, failed): not left by the application. */
-    let leftEarly = true;
+    /** True while the application holds a message: the loop can only be left there, not ended by the consumer (closed, failed). */
+    let handedOut = false;
     try {
       for (;;) {
         // Synchronous while messages are buffered: one promise per message fewer.
-        let message: ConsumerMessage | null | undefined;
-        try {
-          message = this.#takeBuffered();
-          if (message === undefined) message = await this.#next();
-        } catch (error) {
-          leftEarly = false;
-          throw error;
-        }
-        if (message === null) {
-          leftEarly = false;
-          return;
-        }
+        let message = this.#takeBuffered();
+        if (message === undefined) message = await this.#next();
+        if (message === null) return;
+        handedOut = true;
         yield message;
+        handedOut = false;
       }
     } finally {
       this.#markTakenConsumed();
-      if (leftEarly) await this.close();
+      if (handedOut) await this.close();
     }
   }
 

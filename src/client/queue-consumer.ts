@@ -266,25 +266,18 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<QueueMessage> {
     this.start();
-    /** False once the loop ends on the consumer's side (closed, failed): not left by the application. */
-    let leftEarly = true;
+    /** True while the application holds a message: the loop can only be left there, not ended by the consumer (closed, failed). */
+    let handedOut = false;
     try {
       for (;;) {
-        let message: QueueMessage | null;
-        try {
-          message = await this.#next();
-        } catch (error) {
-          leftEarly = false;
-          throw error;
-        }
-        if (message === null) {
-          leftEarly = false;
-          return;
-        }
+        const message = await this.#next();
+        if (message === null) return;
+        handedOut = true;
         yield message;
+        handedOut = false;
       }
     } finally {
-      if (leftEarly) await this.close();
+      if (handedOut) await this.close();
     }
   }
 
