@@ -648,7 +648,6 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       .finally(() => (this.#diskRemeasuring = false));
   }
 
-  /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
   /**
    * Appends a dead letter. Letters reach their topic's log in the order they are asked for (so a
    * subscription's drop-oldest letters are in offset order): each resolves the topic (creating it
@@ -671,6 +670,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return issued.then(async ({ partition, appending }) => ({ partition, offset: (await appending).baseOffset }));
   }
 
+  /** A produce past the free-space gate: dead letters still move while producers are refused (the dead-letter topic is made whatever the gate says). */
   async #produce(request: ProduceRequest): Promise<ProduceResult> {
     const topic = await this.#topic(request.topic, request.create ?? true, request.partition);
     return this.#produceTo(topic, request);
