@@ -78,6 +78,32 @@ test('commit(offsets) commits those positions, not what was consumed; a partitio
   }
 });
 
+test('a member with autoCommit: false commits nothing when a rebalance comes: what it consumed is read again by the partition\'s next owner', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('ledger-rebalanced', { partitions: 2 });
+    const producer = client.producer();
+    for (const partition of [0, 1]) await producer.send('ledger-rebalanced', Array.from({ length: 5 }, (_, i) => ({ value: `${partition}-${i}`, partition })));
+    await producer.close();
+    const first = client.consumer({ groupId: 'rebalanced', topics: ['ledger-rebalanced'], from: 'earliest', autoCommit: false, heartbeatIntervalMs: 50 });
+    assert.equal((await take(first, 10)).length, 10);
+    const generation = (await admin.describeGroup('rebalanced')).generationId;
+    const second = client.consumer({ groupId: 'rebalanced', topics: ['ledger-rebalanced'], from: 'earliest', autoCommit: false, heartbeatIntervalMs: 50 });
+    await second.start();
+    await waitFor(() => first.assignment.length === 1, 10_000, 'the first member rejoined with one partition');
+    const group = await admin.describeGroup('rebalanced');
+    assert.ok(group.generationId > generation, 'the group rebalanced');
+    assert.deepEqual(group.offsets, [], 'nothing committed by the rebalance');
+    const moved = second.assignment[0]!.partition;
+    assert.deepEqual((await take(second, 5)).map((m) => m.value!.toString()), Array.from({ length: 5 }, (_, i) => `${moved}-${i}`), 'the new owner reads the moved partition from its start');
+    await second.close();
+    await first.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('pull mode, seek and committed offsets', async () => {
   const client = await connect(harness.url);
   try {

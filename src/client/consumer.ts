@@ -521,9 +521,10 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
     let committed = new Map<string, bigint>();
     const kept = new Map<string, bigint>();
     if (this.#membership !== null) {
-      // Offsets consumed under the old assignment, before another member takes the partitions.
+      // Offsets consumed under the old assignment, before another member takes the partitions
+      // (with auto-commit only: without it the application says what is finished).
       const before = this.#membership.joined ? this.#membership.ref : null;
-      if (before !== null) await this.#commitConsumed().catch(() => {});
+      if (before !== null && this.#options.autoCommit) await this.#commitConsumed().catch(() => {});
       const consumedBefore = new Map(this.#consumed);
       this.#assignment = [];
       partitions = await this.#membership.join();
