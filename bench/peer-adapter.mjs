@@ -45,7 +45,7 @@ function startBroker() {
   // WEIR_BROKER_STDOUT: a file for the broker's standard output (where --trace-gc and the like print).
   const nodeArgs = (process.env.WEIR_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const brokerArgs = (process.env.WEIR_BROKER_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--data-dir', dataDir, ...brokerArgs], {
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'dist/cli/main.js'), 'start', '--port', '0', '--kafka-port', '0', '--http-port', '0', '--data-dir', dataDir, ...brokerArgs], {
     stdio: ['ignore', process.env.WEIR_BROKER_STDOUT ? openSync(process.env.WEIR_BROKER_STDOUT, 'w') : 'ignore', 'pipe'],
   });
   return new Promise((resolveStart, rejectStart) => {
