@@ -356,6 +356,32 @@ describe('HTTP API: hostile and unusual requests', () => {
     }
   });
 
+  test('a WebSocket client that sends frames and never reads the answers holds about one answer of broker memory; all answer once it reads', async () => {
+    await http.call('POST', '/v1/topics', { name: 'ws-unread' });
+    const socket = new WebSocket(`ws://127.0.0.1:${http.port}/v1/topics/ws-unread/ws?type=stream`);
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const answers: unknown[] = [];
+    socket.on('message', (data) => answers.push(JSON.parse(data.toString())));
+    const sent = 400;
+    try {
+      (socket as unknown as { _socket: Socket })._socket.pause(); // reads nothing from here on
+      // Each bad frame is answered with an error frame echoing its 60 kB id: 24 MB of answers.
+      for (let i = 0; i < sent; i++) socket.send(JSON.stringify({ type: 'unknown', id: `${i}:${'x'.repeat(60_000)}` }));
+      let peak = 0;
+      for (let i = 0; i < 20; i++) {
+        await sleep(50);
+        peak = Math.max(peak, http.listener.outboundBytes);
+      }
+      assert.ok(peak > 0, 'answers were queued (the test measures something)');
+      assert.ok(peak <= 256 * 1024, `about one answer was queued, not all 24 MB (peak ${peak} bytes)`);
+      (socket as unknown as { _socket: Socket })._socket.resume();
+      while (answers.length < sent) await new Promise((resolve) => socket.once('message', resolve));
+      assert.ok(answers.every((answer, i) => (answer as { type: string; id: string }).type === 'error' && (answer as { id: string }).id.startsWith(`${i}:`)));
+    } finally {
+      socket.terminate();
+    }
+  });
+
   test('a WebSocket upgrade without Sec-WebSocket-Key gets a JSON 400', async () => {
     await http.call('POST', '/v1/topics', { name: 'keyless' });
     const answer = await raw(http.port, 'GET', '/v1/topics/keyless/ws', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' });

@@ -109,6 +109,13 @@ export class HttpListener {
     return this.#sessions.size;
   }
 
+  /** Output queued in the listener's sockets (HTTP, SSE and WebSocket), not yet handed to the kernel. */
+  get outboundBytes(): number {
+    let bytes = 0;
+    for (const socket of this.#sockets) bytes += socket.writableLength;
+    return bytes;
+  }
+
   /** Request body bytes held in memory (or reserved for bodies being read) now. */
   get bodiesHeldBytes(): number {
     return this.#context.bodies.heldBytes;

@@ -4,8 +4,10 @@
  * messages (it starts with none). Outstanding credits are capped at wsCreditsMax (more are
  * ignored); a frame is sent only once the previous one left the process, so one session holds at
  * most one frame of output. Client frames (at most wsFrameBytesMax each) run one at a time in
- * arrival order; past wsPendingFramesMax queued frames the server stops reading the socket until
- * they are done.
+ * arrival order, and a frame is done only once its answer has left the process; past
+ * wsPendingFramesMax queued frames the server stops reading the socket until they are done. So a
+ * client that sends frames and never reads the answers holds at most one answer and
+ * wsPendingFramesMax frames of broker memory.
  *
  * Client → server: credit; ack | nack | reject | extend (queues; as the HTTP bodies);
  * produce (as the HTTP body). A frame may carry an `id`, echoed in the answer:
@@ -107,6 +109,12 @@ export class WebSocketSession {
     if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(toJson(frame), () => {});
   }
 
+  /** Sends the answer to a client frame; resolves once it has left the process, or could not. */
+  #answer(frame: unknown): Promise<void> {
+    if (this.#socket.readyState !== this.#socket.OPEN) return Promise.resolve();
+    return new Promise((resolve) => this.#socket.send(toJson(frame), () => resolve()));
+  }
+
   #onFrame(data: RawData, isBinary: boolean): void {
     this.#pendingFrames++;
     if (this.#pendingFrames >= wsPendingFramesMax) this.#socket.pause();
@@ -118,7 +126,7 @@ export class WebSocketSession {
         id = frame.id;
         await this.#handle(frame);
       } catch (error) {
-        this.#sendQuietly({ type: 'error', ...(id === undefined ? {} : { id }), error: errorJson(asWeirError(error)) });
+        await this.#answer({ type: 'error', ...(id === undefined ? {} : { id }), error: errorJson(asWeirError(error)) });
       } finally {
         this.#pendingFrames--;
         if (this.#pendingFrames === wsPendingFramesMax - 1) this.#socket.resume();
@@ -138,14 +146,14 @@ export class WebSocketSession {
     }
     if (type === 'produce') {
       const outcome = await this.#context.producer.produce(this.#target.topic, parseProduceBody(body));
-      if (outcome.error !== null) this.#sendQuietly({ type: 'error', ...echo, error: errorJson(outcome.error), results: outcome.results });
-      else this.#sendQuietly({ type: 'produced', ...echo, results: outcome.results });
+      if (outcome.error !== null) await this.#answer({ type: 'error', ...echo, error: errorJson(outcome.error), results: outcome.results });
+      else await this.#answer({ type: 'produced', ...echo, results: outcome.results });
       return;
     }
     const queue = this.#target.queue;
     if (queue === null) throw new WeirError('INVALID_REQUEST', `${type} applies to queue subscriptions (type=queue); this is a stream subscription`);
     const settlements = parseSettlements(type as SettleAction, body);
     const results = await settleJson(this.#context, this.#target.topic, queue.subscription, settlements);
-    this.#sendQuietly({ type: 'settled', ...echo, results });
+    await this.#answer({ type: 'settled', ...echo, results });
   }
 }
