@@ -467,9 +467,22 @@ export class GroupCoordinator {
   }
 }
 
+/**
+ * The most characters of the client id that start a member id. Member ids go back and forth in
+ * every group request and response, whose strings are bounded (32767 bytes in Kafka's protocol),
+ * so however long a client id is, the member id made from it must fit.
+ */
+export const memberIdClientIdCharsMax = 200;
+
+/** The client id's first characters (whole code points, so the id survives UTF-8), a dash, a UUID. */
+function newMemberId(clientId: string): string {
+  const prefix = clientId.length <= memberIdClientIdCharsMax ? clientId : Array.from(clientId).slice(0, memberIdClientIdCharsMax).join('');
+  return `${prefix || 'member'}-${randomUUID()}`;
+}
+
 function newMember(request: JoinGroupRequest): Member {
   return {
-    memberId: `${request.clientId || 'member'}-${randomUUID()}`,
+    memberId: newMemberId(request.clientId),
     groupInstanceId: request.groupInstanceId ?? null,
     clientId: request.clientId,
     clientHost: request.clientHost,

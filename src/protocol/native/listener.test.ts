@@ -207,6 +207,25 @@ test('push: a group member\'s subscription ends with UNKNOWN_MEMBER when its ses
   }
 });
 
+test('a client id of 60 kB joins a group: its member id starts with the first 200 characters (whole ones), and the group describes', async () => {
+  const clientId = `${'c'.repeat(199)}${'\u{1F600}'.repeat(15_000)}`; // a cut after 200 UTF-16 units would halve an emoji
+  const connection = await Connection.open({ host: '127.0.0.1', port: harness.port, clientId, connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+  try {
+    await connection.request('createTopic', { name: 'long-client', config: {} as never });
+    const joined = await connection.request(
+      'joinGroup',
+      { groupId: 'long-client', memberId: '', groupInstanceId: null, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['long-client'] },
+      10_000,
+    );
+    assert.ok(joined.memberId.startsWith(`${'c'.repeat(199)}\u{1F600}-`), joined.memberId.slice(0, 300));
+    await connection.request('heartbeat', { groupId: 'long-client', generationId: joined.generationId, memberId: joined.memberId });
+    const described = await connection.request('describeGroup', { groupId: 'long-client' });
+    assert.deepEqual(described.members.map((m) => [m.memberId, m.clientId]), [[joined.memberId, clientId]]);
+  } finally {
+    connection.close();
+  }
+});
+
 test('push to a client that stops reading: the server queues at most about one delivery', async () => {
   const connection = await open();
   try {
