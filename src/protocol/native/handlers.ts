@@ -4,6 +4,7 @@
  */
 import type { BrokerApi, FetchPartitionResult as BrokerFetchResult, QueueSettlement, QueueSubscriptionConfig } from '../../broker/types.js';
 import { WeirError, errorCatalog } from '../../util/errors.js';
+import { truncateMessage } from './wire/frame.js';
 import type { ApiName, RequestOf, ResponseOf } from './wire/messages.js';
 
 /** What a handler may know about the connection it serves. */
@@ -30,7 +31,7 @@ function fetchResultToWire(result: BrokerFetchResult): ResponseOf<'fetch'>[numbe
     topic: result.topic,
     partition: result.partition,
     errorCode: result.error === undefined ? 0 : errorCatalog[result.error.code].wire,
-    errorMessage: result.error?.message ?? '',
+    errorMessage: truncateMessage(result.error?.message ?? ''),
     highWatermark: result.highWatermark,
     offsetStart: result.offsetStart,
     records: result.records,

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
-import { isWeirError, type WeirError } from '../../util/errors.js';
+import { errorCatalog, isWeirError, type WeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
-import { FrameReader, encodeRequest, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
+import { FrameReader, encodeRequest, errorMessageBytesMax, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
 import { apis, delivery as deliveryCodec, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 
 let harness: TestBroker;
@@ -221,6 +221,30 @@ test('a client id of 60 kB joins a group: its member id starts with the first 20
     await connection.request('heartbeat', { groupId: 'long-client', generationId: joined.generationId, memberId: joined.memberId });
     const described = await connection.request('describeGroup', { groupId: 'long-client' });
     assert.deepEqual(described.members.map((m) => [m.memberId, m.clientId]), [[joined.memberId, clientId]]);
+  } finally {
+    connection.close();
+  }
+});
+
+test('a fetch naming a 64 kB topic gets UNKNOWN_TOPIC with a cut message for that partition, and the other partitions\' records', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'beside-long', config: {} as never });
+    await connection.request('produce', { topic: 'beside-long', partition: 0, acks: 'leader', batches: encodeBatch(records(2, 'kept')) });
+    const long = '\u0001'.repeat(65_535); // its message ("topic … does not exist") passes a string's 65,535 bytes
+    const results = await connection.request('fetch', {
+      waitMs: 0,
+      bytesMin: 0,
+      bytesMaxTotal: 1 << 16,
+      partitions: [
+        { topic: long, partition: 0, offset: 0n, bytesMax: 1 << 16 },
+        { topic: 'beside-long', partition: 0, offset: 0n, bytesMax: 1 << 16 },
+      ],
+    });
+    assert.equal(results[0]!.errorCode, errorCatalog.UNKNOWN_TOPIC.wire);
+    assert.ok(results[0]!.errorMessage.endsWith('…') && Buffer.byteLength(results[0]!.errorMessage) <= errorMessageBytesMax, results[0]!.errorMessage.length.toString());
+    assert.equal(results[1]!.errorCode, 0);
+    assert.ok(results[1]!.records.length > 0, 'the other partition\'s records came');
   } finally {
     connection.close();
   }

@@ -9,10 +9,12 @@ import {
   FrameReader,
   encodeErrorResponse,
   encodeRequest,
+  errorMessageBytesMax,
   encodeResponse,
   frameKinds,
   parseFrame,
   readErrorPart,
+  truncateMessage,
 } from './frame.js';
 import { apis } from './messages.js';
 
@@ -117,6 +119,16 @@ test('responses and errors are framed with their correlation ids', () => {
   assert.equal(second.id, 10);
   assert.equal(error?.code, 'UNKNOWN_TOPIC');
   assert.equal(error?.message, 'no topic x');
+});
+
+test('a long error message is cut to errorMessageBytesMax without halving a surrogate pair', () => {
+  for (const filler of ['x', '\u00e9', '\u{1F600}', 'x\u{1F600}']) {
+    const message = filler.repeat(5000);
+    const cut = truncateMessage(message);
+    assert.ok(cut.endsWith('…') && Buffer.byteLength(cut) <= errorMessageBytesMax, `${filler}: ${Buffer.byteLength(cut)} bytes`);
+    assert.ok(message.startsWith(cut.slice(0, -1)) && !/[\uD800-\uDBFF]…$/.test(cut), `${filler}: whole characters only`);
+  }
+  assert.equal(truncateMessage('short'), 'short');
 });
 
 test('an oversized length is rejected as soon as its four bytes arrive', () => {

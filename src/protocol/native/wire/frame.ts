@@ -101,11 +101,16 @@ export function readErrorPart(reader: ByteReader): WeirError | undefined {
   return new WeirError(errorCodeFromWire(wire), message);
 }
 
-const messageBytesMax = 4096;
+/** The most UTF-8 bytes of an error message on the wire (one that names a long value is cut). */
+export const errorMessageBytesMax = 4096;
 
-function truncateMessage(message: string): string {
-  if (message.length <= messageBytesMax / 4) return message;
-  return `${message.slice(0, messageBytesMax / 4 - 1)}…`;
+/** `message`, cut to fit errorMessageBytesMax (at most 4 bytes a character); never halves a surrogate pair. */
+export function truncateMessage(message: string): string {
+  const charsMax = errorMessageBytesMax / 4;
+  if (message.length <= charsMax) return message;
+  let end = charsMax - 1;
+  if (/[\uD800-\uDBFF]/.test(message[end - 1]!)) end--; // the first half of a pair
+  return `${message.slice(0, end)}…`;
 }
 
 /** The native protocol's frames: 5 ≤ length ≤ `frameBytesMax`, checked before allocation. */
