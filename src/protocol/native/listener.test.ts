@@ -405,6 +405,30 @@ test('an oversized frame length is rejected before the frame arrives', async () 
   assert.ok(harness.logs.some((line) => line.includes('exceeds the limit')), harness.logs.join('\n'));
 });
 
+test('a client that ends its side after sending requests gets every answer (a long poll at once), then the server ends', async () => {
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const opened = netConnect({ host: '127.0.0.1', port: harness.port, allowHalfOpen: true }, () => resolve(opened));
+    opened.once('error', reject);
+  });
+  const answered: number[] = [];
+  const reader = new FrameReader();
+  socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => {
+    const frame = parseFrame(bytes);
+    assert.equal(readErrorPart(frame.reader), undefined);
+    answered.push(frame.id);
+  }));
+  const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+  const request = <N extends keyof typeof apis>(id: number, name: N, body: CodecValue<(typeof apis)[N]['request']>): Buffer =>
+    Buffer.concat(encodeRequest(id, apis[name].key, apis[name].request as Codec<unknown>, body));
+  socket.write(request(1, 'hello', { versionMin: 1, versionMax: 1, clientId: 'half-close' }));
+  socket.write(request(2, 'createTopic', { name: 'half-closed', config: {} as never }));
+  socket.write(request(3, 'fetch', { waitMs: 30_000, bytesMin: 1, bytesMaxTotal: 1024, partitions: [{ topic: 'half-closed', partition: 0, offset: 0n, bytesMax: 1024 }] }));
+  socket.end();
+  await ended;
+  assert.deepEqual(answered.sort(), [1, 2, 3]);
+  socket.destroy();
+});
+
 test('a request before hello closes the connection', async () => {
   const socket = await rawSocket();
   socket.write(Buffer.concat(encodeRequest(1, apis.listGroups.key, apis.listGroups.request, {})));

@@ -95,11 +95,15 @@ export class NativeListener {
         socket.destroy();
         return;
       }
+      // Half-open: a client that ends its side after sending requests still gets their answers.
+      // (Set here, not on the server: a TLS socket whose handshake fails must close at the peer's end.)
+      socket.allowHalfOpen = true;
       const connection = new ServerConnection(this.#broker, socket, {
         limits: this.#limits,
         logger: this.#log,
         serverName: this.#options.serverName ?? 'weir',
         readBuffer,
+        closeTimeoutMs: this.#options.closeTimeoutMs ?? nativeListenerDefaults.closeTimeoutMs,
       });
       this.#connections.add(connection);
       const untrack = trackConnection('native');

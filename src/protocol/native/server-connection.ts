@@ -20,7 +20,9 @@
  *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
  * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
- * connection with a logged reason; nothing else is affected.
+ * connection with a logged reason; nothing else is affected. A client that ends its side of the
+ * connection (a half-close) is answered as at shutdown: long polls at once, running requests when
+ * they finish; then the server ends its side.
  */
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
@@ -98,7 +100,11 @@ export class ServerConnection implements SubscriptionOutput {
    * `readBuffer`: a buffer the socket reads into, reused for every read (and shareable by every
    * connection); without it, or where Node does not allow it, each read comes in a new buffer.
    */
-  constructor(broker: BrokerApi, socket: Socket, options: { limits: ConnectionLimits; logger: Logger; serverName: string; readBuffer?: Buffer }) {
+  constructor(
+    broker: BrokerApi,
+    socket: Socket,
+    options: { limits: ConnectionLimits; logger: Logger; serverName: string; readBuffer?: Buffer; closeTimeoutMs: number },
+  ) {
     this.#broker = broker;
     this.#socket = socket;
     this.#limits = options.limits;
@@ -120,6 +126,8 @@ export class ServerConnection implements SubscriptionOutput {
     const reused = options.readBuffer !== undefined && readIntoReusedBuffer(socket, options.readBuffer, (bytes) => this.#onData(bytes, true));
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => this.#onDrain());
+    // The client has sent all it will (a half-close): what it sent is answered, then this side ends.
+    socket.on('end', () => void this.shutdown(options.closeTimeoutMs));
     socket.on('error', (error) => this.#log('info', `native connection ${this.#describe()}: ${error.message}`));
     this.closed = new Promise((resolve) => socket.once('close', () => {
       this.#onClose();
