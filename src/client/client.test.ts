@@ -104,6 +104,20 @@ test('a member with autoCommit: false commits nothing when a rebalance comes: wh
   }
 });
 
+test('a consumer of a partition the topic does not have fails with UNKNOWN_PARTITION naming it, push and pull alike', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('two-partitions', { partitions: 2 });
+    for (const mode of ['push', 'pull'] as const) {
+      const consumer = client.consumer({ partitions: [{ topic: 'two-partitions', partition: 5 }], from: 'earliest', mode });
+      await assert.rejects(take(consumer, 1), (e) => isWeirError(e, 'UNKNOWN_PARTITION') && /two-partitions/.test(e.message) && /\b5\b/.test(e.message), mode);
+      await consumer.close();
+    }
+  } finally {
+    await client.close();
+  }
+});
+
 test('pull mode, seek and committed offsets', async () => {
   const client = await connect(harness.url);
   try {

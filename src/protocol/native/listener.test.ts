@@ -128,6 +128,28 @@ test('push: a subscription that grants 10 credits receives exactly 10 until it g
   }
 });
 
+test('push: a subscription naming a partition the topic does not have, or one partition twice, is refused up front; the connection stays usable', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'push-two', config: { partitions: 2 } as never });
+    const subscribe = (partitions: { topic: string; partition: number; offset: bigint }[]) =>
+      connection.request('subscribe', { subscriptionId: 7, source: { kind: 'partitions', partitions }, creditMessages: 10, creditBytes: 1 << 20, deliveryBytesMax: 1 << 20 });
+    await assert.rejects(
+      subscribe([{ topic: 'push-two', partition: 0, offset: 0n }, { topic: 'push-two', partition: 77, offset: 0n }]),
+      (e) => isWeirError(e, 'UNKNOWN_PARTITION') && e.message === 'topic push-two has partitions 0..1, not 77',
+    );
+    await assert.rejects(
+      subscribe([{ topic: 'push-two', partition: 1, offset: 0n }, { topic: 'push-two', partition: 1, offset: 5n }]),
+      (e) => isWeirError(e, 'INVALID_REQUEST') && e.message === 'push-two/1 is named twice in one subscription',
+    );
+    connection.subscribe(7, { onDelivery: () => {}, onEnd: () => {} });
+    await subscribe([{ topic: 'push-two', partition: 1, offset: 0n }]);
+    await connection.request('unsubscribe', { subscriptionId: 7 });
+  } finally {
+    connection.close();
+  }
+});
+
 test('push: a group member subscribes to its assignment from the committed offsets', async () => {
   const connection = await open();
   try {

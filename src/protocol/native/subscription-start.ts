@@ -8,7 +8,16 @@ import type { SubscriptionSource, TopicPartitionOffset } from './wire/messages.j
 
 export async function resolveSubscriptionStart(broker: BrokerApi, source: SubscriptionSource): Promise<TopicPartitionOffset[]> {
   if (source.kind === 'partitions') {
-    for (const p of source.partitions) broker.describeTopic(p.topic); // throws UNKNOWN_TOPIC early
+    const named = new Set<string>();
+    for (const p of source.partitions) {
+      const count = broker.describeTopic(p.topic).partitions.length; // throws UNKNOWN_TOPIC early
+      if (!(p.partition >= 0 && p.partition < count)) {
+        throw new WeirError('UNKNOWN_PARTITION', `topic ${p.topic} has partitions 0..${count - 1}, not ${p.partition}`);
+      }
+      const k = `${p.partition}\u0000${p.topic}`;
+      if (named.has(k)) throw new WeirError('INVALID_REQUEST', `${p.topic}/${p.partition} is named twice in one subscription`);
+      named.add(k);
+    }
     return source.partitions;
   }
   const group = broker.describeGroup(source.groupId);
