@@ -460,6 +460,8 @@ export type QueueSettlement = (
   | { action: 'nack'; receipt: QueueReceipt; delayMs?: number }
   | { action: 'reject'; receipt: QueueReceipt; reason: string }
   | { action: 'extend'; receipt: QueueReceipt; extendMs: number }
+  /** Given back unseen (never handed to the application): the delivery does not count. */
+  | { action: 'release'; receipt: QueueReceipt }
 ) & { count?: number };
 
 /** A settlement that failed: its index in the request, the offset, and why. */
@@ -495,6 +497,12 @@ export interface QueueConsumer {
   grant(credits: number): void;
   /** Pull mode: up to `max` messages, waiting up to `waitMs` for the first. */
   receive(max: number, waitMs: number, signal?: AbortSignal): Promise<QueueDelivery[]>;
+  /**
+   * Nothing more is delivered to this consumer (it is about to close and gives back what it
+   * holds unseen); its credits are dropped and a waiting receive answers empty. It still holds
+   * its leases until it settles or closes.
+   */
+  stopDeliveries(): void;
   /** Releases every lease this consumer holds. */
   close(): Promise<void>;
 }

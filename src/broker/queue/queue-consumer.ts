@@ -123,6 +123,8 @@ export class QueueConsumerSession implements QueueConsumer {
   #tokens: number;
   #refilledAtMs = Date.now();
   #closed = false;
+  /** stopDeliveries() was called: nothing more is handed to this consumer. */
+  #stopped = false;
 
   constructor(owner: ConsumerOwner, options: { deliver?: (deliveries: QueueDelivery[]) => void; ended?: (error: WeirError) => void; ratePerSecond?: number | null }) {
     this.#owner = owner;
@@ -146,7 +148,7 @@ export class QueueConsumerSession implements QueueConsumer {
 
   /** How many messages may be handed to this consumer now. */
   capacity(nowMs: number): number {
-    if (this.#closed) return 0;
+    if (this.#closed || this.#stopped) return 0;
     const wanted = this.#push !== null ? this.#credits : (this.#pull?.max ?? 0);
     if (wanted === 0 || this.#ratePerSecond === null) return wanted;
     this.#tokens = Math.min(this.#burst, this.#tokens + ((nowMs - this.#refilledAtMs) * this.#ratePerSecond) / 1000);
@@ -156,7 +158,7 @@ export class QueueConsumerSession implements QueueConsumer {
 
   /** Milliseconds until a rate-capped consumer that wants more may receive one message. */
   rateWaitMs(): number | null {
-    if (this.#ratePerSecond === null || this.#closed) return null;
+    if (this.#ratePerSecond === null || this.#closed || this.#stopped) return null;
     const wanted = this.#push !== null ? this.#credits : (this.#pull?.max ?? 0);
     if (wanted === 0 || this.#tokens >= 1) return null;
     return Math.ceil(((1 - this.#tokens) * 1000) / this.#ratePerSecond);
@@ -213,6 +215,12 @@ export class QueueConsumerSession implements QueueConsumer {
     if (this.#pull === pull) this.#pull = null;
     clearTimeout(pull.timer);
     pull.signal?.removeEventListener('abort', pull.onAbort);
+  }
+
+  stopDeliveries(): void {
+    this.#stopped = true;
+    this.#credits = 0;
+    this.#pull?.onAbort();
   }
 
   /** The broker ends this consumer (its subscription is gone): a parked pull answers empty, and `ended` hears why. */

@@ -48,6 +48,8 @@ export interface QueueEntry {
   deliveryCount: number;
   /** A delivery count stored ahead of the delivery that reaches it (the last one); 0: none. */
   deliveriesStored: number;
+  /** The last delivery was given back unseen (release): the next one, at the same count, is no redelivery. */
+  released: boolean;
   state: EntryState;
   /** When a scheduled entry becomes ready. */
   dueAtMs: number;
@@ -66,6 +68,7 @@ export interface QueueEntry {
 class WindowEntry implements QueueEntry {
   state: EntryState = 'ready';
   deliveriesStored = 0;
+  released = false;
   leaseDeadlineMs = 0;
   holder: object | null = null;
   leaseStamp = 0;

@@ -3,8 +3,11 @@
  * Each delivery is a lease with a deadline; ack settles it, nack / an expired deadline / a
  * closed consumer makes the message available again after a backoff with its delivery count
  * raised, and past `deliveriesMax` (or on reject) it goes to the dead-letter topic exactly once.
- * Every settlement and failure is recorded in the queue state log (queue-state-log.ts).
+ * A release gives a delivery back unseen (a closing consumer's buffered messages): it does not
+ * count, and the message is ready again at once. Every settlement, failure and release is
+ * recorded in the queue state log (queue-state-log.ts).
  */
+import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { isWeirError, WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -264,7 +267,8 @@ export class QueueSubscription implements ConsumerOwner {
   #lease(entry: QueueEntry, consumer: QueueConsumerSession, nowMs: number): void {
     entry.state = 'leased';
     entry.deliveryCount++;
-    if (entry.deliveryCount > 1) this.#redeliveriesTotal++;
+    if (entry.deliveryCount > 1 && !entry.released) this.#redeliveriesTotal++;
+    entry.released = false;
     entry.leaseDeadlineMs = nowMs + this.config.ackTimeoutMs;
     entry.holder = consumer;
     consumer.leases.add(entry);
@@ -579,7 +583,7 @@ export class QueueSubscription implements ConsumerOwner {
     );
   }
 
-  /** Settles one offset with a nack, reject or extend; a dead letter it starts is returned as its outcome. */
+  /** Settles one offset with a nack, reject, extend or release; a dead letter it starts is returned as its outcome. */
   #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): Promise<WeirError | null> | null {
     const { partition: index, deliveryCount } = settlement.receipt;
     const entry = this.partitions[index]?.entries.get(offset);
@@ -606,7 +610,28 @@ export class QueueSubscription implements ConsumerOwner {
         }
         return null;
       }
+      case 'release':
+        this.#release(entry);
+        return null;
     }
+  }
+
+  /**
+   * A delivery given back unseen (its consumer never handed it to the application) does not
+   * count: the count goes back down, in the state log too, and the message is ready at once,
+   * ahead of fresh ones (under key order it keeps its key, so its key's line keeps its order).
+   * A last delivery stored ahead is forgotten (`deliveriesStored`), so the delivery that reaches
+   * deliveriesMax again is stored again before it goes out: a crash after it counts it.
+   */
+  #release(entry: QueueEntry): void {
+    assert.ok(entry.deliveryCount >= 1, 'a leased message has been delivered');
+    this.#unlease(entry);
+    entry.deliveryCount--;
+    entry.deliveriesStored = 0;
+    entry.released = true;
+    this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveryCount, 0);
+    entry.state = 'ready';
+    entry.partition.retry.push(entry);
   }
 
   #backoff(entry: QueueEntry): number {

@@ -416,6 +416,44 @@ test('key-ordered mode: one key is never in flight twice and keeps its order; ot
   }
 });
 
+test('release: the delivery does not count and is no redelivery; the message is ready at once, ahead of its key\'s later messages', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('rel', 's', { keyOrdered: true, deliveriesMax: 2, backoff: { kind: 'fixed', delayMs: 60_000 } });
+    const keyed = (key: string, value: string): RecordInput => ({ key: Buffer.from(key), value: Buffer.from(value) });
+    await produce(broker, 'rel', 0, [keyed('a', 'a0'), keyed('a', 'a1'), keyed('b', 'b0')]);
+    const consumer = await broker.openQueueConsumer({ topic: 'rel', subscription: 's' });
+    const counts = (messages: Received[]) => messages.map((m) => [m.value, m.receipt.deliveryCount]);
+    const release = (m: Received) => broker.settle('rel', 's', [{ action: 'release', receipt: m.receipt }]);
+
+    const first = await receive(consumer, 10);
+    assert.deepEqual(counts(first), [['a0', 1], ['b0', 1]]);
+    assert.deepEqual(await release(first[0]!), []);
+    const [stale] = await release(first[0]!);
+    assert.equal(stale?.error.code, 'INVALID_RECEIPT', 'a released message is no longer leased');
+    const again = await receive(consumer, 10, 0);
+    assert.deepEqual(counts(again), [['a0', 1]], 'at once (not after the 60 s backoff), at the same count, and a1 still waits behind it');
+
+    await broker.settle('rel', 's', [{ action: 'nack', receipt: again[0]!.receipt, delayMs: 0 }]);
+    const last = await receive(consumer, 10);
+    assert.deepEqual(counts(last), [['a0', 2]], 'its last delivery');
+    assert.equal(broker.describeSubscription('rel', 's').redeliveriesTotal, 1);
+    assert.deepEqual(await release(last[0]!), []);
+    const lastAgain = await receive(consumer, 10);
+    assert.deepEqual(counts(lastAgain), [['a0', 2]], 'given back unseen, the last delivery is not used up');
+    assert.equal(broker.describeSubscription('rel', 's').redeliveriesTotal, 1, 'a release is no redelivery');
+
+    await broker.settle('rel', 's', [{ action: 'ack', receipt: lastAgain[0]!.receipt }, { action: 'ack', receipt: first[1]!.receipt }]);
+    const rest = await receive(consumer, 10);
+    assert.deepEqual(counts(rest), [['a1', 1]], 'the key goes on in order');
+    await broker.settle('rel', 's', [{ action: 'ack', receipt: rest[0]!.receipt }]);
+    const described = broker.describeSubscription('rel', 's');
+    assert.deepEqual([described.ackedTotal, described.deadLettersTotal, described.backlogMessages], [3, 0, 0]);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('key-ordered with drop-oldest: messages dropped while their key was held are not delivered, and the rest of the key goes on', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {

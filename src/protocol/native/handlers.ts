@@ -70,6 +70,8 @@ const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): 
       return { action: 'reject', receipt, reason: s.reason, count };
     case 'extend':
       return { action: 'extend', receipt, extendMs: s.ms, count };
+    case 'release':
+      return { action: 'release', receipt, count };
   }
 };
 

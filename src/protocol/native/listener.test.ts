@@ -7,7 +7,7 @@ import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
 import { FrameReader, encodeRequest, errorMessageBytesMax, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
-import { apis, delivery as deliveryCodec, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
+import { apis, delivery as deliveryCodec, protocolVersionMax, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -46,7 +46,7 @@ const records = (count: number, tag: string) =>
 test('requests round trip: create, produce, fetch, describe, list offsets', async () => {
   const connection = await open();
   try {
-    assert.equal(connection.hello?.version, 1);
+    assert.equal(connection.hello?.version, protocolVersionMax);
     const created = await connection.request('createTopic', { name: 'basics', config: { partitions: 2 } as never });
     assert.equal(created.partitions.length, 2);
     const produced = await connection.request('produce', { topic: 'basics', partition: 1, acks: 'leader', batches: encodeBatch(records(3, 'a')) });
@@ -460,11 +460,14 @@ test('a request before hello closes the connection', async () => {
 test('an unsupported version is answered cleanly with the server range', async () => {
   await assert.rejects(open({ versionMin: 7, versionMax: 9 }), (error) => {
     assert.ok(isWeirError(error, 'UNSUPPORTED_VERSION'), String(error));
-    assert.match(error.message, /server speaks 1\.\.1/);
+    assert.match(error.message, /server speaks 1\.\.2/);
     return true;
   });
   const connection = await open({ versionMin: 1, versionMax: 9 });
-  assert.equal(connection.hello?.version, 1, 'the highest common version is chosen');
+  assert.equal(connection.hello?.version, 2, 'the highest common version is chosen');
+  const older = await open({ versionMin: 1, versionMax: 1 });
+  assert.equal(older.hello?.version, 1, 'a client of version 1 is still served');
+  older.close();
   connection.close();
 });
 

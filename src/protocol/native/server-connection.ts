@@ -256,6 +256,9 @@ export class ServerConnection implements SubscriptionOutput {
         const run = () => {
           // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
           if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
+          // A consumer giving back what it holds unseen is closing: before the release, so that
+          // the released messages do not go straight back to it.
+          if (settle.settlements.some((s) => s.action === 'release')) this.#queueConsumers.get(settle.consumerId)?.stopDeliveries();
           return name === 'queueSettleQuiet' ? settleQuietly(this.#broker, settle) : handlers.queueSettle(this.#broker, settle, this.#context);
         };
         this.#run(correlationId, name, run, name === 'queueSettleQuiet');

@@ -8,7 +8,7 @@ import { ByteReader } from '../../../format/byte-reader.js';
 import { isWeirError } from '../../../util/errors.js';
 import { ByteWriter } from './byte-writer.js';
 import type { Codec } from './codec.js';
-import { apis, delivery, type FlushPolicy, type SubscriptionSource, type TopicDescription } from './messages.js';
+import { apis, delivery, settleActions, type FlushPolicy, type QueueSettleRequest, type SubscriptionSource, type TopicDescription } from './messages.js';
 
 function roundTrip<T>(codec: Codec<T>, value: T): T {
   const writer = new ByteWriter(16);
@@ -153,6 +153,29 @@ test('subscribe requests and deliveries round trip', () => {
   fc.assert(fc.property(subscribe, (value) => assert.deepEqual(roundTrip(apis.subscribe.request, value), value)));
   const deliveries = record({ topic: name, partition: int32, offsetFirst: int64, offsetEnd: int64, highWatermark: int64, records: buffer(100) });
   fc.assert(fc.property(deliveries, (value) => assert.deepEqual(roundTrip(delivery, value), value)));
+});
+
+test('settle actions keep their wire tags (ack 0 … extend 3; release, added in version 2, is 4) and round trip', () => {
+  const request = (action: (typeof settleActions)[number]): QueueSettleRequest => ({
+    topic: 't',
+    subscription: 's',
+    consumerId: 1,
+    credits: 0,
+    settlements: [{ action, partition: 0, offset: 5n, count: 2, deliveryCount: 1, leaseEpoch: 7, ms: 0, reason: '' }],
+  });
+  /** The tag's byte: after topic (2 + 1), subscription (2 + 1), consumerId, credits and the array count (4 each). */
+  const tagAt = 18;
+  for (const [tag, action] of (['ack', 'nack', 'reject', 'extend', 'release'] as const).entries()) {
+    const writer = new ByteWriter(16);
+    apis.queueSettle.request.write(writer, request(action));
+    assert.equal(writer.finishConcat()[tagAt], tag, action);
+    assert.deepEqual(roundTrip(apis.queueSettle.request, request(action)), request(action));
+  }
+  const writer = new ByteWriter(16);
+  apis.queueSettle.request.write(writer, request('ack'));
+  const unknown = writer.finishConcat();
+  unknown[tagAt] = settleActions.length;
+  assert.throws(() => apis.queueSettle.request.read(new ByteReader(unknown, { code: 'INVALID_REQUEST' })), /settle action tag 5 is unknown/);
 });
 
 test('arbitrary bytes decode to a value or a clean INVALID_REQUEST, never anything else', () => {

@@ -32,9 +32,14 @@ import {
   type CodecValue,
 } from './codec.js';
 
-/** Protocol versions this code speaks. Version 1 is the first. */
+/**
+ * Protocol versions this code speaks. Version 1 is the first; version 2 adds the settle action
+ * `release` (a version 1 server closes the connection on it, so clients send it only on version 2).
+ */
 export const protocolVersionMin = 1;
-export const protocolVersionMax = 1;
+export const protocolVersionMax = 2;
+/** The first version with the settle action `release`. */
+export const releaseVersionMin = 2;
 
 /** API numbers (uint16 on the wire). Never reused. */
 export const apiKeys = {
@@ -448,13 +453,15 @@ export const queueReceiveRequest = struct({ consumerId: uint32, max: uint32, wai
 export const queueCreditRequest = struct({ consumerId: uint32, credits: uint32 });
 export const queueUnsubscribeRequest = struct({ consumerId: uint32 });
 
-export const settleActions = ['ack', 'nack', 'reject', 'extend'] as const;
+/** Settle actions by wire tag: new ones are appended (`release`, tag 4, since version 2). */
+export const settleActions = ['ack', 'nack', 'reject', 'extend', 'release'] as const;
 /**
  * Settles deliveries. Each settlement covers `count` consecutive offsets from `offset`, all
  * delivered `deliveryCount` times in lease epoch `leaseEpoch`. `ms`: a nack's delay (-1: the subscription's backoff) or an
  * extension's length; `reason`: a reject's reason (empty otherwise). `credits` above 0 are granted
  * at once to the push consumer `consumerId` of this connection, before the settlements are
- * durable (a consumer returns the credits of what it settles in the same request).
+ * durable (a consumer returns the credits of what it settles in the same request). A request
+ * holding a `release` stops deliveries to consumer `consumerId` of this connection (it is closing).
  */
 export const queueSettleRequest = struct({
   topic: string,
