@@ -229,7 +229,8 @@ for (const mode of ['push', 'pull'] as const) {
       await consumer.close(); // the same close
       const other = client.queueConsumer({ topic, subscription: 's', mode });
       const rest = await take(other, 2);
-      assert.deepEqual(rest.map((m) => m.value!.toString()), ['m2', 'm3'], 'another consumer gets them now');
+      const counts = rest.map((m) => [m.value!.toString(), m.deliveryCount]).sort();
+      assert.deepEqual(counts, [['m2', 2], ['m3', 1]], 'another consumer gets them now; m3, buffered unseen, was given back without counting');
       for (const m of rest) await m.ack();
       await other.close();
     } finally {
@@ -237,3 +238,69 @@ for (const mode of ['push', 'pull'] as const) {
     }
   });
 }
+
+/** Opens a push consumer of `topic`/s with `prefetch`, takes one message, settles it as `settle` says, and closes. */
+async function takeOneAndClose(url: string, topic: string, settle: 'ack' | 'hold', options: { versionMax?: number } = {}): Promise<number> {
+  const client = await connect(url, options);
+  try {
+    const consumer = client.queueConsumer({ topic, subscription: 's', prefetch: 10 });
+    const [message] = await take(consumer, 1);
+    if (settle === 'ack') await message!.ack();
+    await consumer.close();
+    return message!.deliveryCount;
+  } finally {
+    await client.close();
+  }
+}
+
+test('a consumer that takes one message and closes gives the rest of its prefetch back unseen: their deliveries do not count, even after more closes than deliveriesMax', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('come-and-go', { partitions: 1 });
+    await admin.createSubscription('come-and-go', 's', { deliveriesMax: 3 });
+    // Fewer than the prefetch are left after a few rounds: the broker holds spare credits of the
+    // consumer when it releases, and must not hand the released messages straight back to it.
+    await client.producer().send('come-and-go', Array.from({ length: 8 }, (_, i) => ({ value: `m${i}` })));
+    const taken: number[] = [];
+    for (let i = 0; i < 6; i++) taken.push(await takeOneAndClose(harness.url, 'come-and-go', 'ack'));
+    assert.deepEqual(taken, [1, 1, 1, 1, 1, 1], 'each consumer got a message never delivered before');
+    const described = await admin.describeSubscription('come-and-go', 's');
+    assert.deepEqual(described.deliveryCounts, {}, 'the 2 messages left were never counted as delivered');
+    assert.deepEqual([described.backlogMessages, described.inFlight, described.scheduled], [2, 0, 0], 'all ready at once, none waiting out a backoff');
+    assert.deepEqual([described.deadLettersTotal, described.redeliveriesTotal], [0, 0]);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a message the application holds unsettled when its consumer closes counts as delivered; the ones it never got do not', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('held-at-close', { partitions: 1 });
+    await admin.createSubscription('held-at-close', 's');
+    await client.producer().send('held-at-close', Array.from({ length: 10 }, (_, i) => ({ value: `m${i}` })));
+    await takeOneAndClose(harness.url, 'held-at-close', 'hold');
+    const described = await admin.describeSubscription('held-at-close', 's');
+    assert.deepEqual(described.deliveryCounts, { 1: 1 }, 'the one in hand was delivered; the 9 buffered were not');
+    assert.equal(described.scheduled, 1, 'the one in hand waits out the backoff');
+  } finally {
+    await client.close();
+  }
+});
+
+test('on a protocol version 1 connection (no release) a closing consumer\'s buffered messages count, as before', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('close-v1', { partitions: 1 });
+    await admin.createSubscription('close-v1', 's');
+    await client.producer().send('close-v1', Array.from({ length: 10 }, (_, i) => ({ value: `m${i}` })));
+    await takeOneAndClose(harness.url, 'close-v1', 'ack', { versionMax: 1 });
+    const described = await admin.describeSubscription('close-v1', 's');
+    assert.deepEqual(described.deliveryCounts, { 1: 9 });
+  } finally {
+    await client.close();
+  }
+});

@@ -14,10 +14,12 @@
  * last and each settlement returns one. Pull mode asks with long polls for up to the room left.
  * Settlements are sent in one request per event-loop turn. After a reconnect the consumer
  * subscribes again; messages received on the old connection were released by the broker, so their
- * settlements fail with INVALID_RECEIPT and the messages come again.
+ * settlements fail with INVALID_RECEIPT and the messages come again. Closing gives the messages
+ * still buffered (never handed to the application) back with the settle action `release`, so
+ * their deliveries do not count (protocol version 2 and later).
  */
 import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
-import type { QueueDelivery, QueueSettleRequest } from '../protocol/native/wire/messages.js';
+import { releaseVersionMin, type QueueDelivery, type QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
@@ -60,6 +62,11 @@ const reasonLengthMax = 1_000;
 export const settleDelayMsMax = 7 * 24 * 3_600_000;
 /** How long close() waits for the answers to settlements already sent. */
 const closeSettleWaitMs = 5_000;
+/**
+ * Release requests close() sends at most: the first gives back what is buffered and stops
+ * deliveries to this consumer; the second, what the broker sent before the first reached it.
+ */
+const closeReleaseRoundsMax = 2;
 
 export const queueConsumerDefaults = {
   mode: 'push' as 'push' | 'pull',
@@ -231,6 +238,10 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #closing = false;
   /** close()'s work: a second close() waits for it too. */
   #closed: Promise<void> | null = null;
+  /** close() has given back what was buffered: deliveries arriving later are dropped. */
+  #left = false;
+  /** Pull mode: the receive under way, until its messages are buffered. */
+  #receiving: Promise<void> | null = null;
   #failure: WeirError | null = null;
   #epoch = 0;
 
@@ -400,14 +411,19 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
         await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
         continue;
       }
-      const deliveries = await connection.request('queueReceive', { consumerId, max: room, waitMs: this.#options.receiveWaitMs }, this.#options.receiveWaitMs);
-      this.#accept(deliveries, this.#epoch);
+      const epoch = this.#epoch;
+      const receiving = connection
+        .request('queueReceive', { consumerId, max: room, waitMs: this.#options.receiveWaitMs }, this.#options.receiveWaitMs)
+        .then((deliveries) => this.#accept(deliveries, epoch));
+      this.#receiving = receiving;
+      await receiving;
     }
     return stop ?? new WeirError('CLOSED', 'the queue consumer was closed');
   }
 
+  /** Buffers deliveries; while closing too, until close() has given the buffered ones back. */
   #accept(deliveries: QueueDelivery[], epoch: number): void {
-    if (epoch !== this.#epoch || this.#closing) return;
+    if (epoch !== this.#epoch || this.#left) return;
     for (const delivery of deliveries) {
       const cursor = new RecordCursor(delivery.records);
       const baseOffsetNumber = Number(delivery.baseOffset);
@@ -468,7 +484,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     let credits = 0;
     // Credits go back in bunches of half the prefetch (or all once nothing is held), so that the
     // broker sends big deliveries rather than one per settled handful.
-    if (active !== null && this.#options.mode === 'push' && (this.#creditsDue >= this.#creditBunch || this.#unsettled === 0)) {
+    // A closing consumer asks for nothing more.
+    if (active !== null && !closing && this.#options.mode === 'push' && (this.#creditsDue >= this.#creditBunch || this.#unsettled === 0)) {
       credits = this.#creditsDue;
       this.#creditsDue = 0;
     }
@@ -545,10 +562,12 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   }
 
   /**
-   * Sends pending settlements and waits for their answers (up to `closeSettleWaitMs`), then
-   * leaves the subscription: unsettled messages go to other consumers, among them one whose run()
-   * handler is still running (it is delivered again). Leaving a `for await` loop early calls it.
-   * Idempotent: every call returns the first one's outcome.
+   * Sends pending settlements and waits for their answers (up to `closeSettleWaitMs`), gives back
+   * the buffered messages the application never got (their deliveries do not count), then leaves
+   * the subscription: the messages the application holds unsettled go to other consumers as
+   * failed deliveries, among them one whose run() handler is still running (it is delivered
+   * again). Leaving a `for await` loop early calls it. Idempotent: every call returns the first
+   * one's outcome.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -564,10 +583,52 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     const active = this.#active;
     this.#active = null;
     if (active !== null && !active.connection.closed) {
+      await this.#releaseBuffered(active);
+      this.#left = true;
       active.connection.forgetSubscription(active.consumerId);
       await active.connection.request('queueUnsubscribe', { consumerId: active.consumerId }).catch(() => {});
     }
+    this.#left = true;
     this.#dropBuffered();
     this.#client.untrack(this);
   }
+
+  /**
+   * Gives the buffered messages back with `release` (a broker before protocol version 2 does not
+   * know it: there they count as before, failed when the consumer leaves). Each answer comes
+   * after the deliveries the broker sent before the request; the first request stops deliveries
+   * to this consumer, so the messages that crossed it go back in a second one.
+   */
+  async #releaseBuffered(active: { connection: Connection; consumerId: number }): Promise<void> {
+    if ((active.connection.hello?.version ?? 0) < releaseVersionMin) return;
+    for (let round = 0; round < closeReleaseRoundsMax; round++) {
+      const messages = this.#buffer.slice(this.#bufferHead) as LeasedMessage[];
+      this.#dropBuffered();
+      if (messages.length === 0) return;
+      const settlements = releaseRuns(messages);
+      const request = { topic: this.#options.topic, subscription: this.#options.subscription, consumerId: active.consumerId, credits: 0, settlements };
+      // A failure (the connection lost) leaves them to the broker, as the unsubscribe does.
+      await active.connection.request('queueSettle', request).catch(() => {});
+      await this.#receiving?.catch(() => {}); // a receive the release crossed: its messages are buffered
+    }
+  }
+}
+
+/** `release` settlements for messages, a run of adjacent offsets with one delivery as one settlement. */
+function releaseRuns(messages: LeasedMessage[]): QueueSettleRequest['settlements'] {
+  const items: QueueSettleRequest['settlements'] = [];
+  let nextOffset = -1;
+  for (const message of messages) {
+    const last = items[items.length - 1];
+    if (
+      last !== undefined && message.offsetNumber === nextOffset && message.partition === last.partition
+      && message.deliveryCount === last.deliveryCount && message.leaseEpoch === last.leaseEpoch
+    ) {
+      last.count++;
+    } else {
+      items.push({ action: 'release', partition: message.partition, offset: message.offset, count: 1, deliveryCount: message.deliveryCount, leaseEpoch: message.leaseEpoch, ms: 0, reason: '' });
+    }
+    nextOffset = message.offsetNumber + 1;
+  }
+  return items;
 }

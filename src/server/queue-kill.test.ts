@@ -509,3 +509,66 @@ test('a counted-out message whose letter the dead-letter topic refuses is not de
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('messages a closing consumer gave back unseen keep their delivery counts across a broker SIGKILL', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-released-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    const config = { ackTimeoutMs: 60_000 };
+    await loadQueue(broker.url, 'given', 1, 5, config);
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const consumer = client.queueConsumer({ topic: 'given', subscription: 'w', prefetch: 5 });
+    await take(consumer, 1); // in hand, never settled
+    await waitFor(async () => (await client.admin().describeSubscription('given', 'w')).inFlight === 5, 10_000, 'all 5 leased');
+    // Setting the subscription's settings writes a checkpoint of it: it counts all 5 deliveries.
+    await client.admin().createSubscription('given', 'w', config);
+    await consumer.close(); // gives the 4 it never handed out back, and answers once that is on disk
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await client.close();
+
+    const again = await connect(broker.url);
+    const described = await again.admin().describeSubscription('given', 'w');
+    await again.close();
+    assert.deepEqual(described.deliveryCounts, { 1: 1 }, 'only the message the application held counts');
+    assert.equal(described.backlogMessages, 5);
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a last delivery given back unseen, delivered again and cut off by a broker SIGKILL, is dead-lettered after the restart, not delivered once more', { timeout: 60_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-queue-released-last-'));
+  const port = await freePort();
+  let broker = await startBrokerProcess(dataDir, { port });
+  try {
+    await loadQueue(broker.url, 'relast', 1, 2, { deliveriesMax: 1, ackTimeoutMs: 60_000 });
+    const client = await connect(broker.url, { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 });
+    const first = client.queueConsumer({ topic: 'relast', subscription: 'w', prefetch: 2 });
+    const [taken] = await take(first, 1);
+    await waitFor(async () => (await client.admin().describeSubscription('relast', 'w')).inFlight === 2, 10_000, 'both leased');
+    await taken!.ack();
+    await first.close(); // gives the other back: its one delivery is not used up
+    const second = client.queueConsumer({ topic: 'relast', subscription: 'w', prefetch: 1 });
+    const [held] = await take(second, 1);
+    assert.equal(held?.deliveryCount, 1);
+    // No checkpoint since (one comes every 10 s), no settlement: only the stored last delivery counts it.
+    await broker.stop('SIGKILL');
+    broker = await startBrokerProcess(dataDir, { port });
+    await second.close().catch(() => {});
+    await client.close();
+
+    const admin = await connect(broker.url);
+    const letters = async () => (await admin.admin().listDeadLetters('relast.w.dlq').catch(() => [])).length > 0;
+    const delivered = await deliveriesUntil(broker.url, 'relast', letters, 'a letter or a delivery');
+    assert.deepEqual(delivered.map((m) => m.deliveryCount), [], 'not delivered past deliveriesMax');
+    const [letter] = await admin.admin().listDeadLetters('relast.w.dlq');
+    assert.deepEqual([letter?.originalOffset, letter?.deliveryCount], [held!.offset, 1]);
+    await admin.close();
+  } finally {
+    await broker.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
