@@ -227,8 +227,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       compactAfterBytes: this.#options.offsetsCompactAfterBytes,
       logger: (level, message) => this.#options.logger(level, message),
     });
-    // Offsets of topics that are gone: a deletion whose own clean-up a crash cut off.
-    await this.#offsets.forgetTopics((topic) => !this.#topics.has(topic));
+    // Offsets of topics that are gone (a deletion whose own clean-up a crash cut off) and of
+    // partitions a topic does not have (an alteration a crash cut off after its group commits).
+    await this.#offsets.forgetPartitions((topic, partition) => partition >= (this.#topics.get(topic)?.partitions.length ?? 0));
     let queueState = this.#topics.get(queueStateTopic);
     queueState ??= await this.#createTopic(queueStateTopic, queueStateTopicConfig, true);
     this.#queues = await QueueManager.open(queueState.partitions[0]!, {
@@ -505,7 +506,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       if (this.#deleting.get(name) === deletion) this.#deleting.delete(name);
     }
     // Should this fail (or a crash come first), the next start drops the offsets (see open).
-    await this.#offsets.forgetTopics((topic) => topic === name).catch((error) => {
+    await this.#offsets.forgetPartitions((topic) => topic === name).catch((error) => {
       this.#options.logger('warn', `dropping the committed offsets of deleted topic ${name} failed (the next start drops them): ${String(error)}`);
     });
     this.#queues.topicDeleted(name);
@@ -520,8 +521,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   /**
    * Groups that have committed offsets on the topic read its added partitions from their first
    * message, whatever their reset policy: all of those partitions' messages came after the
-   * group began reading the topic. Committed before producers can see the partitions, so that a
-   * group starting at `latest` does not skip what is sent to them before it rebalances.
+   * group began reading the topic. Committed before `topic.json` names the partitions, so that a
+   * group starting at `latest` does not skip what is sent to them before it rebalances, also after
+   * a crash (one before `topic.json` is replaced leaves offsets on partitions the topic does not
+   * have, which the next start drops).
    */
   async #startGroupsAtBeginning(topic: string, partitions: number[]): Promise<void> {
     for (const groupId of this.#offsets.groups()) {
@@ -545,9 +548,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   /**
-   * New partitions are opened first, then `topic.json` is replaced (synced): a crash before that
-   * leaves the topic as it was, and the next alteration removes the partitions' leftover files.
-   * The partitions' logs take the new configuration only once it is stored.
+   * New partitions are opened first and the groups reading the topic are started at their
+   * beginning, then `topic.json` is replaced (synced): a crash before that leaves the topic as it
+   * was, and the next alteration removes the partitions' leftover files (and the next start the
+   * group offsets on them). The partitions' logs take the new configuration only once it is stored.
    */
   async #alterTopic(topic: Topic, changes: Partial<TopicConfig>): Promise<Topic> {
     if (this.#topics.get(topic.name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic.name} does not exist`); // deleted meanwhile
@@ -563,15 +567,17 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     try {
       const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
+      if (added.length > 0) await this.#startGroupsAtBeginning(topic.name, indexes);
       const stored: StoredTopic = { config, internal: false };
       await writeFileAtomic(this.#fileSystem, topic.dir, topicFileName, Buffer.from(JSON.stringify(stored, null, 2)));
     } catch (error) {
       await Promise.allSettled(added.map((partition) => partition.close()));
+      // Not added after all: the groups' start on them goes too (else the next start drops it).
+      if (added.length > 0) await this.#offsets.forgetPartitions((name, partition) => name === topic.name && partition >= count).catch(() => undefined);
       throw error;
     }
     topic.config = config;
     for (const partition of topic.partitions) partition.log.updateConfig(logConfig);
-    if (added.length > 0) await this.#startGroupsAtBeginning(topic.name, indexes);
     topic.partitions.push(...added);
     if (added.length > 0) {
       this.#queues.partitionsAdded(topic.name, topic.partitions);

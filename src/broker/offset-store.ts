@@ -216,15 +216,17 @@ export class OffsetStore {
   }
 
   /**
-   * Drops every offset committed on a topic `gone` names (deleted topics), from memory at once and
-   * from the log by deletion records, so that a topic created again under the name starts with
-   * none, also after a restart. Without the records, replay would bring the offsets back.
+   * Drops every offset committed on a partition `gone` names (of deleted topics, or past a topic's
+   * partition count), from memory at once and from the log by deletion records, so that a topic
+   * created again under the name (or given the partitions) starts with none, also after a
+   * restart. Without the records, replay would bring the offsets back.
    */
-  async forgetTopics(gone: (topic: string) => boolean): Promise<void> {
+  async forgetPartitions(gone: (topic: string, partition: number) => boolean): Promise<void> {
     const deleted: { key: Buffer; value: null }[] = [];
     for (const [groupId, offsets] of this.#groups) {
       for (const key of offsets.keys()) {
-        if (!gone(key.slice(0, key.indexOf('\u0000')))) continue;
+        const separator = key.indexOf('\u0000');
+        if (!gone(key.slice(0, separator), Number(key.slice(separator + 1)))) continue;
         offsets.delete(key);
         deleted.push({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
       }

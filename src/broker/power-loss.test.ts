@@ -135,3 +135,30 @@ test('a power loss in the middle of altering a topic leaves it as it was or as a
   }
   assert.ok(interrupted >= 20, `the crash came in the middle of the alteration ${interrupted} times`);
 });
+
+test('a group that committed on a topic starts the partitions added to it at their first message after a power loss at any step of the alteration', async () => {
+  let interrupted = 0;
+  for (let step = 1; step <= 40; step++) {
+    const disk = new CrashFileSystem({ seed: 200 + step });
+    const broker = await open(disk);
+    await broker.createTopic('orders', { partitions: 2 });
+    await broker.commitOffsets({ groupId: 'readers' }, [{ topic: 'orders', partition: 1, offset: 5n, metadata: null }]);
+    disk.crashAfter(step);
+    await broker.alterTopic('orders', { partitions: 4 }).catch(() => undefined);
+    if (disk.crashCount === 0) disk.crash(); // finished before the step came
+    else interrupted++;
+    await abandon(broker);
+
+    const reopened = await open(disk);
+    try {
+      const count = reopened.describeTopic('orders').partitions.length;
+      const committed = (await reopened.fetchOffsets('readers')).map(({ topic, partition, offset }) => `${topic}/${partition}@${offset}`).sort();
+      // The added partitions are the group's from their start, or (not added) it has no offsets on them.
+      const expected = count === 4 ? ['orders/1@5', 'orders/2@0', 'orders/3@0'] : ['orders/1@5'];
+      assert.deepEqual(committed, expected, `step ${step}: ${count} partitions`);
+    } finally {
+      await reopened.close();
+    }
+  }
+  assert.ok(interrupted >= 20, `the crash came in the middle of the alteration ${interrupted} times`);
+});
