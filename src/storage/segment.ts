@@ -7,10 +7,11 @@
  * segment's indexes are loaded from its files on first use, checked, rebuilt from the log if they
  * are missing or inconsistent, and held in the bounded IndexCache.
  */
+import { basename, dirname } from 'node:path';
 import { WeirError } from '../util/errors.js';
 import { crc32c } from '../format/crc32c.js';
 import type { FileSystem } from './file-system.js';
-import { readWholeFile } from './file-system.js';
+import { readWholeFile, writeFileAtomic } from './file-system.js';
 import type { HandlePool } from './handle-pool.js';
 import type { Evictable, IndexCache } from './index-cache.js';
 import { OffsetIndex } from './offset-index.js';
@@ -242,13 +243,12 @@ export class Segment implements Evictable {
   }
 }
 
+/**
+ * Replaces an index file through `<name>.tmp` and a rename, never in place: an index cut short
+ * in place (emptied, or a whole number of entries) would still pass the checks on load, and a
+ * time index that lost its last entry understates the segment's newest timestamp, so retention
+ * would delete the segment early. A leftover `.tmp` is removed at the next open.
+ */
 async function writeIndexFile(fileSystem: FileSystem, path: string, content: Buffer, sync: boolean): Promise<void> {
-  const handle = await fileSystem.open(path, 'create');
-  try {
-    await fileSystem.truncate(handle, 0);
-    if (content.length > 0) await fileSystem.write(handle, [content], 0);
-    if (sync) await fileSystem.fdatasync(handle);
-  } finally {
-    await fileSystem.close(handle);
-  }
+  await writeFileAtomic(fileSystem, dirname(path), basename(path), content, { sync });
 }
