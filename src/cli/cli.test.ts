@@ -32,6 +32,8 @@ describe('weir topic', () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^TOPIC\s+PARTITIONS/);
     assert.match(listed.stdout, /\norders\s+3\s+0\s+0\s+interval:50\s+3600000 ms/);
+    assert.doesNotMatch(listed.stdout, /__consumer_offsets/);
+    assert.match((await weir(['topic', 'list', '--internal'])).stdout, /\n__consumer_offsets\s+1\s/);
 
     const described = await weir(['topic', 'describe', 'orders', '--json']);
     assert.equal(described.code, 0, described.stderr);
@@ -43,6 +45,9 @@ describe('weir topic', () => {
     const table = await weir(['topic', 'describe', 'orders']);
     assert.match(table.stdout, /flush\s+interval:50/);
     assert.match(table.stdout, /timestamp-ahead-ms-max 3600000\n/);
+    const settingLines = table.stdout.split('\n\n')[0]!.split('\n');
+    const valueColumns = settingLines.map((line) => /^\S+ +/.exec(line)![0].length);
+    assert.deepEqual(new Set(valueColumns), new Set([valueColumns[0]]), `every setting's value starts in one column:\n${table.stdout}`);
     assert.match(table.stdout, /\n2\s+0\s+0\s+0\s+0\s+0/);
 
     const altered = await weir(['topic', 'alter', 'orders', '--partitions', '5', '--retention-ms', 'none']);
@@ -261,6 +266,8 @@ describe('weir errors', () => {
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message, args.join(' '));
     }
+    const topicHelp = await runCli(['topic', '--help']);
+    assert.match(topicHelp.stdout, /weir topic list \[--json\] \[--internal\]/, 'topic list --internal is in the help');
     const help = await runCli(['--help']);
     assert.equal(help.code, 0);
     for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));

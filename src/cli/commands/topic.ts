@@ -17,7 +17,9 @@ export const topicUsage = `weir topic create NAME [options]    create a topic (u
   --timestamp-ahead-ms-max MS  refuse batches dated further ahead of the broker's clock than this
                             (default 3600000; "none": accept any timestamp)
 weir topic alter NAME [options]     change a topic: the options above (--partitions only grows it)
-weir topic list [--json]            every topic with its partition count and configuration
+weir topic list [--json] [--internal]
+                                    every topic with its partition count and configuration
+                                    (--internal: Weir's own topics too, such as __consumer_offsets)
 weir topic describe NAME [--json]   configuration and per-partition offsets and sizes
 weir topic delete NAME              delete a topic and its data
   --server HOST:PORT        broker address (default: $WEIR_SERVER, else 127.0.0.1:7400)`;
@@ -153,16 +155,19 @@ async function describe(argv: string[]): Promise<number> {
       return 0;
     }
     const c = t.config;
+    const settings = labelledLines([
+      ['topic', `${t.name}${t.internal ? ' (internal)' : ''}`],
+      ['partitions', t.partitions.length],
+      ['flush', flushText(c)],
+      ['retention', retentionText(c)],
+      ['message-bytes-max', c.messageBytesMax],
+      ['segment-bytes-max', c.segmentBytesMax],
+      ['segment-age-ms-max', c.segmentAgeMsMax],
+      ['message-ttl-ms', c.messageTtlMs ?? 'none'],
+      ['timestamp-ahead-ms-max', c.timestampAheadMsMax ?? 'none'],
+    ]);
     const lines = [
-      `topic             ${t.name}${t.internal ? ' (internal)' : ''}`,
-      `partitions        ${t.partitions.length}`,
-      `flush             ${flushText(c)}`,
-      `retention         ${retentionText(c)}`,
-      `message-bytes-max ${c.messageBytesMax}`,
-      `segment-bytes-max ${c.segmentBytesMax}`,
-      `segment-age-ms-max ${c.segmentAgeMsMax}`,
-      `message-ttl-ms    ${c.messageTtlMs ?? 'none'}`,
-      `timestamp-ahead-ms-max ${c.timestampAheadMsMax ?? 'none'}`,
+      settings,
       '',
       formatTable(
         ['PARTITION', 'START', 'END', 'HIGH-WATERMARK', 'MESSAGES', 'BYTES'],
@@ -187,6 +192,12 @@ async function remove(argv: string[]): Promise<number> {
   } finally {
     await client.close();
   }
+}
+
+/** `label  value` lines with every value starting in the same column. */
+function labelledLines(pairs: readonly (readonly [string, string | number])[]): string {
+  const width = Math.max(...pairs.map(([label]) => label.length));
+  return pairs.map(([label, value]) => `${label.padEnd(width)} ${value}`).join('\n');
 }
 
 function messagesOf(t: TopicDescription): bigint {
