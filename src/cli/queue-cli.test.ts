@@ -255,6 +255,15 @@ describe('weir produce --delay-ms and --ttl-ms', () => {
 });
 
 describe('weir dead-letters', () => {
+  test('the dead-letter topic of a subscription that has dead-lettered nothing yet: the error says it appears with its first letter', async () => {
+    await ok(['subscription', 'create', 'calm', 'readers']);
+    for (const args of [['list', 'calm.readers.dlq'], ['replay', 'calm.readers.dlq', '--all']]) {
+      const result = await weir(['dead-letters', ...args]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^weir dead-letters: UNKNOWN_TOPIC: topic calm\.readers\.dlq does not exist \(a dead-letter topic is created when its first message is dead-lettered; /, args.join(' '));
+    }
+  });
+
   test('a message past --deliveries-max is listed with its reason and replayed', async () => {
     await ok(['subscription', 'create', 'mail', 'senders', '--deliveries-max', '1', '--ack-timeout-ms', '200']);
     await ok(['produce', 'mail', '--key', 'k1'], 'poison\n');

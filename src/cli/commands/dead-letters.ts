@@ -3,6 +3,7 @@
  * came from and why; and producing selected (or all) letters back to their original topics.
  */
 import type { DeadLetter } from '../../client/index.js';
+import { isWeirError, WeirError } from '../../util/errors.js';
 import { optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
@@ -47,7 +48,7 @@ async function list(argv: string[]): Promise<number> {
   const max = optionalIntegerOption('max', values.max, 1, deadLettersDefaults.listMaxLimit) ?? deadLettersDefaults.listMax;
   const client = await connectBroker(values.server);
   try {
-    const letters = await client.admin().listDeadLetters(topic!, { partition, offset: offset === undefined ? undefined : BigInt(offset), max });
+    const letters = await client.admin().listDeadLetters(topic!, { partition, offset: offset === undefined ? undefined : BigInt(offset), max }).catch(explainMissingTopic);
     if (values.json) {
       for (const letter of letters) process.stdout.write(`${toJson(jsonView(letter))}\n`);
       return 0;
@@ -110,12 +111,21 @@ async function replay(argv: string[]): Promise<number> {
   const select = values.all ? undefined : offsets.map(positionOption);
   const client = await connectBroker(values.server);
   try {
-    const { replayed } = await client.admin().replayDeadLetters(topic!, select);
+    const { replayed } = await client.admin().replayDeadLetters(topic!, select).catch(explainMissingTopic);
     process.stdout.write(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} from ${topic} to their original topics\n`);
     return 0;
   } finally {
     await client.close();
   }
+}
+
+/**
+ * A dead-letter topic appears with its first letter, so a missing one is often a subscription's
+ * that has dead-lettered nothing yet: the message says so, not only that the topic does not exist.
+ */
+function explainMissingTopic(error: unknown): never {
+  if (!isWeirError(error, 'UNKNOWN_TOPIC')) throw error;
+  throw new WeirError('UNKNOWN_TOPIC', `${error.message} (a dead-letter topic is created when its first message is dead-lettered; weir subscription describe TOPIC NAME names a subscription's dead-letter topic)`, { cause: error });
 }
 
 /** `P:O`, a partition and an offset of the dead-letter topic. */
