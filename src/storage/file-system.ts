@@ -181,14 +181,15 @@ export async function readWholeFile(fileSystem: FileSystem, path: string, bytesM
  * Replaces a small file atomically: write `name.tmp`, rename it over `name`. With `sync` (the
  * default) the content is fdatasync'ed before the rename and the directory fsync'ed after it, so a
  * crash leaves the old or the new content; without, a crash may also leave a torn or empty file
- * (callers that skip the syncs check the content themselves, e.g. by CRC).
+ * (callers that skip the syncs check the content themselves, e.g. by CRC). `syncDirectory: false`
+ * leaves the directory sync to a caller that renames several files in it and syncs it once.
  */
 export async function writeFileAtomic(
   fileSystem: FileSystem,
   dir: string,
   name: string,
   content: Buffer,
-  options: { sync: boolean } = { sync: true },
+  options: { sync: boolean; syncDirectory?: boolean } = { sync: true },
 ): Promise<void> {
   const temporary = `${dir}/${name}.tmp`;
   const handle = await fileSystem.open(temporary, 'create');
@@ -200,5 +201,5 @@ export async function writeFileAtomic(
     await fileSystem.close(handle);
   }
   await fileSystem.rename(temporary, `${dir}/${name}`);
-  if (options.sync) await fileSystem.fsyncDirectory(dir);
+  if (options.syncDirectory ?? options.sync) await fileSystem.fsyncDirectory(dir);
 }

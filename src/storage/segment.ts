@@ -141,12 +141,26 @@ export class Segment implements Evictable {
     const indexes = this.#indexes!;
     const offsetIndexBytes = indexes.offsetIndex.encode();
     const timeIndexBytes = indexes.timeIndex.encode();
-    await writeIndexFile(this.#context.fileSystem, this.offsetIndexPath, offsetIndexBytes, options.sync);
-    await writeIndexFile(this.#context.fileSystem, this.timeIndexPath, timeIndexBytes, options.sync);
+    await this.#writeIndexFiles(offsetIndexBytes, timeIndexBytes, options.sync);
     return {
       offsetIndex: { crc: crc32c(offsetIndexBytes), bytes: offsetIndexBytes.length },
       timeIndex: { crc: crc32c(timeIndexBytes), bytes: timeIndexBytes.length },
     };
+  }
+
+  /**
+   * Replaces both index files, each through `<name>.tmp` and a rename, never in place: an index
+   * cut short in place (emptied, or a whole number of entries) would still pass the checks on
+   * load, and a time index that lost its last entry understates the segment's newest timestamp,
+   * so retention would delete the segment early. With `sync`, one directory sync covers both
+   * renames. A leftover `.tmp` is removed at the next open.
+   */
+  async #writeIndexFiles(offsetIndexBytes: Buffer, timeIndexBytes: Buffer, sync: boolean): Promise<void> {
+    const fileSystem = this.#context.fileSystem;
+    const dir = dirname(this.offsetIndexPath);
+    await writeFileAtomic(fileSystem, dir, basename(this.offsetIndexPath), offsetIndexBytes, { sync, syncDirectory: false });
+    await writeFileAtomic(fileSystem, dir, basename(this.timeIndexPath), timeIndexBytes, { sync, syncDirectory: false });
+    if (sync) await fileSystem.fsyncDirectory(dir);
   }
 
   /** The segment's indexes, loading (or rebuilding) them for a sealed segment. */
@@ -232,23 +246,11 @@ export class Segment implements Evictable {
   }
 
   async #writeRebuilt(indexes: LoadedIndexes): Promise<void> {
-    const fileSystem = this.#context.fileSystem;
     try {
-      await writeIndexFile(fileSystem, this.offsetIndexPath, indexes.offsetIndex.encode(), true);
-      await writeIndexFile(fileSystem, this.timeIndexPath, indexes.timeIndex.encode(), true);
+      await this.#writeIndexFiles(indexes.offsetIndex.encode(), indexes.timeIndex.encode(), true);
     } catch (error) {
       // The rebuilt index serves from memory; failing to store it only costs another rebuild.
       this.#context.logger('warn', `could not store the rebuilt index of ${this.logPath}: ${(error as Error).message}`);
     }
   }
-}
-
-/**
- * Replaces an index file through `<name>.tmp` and a rename, never in place: an index cut short
- * in place (emptied, or a whole number of entries) would still pass the checks on load, and a
- * time index that lost its last entry understates the segment's newest timestamp, so retention
- * would delete the segment early. A leftover `.tmp` is removed at the next open.
- */
-async function writeIndexFile(fileSystem: FileSystem, path: string, content: Buffer, sync: boolean): Promise<void> {
-  await writeFileAtomic(fileSystem, dirname(path), basename(path), content, { sync });
 }
