@@ -10,8 +10,9 @@
  * the last snapshot, the store appends a snapshot of every committed offset — a record with no key
  * and the value `{"snapshot":"begin"}`, one record per offset, then `{"snapshot":"end"}` — and
  * drops the log segments below it. Replay takes a complete snapshot as the whole state (so offsets
- * deleted before it stay deleted) and ignores one a crash cut short. While a snapshot is written,
- * commits wait, so none lands inside it.
+ * deleted before it stay deleted) and ignores one a crash cut short; opening the store then writes a
+ * complete snapshot before anything else, so that no later record is read as part of the one cut
+ * short. While a snapshot is written, commits wait, so none lands inside it.
  */
 import { RecordBatchBuilder, decodeBatches } from '../format/record-batch.js';
 import type { Partition } from './partition.js';
@@ -86,6 +87,9 @@ export class OffsetStore {
     }
     // A snapshot that a crash cut short (no end marker) is ignored: the records before it stand.
     store.#bytesSinceSnapshot = log.sizeBytes;
+    // Records appended after it would be read as part of it at the next replay (and dropped with
+    // it): a complete snapshot goes first, whose begin marker ends the one cut short.
+    if (snapshot !== null) await store.compact();
     return store;
   }
 
