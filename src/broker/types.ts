@@ -409,9 +409,9 @@ export interface QueueReceipt {
   offset: bigint;
   deliveryCount: number;
   /**
-   * The subscription's lease epoch when the message was delivered (see QueueDelivery): a receipt
-   * from before a broker restart, or from a subscription since deleted and created again, is stale
-   * even where its delivery count matches a current lease.
+   * The lease epoch of the message's delivery (see QueueDelivery): a receipt from before a broker
+   * restart, from a subscription since deleted and created again, or of a delivery since released,
+   * is stale even where its delivery count matches a current lease.
    */
   leaseEpoch: number;
 }
@@ -432,8 +432,9 @@ export interface QueueDelivery {
   deliveryCount: number;
   /**
    * Drawn at random (1 to 2^32 - 1) each time the subscription is opened (every broker start) or
-   * created; settlements carry it back, so that one from an earlier epoch cannot settle a lease
-   * of this one (after a crash the delivery counts alone may repeat).
+   * created, and one step further for each release of the message since; settlements carry it
+   * back, so that one from an earlier epoch cannot settle a lease of this one (after a crash or a
+   * release the delivery counts alone may repeat).
    */
   leaseEpoch: number;
   /** How many records `records` holds. */

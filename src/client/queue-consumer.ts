@@ -96,8 +96,9 @@ export interface QueueMessage extends ConsumerMessage {
   deliveryCount: number;
   /**
    * The subscription's lease epoch at the delivery: drawn anew at each broker start and each
-   * creation of the subscription, so that a settlement of a delivery from before either fails
-   * with INVALID_RECEIPT instead of settling the message's newer delivery.
+   * creation of the subscription, and a step further for each release of the message, so that a
+   * settlement of a delivery from before any of them fails with INVALID_RECEIPT instead of
+   * settling the message's newer delivery.
    */
   leaseEpoch: number;
   /** Done: the message is not delivered again. */

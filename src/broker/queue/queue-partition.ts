@@ -50,6 +50,12 @@ export interface QueueEntry {
   deliveriesStored: number;
   /** The last delivery was given back unseen (release): the next one, at the same count, is no redelivery. */
   released: boolean;
+  /**
+   * Releases of this message since it entered the window: its leases carry the subscription's
+   * lease epoch advanced by this many steps, so that the receipt of a released lease (whose
+   * delivery count the next lease repeats) settles nothing.
+   */
+  releases: number;
   state: EntryState;
   /** When a scheduled entry becomes ready. */
   dueAtMs: number;
@@ -69,6 +75,7 @@ class WindowEntry implements QueueEntry {
   state: EntryState = 'ready';
   deliveriesStored = 0;
   released = false;
+  releases = 0;
   leaseDeadlineMs = 0;
   holder: object | null = null;
   leaseStamp = 0;
@@ -300,7 +307,11 @@ export class QueuePartition {
 
   // --- parking -------------------------------------------------------------------------------
 
-  /** A scheduled entry leaves the window (its bytes now count as parked). */
+  /**
+   * A scheduled entry leaves the window (its bytes now count as parked). Its `releases` may be
+   * forgotten: a scheduled message's last lease failed, so its count is the highest any of its
+   * receipts carries, and its next lease raises it past them all.
+   */
   park(entry: QueueEntry): void {
     this.entries.delete(entry.offset);
     this.entryBytes -= entry.bytes;

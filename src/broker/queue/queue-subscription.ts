@@ -70,8 +70,13 @@ export class QueueSubscription implements ConsumerOwner {
   readonly partitions: QueuePartition[];
   /** Dead-letter partition → next offset not yet known to hold a letter of this subscription. */
   readonly dlqPositions: Map<number, bigint>;
-  /** This opening's lease epoch (QueueDelivery.leaseEpoch). */
-  readonly leaseEpoch = randomInt(1, 2 ** 32);
+  /**
+   * This opening's lease epoch (QueueDelivery.leaseEpoch). A message released n times is leased
+   * in the epoch n steps after it (`leaseEpochAfter`).
+   */
+  readonly leaseEpoch = randomInt(1, leaseEpochsCount + 1);
+  /** The most releases of any one message in this opening: receipts from further epochs are from another opening. */
+  #releasesMax = 0;
   readonly #host: QueueHost;
   readonly #state: QueueStateLog;
   readonly #consumers = new Set<QueueConsumerSession>();
@@ -276,7 +281,7 @@ export class QueueSubscription implements ConsumerOwner {
 
   /**
    * Leased entries as deliveries: a run of entries of one stored batch with one delivery count
-   * becomes one delivery carrying their stored bytes (one slice when they are adjacent, as fresh
+   * and lease epoch becomes one delivery carrying their stored bytes (one slice when they are adjacent, as fresh
    * messages are).
    */
   #deliveries(entries: QueueEntry[]): QueueDelivery[] {
@@ -284,14 +289,14 @@ export class QueueSubscription implements ConsumerOwner {
     let i = 0;
     while (i < entries.length) {
       const first = entries[i]!;
-      const { batch, deliveryCount } = first;
+      const { batch, deliveryCount, releases } = first;
       let from = first.start;
       let to = first.end;
       let pieces: Buffer[] | null = null;
       let j = i + 1;
       for (; j < entries.length; j++) {
         const entry = entries[j]!;
-        if (entry.batch !== batch || entry.deliveryCount !== deliveryCount) break;
+        if (entry.batch !== batch || entry.deliveryCount !== deliveryCount || entry.releases !== releases) break;
         if (entry.start !== to) {
           (pieces ??= []).push(batch.section.subarray(from, to));
           from = entry.start;
@@ -305,7 +310,7 @@ export class QueueSubscription implements ConsumerOwner {
         baseOffset: batch.baseOffset,
         baseTimestampMs: batch.baseTimestamp,
         deliveryCount,
-        leaseEpoch: this.leaseEpoch,
+        leaseEpoch: leaseEpochAfter(this.leaseEpoch, releases),
         count: j - i,
         records: pieces === null ? last : Buffer.concat([...pieces, last]),
       });
@@ -543,13 +548,14 @@ export class QueueSubscription implements ConsumerOwner {
    */
   #ack(settlement: QueueSettlement, index: number, failures: QueueSettleFailure[]): void {
     const { partition, deliveryCount } = settlement.receipt;
+    const releases = this.#releasesOf(settlement.receipt);
     const entries = this.partitions[partition]?.entries;
     const first = Number(settlement.receipt.offset);
     const end = first + (settlement.count ?? 1);
     let runStart = first;
     for (let offset = first; offset < end; offset++) {
       const entry = entries?.get(offset);
-      if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
+      if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount || entry.releases !== releases) {
         if (offset > runStart) this.#state.settled(this.key, partition, runStart, offset - runStart);
         runStart = offset + 1;
         failures.push({ index, offset: BigInt(offset), error: this.#notLeased(partition, offset, deliveryCount) });
@@ -566,7 +572,7 @@ export class QueueSubscription implements ConsumerOwner {
     const { partition, offset, deliveryCount, leaseEpoch } = settlement.receipt;
     const count = settlement.count ?? 1;
     const name = `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name}`;
-    if (leaseEpoch !== this.leaseEpoch) {
+    if (leaseEpoch < 1 || leaseEpoch > leaseEpochsCount || this.#releasesOf(settlement.receipt) > this.#releasesMax) {
       return new WeirError('INVALID_RECEIPT', `${name} is from an earlier lease epoch: the broker restarted, or the subscription was created again, since it was delivered (the message is delivered again)`);
     }
     // No partition holds offsets from 2^53 up (as numbers they would round onto others), and no
@@ -576,10 +582,15 @@ export class QueueSubscription implements ConsumerOwner {
     return null;
   }
 
+  /** How many releases of its message preceded the lease a receipt names (checked against #releasesMax first). */
+  #releasesOf(receipt: QueueSettlement['receipt']): number {
+    return leaseEpochSteps(this.leaseEpoch, receipt.leaseEpoch);
+  }
+
   #notLeased(partition: number, offset: number, deliveryCount: number): WeirError {
     return new WeirError(
       'INVALID_RECEIPT',
-      `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name} is not a current lease: the message was settled, or its lease expired and it was delivered again`,
+      `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name} is not a current lease: the message was settled or released, or its lease expired and it was delivered again`,
     );
   }
 
@@ -587,7 +598,7 @@ export class QueueSubscription implements ConsumerOwner {
   #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): Promise<WeirError | null> | null {
     const { partition: index, deliveryCount } = settlement.receipt;
     const entry = this.partitions[index]?.entries.get(offset);
-    if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount) {
+    if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount || entry.releases !== this.#releasesOf(settlement.receipt)) {
       throw this.#notLeased(index, offset, deliveryCount);
     }
     switch (settlement.action) {
@@ -621,14 +632,20 @@ export class QueueSubscription implements ConsumerOwner {
    * count: the count goes back down, in the state log too, and the message is ready at once,
    * ahead of fresh ones (under key order it keeps its key, so its key's line keeps its order).
    * A last delivery stored ahead is forgotten (`deliveriesStored`), so the delivery that reaches
-   * deliveriesMax again is stored again before it goes out: a crash after it counts it.
+   * deliveriesMax again is stored again before it goes out: a crash after it counts it. The next
+   * lease repeats the released one's delivery count, so it is made in the next lease epoch
+   * (`releases`): the released receipt settles nothing. After a restart every receipt of the
+   * earlier opening is stale anyway, so releases need not be stored.
    */
   #release(entry: QueueEntry): void {
     assert.ok(entry.deliveryCount >= 1, 'a leased message has been delivered');
+    assert.ok(entry.releases < leaseEpochsCount - 1, 'a message is released fewer times than there are lease epochs');
     this.#unlease(entry);
     entry.deliveryCount--;
     entry.deliveriesStored = 0;
     entry.released = true;
+    entry.releases++;
+    if (entry.releases > this.#releasesMax) this.#releasesMax = entry.releases;
     this.#state.failed(this.key, entry.partition.index, entry.offset, entry.deliveryCount, 0);
     entry.state = 'ready';
     entry.partition.retry.push(entry);
@@ -945,6 +962,19 @@ interface LetterRetry {
   entry: QueueEntry;
   reason: string;
   attempt: number;
+}
+
+/** Lease epochs run from 1 to 2^32 - 1 (a uint32 on the wire; 0 is none). */
+export const leaseEpochsCount = 2 ** 32 - 1;
+
+/** The lease epoch `steps` after `epoch`, wrapping from 2^32 - 1 to 1. */
+export function leaseEpochAfter(epoch: number, steps: number): number {
+  return ((epoch - 1 + steps) % leaseEpochsCount) + 1;
+}
+
+/** How many steps `epoch` lies after `base` (both from 1 to 2^32 - 1). */
+export function leaseEpochSteps(base: number, epoch: number): number {
+  return (((epoch - base) % leaseEpochsCount) + leaseEpochsCount) % leaseEpochsCount;
 }
 
 /**

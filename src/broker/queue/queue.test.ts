@@ -9,7 +9,7 @@ import { CrashFileSystem } from '../../storage/testing/crash-file-system.js';
 import { Broker } from '../broker.js';
 import { queueHeaders, type QueueConsumer, type QueueDelivery, type QueueReceipt } from '../types.js';
 import { queueDeliveryMessages, windowReadAheadBytesMax } from './queue-partition.js';
-import { windowMessagesMax, windowRefillBelow } from './queue-subscription.js';
+import { leaseEpochAfter, leaseEpochSteps, leaseEpochsCount, windowMessagesMax, windowRefillBelow } from './queue-subscription.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -449,6 +449,55 @@ test('release: the delivery does not count and is no redelivery; the message is 
     await broker.settle('rel', 's', [{ action: 'ack', receipt: rest[0]!.receipt }]);
     const described = broker.describeSubscription('rel', 's');
     assert.deepEqual([described.ackedTotal, described.deadLettersTotal, described.backlogMessages], [3, 0, 0]);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('lease epochs step from 2^32 - 1 to 1, and the steps between two are counted across the wrap', () => {
+  for (const [base, steps] of [[1, 0], [7, 3], [leaseEpochsCount, 1], [leaseEpochsCount - 1, 5]] as const) {
+    const epoch = leaseEpochAfter(base, steps);
+    assert.ok(epoch >= 1 && epoch <= leaseEpochsCount, `${epoch} is an epoch`);
+    assert.equal(leaseEpochSteps(base, epoch), steps);
+  }
+  assert.equal(leaseEpochAfter(leaseEpochsCount, 1), 1);
+  assert.equal(leaseEpochSteps(5, 4), leaseEpochsCount - 1, 'an epoch before the base is far ahead of it');
+});
+
+test('a released receipt settles nothing: the message\'s next lease, at the same delivery count, is not its to settle; after a restart neither', async () => {
+  const dataDir = await tempDir();
+  let broker = await Broker.open({ dataDir });
+  try {
+    await broker.createSubscription('rel-receipt', 's', { ackTimeoutMs: 60_000 });
+    await produce(broker, 'rel-receipt', 0, values(1));
+    const first = await broker.openQueueConsumer({ topic: 'rel-receipt', subscription: 's' });
+    const [released] = await receive(first, 1);
+    assert.deepEqual(await broker.settle('rel-receipt', 's', [{ action: 'release', receipt: released!.receipt }]), []);
+    const second = await broker.openQueueConsumer({ topic: 'rel-receipt', subscription: 's' });
+    const [leased] = await receive(second, 1);
+    assert.equal(leased!.receipt.deliveryCount, released!.receipt.deliveryCount, 'a release does not count');
+    for (const action of ['ack', 'nack', 'release'] as const) {
+      const [stale] = await broker.settle('rel-receipt', 's', [{ action, receipt: released!.receipt }]);
+      assert.equal(stale?.error.code, 'INVALID_RECEIPT', `${action} with the released receipt`);
+      assert.match(stale!.error.message, /not a current lease/);
+    }
+    assert.equal(broker.describeSubscription('rel-receipt', 's').inFlight, 1, 'the second consumer keeps its lease');
+
+    // Released again and leased after a restart (the release replayed from the state log): both
+    // earlier receipts are stale, the newest settles.
+    assert.deepEqual(await broker.settle('rel-receipt', 's', [{ action: 'release', receipt: leased!.receipt }]), []);
+    await broker.close();
+    broker = await Broker.open({ dataDir });
+    const third = await broker.openQueueConsumer({ topic: 'rel-receipt', subscription: 's' });
+    const [current] = await receive(third, 1);
+    assert.equal(current!.receipt.deliveryCount, 1);
+    const stale = await broker.settle('rel-receipt', 's', [
+      { action: 'ack', receipt: released!.receipt },
+      { action: 'ack', receipt: leased!.receipt },
+    ]);
+    assert.deepEqual(stale.map((f) => f.error.code), ['INVALID_RECEIPT', 'INVALID_RECEIPT']);
+    assert.deepEqual(await broker.settle('rel-receipt', 's', [{ action: 'ack', receipt: current!.receipt }]), []);
+    assert.equal(broker.describeSubscription('rel-receipt', 's').backlogMessages, 0);
   } finally {
     await broker.close();
   }
