@@ -559,6 +559,32 @@ test('queueSettleQuiet settles and returns credits without an answer', async () 
   }
 });
 
+test('a settle action release on a version 1 connection is refused with UNSUPPORTED_VERSION naming it; nothing is settled and the connection goes on', async () => {
+  const connection = await open({ versionMax: 1 });
+  try {
+    assert.equal(connection.hello?.version, 1);
+    await connection.request('createTopic', { name: 'release-v1', config: {} as never });
+    await connection.request('produce', { topic: 'release-v1', partition: 0, acks: 'leader', batches: encodeBatch(records(2, 'r')) });
+    await connection.request('queueSubscribe', { consumerId: 1, topic: 'release-v1', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
+    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
+    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, ms: 0, reason: '' };
+    const settle = { topic: 'release-v1', subscription: 's', consumerId: 1, credits: 0 };
+    await assert.rejects(connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, action: 'ack' }, { ...receipt, action: 'release' }] }), (error) => {
+      assert.ok(isWeirError(error, 'UNSUPPORTED_VERSION'), String(error));
+      assert.match(error.message, /settlement 1: the settle action release \(tag 4\) needs native protocol version 2; this connection agreed on version 1/);
+      return true;
+    });
+    // Neither settlement took effect (the ack beside the release neither), and the consumer still receives.
+    const [next] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
+    assert.equal(next?.count, 1, 'deliveries to the consumer were not stopped: the second message comes');
+    assert.deepEqual(await connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, action: 'ack' }] }), [], 'the first message is still leased to it');
+    const described = JSON.parse((await connection.request('describeSubscription', { topic: 'release-v1', name: 's' })).json) as { ackedTotal: number; inFlight: number };
+    assert.deepEqual([described.ackedTotal, described.inFlight], [1, 1]);
+  } finally {
+    connection.close();
+  }
+});
+
 test('subscriptionsMax holds for pipelined subscribes too', async () => {
   await harness.broker.createTopic('many-subs', {});
   const socket = await rawSocket();

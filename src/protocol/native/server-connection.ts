@@ -44,6 +44,7 @@ import {
   helloResponse,
   protocolVersionMax,
   protocolVersionMin,
+  releaseVersionMin,
   type ApiName,
   type Delivery,
   type RequestOf,
@@ -253,6 +254,13 @@ export class ServerConnection implements SubscriptionOutput {
       case 'queueSettle':
       case 'queueSettleQuiet': {
         const settle = request as RequestOf<'queueSettle'>;
+        const refusal = this.#settleVersionRefusal(settle);
+        if (refusal !== null) {
+          // Nothing of the request is settled; a quiet one has no answer to carry the refusal.
+          if (name === 'queueSettle') this.#send(encodeErrorResponse(correlationId, refusal.code, refusal.message));
+          else this.#log('warn', `native connection ${this.#describe()}: queueSettleQuiet dropped: ${refusal.message}`);
+          return;
+        }
         const run = () => {
           // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
           if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
@@ -333,6 +341,21 @@ export class ServerConnection implements SubscriptionOutput {
         this.#maybeResumeReading();
         if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
       });
+  }
+
+  /**
+   * A settle action newer than the version this connection agreed on is refused, whole request
+   * and all: the client would not send it knowingly, so settling the rest could part its view
+   * from the broker's.
+   */
+  #settleVersionRefusal(settle: RequestOf<'queueSettle'>): WeirError | null {
+    if (this.#version >= releaseVersionMin) return null;
+    const index = settle.settlements.findIndex((s) => s.action === 'release');
+    if (index < 0) return null;
+    return new WeirError(
+      'UNSUPPORTED_VERSION',
+      `queueSettle request, settlement ${index}: the settle action release (tag 4) needs native protocol version ${releaseVersionMin}; this connection agreed on version ${this.#version}; nothing in the request was settled`,
+    );
   }
 
   /** The response frame, or an UNKNOWN error when the value does not encode (a bug, logged). */

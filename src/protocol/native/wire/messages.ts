@@ -34,7 +34,8 @@ import {
 
 /**
  * Protocol versions this code speaks. Version 1 is the first; version 2 adds the settle action
- * `release` (a version 1 server closes the connection on it, so clients send it only on version 2).
+ * `release` (a version 1 server closes the connection on it, so clients send it only on version 2;
+ * a server refuses it with UNSUPPORTED_VERSION on a connection that agreed on version 1).
  */
 export const protocolVersionMin = 1;
 export const protocolVersionMax = 2;
