@@ -4,6 +4,8 @@ import { startTestBroker, type TestBroker } from '../protocol/native/testing-bro
 import { settleDelayMsMax as brokerSettleDelayMsMax } from '../broker/queue/queue-config.js';
 import { connect, isWeirError, settleDelayMsMax } from './index.js';
 import { take } from './testing/take.js';
+import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
+import { frameKinds } from '../protocol/native/wire/frame.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -238,6 +240,56 @@ for (const mode of ['push', 'pull'] as const) {
     }
   });
 }
+
+test('a delivery that crosses the close of a consumer with an empty buffer goes back unseen: its delivery does not count', async () => {
+  const admin = await connect(harness.url);
+  // The consumer's connection runs through a proxy that holds the broker's bytes back from the
+  // first queue delivery after `holdNext` until the consumer sends its next request: the delivery
+  // crosses that request on the wire.
+  let holdNext = false;
+  let held: Buffer[] | null = null;
+  let onHeld: () => void = () => {};
+  const deliveryHeld = new Promise<void>((resolve) => (onHeld = resolve));
+  const proxy = await startTcpProxy(
+    harness.port,
+    (client) => framesOf((frame) => {
+      if (held === null && holdNext && frame[4] === frameKinds.queueDelivery) {
+        held = [];
+        onHeld();
+      }
+      if (held !== null) held.push(frame);
+      else client.write(frame);
+    }),
+    (client, upstream) => (chunk) => {
+      upstream.write(chunk);
+      if (held === null) return;
+      for (const frame of held) client.write(frame);
+      held = null;
+      holdNext = false;
+    },
+  );
+  const client = await connect(`weir://127.0.0.1:${proxy.port}`);
+  try {
+    await admin.admin().createTopic('crossing', { partitions: 1 });
+    await admin.admin().createSubscription('crossing', 's', { backoff: { kind: 'fixed', delayMs: 60_000 } });
+    const consumer = client.queueConsumer({ topic: 'crossing', subscription: 's', prefetch: 1 });
+    await admin.producer().send('crossing', { value: 'm0' });
+    const [first] = await take(consumer, 1);
+    await first!.ack(); // returns the consumer's one credit: the broker sends m1 as soon as it is there
+    holdNext = true;
+    await admin.producer().send('crossing', { value: 'm1' });
+    await deliveryHeld;
+    await consumer.close();
+    const described = await admin.admin().describeSubscription('crossing', 's');
+    assert.equal(described.consumers, 0);
+    assert.deepEqual(described.deliveryCounts, {}, 'm1 was given back unseen, not failed as delivered');
+    assert.deepEqual([described.backlogMessages, described.inFlight, described.scheduled], [1, 0, 0], 'ready at once, not after the backoff');
+  } finally {
+    await client.close();
+    await admin.close();
+    proxy.close();
+  }
+});
 
 /** Opens a push consumer of `topic`/s with `prefetch`, takes one message, settles it as `settle` says, and closes. */
 async function takeOneAndClose(url: string, topic: string, settle: 'ack' | 'hold', options: { versionMax?: number } = {}): Promise<number> {

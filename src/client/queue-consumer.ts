@@ -63,8 +63,9 @@ export const settleDelayMsMax = 7 * 24 * 3_600_000;
 /** How long close() waits for the answers to settlements already sent. */
 const closeSettleWaitMs = 5_000;
 /**
- * Release requests close() sends at most: the first gives back what is buffered and stops
- * deliveries to this consumer; the second, what the broker sent before the first reached it.
+ * Release requests close() sends at most: the first gives back what is buffered (a release of
+ * nothing when the buffer is empty) and stops deliveries to this consumer; the second, what the
+ * broker sent before the first reached it.
  */
 const closeReleaseRoundsMax = 2;
 
@@ -598,15 +599,16 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
    * Gives the buffered messages back with `release` (a broker before protocol version 2 does not
    * know it: there they count as before, failed when the consumer leaves). Each answer comes
    * after the deliveries the broker sent before the request; the first request stops deliveries
-   * to this consumer, so the messages that crossed it go back in a second one.
+   * to this consumer, so the messages that crossed it go back in a second one. The first is sent
+   * with an empty buffer too, as a release of nothing: a delivery may be on its way all the same.
    */
   async #releaseBuffered(active: { connection: Connection; consumerId: number }): Promise<void> {
     if ((active.connection.hello?.version ?? 0) < releaseVersionMin) return;
     for (let round = 0; round < closeReleaseRoundsMax; round++) {
       const messages = this.#buffer.slice(this.#bufferHead) as LeasedMessage[];
       this.#dropBuffered();
-      if (messages.length === 0) return;
-      const settlements = releaseRuns(messages);
+      if (messages.length === 0 && round > 0) return;
+      const settlements = messages.length === 0 ? [stopDeliveries] : releaseRuns(messages);
       const request = { topic: this.#options.topic, subscription: this.#options.subscription, consumerId: active.consumerId, credits: 0, settlements };
       // A failure (the connection lost) leaves them to the broker, as the unsubscribe does.
       await active.connection.request('queueSettle', request).catch(() => {});
@@ -614,6 +616,12 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     }
   }
 }
+
+/**
+ * A release of nothing (count 0): it only stops deliveries to the consumer. A broker from before
+ * it was allowed refuses the request with INVALID_REQUEST, after stopping them all the same.
+ */
+const stopDeliveries: QueueSettleRequest['settlements'][number] = { action: 'release', partition: 0, offset: 0n, count: 0, deliveryCount: 0, leaseEpoch: 0, ms: 0, reason: '' };
 
 /** `release` settlements for messages, a run of adjacent offsets with one delivery as one settlement. */
 function releaseRuns(messages: LeasedMessage[]): QueueSettleRequest['settlements'] {

@@ -235,7 +235,12 @@ export class QueueManager {
     let messages = 0;
     for (const settlement of settlements) {
       const count = settlement.count ?? 1;
-      if (!Number.isSafeInteger(count) || count < 1) throw new WeirError('INVALID_REQUEST', `settlement count ${count} is invalid: expected 1 or more`);
+      // A release of nothing is how a consumer with nothing to give back stops its deliveries (the
+      // front end does that for any release); it settles nothing.
+      const countMin = settlement.action === 'release' ? 0 : 1;
+      if (!Number.isSafeInteger(count) || count < countMin) {
+        throw new WeirError('INVALID_REQUEST', `settlement count ${count} is invalid: expected ${countMin} or more for ${settlement.action}`);
+      }
       messages += count;
     }
     if (messages > settlementsPerRequestMax) {

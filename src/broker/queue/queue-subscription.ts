@@ -505,6 +505,7 @@ export class QueueSubscription implements ConsumerOwner {
     const letters: { index: number; offset: number; outcome: Promise<WeirError | null> }[] = [];
     for (let index = 0; index < settlements.length; index++) {
       const settlement = settlements[index]!;
+      if (settlement.count === 0) continue; // a release of nothing (the manager allows no other)
       const refusal = this.#receiptRefusal(settlement);
       if (refusal !== null) {
         failures.push({ index, offset: settlement.receipt.offset, error: refusal });
