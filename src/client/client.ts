@@ -58,17 +58,6 @@ const clientOptionKeys = Object.keys({
   versionMax: true,
 } satisfies Record<keyof ClientOptions, true>);
 
-/** Every queue consumer option, once (an option added to QueueConsumerOptions fails to compile until listed here). */
-const queueConsumerOptionKeys = Object.keys({
-  topic: true,
-  subscription: true,
-  config: true,
-  mode: true,
-  prefetch: true,
-  ratePerSecond: true,
-  receiveWaitMs: true,
-} satisfies Record<keyof QueueConsumerOptions, true>);
-
 /** What happens to the connection, as a typed event stream. */
 export type ClientStatus =
   | { type: 'connected'; address: string; version: number }
@@ -289,7 +278,6 @@ export class Client {
 
   /** A consumer of a queue subscription (created with `config` when missing). */
   queueConsumer(options: QueueConsumerOptions): QueueConsumer {
-    checkKnownKeys(options, queueConsumerOptionKeys, { owner: 'queue consumer' });
     return this.#track(new QueueConsumer(this, options));
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { connect, isWeirError, type Client, type ConsumerOptions, type ProducerOptions, type QueueConsumerOptions } from './index.js';
+import { connect, isWeirError, QueueConsumer, type Client, type ConsumerOptions, type ProducerOptions, type QueueConsumerOptions } from './index.js';
 
 let harness: TestBroker;
 let client: Client;
@@ -97,10 +97,12 @@ test('a client, producer, consumer or queue consumer option that is not an optio
     () => client.consumer({ groupID: 'billing', topics: ['options-ok'] } as never),
     unknown('consumer', 'groupID', 'groupId, topics, partitions, from, mode, prefetchMessages, prefetchBytes, fetchWaitMs, fetchBytesMax, autoCommit, autoCommitIntervalMs, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, messagesPerSecondMax, metadataMaxAgeMs'),
   );
-  assert.throws(
+  for (const make of [
     () => client.queueConsumer({ topic: 'options-ok', subscription: 'workers', prefetchMessages: 10 } as never),
-    unknown('queue consumer', 'prefetchMessages', 'topic, subscription, config, mode, prefetch, ratePerSecond, receiveWaitMs'),
-  );
+    () => new QueueConsumer(client, { topic: 'options-ok', subscription: 'workers', prefetchMessages: 10 } as never), // the exported class, built directly
+  ]) {
+    assert.throws(make, unknown('queue consumer', 'prefetchMessages', 'topic, subscription, config, mode, prefetch, ratePerSecond, receiveWaitMs'));
+  }
   await assert.rejects(
     connect(harness.url, { requestTimeout: 1_000 } as never),
     unknown('client', 'requestTimeout', 'clientId, connectTimeoutMs, requestTimeoutMs, reconnectBackoffMsMin, reconnectBackoffMsMax, frameBytesMax, tls, versionMin, versionMax'),

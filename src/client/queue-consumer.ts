@@ -25,7 +25,7 @@ import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
 import type { ConsumerMessage } from './message.js';
-import { checkInteger, checkOneOf, checkString, uint32Max } from './options.js';
+import { checkInteger, checkKnownKeys, checkOneOf, checkString, uint32Max } from './options.js';
 
 export type RedeliveryBackoff =
   | { kind: 'fixed'; delayMs: number }
@@ -117,6 +117,17 @@ export interface QueueMessage extends ConsumerMessage {
    */
   extend(ms: number): Promise<void>;
 }
+
+/** Every queue consumer option, once (an option added to QueueConsumerOptions fails to compile until listed here). */
+const queueConsumerOptionKeys = Object.keys({
+  topic: true,
+  subscription: true,
+  config: true,
+  mode: true,
+  prefetch: true,
+  ratePerSecond: true,
+  receiveWaitMs: true,
+} satisfies Record<keyof QueueConsumerOptions, true>);
 
 type ResolvedOptions = QueueConsumerOptions & Omit<typeof queueConsumerDefaults, 'mode'> & { mode: 'push' | 'pull'; prefetch: number; receiveWaitMs: number };
 
@@ -248,6 +259,8 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
   #epoch = 0;
 
   constructor(client: Client, options: QueueConsumerOptions) {
+    // Here rather than in client.queueConsumer(): the class is exported, and may be built directly.
+    checkKnownKeys(options, queueConsumerOptionKeys, { owner: 'queue consumer' });
     this.#client = client;
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.#options = { ...queueConsumerDefaults, ...defined } as ResolvedOptions;
