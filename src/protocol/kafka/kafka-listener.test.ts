@@ -455,6 +455,26 @@ test('group errors in Kafka terms: no common protocol, bad session timeout, unkn
   }
 });
 
+test('JoinGroup with an empty protocol type gets INCONSISTENT_GROUP_PROTOCOL, as in Kafka, and makes no group', { timeout: 10_000 }, async () => {
+  const client = await RawClient.open(stack.port);
+  try {
+    const joined = await client.call(m.joinGroup, 5, {
+      groupId: 'untyped-group',
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      memberId: '',
+      protocolType: '',
+      protocols: [{ name: 'range', metadata: Buffer.from('meta') }],
+    });
+    assert.equal(joined.errorCode, kafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal(joined.generationId, -1);
+    const listed = await client.call(m.listGroups, 2, {});
+    assert.ok(!listed.groups.some((group) => group.groupId === 'untyped-group'), JSON.stringify(listed.groups));
+  } finally {
+    client.close();
+  }
+});
+
 test('ListOffsets naming a topic-partition twice gets INVALID_REQUEST for each of those entries; the others are answered', { timeout: 10_000 }, async () => {
   await stack.broker.createTopic('listed-twice', { partitions: 2 });
   await stack.broker.produce({ topic: 'listed-twice', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });

@@ -22,6 +22,9 @@ export function groupErrorCode(context: HandlerContext, error: unknown): number 
 }
 
 export async function handleJoinGroup(context: HandlerContext, body: RequestOf<typeof m.joinGroup>): Promise<ResponseInput<typeof m.joinGroup>> {
+  // As Kafka: a member must name its protocol type. A group made with an empty one would also be
+  // listed as one known only by its offsets (ListGroups gives those an empty protocol type).
+  if (body.protocolType === '') return { errorCode: kafkaErrors.INCONSISTENT_GROUP_PROTOCOL, generationId: -1, memberId: body.memberId };
   try {
     const result = await context.broker.joinGroup({
       groupId: body.groupId,
