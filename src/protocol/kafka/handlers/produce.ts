@@ -63,10 +63,12 @@ async function producePartition(
   request: { topic: string; index: number; records: Buffer | null; acks: Acks },
 ): Promise<PartitionAnswer> {
   const { index, records } = request;
-  if (records === null || records.length <= batchOffsets.magic) {
-    return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
+  // As Kafka checks Produce v3+ before anything else: no batch at all, or a first batch that is not
+  // RecordBatch v2, is INVALID_RECORD (which clients do not retry); a damaged v2 batch is left to
+  // the broker's validation (CORRUPT_MESSAGE).
+  if (records === null || records.length <= batchOffsets.magic || records[batchOffsets.magic] !== batchMagic) {
+    return { index, errorCode: kafkaErrors.INVALID_RECORD, baseOffset: -1n };
   }
-  if (records[batchOffsets.magic] !== batchMagic) return { index, errorCode: kafkaErrors.CORRUPT_MESSAGE, baseOffset: -1n };
   if (context.header.apiVersion < zstdProduceMin && usesZstd(records)) {
     return { index, errorCode: kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE, baseOffset: -1n };
   }
