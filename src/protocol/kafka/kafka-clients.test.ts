@@ -442,6 +442,20 @@ test('a kafkajs transactional producer fails at once with TRANSACTIONAL_ID_AUTHO
   }
 });
 
+test('a kcat transactional producer fails at once with a fatal TRANSACTIONAL_ID_AUTHORIZATION_FAILED and stores nothing', { timeout: 30_000 }, async (t) => {
+  if (!haveKcat) return t.skip('kcat is not installed');
+  const topic = 'kcat-transactional';
+  await stack.broker.createTopic(topic);
+  // A retried refusal would run until init_transactions() gives up at transaction.timeout.ms.
+  const started = Date.now();
+  const produced = await runKcat([...kcatBroker(), '-P', '-t', topic, '-X', 'transactional.id=tx-kcat', '-X', 'transaction.timeout.ms=20000'], { input: 'never\n' });
+  const elapsedMs = Date.now() - started;
+  assert.notEqual(produced.code, 0);
+  assert.match(produced.stderr, /init_transactions\(\).*Transactional Id authorization failed/);
+  assert.ok(elapsedMs < 10_000, `failed after ${elapsedMs} ms`);
+  assert.equal(stack.broker.describeTopic(topic).partitions[0]!.offsetEnd, 0n);
+});
+
 test('kcat starts from a timestamp (ListOffsets by time)', { timeout: 30_000 }, async (t) => {
   if (!haveKcat) return t.skip('kcat is not installed');
   const topic = 'by-time';
