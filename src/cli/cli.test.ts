@@ -273,6 +273,17 @@ describe('weir errors', () => {
     for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));
   });
 
+  test('weir alone prints the commands on stdout and exits 2; an unknown command prints them on stderr, also 2', async () => {
+    const alone = await runCli([]);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stdout, /^weir <command> \[options\]\n\nCommands:\n  start /);
+    assert.equal(alone.stderr, '');
+    const unknown = await runCli(['nonsense']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stdout, '');
+    assert.match(unknown.stderr, /^weir: unknown command "nonsense"\n\nweir <command> \[options\]/);
+  });
+
   test('an empty WEIR_SERVER counts as unset: the default address, not a usage error', async () => {
     const result = await runCli(['topic', 'list'], { env: { ...process.env, WEIR_SERVER: '' } });
     assert.notEqual(result.code, 2, result.stderr);
