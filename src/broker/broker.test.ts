@@ -7,6 +7,7 @@ import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
 import { logConfigDefaults } from '../storage/config.js';
 import { PartitionLog } from '../storage/partition-log.js';
+import { nodeFileSystem, type FileSystem } from '../storage/file-system.js';
 import { CrashFileSystem } from '../storage/testing/crash-file-system.js';
 import { Broker } from './broker.js';
 
@@ -539,3 +540,51 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+test('close waits for an alteration adding partitions under way; one queued behind it is refused', async () => {
+  const dataDir = await tempDir();
+  /** The alteration stops before it stores topic.json, its new partitions open, until released. */
+  const gate = { armed: false, reached: () => {}, release: () => {} };
+  const reached = new Promise<void>((resolve) => (gate.reached = resolve));
+  const released = new Promise<void>((resolve) => (gate.release = resolve));
+  const fileSystem: FileSystem = {
+    ...nodeFileSystem,
+    async rename(from, to) {
+      if (gate.armed && to.endsWith(join('orders', 'topic.json'))) {
+        gate.reached();
+        await released;
+      }
+      return nodeFileSystem.rename(from, to);
+    },
+  };
+  const logged: string[] = [];
+  const logger = (level: string, message: string): void => {
+    logged.push(`${level} ${message}`);
+    if (message.startsWith('closing: waiting for')) gate.release(); // close waits: the alteration may finish
+  };
+  const broker = await Broker.open({ dataDir, fileSystem, logger });
+  await broker.createTopic('orders', { partitions: 1 });
+  const events: string[] = [];
+  gate.armed = true;
+  const altering = broker.alterTopic('orders', { partitions: 3 }).then((topic) => {
+    events.push('altered');
+    return topic;
+  });
+  await reached;
+  const queued = broker.alterTopic('orders', { partitions: 4 }).catch((error: unknown) => error);
+  // A close that does not wait ends with the alteration still held.
+  await broker.close().then(() => {
+    events.push('closed');
+    gate.release();
+  });
+  assert.equal((await altering).partitions.length, 3);
+  assert.deepEqual(events, ['altered', 'closed'], 'close waited for the alteration');
+  assert.ok(isWeirError(await queued, 'SHUTTING_DOWN'), 'an alteration queued behind it is refused');
+  assert.ok(logged.includes('info closing: waiting for 1 topic alteration under way (at most 10000 ms)'), logged.join('\n'));
+  const reopened = await Broker.open({ dataDir });
+  try {
+    assert.equal(reopened.describeTopic('orders').partitions.length, 3);
+  } finally {
+    await reopened.close();
+  }
+});

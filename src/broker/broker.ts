@@ -112,6 +112,8 @@ const producerIdBlockSize = 1000n;
 /** Largest `topic.json` and `broker.json` read. */
 const metadataFileBytesMax = 1024 * 1024;
 const topicFileName = 'topic.json';
+/** How long a close waits for the topic alterations under way before it closes the partitions. */
+const closeAlterationWaitMsMax = 10_000;
 const brokerFileName = 'broker.json';
 const clusterIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -150,6 +152,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   readonly #lettersIssued = new Map<string, Promise<void>>();
   /** Topics whose files are being removed: a new topic of the same name waits for that. */
   readonly #deleting = new Map<string, Promise<void>>();
+  /** Topic alterations under way or queued (each settles, never rejects): close waits for them. */
+  readonly #alterations = new Set<Promise<unknown>>();
   readonly #groups: GroupCoordinator;
   #offsets!: OffsetStore;
   #queues!: QueueManager;
@@ -543,7 +547,10 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${name} is internal to Weir and cannot be altered`);
     if (options.validateOnly) return { ...this.#describe(topic), config: this.#alteredConfig(topic, changes).config };
     const alteration = topic.altering.then(() => this.#alterTopic(topic, changes));
-    topic.altering = alteration.catch(() => undefined);
+    const settled = alteration.catch(() => undefined);
+    topic.altering = settled;
+    this.#alterations.add(settled);
+    void settled.then(() => this.#alterations.delete(settled));
     return this.#describe(await alteration);
   }
 
@@ -554,6 +561,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
    * group offsets on them). The partitions' logs take the new configuration only once it is stored.
    */
   async #alterTopic(topic: Topic, changes: Partial<TopicConfig>): Promise<Topic> {
+    this.#checkOpen(); // queued behind an alteration that a close waited for
     if (this.#topics.get(topic.name) !== topic) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic.name} does not exist`); // deleted meanwhile
     const { config, logConfig } = this.#alteredConfig(topic, changes);
     const count = topic.partitions.length;
@@ -979,11 +987,15 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
   }
 
-  /** Stops accepting requests, wakes parked fetches, flushes and closes every partition. */
+  /**
+   * Stops accepting requests, waits for the topic alterations under way (at most
+   * `closeAlterationWaitMsMax`), wakes parked fetches, flushes and closes every partition.
+   */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     for (const timer of this.#timers) clearInterval(timer);
+    await this.#finishAlterations();
     this.#groups.close();
     await this.#queues?.close();
     await Promise.allSettled([...this.#creating.values(), ...this.#deleting.values()]);
@@ -992,6 +1004,23 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       if (result.status === 'rejected') this.#options.logger('error', `closing a partition failed: ${String(result.reason)}`);
     }
     await this.#lock?.release();
+  }
+
+  /**
+   * An alteration adding partitions opens them before it stores `topic.json` and takes them into
+   * the topic only after: closed halfway, its partitions would stay open and the topic half
+   * altered in memory. Alterations queued behind it refuse (SHUTTING_DOWN); one that outlasts the
+   * bound is left to fail on the closed partitions (the stored topic is as before or as altered).
+   */
+  async #finishAlterations(): Promise<void> {
+    const count = this.#alterations.size;
+    if (count === 0) return;
+    this.#options.logger('info', `closing: waiting for ${count} topic alteration${count === 1 ? '' : 's'} under way (at most ${closeAlterationWaitMsMax} ms)`);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), closeAlterationWaitMsMax)));
+    const finished = Promise.allSettled(this.#alterations).then(() => false);
+    if (await Promise.race([finished, expired])) this.#options.logger('warn', `closing: topic alterations still under way after ${closeAlterationWaitMsMax} ms; closing anyway`);
+    clearTimeout(timer);
   }
 }
 
