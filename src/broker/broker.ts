@@ -872,6 +872,14 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return refusals;
   }
 
+  async commitOffsetsIfUnchanged(groupId: string, offsets: (OffsetCommitEntry & { previous: bigint })[]): Promise<boolean> {
+    this.#checkOpen();
+    this.#groups.checkCommit({ groupId });
+    for (const entry of offsets) this.#checkCommitEntry(entry);
+    const entries = offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata }));
+    return this.#offsets.commit(groupId, entries, { unchangedFrom: offsets.map((entry) => entry.previous) });
+  }
+
   /** A committed offset names an existing partition; a negative one means "no position" (as Kafka clients commit -1 or -2). */
   #checkCommitEntry(entry: OffsetCommitEntry): void {
     this.#partition(this.#existingTopic(entry.topic), entry.partition);

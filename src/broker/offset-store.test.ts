@@ -61,3 +61,24 @@ test('a power loss at any step of a compaction of committed offsets loses no ack
   }
   assert.ok(cutShort >= 10, `the crash came in the middle of the compaction ${cutShort} times`);
 });
+
+test('a conditional commit compares with the newest commit appended, also one still being written, and a deletion', async () => {
+  const { partition, store } = await open(new CrashFileSystem({ seed: 7 }));
+  try {
+    const entry = (offset: bigint) => [{ topic: 'orders', partition: 0, offset, metadata: null }];
+    const writing = store.commit('readers', entry(5n)); // not yet durable nor applied
+    assert.deepEqual(offsetsOf(store), []);
+    assert.equal(await store.commit('readers', entry(9n), { unchangedFrom: [-1n] }), false, 'the commit being written moved it');
+    assert.equal(await writing, true);
+    assert.deepEqual(offsetsOf(store), ['orders/0@5']);
+    assert.equal(await store.commit('readers', entry(9n), { unchangedFrom: [5n] }), true);
+    assert.deepEqual(offsetsOf(store), ['orders/0@9']);
+
+    const deleting = store.deleteGroup('readers');
+    assert.equal(await store.commit('readers', entry(11n), { unchangedFrom: [9n] }), false, 'the deletion being written moved it');
+    await deleting;
+    assert.deepEqual(offsetsOf(store), []);
+  } finally {
+    await partition.close();
+  }
+});

@@ -14,6 +14,7 @@
  * complete snapshot before anything else, so that no later record is read as part of the one cut
  * short. While a snapshot is written, commits wait, so none lands inside it.
  */
+import assert from 'node:assert/strict';
 import { RecordBatchBuilder, decodeBatches } from '../format/record-batch.js';
 import type { Partition } from './partition.js';
 import type { CommittedOffset, OffsetCommitEntry } from './types.js';
@@ -50,6 +51,12 @@ export class OffsetStore {
   readonly #logger: NonNullable<OffsetStoreOptions['logger']>;
   /** Commits and deletions appended and not yet applied. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /**
+   * Per key, the commit or deletion (offset -1) appended newest and not yet applied: what a
+   * conditional commit (`commit`'s `unchangedFrom`) compares with, so that it also sees a commit
+   * still being written.
+   */
+  readonly #pending = new Map<string, { offset: bigint }>();
   /** Set while a snapshot is written: appends wait for it. */
   #gate: Promise<void> | null = null;
   #bytesSinceSnapshot = 0;
@@ -97,36 +104,63 @@ export class OffsetStore {
     return [...this.#groups.keys()];
   }
 
-  async commit(groupId: string, entries: OffsetCommitEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Commits `entries`. With `unchangedFrom` (one offset per entry, -1 for none), only if each
+   * entry's partition still has that committed offset, counting commits still being written:
+   * false, committing nothing, when one has moved (an offset reset came first).
+   */
+  async commit(groupId: string, entries: OffsetCommitEntry[], options: { unchangedFrom?: bigint[] } = {}): Promise<boolean> {
+    const { unchangedFrom } = options;
+    assert(unchangedFrom === undefined || unchangedFrom.length === entries.length, 'one expected offset per entry');
+    if (entries.length === 0) return true;
     const builder = new RecordBatchBuilder();
     const records = entries.map((entry) => ({
       key: keyOf(groupId, entry.topic, entry.partition),
       value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })),
+      offset: entry.offset,
     }));
     for (const { key, value } of records) builder.add({ key: Buffer.from(key), value });
+    const unchanged = unchangedFrom === undefined ? undefined : () => records.every(({ key }, i) => this.#latest(key) === unchangedFrom[i]);
     // Applied after the append is durable: a reader never sees an offset a crash could take back.
-    await this.#append(builder.build(), () => {
+    const appended = await this.#append(builder.build(), () => {
       for (const { key, value } of records) applyTo(this.#groups, key, value);
-    });
-    this.#maybeCompact();
+    }, { pending: records, unchanged });
+    if (appended) this.#maybeCompact();
+    return appended;
+  }
+
+  /** The offset of `key` once every append made so far is applied; -1 for none. */
+  #latest(key: string): bigint {
+    const pending = this.#pending.get(key);
+    if (pending !== undefined) return pending.offset;
+    const separator = key.indexOf('\u0000');
+    return this.#groups.get(key.slice(0, separator))?.get(key.slice(separator + 1))?.offset ?? -1n;
   }
 
   async deleteGroup(groupId: string): Promise<void> {
     const offsets = this.#groups.get(groupId);
     if (offsets === undefined || offsets.size === 0) return;
     const builder = new RecordBatchBuilder();
-    for (const key of offsets.keys()) builder.add({ key: Buffer.from(`${groupId}\u0000${key}`), value: null });
-    await this.#append(builder.build(), () => this.#groups.delete(groupId));
+    const keys = [...offsets.keys()].map((key) => `${groupId}\u0000${key}`);
+    for (const key of keys) builder.add({ key: Buffer.from(key), value: null });
+    await this.#append(builder.build(), () => this.#groups.delete(groupId), { pending: keys.map((key) => ({ key, offset: -1n })) });
     this.#maybeCompact();
   }
 
   /**
    * Appends a commit or deletion; `applied` runs once it is durable (appends resolve in log order,
-   * so two commits of one offset apply in the order they were stored).
+   * so two commits of one offset apply in the order they were stored). `pending` names the keys
+   * and offsets it writes, `#latest` until applied. `unchanged` is checked in the synchronous
+   * section that appends: false appends nothing (and returns false).
    */
-  async #append(batch: Buffer, applied: () => void): Promise<void> {
+  async #append(batch: Buffer, applied: () => void, options: { pending?: { key: string; offset: bigint }[]; unchanged?: () => boolean } = {}): Promise<boolean> {
     while (this.#gate !== null) await this.#gate;
+    if (options.unchanged !== undefined && !options.unchanged()) return false;
+    const marks = (options.pending ?? []).map(({ key, offset }) => {
+      const mark = { offset };
+      this.#pending.set(key, mark);
+      return { key, mark };
+    });
     this.#bytesSinceSnapshot += batch.length;
     const appending = this.#partition.append(batch).then(applied);
     this.#inFlight.add(appending);
@@ -134,7 +168,10 @@ export class OffsetStore {
       await appending;
     } finally {
       this.#inFlight.delete(appending);
+      // A later append of the key keeps its own mark.
+      for (const { key, mark } of marks) if (this.#pending.get(key) === mark) this.#pending.delete(key);
     }
+    return true;
   }
 
   #maybeCompact(): void {

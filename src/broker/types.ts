@@ -303,6 +303,12 @@ export interface BrokerApi extends QueueBrokerApi {
    * (ILLEGAL_GENERATION, UNKNOWN_MEMBER, ...) still throws for all of them.
    */
   commitOffsetsEach(ref: GroupMemberRef | { groupId: string }, offsets: OffsetCommitEntry[]): Promise<(WeirError | null)[]>;
+  /**
+   * As commitOffsets from outside any membership, but only if each entry's partition still has the
+   * committed offset `previous` (-1: none), commits still being written included: false, storing
+   * nothing, when one has moved meanwhile (an offset reset). HTTP group reads commit so.
+   */
+  commitOffsetsIfUnchanged(groupId: string, offsets: (OffsetCommitEntry & { previous: bigint })[]): Promise<boolean>;
   fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffset[]>;
   listGroups(): { groupId: string; protocolType: string; state: GroupStateName }[];
   describeGroup(groupId: string): GroupDescription;

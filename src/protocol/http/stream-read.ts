@@ -137,8 +137,10 @@ export type GroupStart = 'earliest' | 'latest';
  * reads of one group and topic in this process take turns, so concurrent HTTP clients of a group
  * share its messages without duplicates. A turn never waits for data: a read that finds nothing
  * gives the turn up and waits for data outside it, then takes a turn again; so each read answers
- * within its own waitMs, however long the others wait. A group with live (native or Kafka)
- * members refuses these reads: 409 GROUP_NOT_EMPTY.
+ * within its own waitMs, however long the others wait. A read commits only if the committed
+ * offsets it started from are still the group's (commits still being written included): an offset
+ * reset made while it read wins, and the read starts again from where the reset put the group. A
+ * group with live (native or Kafka) members refuses these reads: 409 GROUP_NOT_EMPTY.
  */
 export class GroupReaders {
   readonly #broker: BrokerApi;
@@ -162,7 +164,8 @@ export class GroupReaders {
     // The wait counts from the request, not from its turn.
     const deadlineMs = Date.now() + read.waitMs;
     for (;;) {
-      const { messages, positions } = await this.#inTurn(`${group}\u0000${topic}`, () => this.#readOnce(group, topic, { ...read, waitMs: 0 }, signal));
+      const { messages, positions, moved } = await this.#inTurn(`${group}\u0000${topic}`, () => this.#readOnce(group, topic, { ...read, waitMs: 0 }, signal));
+      if (moved && !signal.aborted) continue; // an offset reset came first: read from where it put the group
       const leftMs = deadlineMs - Date.now();
       if (messages.length > 0 || leftMs <= 0 || signal.aborted) return messages;
       await this.#waitForData(topic, positions, leftMs, signal);
@@ -186,14 +189,26 @@ export class GroupReaders {
     await this.#broker.fetch({ partitions, waitMs, bytesMaxTotal: 1 }, signal);
   }
 
-  async #readOnce(group: string, topic: string, read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number }, signal: AbortSignal): Promise<{ messages: MessageJson[]; positions: Map<number, bigint> }> {
+  /**
+   * Reads from the group's committed offsets and commits past what it read, unless an offset reset
+   * (or any other commit) moved one of them meanwhile: then it returns no messages and `moved`.
+   */
+  async #readOnce(
+    group: string,
+    topic: string,
+    read: { start: GroupStart; encoding: Encoding; max: number; waitMs: number },
+    signal: AbortSignal,
+  ): Promise<{ messages: MessageJson[]; positions: Map<number, bigint>; moved: boolean }> {
     const description = this.#broker.describeTopic(topic);
     const wanted = description.partitions.map((p) => ({ topic, partition: p.partition }));
     const committed = await this.#broker.fetchOffsets(group, wanted);
     const positions = new Map<number, bigint>();
+    /** The committed offset each position came from (-1: none). */
+    const previous = new Map<number, bigint>();
     const fresh = new Set<number>();
     for (const state of description.partitions) {
       const entry = committed.find((c) => c.partition === state.partition && c.topic === topic);
+      previous.set(state.partition, entry?.offset ?? -1n);
       if (entry !== undefined && entry.offset >= 0n) {
         positions.set(state.partition, entry.offset);
       } else {
@@ -203,12 +218,12 @@ export class GroupReaders {
     }
     const before = new Map(positions);
     const messages = await readPositions(this.#broker, topic, positions, read, signal);
-    const commits: OffsetCommitEntry[] = [];
+    const commits: (OffsetCommitEntry & { previous: bigint })[] = [];
     for (const [partition, offset] of positions) {
-      if (offset !== before.get(partition) || fresh.has(partition)) commits.push({ topic, partition, offset, metadata: null });
+      if (offset !== before.get(partition) || fresh.has(partition)) commits.push({ topic, partition, offset, metadata: null, previous: previous.get(partition)! });
     }
-    if (commits.length > 0) await this.#commit(group, commits);
-    return { messages, positions };
+    const moved = commits.length > 0 && !(await this.#commit(group, commits));
+    return { messages: moved ? [] : messages, positions, moved };
   }
 
   /** The check the broker makes on a commit from outside the group, made before anything is read. */
@@ -223,9 +238,10 @@ export class GroupReaders {
     if (description.members.length > 0 && description.state !== 'Empty') throw hasMembers(group);
   }
 
-  async #commit(group: string, commits: OffsetCommitEntry[]): Promise<void> {
+  /** Commits `commits` if no committed offset moved from `previous`; false when one did. */
+  async #commit(group: string, commits: (OffsetCommitEntry & { previous: bigint })[]): Promise<boolean> {
     try {
-      await this.#broker.commitOffsets({ groupId: group }, commits);
+      return await this.#broker.commitOffsetsIfUnchanged(group, commits);
     } catch (error) {
       if (isWeirError(error, 'UNKNOWN_MEMBER')) throw hasMembers(group);
       throw asWeirError(error);
