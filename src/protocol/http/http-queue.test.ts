@@ -96,6 +96,47 @@ describe('HTTP queue subscriptions', () => {
     assert.equal(description.body.ackedTotal, 3);
   });
 
+  test('release: delivered again at once with its delivery count not raised (a nack raises it), the released receipt is stale', async () => {
+    await http.call('POST', '/v1/topics', { name: 'given-back' });
+    // A backoff no test waits out: only a release comes back at once.
+    await http.call('PUT', '/v1/topics/given-back/subscriptions/w', { backoff: { kind: 'fixed', delayMs: 600_000 } });
+    await produce('given-back', ['kept', 'failed']);
+    const first = await receiveAll('given-back', 'w', 2);
+    assert.deepEqual(first.map((m) => [m.value, m.deliveryCount]), [['kept', 1], ['failed', 1]]);
+    const [kept, failed] = first;
+    const released = await http.call('POST', '/v1/topics/given-back/subscriptions/w/release', { receipts: [kept.receipt] });
+    assert.equal(released.status, 200, JSON.stringify(released.body));
+    assert.deepEqual(released.body.results, [null]);
+    const nacked = await http.call('POST', '/v1/topics/given-back/subscriptions/w/nack', { receipts: [failed.receipt], delayMs: 0 });
+    assert.deepEqual(nacked.body.results, [null]);
+    const again = await receiveAll('given-back', 'w', 2);
+    assert.deepEqual(again.map((m) => [m.value, m.deliveryCount]).sort(), [['failed', 2], ['kept', 1]]);
+    const keptAgain = again.find((m) => m.value === 'kept');
+    assert.notEqual(keptAgain.receipt, kept.receipt, 'the next delivery has a receipt of its own');
+
+    for (const action of ['ack', 'release']) {
+      const stale = await http.call('POST', `/v1/topics/given-back/subscriptions/w/${action}`, { receipts: [kept.receipt] });
+      assert.equal(stale.status, 200, action);
+      assert.equal(stale.body.results[0].code, 'INVALID_RECEIPT', action);
+    }
+    // Refusals answer as the ack route's do.
+    for (const [path, body] of [
+      ['/v1/topics/given-back/subscriptions/w', { receipts: ['garbage'] }],
+      ['/v1/topics/given-back/subscriptions/w', { receipts: [] }],
+      ['/v1/topics/given-back/subscriptions/w', { receipts: [keptAgain.receipt], delayMs: 0 }],
+      ['/v1/topics/given-back/subscriptions/nobody', { receipts: [keptAgain.receipt] }],
+      ['/v1/topics/no-such-topic/subscriptions/w', { receipts: [keptAgain.receipt] }],
+    ] as const) {
+      const release = await http.call('POST', `${path}/release`, body);
+      const ack = await http.call('POST', `${path}/ack`, body);
+      assert.ok(release.status >= 400, JSON.stringify([path, body, release.body]));
+      assert.deepEqual([release.status, release.body.error.code], [ack.status, ack.body.error.code], JSON.stringify([path, body]));
+    }
+    assert.deepEqual((await http.call('POST', '/v1/topics/given-back/subscriptions/w/ack', { receipts: again.map((m) => m.receipt) })).body.results, [null, null]);
+    const description = (await http.call('GET', '/v1/topics/given-back/subscriptions/w')).body;
+    assert.deepEqual([description.backlogMessages, description.redeliveriesTotal], [0, 1], 'a release is no redelivery');
+  });
+
   test('a queue long poll waits and answers when a message arrives', async () => {
     await http.call('PUT', '/v1/topics/later/subscriptions/w', {});
     const polling = http.call('GET', '/v1/topics/later/messages?subscription=w&type=queue&waitMs=20000');
@@ -211,6 +252,54 @@ describe('HTTP queue subscriptions', () => {
     const rest = await receiveAll('ws-jobs', 'w', 5);
     assert.equal(rest.length, 5, JSON.stringify(rest));
     assert.equal(rest.filter((m: any) => m.deliveryCount === 2).length, 2);
+  });
+
+  test('WebSocket queue: a released message comes back at once, ahead of fresh ones, its delivery count not raised', async () => {
+    await http.call('POST', '/v1/topics', { name: 'ws-given-back' });
+    await http.call('PUT', '/v1/topics/ws-given-back/subscriptions/w', { backoff: { kind: 'fixed', delayMs: 600_000 } });
+    await produce('ws-given-back', ['first', 'second']);
+    const socket = new WebSocket(`ws://127.0.0.1:${http.port}/v1/topics/ws-given-back/ws?type=queue&subscription=w`);
+    const frames: any[] = [];
+    let arrived: (() => void) | null = null;
+    socket.on('message', (data) => {
+      frames.push(JSON.parse(data.toString()));
+      arrived?.();
+    });
+    /** The next frame (frames arrive in order); fails the test if none comes in 5 s. */
+    let read = 0;
+    const next = async (): Promise<any> => {
+      if (read === frames.length) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve, reject) => {
+          arrived = resolve;
+          timer = setTimeout(() => reject(new Error(`no frame within 5 s after ${JSON.stringify(frames)}`)), 5_000);
+        }).finally(() => clearTimeout(timer));
+        arrived = null;
+      }
+      return frames[read++];
+    };
+    try {
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'credit', credits: 1 }));
+      const delivered = await next();
+      assert.deepEqual(delivered.messages.map((m: any) => [m.value, m.deliveryCount]), [['first', 1]]);
+      const { receipt } = delivered.messages[0];
+      socket.send(JSON.stringify({ type: 'release', id: 'r1', receipts: [receipt] }));
+      assert.deepEqual(await next(), { type: 'settled', id: 'r1', results: [null] });
+      socket.send(JSON.stringify({ type: 'credit', credits: 1 }));
+      const again = await next();
+      assert.deepEqual(again.messages.map((m: any) => [m.value, m.deliveryCount]), [['first', 1]]);
+      socket.send(JSON.stringify({ type: 'ack', id: 'a1', receipts: [receipt, again.messages[0].receipt] }));
+      const settled = await next();
+      assert.equal(settled.id, 'a1');
+      assert.deepEqual(settled.results.map((r: { code: string } | null) => r?.code ?? null), ['INVALID_RECEIPT', null]);
+      socket.send(JSON.stringify({ type: 'release', id: 'r2', receipts: ['garbage'] }));
+      const refused = await next();
+      assert.deepEqual([refused.type, refused.id, refused.error.code], ['error', 'r2', 'INVALID_RECEIPT']);
+    } finally {
+      socket.close();
+      await new Promise((resolve) => socket.once('close', resolve));
+    }
   });
 
   test('WebSocket queue: credits past the cap are capped, not refused; deleting the subscription closes the session with 4404', async () => {

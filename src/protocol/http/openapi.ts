@@ -93,7 +93,7 @@ const schemas = {
       value: { type: ['string', 'null'] },
       headers: { type: 'object', additionalProperties: { type: ['string', 'null'] } },
       deliveryCount: { type: 'integer', description: 'queue deliveries only' },
-      receipt: { type: 'string', description: 'queue deliveries only; opaque, for ack/nack/reject/extend' },
+      receipt: { type: 'string', description: 'queue deliveries only; opaque, for ack/nack/reject/extend/release' },
     },
   },
   Messages: { type: 'object', required: ['messages'], properties: { messages: { type: 'array', items: ref('Message') } } },
@@ -300,6 +300,7 @@ export const openApiDocument = {
     '/v1/topics/{topic}/subscriptions/{subscription}/nack': settle('Return deliveries for redelivery (optionally after delayMs)', { delayMs: { type: 'integer', minimum: 0 } }),
     '/v1/topics/{topic}/subscriptions/{subscription}/reject': settle('Dead-letter deliveries with a reason', { reason: { type: 'string', maxLength: 1000 } }, ['reason']),
     '/v1/topics/{topic}/subscriptions/{subscription}/extend': settle('Extend the leases of deliveries', { extendMs: { type: 'integer', minimum: 1 } }, ['extendMs']),
+    '/v1/topics/{topic}/subscriptions/{subscription}/release': settle('Give deliveries back unprocessed: delivered again at once, the delivery not counted'),
     '/v1/topics': {
       get: {
         summary: 'List topics',
@@ -417,7 +418,7 @@ export const openApiDocument = {
     '/v1/topics/{topic}/ws': {
       get: {
         summary: 'WebSocket subscription (credit flow control; produce and settle frames)',
-        description: 'Server → client: {"type":"messages","messages":[...]}, {"type":"produced"|"settled","id","results"}, {"type":"error","id","error"}. Client → server: {"type":"credit","credits":N}, {"type":"ack"|"nack"|"reject"|"extend","receipts":[...]}, {"type":"produce","messages":[...]}.',
+        description: 'Server → client: {"type":"messages","messages":[...]}, {"type":"produced"|"settled","id","results"}, {"type":"error","id","error"}. Client → server: {"type":"credit","credits":N}, {"type":"ack"|"nack"|"reject"|"extend"|"release","receipts":[...]}, {"type":"produce","messages":[...]}.',
         parameters: subscribeParams(false),
         responses: { '101': { description: 'switching to the WebSocket protocol' }, '426': errorResponse('not a WebSocket upgrade'), ...errors, '409': groupHasMembers },
       },

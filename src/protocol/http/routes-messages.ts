@@ -1,6 +1,6 @@
 /**
  * Message routes: produce, long-polling consume (consumer group or queue), browse a partition,
- * and settle queue deliveries (ack, nack, reject, extend).
+ * and settle queue deliveries (ack, nack, reject, extend, release).
  */
 import type { QueueSettlement } from '../../broker/types.js';
 import { rejectReasonCharsMax } from '../../broker/queue/queue-config.js';
@@ -28,7 +28,7 @@ export function addMessageRoutes(router: Router, context: HttpContext): void {
   // Every read here commits (a group) or leases (a queue): no HEAD.
   router.add('GET', '/v1/topics/{topic}/messages', 'Long-polling consume (consumer group or queue subscription)', (r) => consume(context, r), { head: false, query: consumeQuery });
   router.add('GET', '/v1/topics/{topic}/partitions/{partition}/messages', 'Browse a partition from an offset or a time', (r) => browse(context, r), { query: browseQuery });
-  for (const action of ['ack', 'nack', 'reject', 'extend'] as const) {
+  for (const action of settleActions) {
     router.add('POST', `/v1/topics/{topic}/subscriptions/{subscription}/${action}`, `Settle queue deliveries: ${action}`, (r) => settle(context, r, action));
   }
 }
@@ -97,15 +97,18 @@ async function browse(context: HttpContext, { res, params, query, signal }: Rout
   sendJson(res, 200, { messages, nextOffset: positions.get(partition)!, offsetStart: after.offsetStart, highWatermark: after.highWatermark });
 }
 
-export type SettleAction = 'ack' | 'nack' | 'reject' | 'extend';
+/** `release` gives a delivery back unseen: ready again at once, its delivery count lowered, its receipt dead. */
+export const settleActions = ['ack', 'nack', 'reject', 'extend', 'release'] as const;
+export type SettleAction = (typeof settleActions)[number];
 
 /** Validates a settle body (HTTP or a WebSocket frame) into settlements. */
 export function parseSettlements(action: SettleAction, body: unknown, extraFields: readonly string[] = []): QueueSettlement[] {
-  const fields = { ack: ['receipts'], nack: ['receipts', 'delayMs'], reject: ['receipts', 'reason'], extend: ['receipts', 'extendMs'] }[action];
+  const fields = { ack: ['receipts'], nack: ['receipts', 'delayMs'], reject: ['receipts', 'reason'], extend: ['receipts', 'extendMs'], release: ['receipts'] }[action];
   const request = objectWith(body, 'body', [...fields, ...extraFields]);
   const receipts = arrayOf(request.receipts, 'receipts', 1, produceMessagesMax).map((text, i) => decodeReceipt(text, `receipts[${i}]`));
   switch (action) {
     case 'ack':
+    case 'release':
       return receipts.map((receipt) => ({ action, receipt }));
     case 'nack': {
       const delayMs = request.delayMs === undefined ? undefined : integerIn(request.delayMs, 'delayMs', 0, scheduleMsMax);

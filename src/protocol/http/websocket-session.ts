@@ -9,7 +9,7 @@
  * client that sends frames and never reads the answers holds at most one answer and
  * wsPendingFramesMax frames of broker memory.
  *
- * Client → server: credit; ack | nack | reject | extend (queues; as the HTTP bodies);
+ * Client → server: credit; ack | nack | reject | extend | release (queues; as the HTTP bodies);
  * produce (as the HTTP body). A frame may carry an `id`, echoed in the answer:
  *   {"type":"produced","id","results":[...]}  {"type":"settled","id","results":[...]}
  *   {"type":"error","id","error":{"code","message","retriable"}}
@@ -21,7 +21,7 @@ import { asWeirError, errorJson, statusOf, toJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { parseJson } from './json-body.js';
 import { parseProduceBody } from './produce.js';
-import { parseSettlements, settleJson, type SettleAction } from './routes-messages.js';
+import { parseSettlements, settleActions, settleJson, type SettleAction } from './routes-messages.js';
 import { integerIn, objectWith, oneOf } from './schema.js';
 import type { MessageSource } from './stream-read.js';
 
@@ -135,7 +135,7 @@ export class WebSocketSession {
   }
 
   async #handle(frame: Record<string, unknown>): Promise<void> {
-    const type = oneOf(frame.type, 'frame.type', ['credit', 'ack', 'nack', 'reject', 'extend', 'produce'] as const);
+    const type = oneOf(frame.type, 'frame.type', ['credit', ...settleActions, 'produce'] as const);
     const { type: _type, id, ...body } = frame;
     const echo = id === undefined ? {} : { id };
     if (type === 'credit') {
