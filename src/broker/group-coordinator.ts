@@ -165,17 +165,19 @@ export class GroupCoordinator {
   }
 
   /**
-   * Checks that a commit may proceed: a member of the current generation, or (generation -1) a
-   * commit from outside any membership, allowed while the group has no members.
+   * Checks that a commit may proceed: a member of the current generation, or (generation -1) any
+   * commit while the group has no members. As in Kafka, generation -1 to a group with members is
+   * refused as a commit from outside it (no member id: UNKNOWN_MEMBER) or, naming a member, by the
+   * member checks: UNKNOWN_MEMBER for one that is not in the group, ILLEGAL_GENERATION for one that is.
    */
   checkCommit(ref: GroupMemberRef | { groupId: string }): void {
     validateGroupId(ref.groupId);
     const group = this.#groups.get(ref.groupId);
-    if (!('memberId' in ref) || ref.generationId < 0) {
-      if (group !== undefined && group.members.size > 0 && group.state !== 'Empty') {
-        throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
-      }
-      return;
+    const named = 'memberId' in ref && (ref.generationId >= 0 || ref.memberId !== '');
+    if (!named || ref.generationId < 0) {
+      const active = group !== undefined && group.members.size > 0 && group.state !== 'Empty';
+      if (!active) return;
+      if (!named) throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
     }
     const { group: current, member } = this.#memberOf(ref);
     // While a rebalance is being prepared the generation still stands: its members may commit what

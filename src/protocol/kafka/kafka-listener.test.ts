@@ -255,6 +255,46 @@ test('OffsetCommit: each partition is committed or refused alone; a negative off
   }
 });
 
+test('OffsetCommit with generation -1 to an active group: a known member gets ILLEGAL_GENERATION, an unknown or empty member id UNKNOWN_MEMBER_ID, as in Kafka', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('generation-less', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const joined = await client.call(m.joinGroup, 5, {
+      groupId: 'generation-less-group',
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      memberId: '',
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: Buffer.from('meta') }],
+    });
+    assert.equal(joined.errorCode, 0);
+    const synced = await client.call(m.syncGroup, 3, {
+      groupId: 'generation-less-group',
+      generationId: joined.generationId,
+      memberId: joined.memberId,
+      assignments: [{ memberId: joined.memberId, assignment: Buffer.from('all') }],
+    });
+    assert.equal(synced.errorCode, 0);
+    const commitAs = async (memberId: string) => {
+      const answer = await client.call(m.offsetCommit, 7, {
+        groupId: 'generation-less-group',
+        generationId: -1,
+        memberId,
+        topics: [{ name: 'generation-less', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: null }] }],
+      });
+      return answer.topics[0]!.partitions[0]!.errorCode;
+    };
+    assert.equal(await commitAs(joined.memberId), kafkaErrors.ILLEGAL_GENERATION);
+    assert.equal(await commitAs('nobody'), kafkaErrors.UNKNOWN_MEMBER_ID);
+    assert.equal(await commitAs(''), kafkaErrors.UNKNOWN_MEMBER_ID);
+    const fetched = await client.call(m.offsetFetch, 2, { groupId: 'generation-less-group', topics: [{ name: 'generation-less', partitionIndexes: [0] }] });
+    assert.equal(fetched.topics[0]!.partitions[0]!.committedOffset, -1n);
+    await client.call(m.leaveGroup, 3, { groupId: 'generation-less-group', members: [{ memberId: joined.memberId }] });
+  } finally {
+    client.close();
+  }
+});
+
 test('fetches pipelined by a client that never reads hold about fetchBytesInFlightMax; all answer once it reads', { timeout: 60_000 }, async () => {
   await stack.broker.createTopic('hoard', { partitions: 1 });
   const value = Buffer.alloc(1000, 5);

@@ -3,7 +3,8 @@
  * A ListOffsets that names a topic-partition more than once gets INVALID_REQUEST for each of its
  * entries, as in Kafka.
  * A commit with generation -1 and no member id comes from outside the group (admin tools, simple
- * consumers); otherwise the broker checks the member and generation.
+ * consumers); otherwise the broker checks the member and generation (generation -1 from a member
+ * of a group with members is ILLEGAL_GENERATION, as in Kafka).
  */
 import type { CommittedOffset, OffsetSpec } from '../../../broker/types.js';
 import { kafkaErrors } from '../wire/error-codes.js';
