@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { basename, dirname } from 'node:path';
-import { batchOffsets, batchPositions, readBatchHeader, type BatchHeader } from '../format/record-batch.js';
+import { batchOffsets, batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { PartitionLog } from '../storage/partition-log.js';
 import type { HandlePool } from '../storage/handle-pool.js';
 import { WeirError } from '../util/errors.js';
-import { ProducerState } from './producer-state.js';
+import { ProducerState, type BatchIdentity } from './producer-state.js';
 import type { PartitionState, ProduceResult } from './types.js';
 import type { Logger } from '../util/logger.js';
 
@@ -93,7 +93,7 @@ export class Partition {
    * already stored answers with the stored offset once that offset is durable.
    */
   async append(batches: Buffer): Promise<ProduceResult> {
-    const headers = batchHeadersOf(batches);
+    const headers = batchIdentitiesOf(batches);
     const first = headers[0]!;
     const idempotent = first.producerId >= 0n;
     if (idempotent) {
@@ -217,11 +217,20 @@ export class Partition {
   }
 }
 
-function batchHeadersOf(batches: Buffer): BatchHeader[] {
-  const headers: BatchHeader[] = [];
+/**
+ * The producer fields of each batch, read as they are: the log validates every batch (timestamps
+ * included, which it may refuse as INVALID_TIMESTAMP before the safe-integer check) before storing it.
+ */
+function batchIdentitiesOf(batches: Buffer): BatchIdentity[] {
+  const headers: BatchIdentity[] = [];
   let covered = 0;
   for (const { position, bytes } of batchPositions(batches)) {
-    headers.push(readBatchHeader(batches, position));
+    headers.push({
+      producerId: batches.readBigInt64BE(position + batchOffsets.producerId),
+      producerEpoch: batches.readInt16BE(position + batchOffsets.producerEpoch),
+      baseSequence: batches.readInt32BE(position + batchOffsets.baseSequence),
+      recordCount: batches.readInt32BE(position + batchOffsets.recordCount),
+    });
     covered = position + bytes;
   }
   if (headers.length === 0 || covered !== batches.length) {

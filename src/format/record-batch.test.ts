@@ -266,3 +266,25 @@ test('a record cursor refuses a record whose fields overrun it', () => {
   section[0] = 4; // record length 2 (zigzag): shorter than its fields
   assert.throws(() => new RecordCursor(section).next(), (e) => isWeirError(e, 'CORRUPT_MESSAGE'));
 });
+
+test('validation checks each record timestamp: too far ahead INVALID_TIMESTAMP, outside ±(2^53 - 1) CORRUPT_MESSAGE, the bound first', async () => {
+  const { crc32c } = await import('./crc32c.js');
+  /** Two records, at 1000 and 1000 + deltaMs, under a header whose maxTimestamp says 1000. */
+  const understated = (deltaMs: number): Buffer => {
+    const batch = encodeBatch([{ value: null, timestamp: 1000 }, { value: null, timestamp: 1000 + deltaMs }]);
+    batch.writeBigInt64BE(1000n, batchOffsets.maxTimestamp);
+    batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    return batch;
+  };
+  const invalidTimestamp = (e: unknown) => isWeirError(e, 'INVALID_TIMESTAMP');
+  const corrupt = (e: unknown) => isWeirError(e, 'CORRUPT_MESSAGE');
+  assert.equal(validateBatch(understated(500), 0, bytesMax, { timestampAhead: { nowMs: 1000, msMax: 500 } }), understated(500).length);
+  assert.throws(() => validateBatch(understated(501), 0, bytesMax, { timestampAhead: { nowMs: 1000, msMax: 500 } }), invalidTimestamp);
+  // A delta of 2^60 (exact as a number) either way: too far ahead under a bound, unstorable without one.
+  assert.throws(() => validateBatch(understated(2 ** 60), 0, bytesMax, { timestampAhead: { nowMs: Date.now(), msMax: 3_600_000 } }), invalidTimestamp);
+  assert.throws(() => validateBatch(understated(2 ** 60), 0, bytesMax), corrupt);
+  assert.throws(() => validateBatch(understated(-(2 ** 60)), 0, bytesMax, { timestampAhead: { nowMs: Date.now(), msMax: 3_600_000 } }), corrupt);
+  assert.throws(() => validateBatch(understated(Number.MAX_SAFE_INTEGER - 1000 + 1), 0, bytesMax), corrupt);
+  const latestSafe = understated(Number.MAX_SAFE_INTEGER - 1000);
+  assert.equal(validateBatch(latestSafe, 0, bytesMax), latestSafe.length);
+});

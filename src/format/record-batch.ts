@@ -200,8 +200,15 @@ export const decompressedBytesMax = 64 * 1024 * 1024;
  * are -1 (null) or more, header keys are not null. Consumers can then read every stored batch.
  * A control batch is refused (INVALID_RECORD): consumers skip them, so one stored from a client
  * would be acknowledged and never delivered.
+ *
+ * Then the timestamps: with `timestampAhead`, a record (baseTimestamp + its delta) or a header
+ * maxTimestamp further ahead of the clock than it allows is refused (INVALID_TIMESTAMP), as Kafka
+ * checks each record's timestamp; the header's too, because the log keeps it as sent and its
+ * time index and retention go by it. Last, every timestamp, header and record, must be a safe integer (within ±(2^53 - 1))
+ * for it to be read back exactly (CORRUPT_MESSAGE): the bound comes first, so that a timestamp in
+ * nanoseconds is answered as too far ahead.
  */
-export function validateBatch(buffer: Buffer, position: number, bytesMax: number): number {
+export function validateBatch(buffer: Buffer, position: number, bytesMax: number, options: ValidateOptions = {}): number {
   const total = verifyBatchFrame(buffer, position, bytesMax);
   const recordCount = buffer.readInt32BE(position + batchOffsets.recordCount);
   const lastOffsetDelta = buffer.readInt32BE(position + batchOffsets.lastOffsetDelta);
@@ -230,7 +237,50 @@ export function validateBatch(buffer: Buffer, position: number, bytesMax: number
   } finally {
     walk.buffer = noBytes; // the walk keeps no batch alive
   }
+  checkTimestamps(buffer, position, options.timestampAhead ?? null);
   return total;
+}
+
+/** How far ahead of the clock (`nowMs`) a timestamp may be. */
+export interface TimestampAhead {
+  nowMs: number;
+  msMax: number;
+}
+
+export interface ValidateOptions {
+  /** Null or absent: no bound. */
+  timestampAhead?: TimestampAhead | null;
+}
+
+/** The timestamp checks of validateBatch, on the header and on the record deltas the walk left in `walk`. */
+function checkTimestamps(buffer: Buffer, position: number, ahead: TimestampAhead | null): void {
+  const baseMs = int64Nearest(buffer, position + batchOffsets.baseTimestamp);
+  const maxMs = int64Nearest(buffer, position + batchOffsets.maxTimestamp);
+  // Past 2^53 these sums are approximate, and so far past any bound either way.
+  const recordMaxMs = baseMs + walk.deltaMax;
+  const recordMinMs = baseMs + walk.deltaMin;
+  if (ahead !== null) {
+    const refuse = (what: string, timestampMs: number): never => {
+      throw new WeirError(
+        'INVALID_TIMESTAMP',
+        `record batch: ${what} ${timestampMs} is ${timestampMs - ahead.nowMs} ms ahead of the broker's clock; timestampAheadMsMax is ${ahead.msMax}`,
+      );
+    };
+    if (recordMaxMs - ahead.nowMs > ahead.msMax) refuse("a record's timestamp", recordMaxMs);
+    if (maxMs - ahead.nowMs > ahead.msMax) refuse('maxTimestamp', maxMs);
+  }
+  if (!Number.isSafeInteger(baseMs) || !Number.isSafeInteger(maxMs)) {
+    const [base, max] = [batchOffsets.baseTimestamp, batchOffsets.maxTimestamp].map((at) => buffer.readBigInt64BE(position + at));
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: baseTimestamp ${base} or maxTimestamp ${max} is outside the safe integer range`);
+  }
+  if (!Number.isSafeInteger(recordMaxMs) || !Number.isSafeInteger(recordMinMs)) {
+    throw new WeirError('CORRUPT_MESSAGE', `record batch: a record's timestamp (${recordMinMs} to ${recordMaxMs}) is outside the safe integer range`);
+  }
+}
+
+/** The int64 at `at` as a number: exact when it is a safe integer, otherwise the nearest (never a safe integer). */
+function int64Nearest(buffer: Buffer, at: number): number {
+  return buffer.readInt32BE(at) * 0x1_0000_0000 + buffer.readUInt32BE(at + 4);
 }
 
 /** Walks `recordCount` records without copying anything; throws CORRUPT_MESSAGE naming the first fault. */
@@ -238,6 +288,8 @@ function checkRecords(section: Buffer, recordCount: number): void {
   // Plain reads on the buffer rather than ByteReader's: this runs for every record produced.
   walk.buffer = section;
   walk.at = 0;
+  let deltaMin = Infinity;
+  let deltaMax = -Infinity;
   const sectionEnd = section.length;
   for (let i = 0; i < recordCount; i++) {
     const length = walkVarint(sectionEnd);
@@ -245,7 +297,9 @@ function checkRecords(section: Buffer, recordCount: number): void {
     const end = walk.at + length;
     if (end - walk.at < 1) recordFault(i, 'it has no attributes byte');
     walk.at += 1; // attributes
-    walkVarlong(end);
+    const timestampDelta = walkTimestampDelta(end);
+    if (timestampDelta > deltaMax) deltaMax = timestampDelta;
+    if (timestampDelta < deltaMin) deltaMin = timestampDelta;
     const offsetDelta = walkVarint(end);
     if (offsetDelta < 0 || offsetDelta >= recordCount) recordFault(i, `offset delta ${offsetDelta} is outside the batch's ${recordCount} records`);
     walkBytes(end, i, 'key');
@@ -261,11 +315,16 @@ function checkRecords(section: Buffer, recordCount: number): void {
     if (walk.at !== end) recordFault(i, `${end - walk.at} bytes are left inside the record`);
   }
   if (walk.at !== sectionEnd) throw new WeirError('CORRUPT_MESSAGE', `record batch: ${sectionEnd - walk.at} bytes follow the last of ${recordCount} records`);
+  walk.deltaMin = deltaMin;
+  walk.deltaMax = deltaMax;
 }
 
-/** The section being walked and the position in it (one walk at a time: validation is synchronous). */
+/**
+ * The section being walked, the position in it, and the least and greatest record timestamp
+ * delta seen (one walk at a time: validation is synchronous).
+ */
 const noBytes = Buffer.alloc(0);
-const walk: { buffer: Buffer; at: number } = { buffer: noBytes, at: 0 };
+const walk: { buffer: Buffer; at: number; deltaMin: number; deltaMax: number } = { buffer: noBytes, at: 0, deltaMin: 0, deltaMax: 0 };
 
 function recordFault(index: number, what: string): never {
   throw new WeirError('CORRUPT_MESSAGE', `record batch: record ${index}: ${what}`);
@@ -287,14 +346,46 @@ function walkVarint(end: number): number {
   return (raw >>> 1) ^ -(raw & 1);
 }
 
-/** Skips a zigzag varlong (up to 10 bytes) at `walk.at`, not reading past `end`. */
-function walkVarlong(end: number): void {
+/**
+ * A zigzag varlong (up to 10 bytes) at `walk.at`, not reading past `end`, as a number: exact
+ * when it is a safe integer, otherwise the nearest number (never a safe integer, sign kept).
+ */
+function walkTimestampDelta(end: number): number {
+  // One or two bytes (a delta within ±8191 ms) is the common case, kept small enough to inline.
   const buffer = walk.buffer;
-  for (let bytes = 1; ; bytes++) {
-    if (walk.at >= end) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong runs past its record');
-    if (buffer[walk.at++]! < 0x80) return;
-    if (bytes === 10) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong is longer than 10 bytes');
+  const start = walk.at;
+  let raw = start < end ? buffer[start]! : 0x80;
+  if (raw >= 0x80) {
+    const second = start + 1 < end ? buffer[start + 1]! : 0x80;
+    if (second >= 0x80) return walkLongTimestampDelta(end);
+    raw = (raw & 0x7f) | (second << 7);
+    walk.at = start + 2;
+  } else {
+    walk.at = start + 1;
   }
+  return (raw >>> 1) ^ -(raw & 1);
+}
+
+function walkLongTimestampDelta(end: number): number {
+  const buffer = walk.buffer;
+  const start = walk.at;
+  let raw = 0;
+  let multiplier = 1;
+  let bytes = 1;
+  for (; ; bytes++) {
+    if (walk.at >= end) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong runs past its record');
+    const byte = buffer[walk.at++]!;
+    raw += (byte & 0x7f) * multiplier;
+    if (byte < 0x80) break;
+    if (bytes === 10) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong is longer than 10 bytes');
+    multiplier *= 128;
+  }
+  // Up to 7 bytes (49 bits) the sum is exact; longer ones (a delta of 2^48 ms or more) are rare.
+  if (bytes <= 7) return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+  if (bytes === 10 && buffer[start + 9]! > 0x01) throw new WeirError('CORRUPT_MESSAGE', 'record batch: a varlong overflows 64 bits');
+  let big = 0n;
+  for (let i = bytes - 1; i >= 0; i--) big = (big << 7n) | BigInt(buffer[start + i]! & 0x7f);
+  return Number((big >> 1n) ^ -(big & 1n));
 }
 
 /** Skips a byte field with a varint length (-1: null). */

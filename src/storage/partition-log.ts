@@ -260,12 +260,12 @@ export class PartitionLog {
     if (refusal !== null) return Promise.reject(refusal);
     let recordCount = 0n;
     const appendTimeMs = this.#clock();
+    const aheadMsMax = this.#config.timestampAheadMsMax;
+    const timestampAhead = aheadMsMax === null ? null : { nowMs: appendTimeMs, msMax: aheadMsMax };
     try {
       let position = 0;
       while (position < batches.length) {
-        const batchBytes = validateBatch(batches, position, this.#config.batchBytesMax);
-        this.#checkTimestamp(batches, position, appendTimeMs);
-        position += batchBytes;
+        position += validateBatch(batches, position, this.#config.batchBytesMax, { timestampAhead }); // INVALID_TIMESTAMP past the bound
       }
       for (position = 0; position < batches.length; position += batchTotalBytes(batches, position)) {
         stampBaseOffset(batches, position, this.#offsetNext + recordCount);
@@ -280,19 +280,6 @@ export class PartitionLog {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#enqueue({ kind: 'append', buffer: batches, baseOffset, lastOffset, appendTimeMs, resolve, reject });
     });
-  }
-
-  /** INVALID_TIMESTAMP when the batch at `position` is dated further ahead of `nowMs` than the config allows. */
-  #checkTimestamp(batches: Buffer, position: number, nowMs: number): void {
-    const aheadMsMax = this.#config.timestampAheadMsMax;
-    if (aheadMsMax === null) return;
-    const maxTimestampMs = Number(batches.readBigInt64BE(position + batchOffsets.maxTimestamp));
-    if (maxTimestampMs - nowMs > aheadMsMax) {
-      throw new WeirError(
-        'INVALID_TIMESTAMP',
-        `record batch timestamp ${maxTimestampMs} is ${maxTimestampMs - nowMs} ms ahead of the broker's clock; timestampAheadMsMax is ${aheadMsMax}`,
-      );
-    }
   }
 
   #appendRefusal(batches: Buffer): WeirError | null {

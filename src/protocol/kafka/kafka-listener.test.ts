@@ -220,6 +220,64 @@ test('Produce of a batch dated more than message.timestamp.after.max.ms ahead ge
   }
 });
 
+/** `batch` with its header's timestamps replaced (and its CRC made to match). */
+function redated(batch: Buffer, timestamps: { baseMs?: bigint; maxMs?: bigint }): Buffer {
+  if (timestamps.baseMs !== undefined) batch.writeBigInt64BE(timestamps.baseMs, batchOffsets.baseTimestamp);
+  if (timestamps.maxMs !== undefined) batch.writeBigInt64BE(timestamps.maxMs, batchOffsets.maxTimestamp);
+  batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+  return batch;
+}
+
+test('Produce of timestamps beyond 2^53 (nanoseconds sent as milliseconds) gets INVALID_TIMESTAMP under the ahead bound, CORRUPT_MESSAGE without one', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('nano-dated', { partitions: 3 });
+  await stack.broker.createTopic('nano-dated-unbounded', { partitions: 1, timestampAheadMsMax: null });
+  const client = await RawClient.open(stack.port);
+  try {
+    const nowMs = Date.now();
+    const nanos = BigInt(nowMs) * 1_000_000n;
+    const nanoBatch = (): Buffer => redated(encodeBatch([{ value: Buffer.from('ns'), timestamp: nowMs }]), { baseMs: nanos, maxMs: nanos });
+    // Only the records say so: the header's maxTimestamp is an honest-looking now.
+    const nanoRecords = redated(encodeBatch([{ value: Buffer.from('ns'), timestamp: nowMs }]), { baseMs: nanos, maxMs: BigInt(nowMs) });
+    const answer = await client.call(m.produce, 7, {
+      acks: -1,
+      timeoutMs: 1000,
+      topics: [
+        { name: 'nano-dated', partitions: [{ index: 0, records: nanoBatch() }, { index: 1, records: nanoRecords }, { index: 2, records: batchOf(['now']) }] },
+        { name: 'nano-dated-unbounded', partitions: [{ index: 0, records: nanoBatch() }] },
+      ],
+    });
+    assert.deepEqual(
+      answer.responses.map((topic) => topic.partitions.map((partition) => partition.errorCode)),
+      [[kafkaErrors.INVALID_TIMESTAMP, kafkaErrors.INVALID_TIMESTAMP, 0], [kafkaErrors.CORRUPT_MESSAGE]],
+    );
+    assert.deepEqual(stack.broker.describeTopic('nano-dated').partitions.map((partition) => partition.offsetEnd), [0n, 0n, 1n]);
+    assert.equal(stack.broker.describeTopic('nano-dated-unbounded').partitions[0]!.offsetEnd, 0n);
+  } finally {
+    client.close();
+  }
+});
+
+test('Produce checks the timestamp of each record, not the batch header maxTimestamp: a header that understates it gets INVALID_TIMESTAMP', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('understated', { partitions: 1 });
+  const client = await RawClient.open(stack.port);
+  try {
+    const nowMs = Date.now();
+    const batch = encodeBatch([
+      { value: Buffer.from('now'), timestamp: nowMs },
+      { value: Buffer.from('from the future'), timestamp: nowMs + 2 * 3_600_000 },
+    ]);
+    const answer = await client.call(m.produce, 7, {
+      acks: -1,
+      timeoutMs: 1000,
+      topics: [{ name: 'understated', partitions: [{ index: 0, records: redated(batch, { maxMs: BigInt(nowMs) }) }] }],
+    });
+    assert.equal(answer.responses[0]!.partitions[0]!.errorCode, kafkaErrors.INVALID_TIMESTAMP);
+    assert.equal(stack.broker.describeTopic('understated').partitions[0]!.offsetEnd, 0n);
+  } finally {
+    client.close();
+  }
+});
+
 test('OffsetCommit: each partition is committed or refused alone; a negative offset is stored as Kafka stores it', { timeout: 10_000 }, async () => {
   await stack.broker.createTopic('commits', { partitions: 3 });
   const client = await RawClient.open(stack.port);
