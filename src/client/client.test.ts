@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
+import { Consumer, Producer, connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 import { take } from './testing/take.js';
 import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 import { apiKeys } from '../protocol/native/wire/messages.js';
@@ -687,6 +687,30 @@ test('concurrent close() calls both wait for the producers to flush, and closed 
   await sent;
   await client.close();
   assert.deepEqual(seen, ['closed']);
+});
+
+test('client.close() closes producers and consumers built with new as it does those of its factory methods: flushed, committed, out of the group', async () => {
+  const admin = await connect(harness.url);
+  const client = await connect(harness.url);
+  try {
+    await admin.admin().createTopic('built-with-new', { partitions: 1 });
+    await admin.producer().send('built-with-new', ['m0', 'm1', 'm2'].map((value) => ({ value })));
+    const consumer = new Consumer(client, { groupId: 'built-with-new', topics: ['built-with-new'], from: 'earliest', autoCommitIntervalMs: 600_000 });
+    const seen = (await take(consumer, 3)).map((message) => message.value!.toString());
+    assert.deepEqual(seen, ['m0', 'm1', 'm2']);
+    const producer = new Producer(client, { lingerMs: 200 });
+    let sent: unknown = 'pending';
+    producer.send('built-with-new', { value: 'lingering' }).then(() => (sent = 'stored'), (error: unknown) => (sent = error));
+    await client.close();
+    const group = await admin.admin().describeGroup('built-with-new');
+    assert.equal(group.members.length, 0, 'the consumer left its group');
+    assert.equal(group.offsets.find((o) => o.topic === 'built-with-new')?.offset, 2n, 'the two messages handled are committed, not the one in hand');
+    assert.equal(sent, 'stored', 'the producer was flushed');
+    assert.deepEqual(await take(consumer, 1, 2_000), [], 'the closed consumer yields nothing');
+  } finally {
+    await client.close();
+    await admin.close();
+  }
 });
 
 test('connect rejects a wrong version range with UNSUPPORTED_VERSION', async () => {

@@ -268,26 +268,29 @@ export class Client {
 
   /** A producer on this client's connection. */
   producer(options: ProducerOptions = {}): Producer {
-    return this.#track(new Producer(this, options));
+    return new Producer(this, options);
   }
 
   /** A consumer: a group member (with `groupId` and `topics`) or a reader of explicit partitions. */
   consumer(options: ConsumerOptions): Consumer {
-    return this.#track(new Consumer(this, options));
+    return new Consumer(this, options);
   }
 
   /** A consumer of a queue subscription (created with `config` when missing). */
   queueConsumer(options: QueueConsumerOptions): QueueConsumer {
-    return this.#track(new QueueConsumer(this, options));
+    return new QueueConsumer(this, options);
   }
 
   admin(): Admin {
     return new Admin(this);
   }
 
-  #track<T extends { close(): Promise<void> }>(closable: T): T {
+  /**
+   * @internal Producers and consumers register themselves when built, by the factory methods or
+   * with `new` (the classes are exported), so that close() closes them all.
+   */
+  track(closable: { close(): Promise<void> }): void {
     this.#closables.add(closable);
-    return closable;
   }
 
   /** @internal Producers and consumers unregister themselves when closed. */
@@ -296,8 +299,9 @@ export class Client {
   }
 
   /**
-   * Closes producers (flushing them) and consumers (committing), then the connection. A second
-   * close() waits for the first; the status stream reports `closed` once.
+   * Closes producers (flushing them) and consumers (committing, releasing), however they were
+   * built, then the connection. A second close() waits for the first; the status stream reports
+   * `closed` once.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();

@@ -159,6 +159,7 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
             },
           )
         : null;
+    client.track(this); // last: a consumer refused above is not kept
   }
 
   /** The partitions currently assigned to this consumer. */

@@ -219,6 +219,7 @@ export class Producer {
     }
     checkProducerOptions(this.#options);
     this.#producerIdStale = this.#options.idempotent;
+    client.track(this); // last: a producer refused above is not kept
   }
 
   /** Bytes of messages batched or in flight (at most about bufferBytesMax). */

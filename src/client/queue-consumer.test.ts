@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
 import { settleDelayMsMax as brokerSettleDelayMsMax } from '../broker/queue/queue-config.js';
-import { connect, isWeirError, settleDelayMsMax } from './index.js';
+import { QueueConsumer, connect, isWeirError, settleDelayMsMax } from './index.js';
 import { take } from './testing/take.js';
 import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 import { frameKinds } from '../protocol/native/wire/frame.js';
@@ -288,6 +288,28 @@ test('a delivery that crosses the close of a consumer with an empty buffer goes 
     await client.close();
     await admin.close();
     proxy.close();
+  }
+});
+
+test('client.close() closes a queue consumer built with new QueueConsumer as its own close() does: its buffered messages go back unseen, its iterator ends', async () => {
+  const admin = await connect(harness.url);
+  const client = await connect(harness.url);
+  try {
+    await admin.admin().createTopic('built-directly', { partitions: 1 });
+    await admin.admin().createSubscription('built-directly', 's', { backoff: { kind: 'fixed', delayMs: 60_000 } });
+    await admin.producer().send('built-directly', Array.from({ length: 5 }, (_, i) => ({ value: `m${i}` })));
+    const consumer = new QueueConsumer(client, { topic: 'built-directly', subscription: 's', prefetch: 10 });
+    const [first] = await take(consumer, 1);
+    await first!.ack();
+    await client.close();
+    const described = await admin.admin().describeSubscription('built-directly', 's');
+    assert.equal(described.consumers, 0);
+    assert.deepEqual(described.deliveryCounts, {}, 'the 4 buffered were given back unseen, not failed as delivered');
+    assert.deepEqual([described.backlogMessages, described.inFlight, described.scheduled], [4, 0, 0], 'ready at once for another consumer');
+    assert.deepEqual(await take(consumer, 1, 2_000), [], 'the closed consumer yields nothing');
+  } finally {
+    await client.close();
+    await admin.close();
   }
 });
 

@@ -276,6 +276,7 @@ export class QueueConsumer implements AsyncIterable<QueueMessage> {
     // Whole messages per second (the broker's field); 0 is no cap, as leaving it out.
     if (this.#options.ratePerSecond !== undefined) checkInteger('ratePerSecond', this.#options.ratePerSecond, { owner, min: 0, max: uint32Max });
     this.#creditBunch = Math.max(1, Math.floor(prefetch / 2));
+    client.track(this); // last: a consumer refused above is not kept
   }
 
   /** Subscribes (iteration does this too). */
