@@ -48,7 +48,7 @@ async function closedAt(client: RawClient, timeoutMs: number): Promise<number | 
 
 test('an idle connection is closed once the limit passes, cleanly, and counted', { timeout: 20_000 }, async () => {
   const countBefore = await idleClosedCount();
-  const client = await RawClient.open(broker.kafkaPort);
+  const client = await RawClient.open(broker.kafkaPort!);
   try {
     await client.call(m.apiVersions, 2, {});
     const answeredAt = Date.now();
@@ -64,7 +64,7 @@ test('an idle connection is closed once the limit passes, cleanly, and counted',
 });
 
 test('a connection that keeps sending requests is not closed', { timeout: 20_000 }, async () => {
-  const client = await RawClient.open(broker.kafkaPort);
+  const client = await RawClient.open(broker.kafkaPort!);
   try {
     const started = Date.now();
     // Four times the limit, a request every third of it.
@@ -80,7 +80,7 @@ test('a connection that keeps sending requests is not closed', { timeout: 20_000
 });
 
 test('a fetch parked longer than the limit keeps its connection open; idle time counts from its answer', { timeout: 20_000 }, async () => {
-  const client = await RawClient.open(broker.kafkaPort);
+  const client = await RawClient.open(broker.kafkaPort!);
   try {
     await client.call(m.metadata, 4, { topics: [{ name: 'idle-parked' }], allowAutoTopicCreation: true });
     const waitMs = idleMsMax * 4;
@@ -124,7 +124,7 @@ test('a kafkajs producer keeps producing across an idle close', { timeout: 30_00
   } finally {
     await producer.disconnect();
   }
-  const consumer = await RawClient.open(broker.kafkaPort);
+  const consumer = await RawClient.open(broker.kafkaPort!);
   try {
     const fetched = await consumer.call(m.fetch, 11, {
       maxWaitMs: 0,

@@ -14,8 +14,8 @@ const stopMsMax = 10_000;
 export interface BrokerProcess {
   child: ChildProcess;
   port: number;
-  /** The Kafka-compatible listener's port. */
-  kafkaPort: number;
+  /** The Kafka-compatible listener's port; null when started with --no-kafka. */
+  kafkaPort: number | null;
   /** The HTTP listener's port; null when started with --no-http. */
   httpPort: number | null;
   url: string;
@@ -37,6 +37,19 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The ports named by `weir start`'s ready line (src/cli/commands/start.ts), or null before it:
+ * `weir broker ready: native protocol on HOST:PORT[, Kafka protocol on HOST:PORT][, HTTP on
+ * HOST:PORT], data in DIR (pid N)`, a listener that is off left out. A host may be IPv6 (`::1`):
+ * its port is what follows the last colon.
+ */
+export function readyPorts(log: string): { port: number; kafkaPort: number | null; httpPort: number | null } | null {
+  const match = /weir broker ready: native protocol on [^\s,]+:(\d+)(?:, Kafka protocol on [^\s,]+:(\d+))?(?:, HTTP on [^\s,]+:(\d+))?, data in /.exec(log);
+  if (match === null) return null;
+  const portOrNull = (text: string | undefined): number | null => (text === undefined ? null : Number(text));
+  return { port: Number(match[1]), kafkaPort: portOrNull(match[2]), httpPort: portOrNull(match[3]) };
+}
+
 export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; httpPort?: number; args?: string[] } = {}): Promise<BrokerProcess> {
   const port = options.port ?? 0;
   const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), '--kafka-port', String(options.kafkaPort ?? 0), '--http-port', String(options.httpPort ?? 0), ...(options.args ?? [])], {
@@ -45,14 +58,17 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
   let text = '';
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const [boundPort, kafkaPort, httpPort] = await new Promise<[number, number, number | null]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start within ${startTimeoutMs} ms:\n${text}`)), startTimeoutMs);
+  const { port: boundPort, kafkaPort, httpPort } = await new Promise<NonNullable<ReturnType<typeof readyPorts>>>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // no broker left running behind a failed start
+      reject(new Error(`broker did not start within ${startTimeoutMs} ms:\n${text}`));
+    }, startTimeoutMs);
     const check = (): void => {
-      const match = /native protocol on [^\s:]+:(\d+), Kafka protocol on [^\s:]+:(\d+)(?:, HTTP on [^\s:]+:(\d+))?,/.exec(text);
-      if (match) {
+      const ports = readyPorts(text);
+      if (ports !== null) {
         clearTimeout(timer);
         child.stderr!.off('data', check);
-        resolve([Number(match[1]), Number(match[2]), match[3] === undefined ? null : Number(match[3])]);
+        resolve(ports);
       }
     };
     child.stderr!.on('data', check);
