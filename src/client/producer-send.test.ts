@@ -73,3 +73,20 @@ test('a send that stops at a malformed message reports the ones after it as neve
     await client.close();
   }
 });
+
+test('flush() and close() send at once a message that waited for its topic to be described, however long the linger', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('flush-undescribed', { partitions: 1 });
+    const producer = client.producer({ lingerMs: 600_000 });
+    // The first message to a topic waits for its description; flush() is called meanwhile.
+    const first = producer.send('flush-undescribed', { value: 'first' });
+    await producer.flush();
+    assert.equal((await first).offset, 0n);
+    const second = producer.send('other-undescribed', { value: 'second' });
+    await producer.close(); // auto-created on first produce
+    assert.equal((await second).offset, 0n);
+  } finally {
+    await client.close();
+  }
+});

@@ -507,7 +507,9 @@ export class Producer {
 
   #armLinger(): void {
     if (this.#lingerTimer !== null || this.#lingerImmediate !== null) return;
-    if (this.#options.lingerMs <= 0) {
+    // While a flush (or close) waits, a message batched now (one that waited for its topic's
+    // description, or for room in the buffer) goes without lingering too, as Kafka's flush does.
+    if (this.#options.lingerMs <= 0 || this.#idleWaiters.length > 0) {
       // No linger: seal once the caller's synchronous run of sends is over (timers cost ≥ 1 ms).
       this.#lingerImmediate = setImmediate(() => {
         this.#lingerImmediate = null;
@@ -930,7 +932,11 @@ export class Producer {
     }
   }
 
-  /** Sends everything batched so far and resolves when all of it is acknowledged (or failed). */
+  /**
+   * Sends everything batched so far and resolves when all of it is acknowledged (or failed).
+   * Messages batched while it waits (those that waited for their topic's description included)
+   * are sent without lingering too.
+   */
   flush(): Promise<void> {
     if (this.#lingerTimer !== null) {
       clearTimeout(this.#lingerTimer);
