@@ -173,11 +173,10 @@ export class GroupCoordinator {
   checkCommit(ref: GroupMemberRef | { groupId: string }): void {
     validateGroupId(ref.groupId);
     const group = this.#groups.get(ref.groupId);
-    const named = 'memberId' in ref && (ref.generationId >= 0 || ref.memberId !== '');
-    if (!named || ref.generationId < 0) {
+    if (!('memberId' in ref) || ref.generationId < 0) {
       const active = group !== undefined && group.members.size > 0 && group.state !== 'Empty';
       if (!active) return;
-      if (!named) throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
+      if (!('memberId' in ref) || ref.memberId === '') throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
     }
     const { group: current, member } = this.#memberOf(ref);
     // While a rebalance is being prepared the generation still stands: its members may commit what
