@@ -14,7 +14,8 @@
  * holds replaces that member at once under a new member id, keeping its assignment; a Stable
  * group with unchanged protocols does not rebalance (unless the replaced member was the leader
  * of a client-assigned group, which must assign again). The replaced member id is fenced:
- * FENCED_INSTANCE_ID for its requests that name the instance.
+ * FENCED_INSTANCE_ID for its requests that name the instance. A request naming an instance id
+ * that no member holds is UNKNOWN_MEMBER (but a join without a member id adds a static member).
  */
 import { randomUUID } from 'node:crypto';
 import { WeirError } from '../util/errors.js';
@@ -167,8 +168,10 @@ export class GroupCoordinator {
   /**
    * Checks that a commit may proceed: a member of the current generation, or (generation -1) any
    * commit while the group has no members. As in Kafka, generation -1 to a group with members is
-   * refused as a commit from outside it (no member id: UNKNOWN_MEMBER) or, naming a member, by the
-   * member checks: UNKNOWN_MEMBER for one that is not in the group, ILLEGAL_GENERATION for one that is.
+   * refused as a commit from outside it (neither member id nor group instance id: UNKNOWN_MEMBER)
+   * or, naming either, by the member checks: FENCED_INSTANCE_ID when another member id holds the
+   * instance, UNKNOWN_MEMBER when no member does or the member is not in the group,
+   * ILLEGAL_GENERATION for one that is.
    */
   checkCommit(ref: GroupMemberRef | { groupId: string }): void {
     validateGroupId(ref.groupId);
@@ -176,7 +179,8 @@ export class GroupCoordinator {
     if (!('memberId' in ref) || ref.generationId < 0) {
       const active = group !== undefined && group.members.size > 0 && group.state !== 'Empty';
       if (!active) return;
-      if (!('memberId' in ref) || ref.memberId === '') throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
+      const named = 'memberId' in ref && (ref.memberId !== '' || (ref.groupInstanceId ?? null) !== null);
+      if (!named) throw new WeirError('UNKNOWN_MEMBER', `group ${ref.groupId} has active members; commit as one of them`);
     }
     const { group: current, member } = this.#memberOf(ref);
     // While a rebalance is being prepared the generation still stands: its members may commit what
@@ -278,7 +282,8 @@ export class GroupCoordinator {
 
   /**
    * The member with this id; UNKNOWN_MEMBER when there is none, FENCED_INSTANCE_ID when the
-   * request names a group instance id that another member now holds (it replaced this one).
+   * request names a group instance id that another member now holds (it replaced this one), and
+   * UNKNOWN_MEMBER when it names one that no member holds (as Kafka).
    */
   #knownMember(group: Group, memberId: string, groupInstanceId: string | null | undefined): Member {
     const member = group.members.get(memberId);
@@ -287,6 +292,9 @@ export class GroupCoordinator {
       throw new WeirError('FENCED_INSTANCE_ID', `member ${memberId} of group ${group.groupId} was replaced by member ${holder.memberId} with group instance id ${groupInstanceId}`);
     }
     if (member === undefined) throw new WeirError('UNKNOWN_MEMBER', `member ${memberId} is not part of group ${group.groupId}`);
+    if (holder === undefined && (groupInstanceId ?? null) !== null) {
+      throw new WeirError('UNKNOWN_MEMBER', `no member of group ${group.groupId} has group instance id ${groupInstanceId}`);
+    }
     return member;
   }
 

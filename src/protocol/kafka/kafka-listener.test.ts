@@ -353,6 +353,60 @@ test('OffsetCommit with generation -1 to an active group: a known member gets IL
   }
 });
 
+test('OffsetCommit v7 naming a group instance id goes through the static member checks, as in Kafka', { timeout: 10_000 }, async () => {
+  await stack.broker.createTopic('static-commits', { partitions: 1 });
+  const groupId = 'static-commit-group';
+  const client = await RawClient.open(stack.port);
+  try {
+    const joined = await client.call(m.joinGroup, 5, {
+      groupId,
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      memberId: '',
+      groupInstanceId: 'instance-a',
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: Buffer.from('meta') }],
+    });
+    assert.equal(joined.errorCode, 0);
+    const synced = await client.call(m.syncGroup, 3, {
+      groupId,
+      generationId: joined.generationId,
+      memberId: joined.memberId,
+      groupInstanceId: 'instance-a',
+      assignments: [{ memberId: joined.memberId, assignment: Buffer.from('all') }],
+    });
+    assert.equal(synced.errorCode, 0);
+    const commitAs = async (generationId: number, memberId: string, groupInstanceId: string) => {
+      const answer = await client.call(m.offsetCommit, 7, {
+        groupId,
+        generationId,
+        memberId,
+        groupInstanceId,
+        topics: [{ name: 'static-commits', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: null }] }],
+      });
+      return answer.topics[0]!.partitions[0]!.errorCode;
+    };
+    // The instance is held by another member id (here: none given): fenced, whatever the generation.
+    assert.equal(await commitAs(-1, '', 'instance-a'), kafkaErrors.FENCED_INSTANCE_ID);
+    assert.equal(await commitAs(joined.generationId, 'someone-else', 'instance-a'), kafkaErrors.FENCED_INSTANCE_ID);
+    // No member holds the instance: an unknown member, even with a member id and generation that are current.
+    assert.equal(await commitAs(-1, '', 'instance-nobody'), kafkaErrors.UNKNOWN_MEMBER_ID);
+    assert.equal(await commitAs(joined.generationId, joined.memberId, 'instance-nobody'), kafkaErrors.UNKNOWN_MEMBER_ID);
+    // The holder itself: generation -1 is ILLEGAL_GENERATION, the current one commits.
+    assert.equal(await commitAs(-1, joined.memberId, 'instance-a'), kafkaErrors.ILLEGAL_GENERATION);
+    const fetched = await client.call(m.offsetFetch, 2, { groupId, topics: [{ name: 'static-commits', partitionIndexes: [0] }] });
+    assert.equal(fetched.topics[0]!.partitions[0]!.committedOffset, -1n, 'no refused commit was stored');
+    assert.equal(await commitAs(joined.generationId, joined.memberId, 'instance-a'), kafkaErrors.NONE);
+
+    // Once the group has no members, generation -1 commits from outside it, instance id or not.
+    const left = await client.call(m.leaveGroup, 3, { groupId, members: [{ memberId: '', groupInstanceId: 'instance-a' }] });
+    assert.deepEqual(left.members.map((member) => member.errorCode), [kafkaErrors.NONE]);
+    assert.equal(await commitAs(-1, '', 'instance-a'), kafkaErrors.NONE);
+  } finally {
+    client.close();
+  }
+});
+
 test('fetches pipelined by a client that never reads hold about fetchBytesInFlightMax; all answer once it reads', { timeout: 60_000 }, async () => {
   await stack.broker.createTopic('hoard', { partitions: 1 });
   const value = Buffer.alloc(1000, 5);

@@ -2,9 +2,10 @@
  * ListOffsets (-1 latest, -2 earliest, otherwise a timestamp), OffsetCommit and OffsetFetch.
  * A ListOffsets that names a topic-partition more than once gets INVALID_REQUEST for each of its
  * entries, as in Kafka.
- * A commit with generation -1 and no member id comes from outside the group (admin tools, simple
- * consumers); otherwise the broker checks the member and generation (generation -1 from a member
- * of a group with members is ILLEGAL_GENERATION, as in Kafka).
+ * OffsetCommit goes to the group coordinator's commit check as it comes: a commit with generation
+ * -1 comes from outside the group (admin tools, simple consumers) and passes while the group has
+ * no members; otherwise the member, its group instance id (v7+) and its generation are checked, as
+ * in Kafka (see GroupCoordinator.checkCommit).
  */
 import type { CommittedOffset, OffsetSpec } from '../../../broker/types.js';
 import { kafkaErrors } from '../wire/error-codes.js';
@@ -53,8 +54,7 @@ export async function handleOffsetCommit(context: HandlerContext, body: RequestO
       metadata: partition.committedMetadata,
     })),
   );
-  const outside = body.generationId < 0 && body.memberId === '';
-  const ref = outside ? { groupId: body.groupId } : { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId, groupInstanceId: body.groupInstanceId };
+  const ref = { groupId: body.groupId, generationId: body.generationId, memberId: body.memberId, groupInstanceId: body.groupInstanceId };
   // Each partition is committed or refused alone; a refusal of the group (generation, member) refuses all.
   let errorCodes: number[];
   try {

@@ -1,8 +1,8 @@
 /**
  * OffsetCommit (key 8): a group commits consumed offsets. Described for 2–7: v2–v4 carry
  * retention_time_ms, v5 drops it, v6 committed_leader_epoch, v7 group_instance_id;
- * v3 adds throttle_time_ms to the response. Generation -1 with an empty member id is a commit
- * from outside the group (kcat's and admin tools' simple commits).
+ * v3 adds throttle_time_ms to the response. Generation -1 with an empty member id and no group
+ * instance id is a commit from outside the group (kcat's and admin tools' simple commits).
  */
 import type { MessageSpec } from '../schema.js';
 
