@@ -288,3 +288,30 @@ test('validation checks each record timestamp: too far ahead INVALID_TIMESTAMP, 
   const latestSafe = understated(Number.MAX_SAFE_INTEGER - 1000);
   assert.equal(validateBatch(latestSafe, 0, bytesMax), latestSafe.length);
 });
+
+test('validation refuses a record or header maxTimestamp further behind the clock than timestampBehind allows (INVALID_TIMESTAMP, the bound first)', async () => {
+  const { crc32c } = await import('./crc32c.js');
+  /** Records at 10000 and 10000 - behindMs (the oldest not the first), under a header whose maxTimestamp is `maxMs`. */
+  const batchOf = (behindMs: number, maxMs = 10_000): Buffer => {
+    const batch = encodeBatch([{ value: null, timestamp: 10_000 }, { value: null, timestamp: 10_000 - behindMs }]);
+    batch.writeBigInt64BE(BigInt(maxMs), batchOffsets.maxTimestamp);
+    batch.writeUInt32BE(crc32c(batch.subarray(batchOffsets.attributes)), batchOffsets.crc);
+    return batch;
+  };
+  const timestampBehind = { nowMs: 10_000, msMax: 500 };
+  const invalidTimestamp = (pattern: RegExp) => (e: unknown) => isWeirError(e, 'INVALID_TIMESTAMP') && pattern.test((e as Error).message);
+  assert.equal(validateBatch(batchOf(500), 0, bytesMax, { timestampBehind }), batchOf(500).length);
+  assert.throws(
+    () => validateBatch(batchOf(501), 0, bytesMax, { timestampBehind }),
+    invalidTimestamp(/a record's timestamp 9499 is 501 ms behind the broker's clock; timestampBehindMsMax is 500/),
+  );
+  assert.equal(validateBatch(batchOf(501), 0, bytesMax, { timestampBehind: null }), batchOf(501).length);
+  // Fresh records under a header maxTimestamp the log would keep (and retention go by) as older.
+  assert.throws(() => validateBatch(batchOf(0, 9_499), 0, bytesMax, { timestampBehind }), invalidTimestamp(/maxTimestamp 9499 is 501 ms behind/));
+  // A delta of -(2^60): too far behind under a bound, before it is unstorable.
+  assert.throws(() => validateBatch(batchOf(2 ** 60), 0, bytesMax, { timestampBehind: { nowMs: Date.now(), msMax: 3_600_000 } }), invalidTimestamp(/behind/));
+  // Both bounds at once: each side is checked.
+  const both = { timestampAhead: { nowMs: 10_000, msMax: 0 }, timestampBehind };
+  assert.equal(validateBatch(batchOf(500), 0, bytesMax, both), batchOf(500).length);
+  assert.throws(() => validateBatch(batchOf(501), 0, bytesMax, both), invalidTimestamp(/behind/));
+});

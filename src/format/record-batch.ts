@@ -204,7 +204,9 @@ export const decompressedBytesMax = 64 * 1024 * 1024;
  * Then the timestamps: with `timestampAhead`, a record (baseTimestamp + its delta) or a header
  * maxTimestamp further ahead of the clock than it allows is refused (INVALID_TIMESTAMP), as Kafka
  * checks each record's timestamp; the header's too, because the log keeps it as sent and its
- * time index and retention go by it. Last, every timestamp, header and record, must be a safe integer (within ±(2^53 - 1))
+ * time index and retention go by it. `timestampBehind` does the same for a record or header
+ * maxTimestamp further behind the clock (the oldest record is baseTimestamp + the least delta,
+ * so both bounds cost a comparison each, not a second walk). Last, every timestamp, header and record, must be a safe integer (within ±(2^53 - 1))
  * for it to be read back exactly (CORRUPT_MESSAGE): the bound comes first, so that a timestamp in
  * nanoseconds is answered as too far ahead.
  */
@@ -237,7 +239,7 @@ export function validateBatch(buffer: Buffer, position: number, bytesMax: number
   } finally {
     walk.buffer = noBytes; // the walk keeps no batch alive
   }
-  checkTimestamps(buffer, position, options.timestampAhead ?? null);
+  checkTimestamps(buffer, position, options);
   return total;
 }
 
@@ -247,13 +249,21 @@ export interface TimestampAhead {
   msMax: number;
 }
 
+/** How far behind the clock (`nowMs`) a timestamp may be. */
+export interface TimestampBehind {
+  nowMs: number;
+  msMax: number;
+}
+
 export interface ValidateOptions {
   /** Null or absent: no bound. */
   timestampAhead?: TimestampAhead | null;
+  /** Null or absent: no bound. */
+  timestampBehind?: TimestampBehind | null;
 }
 
 /** The timestamp checks of validateBatch, on the header and on the record deltas the walk left in `walk`. */
-function checkTimestamps(buffer: Buffer, position: number, ahead: TimestampAhead | null): void {
+function checkTimestamps(buffer: Buffer, position: number, { timestampAhead: ahead = null, timestampBehind: behind = null }: ValidateOptions): void {
   const baseMs = int64Nearest(buffer, position + batchOffsets.baseTimestamp);
   const maxMs = int64Nearest(buffer, position + batchOffsets.maxTimestamp);
   // Past 2^53 these sums are approximate, and so far past any bound either way.
@@ -268,6 +278,16 @@ function checkTimestamps(buffer: Buffer, position: number, ahead: TimestampAhead
     };
     if (recordMaxMs - ahead.nowMs > ahead.msMax) refuse("a record's timestamp", recordMaxMs);
     if (maxMs - ahead.nowMs > ahead.msMax) refuse('maxTimestamp', maxMs);
+  }
+  if (behind !== null) {
+    const refuse = (what: string, timestampMs: number): never => {
+      throw new WeirError(
+        'INVALID_TIMESTAMP',
+        `record batch: ${what} ${timestampMs} is ${behind.nowMs - timestampMs} ms behind the broker's clock; timestampBehindMsMax is ${behind.msMax}`,
+      );
+    };
+    if (behind.nowMs - recordMinMs > behind.msMax) refuse("a record's timestamp", recordMinMs);
+    if (behind.nowMs - maxMs > behind.msMax) refuse('maxTimestamp', maxMs);
   }
   if (!Number.isSafeInteger(baseMs) || !Number.isSafeInteger(maxMs)) {
     const [base, max] = [batchOffsets.baseTimestamp, batchOffsets.maxTimestamp].map((at) => buffer.readBigInt64BE(position + at));

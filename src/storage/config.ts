@@ -26,6 +26,12 @@ export interface LogConfig {
    * null accepts any timestamp.
    */
   timestampAheadMsMax: number | null;
+  /**
+   * A batch with a record (or a header maxTimestamp) more than this many milliseconds behind the
+   * log's clock is refused (INVALID_TIMESTAMP), so that time retention does not delete it as soon
+   * as it is written; null accepts any timestamp.
+   */
+  timestampBehindMsMax: number | null;
   /** One sparse offset/time index entry per this many bytes of log. */
   indexIntervalBytes: number;
 }
@@ -38,5 +44,6 @@ export const logConfigDefaults: LogConfig = {
   flush: { kind: 'always' },
   batchBytesMax: 1024 * 1024,
   timestampAheadMsMax: null,
+  timestampBehindMsMax: null,
   indexIntervalBytes: 4096,
 };

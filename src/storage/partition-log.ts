@@ -262,10 +262,12 @@ export class PartitionLog {
     const appendTimeMs = this.#clock();
     const aheadMsMax = this.#config.timestampAheadMsMax;
     const timestampAhead = aheadMsMax === null ? null : { nowMs: appendTimeMs, msMax: aheadMsMax };
+    const behindMsMax = this.#config.timestampBehindMsMax;
+    const timestampBehind = behindMsMax === null ? null : { nowMs: appendTimeMs, msMax: behindMsMax };
     try {
       let position = 0;
       while (position < batches.length) {
-        position += validateBatch(batches, position, this.#config.batchBytesMax, { timestampAhead }); // INVALID_TIMESTAMP past the bound
+        position += validateBatch(batches, position, this.#config.batchBytesMax, { timestampAhead, timestampBehind }); // INVALID_TIMESTAMP past a bound
       }
       for (position = 0; position < batches.length; position += batchTotalBytes(batches, position)) {
         stampBaseOffset(batches, position, this.#offsetNext + recordCount);
