@@ -24,6 +24,7 @@ export const topicConfigDefaults: TopicConfig = {
   segmentAgeMsMax: logConfigDefaults.segmentAgeMsMax,
   messageTtlMs: null,
   timestampAheadMsMax: 3_600_000,
+  timestampBehindMsMax: null,
 };
 
 export function invalid(field: string, value: unknown, rule: string): never {
@@ -86,6 +87,7 @@ export function resolveTopicConfig(overrides: Partial<TopicConfig> = {}, base: T
     segmentAgeMsMax: integerIn('segmentAgeMsMax', merged.segmentAgeMsMax, 1000, Number.MAX_SAFE_INTEGER),
     messageTtlMs: optionalLimit('messageTtlMs', merged.messageTtlMs ?? null, 1),
     timestampAheadMsMax: optionalLimit('timestampAheadMsMax', merged.timestampAheadMsMax, 0),
+    timestampBehindMsMax: optionalLimit('timestampBehindMsMax', merged.timestampBehindMsMax, 0),
   };
 }
 
@@ -102,6 +104,7 @@ export function logConfigOf(config: TopicConfig): LogConfig {
     flush: config.flush,
     batchBytesMax: config.messageBytesMax,
     timestampAheadMsMax: config.timestampAheadMsMax,
+    timestampBehindMsMax: config.timestampBehindMsMax,
   };
 }
 

@@ -36,6 +36,12 @@ export interface TopicConfig {
    * retention); null accepts any timestamp.
    */
   timestampAheadMsMax: number | null;
+  /**
+   * A batch with a record (or a header maxTimestamp) more than this many milliseconds behind the
+   * broker's clock is refused with INVALID_TIMESTAMP (time retention would delete it at once);
+   * null, the default, accepts any timestamp.
+   */
+  timestampBehindMsMax: number | null;
 }
 
 export interface PartitionState {

@@ -228,6 +228,7 @@ const topicConfigKeys = Object.keys({
   segmentAgeMsMax: true,
   messageTtlMs: true,
   timestampAheadMsMax: true,
+  timestampBehindMsMax: true,
 } satisfies Record<keyof TopicConfig, true>);
 
 /** The settings to send; a key that is not a setting is refused (INVALID_CONFIG), not dropped. */
@@ -243,5 +244,6 @@ function wireConfig(config: Partial<TopicConfig>): TopicConfigPartial {
     segmentAgeMsMax: config.segmentAgeMsMax,
     messageTtlMs: config.messageTtlMs,
     timestampAheadMsMax: config.timestampAheadMsMax,
+    timestampBehindMsMax: config.timestampBehindMsMax,
   };
 }

@@ -113,7 +113,7 @@ test('topic settings with a key that is not a setting are refused by name, listi
   const admin = client.admin();
   const unknown = (key: string) => (e: unknown): boolean =>
     isWeirError(e, 'INVALID_CONFIG')
-    && e.message === `topic option "${key}" is unknown: expected one of partitions, retentionMs, retentionBytes, flush, messageBytesMax, segmentBytesMax, segmentAgeMsMax, messageTtlMs, timestampAheadMsMax`;
+    && e.message === `topic option "${key}" is unknown: expected one of partitions, retentionMs, retentionBytes, flush, messageBytesMax, segmentBytesMax, segmentAgeMsMax, messageTtlMs, timestampAheadMsMax, timestampBehindMsMax`;
   await assert.rejects(admin.createTopic('typo', { partitions: 2, retentionMS: 60_000 } as never), unknown('retentionMS'));
   await assert.rejects(admin.describeTopic('typo'), (e) => isWeirError(e, 'UNKNOWN_TOPIC'), 'no topic was created with the defaults');
   await admin.createTopic('typo', { partitions: 1, retentionMs: 60_000 });

@@ -110,6 +110,7 @@ const schemas = {
       segmentAgeMsMax: { type: 'integer' },
       messageTtlMs: { type: ['integer', 'null'], description: 'queue subscriptions expire messages this old' },
       timestampAheadMsMax: { type: ['integer', 'null'], description: "batches dated further ahead of the broker's clock are refused (INVALID_TIMESTAMP); null accepts any" },
+      timestampBehindMsMax: { type: ['integer', 'null'], description: "batches with a record dated further behind the broker's clock are refused (INVALID_TIMESTAMP); null (the default) accepts any" },
     },
   },
   TopicDescription: {

@@ -68,6 +68,30 @@ test('requests round trip: create, produce, fetch, describe, list offsets', asyn
   }
 });
 
+test('a topic created with timestampBehindMsMax refuses a produce holding a record older than that (INVALID_TIMESTAMP, nothing stored) and takes a fresh one', async () => {
+  const connection = await open();
+  try {
+    const created = await connection.request('createTopic', { name: 'dated-behind', config: { timestampBehindMsMax: 60_000 } as never });
+    assert.equal(created.config.timestampBehindMsMax, 60_000);
+    assert.equal((await connection.request('describeTopic', { name: 'dated-behind', ensure: false, partition: -1 })).config.timestampBehindMsMax, 60_000);
+    // One fresh batch and one whose second record is two minutes old, in one produce.
+    const nowMs = Date.now();
+    const batches = Buffer.concat([encodeBatch([{ value: Buffer.from('fresh'), timestamp: nowMs }]), encodeBatch([{ value: Buffer.from('now'), timestamp: nowMs }, { value: Buffer.from('old'), timestamp: nowMs - 120_000 }])]);
+    await assert.rejects(
+      connection.request('produce', { topic: 'dated-behind', partition: 0, acks: 'leader', batches }),
+      (e) => isWeirError(e, 'INVALID_TIMESTAMP') && /ms behind the broker's clock; timestampBehindMsMax is 60000/.test(e.message),
+    );
+    assert.equal((await connection.request('listOffsets', { topic: 'dated-behind', partition: 0, spec: 'latest' })).offset, 0n, 'nothing of the refused produce is stored');
+    const produced = await connection.request('produce', { topic: 'dated-behind', partition: 0, acks: 'leader', batches: encodeBatch(records(2, 'fresh')) });
+    assert.equal(produced.baseOffset, 0n);
+    // Without the bound (the default), the same old record is stored.
+    await connection.request('createTopic', { name: 'dated-any', config: {} as never });
+    assert.equal((await connection.request('produce', { topic: 'dated-any', partition: 0, acks: 'leader', batches })).baseOffset, 0n);
+  } finally {
+    connection.close();
+  }
+});
+
 test('a long poll wakes up when data arrives', async () => {
   const connection = await open();
   try {
@@ -495,7 +519,7 @@ test('an int64 value past 2^53 gets INVALID_CONFIG (a topic setting) or INVALID_
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
   socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'raw' })));
-  socket.write(Buffer.concat(encodeRequest(2, apis.createTopic.key, apis.createTopic.request, { name: 'huge-retention', config: { partitions: undefined, retentionMs: 2 ** 60, retentionBytes: undefined, flush: undefined, messageBytesMax: undefined, segmentBytesMax: undefined, segmentAgeMsMax: undefined, messageTtlMs: undefined, timestampAheadMsMax: undefined } })));
+  socket.write(Buffer.concat(encodeRequest(2, apis.createTopic.key, apis.createTopic.request, { name: 'huge-retention', config: { partitions: undefined, retentionMs: 2 ** 60, retentionBytes: undefined, flush: undefined, messageBytesMax: undefined, segmentBytesMax: undefined, segmentAgeMsMax: undefined, messageTtlMs: undefined, timestampAheadMsMax: undefined, timestampBehindMsMax: undefined } })));
   socket.write(Buffer.concat(encodeRequest(3, apis.listOffsets.key, apis.listOffsets.request, { topic: 'huge-retention', partition: 0, spec: { timestampMs: -(2 ** 62) } })));
   socket.write(Buffer.concat(encodeRequest(4, apis.listGroups.key, apis.listGroups.request, {})));
   await waitFor(() => frames.length === 4);

@@ -44,6 +44,7 @@ const topicDescription: fc.Arbitrary<TopicDescription> = record({
     segmentAgeMsMax: safe,
     messageTtlMs: fc.option(safe, { nil: null }),
     timestampAheadMsMax: fc.option(safe, { nil: null }),
+    timestampBehindMsMax: fc.option(safe, { nil: null }),
   }),
   partitions: fc.array(
     record({ partition: int32, offsetStart: int64, offsetEnd: int64, highWatermark: int64, sizeBytes: safe }),

@@ -105,6 +105,7 @@ const topicConfigFields = {
   segmentAgeMsMax: int64Number,
   messageTtlMs: nullableInt64Number,
   timestampAheadMsMax: nullableInt64Number,
+  timestampBehindMsMax: nullableInt64Number,
 };
 export const topicConfig = struct(topicConfigFields, { valueErrors: 'INVALID_CONFIG' });
 export type TopicConfig = CodecValue<typeof topicConfig>;
@@ -120,6 +121,7 @@ export const topicConfigPartial = struct({
   segmentAgeMsMax: optional(int64Number),
   messageTtlMs: optional(nullableInt64Number),
   timestampAheadMsMax: optional(nullableInt64Number),
+  timestampBehindMsMax: optional(nullableInt64Number),
 }, { valueErrors: 'INVALID_CONFIG' });
 export type TopicConfigPartial = CodecValue<typeof topicConfigPartial>;
 
