@@ -151,6 +151,7 @@ test('alterConfigs replaces the set of configs; describeConfigs shows the values
       'segment.bytes': `${topicConfigDefaults.segmentBytesMax} ${DEFAULT_CONFIG}`,
       'segment.ms': `${topicConfigDefaults.segmentAgeMsMax} ${DEFAULT_CONFIG}`,
       'message.timestamp.after.max.ms': `3600000 ${DEFAULT_CONFIG}`,
+      'message.timestamp.before.max.ms': `9223372036854775807 ${DEFAULT_CONFIG}`,
     });
 
     // Kafka semantics: retention.bytes is not named, so it returns to its default (no bound).
@@ -164,6 +165,7 @@ test('alterConfigs replaces the set of configs; describeConfigs shows the values
       'segment.bytes': `${topicConfigDefaults.segmentBytesMax} ${DEFAULT_CONFIG}`,
       'segment.ms': `${topicConfigDefaults.segmentAgeMsMax} ${DEFAULT_CONFIG}`,
       'message.timestamp.after.max.ms': `${longMax} ${TOPIC_CONFIG}`,
+      'message.timestamp.before.max.ms': `${longMax} ${DEFAULT_CONFIG}`,
     });
     const stored = stack.broker.describeTopic(topic);
     assert.equal(stored.config.retentionMs, dayMs);
@@ -188,6 +190,30 @@ test('alterConfigs replaces the set of configs; describeConfigs shows the values
       'segment.ms': `${Number.MAX_SAFE_INTEGER} ${TOPIC_CONFIG}`,
     });
     await rejectsWith(alterTopicConfigs(admin, topic, { 'segment.ms': '9223372036854775808' }), 'INVALID_CONFIG');
+  });
+});
+
+test('createTopics with message.timestamp.before.max.ms bounds how old a produced record may be; describeConfigs reports it', { timeout: 30_000 }, async () => {
+  const topic = 'dated-behind';
+  await withAdmin(async (admin) => {
+    await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'message.timestamp.before.max.ms', value: '60000' }] }] });
+    assert.equal(stack.broker.describeTopic(topic).config.timestampBehindMsMax, 60_000);
+    assert.deepEqual(await describedConfigs(admin, topic, ['message.timestamp.before.max.ms']), { 'message.timestamp.before.max.ms': `60000 ${TOPIC_CONFIG}` });
+
+    const producer = kafka('dated-producer').producer();
+    await producer.connect();
+    try {
+      await rejectsWith(producer.send({ topic, messages: [{ value: 'two minutes old', timestamp: String(Date.now() - 120_000) }] }), 'INVALID_TIMESTAMP');
+      await producer.send({ topic, messages: [{ value: 'fresh' }] });
+    } finally {
+      await producer.disconnect();
+    }
+    assert.equal(stack.broker.describeTopic(topic).partitions[0]!.offsetEnd, 1n, 'only the fresh record is stored');
+
+    // -1, like Long.MAX_VALUE, is no bound, described as Long.MAX_VALUE.
+    await alterTopicConfigs(admin, topic, { 'message.timestamp.before.max.ms': '-1' });
+    assert.equal(stack.broker.describeTopic(topic).config.timestampBehindMsMax, null);
+    assert.deepEqual(await describedConfigs(admin, topic, ['message.timestamp.before.max.ms']), { 'message.timestamp.before.max.ms': `9223372036854775807 ${DEFAULT_CONFIG}` });
   });
 });
 
@@ -401,7 +427,7 @@ test('flexible versions: CreatePartitions v3, AlterConfigs v2, DescribeConfigs v
     // v0, and an empty key list, which lists every config as null does.
     const v0 = await client.call(m.describeConfigs, 0, { resources: [{ resourceType: configResourceTypes.TOPIC, resourceName: topic, configurationKeys: [] }] });
     const isDefault = Object.fromEntries(v0.results[0]!.configs.map((entry) => [entry.name, entry.isDefault]));
-    assert.deepEqual(isDefault, { 'retention.ms': true, 'retention.bytes': true, 'max.message.bytes': true, 'segment.bytes': true, 'segment.ms': false, 'message.timestamp.after.max.ms': true });
+    assert.deepEqual(isDefault, { 'retention.ms': true, 'retention.bytes': true, 'max.message.bytes': true, 'segment.bytes': true, 'segment.ms': false, 'message.timestamp.after.max.ms': true, 'message.timestamp.before.max.ms': true });
   } finally {
     client.close();
   }

@@ -3,10 +3,11 @@
  * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share.
  *
  * Values travel as decimal text. For retention.ms and retention.bytes, -1 means "no bound"
- * (null in TopicConfig), as in Kafka; for message.timestamp.after.max.ms, Kafka's Long.MAX_VALUE
- * (and -1) does. A 64-bit value past 2^53 means no bound for those three, and 2^53 - 1 for
- * segment.ms (LONG configs hold up to Long.MAX_VALUE; Weir keeps numbers). A null value is refused. TopicConfig fields without a Kafka name (partitions,
- * flush, messageTtlMs) are never described or changed through these APIs.
+ * (null in TopicConfig), as in Kafka; for message.timestamp.after.max.ms and
+ * message.timestamp.before.max.ms, Kafka's Long.MAX_VALUE (and -1) does. A 64-bit value past 2^53
+ * means no bound for those four, and 2^53 - 1 for segment.ms (LONG configs hold up to
+ * Long.MAX_VALUE; Weir keeps numbers). A null value is refused. TopicConfig fields without a
+ * Kafka name (partitions, flush, messageTtlMs) are never described or changed through these APIs.
  */
 import { topicConfigDefaults } from '../../../broker/topic-config.js';
 import type { TopicConfig } from '../../../broker/types.js';
@@ -14,7 +15,7 @@ import { WeirError } from '../../../util/errors.js';
 import { configSources, configTypes } from '../wire/config-resources.js';
 
 /** The TopicConfig fields that have a Kafka name: all integers, the retention ones nullable. */
-type MappedField = 'retentionMs' | 'retentionBytes' | 'messageBytesMax' | 'segmentBytesMax' | 'segmentAgeMsMax' | 'timestampAheadMsMax';
+type MappedField = 'retentionMs' | 'retentionBytes' | 'messageBytesMax' | 'segmentBytesMax' | 'segmentAgeMsMax' | 'timestampAheadMsMax' | 'timestampBehindMsMax';
 
 interface TopicConfigName {
   readonly field: MappedField;
@@ -25,7 +26,7 @@ interface TopicConfigName {
   readonly unbounded?: string;
 }
 
-/** Kafka's Long.MAX_VALUE, its "no limit" for message.timestamp.after.max.ms. */
+/** Kafka's Long.MAX_VALUE, its "no limit" for message.timestamp.after.max.ms and .before.max.ms. */
 const longMaxValue = 0x7fff_ffff_ffff_ffffn;
 const longMax = longMaxValue.toString();
 
@@ -38,6 +39,10 @@ const configNames = new Map<string, TopicConfigName>([
   [
     'message.timestamp.after.max.ms',
     { field: 'timestampAheadMsMax', type: configTypes.LONG, unbounded: longMax, documentation: "A batch dated more than this many milliseconds ahead of the broker's clock is refused with INVALID_TIMESTAMP." },
+  ],
+  [
+    'message.timestamp.before.max.ms',
+    { field: 'timestampBehindMsMax', type: configTypes.LONG, unbounded: longMax, documentation: "A batch with a record dated more than this many milliseconds behind the broker's clock is refused with INVALID_TIMESTAMP." },
   ],
 ]);
 
