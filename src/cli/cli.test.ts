@@ -44,7 +44,7 @@ describe('weir topic', () => {
 
     const table = await weir(['topic', 'describe', 'orders']);
     assert.match(table.stdout, /flush\s+interval:50/);
-    assert.match(table.stdout, /timestamp-ahead-ms-max 3600000\n/);
+    assert.match(table.stdout, /timestamp-ahead-ms-max +3600000\n/);
     const settingLines = table.stdout.split('\n\n')[0]!.split('\n');
     const valueColumns = settingLines.map((line) => /^\S+ +/.exec(line)![0].length);
     assert.deepEqual(new Set(valueColumns), new Set([valueColumns[0]]), `every setting's value starts in one column:\n${table.stdout}`);
@@ -62,6 +62,16 @@ describe('weir topic', () => {
     assert.match((await weir(['topic', 'describe', 'orders'])).stdout, /partitions\s+5\n/);
     const unlimited = await weir(['topic', 'alter', 'orders', '--timestamp-ahead-ms-max', 'none']);
     assert.equal(unlimited.stdout, 'altered topic orders: timestamp-ahead-ms-max 3600000 -> none\n');
+
+    const behind = await weir(['topic', 'create', 'replayed', '--timestamp-behind-ms-max', '60000']);
+    assert.equal(behind.code, 0, behind.stderr);
+    assert.match((await weir(['topic', 'describe', 'replayed'])).stdout, /\ntimestamp-behind-ms-max 60000\n/);
+    assert.match((await weir(['topic', 'describe', 'orders'])).stdout, /\ntimestamp-behind-ms-max none\n/, 'no bound by default');
+    const anyAge = await weir(['topic', 'alter', 'replayed', '--timestamp-behind-ms-max', 'none']);
+    assert.equal(anyAge.stdout, 'altered topic replayed: timestamp-behind-ms-max 60000 -> none\n');
+    const negative = await weir(['topic', 'alter', 'replayed', '--timestamp-behind-ms-max', '-5']);
+    assert.equal(negative.code, 2);
+    assert.match(negative.stderr, /timestamp-behind-ms-max/);
 
     const deleted = await weir(['topic', 'delete', 'orders']);
     assert.equal(deleted.code, 0, deleted.stderr);

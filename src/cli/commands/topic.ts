@@ -16,6 +16,8 @@ export const topicUsage = `weir topic create NAME [options]    create a topic (u
   --message-ttl-ms MS       queue subscriptions skip messages older than this ("none": no limit)
   --timestamp-ahead-ms-max MS  refuse batches dated further ahead of the broker's clock than this
                             (default 3600000; "none": accept any timestamp)
+  --timestamp-behind-ms-max MS  refuse batches with a record dated further behind the broker's
+                            clock than this (default "none": accept any timestamp)
 weir topic alter NAME [options]     change a topic: the options above (--partitions only grows it)
 weir topic list [--json] [--internal]
                                     every topic with its partition count and configuration
@@ -52,6 +54,7 @@ const configOptionSpec = {
   'segment-age-ms-max': { type: 'string' },
   'message-ttl-ms': { type: 'string' },
   'timestamp-ahead-ms-max': { type: 'string' },
+  'timestamp-behind-ms-max': { type: 'string' },
 } as const;
 
 async function create(argv: string[]): Promise<number> {
@@ -72,7 +75,7 @@ async function alter(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine({ args: argv, options: { ...serverOptionSpec, ...configOptionSpec }, allowPositionals: true, strict: true });
   const [name] = positionalArguments(positionals, ['NAME']);
   const changes = topicConfigFromFlags(values);
-  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms, --timestamp-ahead-ms-max');
+  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give at least one of --partitions, --retention-ms, --retention-bytes, --flush, --message-bytes-max, --segment-bytes-max, --segment-age-ms-max, --message-ttl-ms, --timestamp-ahead-ms-max, --timestamp-behind-ms-max');
   const client = await connectBroker(values.server);
   try {
     const admin = client.admin();
@@ -96,6 +99,7 @@ function changesText(before: TopicDescription, after: TopicDescription): string 
     ['segment-age-ms-max', (t) => t.config.segmentAgeMsMax],
     ['message-ttl-ms', (t) => t.config.messageTtlMs ?? 'none'],
     ['timestamp-ahead-ms-max', (t) => t.config.timestampAheadMsMax ?? 'none'],
+    ['timestamp-behind-ms-max', (t) => t.config.timestampBehindMsMax ?? 'none'],
   ];
   const changed = shown.filter(([, of]) => of(before) !== of(after)).map(([label, of]) => `${label} ${of(before)} -> ${of(after)}`);
   return changed.length > 0 ? changed.join(', ') : 'nothing changed (the values were already set)';
@@ -112,6 +116,7 @@ export function topicConfigFromFlags(values: Partial<Record<keyof typeof configO
   config.segmentAgeMsMax = optionalIntegerOption('segment-age-ms-max', values['segment-age-ms-max'], 1);
   config.messageTtlMs = limitFlag('message-ttl-ms', values['message-ttl-ms']);
   config.timestampAheadMsMax = limitFlag('timestamp-ahead-ms-max', values['timestamp-ahead-ms-max'], 0);
+  config.timestampBehindMsMax = limitFlag('timestamp-behind-ms-max', values['timestamp-behind-ms-max'], 0);
   if (values.flush !== undefined) {
     try {
       config.flush = parseFlushPolicy(values.flush);
@@ -165,6 +170,7 @@ async function describe(argv: string[]): Promise<number> {
       ['segment-age-ms-max', c.segmentAgeMsMax],
       ['message-ttl-ms', c.messageTtlMs ?? 'none'],
       ['timestamp-ahead-ms-max', c.timestampAheadMsMax ?? 'none'],
+      ['timestamp-behind-ms-max', c.timestampBehindMsMax ?? 'none'],
     ]);
     const lines = [
       settings,
