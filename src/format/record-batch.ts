@@ -243,23 +243,22 @@ export function validateBatch(buffer: Buffer, position: number, bytesMax: number
   return total;
 }
 
-/** How far ahead of the clock (`nowMs`) a timestamp may be. */
-export interface TimestampAhead {
-  nowMs: number;
-  msMax: number;
-}
-
-/** How far behind the clock (`nowMs`) a timestamp may be. */
-export interface TimestampBehind {
+/** How far from the clock (`nowMs`), ahead or behind, a timestamp may be. */
+export interface TimestampBound {
   nowMs: number;
   msMax: number;
 }
 
 export interface ValidateOptions {
-  /** Null or absent: no bound. */
-  timestampAhead?: TimestampAhead | null;
-  /** Null or absent: no bound. */
-  timestampBehind?: TimestampBehind | null;
+  /** How far ahead; null or absent: no bound. */
+  timestampAhead?: TimestampBound | null;
+  /** How far behind; null or absent: no bound. */
+  timestampBehind?: TimestampBound | null;
+}
+
+/** Refuses a timestamp `distanceMs` from the clock, past the topic's `setting` of `msMax`. */
+function refuseTimestamp(what: string, timestampMs: number, distanceMs: number, direction: 'ahead of' | 'behind', setting: string, msMax: number): never {
+  throw new WeirError('INVALID_TIMESTAMP', `record batch: ${what} ${timestampMs} is ${distanceMs} ms ${direction} the broker's clock; ${setting} is ${msMax}`);
 }
 
 /** The timestamp checks of validateBatch, on the header and on the record deltas the walk left in `walk`. */
@@ -270,24 +269,18 @@ function checkTimestamps(buffer: Buffer, position: number, { timestampAhead: ahe
   const recordMaxMs = baseMs + walk.deltaMax;
   const recordMinMs = baseMs + walk.deltaMin;
   if (ahead !== null) {
-    const refuse = (what: string, timestampMs: number): never => {
-      throw new WeirError(
-        'INVALID_TIMESTAMP',
-        `record batch: ${what} ${timestampMs} is ${timestampMs - ahead.nowMs} ms ahead of the broker's clock; timestampAheadMsMax is ${ahead.msMax}`,
-      );
+    const check = (what: string, timestampMs: number): void => {
+      if (timestampMs - ahead.nowMs > ahead.msMax) refuseTimestamp(what, timestampMs, timestampMs - ahead.nowMs, 'ahead of', 'timestampAheadMsMax', ahead.msMax);
     };
-    if (recordMaxMs - ahead.nowMs > ahead.msMax) refuse("a record's timestamp", recordMaxMs);
-    if (maxMs - ahead.nowMs > ahead.msMax) refuse('maxTimestamp', maxMs);
+    check("a record's timestamp", recordMaxMs);
+    check('maxTimestamp', maxMs);
   }
   if (behind !== null) {
-    const refuse = (what: string, timestampMs: number): never => {
-      throw new WeirError(
-        'INVALID_TIMESTAMP',
-        `record batch: ${what} ${timestampMs} is ${behind.nowMs - timestampMs} ms behind the broker's clock; timestampBehindMsMax is ${behind.msMax}`,
-      );
+    const check = (what: string, timestampMs: number): void => {
+      if (behind.nowMs - timestampMs > behind.msMax) refuseTimestamp(what, timestampMs, behind.nowMs - timestampMs, 'behind', 'timestampBehindMsMax', behind.msMax);
     };
-    if (behind.nowMs - recordMinMs > behind.msMax) refuse("a record's timestamp", recordMinMs);
-    if (behind.nowMs - maxMs > behind.msMax) refuse('maxTimestamp', maxMs);
+    check("a record's timestamp", recordMinMs);
+    check('maxTimestamp', maxMs);
   }
   if (!Number.isSafeInteger(baseMs) || !Number.isSafeInteger(maxMs)) {
     const [base, max] = [batchOffsets.baseTimestamp, batchOffsets.maxTimestamp].map((at) => buffer.readBigInt64BE(position + at));
