@@ -256,9 +256,11 @@ export interface ValidateOptions {
   timestampBehind?: TimestampBound | null;
 }
 
-/** Refuses a timestamp `distanceMs` from the clock, past the topic's `setting` of `msMax`. */
-function refuseTimestamp(what: string, timestampMs: number, distanceMs: number, direction: 'ahead of' | 'behind', setting: string, msMax: number): never {
-  throw new WeirError('INVALID_TIMESTAMP', `record batch: ${what} ${timestampMs} is ${distanceMs} ms ${direction} the broker's clock; ${setting} is ${msMax}`);
+/** Refuses `timestampMs`, further `direction` of the clock than `bound` allows. */
+function refuseTimestamp(what: string, timestampMs: number, bound: TimestampBound, direction: 'ahead' | 'behind'): never {
+  const [distanceMs, relation, setting] =
+    direction === 'ahead' ? [timestampMs - bound.nowMs, 'ahead of', 'timestampAheadMsMax'] : [bound.nowMs - timestampMs, 'behind', 'timestampBehindMsMax'];
+  throw new WeirError('INVALID_TIMESTAMP', `record batch: ${what} ${timestampMs} is ${distanceMs} ms ${relation} the broker's clock; ${setting} is ${bound.msMax}`);
 }
 
 /** The timestamp checks of validateBatch, on the header and on the record deltas the walk left in `walk`. */
@@ -269,18 +271,12 @@ function checkTimestamps(buffer: Buffer, position: number, { timestampAhead: ahe
   const recordMaxMs = baseMs + walk.deltaMax;
   const recordMinMs = baseMs + walk.deltaMin;
   if (ahead !== null) {
-    const check = (what: string, timestampMs: number): void => {
-      if (timestampMs - ahead.nowMs > ahead.msMax) refuseTimestamp(what, timestampMs, timestampMs - ahead.nowMs, 'ahead of', 'timestampAheadMsMax', ahead.msMax);
-    };
-    check("a record's timestamp", recordMaxMs);
-    check('maxTimestamp', maxMs);
+    if (recordMaxMs - ahead.nowMs > ahead.msMax) refuseTimestamp("a record's timestamp", recordMaxMs, ahead, 'ahead');
+    if (maxMs - ahead.nowMs > ahead.msMax) refuseTimestamp('maxTimestamp', maxMs, ahead, 'ahead');
   }
   if (behind !== null) {
-    const check = (what: string, timestampMs: number): void => {
-      if (behind.nowMs - timestampMs > behind.msMax) refuseTimestamp(what, timestampMs, behind.nowMs - timestampMs, 'behind', 'timestampBehindMsMax', behind.msMax);
-    };
-    check("a record's timestamp", recordMinMs);
-    check('maxTimestamp', maxMs);
+    if (behind.nowMs - recordMinMs > behind.msMax) refuseTimestamp("a record's timestamp", recordMinMs, behind, 'behind');
+    if (behind.nowMs - maxMs > behind.msMax) refuseTimestamp('maxTimestamp', maxMs, behind, 'behind');
   }
   if (!Number.isSafeInteger(baseMs) || !Number.isSafeInteger(maxMs)) {
     const [base, max] = [batchOffsets.baseTimestamp, batchOffsets.maxTimestamp].map((at) => buffer.readBigInt64BE(position + at));

@@ -556,7 +556,7 @@ export class QueueSubscription implements ConsumerOwner {
     let runStart = first;
     for (let offset = first; offset < end; offset++) {
       const entry = entries?.get(offset);
-      if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount || entry.releases !== releases) {
+      if (!isLeaseOf(entry, deliveryCount, releases)) {
         if (offset > runStart) this.#state.settled(this.key, partition, runStart, offset - runStart);
         runStart = offset + 1;
         failures.push({ index, offset: BigInt(offset), error: this.#notLeased(partition, offset, deliveryCount) });
@@ -599,7 +599,7 @@ export class QueueSubscription implements ConsumerOwner {
   #settleOne(settlement: Exclude<QueueSettlement, { action: 'ack' }>, offset: number, nowMs: number): Promise<WeirError | null> | null {
     const { partition: index, deliveryCount } = settlement.receipt;
     const entry = this.partitions[index]?.entries.get(offset);
-    if (entry === undefined || entry.state !== 'leased' || entry.deliveryCount !== deliveryCount || entry.releases !== this.#releasesOf(settlement.receipt)) {
+    if (!isLeaseOf(entry, deliveryCount, this.#releasesOf(settlement.receipt))) {
       throw this.#notLeased(index, offset, deliveryCount);
     }
     switch (settlement.action) {
@@ -963,6 +963,11 @@ interface LetterRetry {
   entry: QueueEntry;
   reason: string;
   attempt: number;
+}
+
+/** The entry is leased under the receipt's delivery count and number of releases (its lease epoch). */
+function isLeaseOf(entry: QueueEntry | undefined, deliveryCount: number, releases: number): entry is QueueEntry {
+  return entry !== undefined && entry.state === 'leased' && entry.deliveryCount === deliveryCount && entry.releases === releases;
 }
 
 /** Lease epochs run from 1 to 2^32 - 1 (a uint32 on the wire; 0 is none). */
