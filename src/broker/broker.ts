@@ -21,6 +21,7 @@ import { batchOffsets, batchPositions } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
+import type { AppendOptions } from '../storage/partition-log.js';
 import { isWeirError, WeirError } from '../util/errors.js';
 import { metrics } from '../util/metrics.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
@@ -116,6 +117,8 @@ const topicFileName = 'topic.json';
 const closeAlterationWaitMsMax = 10_000;
 const brokerFileName = 'broker.json';
 const clusterIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
+/** How a dead letter is appended: without the dead-letter topic's timestamp bounds (see #appendDeadLetter). */
+const letterAppend: AppendOptions = { timestampBounds: false };
 
 /** As Kafka makes them: a random UUID in URL-safe base64, 22 characters. */
 function newClusterId(): string {
@@ -666,7 +669,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
    * Appends a dead letter. Letters reach their topic's log in the order they are asked for (so a
    * subscription's drop-oldest letters are in offset order): each resolves the topic (creating it
    * on the first letter) only once the letter before it was handed to the log, which numbers it
-   * at once; their writes and syncs still overlap.
+   * at once; their writes and syncs still overlap. A letter keeps its message's timestamp, which
+   * its source topic accepted: the dead-letter topic's timestamp bounds, meant for producers'
+   * clocks, do not apply to it (a letter of an old message would otherwise be refused for ever).
    */
   #appendDeadLetter(topic: string, source: { topic: string; partition: number }, batches: Buffer): Promise<{ partition: number; offset: bigint }> {
     const previous = this.#lettersIssued.get(topic) ?? Promise.resolve();
@@ -674,7 +679,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       const target = await this.#topicAlways(topic, this.#deadLetterTopicConfig(source.topic, batches.length));
       const partition = source.partition % target.partitions.length;
       this.#checkOpen();
-      return { partition, appending: this.#produceTo(target, { topic, partition, batches, acks: 'leader' }) };
+      return { partition, appending: this.#produceTo(target, { topic, partition, batches, acks: 'leader' }, letterAppend) };
     });
     const settled = issued.then(() => {}, () => {});
     this.#lettersIssued.set(topic, settled);
@@ -691,17 +696,17 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   /** The produce once its topic is resolved: the batches are handed to the log before it returns. */
-  #produceTo(topic: Topic, request: ProduceRequest): Promise<ProduceResult> {
+  #produceTo(topic: Topic, request: ProduceRequest, options?: AppendOptions): Promise<ProduceResult> {
     if (topic.internal) throw new WeirError('INVALID_TOPIC', `topic ${topic.name} is internal to Weir`);
     const partition = this.#partition(topic, request.partition);
     const limit = topic.config.messageBytesMax;
     if (request.batches.length > limit) {
       throw new WeirError('MESSAGE_TOO_LARGE', `produce data of ${request.batches.length} bytes for ${topic.name}/${request.partition} exceeds messageBytesMax ${limit}`);
     }
-    if (!this.#queues.hasSubscriptions(topic.name)) return partition.append(request.batches); // the log validates every batch
+    if (!this.#queues.hasSubscriptions(topic.name)) return partition.append(request.batches, options); // the log validates every batch
     this.#queues.admit(topic.name, recordCountOf(request.batches), request.batches.length);
     const offsetEnd = partition.log.offsetEnd;
-    const appending = partition.append(request.batches);
+    const appending = partition.append(request.batches, options);
     // The log assigned offsets synchronously: the queue subscriptions count the batch now, and
     // take it back if its write fails.
     if (partition.log.offsetEnd > offsetEnd) {

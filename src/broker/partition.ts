@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import { batchOffsets, batchPositions, readBatchHeader } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
-import { PartitionLog } from '../storage/partition-log.js';
+import { PartitionLog, type AppendOptions } from '../storage/partition-log.js';
 import type { HandlePool } from '../storage/handle-pool.js';
 import { WeirError } from '../util/errors.js';
 import { ProducerState, type BatchIdentity } from './producer-state.js';
@@ -90,9 +90,10 @@ export class Partition {
 
   /**
    * Appends producer batches. An idempotent producer's batch must come alone; a retry of a batch
-   * already stored answers with the stored offset once that offset is durable.
+   * already stored answers with the stored offset once that offset is durable. `options` go to
+   * the log (see PartitionLog.append).
    */
-  async append(batches: Buffer): Promise<ProduceResult> {
+  async append(batches: Buffer, options?: AppendOptions): Promise<ProduceResult> {
     const headers = batchIdentitiesOf(batches);
     const first = headers[0]!;
     const idempotent = first.producerId >= 0n;
@@ -113,7 +114,7 @@ export class Partition {
     // synchronously, in call order; its end moves only when it accepted them. Recording the
     // producer's batch right then keeps retries that arrive while this append is queued exact.
     const offsetBase = this.log.offsetEnd;
-    const appending = this.log.append(batches);
+    const appending = this.log.append(batches, options);
     if (idempotent && this.log.offsetEnd > offsetBase) {
       this.#producers.record(first, offsetBase);
       this.#producersDirty = true;

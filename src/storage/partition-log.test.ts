@@ -72,6 +72,23 @@ test('invalid batches are rejected without taking offsets', async () => {
   await log.close();
 });
 
+test('an append without timestamp bounds takes timestamps past both bounds and still refuses a corrupt or oversized batch', async () => {
+  const log = await PartitionLog.open(freshDir(), config({ batchBytesMax: 200, timestampAheadMsMax: 60_000, timestampBehindMsMax: 60_000 }), { logger: quiet });
+  const unbounded = { timestampBounds: false };
+  const [old, ahead] = [Date.now() - 3_600_000, Date.now() + 3_600_000];
+  for (const timestamp of [old, ahead]) {
+    await assert.rejects(log.append(batchOf(['x'], timestamp)), (error) => isWeirError(error, 'INVALID_TIMESTAMP'));
+  }
+  assert.equal((await log.append(batchOf(['old'], old), unbounded)).baseOffset, 0n);
+  assert.equal((await log.append(batchOf(['ahead'], ahead), unbounded)).baseOffset, 1n);
+  const bad = batchOf(['x'], old);
+  bad[bad.length - 1]! ^= 0xff;
+  await assert.rejects(log.append(bad, unbounded), (error) => isWeirError(error, 'CORRUPT_MESSAGE'));
+  await assert.rejects(log.append(batchOf(['y'.repeat(300)], old), unbounded), (error) => isWeirError(error, 'MESSAGE_TOO_LARGE'));
+  assert.deepEqual((await readAll(log)).map((r) => r.value), ['old', 'ahead']);
+  await log.close();
+});
+
 test('reopen after a clean close and after a torn tail', async () => {
   const dir = freshDir();
   let log = await PartitionLog.open(dir, config(), { logger: quiet });

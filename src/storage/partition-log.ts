@@ -51,6 +51,16 @@ export interface AppendResult {
   logAppendTimeMs: number;
 }
 
+export interface AppendOptions {
+  /**
+   * False for batches the broker writes itself from messages a topic already accepted (dead
+   * letters, which keep their message's timestamp): the log's timestampAheadMsMax and
+   * timestampBehindMsMax, which bound producers' clocks, do not apply to them. Every other check
+   * does. Default true.
+   */
+  timestampBounds?: boolean;
+}
+
 /** Counters of the writer, for benchmarks and metrics. */
 export interface PartitionLogStats {
   appends: number;
@@ -255,14 +265,15 @@ export class PartitionLog {
    * base offsets into `batches` and resolves once they are written and — under flush `always` —
    * durable on disk.
    */
-  append(batches: Buffer): Promise<AppendResult> {
+  append(batches: Buffer, options?: AppendOptions): Promise<AppendResult> {
     const refusal = this.#appendRefusal(batches);
     if (refusal !== null) return Promise.reject(refusal);
     let recordCount = 0n;
     const appendTimeMs = this.#clock();
-    const aheadMsMax = this.#config.timestampAheadMsMax;
+    const bounded = options?.timestampBounds !== false;
+    const aheadMsMax = bounded ? this.#config.timestampAheadMsMax : null;
     const timestampAhead = aheadMsMax === null ? null : { nowMs: appendTimeMs, msMax: aheadMsMax };
-    const behindMsMax = this.#config.timestampBehindMsMax;
+    const behindMsMax = bounded ? this.#config.timestampBehindMsMax : null;
     const timestampBehind = behindMsMax === null ? null : { nowMs: appendTimeMs, msMax: behindMsMax };
     try {
       let position = 0;

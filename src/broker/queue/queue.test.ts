@@ -27,6 +27,7 @@ interface Received {
   value: string;
   key: string | null;
   headers: Map<string, string>;
+  timestampMs: number;
   at: number;
 }
 
@@ -41,6 +42,7 @@ function messagesOf(deliveries: QueueDelivery[]): Received[] {
         value: record.value!.toString(),
         key: record.key?.toString() ?? null,
         headers: new Map(record.headers.map((h) => [h.key, h.value?.toString() ?? ''])),
+        timestampMs: record.timestampMs,
         at: Date.now(),
       });
     }
@@ -767,6 +769,40 @@ test('a message past deliveriesMax whose letter cannot be written is not deliver
     const letters = await broker.listDeadLetters('tight.dlq');
     assert.deepEqual(letters.map((letter) => [letter.originalOffset, letter.deliveryCount]), [[0n, 1]]);
     assert.equal(broker.describeSubscription('poison', 's').backlogMessages, 0);
+  } finally {
+    await broker.close();
+  }
+});
+
+test("dead letters keep their messages' timestamps past the dead-letter topic's timestamp bounds; a replay is timestamped when it is made", async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('dated.dlq', { timestampBehindMsMax: 60_000, timestampAheadMsMax: 60_000 });
+    await broker.createSubscription('dated', 's', { deadLetterTopic: 'dated.dlq', deliveriesMax: 1, backoff: { kind: 'fixed', delayMs: 0 } });
+    const oldMs = Date.now() - 2 * 3_600_000;
+    const aheadMs = Date.now() + 30 * 60_000; // inside the source topic's default hour ahead
+    await produce(broker, 'dated', 0, [{ value: Buffer.from('old'), timestamp: oldMs }]);
+    await produce(broker, 'dated', 0, [{ value: Buffer.from('ahead'), timestamp: aheadMs }]);
+    // Producers are still held to the dead-letter topic's bounds.
+    await assert.rejects(produce(broker, 'dated.dlq', 0, [{ value: Buffer.from('old'), timestamp: oldMs }]), (error) => isWeirError(error, 'INVALID_TIMESTAMP'));
+    const consumer = await broker.openQueueConsumer({ topic: 'dated', subscription: 's' });
+    const [old, ahead] = await receive(consumer, 2);
+    // A nack past deliveriesMax and a reject: each is answered once its letter is written.
+    const settled = await broker.settle('dated', 's', [
+      { action: 'nack', receipt: old!.receipt },
+      { action: 'reject', receipt: ahead!.receipt, reason: 'ahead' },
+    ]);
+    assert.deepEqual(settled.map((failure) => String(failure.error)), []);
+    const letters = await broker.listDeadLetters('dated.dlq');
+    assert.deepEqual(letters.map((letter) => [letter.value?.toString(), letter.timestampMs]), [['old', oldMs], ['ahead', aheadMs]]);
+
+    // A replay produces the messages anew, at the broker's time: the original topic's bounds pass them.
+    await broker.alterTopic('dated', { timestampBehindMsMax: 60_000 });
+    const replayedAfterMs = Date.now();
+    assert.deepEqual(await broker.replayDeadLetters('dated.dlq'), { replayed: 2 });
+    const again = await receive(consumer, 2);
+    assert.deepEqual(again.map((m) => m.value), ['old', 'ahead']);
+    for (const m of again) assert.ok(m.timestampMs >= replayedAfterMs && m.timestampMs <= Date.now(), `${m.value} timestamped ${m.timestampMs}`);
   } finally {
     await broker.close();
   }
