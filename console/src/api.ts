@@ -13,6 +13,8 @@ export interface TopicConfig {
   segmentBytesMax: number;
   segmentAgeMsMax: number;
   messageTtlMs: number | null;
+  timestampAheadMsMax: number | null;
+  timestampBehindMsMax: number | null;
   [name: string]: unknown;
 }
 

@@ -7,7 +7,7 @@ function topic(name: string, partitions: [offsetEnd: number, sizeBytes: number][
   return {
     name,
     internal: false,
-    config: { partitions: partitions.length, retentionMs: null, retentionBytes: null, flush: 'always', messageBytesMax: 1, segmentBytesMax: 1, segmentAgeMsMax: 1, messageTtlMs: null },
+    config: { partitions: partitions.length, retentionMs: null, retentionBytes: null, flush: 'always', messageBytesMax: 1, segmentBytesMax: 1, segmentAgeMsMax: 1, messageTtlMs: null, timestampAheadMsMax: null, timestampBehindMsMax: null },
     partitions: partitions.map(([offsetEnd, sizeBytes], partition) => ({ partition, offsetStart: 0, offsetEnd, highWatermark: offsetEnd, sizeBytes })),
   };
 }

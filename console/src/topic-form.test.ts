@@ -16,6 +16,8 @@ function topic(config: Partial<TopicConfig>, partitionCount = 3): Topic {
       segmentBytesMax: 268_435_456,
       segmentAgeMsMax: 604_800_000,
       messageTtlMs: null,
+      timestampAheadMsMax: 3_600_000,
+      timestampBehindMsMax: null,
       ...config,
     },
     partitions: Array.from({ length: partitionCount }, (_, partition) => ({ partition, offsetStart: 0, offsetEnd: 0, highWatermark: 0, sizeBytes: 0 })),
@@ -33,17 +35,23 @@ test('the form opens with the topic settings in its units; no limit is an empty 
     messageKibibytesMax: '1024',
     segmentMebibytesMax: '256',
     segmentAgeHoursMax: '168',
+    timestampAheadHoursMax: '1',
+    timestampBehindHoursMax: '',
   });
-  const other = topicFields(topic({ retentionMs: null, retentionBytes: 1_572_864, flush: { kind: 'always' }, messageTtlMs: 1_800_000 }));
+  const other = topicFields(
+    topic({ retentionMs: null, retentionBytes: 1_572_864, flush: { kind: 'always' }, messageTtlMs: 1_800_000, timestampAheadMsMax: null, timestampBehindMsMax: 172_800_000 }),
+  );
   assert.equal(other.retentionHours, '');
   assert.equal(other.retentionMebibytes, '1.5');
   assert.equal(other.flush, 'always');
   assert.equal(other.flushIntervalMs, '');
   assert.equal(other.messageTtlHours, '0.5');
+  assert.equal(other.timestampAheadHoursMax, '');
+  assert.equal(other.timestampBehindHoursMax, '48');
 });
 
 test('an untouched form asks for nothing, even where the units do not divide evenly', () => {
-  const opened = topicFields(topic({ retentionMs: 1000, retentionBytes: 1000, messageBytesMax: 1500, messageTtlMs: 7, segmentBytesMax: 100_000, segmentAgeMsMax: 1000 }));
+  const opened = topicFields(topic({ retentionMs: 1000, retentionBytes: 1000, messageBytesMax: 1500, messageTtlMs: 7, segmentBytesMax: 100_000, segmentAgeMsMax: 1000, timestampAheadMsMax: 1, timestampBehindMsMax: 1 }));
   assert.deepEqual(topicChanges(opened, { ...opened }), {});
 });
 
@@ -58,6 +66,8 @@ test('only the changed fields are sent, in the broker units; a cleared limit is 
     messageKibibytesMax: '64',
     segmentMebibytesMax: '64',
     segmentAgeHoursMax: '24',
+    timestampAheadHoursMax: '',
+    timestampBehindHoursMax: '168',
   };
   assert.deepEqual(topicChanges(opened, submitted), {
     partitions: 5,
@@ -67,6 +77,8 @@ test('only the changed fields are sent, in the broker units; a cleared limit is 
     messageBytesMax: 65_536,
     segmentBytesMax: 67_108_864,
     segmentAgeMsMax: 86_400_000,
+    timestampAheadMsMax: null,
+    timestampBehindMsMax: 604_800_000,
   });
   assert.deepEqual(topicChanges(opened, { ...opened, retentionHours: '48' }), { retentionMs: 172_800_000 });
 });

@@ -5,8 +5,9 @@
  * through a unit conversion), and a change made meanwhile by someone else is kept.
  *
  * Units are the *New topic* form's: times in hours, sizes per partition in MiB; the largest message
- * in KiB; a segment's size in MiB and its age in hours. An empty optional field means no limit
- * (null to the broker).
+ * in KiB; a segment's size in MiB and its age in hours; how far a message's timestamp may be ahead
+ * of or behind the broker's clock in hours. An empty optional field means no limit (null to the
+ * broker).
  */
 import type { Topic, TopicConfig } from './api.js';
 
@@ -23,6 +24,8 @@ export interface TopicFields {
   messageKibibytesMax: string;
   segmentMebibytesMax: string;
   segmentAgeHoursMax: string;
+  timestampAheadHoursMax: string;
+  timestampBehindHoursMax: string;
 }
 
 const hourMs = 3_600_000;
@@ -42,6 +45,8 @@ export function topicFields(topic: Topic): TopicFields {
     messageKibibytesMax: String(config.messageBytesMax / kibibyteBytes),
     segmentMebibytesMax: String(config.segmentBytesMax / mebibyteBytes),
     segmentAgeHoursMax: String(config.segmentAgeMsMax / hourMs),
+    timestampAheadHoursMax: optionalText(config.timestampAheadMsMax, hourMs),
+    timestampBehindHoursMax: optionalText(config.timestampBehindMsMax, hourMs),
   };
 }
 
@@ -59,6 +64,8 @@ export function topicChanges(opened: TopicFields, submitted: TopicFields): Parti
   if (changed('messageKibibytesMax')) changes.messageBytesMax = Math.round(Number(submitted.messageKibibytesMax) * kibibyteBytes);
   if (changed('segmentMebibytesMax')) changes.segmentBytesMax = Math.round(Number(submitted.segmentMebibytesMax) * mebibyteBytes);
   if (changed('segmentAgeHoursMax')) changes.segmentAgeMsMax = Math.round(Number(submitted.segmentAgeHoursMax) * hourMs);
+  if (changed('timestampAheadHoursMax')) changes.timestampAheadMsMax = optionalValue(submitted.timestampAheadHoursMax, hourMs);
+  if (changed('timestampBehindHoursMax')) changes.timestampBehindMsMax = optionalValue(submitted.timestampBehindHoursMax, hourMs);
   return changes;
 }
 
@@ -74,6 +81,8 @@ export function topicFieldsOf(form: FormData): TopicFields {
     messageKibibytesMax: text('messageKibibytesMax'),
     segmentMebibytesMax: text('segmentMebibytesMax'),
     segmentAgeHoursMax: text('segmentAgeHoursMax'),
+    timestampAheadHoursMax: text('timestampAheadHoursMax'),
+    timestampBehindHoursMax: text('timestampBehindHoursMax'),
   };
 }
 

@@ -200,17 +200,24 @@ test('topics lists the topic with partitions, offsets and configuration', async 
   const endText = await partitions.nth(0).locator('td').nth(2).textContent();
   assert.equal(endText?.trim(), String(states[0]!.offsetEnd));
   await detail.getByText('retentionMs').waitFor();
+  await detail.getByText('timestampAheadMsMax').waitFor();
+  await detail.getByText('timestampBehindMsMax').waitFor();
   await detail.getByRole('link', { name: subscription }).waitFor();
   await screenshot(page, 'topics');
 
   // Create a topic from the page, see it in the API, then delete it from the page.
   await page.getByRole('button', { name: 'New topic' }).click();
-  await page.locator('input[name="name"]').fill('console-made');
-  await page.locator('input[name="partitions"]').fill('3');
+  const create = page.getByTestId('create-topic');
+  await create.getByLabel('Name').fill('console-made');
+  await create.getByLabel('Partitions').fill('3');
+  await create.getByLabel('Timestamps ahead, at most (hours)').fill('2');
+  await create.getByLabel('Timestamps behind, at most (hours)').fill('24');
   await page.getByRole('button', { name: 'Create topic' }).click();
   await page.getByText('Created topic console-made.').waitFor();
-  const made = await api<TopicJson>('GET', '/v1/topics/console-made');
+  const made = await api<TopicConfigJson>('GET', '/v1/topics/console-made');
   assert.equal(made.partitions.length, 3);
+  assert.equal(made.config.timestampAheadMsMax, 2 * 3_600_000);
+  assert.equal(made.config.timestampBehindMsMax, 24 * 3_600_000);
   await page.close();
   assert.deepEqual(problems, []);
 
@@ -227,7 +234,16 @@ test('topics lists the topic with partitions, offsets and configuration', async 
 });
 
 interface TopicConfigJson extends TopicJson {
-  config: { retentionMs: number | null; flush: unknown; messageBytesMax: number; messageTtlMs: number | null; segmentBytesMax: number; segmentAgeMsMax: number };
+  config: {
+    retentionMs: number | null;
+    flush: unknown;
+    messageBytesMax: number;
+    messageTtlMs: number | null;
+    segmentBytesMax: number;
+    segmentAgeMsMax: number;
+    timestampAheadMsMax: number | null;
+    timestampBehindMsMax: number | null;
+  };
 }
 
 /**
@@ -251,6 +267,8 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
   assert.equal(await form.getByLabel('Message TTL (hours)').inputValue(), '');
   assert.equal(await form.getByLabel('Segment size (MiB)').inputValue(), String(opened.config.segmentBytesMax / 1024 / 1024));
   assert.equal(await form.getByLabel('Segment age (hours)').inputValue(), String(opened.config.segmentAgeMsMax / 3_600_000));
+  assert.equal(await form.getByLabel('Timestamps ahead, at most (hours)').inputValue(), '2');
+  assert.equal(await form.getByLabel('Timestamps behind, at most (hours)').inputValue(), '24');
 
   await api('PATCH', '/v1/topics/console-made', { partitions: 5 });
   await partitions.fill('4');
@@ -264,10 +282,19 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
   await partitions.fill('6');
   await form.getByRole('combobox', { name: /^Flush/ }).selectOption('none');
   await form.getByLabel('Segment age (hours)').fill('12');
+  await form.getByLabel('Timestamps ahead, at most (hours)').fill('');
+  await form.getByLabel('Timestamps behind, at most (hours)').fill('168');
   const patch = page.waitForRequest((request) => request.method() === 'PATCH');
   await form.getByRole('button', { name: 'Save changes' }).click();
-  assert.deepEqual((await patch).postDataJSON(), { partitions: 6, retentionMs: 48 * 3_600_000, flush: 'none', segmentAgeMsMax: 12 * 3_600_000 });
-  await page.getByText('Updated topic console-made: partitions, retentionMs, flush, segmentAgeMsMax.').waitFor();
+  assert.deepEqual((await patch).postDataJSON(), {
+    partitions: 6,
+    retentionMs: 48 * 3_600_000,
+    flush: 'none',
+    segmentAgeMsMax: 12 * 3_600_000,
+    timestampAheadMsMax: null,
+    timestampBehindMsMax: 168 * 3_600_000,
+  });
+  await page.getByText('Updated topic console-made: partitions, retentionMs, flush, segmentAgeMsMax, timestampAheadMsMax, timestampBehindMsMax.').waitFor();
   await form.waitFor({ state: 'detached' });
   // Sooner than the page's 3 s refresh: the accepted change reloads the view itself.
   await page.getByTestId('partitions-table').locator('tbody tr').nth(5).waitFor({ timeout: 2000 });
@@ -276,6 +303,8 @@ async function editTopic(page: Page, problems: string[], made: TopicJson): Promi
   assert.equal(altered.config.retentionMs, 48 * 3_600_000);
   assert.deepEqual(altered.config.flush, { kind: 'none' });
   assert.equal(altered.config.segmentAgeMsMax, 12 * 3_600_000);
+  assert.equal(altered.config.timestampAheadMsMax, null, 'an emptied bound is none');
+  assert.equal(altered.config.timestampBehindMsMax, 168 * 3_600_000);
   assert.equal(altered.config.segmentBytesMax, opened.config.segmentBytesMax);
   assert.equal(altered.config.messageBytesMax, opened.config.messageBytesMax, 'a field left alone keeps its value');
   // Chromium logs the refused request as a console error: expected once, and only that.

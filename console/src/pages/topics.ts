@@ -1,7 +1,7 @@
 /**
  * Topics: every topic with its partitions, sizes, retention and configuration; create one, edit
- * one's settings (more partitions, retention, flush, TTL, largest message), delete one (after a
- * second click to confirm). `#/topics?topic=NAME` opens a topic's details.
+ * one's settings (more partitions, retention, flush, TTL, largest message, segments, timestamp
+ * bounds), delete one (after a second click to confirm). `#/topics?topic=NAME` opens a topic's details.
  */
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -193,9 +193,13 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
     const partitions = Number(form.get('partitions'));
     const retentionHours = String(form.get('retentionHours') ?? '').trim();
     const retentionMebibytes = String(form.get('retentionMebibytes') ?? '').trim();
+    const timestampAheadHoursMax = String(form.get('timestampAheadHoursMax') ?? '').trim();
+    const timestampBehindHoursMax = String(form.get('timestampBehindHoursMax') ?? '').trim();
     const config: Record<string, number> = {};
     if (retentionHours !== '') config['retentionMs'] = Math.round(Number(retentionHours) * 3_600_000);
     if (retentionMebibytes !== '') config['retentionBytes'] = Math.round(Number(retentionMebibytes) * 1024 * 1024);
+    if (timestampAheadHoursMax !== '') config['timestampAheadMsMax'] = Math.round(Number(timestampAheadHoursMax) * 3_600_000);
+    if (timestampBehindHoursMax !== '') config['timestampBehindMsMax'] = Math.round(Number(timestampBehindHoursMax) * 3_600_000);
     setBusy(true);
     try {
       await api.createTopic(name, partitions, config);
@@ -215,6 +219,8 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
         <label>Partitions<input name="partitions" type="number" min="1" max="1000" value="1" required /></label>
         <label>Retention (hours)<input name="retentionHours" type="number" min="0" step="any" placeholder="broker default" /></label>
         <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" placeholder="broker default" /></label>
+        <label>Timestamps ahead, at most (hours)<input name="timestampAheadHoursMax" type="number" min="0" step="any" placeholder="broker default" /></label>
+        <label>Timestamps behind, at most (hours)<input name="timestampBehindHoursMax" type="number" min="0" step="any" placeholder="broker default" /></label>
       </div>
       <div class="actions"><button class="button primary" type="submit" disabled=${busy}>Create topic</button></div>
     </form>
@@ -271,6 +277,8 @@ function EditTopic({ topic, onAltered, onClose }: { topic: Topic; onAltered: (fi
         <label>Largest message (KiB)<input name="messageKibibytesMax" type="number" min="1" step="any" defaultValue=${opened.messageKibibytesMax} required /></label>
         <label>Segment size (MiB)<input name="segmentMebibytesMax" type="number" min="0" step="any" defaultValue=${opened.segmentMebibytesMax} required /></label>
         <label>Segment age (hours)<input name="segmentAgeHoursMax" type="number" min="0" step="any" defaultValue=${opened.segmentAgeHoursMax} required /></label>
+        <label>Timestamps ahead, at most (hours)<input name="timestampAheadHoursMax" type="number" min="0" step="any" defaultValue=${opened.timestampAheadHoursMax} placeholder="no bound" /></label>
+        <label>Timestamps behind, at most (hours)<input name="timestampBehindHoursMax" type="number" min="0" step="any" defaultValue=${opened.timestampBehindHoursMax} placeholder="no bound" /></label>
       </div>
       <div class="actions">
         <button class="button primary" type="submit" disabled=${busy}>Save changes</button>
