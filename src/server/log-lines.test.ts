@@ -46,3 +46,22 @@ test('a client id of 60 000 characters is cut in the connection log line, which 
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('each listener announces itself as NAME listening on HOST:PORT, before the ready line', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-log-lines-'));
+  const broker = await startBrokerProcess(dataDir);
+  try {
+    const lines = broker.log().split('\n');
+    const ready = lines.findIndex((line) => line.includes('weir broker ready'));
+    const announced = (name: string, port: number | null): void => {
+      const index = lines.findIndex((line) => line.endsWith(`info  ${name} listening on 127.0.0.1:${port}`));
+      assert.ok(index >= 0 && index < ready, `no "${name} listening on 127.0.0.1:${port}" before the ready line in:\n${broker.log()}`);
+    };
+    announced('native protocol', broker.port);
+    announced('Kafka', broker.kafkaPort);
+    announced('HTTP', broker.httpPort);
+  } finally {
+    await broker.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

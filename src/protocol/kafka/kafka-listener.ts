@@ -85,7 +85,7 @@ export class KafkaListener {
       });
     });
     this.#port = (server.address() as { port: number }).port;
-    this.#logger('info', `kafka: listening on ${this.#options.host}:${this.#port}`);
+    this.#logger('info', `Kafka listening on ${this.#options.host}:${this.#port}`);
     return { port: this.#port };
   }
 
