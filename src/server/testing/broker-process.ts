@@ -21,7 +21,10 @@ export interface BrokerProcess {
   url: string;
   /** Everything the broker wrote to stderr so far. */
   log(): string;
-  /** Sends `signal` and resolves with the exit code once the process is gone (SIGKILL after 10 s). */
+  /**
+   * Sends `signal` and resolves with the exit code once the process is gone and its stderr is read
+   * to the end, so `log()` then holds every line it wrote (SIGKILL after 10 s).
+   */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -57,7 +60,9 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
   });
   let text = '';
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a process can exit before the last of its stderr has been read here, and
+  // an error that quotes `text` would then lose the end of what the broker said.
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const { port: boundPort, kafkaPort, httpPort } = await new Promise<NonNullable<ReturnType<typeof readyPorts>>>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // no broker left running behind a failed start
@@ -72,7 +77,7 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
       }
     };
     child.stderr!.on('data', check);
-    void exited.then((code) => {
+    void closed.then((code) => {
       clearTimeout(timer);
       reject(new Error(`broker exited with ${code} before it was ready:\n${text}`));
     });
@@ -87,7 +92,7 @@ export async function startBrokerProcess(dataDir: string, options: { port?: numb
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const forced = setTimeout(() => child.kill('SIGKILL'), stopMsMax);
-      const code = await exited;
+      const code = await closed;
       clearTimeout(forced);
       return code;
     },
