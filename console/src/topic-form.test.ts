@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Topic, TopicConfig } from './api.js';
-import { topicChanges, topicFields, topicFieldsOf, type TopicFields } from './topic-form.js';
+import { newTopicConfig, newTopicFieldsOf, topicChanges, topicFields, topicFieldsOf, type TopicFields } from './topic-form.js';
 
 function topic(config: Partial<TopicConfig>, partitionCount = 3): Topic {
   return {
@@ -99,4 +99,24 @@ test('a submitted form reads as fields; a field not shown is empty', () => {
   assert.equal(fields.partitions, '4');
   assert.equal(fields.flush, 'always');
   assert.equal(fields.flushIntervalMs, '');
+});
+
+test('a new topic sends the fields filled in, in the broker units; an empty field is left to the broker default', () => {
+  const form = new FormData();
+  form.set('retentionHours', '48');
+  form.set('retentionMebibytes', '');
+  form.set('timestampAheadHoursMax', ' 2 ');
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(form)), { retentionMs: 172_800_000, timestampAheadMsMax: 7_200_000 });
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(new FormData())), {});
+});
+
+test('a new topic with a ticked "no bound" asks for none (null) for that timestamp bound, whatever its hours hold', () => {
+  const ahead = new FormData();
+  ahead.set('timestampAheadHoursMax', '2');
+  ahead.set('timestampAheadNone', 'on');
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(ahead)), { timestampAheadMsMax: null });
+  const behind = new FormData();
+  behind.set('timestampAheadHoursMax', '1');
+  behind.set('timestampBehindNone', 'on');
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(behind)), { timestampAheadMsMax: 3_600_000, timestampBehindMsMax: null });
 });

@@ -1,13 +1,15 @@
 /**
- * The Topics page's *Edit…* form as data: a topic's settings as the text its inputs start with,
+ * The Topics page's forms as data. *Edit…*: a topic's settings as the text its inputs start with,
  * and the alteration a submitted form asks for. Only the fields whose text differs from what the
  * form opened with are sent, so a field the user left alone is never written back (nor rounded
- * through a unit conversion), and a change made meanwhile by someone else is kept.
+ * through a unit conversion), and a change made meanwhile by someone else is kept. *New topic*:
+ * the configuration a submitted form asks for.
  *
- * Units are the *New topic* form's: times in hours, sizes per partition in MiB; the largest message
+ * Units are the same in both: times in hours, sizes per partition in MiB; the largest message
  * in KiB; a segment's size in MiB and its age in hours; how far a message's timestamp may be ahead
- * of or behind the broker's clock in hours. An empty optional field means no limit (null to the
- * broker).
+ * of or behind the broker's clock in hours. In *Edit…* an empty optional field means no limit
+ * (null to the broker). In *New topic* an empty field takes the broker's default, so each
+ * timestamp bound has a "no bound" box that asks for none.
  */
 import type { Topic, TopicConfig } from './api.js';
 
@@ -84,6 +86,50 @@ export function topicFieldsOf(form: FormData): TopicFields {
     timestampAheadHoursMax: text('timestampAheadHoursMax'),
     timestampBehindHoursMax: text('timestampBehindHoursMax'),
   };
+}
+
+/** The *New topic* form's optional settings as its inputs hold them; a ticked "no bound" box is `true`. */
+export interface NewTopicFields {
+  retentionHours: string;
+  retentionMebibytes: string;
+  timestampAheadHoursMax: string;
+  timestampAheadNone: boolean;
+  timestampBehindHoursMax: string;
+  timestampBehindNone: boolean;
+}
+
+/**
+ * The `config` of `POST /v1/topics` in the broker's units: an empty field is left out, so the
+ * broker's default applies; a timestamp bound whose "no bound" box is ticked is null, whatever its
+ * field holds.
+ */
+export function newTopicConfig(fields: NewTopicFields): Partial<TopicConfig> {
+  const config: Partial<TopicConfig> = {};
+  if (fields.retentionHours !== '') config.retentionMs = Math.round(Number(fields.retentionHours) * hourMs);
+  if (fields.retentionMebibytes !== '') config.retentionBytes = Math.round(Number(fields.retentionMebibytes) * mebibyteBytes);
+  const ahead = newBound(fields.timestampAheadHoursMax, fields.timestampAheadNone);
+  if (ahead !== undefined) config.timestampAheadMsMax = ahead;
+  const behind = newBound(fields.timestampBehindHoursMax, fields.timestampBehindNone);
+  if (behind !== undefined) config.timestampBehindMsMax = behind;
+  return config;
+}
+
+export function newTopicFieldsOf(form: FormData): NewTopicFields {
+  const text = (name: string) => String(form.get(name) ?? '').trim();
+  return {
+    retentionHours: text('retentionHours'),
+    retentionMebibytes: text('retentionMebibytes'),
+    timestampAheadHoursMax: text('timestampAheadHoursMax'),
+    timestampAheadNone: form.has('timestampAheadNone'),
+    timestampBehindHoursMax: text('timestampBehindHoursMax'),
+    timestampBehindNone: form.has('timestampBehindNone'),
+  };
+}
+
+/** A timestamp bound in ms: null for none, undefined for the broker's default. */
+function newBound(hoursText: string, none: boolean): number | null | undefined {
+  if (none) return null;
+  return hoursText === '' ? undefined : Math.round(Number(hoursText) * hourMs);
 }
 
 function optionalText(value: number | null, unit: number): string {

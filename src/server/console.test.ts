@@ -218,6 +218,7 @@ test('topics lists the topic with partitions, offsets and configuration', async 
   assert.equal(made.partitions.length, 3);
   assert.equal(made.config.timestampAheadMsMax, 2 * 3_600_000);
   assert.equal(made.config.timestampBehindMsMax, 24 * 3_600_000);
+  await createUnbounded(page);
   await page.close();
   assert.deepEqual(problems, []);
 
@@ -232,6 +233,33 @@ test('topics lists the topic with partitions, offsets and configuration', async 
   await second.page.close();
   assert.deepEqual(second.problems, []);
 });
+
+/**
+ * Creates console-unbounded from the page with both "no bound" boxes ticked (hours typed first
+ * are not sent): the request asks for none, which an empty field cannot (it takes the default).
+ */
+async function createUnbounded(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'New topic' }).click();
+  const create = page.getByTestId('create-topic');
+  await create.getByLabel('Name').fill('console-unbounded');
+  const ahead = create.getByLabel('Timestamps ahead, at most (hours)');
+  await ahead.fill('2');
+  await create.getByRole('checkbox', { name: 'No bound on timestamps ahead' }).check();
+  assert.ok(await ahead.isDisabled(), 'a bound of none has no hours to fill in');
+  await create.getByRole('checkbox', { name: 'No bound on timestamps behind' }).check();
+  const post = page.waitForRequest((request) => request.method() === 'POST');
+  await page.getByRole('button', { name: 'Create topic' }).click();
+  assert.deepEqual((await post).postDataJSON(), {
+    name: 'console-unbounded',
+    partitions: 1,
+    config: { timestampAheadMsMax: null, timestampBehindMsMax: null },
+  });
+  await page.getByText('Created topic console-unbounded.').waitFor();
+  const unbounded = await api<TopicConfigJson>('GET', '/v1/topics/console-unbounded');
+  assert.equal(unbounded.config.timestampAheadMsMax, null, 'no bound on timestamps ahead');
+  assert.equal(unbounded.config.timestampBehindMsMax, null);
+  await api('DELETE', '/v1/topics/console-unbounded');
+}
 
 interface TopicConfigJson extends TopicJson {
   config: {

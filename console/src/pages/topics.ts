@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText, type Subscription, type Topic } from '../api.js';
 import { formatBytes, formatCount, formatDuration } from '../format.js';
 import { navigate, routeHref } from '../router.js';
-import { flushKinds, topicChanges, topicFields, topicFieldsOf } from '../topic-form.js';
+import { flushKinds, newTopicConfig, newTopicFieldsOf, topicChanges, topicFields, topicFieldsOf } from '../topic-form.js';
 import { Badge, Empty, Notice, PageHeader, useLoad } from '../ui.js';
 
 const refreshMs = 3000;
@@ -191,18 +191,9 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
     const form = new FormData(event.currentTarget as HTMLFormElement);
     const name = String(form.get('name') ?? '').trim();
     const partitions = Number(form.get('partitions'));
-    const retentionHours = String(form.get('retentionHours') ?? '').trim();
-    const retentionMebibytes = String(form.get('retentionMebibytes') ?? '').trim();
-    const timestampAheadHoursMax = String(form.get('timestampAheadHoursMax') ?? '').trim();
-    const timestampBehindHoursMax = String(form.get('timestampBehindHoursMax') ?? '').trim();
-    const config: Record<string, number> = {};
-    if (retentionHours !== '') config['retentionMs'] = Math.round(Number(retentionHours) * 3_600_000);
-    if (retentionMebibytes !== '') config['retentionBytes'] = Math.round(Number(retentionMebibytes) * 1024 * 1024);
-    if (timestampAheadHoursMax !== '') config['timestampAheadMsMax'] = Math.round(Number(timestampAheadHoursMax) * 3_600_000);
-    if (timestampBehindHoursMax !== '') config['timestampBehindMsMax'] = Math.round(Number(timestampBehindHoursMax) * 3_600_000);
     setBusy(true);
     try {
-      await api.createTopic(name, partitions, config);
+      await api.createTopic(name, partitions, newTopicConfig(newTopicFieldsOf(form)));
       onCreated(name);
     } catch (failure) {
       setError(errorText(failure));
@@ -219,11 +210,28 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
         <label>Partitions<input name="partitions" type="number" min="1" max="1000" value="1" required /></label>
         <label>Retention (hours)<input name="retentionHours" type="number" min="0" step="any" placeholder="broker default" /></label>
         <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" placeholder="broker default" /></label>
-        <label>Timestamps ahead, at most (hours)<input name="timestampAheadHoursMax" type="number" min="0" step="any" placeholder="broker default" /></label>
-        <label>Timestamps behind, at most (hours)<input name="timestampBehindHoursMax" type="number" min="0" step="any" placeholder="broker default" /></label>
+        <${NewTimestampBound} label="Timestamps ahead, at most (hours)" name="timestampAheadHoursMax" noneName="timestampAheadNone" noneLabel="No bound on timestamps ahead" />
+        <${NewTimestampBound} label="Timestamps behind, at most (hours)" name="timestampBehindHoursMax" noneName="timestampBehindNone" noneLabel="No bound on timestamps behind" />
       </div>
       <div class="actions"><button class="button primary" type="submit" disabled=${busy}>Create topic</button></div>
     </form>
+  `;
+}
+
+/**
+ * A timestamp bound in the *New topic* form: hours, empty for the broker's default, or "no bound"
+ * ticked for none (the hours field is then disabled and not sent).
+ */
+function NewTimestampBound({ label, name, noneName, noneLabel }: { label: string; name: string; noneName: string; noneLabel: string }) {
+  const [none, setNone] = useState(false);
+  return html`
+    <div class="field">
+      <label>${label}<input name=${name} type="number" min="0" step="any" placeholder=${none ? 'no bound' : 'broker default'} disabled=${none} /></label>
+      <label class="check-label">
+        <input type="checkbox" name=${noneName} checked=${none} aria-label=${noneLabel} onChange=${(e: Event) => setNone((e.currentTarget as HTMLInputElement).checked)} />
+        No bound
+      </label>
+    </div>
   `;
 }
 
