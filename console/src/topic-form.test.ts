@@ -120,3 +120,13 @@ test('a new topic with a ticked "no bound" asks for none (null) for that timesta
   behind.set('timestampBehindNone', 'on');
   assert.deepEqual(newTopicConfig(newTopicFieldsOf(behind)), { timestampAheadMsMax: 3_600_000, timestampBehindMsMax: null });
 });
+
+test('a new topic with a ticked "no limit" keeps its messages for ever (null retention), whatever the field holds', () => {
+  const form = new FormData();
+  form.set('retentionHours', '48');
+  form.set('retentionNone', 'on');
+  form.set('retentionMebibytes', '10');
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(form)), { retentionMs: null, retentionBytes: 10_485_760 });
+  form.set('retentionBytesNone', 'on');
+  assert.deepEqual(newTopicConfig(newTopicFieldsOf(form)), { retentionMs: null, retentionBytes: null });
+});

@@ -9,7 +9,8 @@
  * in KiB; a segment's size in MiB and its age in hours; how far a message's timestamp may be ahead
  * of or behind the broker's clock in hours. In *Edit…* an empty optional field means no limit
  * (null to the broker). In *New topic* an empty field takes the broker's default, so each
- * timestamp bound has a "no bound" box that asks for none.
+ * limit (retention by time and by size, the two timestamp bounds) has a "no limit" box that asks
+ * for none.
  */
 import type { Topic, TopicConfig } from './api.js';
 
@@ -88,10 +89,12 @@ export function topicFieldsOf(form: FormData): TopicFields {
   };
 }
 
-/** The *New topic* form's optional settings as its inputs hold them; a ticked "no bound" box is `true`. */
+/** The *New topic* form's optional settings as its inputs hold them; a ticked "no limit" box is `true`. */
 export interface NewTopicFields {
   retentionHours: string;
+  retentionNone: boolean;
   retentionMebibytes: string;
+  retentionBytesNone: boolean;
   timestampAheadHoursMax: string;
   timestampAheadNone: boolean;
   timestampBehindHoursMax: string;
@@ -100,16 +103,18 @@ export interface NewTopicFields {
 
 /**
  * The `config` of `POST /v1/topics` in the broker's units: an empty field is left out, so the
- * broker's default applies; a timestamp bound whose "no bound" box is ticked is null, whatever its
- * field holds.
+ * broker's default applies; a setting whose "no limit" box is ticked is null, whatever its field
+ * holds.
  */
 export function newTopicConfig(fields: NewTopicFields): Partial<TopicConfig> {
   const config: Partial<TopicConfig> = {};
-  if (fields.retentionHours !== '') config.retentionMs = Math.round(Number(fields.retentionHours) * hourMs);
-  if (fields.retentionMebibytes !== '') config.retentionBytes = Math.round(Number(fields.retentionMebibytes) * mebibyteBytes);
-  const ahead = newBound(fields.timestampAheadHoursMax, fields.timestampAheadNone);
+  const retentionMs = newLimit(fields.retentionHours, fields.retentionNone, hourMs);
+  if (retentionMs !== undefined) config.retentionMs = retentionMs;
+  const retentionBytes = newLimit(fields.retentionMebibytes, fields.retentionBytesNone, mebibyteBytes);
+  if (retentionBytes !== undefined) config.retentionBytes = retentionBytes;
+  const ahead = newLimit(fields.timestampAheadHoursMax, fields.timestampAheadNone, hourMs);
   if (ahead !== undefined) config.timestampAheadMsMax = ahead;
-  const behind = newBound(fields.timestampBehindHoursMax, fields.timestampBehindNone);
+  const behind = newLimit(fields.timestampBehindHoursMax, fields.timestampBehindNone, hourMs);
   if (behind !== undefined) config.timestampBehindMsMax = behind;
   return config;
 }
@@ -118,7 +123,9 @@ export function newTopicFieldsOf(form: FormData): NewTopicFields {
   const text = (name: string) => String(form.get(name) ?? '').trim();
   return {
     retentionHours: text('retentionHours'),
+    retentionNone: form.has('retentionNone'),
     retentionMebibytes: text('retentionMebibytes'),
+    retentionBytesNone: form.has('retentionBytesNone'),
     timestampAheadHoursMax: text('timestampAheadHoursMax'),
     timestampAheadNone: form.has('timestampAheadNone'),
     timestampBehindHoursMax: text('timestampBehindHoursMax'),
@@ -126,10 +133,10 @@ export function newTopicFieldsOf(form: FormData): NewTopicFields {
   };
 }
 
-/** A timestamp bound in ms: null for none, undefined for the broker's default. */
-function newBound(hoursText: string, none: boolean): number | null | undefined {
+/** A limit in the broker's unit (`unit` per unit of the field): null for none, undefined for the broker's default. */
+function newLimit(text: string, none: boolean, unit: number): number | null | undefined {
   if (none) return null;
-  return hoursText === '' ? undefined : Math.round(Number(hoursText) * hourMs);
+  return text === '' ? undefined : Math.round(Number(text) * unit);
 }
 
 function optionalText(value: number | null, unit: number): string {

@@ -235,7 +235,7 @@ test('topics lists the topic with partitions, offsets and configuration', async 
 });
 
 /**
- * Creates console-unbounded from the page with both "no bound" boxes ticked (hours typed first
+ * Creates console-unbounded from the page with every "no limit" box ticked (hours typed first
  * are not sent): the request asks for none, which an empty field cannot (it takes the default).
  */
 async function createUnbounded(page: Page): Promise<void> {
@@ -247,17 +247,20 @@ async function createUnbounded(page: Page): Promise<void> {
   await create.getByRole('checkbox', { name: 'No bound on timestamps ahead' }).check();
   assert.ok(await ahead.isDisabled(), 'a bound of none has no hours to fill in');
   await create.getByRole('checkbox', { name: 'No bound on timestamps behind' }).check();
+  await create.getByRole('checkbox', { name: 'No limit on retention by time' }).check();
+  await create.getByRole('checkbox', { name: 'No limit on retention by size' }).check();
   const post = page.waitForRequest((request) => request.method() === 'POST');
   await page.getByRole('button', { name: 'Create topic' }).click();
   assert.deepEqual((await post).postDataJSON(), {
     name: 'console-unbounded',
     partitions: 1,
-    config: { timestampAheadMsMax: null, timestampBehindMsMax: null },
+    config: { retentionMs: null, retentionBytes: null, timestampAheadMsMax: null, timestampBehindMsMax: null },
   });
   await page.getByText('Created topic console-unbounded.').waitFor();
   const unbounded = await api<TopicConfigJson>('GET', '/v1/topics/console-unbounded');
   assert.equal(unbounded.config.timestampAheadMsMax, null, 'no bound on timestamps ahead');
   assert.equal(unbounded.config.timestampBehindMsMax, null);
+  assert.equal(unbounded.config.retentionMs, null, 'kept for ever: no retention by time');
   await api('DELETE', '/v1/topics/console-unbounded');
 }
 

@@ -208,10 +208,10 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
       <div class="fields">
         <label>Name<input name="name" required pattern="[a-zA-Z0-9._\\-]+" placeholder="orders" autofocus /></label>
         <label>Partitions<input name="partitions" type="number" min="1" max="1000" value="1" required /></label>
-        <label>Retention (hours)<input name="retentionHours" type="number" min="0" step="any" placeholder="broker default" /></label>
-        <label>Retention per partition (MiB)<input name="retentionMebibytes" type="number" min="0" step="any" placeholder="broker default" /></label>
-        <${NewTimestampBound} label="Timestamps ahead, at most (hours)" name="timestampAheadHoursMax" noneName="timestampAheadNone" noneLabel="No bound on timestamps ahead" />
-        <${NewTimestampBound} label="Timestamps behind, at most (hours)" name="timestampBehindHoursMax" noneName="timestampBehindNone" noneLabel="No bound on timestamps behind" />
+        <${NewLimit} label="Retention (hours)" name="retentionHours" noneName="retentionNone" noneText="No limit" noneLabel="No limit on retention by time" />
+        <${NewLimit} label="Retention per partition (MiB)" name="retentionMebibytes" noneName="retentionBytesNone" noneText="No limit" noneLabel="No limit on retention by size" />
+        <${NewLimit} label="Timestamps ahead, at most (hours)" name="timestampAheadHoursMax" noneName="timestampAheadNone" noneText="No bound" noneLabel="No bound on timestamps ahead" />
+        <${NewLimit} label="Timestamps behind, at most (hours)" name="timestampBehindHoursMax" noneName="timestampBehindNone" noneText="No bound" noneLabel="No bound on timestamps behind" />
       </div>
       <div class="actions"><button class="button primary" type="submit" disabled=${busy}>Create topic</button></div>
     </form>
@@ -219,17 +219,17 @@ function CreateTopic({ onCreated }: { onCreated: (name: string) => void }) {
 }
 
 /**
- * A timestamp bound in the *New topic* form: hours, empty for the broker's default, or "no bound"
- * ticked for none (the hours field is then disabled and not sent).
+ * An optional limit in the *New topic* form: a number, empty for the broker's default, or its
+ * "no limit" box ticked for none (the number field is then disabled and not sent).
  */
-function NewTimestampBound({ label, name, noneName, noneLabel }: { label: string; name: string; noneName: string; noneLabel: string }) {
+function NewLimit({ label, name, noneName, noneText, noneLabel }: { label: string; name: string; noneName: string; noneText: string; noneLabel: string }) {
   const [none, setNone] = useState(false);
   return html`
     <div class="field">
-      <label>${label}<input name=${name} type="number" min="0" step="any" placeholder=${none ? 'no bound' : 'broker default'} disabled=${none} /></label>
+      <label>${label}<input name=${name} type="number" min="0" step="any" placeholder=${none ? noneText.toLowerCase() : 'broker default'} disabled=${none} /></label>
       <label class="check-label">
         <input type="checkbox" name=${noneName} checked=${none} aria-label=${noneLabel} onChange=${(e: Event) => setNone((e.currentTarget as HTMLInputElement).checked)} />
-        No bound
+        ${noneText}
       </label>
     </div>
   `;
