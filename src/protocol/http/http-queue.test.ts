@@ -96,6 +96,22 @@ describe('HTTP queue subscriptions', () => {
     assert.equal(description.body.ackedTotal, 3);
   });
 
+  test('a nack delay or an extension past the broker\'s 7 days is refused whole with 400 naming the limit, and the lease is kept', async () => {
+    await http.call('PUT', '/v1/topics/far-settle/subscriptions/w', {});
+    await produce('far-settle', ['f1']);
+    const [message] = await receiveAll('far-settle', 'w', 1);
+    const weekMs = 7 * 24 * 3_600_000;
+    for (const [action, body] of [['nack', { delayMs: weekMs + 1 }], ['extend', { extendMs: weekMs + 1 }]] as const) {
+      const answer = await http.call('POST', `/v1/topics/far-settle/subscriptions/w/${action}`, { receipts: [message.receipt], ...body });
+      assert.equal(answer.status, 400, `${action}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.error.code, 'INVALID_REQUEST');
+      assert.match(answer.body.error.message, new RegExp(`from \\d+ to ${weekMs}, got ${weekMs + 1}`));
+    }
+    const extended = await http.call('POST', '/v1/topics/far-settle/subscriptions/w/extend', { receipts: [message.receipt], extendMs: weekMs });
+    assert.deepEqual(extended.body.results, [null]);
+    assert.deepEqual((await http.call('POST', '/v1/topics/far-settle/subscriptions/w/ack', { receipts: [message.receipt] })).body.results, [null]);
+  });
+
   test('release: delivered again at once with its delivery count not raised (a nack raises it), the released receipt is stale', async () => {
     await http.call('POST', '/v1/topics', { name: 'given-back' });
     // A backoff no test waits out: only a release comes back at once.

@@ -3,12 +3,12 @@
  * and settle queue deliveries (ack, nack, reject, extend, release).
  */
 import type { QueueSettlement } from '../../broker/types.js';
-import { rejectReasonCharsMax } from '../../broker/queue/queue-config.js';
+import { rejectReasonCharsMax, settleDelayMsMax } from '../../broker/queue/queue-config.js';
 import { WeirError } from '../../util/errors.js';
 import { sendError, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { decodeReceipt, encodings } from './message-json.js';
-import { parseProduceBody, produceMessagesMax, scheduleMsMax } from './produce.js';
+import { parseProduceBody, produceMessagesMax } from './produce.js';
 import type { RouteRequest, Router } from './router.js';
 import { arrayOf, integerIn, objectWith, queryChoice, queryInteger, queryOffset, stringOf } from './schema.js';
 import { LatestSource, parsePositions, readPositions, type MessageSource } from './stream-read.js';
@@ -111,7 +111,9 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
     case 'release':
       return receipts.map((receipt) => ({ action, receipt }));
     case 'nack': {
-      const delayMs = request.delayMs === undefined ? undefined : integerIn(request.delayMs, 'delayMs', 0, scheduleMsMax);
+      // The broker's bound (7 days), checked here so that the request is refused whole with 400
+      // rather than answered 200 with each receipt failing.
+      const delayMs = request.delayMs === undefined ? undefined : integerIn(request.delayMs, 'delayMs', 0, settleDelayMsMax);
       return receipts.map((receipt) => (delayMs === undefined ? { action, receipt } : { action, receipt, delayMs }));
     }
     case 'reject': {
@@ -120,7 +122,7 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
       return receipts.map((receipt) => ({ action, receipt, reason }));
     }
     case 'extend': {
-      const extendMs = integerIn(request.extendMs, 'extendMs', 1, scheduleMsMax);
+      const extendMs = integerIn(request.extendMs, 'extendMs', 1, settleDelayMsMax);
       return receipts.map((receipt) => ({ action, receipt, extendMs }));
     }
   }
