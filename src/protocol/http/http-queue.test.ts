@@ -337,6 +337,28 @@ describe('HTTP queue subscriptions', () => {
     assert.match(error.error.message, /subscription w of topic ws-doomed was deleted/);
   });
 
+  test('WebSocket queue: a session holding no credits closes with 4404 when the subscription is deleted, and does not create it again', async () => {
+    await http.call('PUT', '/v1/topics/ws-idle-doomed/subscriptions/w', {});
+    const socket = new WebSocket(`ws://127.0.0.1:${http.port}/v1/topics/ws-idle-doomed/ws?type=queue&subscription=w`);
+    const received: any[] = [];
+    socket.on('message', (data) => received.push(JSON.parse(data.toString())));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => socket.once('open', resolve));
+    assert.equal((await http.call('DELETE', '/v1/topics/ws-idle-doomed/subscriptions/w')).status, 204);
+    // A client that grants credits now (it could not know) must not bring the subscription back.
+    socket.send(JSON.stringify({ type: 'credit', credits: 1 }));
+    let timer: NodeJS.Timeout | undefined;
+    const noClose = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the session stayed open: ${JSON.stringify(received)}`)), 5_000)));
+    try {
+      assert.equal(await Promise.race([closed, noClose]), 4404);
+    } finally {
+      clearTimeout(timer);
+      socket.terminate();
+    }
+    assert.equal(received.find((f) => f.type === 'error')?.error.code, 'UNKNOWN_SUBSCRIPTION', JSON.stringify(received));
+    assert.equal((await http.call('GET', '/v1/topics/ws-idle-doomed/subscriptions/w')).status, 404);
+  });
+
   test('SSE queue: deliveries are acknowledged as they are sent', async () => {
     await http.call('POST', '/v1/topics', { name: 'sse-jobs' });
     await http.call('PUT', '/v1/topics/sse-jobs/subscriptions/w', {});

@@ -11,7 +11,7 @@
  */
 import { queueDeliveryMessages } from '../../broker/queue/queue-partition.js';
 import type { QueueConsumer, QueueDelivery, QueueSettleFailure, QueueSettlement } from '../../broker/types.js';
-import { WeirError } from '../../util/errors.js';
+import { WeirError, asWeirError } from '../../util/errors.js';
 import type { HttpBroker } from './http-context.js';
 import { encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
 import type { MessageSource } from './stream-read.js';
@@ -62,15 +62,37 @@ export class QueueConsumers {
     return deliveriesJson(deliveries, read.encoding);
   }
 
-  /** A source with a consumer of its own (WebSocket and SSE sessions); closing it releases the leases. */
+  /**
+   * A source with a consumer of its own (WebSocket and SSE sessions); closing it releases the
+   * leases. The consumer opens at `open()` or the first read, whichever comes first, and only on a
+   * subscription that still exists: one deleted since the session was accepted ends the session
+   * with UNKNOWN_SUBSCRIPTION rather than being created again.
+   */
   sessionSource(topic: string, subscription: string, encoding: Encoding): MessageSource {
     this.#broker.describeSubscription(topic, subscription);
     let consumer: Promise<QueueConsumer> | null = null;
     let closed = false;
+    let onEnded: ((error: WeirError) => void) | null = null;
+    const openConsumer = (): Promise<QueueConsumer> => {
+      try {
+        // Synchronous up to the broker's lookup, which openQueueConsumer does before its first await.
+        this.#broker.describeSubscription(topic, subscription);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.#broker.openQueueConsumer({ topic, subscription, ended: (error) => onEnded?.(error) });
+    };
     return {
+      open: (ended) => {
+        onEnded = ended;
+        consumer ??= openConsumer();
+        consumer.catch((error: unknown) => {
+          if (!closed) ended(asWeirError(error));
+        });
+      },
       read: async (max, waitMs, signal) => {
         if (closed) return [];
-        consumer ??= this.#broker.openQueueConsumer({ topic, subscription });
+        consumer ??= openConsumer();
         return deliveriesJson(await (await consumer).receive(max, waitMs, signal), encoding);
       },
       close: async () => {

@@ -16,6 +16,12 @@ export interface MessageSource {
   /** Up to `max` messages, waiting up to `waitMs` for the first; [] when none came. */
   read(max: number, waitMs: number, signal: AbortSignal): Promise<MessageJson[]>;
   close(): Promise<void>;
+  /**
+   * Opens the source before its first read, and calls `ended` (at most once) when it ends on its
+   * own: its queue subscription was deleted. A session that may not read for a long time (a
+   * WebSocket without credits) learns of the end this way. Sources that cannot end so leave it out.
+   */
+  open?(ended: (error: WeirError) => void): void;
 }
 
 /**

@@ -62,6 +62,8 @@ export class WebSocketSession {
     socket.on('message', (data, isBinary) => this.#onFrame(data, isBinary));
     socket.on('error', () => socket.terminate());
     void this.closed.then(() => this.#stop());
+    // Without credits the pump does not read, so a subscription deleted meanwhile is learnt here.
+    source.open?.((error) => this.#fail(error));
     void this.#pump();
   }
 
@@ -94,11 +96,15 @@ export class WebSocketSession {
         await this.#send({ type: 'messages', messages });
       }
     } catch (error) {
-      if (signal.aborted) return;
-      const weirError = asWeirError(error);
-      this.#sendQuietly({ type: 'error', error: errorJson(weirError) });
-      this.close(4000 + statusOf(weirError), weirError.code);
+      this.#fail(asWeirError(error));
     }
+  }
+
+  /** The subscription failed (deleted, say): an `error` frame, then close code 4000 + the HTTP status. */
+  #fail(error: WeirError): void {
+    if (this.#abort.signal.aborted) return;
+    this.#sendQuietly({ type: 'error', error: errorJson(error) });
+    this.close(4000 + statusOf(error), error.code);
   }
 
   #send(frame: unknown): Promise<void> {
