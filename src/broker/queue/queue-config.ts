@@ -2,7 +2,7 @@
  * Queue subscription configuration: defaults, validation (INVALID_CONFIG naming the field and the
  * allowed range) and the redelivery backoff it implies.
  */
-import { WeirError } from '../../util/errors.js';
+import { WeirError, isWeirError } from '../../util/errors.js';
 import { integerIn, invalid, optionalLimit, validateUserTopicName } from '../topic-config.js';
 import type { QueueSubscriptionConfig, RedeliveryBackoff } from '../types.js';
 
@@ -54,7 +54,7 @@ export function resolveQueueConfig(topic: string, overrides: Partial<QueueSubscr
     ackTimeoutMs: integerIn('ackTimeoutMs', merged.ackTimeoutMs, ackTimeoutMsMin, ackTimeoutMsMax),
     deliveriesMax: integerIn('deliveriesMax', merged.deliveriesMax, 1, deliveriesMaxLimit),
     backoff: backoffPolicy(merged.backoff),
-    deadLetterTopic: validateUserTopicName(merged.deadLetterTopic),
+    deadLetterTopic: deadLetterTopicName(merged.deadLetterTopic),
     discard: oneOf('discard', merged.discard, ['drop', 'dead-letter'] as const),
     backlogMessagesMax: optionalLimit('backlogMessagesMax', merged.backlogMessagesMax, 1),
     backlogBytesMax: optionalLimit('backlogBytesMax', merged.backlogBytesMax, 1),
@@ -62,6 +62,16 @@ export function resolveQueueConfig(topic: string, overrides: Partial<QueueSubscr
     keyOrdered: typeof merged.keyOrdered === 'boolean' ? merged.keyOrdered : invalid('keyOrdered', merged.keyOrdered, 'expected true or false'),
     startAt: oneOf('startAt', merged.startAt, ['earliest', 'latest'] as const),
   };
+}
+
+/** A topic name fit for dead letters; the error keeps its code (INVALID_TOPIC) and names the setting. */
+function deadLetterTopicName(value: unknown): string {
+  try {
+    return validateUserTopicName(value);
+  } catch (error) {
+    if (!isWeirError(error)) throw error;
+    throw new WeirError(error.code, `deadLetterTopic ${JSON.stringify(value)} is invalid: ${error.message}`);
+  }
 }
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {

@@ -51,6 +51,15 @@ describe('HTTP queue subscriptions', () => {
     assert.equal(receiveGone.status, 404);
   });
 
+  test('an invalid deadLetterTopic is refused with 400 naming the setting', async () => {
+    for (const deadLetterTopic of ['__queue_state', 'no spaces']) {
+      const answer = await http.call('PUT', '/v1/topics/dlq-named/subscriptions/w', { deadLetterTopic });
+      assert.equal(answer.status, 400, JSON.stringify(answer.body));
+      assert.equal(answer.body.error.code, 'INVALID_TOPIC');
+      assert.match(answer.body.error.message, /^deadLetterTopic /, answer.body.error.message);
+    }
+  });
+
   test('receive, ack, nack (redelivered with a higher count), stale and garbage receipts', async () => {
     await http.call('POST', '/v1/topics', { name: 'jobs', partitions: 2 });
     await http.call('PUT', '/v1/topics/jobs/subscriptions/w', immediate);
