@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { settleDelayMsMax as brokerSettleDelayMsMax } from '../broker/queue/queue-config.js';
+import { extendMsMin as brokerExtendMsMin, settleDelayMsMax as brokerSettleDelayMsMax } from '../broker/queue/queue-config.js';
 import { QueueConsumer, connect, isWeirError, settleDelayMsMax } from './index.js';
+import { extendMsMin } from './queue-consumer.js';
 import { take } from './testing/take.js';
 import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 import { frameKinds } from '../protocol/native/wire/frame.js';
@@ -196,13 +197,46 @@ test('a nack delay or an extension past the broker\'s 7-day limit is refused bef
     await client.producer().send('settle-limit', { value: 'kept' });
     const consumer = client.queueConsumer({ topic: 'settle-limit', subscription: 's', prefetch: 1 });
     const [message] = await take(consumer, 1);
-    const refused = (e: unknown): boolean => isWeirError(e, 'INVALID_REQUEST') && /from 0 to 604800000 \(7 days, the broker's limit\)/.test(e.message);
+    const refused = (e: unknown): boolean => isWeirError(e, 'INVALID_REQUEST') && /from [01] to 604800000 \(7 days, the broker's limit\)/.test(e.message);
     await assert.rejects(message!.nack({ delayMs: settleDelayMsMax + 1 }), refused);
     await assert.rejects(message!.extend(settleDelayMsMax + 1), refused);
     await message!.extend(settleDelayMsMax); // the limit itself is taken
     await message!.nack({ delayMs: 0 }); // still in hand: the refused nack settled nothing
     const [again] = await take(consumer, 1);
     assert.equal(again!.deliveryCount, 2, 'delivered again at once by the nack that went through');
+    await again!.ack();
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a negative or fractional nack delay and an extension under 1 ms are refused at the call, naming the field and the range: the message stays in hand', async () => {
+  assert.equal(extendMsMin, brokerExtendMsMin, 'the client checks the broker\'s limit');
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('settle-low', { partitions: 1 });
+    await admin.createSubscription('settle-low', 's', { backoff: { kind: 'fixed', delayMs: 60_000 } });
+    await client.producer().send('settle-low', { value: 'kept' });
+    const consumer = client.queueConsumer({ topic: 'settle-low', subscription: 's', prefetch: 1 });
+    const [message] = await take(consumer, 1);
+    const refusals: [() => Promise<void>, string][] = [
+      [() => message!.nack({ delayMs: -1 }), 'nack delayMs -1 is invalid: expected a whole number of milliseconds from 0 to 604800000 (7 days, the broker\'s limit)'],
+      [() => message!.nack({ delayMs: -5 }), 'nack delayMs -5 is invalid: expected a whole number of milliseconds from 0 to 604800000 (7 days, the broker\'s limit)'],
+      [() => message!.nack({ delayMs: 2.5 }), 'nack delayMs 2.5 is invalid: expected a whole number of milliseconds from 0 to 604800000 (7 days, the broker\'s limit)'],
+      [() => message!.extend(0), 'extend ms 0 is invalid: expected a whole number of milliseconds from 1 to 604800000 (7 days, the broker\'s limit)'],
+      [() => message!.extend(-1), 'extend ms -1 is invalid: expected a whole number of milliseconds from 1 to 604800000 (7 days, the broker\'s limit)'],
+    ];
+    for (const [call, text] of refusals) {
+      await assert.rejects(call(), (e) => isWeirError(e, 'INVALID_REQUEST') && e.message === text);
+    }
+    await message!.extend(1); // the lower bound itself is taken
+    // Still in hand: a nack went nowhere, so this one settles it and it comes back at once (its
+    // backoff, a minute, would have held it back).
+    await message!.nack({ delayMs: 0 });
+    const [again] = await take(consumer, 1);
+    assert.equal(again!.deliveryCount, 2);
     await again!.ack();
     await consumer.close();
   } finally {

@@ -19,7 +19,7 @@
  * their deliveries do not count (protocol version 2 and later).
  */
 import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
-import { releaseVersionMin, type QueueDelivery, type QueueSettleRequest } from '../protocol/native/wire/messages.js';
+import { nackBackoffMs, releaseVersionMin, type QueueDelivery, type QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
@@ -60,6 +60,8 @@ const reasonLengthMax = 1_000;
  * is refused by the client before anything changes, so the message stays in hand.
  */
 export const settleDelayMsMax = 7 * 24 * 3_600_000;
+/** The shortest extension the broker takes: one of 0 ms would end the lease at once. */
+export const extendMsMin = 1;
 /** How long close() waits for the answers to settlements already sent. */
 const closeSettleWaitMs = 5_000;
 /**
@@ -106,14 +108,15 @@ export interface QueueMessage extends ConsumerMessage {
   ack(): Promise<void>;
   /**
    * Failed: delivered again after `delayMs` (default: the subscription's backoff). A `delayMs`
-   * outside 0 … `settleDelayMsMax` (7 days) rejects with INVALID_REQUEST and changes nothing.
+   * that is not a whole number from 0 to `settleDelayMsMax` (7 days) rejects with INVALID_REQUEST
+   * and changes nothing.
    */
   nack(options?: { delayMs?: number }): Promise<void>;
   /** To the dead-letter topic now, with the reason (its first 1000 characters). */
   reject(reason?: string): Promise<void>;
   /**
-   * Keeps the lease `ms` longer from now. An `ms` outside 0 … `settleDelayMsMax` (7 days) rejects
-   * with INVALID_REQUEST and changes nothing.
+   * Keeps the lease `ms` longer from now. An `ms` that is not a whole number from 1 to
+   * `settleDelayMsMax` (7 days) rejects with INVALID_REQUEST and changes nothing.
    */
   extend(ms: number): Promise<void>;
 }
@@ -188,12 +191,6 @@ class LeasedMessage implements QueueMessage {
   }
 
   #finish(action: SettleAction, ms: number, reason: string, quiet: boolean): Promise<void> | undefined {
-    // Checked here, alone and before the message counts as settled: settlements share a request,
-    // which one bad value would fail whole, and a refused one leaves the message in hand.
-    if (!Number.isSafeInteger(ms) || ms < (action === 'nack' ? -1 : 0) || ms > settleDelayMsMax) {
-      const name = action === 'nack' ? 'delayMs' : 'ms';
-      return Promise.reject(new WeirError('INVALID_REQUEST', `${action} ${name} ${String(ms)} is invalid: expected a whole number of milliseconds from 0 to ${settleDelayMsMax} (7 days, the broker's limit)`));
-    }
     if (action !== 'extend') {
       if (this.#settled) {
         if (quiet) return undefined;
@@ -209,7 +206,9 @@ class LeasedMessage implements QueueMessage {
   }
 
   nack(options?: { delayMs?: number }): Promise<void> {
-    return this.#finish('nack', options?.delayMs ?? -1, '', false)!;
+    const delayMs = options?.delayMs;
+    if (delayMs === undefined) return this.#finish('nack', nackBackoffMs, '', false)!;
+    return settleMsRefusal('nack delayMs', delayMs, 0) ?? this.#finish('nack', delayMs, '', false)!;
   }
 
   reject(reason?: string): Promise<void> {
@@ -217,13 +216,26 @@ class LeasedMessage implements QueueMessage {
   }
 
   extend(ms: number): Promise<void> {
-    return this.#finish('extend', ms, '', false)!;
+    return settleMsRefusal('extend ms', ms, extendMsMin) ?? this.#finish('extend', ms, '', false)!;
   }
 
   /** @internal Settles without a promise (the outcome is not awaited). */
   settleQuietly(action: 'ack' | 'nack'): void {
-    this.#finish(action, action === 'nack' ? -1 : 0, '', true);
+    this.#finish(action, action === 'nack' ? nackBackoffMs : 0, '', true);
   }
+}
+
+/**
+ * A refusal of a nack's delay or an extension outside the broker's bounds, or null. Checked at the
+ * call, alone and before the message counts as settled: settlements share a request, which one bad
+ * value would fail whole, and a refused one leaves the message in hand.
+ */
+function settleMsRefusal(field: string, ms: number, msMin: number): Promise<never> | null {
+  if (Number.isSafeInteger(ms) && ms >= msMin && ms <= settleDelayMsMax) return null;
+  return Promise.reject(new WeirError(
+    'INVALID_REQUEST',
+    `${field} ${String(ms)} is invalid: expected a whole number of milliseconds from ${msMin} to ${settleDelayMsMax} (7 days, the broker's limit)`,
+  ));
 }
 
 export class QueueConsumer implements AsyncIterable<QueueMessage> {

@@ -15,6 +15,8 @@ export const subscriptionNameBytesMax = 200;
 export const rejectReasonCharsMax = 1_000;
 /** A nack's or an extension's own delay may not exceed this. */
 export const settleDelayMsMax = 7 * 24 * 3_600_000;
+/** An extension is at least this long: one of 0 ms would end the lease at once (a nack in disguise). */
+export const extendMsMin = 1;
 
 export function queueConfigDefaults(topic: string, subscription: string): QueueSubscriptionConfig {
   return {

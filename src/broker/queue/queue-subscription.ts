@@ -23,7 +23,7 @@ import type {
   SubscriptionDescription,
 } from '../types.js';
 import { buildDeadLetter } from './dead-letters.js';
-import { redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
+import { extendMsMin, redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
 import { QueuePartition, windowReadAheadBytesMax, type QueueEntry } from './queue-partition.js';
 import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
@@ -605,7 +605,7 @@ export class QueueSubscription implements ConsumerOwner {
     switch (settlement.action) {
       case 'nack': {
         const delayMs = settlement.delayMs ?? this.#backoff(entry);
-        checkDelay('delayMs', delayMs);
+        checkDelay('delayMs', delayMs, 0);
         return this.#fail(entry, delayMs, nowMs);
       }
       case 'reject':
@@ -613,7 +613,7 @@ export class QueueSubscription implements ConsumerOwner {
         const deliverOnFailure = entry.deliveryCount < this.config.deliveriesMax;
         return this.#deadLetter(entry, `rejected: ${settlement.reason.slice(0, rejectReasonCharsMax)}`, deliverOnFailure);
       case 'extend': {
-        checkDelay('extendMs', settlement.extendMs);
+        checkDelay('extendMs', settlement.extendMs, extendMsMin);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;
         const holder = entry.holder as QueueConsumerSession | null;
         if (holder !== null) {
@@ -1030,9 +1030,9 @@ class EarliestTimer {
   }
 }
 
-function checkDelay(field: string, ms: number): void {
-  if (!Number.isSafeInteger(ms) || ms < 0 || ms > settleDelayMsMax) {
-    throw new WeirError('INVALID_REQUEST', `${field} ${ms} is invalid: expected an integer from 0 to ${settleDelayMsMax}`);
+function checkDelay(field: string, ms: number, msMin: number): void {
+  if (!Number.isSafeInteger(ms) || ms < msMin || ms > settleDelayMsMax) {
+    throw new WeirError('INVALID_REQUEST', `${field} ${ms} is invalid: expected a whole number of milliseconds from ${msMin} to ${settleDelayMsMax} (7 days)`);
   }
 }
 

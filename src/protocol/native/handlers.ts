@@ -5,7 +5,7 @@
 import type { BrokerApi, FetchPartitionResult as BrokerFetchResult, QueueSettlement, QueueSubscriptionConfig } from '../../broker/types.js';
 import { WeirError, errorCatalog } from '../../util/errors.js';
 import { truncateMessage } from './wire/frame.js';
-import type { ApiName, RequestOf, ResponseOf } from './wire/messages.js';
+import { nackBackoffMs, type ApiName, type RequestOf, type ResponseOf } from './wire/messages.js';
 
 /** What a handler may know about the connection it serves. */
 export interface RequestContext {
@@ -65,7 +65,8 @@ const queueSettlementOf = (s: RequestOf<'queueSettle'>['settlements'][number]): 
     case 'ack':
       return { action: 'ack', receipt, count };
     case 'nack':
-      return s.ms < 0 ? { action: 'nack', receipt, count } : { action: 'nack', receipt, delayMs: s.ms, count };
+      // Any other negative delay goes on to the broker, which refuses it.
+      return s.ms === nackBackoffMs ? { action: 'nack', receipt, count } : { action: 'nack', receipt, delayMs: s.ms, count };
     case 'reject':
       return { action: 'reject', receipt, reason: s.reason, count };
     case 'extend':

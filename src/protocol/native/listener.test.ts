@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
-import { errorCatalog, isWeirError, type WeirError } from '../../util/errors.js';
+import { errorCatalog, errorCodeFromWire, isWeirError, type WeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
@@ -604,6 +604,39 @@ test('a settle action release on a version 1 connection is refused with UNSUPPOR
     assert.deepEqual(await connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, action: 'ack' }] }), [], 'the first message is still leased to it');
     const described = JSON.parse((await connection.request('describeSubscription', { topic: 'release-v1', name: 's' })).json) as { ackedTotal: number; inFlight: number };
     assert.deepEqual([described.ackedTotal, described.inFlight], [1, 1]);
+  } finally {
+    connection.close();
+  }
+});
+
+test('queueSettle refuses a nack delay below 0 (other than -1, the backoff), an extension below 1 ms and either above 7 days, each alone with INVALID_REQUEST; the message stays leased', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'settle-bounds', config: {} as never });
+    await connection.request('produce', { topic: 'settle-bounds', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'b')) });
+    await connection.request('queueSubscribe', { consumerId: 1, topic: 'settle-bounds', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
+    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
+    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, reason: '' };
+    const settle = { topic: 'settle-bounds', subscription: 's', consumerId: 1, credits: 0 };
+    const failures = await connection.request('queueSettle', {
+      ...settle,
+      settlements: [
+        { ...receipt, action: 'nack', ms: -5 },
+        { ...receipt, action: 'nack', ms: 604_800_001 },
+        { ...receipt, action: 'extend', ms: 0 },
+        { ...receipt, action: 'extend', ms: -1 },
+        { ...receipt, action: 'extend', ms: 604_800_001 },
+      ],
+    });
+    const range = (min: number) => `is invalid: expected a whole number of milliseconds from ${min} to 604800000 (7 days)`;
+    assert.deepEqual(failures.map((f) => [f.index, errorCodeFromWire(f.errorCode), f.errorMessage]), [
+      [0, 'INVALID_REQUEST', `delayMs -5 ${range(0)}`],
+      [1, 'INVALID_REQUEST', `delayMs 604800001 ${range(0)}`],
+      [2, 'INVALID_REQUEST', `extendMs 0 ${range(1)}`],
+      [3, 'INVALID_REQUEST', `extendMs -1 ${range(1)}`],
+      [4, 'INVALID_REQUEST', `extendMs 604800001 ${range(1)}`],
+    ]);
+    assert.deepEqual(await connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, action: 'ack', ms: 0 }] }), [], 'none of them settled the message: it is still leased');
   } finally {
     connection.close();
   }

@@ -456,12 +456,14 @@ export const queueReceiveRequest = struct({ consumerId: uint32, max: uint32, wai
 export const queueCreditRequest = struct({ consumerId: uint32, credits: uint32 });
 export const queueUnsubscribeRequest = struct({ consumerId: uint32 });
 
+/** A nack's `ms` asking for the subscription's backoff; any other negative `ms` is refused. */
+export const nackBackoffMs = -1;
 /** Settle actions by wire tag: new ones are appended (`release`, tag 4, since version 2). */
 export const settleActions = ['ack', 'nack', 'reject', 'extend', 'release'] as const;
 /**
  * Settles deliveries. Each settlement covers `count` consecutive offsets from `offset`, all
- * delivered `deliveryCount` times in lease epoch `leaseEpoch`. `ms`: a nack's delay (-1: the subscription's backoff) or an
- * extension's length; `reason`: a reject's reason (empty otherwise). `credits` above 0 are granted
+ * delivered `deliveryCount` times in lease epoch `leaseEpoch`. `ms`: a nack's delay (`nackBackoffMs`, -1: the subscription's
+ * backoff) or an extension's length; `reason`: a reject's reason (empty otherwise). `credits` above 0 are granted
  * at once to the push consumer `consumerId` of this connection, before the settlements are
  * durable (a consumer returns the credits of what it settles in the same request). A request
  * holding a `release` stops deliveries to consumer `consumerId` of this connection (it is closing).
