@@ -835,7 +835,9 @@ export class QueueSubscription implements ConsumerOwner {
     const { backlogMessagesMax, backlogBytesMax } = this.config;
     throw new WeirError(
       'QUEUE_FULL',
-      `queue subscription ${this.name} of topic ${this.topic} is full: it holds ${backlog.messages} messages (backlogMessagesMax ${backlogMessagesMax ?? 'none'}) and about ${backlog.bytes} bytes (backlogBytesMax ${backlogBytesMax ?? 'none'}); ${messages} more messages were refused and nothing was stored`,
+      `queue subscription ${this.name} of topic ${this.topic} is full: it holds ${counted(backlog.messages, 'message')} (backlogMessagesMax ${backlogMessagesMax ?? 'none'}) `
+        + `and about ${counted(backlog.bytes, 'byte')} (backlogBytesMax ${backlogBytesMax ?? 'none'}); `
+        + `${counted(messages, 'more message')} ${messages === 1 ? 'was' : 'were'} refused and nothing was stored`,
     );
   }
 
@@ -1028,6 +1030,11 @@ class EarliestTimer {
     this.#timer = undefined;
     this.#atMs = Number.POSITIVE_INFINITY;
   }
+}
+
+/** `count` and `noun`, the noun in the plural unless the count is 1: "1 message", "2 messages". */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function checkDelay(field: string, ms: number, msMin: number): void {

@@ -305,6 +305,25 @@ test('reject overflow refuses a batch with QUEUE_FULL and stores nothing; drop-o
   }
 });
 
+test('QUEUE_FULL counts in the singular for 1 and in the plural otherwise', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createSubscription('counted', 's', { backlogMessagesMax: 1, overflow: 'reject' });
+    const full = (text: string) => (e: unknown): boolean => isWeirError(e, 'QUEUE_FULL') && e.message === text;
+    await assert.rejects(produce(broker, 'counted', 0, values(2)), full(
+      'queue subscription s of topic counted is full: it holds 0 messages (backlogMessagesMax 1) and about 0 bytes (backlogBytesMax none); 2 more messages were refused and nothing was stored',
+    ));
+    await produce(broker, 'counted', 0, values(1));
+    const bytes = broker.describeSubscription('counted', 's').partitions[0]!.backlogBytes;
+    assert.ok(bytes > 1, `the stored message takes bytes: ${bytes}`);
+    await assert.rejects(produce(broker, 'counted', 0, values(1)), full(
+      `queue subscription s of topic counted is full: it holds 1 message (backlogMessagesMax 1) and about ${bytes} bytes (backlogBytesMax none); 1 more message was refused and nothing was stored`,
+    ));
+  } finally {
+    await broker.close();
+  }
+});
+
 test('a produce whose write fails leaves no mark: the end offset and the backlog are what was stored, and drop-oldest drops nothing for it', async () => {
   const disk = new CrashFileSystem();
   const broker = await Broker.open({ dataDir: '/data', fileSystem: disk.view() });
