@@ -24,6 +24,8 @@ import { QueueSubscription, type QueueHost } from './queue-subscription.js';
 export const subscriptionsMax = 10_000;
 export const settlementsPerRequestMax = 100_000;
 export const deadLettersListMax = 10_000;
+/** Missing dead letters a replay's refusal names (the rest are counted). */
+const missingNamedMax = 10;
 const leaseSweepIntervalMs = 50;
 const checkpointIntervalMs = 10_000;
 const readBytes = 4 * 1024 * 1024;
@@ -303,19 +305,20 @@ export class QueueManager {
     this.#checkOpen();
     const partitions = this.#host.partitions(topic);
     if (partitions === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic} does not exist`);
-    const wanted = select === undefined ? null : new Set(select.map((s) => `${s.partition}/${s.offset}`));
+    // The selected letters not yet found, as P:O in the order given (what is left is missing).
+    const wanted = select === undefined ? null : new Set(select.map((s) => `${s.partition}:${s.offset}`));
     let replayed = 0;
     for (const partition of partitions) {
       const log = partition.log;
       let offset = log.offsetStart;
       const end = log.highWatermark;
-      while (offset < end && (wanted === null || replayed < wanted.size)) {
+      while (offset < end && (wanted === null || wanted.size > 0)) {
         const records = decodeBatches(await log.read(offset, readBytes), { decompressedBytesMax, offsetMin: offset });
         if (records.length === 0) break;
         for (const record of records) {
           if (record.offset >= end) break;
           offset = record.offset + 1n;
-          if (wanted !== null && !wanted.has(`${partition.index}/${record.offset}`)) continue;
+          if (wanted !== null && !wanted.delete(`${partition.index}:${record.offset}`)) continue;
           const letter = deadLetterOf(partition.index, record);
           if (letter === null) {
             if (wanted !== null) throw new WeirError('INVALID_REQUEST', `${topic}/${partition.index}@${record.offset} is not a dead letter`);
@@ -335,8 +338,11 @@ export class QueueManager {
         }
       }
     }
-    if (wanted !== null && replayed < wanted.size) {
-      throw new WeirError('INVALID_REQUEST', `${wanted.size - replayed} of the selected dead letters of ${topic} do not exist (replayed ${replayed})`);
+    if (wanted !== null && wanted.size > 0) {
+      const missing = [...wanted];
+      const named = missing.slice(0, missingNamedMax).join(', ') + (missing.length > missingNamedMax ? ` and ${missing.length - missingNamedMax} more` : '');
+      const verb = missing.length === 1 ? 'does' : 'do';
+      throw new WeirError('INVALID_REQUEST', `${missing.length} of the selected dead letters of ${topic} ${verb} not exist: ${named} (replayed ${replayed})`);
     }
     return { replayed };
   }

@@ -216,6 +216,31 @@ describe('HTTP queue subscriptions', () => {
     assert.equal((await http.call('GET', '/v1/dead-letters/no-such-dlq')).status, 404);
   });
 
+  test('a replay selecting dead letters that do not exist is refused naming them as P:O, the first 10 then a count of the rest', async () => {
+    await http.call('POST', '/v1/topics', { name: 'sparse' });
+    await http.call('POST', '/v1/topics', { name: 'sparse.w.dlq' });
+    await http.call('PUT', '/v1/topics/sparse/subscriptions/w', immediate);
+    await produce('sparse', ['bad']);
+    const [received] = await receiveAll('sparse', 'w', 1);
+    const rejected = await http.call('POST', '/v1/topics/sparse/subscriptions/w/reject', { receipts: [received.receipt], reason: 'cannot parse' });
+    assert.deepEqual(rejected.body.results, [null], 'the answer comes once the letter is written');
+    const [letter] = (await http.call('GET', '/v1/dead-letters/sparse.w.dlq')).body.deadLetters;
+    const beyond = Number(letter.offset) + 1;
+
+    const one = await http.call('POST', '/v1/dead-letters/sparse.w.dlq/replay', { select: [{ partition: letter.partition, offset: Number(letter.offset) }, { partition: letter.partition, offset: beyond }] });
+    assert.equal(one.status, 400);
+    assert.deepEqual(one.body.error, {
+      code: 'INVALID_REQUEST',
+      message: `1 of the selected dead letters of sparse.w.dlq does not exist: ${letter.partition}:${beyond} (replayed 1)`,
+      retriable: false,
+    });
+
+    const many = await http.call('POST', '/v1/dead-letters/sparse.w.dlq/replay', { select: Array.from({ length: 12 }, (_, i) => ({ partition: letter.partition, offset: beyond + i })) });
+    assert.equal(many.status, 400);
+    const named = Array.from({ length: 10 }, (_, i) => `${letter.partition}:${beyond + i}`).join(', ');
+    assert.equal(many.body.error.message, `12 of the selected dead letters of sparse.w.dlq do not exist: ${named} and 2 more (replayed 0)`);
+  });
+
   test('a dead letter shows the message as other reads do (timestamp, not timestampMs), then its origin and reason', async () => {
     await http.call('POST', '/v1/topics', { name: 'lettered' });
     await http.call('POST', '/v1/topics', { name: 'lettered.w.dlq' });
