@@ -243,6 +243,9 @@ async function createUnbounded(page: Page): Promise<void> {
   const create = page.getByTestId('create-topic');
   await create.getByLabel('Name').fill('console-unbounded');
   const ahead = create.getByLabel('Timestamps ahead, at most (hours)');
+  const behind = create.getByLabel('Timestamps behind, at most (hours)');
+  const aheadTop = (await ahead.boundingBox())!.y;
+  assert.equal((await behind.boundingBox())!.y, aheadTop, 'fields side by side line up even where one label wraps (at 1360 px the behind label takes two lines)');
   await ahead.fill('2');
   await create.getByRole('checkbox', { name: 'No bound on timestamps ahead' }).check();
   assert.ok(await ahead.isDisabled(), 'a bound of none has no hours to fill in');
