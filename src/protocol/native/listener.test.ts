@@ -694,6 +694,36 @@ test('close lets a parked long poll answer before the connection closes', async 
   }
 });
 
+test('close ends within closeTimeoutMs when a push subscriber never reads its socket: the connection is cut, with a logged reason', async () => {
+  const own = await startTestBroker({ listener: { closeTimeoutMs: 300 } });
+  const socket = await rawSocket(own.port);
+  try {
+    await own.broker.createTopic('unread', {});
+    const value = Buffer.alloc(1000, 9);
+    // 10 MB: more than the kernel's socket buffers take, so output waits in the broker.
+    for (let i = 0; i < 200; i++) {
+      await own.broker.produce({ topic: 'unread', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'unread' })));
+    socket.write(Buffer.concat(encodeRequest(2, apis.subscribe.key, apis.subscribe.request, {
+      subscriptionId: 1,
+      source: { kind: 'partitions', partitions: [{ topic: 'unread', partition: 0, offset: 0n }] },
+      creditMessages: 0xffff_ffff,
+      creditBytes: 0xffff_ffff,
+      deliveryBytesMax: 64 * 1024,
+    })));
+    socket.pause();
+    await waitFor(() => own.listener.outboundBytes > 0); // the subscription now waits for a drain that never comes
+    const closing = own.listener.close().then(() => 'closed' as const);
+    const outcome = await Promise.race([closing, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 3_000))]);
+    assert.equal(outcome, 'closed', 'close finished within the bound');
+    assert.ok(own.logs.some((line) => /^warn: native connection .*\(unread\) closed: still busy 300 ms after closing began/.test(line)), own.logs.join('\n'));
+  } finally {
+    socket.destroy();
+    await own.stop();
+  }
+});
+
 test('at inFlightRequestsMax the server stops reading until a request finishes', async () => {
   const own = await startTestBroker({ listener: { inFlightRequestsMax: 2 } });
   try {

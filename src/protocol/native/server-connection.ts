@@ -147,16 +147,19 @@ export class ServerConnection implements SubscriptionOutput {
 
   /** Stops reading, cancels long polls and subscriptions, lets running requests answer, closes. */
   async shutdown(timeoutMs: number): Promise<void> {
+    // Bounded from the start: a request that does not finish in time (a join waiting on a
+    // rebalance), or output a client never reads, is cut off.
+    const timer = setTimeout(() => this.#fail(`still busy ${timeoutMs} ms after closing began (requests running or output unread)`), timeoutMs);
     this.#closing = true;
     this.#socket.pause();
     this.#abort.abort();
     clearTimeout(this.#helloTimer);
     this.#startWaitingFetches(); // aborted: each answers at once
+    // Push subscriptions waiting for a socket the client does not read to drain stop now.
+    for (const wake of this.#drainWaiters.splice(0)) wake();
     await Promise.all([...this.#subscriptions.values()].map((s) => s.stop()));
     this.#subscriptions.clear();
     await this.#closeQueueConsumers();
-    // Bounded: a request that does not finish in time (a join waiting on a rebalance) is cut off.
-    const timer = setTimeout(() => this.#socket.destroy(), timeoutMs);
     if (this.#inFlight > 0) {
       await Promise.race([new Promise<void>((resolve) => this.#idleWaiters.push(resolve)), this.closed]);
     }
@@ -502,7 +505,7 @@ export class ServerConnection implements SubscriptionOutput {
   }
 
   writable(): Promise<void> {
-    if (!this.#socket.writableNeedDrain || this.#socket.destroyed) return Promise.resolve();
+    if (!this.#socket.writableNeedDrain || this.#socket.destroyed || this.#closing) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
