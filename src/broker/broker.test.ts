@@ -139,6 +139,28 @@ test('a parked fetch wakes when data arrives and times out when none does', asyn
   }
 });
 
+test('a fetch that finds less than bytesMin parks until more data arrives: the broker goes on meanwhile', async () => {
+  const broker = await Broker.open({ dataDir: await tempDir() });
+  try {
+    await broker.createTopic('little');
+    await broker.produce({ topic: 'little', partition: 0, batches: batchOf(['first']), acks: 'leader' });
+    const started = Date.now();
+    const parked = broker.fetch({ partitions: [{ topic: 'little', partition: 0, offset: 0n, bytesMax: 1 << 20 }], waitMs: 2_000, bytesMin: 1 << 20 });
+    // A timer fires on time only if the parked fetch leaves the event loop alone.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const timerMs = Date.now() - started;
+    assert.ok(timerMs < 1_000, `a 50 ms timer fired after ${timerMs} ms`);
+    await broker.produce({ topic: 'little', partition: 0, batches: batchOf(['second']), acks: 'leader' });
+    const producedMs = Date.now() - started;
+    assert.ok(producedMs < 1_000, `a produce was answered after ${producedMs} ms`);
+    const [result] = await parked;
+    assert.ok(Date.now() - started >= 1_900, 'still short of bytesMin: answered at the end of the wait');
+    assert.deepEqual(decodeBatches(result!.records, { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString()), ['first', 'second']);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('an idempotent retry is not stored twice, also after a restart; a gap is refused', async () => {
   const dataDir = await tempDir();
   let broker = await Broker.open({ dataDir });

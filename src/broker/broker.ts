@@ -750,13 +750,17 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     const bytesMin = Math.max(1, request.bytesMin ?? 1);
     const deadline = Date.now() + waitMs;
     for (;;) {
+      // What the read sees; a read short of bytesMin waits for data past it, not past the offset
+      // asked for: data already there that is too little must not wake the fetch again at once
+      // (that loop would read without end and, reading from the tail cache, starve the event loop).
+      const highWatermarks = request.partitions.map((want) => this.#topics.get(want.topic)?.partitions[want.partition]?.log.highWatermark ?? -1n);
       const results = await this.#readPartitions(request);
       const bytes = results.reduce((sum, r) => sum + r.records.length, 0);
       const remainingMs = deadline - Date.now();
       if (bytes >= bytesMin || remainingMs <= 0 || this.#closing || signal?.aborted || results.some((r) => r.error)) {
         return results;
       }
-      await this.#waitForData(request, remainingMs, signal);
+      await this.#waitForData(request, highWatermarks, remainingMs, signal);
     }
   }
 
@@ -789,8 +793,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return results;
   }
 
-  /** Parks until a requested partition's high watermark passes its offset, the wait ends, or `signal` aborts. */
-  #waitForData(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Parks until a requested partition's high watermark passes both its offset and the high
+   * watermark `seen` for it, the wait ends, or `signal` aborts.
+   */
+  #waitForData(request: FetchRequest, seen: bigint[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const cancels: (() => void)[] = [];
       const done = (): void => {
@@ -801,8 +808,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       };
       const timer = setTimeout(done, timeoutMs);
       signal?.addEventListener('abort', done, { once: true });
-      for (const want of request.partitions) {
-        const cancel = this.#topics.get(want.topic)?.partitions[want.partition]?.watch(want.offset + 1n, done);
+      for (const [index, want] of request.partitions.entries()) {
+        const from = want.offset > seen[index]! ? want.offset : seen[index]!;
+        const cancel = this.#topics.get(want.topic)?.partitions[want.partition]?.watch(from + 1n, done);
         if (cancel === null) return done();
         if (cancel !== undefined) cancels.push(cancel);
       }
