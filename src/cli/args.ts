@@ -8,7 +8,8 @@ export class UsageError extends Error {
 
 export function integerOption(name: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
+  // Decimal digits only: Number() would also take "", " 5", "1e3" and "0x10".
+  const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
     throw new UsageError(`--${name} ${JSON.stringify(value)}: expected an integer from ${min} to ${max}`);
   }
@@ -38,7 +39,16 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnTy
       joined.push(arg);
     }
   }
-  return parseArgs({ ...config, args: joined }) as ReturnType<typeof parseArgs<T>>;
+  const parsed = parseArgs({ ...config, args: joined, tokens: true });
+  // parseArgs keeps the last of a flag given twice; two values for one setting is a mistake to name.
+  const given = new Map<string, string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option' || token.value === undefined || config.options?.[token.name]?.multiple === true) continue;
+    const earlier = given.get(token.name);
+    if (earlier !== undefined) throw new UsageError(`--${token.name} given twice (${JSON.stringify(earlier)}, then ${JSON.stringify(token.value)}): give it once`);
+    given.set(token.name, token.value);
+  }
+  return parsed as unknown as ReturnType<typeof parseArgs<T>>;
 }
 
 /** The WEIR_SERVER environment variable; empty counts as unset. */
@@ -51,15 +61,19 @@ function serverFromEnvironment(): string | undefined {
 export function serverAddress(value: string | undefined): string {
   const text = value ?? serverFromEnvironment() ?? '127.0.0.1:7400';
   const url = /^weirs?:\/\//.test(text) ? text : `weir://${text}`;
-  let port = '';
+  let parsed: URL | null = null;
   try {
-    port = new URL(url).port;
+    parsed = new URL(url);
   } catch {
     // reported below
   }
-  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+  const port = parsed?.port ?? '';
+  // Nothing but a host and a port: a path, a query or a user would otherwise be dropped unsaid.
+  const extra = parsed !== null && (parsed.username !== '' || parsed.password !== '' || !['', '/'].includes(parsed.pathname) || parsed.search !== '' || parsed.hash !== '');
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535 || extra) {
     const from = value === undefined && serverFromEnvironment() !== undefined ? 'WEIR_SERVER' : '--server';
-    throw new UsageError(`${from} ${JSON.stringify(text)}: expected HOST:PORT with a port from 1 to 65535`);
+    const hint = /^[^[]*:.*:/.test(text.replace(/^weirs?:\/\//, '')) ? ' (an IPv6 address goes in brackets: [::1]:7400)' : '';
+    throw new UsageError(`${from} ${JSON.stringify(text)}: expected HOST:PORT with a port from 1 to 65535, or weir://HOST:PORT${hint}`);
   }
   return url;
 }
@@ -104,13 +118,43 @@ export function keyValueOptions(name: string, values: string[] | undefined): { k
   });
 }
 
+/** The largest offset a log can hold: offsets are signed 64-bit on the wire. */
+export const offsetMax = 2n ** 63n - 1n;
+
 /** Where a consumer starts: `earliest`, `latest`, an offset, or an ISO-8601 time. */
 export function startPositionOption(value: string | undefined, name = 'from'): 'earliest' | 'latest' | bigint | Date | undefined {
   if (value === undefined || value === 'earliest' || value === 'latest') return value;
-  if (/^\d+$/.test(value)) return BigInt(value);
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const time = new Date(value);
-    if (!Number.isNaN(time.getTime())) return time;
+  if (/^\d+$/.test(value)) {
+    const offset = BigInt(value);
+    if (offset > offsetMax) throw new UsageError(`--${name} ${JSON.stringify(value)}: an offset is at most ${offsetMax}`);
+    return offset;
   }
-  throw new UsageError(`--${name} ${JSON.stringify(value)}: expected earliest, latest, an offset or an ISO-8601 time`);
+  const time = isoTime(value);
+  if (time === 'no zone') {
+    throw new UsageError(`--${name} ${JSON.stringify(value)}: a time needs its zone, Z (UTC) or an offset such as +01:00`);
+  }
+  if (time !== null) return time;
+  throw new UsageError(`--${name} ${JSON.stringify(value)}: expected earliest, latest, an offset or an ISO-8601 time such as 2026-11-23T10:00:00Z`);
+}
+
+/**
+ * `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM[:SS[.fraction]]` with `Z` or `±HH:MM`. A time
+ * without a zone is refused rather than read as the machine's local time. Dates that do not exist
+ * (February 30) are refused: Date would roll them over into the next month.
+ */
+function isoTime(text: string): Date | 'no zone' | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(text);
+  if (match === null) return null;
+  const [, year, month, day, hour = '0', minute = '0', second = '0', fraction = '', zone] = match;
+  if (match[4] !== undefined && zone === undefined) return 'no zone';
+  const fields = [Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)] as const;
+  const utc = new Date(Date.UTC(...fields, Number(fraction.padEnd(3, '0').slice(0, 3))));
+  utc.setUTCFullYear(fields[0]); // Date.UTC reads years 0-99 as 1900-1999
+  const exists = utc.getUTCMonth() === fields[1] && utc.getUTCDate() === fields[2] && utc.getUTCHours() === fields[3] && utc.getUTCMinutes() === fields[4] && utc.getUTCSeconds() === fields[5];
+  if (!exists) return null;
+  if (zone === undefined || zone.toUpperCase() === 'Z') return utc;
+  const offset = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
+  const offsetMinutes = (offset[1] === '-' ? -1 : 1) * (Number(offset[2]) * 60 + Number(offset[3]));
+  if (Number(offset[2]) > 23 || Number(offset[3]) > 59) return null;
+  return new Date(utc.getTime() - offsetMinutes * 60_000);
 }

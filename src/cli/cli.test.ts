@@ -283,6 +283,29 @@ describe('weir errors', () => {
     for (const command of ['start', 'topic', 'produce', 'consume', 'group', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\s`));
   });
 
+  test('values Number() or Date would bend, a flag given twice and a --server with more than an address exit 2 naming the value', async () => {
+    for (const [args, message] of [
+      [['topic', 'create', 'x', '--partitions', '1e1'], /--partitions "1e1": expected an integer from 1 to 10000/],
+      [['produce', 'x', '--partition', ''], /--partition "": expected an integer from 0 to 2147483647/],
+      [['produce', 'x', '--partition', '0x1'], /--partition "0x1": expected an integer/],
+      [['produce', 'x', '--key-separator', ''], /--key-separator "": expected at least one character/],
+      [['consume', 'x', '--from', '9223372036854775808'], /--from "9223372036854775808": an offset is at most 9223372036854775807/],
+      [['group', 'reset-offsets', 'g', '--topic', 't', '--to', '99999999999999999999999'], /--to "99999999999999999999999": an offset is at most/],
+      [['dead-letters', 'replay', 'd', '--offset', '0:9223372036854775808'], /--offset "0:9223372036854775808": expected PARTITION:OFFSET/],
+      [['consume', 'x', '--from', '2026-01-01T10:00:00'], /--from "2026-01-01T10:00:00": a time needs its zone, Z \(UTC\) or an offset such as \+01:00/],
+      [['consume', 'x', '--from', '2026-02-30'], /--from "2026-02-30": expected earliest, latest, an offset or an ISO-8601 time/],
+      [['produce', 'x', '--acks', 'none', '--acks', 'leader'], /--acks given twice \("none", then "leader"\): give it once/],
+      [['topic', 'list', '--server', '127.0.0.1:7400', '--server', '127.0.0.1:7401'], /--server given twice/],
+      [['topic', 'list', '--server', 'weir://127.0.0.1:7400/orders'], /--server "weir:\/\/127\.0\.0\.1:7400\/orders": expected HOST:PORT/],
+      [['topic', 'list', '--server', 'me@127.0.0.1:7400'], /--server "me@127\.0\.0\.1:7400": expected HOST:PORT/],
+      [['topic', 'list', '--server', '::1:7400'], /an IPv6 address goes in brackets: \[::1\]:7400/],
+    ] as const) {
+      const result = await runCli([...args]);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+    }
+  });
+
   test('weir alone prints the commands on stdout and exits 2; an unknown command prints them on stderr, also 2', async () => {
     const alone = await runCli([]);
     assert.equal(alone.code, 2);

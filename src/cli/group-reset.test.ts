@@ -67,6 +67,11 @@ describe('weir group reset-offsets', () => {
     assert.equal(reset.code, 0, reset.stderr);
     assert.deepEqual(await committed('auditors'), new Map([[0, 10]]));
     assert.equal((await weir(['consume', 'ledger', '--group', 'auditors', '--count', '2'])).stdout, 'm10\nm11\n');
+    // The same instant written with a zone offset: 5:30 ahead of UTC.
+    const inIndia = `${new Date(time.getTime() + 330 * 60_000).toISOString().slice(0, -1)}+05:30`;
+    const zoned = await weir(['group', 'reset-offsets', 'auditors', '--topic', 'ledger', '--to', inIndia, '--dry-run', '--json']);
+    assert.equal(zoned.code, 0, zoned.stderr);
+    assert.equal(JSON.parse(zoned.stdout).offset, 10, inIndia);
 
     const later = await weir(['group', 'reset-offsets', 'auditors', '--topic', 'ledger', '--to', new Date(Date.now() + 60_000).toISOString()]);
     assert.match(later.stdout, /no message at or after the time: the end/);

@@ -4,7 +4,7 @@
  */
 import type { DeadLetter } from '../../client/index.js';
 import { isWeirError, WeirError } from '../../util/errors.js';
-import { optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { offsetMax, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -132,6 +132,6 @@ function explainMissingTopic(error: unknown): never {
 function positionOption(text: string): { partition: number; offset: bigint } {
   const match = /^(\d{1,10}):(\d{1,19})$/.exec(text);
   const partition = match === null ? -1 : Number(match[1]);
-  if (match === null || partition > 2 ** 31 - 1) throw new UsageError(`--offset ${JSON.stringify(text)}: expected PARTITION:OFFSET such as 0:17`);
+  if (match === null || partition > 2 ** 31 - 1 || BigInt(match[2]!) > offsetMax) throw new UsageError(`--offset ${JSON.stringify(text)}: expected PARTITION:OFFSET such as 0:17`);
   return { partition, offset: BigInt(match[2]!) };
 }

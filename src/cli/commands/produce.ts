@@ -58,7 +58,7 @@ export async function produce(argv: string[]): Promise<number> {
   const timeoutMs = integerOption('timeout-ms', values['timeout-ms'], 30_000, 1, 3_600_000);
   if (values.key !== undefined && values['key-separator'] !== undefined) throw new UsageError('--key and --key-separator exclude each other: give one key, or split each line');
   const separator = values['key-separator'] === undefined ? null : Buffer.from(values['key-separator']);
-  if (separator !== null && separator.length === 0) throw new WeirError('INVALID_CONFIG', '--key-separator must not be empty');
+  if (separator !== null && separator.length === 0) throw new UsageError('--key-separator "": expected at least one character');
   const fixedKey = values.key === undefined ? null : Buffer.from(values.key);
 
   const client = await connectBroker(values.server, 'weir-produce');
