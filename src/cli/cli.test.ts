@@ -306,6 +306,16 @@ describe('weir errors', () => {
     }
   });
 
+  test('weir help COMMAND shows that command\'s options, as weir COMMAND --help does', async () => {
+    const help = await runCli(['help', 'produce']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stdout, (await runCli(['produce', '--help'])).stdout);
+    assert.match(help.stdout, /^weir produce TOPIC/);
+    const unknown = await runCli(['help', 'nonsense']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^weir: unknown command "nonsense"/);
+  });
+
   test('weir alone prints the commands on stdout and exits 2; an unknown command prints them on stderr, also 2', async () => {
     const alone = await runCli([]);
     assert.equal(alone.code, 2);

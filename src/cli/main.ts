@@ -19,7 +19,7 @@ Commands:
   bench        measure produce, consume and end-to-end throughput and latency
 
 Every command that talks to a broker takes --server HOST:PORT (default: $WEIR_SERVER, else
-127.0.0.1:7400). weir <command> --help shows a command's options.`;
+127.0.0.1:7400). weir <command> --help (or weir help <command>) shows a command's options.`;
 
 interface Command {
   run: (argv: string[]) => Promise<number>;
@@ -65,7 +65,8 @@ const commands: Record<string, () => Promise<Command>> = {
 const exitGraceMs = 2_000;
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // `weir help COMMAND` is `weir COMMAND --help`.
+  const [name, ...rest] = argv[0] === 'help' && argv.length > 1 ? [argv[1]!, '--help'] : argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage}\n`);
     return name === undefined ? 2 : 0;
