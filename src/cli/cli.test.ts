@@ -91,6 +91,18 @@ describe('weir produce and consume', () => {
     assert.deepEqual(consumed.stdout.split('\n').slice(0, -1), lines);
   });
 
+  test('a line larger than the topic allows fails the command naming the line; the lines before it are stored, none after it', async () => {
+    assert.equal((await weir(['topic', 'create', 'narrow', '--message-bytes-max', '1024'])).code, 0);
+    const produced = await weir(['produce', 'narrow'], `one\ntwo\n${'x'.repeat(2000)}\nafter\n`);
+    assert.equal(produced.code, 1, produced.stderr);
+    assert.match(produced.stderr, /^weir produce: MESSAGE_TOO_LARGE: a message of 2000 bytes .* \(line 3 of the input; 2 of the 2 lines before it were acknowledged and nothing after it was sent\)\n$/);
+    const described = JSON.parse((await weir(['topic', 'describe', 'narrow', '--json'])).stdout);
+    assert.equal(described.partitions[0].offsetEnd, 2, 'one and two are stored, after is not');
+    const first = await weir(['produce', 'narrow'], `${'x'.repeat(2000)}\nafter\n`);
+    assert.match(first.stderr, /\(line 1 of the input; nothing after it was sent\)\n$/);
+    assert.equal(JSON.parse((await weir(['topic', 'describe', 'narrow', '--json'])).stdout).partitions[0].offsetEnd, 2);
+  });
+
   test('keys, headers, offsets and --json', async () => {
     const created = await weir(['topic', 'create', 'keyed', '--partitions', '4']);
     assert.equal(created.code, 0, created.stderr);

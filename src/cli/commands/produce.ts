@@ -1,7 +1,8 @@
 /**
  * `weir produce TOPIC`: one message per stdin line. Lines go through the producer's batching
  * without waiting for each acknowledgement; reading pauses while the producer's buffer is full.
- * Exits 0 only once every line is acknowledged; otherwise 1 with the first error.
+ * Exits 0 only once every line is acknowledged; otherwise 1 with the first error, naming its line
+ * when known (a line the producer refuses at once stops the input there).
  */
 import type { Producer, ProducerMessage, RecordHeader } from '../../client/index.js';
 import { WeirError } from '../../util/errors.js';
@@ -107,58 +108,103 @@ export async function produce(argv: string[]): Promise<number> {
   }
   if (tally.failure !== null) {
     process.exitCode = 1;
-    throw tally.failure;
+    throw tally.report();
   }
   await client.close();
   return 0;
 }
 
+/**
+ * Offers the lines in order. The first line is sent alone and awaited: it makes the producer
+ * learn the topic, after which a line the producer refuses at once (MESSAGE_TOO_LARGE) is refused
+ * inside `sendNoWait`, so its number is known and no later line is offered.
+ */
 async function sendLines(producer: Producer, topic: string, toMessage: (line: Buffer) => ProducerMessage, tally: Tally): Promise<void> {
   const splitter = new LineSplitter();
   const blocked: Buffer[] = [];
+  let topicKnown = false;
+  /** True once the producer took the line (or refused it for good); false: its buffer is full. */
+  const offer = (line: Buffer): boolean => {
+    tally.offeringLine = tally.sent + 1;
+    const taken = producer.sendNoWait(topic, toMessage(line), tally.onAck);
+    tally.offeringLine = 0;
+    if (taken) tally.onSent();
+    return taken;
+  };
   const onLine = (line: Buffer): void => {
+    if (tally.failure !== null) return;
     // Once the buffer is full the rest of the chunk waits (the line views are copied by the builder).
-    if (blocked.length > 0 || !producer.sendNoWait(topic, toMessage(line), tally.onAck)) blocked.push(line);
-    else tally.onSent();
+    if (!topicKnown || blocked.length > 0 || !offer(line)) blocked.push(line);
+  };
+  const offerBlocked = async (): Promise<void> => {
+    if (!topicKnown && blocked.length > 0) {
+      tally.onSent();
+      await producer.send(topic, toMessage(blocked.shift()!)).then(() => tally.onAck(null), (error: WeirError) => tally.settle(error, 1));
+      topicKnown = true;
+    }
+    while (blocked.length > 0 && tally.failure === null) {
+      await producer.ready();
+      while (blocked.length > 0 && tally.failure === null && offer(blocked[0]!)) blocked.shift();
+    }
   };
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     splitter.push(chunk, onLine);
-    while (blocked.length > 0 && tally.failure === null) {
-      await producer.ready();
-      while (blocked.length > 0 && producer.sendNoWait(topic, toMessage(blocked[0]!), tally.onAck)) {
-        blocked.shift();
-        tally.onSent();
-      }
-    }
+    await offerBlocked();
     if (tally.failure !== null) return;
   }
   splitter.end(onLine);
-  for (const line of blocked.splice(0)) {
-    tally.onSent();
-    await producer.send(topic, toMessage(line)).then(() => tally.onAck(null), (error: WeirError) => tally.onAck(error));
-  }
+  await offerBlocked();
 }
 
 /** Counts acknowledgements through one shared callback (no closure per line). */
 class Tally {
   sent = 0;
   acknowledged = 0;
+  /** Lines the producer refused: settled, never to be acknowledged. */
+  refused = 0;
   failure: WeirError | null = null;
+  /** The number (from 1) of the line being offered, while `sendNoWait` runs; else 0. */
+  offeringLine = 0;
+  /** The number of the line that failed, when it is known; null otherwise. */
+  failedLine: number | null = null;
   /** When the last acknowledgement came, or the first line since everything was acknowledged went out. */
   #progressAtMs = performance.now();
 
-  readonly onAck = (error: WeirError | null): void => {
+  /** The producer's callback of every line: a refusal inside `sendNoWait` is of the line offered. */
+  readonly onAck = (error: WeirError | null): void => this.settle(error, this.offeringLine);
+
+  /** One line's outcome; `line` is its number, or 0 when not known. */
+  settle(error: WeirError | null, line: number): void {
     if (error === null) {
       this.acknowledged++;
       this.#progressAtMs = performance.now();
-    } else {
-      this.failure ??= error;
+      return;
     }
-  };
+    this.refused++;
+    if (this.failure !== null) return;
+    this.failure = error;
+    if (line > 0) this.failedLine = line;
+  }
 
   onSent(): void {
-    if (this.sent === this.acknowledged) this.#progressAtMs = performance.now();
+    if (this.sent === this.acknowledged + this.refused) this.#progressAtMs = performance.now();
     this.sent++;
+  }
+
+  /**
+   * The failure as the command reports it, once every line sent is settled: which line it was
+   * (when known) and how many of the lines were acknowledged.
+   */
+  report(): WeirError {
+    const failure = this.failure!;
+    if (failure.code === 'TIMEOUT' && this.refused === 0) return failure; // the watchdog's, with its counts
+    const line = this.failedLine;
+    const what = line === null
+      ? `${this.acknowledged} of the ${this.sent} lines sent were acknowledged; the line that failed is not known`
+      : line === 1
+        ? 'line 1 of the input; nothing after it was sent'
+        : `line ${line} of the input; ${this.acknowledged} of the ${line - 1} lines before it were acknowledged and nothing after it was sent`;
+    return new WeirError(failure.code, `${failure.message} (${what})`, { cause: failure, retriable: failure.retriable });
   }
 
   describe(startedMs: number): string {
@@ -171,10 +217,10 @@ class Tally {
     let timer: NodeJS.Timeout | undefined;
     const fired = new Promise<never>((_, reject) => {
       timer = setInterval(() => {
-        if (this.sent > this.acknowledged && performance.now() - this.#progressAtMs >= timeoutMs) {
+        if (this.sent > this.acknowledged + this.refused && performance.now() - this.#progressAtMs >= timeoutMs) {
           const refusal = producer.retryingAfter;
           const why = refusal === null ? '' : `; the broker kept refusing them with ${refusal.code}: ${refusal.message}`;
-          reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms${why}`));
+          reject(new WeirError('TIMEOUT', `${this.sent - this.acknowledged - this.refused} of ${this.sent} messages were not acknowledged by ${address} within ${timeoutMs} ms${why}`));
         }
       }, Math.max(10, Math.min(250, timeoutMs / 4)));
     });
