@@ -429,6 +429,24 @@ describe('weir bench', () => {
     assert.match(result.stdout, /\[2 consumers reading while producing\]/);
   });
 
+  test('Ctrl-C ends a run with 130 after deleting its fresh topic', async () => {
+    const child = spawn(process.execPath, [cliPath, 'bench', '--duration-ms', '20000', '--progress', '--window-bytes', '65536', '--server', broker.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const progressed = new Promise<void>((resolve) => child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+      if (/ s: sent /.test(stderr)) resolve();
+    }));
+    child.stdout.resume();
+    await Promise.race([progressed, exited]);
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /weir bench: interrupted, no figures; deleting topic bench-/);
+    assert.doesNotMatch(stderr, /could not delete/);
+    assert.doesNotMatch((await weir(['topic', 'list'])).stdout, /bench-/, 'the fresh bench topic is deleted');
+  });
+
   test('--stall-ms fails a run whose broker died, and the command ends', async () => {
     const lost = await startBroker();
     const started = Date.now();

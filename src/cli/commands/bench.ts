@@ -107,22 +107,59 @@ export async function bench(argv: string[]): Promise<number> {
   const admin = await connectBroker(values.server, 'weir-bench');
   const clients: Client[] = [];
   const fresh = values.topic === undefined;
+  const interrupts = watchInterrupts();
   try {
     await prepareTopic(admin, settings, config);
     settings.consumers = Math.min(settings.consumers, settings.partitions); // a partition is read by one of them
     const connections = Math.max(settings.producers, workload === 'produce' ? 0 : settings.consumers);
     for (let i = 0; i < connections; i++) clients.push(await connectBroker(values.server, `weir-bench-${i}`));
     const progress = new Progress(values.progress ?? false);
-    const json = await runWorkload(settings, clients, progress);
+    const json = await runWorkload(settings, clients, progress, interrupts.interrupted);
     process.stdout.write(`${toJson(json)}\n`);
     await Promise.allSettled(clients.map((client) => client.close()));
     return 0;
+  } catch (error) {
+    if (!interrupts.happened) throw error;
+    process.stderr.write(`weir bench: interrupted, no figures${fresh && !values['keep-topic'] ? `; deleting topic ${settings.topic}` : ''}\n`);
+    return interruptedExitCode;
   } finally {
     // After a failure the clients are left to the process's exit: closing flushes their producers,
     // whose unacknowledged messages would hold it until their delivery timeout.
     if (fresh && !values['keep-topic']) await deleteBenchTopic(admin, settings.topic);
+    interrupts.dispose();
     await admin.close();
   }
+}
+
+/** What a shell reports for a command ended by Ctrl-C (128 + SIGINT). */
+const interruptedExitCode = 130;
+
+/**
+ * Ctrl-C or SIGTERM ends a run early: `interrupted` rejects, the producers stop offering and the
+ * run's own topic is deleted as after a failure. A second Ctrl-C exits at once, leaving it.
+ */
+function watchInterrupts(): { interrupted: Promise<never>; readonly happened: boolean; dispose(): void } {
+  let happened = false;
+  let reject: (error: WeirError) => void = () => {};
+  const interrupted = new Promise<never>((_, fail) => (reject = fail));
+  interrupted.catch(() => {}); // raced where it matters; never an unhandled rejection
+  const interrupt = (): void => {
+    if (happened) process.exit(interruptedExitCode);
+    happened = true;
+    reject(new WeirError('CLOSED', 'interrupted'));
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  return {
+    interrupted,
+    get happened() {
+      return happened;
+    },
+    dispose() {
+      process.removeListener('SIGINT', interrupt);
+      process.removeListener('SIGTERM', interrupt);
+    },
+  };
 }
 
 /** Deletes the run's own topic, waiting at most `topicDeleteWaitMs`: a broker that went away does not hold the command. */
@@ -152,8 +189,11 @@ async function prepareTopic(admin: Client, settings: BenchSettings, config: Retu
   settings.flush = flush.kind === 'interval' ? `interval:${flush.intervalMs}` : flush.kind;
 }
 
-async function runWorkload(settings: BenchSettings, clients: Client[], progress: Progress): Promise<unknown> {
+async function runWorkload(settings: BenchSettings, clients: Client[], progress: Progress, interrupted: Promise<never>): Promise<unknown> {
   const producing: ProduceTally = { sent: 0, acknowledged: 0, failure: null, latency: new LatencyRecorder() };
+  // An interruption stops the producers, which end once what they sent is settled (their flush),
+  // so that no batch reaches the broker after the topic's deletion to create it again.
+  void interrupted.catch((error: WeirError) => (producing.failure ??= error));
   const producerClients = clients.slice(0, settings.producers);
   const consumerClients = clients.slice(0, settings.consumers);
   const describeSettings = `${settings.messageBytes}-byte values, topic ${settings.topic} (${settings.partitions} partition${settings.partitions === 1 ? '' : 's'}, flush ${settings.flush})`;
@@ -167,6 +207,8 @@ async function runWorkload(settings: BenchSettings, clients: Client[], progress:
     return `${seconds.toFixed(1)} s: sent ${formatCount(producing.sent)}, acknowledged ${formatCount(producing.acknowledged)}${received}`;
   });
   const stall = stallWatchdog(settings.stallMs, () => producing.acknowledged + (consumers?.tally.received ?? 0));
+  /** Consumers are waited for until the interruption; producers end on their own (above). */
+  const consuming = <T>(work: Promise<T>): Promise<T> => stall.race(Promise.race([work, interrupted]));
   const produceOptions = {
     topic: settings.topic,
     clients: producerClients,
@@ -189,18 +231,18 @@ async function runWorkload(settings: BenchSettings, clients: Client[], progress:
       report('prefill (produce)', prefill, produceSettings, 'send to acknowledgement');
       consumers = new ConsumerSet({ topic: settings.topic, clients: consumerClients, partitions: settings.partitions, from: 'earliest', stampedValues: false });
       const consumeStartedMs = performance.now();
-      await stall.race(consumers.start());
-      await stall.race(consumers.until(producing.sent));
+      await consuming(consumers.start());
+      await consuming(consumers.until(producing.sent));
       const consumed = throughput(consumers.tally.received, consumers.tally.bytes, (performance.now() - consumeStartedMs) / 1000, null);
       progress.stop();
       report('consume', consumed, `${consumers.size} consumer${consumers.size === 1 ? '' : 's'}, reading from the earliest offset`, null);
       return { ...settings, prefill, consume: consumed };
     }
     consumers = new ConsumerSet({ topic: settings.topic, clients: consumerClients, partitions: settings.partitions, from: 'latest', stampedValues: true });
-    await stall.race(consumers.start());
+    await consuming(consumers.start());
     const e2eStartedMs = performance.now();
     const produced = figures(await stall.race(runProducers(produceOptions, producing)), settings.messageBytes);
-    await stall.race(consumers.until(producing.sent));
+    await consuming(consumers.until(producing.sent));
     const consumed = throughput(consumers.tally.received, consumers.tally.bytes, (performance.now() - e2eStartedMs) / 1000, consumers.tally.latency.summary());
     progress.stop();
     report('produce', produced, produceSettings, 'send to acknowledgement');
