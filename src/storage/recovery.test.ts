@@ -254,6 +254,34 @@ test('missing or inconsistent index files of sealed segments are rebuilt on use'
   await log.close();
 });
 
+test('a sealed time index emptied or cut by whole entries is rebuilt: retention by time does not delete the segment early', async () => {
+  const nowMs = Date.UTC(2026, 0, 1);
+  const hourMs = 3_600_000;
+  const batchAt = (timestampMs: number, i: number) => encodeBatch([{ value: Buffer.from(`record-${i}`), timestamp: timestampMs }]);
+  // Five batches to a segment: the first segment holds four written two hours ago and one just now.
+  const small: LogConfig = { ...config, segmentBytesMax: 5 * batchAt(nowMs, 0).length, indexIntervalBytes: 60, retentionMs: hourMs };
+  for (const cut of ['emptied', 'last entry cut off'] as const) {
+    const dir = join(root, `time-index-${cut.replaceAll(' ', '-')}`);
+    let log = await PartitionLog.open(dir, small, { clock: () => nowMs, logger: () => undefined });
+    for (let i = 0; i < 10; i++) await log.append(batchAt(i < 4 ? nowMs - 2 * hourMs : nowMs, i));
+    assert.ok(log.segmentCount >= 2);
+    await log.close();
+    const timeIndexPath = join(dir, '00000000000000000000.timeindex');
+    const original = await readFile(timeIndexPath);
+    assert.ok(original.length >= 24, 'the time index has entries before its last');
+    await writeFile(timeIndexPath, cut === 'emptied' ? Buffer.alloc(0) : original.subarray(0, original.length - 12));
+    const logs: string[] = [];
+    log = await PartitionLog.open(dir, small, { clock: () => nowMs, logger: (level, message) => logs.push(`${level}: ${message}`) });
+    assert.equal(await log.applyRetention(nowMs), 0, `${cut}: retention deleted a segment with a record written just now`);
+    assert.equal(log.offsetStart, 0n);
+    assert.ok(logs.some((line) => line.includes('rebuilding')), logs.join('\n'));
+    assert.deepEqual(await readFile(timeIndexPath), original, `${cut}: the rebuilt time index equals the original`);
+    const segmentCount = log.segmentCount;
+    assert.equal(await log.applyRetention(nowMs + 2 * hourMs), segmentCount, 'once every record is old enough, every segment goes');
+    await log.close();
+  }
+});
+
 test('opening finishes interrupted deletions and removes orphaned index files', async () => {
   const dir = join(root, 'leftovers');
   let log = await PartitionLog.open(dir, config, { logger: () => undefined });

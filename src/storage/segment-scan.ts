@@ -6,6 +6,7 @@
  * valid follows) from damage in the middle (valid data follows).
  */
 import { batchHeaderBytes, batchOffsets, batchBytesMaxHard, verifyBatchFrame } from '../format/record-batch.js';
+import { WeirError } from '../util/errors.js';
 import { errorMessageOf } from './storage-errors.js';
 import { readFully, type FileSystem } from './file-system.js';
 
@@ -107,6 +108,27 @@ function offsetProblem(position: number, baseOffset: bigint, lastOffsetDelta: nu
   if (baseOffset < offsetMin) return `batch base offset ${baseOffset} does not follow the previous batch (expected at least ${offsetMin})`;
   if (baseOffset + BigInt(lastOffsetDelta) - segmentBase > BigInt(relativeOffsetMax)) return `batch offset ${baseOffset} is too far from the segment base ${segmentBase}`;
   return null;
+}
+
+/**
+ * The largest batch maxTimestamp from `position` (a batch start) to `fileBytes`, walking batch
+ * headers only (the batches were checked when written or recovered); -1 when there is no batch.
+ * Throws CORRUPT_MESSAGE when a batch length does not fit.
+ */
+export async function maxTimestampFrom(fileSystem: FileSystem, handle: number, options: { position: number; fileBytes: number }): Promise<number> {
+  const window = new Window(fileSystem, handle, options.fileBytes);
+  let maxTimestampMs = -1;
+  for (let position = options.position; position < options.fileBytes; ) {
+    const available = options.fileBytes - position;
+    const at = available < batchHeaderBytes ? -1 : await window.need(position, batchHeaderBytes);
+    const total = at < 0 ? 0 : window.buffer.readInt32BE(at + batchOffsets.batchLength) + 12;
+    if (total < batchHeaderBytes || total > available) {
+      throw new WeirError('CORRUPT_MESSAGE', `no whole batch at byte position ${position} (${available} bytes left)`);
+    }
+    maxTimestampMs = Math.max(maxTimestampMs, Number(window.buffer.readBigInt64BE(at + batchOffsets.maxTimestamp)));
+    position += total;
+  }
+  return maxTimestampMs;
 }
 
 /**

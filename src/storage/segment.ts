@@ -15,7 +15,7 @@ import { readWholeFile, writeFileAtomic } from './file-system.js';
 import type { HandlePool } from './handle-pool.js';
 import type { Evictable, IndexCache } from './index-cache.js';
 import { OffsetIndex } from './offset-index.js';
-import { scanSegment, type ScannedBatch } from './segment-scan.js';
+import { maxTimestampFrom, scanSegment, type ScannedBatch } from './segment-scan.js';
 import { logSuffix, offsetIndexSuffix, segmentFileName, timeIndexSuffix } from './segment-names.js';
 import { TimeIndex } from './time-index.js';
 
@@ -150,9 +150,10 @@ export class Segment implements Evictable {
 
   /**
    * Replaces both index files, each through `<name>.tmp` and a rename, never in place: an index
-   * cut short in place (emptied, or a whole number of entries) would still pass the checks on
-   * load, and a time index that lost its last entry understates the segment's newest timestamp,
-   * so retention would delete the segment early. With `sync`, one directory sync covers both
+   * cut short in place by a whole number of entries could still pass the checks on load (they
+   * catch a time index that lost the entries for the segment's last batches), and a time index
+   * that lost its last entry understates the segment's newest timestamp, so retention would
+   * delete the segment early. With `sync`, one directory sync covers both
    * renames. A leftover `.tmp` is removed at the next open.
    */
   async #writeIndexFiles(offsetIndexBytes: Buffer, timeIndexBytes: Buffer, sync: boolean): Promise<void> {
@@ -218,7 +219,26 @@ export class Segment implements Evictable {
     if (timeIndex.lastRelativeOffset > endRelative) {
       throw new WeirError('CORRUPT_MESSAGE', `time index reaches relative offset ${timeIndex.lastRelativeOffset}, past the segment's end ${endRelative}`);
     }
+    await this.#checkTimeIndexEnd(timeIndex, offsetIndex.lastPosition);
     return { offsetIndex, timeIndex };
+  }
+
+  /**
+   * A sealed segment's time index ends with its largest timestamp (the entry sealing writes), which
+   * retention by time and timestamp lookups trust. One cut short by whole entries (emptied, say)
+   * still decodes, so its end is checked against the batches after the last offset index entry (at
+   * most about `indexIntervalBytes` of them): a time index that lost its last entries would make
+   * the segment look older than it is, and retention would delete it early.
+   */
+  async #checkTimeIndexEnd(timeIndex: TimeIndex, tailPosition: number): Promise<void> {
+    if (this.sizeBytes === 0) return;
+    if (timeIndex.count === 0) throw new WeirError('CORRUPT_MESSAGE', 'time index is empty (a sealed segment\'s holds at least the entry sealing wrote)');
+    const tailMaxMs = await this.#context.handles.use(this.logPath, (handle) =>
+      maxTimestampFrom(this.#context.fileSystem, handle, { position: tailPosition, fileBytes: this.sizeBytes }),
+    );
+    if (tailMaxMs > timeIndex.lastTimestampMs) {
+      throw new WeirError('CORRUPT_MESSAGE', `time index ends at timestamp ${timeIndex.lastTimestampMs}, older than a batch near the segment's end (${tailMaxMs}): it lost entries`);
+    }
   }
 
   /**
