@@ -446,6 +446,49 @@ test('altering a topic: configuration and added partitions take effect at once a
   }
 });
 
+test('a partition whose retention fails (a damaged sealed segment) is logged by name and the pass goes on to the other partitions', async () => {
+  const dataDir = await tempDir();
+  const small = { segmentBytesMax: 16 * 1024, messageBytesMax: 8 * 1024 };
+  let broker = await Broker.open({ dataDir, autoCreateTopics: false });
+  try {
+    await broker.createTopic('damaged', small);
+    await broker.createTopic('orders', { ...small, retentionBytes: 16 * 1024 });
+    for (let i = 0; i < 12; i++) {
+      for (const topic of ['damaged', 'orders']) await broker.produce({ topic, partition: 0, batches: batchOf(['x'.repeat(4000)]), acks: 'leader' });
+    }
+  } finally {
+    await broker.close();
+  }
+  // The oldest segment of damaged/0: a byte flipped, its indexes gone, so finding its newest timestamp means a scan that meets the damage.
+  const partitionDir = join(dataDir, 'topics', 'damaged', '0');
+  const segmentPath = join(partitionDir, '00000000000000000000.log');
+  const segment = await readFile(segmentPath);
+  segment[100]! ^= 0xff;
+  await writeFile(segmentPath, segment);
+  await rm(join(partitionDir, '00000000000000000000.index'));
+  await rm(join(partitionDir, '00000000000000000000.timeindex'));
+
+  let retained!: () => void;
+  const ordersRetained = new Promise<void>((resolve) => (retained = resolve));
+  const errors: string[] = [];
+  const logger = (level: string, message: string): void => {
+    if (level === 'error') errors.push(message);
+    if (message.startsWith('orders/0: retention deleted')) retained();
+  };
+  broker = await Broker.open({ dataDir, autoCreateTopics: false, retentionCheckIntervalMs: 20, logger });
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), 5000)));
+    assert.notEqual(await Promise.race([ordersRetained, expired]), 'expired', `retention never reached orders/0; first errors: ${errors.slice(0, 2).join(' | ')}`);
+    clearTimeout(timer);
+    assert.ok(broker.describeTopic('orders').partitions[0]!.offsetStart > 0n);
+    assert.ok(errors.some((line) => line.startsWith('damaged/0: retention failed') && line.includes(segmentPath)), errors.join('\n'));
+    assert.equal(broker.describeTopic('damaged').partitions[0]!.offsetStart, 0n, 'nothing of the damaged partition was deleted');
+  } finally {
+    await broker.close();
+  }
+});
+
 test('a topic deleted while an alteration adds partitions is gone whole; concurrent alterations apply one after the other', async () => {
   const dataDir = await tempDir();
   let broker = await Broker.open({ dataDir });

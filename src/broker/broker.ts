@@ -21,6 +21,7 @@ import { batchOffsets, batchPositions } from '../format/record-batch.js';
 import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
+import { errorMessageOf } from '../storage/storage-errors.js';
 import type { AppendOptions } from '../storage/partition-log.js';
 import { isWeirError, WeirError } from '../util/errors.js';
 import { metrics } from '../util/metrics.js';
@@ -992,12 +993,22 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   // --- lifecycle -------------------------------------------------------------------------------
 
+  /**
+   * One retention pass over every partition. A partition whose retention fails (a damaged segment
+   * whose newest timestamp cannot be read, a deletion the file system refuses) is logged and
+   * skipped until the next pass: it must not keep retention from the partitions after it.
+   */
   async #applyRetention(): Promise<void> {
     for (const topic of this.#topics.values()) {
       for (const partition of topic.partitions) {
         if (this.#closing) return;
-        const deleted = await partition.log.applyRetention();
-        if (deleted > 0) this.#options.logger('info', `${topic.name}/${partition.index}: retention deleted ${deleted} segments`);
+        const name = `${topic.name}/${partition.index}`;
+        try {
+          const deleted = await partition.log.applyRetention();
+          if (deleted > 0) this.#options.logger('info', `${name}: retention deleted ${deleted} segments`);
+        } catch (error) {
+          this.#options.logger('error', `${name}: retention failed (tried again in ${this.#options.retentionCheckIntervalMs} ms): ${errorMessageOf(error)}`);
+        }
       }
     }
   }
