@@ -11,6 +11,8 @@ import { errorMessageOf } from './storage-errors.js';
 import { readFully, type FileSystem } from './file-system.js';
 
 export const scanChunkBytes = 1024 * 1024;
+/** Read size of a walk over batch headers only: a few small batches per read, not a large one's body. */
+const headerWalkChunkBytes = 16 * 1024;
 /** Offsets relative to a segment's base are stored as uint32. */
 export const relativeOffsetMax = 0xffff_ffff;
 
@@ -43,7 +45,7 @@ export interface ScanOptions {
 
 /** Reads file bytes through a window that is refilled as the walk moves on. */
 class Window {
-  buffer = Buffer.allocUnsafe(scanChunkBytes);
+  buffer: Buffer;
   start = 0;
   length = 0;
 
@@ -51,12 +53,15 @@ class Window {
     readonly fileSystem: FileSystem,
     readonly handle: number,
     readonly fileBytes: number,
-  ) {}
+    readonly chunkBytes = scanChunkBytes,
+  ) {
+    this.buffer = Buffer.allocUnsafe(chunkBytes);
+  }
 
   /** Makes [position, position + bytes) available; returns the index of `position` in `buffer`. */
   async need(position: number, bytes: number): Promise<number> {
     if (position >= this.start && position + bytes <= this.start + this.length) return position - this.start;
-    const size = Math.min(Math.max(bytes, scanChunkBytes), this.fileBytes - position);
+    const size = Math.min(Math.max(bytes, this.chunkBytes), this.fileBytes - position);
     if (size > this.buffer.length) this.buffer = Buffer.allocUnsafe(size);
     this.length = await readFully(this.fileSystem, this.handle, this.buffer, size, position);
     this.start = position;
@@ -116,7 +121,7 @@ function offsetProblem(position: number, baseOffset: bigint, lastOffsetDelta: nu
  * Throws CORRUPT_MESSAGE when a batch length does not fit.
  */
 export async function maxTimestampFrom(fileSystem: FileSystem, handle: number, options: { position: number; fileBytes: number }): Promise<number> {
-  const window = new Window(fileSystem, handle, options.fileBytes);
+  const window = new Window(fileSystem, handle, options.fileBytes, headerWalkChunkBytes);
   let maxTimestampMs = -1;
   for (let position = options.position; position < options.fileBytes; ) {
     const available = options.fileBytes - position;
