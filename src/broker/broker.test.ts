@@ -516,6 +516,35 @@ test('a topic deleted while an alteration adds partitions is gone whole; concurr
   }
 });
 
+test('a topic whose partition a failed write fenced, or whose last flush fails, can be deleted: it stays gone after a restart, and the name can be used again', async () => {
+  const disk = new CrashFileSystem();
+  const open = () => Broker.open({ dataDir: '/data', fileSystem: disk.view(), diskFreeMinBytes: 0, autoCreateTopics: false });
+  let broker = await open();
+  try {
+    await broker.createTopic('orders', { partitions: 2 });
+    await broker.produce({ topic: 'orders', partition: 0, batches: batchOf(['old']), acks: 'leader' });
+    disk.failNext('write', 'EIO');
+    await assert.rejects(broker.produce({ topic: 'orders', partition: 0, batches: batchOf(['lost']), acks: 'leader' }), (e) => isWeirError(e, 'STORAGE_FAILED'));
+    await broker.deleteTopic('orders');
+    // A partition whose last flush fails as its topic is deleted (flush none: the deletion's close syncs it).
+    await broker.createTopic('events', { flush: { kind: 'none' } });
+    await broker.produce({ topic: 'events', partition: 0, batches: batchOf(['unsynced']), acks: 'leader' });
+    disk.failNext('fdatasync', 'EIO');
+    await broker.deleteTopic('events');
+    assert.deepEqual(broker.listTopics(), []);
+  } finally {
+    await broker.close();
+  }
+  broker = await open();
+  try {
+    assert.deepEqual(broker.listTopics(), [], 'the deleted topics did not come back');
+    await broker.createTopic('orders', { partitions: 2 });
+    assert.deepEqual(await valuesFrom(broker, 'orders', 0), [], 'the topic created again holds nothing of the old one');
+  } finally {
+    await broker.close();
+  }
+});
+
 test('while free space is below diskFreeMinBytes, produces are refused with DISK_FREE_LOW (retriable) and nothing is fenced; with room again they are accepted', async () => {
   const disk = new CrashFileSystem();
   const logged: string[] = [];

@@ -501,7 +501,11 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#topics.delete(name);
     const deletion = (async () => {
       await topic.altering; // partitions it adds are closed with the others
-      await Promise.all(topic.partitions.map((p) => p.close()));
+      // A partition that fails to close (a failed write fenced it, its last flush failed) is deleted all the same.
+      const closes = await Promise.allSettled(topic.partitions.map((p) => p.close()));
+      closes.forEach((result, index) => {
+        if (result.status === 'rejected') this.#options.logger('warn', `${name}/${index}: closing it for the deletion failed (deleted all the same): ${errorMessageOf(result.reason)}`);
+      });
       // First, and durably: from here on the topic is gone, also after a crash (start removes the rest).
       await this.#fileSystem.unlink(join(topic.dir, topicFileName));
       await this.#fileSystem.fsyncDirectory(topic.dir);

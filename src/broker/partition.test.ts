@@ -76,7 +76,8 @@ test('a batch whose append failed is appended again when retried, not answered a
   await assert.rejects(failed, (e) => isWeirError(e, 'DISK_FULL'));
   await assert.rejects(within(retriedMeanwhile, 2_000, 'a retry during the failing append'), (e) => isWeirError(e, 'DISK_FULL'));
   await assert.rejects(within(partition.append(batchOf('b', 1)), 2_000, 'a retry after it'), (e) => isWeirError(e, 'DISK_FULL'), 'the partition is fenced: the retry is refused, not awaited');
-  await partition.close().catch(() => undefined);
+  await partition.close(); // fenced: nothing to flush, and its log closes all the same
+  await assert.rejects(partition.log.read(0n, 1), (e) => isWeirError(e, 'CLOSED'), 'the fenced partition closed its log');
 
   const reopened = await open(disk);
   const stored = await reopened.append(batchOf('b', 1));

@@ -208,13 +208,23 @@ export class Partition {
     await writeFileAtomic(this.#fileSystem, dirname(this.#snapshotPath), basename(this.#snapshotPath), Buffer.from(JSON.stringify(snapshot)), { sync: false });
   }
 
+  /**
+   * Flushes, writes the producer snapshot and closes the log. A partition a failed write fenced
+   * has nothing more to flush: its log is closed all the same (recovery at the next open cuts what
+   * the failure left, and replays the producers from the log), so that its topic can be deleted.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.wakeAll();
-    await this.log.flush();
-    this.#producersDirty = true;
-    await this.#queueSnapshot();
-    await this.log.close();
+    try {
+      if (this.log.failure === null) {
+        await this.log.flush();
+        this.#producersDirty = true;
+        await this.#queueSnapshot();
+      }
+    } finally {
+      await this.log.close();
+    }
   }
 }
 
