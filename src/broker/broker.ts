@@ -847,9 +847,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   // --- consumer groups ---------------------------------------------------------------------------
 
-  async joinGroup(request: JoinGroupRequest): Promise<JoinGroupResult> {
+  async joinGroup(request: JoinGroupRequest, options: { signal?: AbortSignal } = {}): Promise<JoinGroupResult> {
     this.#checkOpen();
-    return this.#groups.join(request);
+    return this.#groups.join(request, options);
   }
 
   async syncGroup(request: SyncGroupRequest): Promise<{ protocolName: string; assignment: Buffer }> {

@@ -76,7 +76,12 @@ export class GroupCoordinator {
     this.#partitionCount = partitionCount;
   }
 
-  join(request: JoinGroupRequest): Promise<JoinGroupResult> {
+  /**
+   * `signal` aborts when the join's connection closes: a member this join created (its client
+   * never learnt the id, so cannot leave or heartbeat) then leaves at once, instead of being
+   * given partitions that nobody reads until its session timeout.
+   */
+  join(request: JoinGroupRequest, options: { signal?: AbortSignal } = {}): Promise<JoinGroupResult> {
     validateGroupId(request.groupId);
     if (request.sessionTimeoutMs < sessionTimeoutMsMin || request.sessionTimeoutMs > sessionTimeoutMsMax) {
       throw new WeirError('INVALID_SESSION_TIMEOUT', `session timeout ${request.sessionTimeoutMs} ms is outside ${sessionTimeoutMsMin}..${sessionTimeoutMsMax} ms`);
@@ -90,6 +95,7 @@ export class GroupCoordinator {
       throw new WeirError('INCONSISTENT_GROUP_PROTOCOL', `group ${group.groupId}: none of the offered protocols is supported by every member`);
     }
     let member = request.memberId === '' ? undefined : this.#knownMember(group, request.memberId, request.groupInstanceId);
+    const created = member === undefined;
     const previous = member === undefined ? this.#staticMember(group, request.groupInstanceId) : undefined;
     if (previous !== undefined) {
       member = this.#replaceStatic(group, previous, request);
@@ -121,7 +127,23 @@ export class GroupCoordinator {
     this.#stopSessionTimer(joined);
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
     this.#maybeCompleteJoin(group);
+    if (created && options.signal !== undefined) this.#leaveWhenAborted(group, joined, { signal: options.signal, answered: result });
     return result;
+  }
+
+  #leaveWhenAborted(group: Group, member: Member, { signal, answered }: { signal: AbortSignal; answered: Promise<JoinGroupResult> }): void {
+    const onAbort = (): void => {
+      // Still waiting for this join's answer: the member was never told its id.
+      if (group.members.get(member.memberId) !== member || member.joinWaiter === null) return;
+      this.#removeMember(group, member, 'lost its connection before its first join was answered');
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    const forget = (): void => signal.removeEventListener('abort', onAbort);
+    answered.then(forget, forget);
   }
 
   sync(ref: GroupMemberRef, assignments: { memberId: string; assignment: Buffer }[]): Promise<{ protocolName: string; assignment: Buffer }> {

@@ -292,7 +292,8 @@ export interface BrokerApi extends QueueBrokerApi {
   readTail(topic: string, partition: number, offset: bigint, bytesMax: number): { records: Buffer; highWatermark: bigint } | null;
 
   // Consumer groups
-  joinGroup(request: JoinGroupRequest): Promise<JoinGroupResult>;
+  /** `signal`: the join's connection closed (see GroupCoordinator.join). */
+  joinGroup(request: JoinGroupRequest, options?: { signal?: AbortSignal }): Promise<JoinGroupResult>;
   syncGroup(request: SyncGroupRequest): Promise<{ protocolName: string; assignment: Buffer }>;
   heartbeat(request: GroupMemberRef): Promise<void>;
   /** With an empty member id, the member holding `groupInstanceId` leaves. */

@@ -130,7 +130,7 @@ export const handlers: { [N in Exclude<ApiName, ConnectionApis>]: Handler<N> } =
       rebalanceTimeoutMs: request.rebalanceTimeoutMs,
       protocolType: weirGroupProtocolType,
       protocols: [{ name: weirGroupProtocolName, metadata }],
-    });
+    }, { signal: context.signal });
     return {
       generationId: result.generationId,
       protocolName: result.protocolName,

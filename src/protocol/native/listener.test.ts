@@ -253,6 +253,28 @@ test('push: a group member\'s subscription ends with UNKNOWN_MEMBER when its ses
   }
 });
 
+test('a first join whose connection closes before the rebalance answers it leaves the group: its partitions go to the members that remain', async () => {
+  const staying = await open();
+  const leaving = await open();
+  try {
+    await staying.request('createTopic', { name: 'group-abandoned', config: { partitions: 2 } as never });
+    const join = (connection: Connection, memberId: string) =>
+      connection.request('joinGroup', { groupId: 'abandoned', memberId, groupInstanceId: null, sessionTimeoutMs: 30_000, rebalanceTimeoutMs: 30_000, topics: ['group-abandoned'] }, 30_000);
+    const first = await join(staying, '');
+    // The second join waits for the first member to rejoin; its connection closes meanwhile.
+    const abandoned = join(leaving, '').catch((error: unknown) => error);
+    await waitFor(() => harness.broker.describeGroup('abandoned').members.length === 2);
+    leaving.close();
+    assert.ok(isWeirError(await abandoned, 'CLOSED'));
+    await waitFor(() => harness.broker.describeGroup('abandoned').members.length === 1, 2_000);
+    const rejoined = await join(staying, first.memberId);
+    assert.deepEqual(rejoined.assignment, [{ topic: 'group-abandoned', partitions: [0, 1] }], 'no partition is held by the member nobody can reach');
+  } finally {
+    staying.close();
+    leaving.close();
+  }
+});
+
 test('a client id of 60 kB joins a group: its member id starts with the first 200 characters (whole ones), and the group describes', async () => {
   const clientId = `${'c'.repeat(199)}${'\u{1F600}'.repeat(15_000)}`; // a cut after 200 UTF-16 units would halve an emoji
   const connection = await Connection.open({ host: '127.0.0.1', port: harness.port, clientId, connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
