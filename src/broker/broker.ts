@@ -531,16 +531,16 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   }
 
   /**
-   * Groups that have committed offsets on the topic read its added partitions from their first
-   * message, whatever their reset policy: all of those partitions' messages came after the
-   * group began reading the topic. Committed before `topic.json` names the partitions, so that a
-   * group starting at `latest` does not skip what is sent to them before it rebalances, also after
-   * a crash (one before `topic.json` is replaced leaves offsets on partitions the topic does not
-   * have, which the next start drops).
+   * Groups that have committed offsets on the topic, or have a member subscribed to it (one yet
+   * to commit), read its added partitions from their first message, whatever their reset policy:
+   * all of those partitions' messages came after the group began reading the topic. Committed
+   * before `topic.json` names the partitions, so that a group starting at `latest` does not skip
+   * what is sent to them before it rebalances, also after a crash (one before `topic.json` is
+   * replaced leaves offsets on partitions the topic does not have, which the next start drops).
    */
   async #startGroupsAtBeginning(topic: string, partitions: number[]): Promise<void> {
-    for (const groupId of this.#offsets.groups()) {
-      if (!this.#offsets.fetch(groupId).some((committed) => committed.topic === topic)) continue;
+    const committed = this.#offsets.groups().filter((groupId) => this.#offsets.fetch(groupId).some((offset) => offset.topic === topic));
+    for (const groupId of new Set([...committed, ...this.#groups.groupsReading(topic)])) {
       try {
         await this.#offsets.commit(groupId, partitions.map((partition) => ({ topic, partition, offset: 0n, metadata: null })));
       } catch (error) {

@@ -260,6 +260,12 @@ export class GroupCoordinator {
     this.#groups.delete(groupId);
   }
 
+  /** Broker-assigned groups with a member subscribed to `topic` (Kafka clients' subscriptions are opaque). */
+  groupsReading(topic: string): string[] {
+    const reading = (group: Group): boolean => [...group.members.values()].some((m) => subscribedTopics(m).includes(topic));
+    return [...this.#groups.values()].filter((group) => group.protocolType === weirProtocolType && reading(group)).map((group) => group.groupId);
+  }
+
   /** Partitions of `topic` changed or the topic went away: rebalance groups that read it. */
   topicChanged(topic: string): void {
     for (const group of this.#groups.values()) {

@@ -1005,6 +1005,27 @@ test('a member that rejoins into the next generation keeps where it got to on th
   }
 });
 
+test('a group that reads from latest and has committed nothing yet gets the first messages of partitions added to its topic', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('latest-uncommitted', { partitions: 1 });
+    const consumer = client.consumer({ groupId: 'latest-uncommitted', topics: ['latest-uncommitted'], heartbeatIntervalMs: 100 }); // from: 'latest'
+    await consumer.start();
+    assert.deepEqual((await admin.describeGroup('latest-uncommitted')).offsets, [], 'nothing committed (auto-commit is 5 s away)');
+
+    await admin.alterTopic('latest-uncommitted', { partitions: 2 });
+    // Sent at once, before the group has rebalanced onto the new partition.
+    const producer = client.producer({ lingerMs: 0 });
+    await producer.send('latest-uncommitted', [{ value: 'new-0', partition: 1 }, { value: 'new-1', partition: 1 }]);
+    const got = await take(consumer, 2, 5_000);
+    assert.deepEqual(got.map((m) => `${m.partition}:${m.value}`), ['1:new-0', '1:new-1']);
+    await Promise.all([producer.close(), consumer.close()]);
+  } finally {
+    await client.close();
+  }
+});
+
 test('a group that reads from latest gets the first messages of partitions added to its topic', async () => {
   const client = await connect(harness.url);
   try {
