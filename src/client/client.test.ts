@@ -650,12 +650,38 @@ test('messagesPerSecondMax paces the consumer', async () => {
   }
 });
 
-test('a consumer of a missing topic fails with UNKNOWN_TOPIC', async () => {
+test('a consumer of a missing topic fails with UNKNOWN_TOPIC, with a group too (and leaves it)', async () => {
   const client = await connect(harness.url);
   try {
-    const consumer = client.consumer({ topics: ['no-such-topic'], from: 'earliest' });
-    await assert.rejects(take(consumer, 1), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
-    await consumer.close();
+    for (const group of [{}, { groupId: 'of-no-such-topic' }]) {
+      const consumer = client.consumer({ ...group, topics: ['no-such-topic'], from: 'earliest' });
+      await assert.rejects(take(consumer, 1), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
+      await consumer.close();
+    }
+    await waitFor(() => harness.broker.describeGroup('of-no-such-topic').members.length === 0, 2_000, 'the member left');
+  } finally {
+    await client.close();
+  }
+});
+
+test('a group consumer whose only topic is deleted fails with UNKNOWN_TOPIC and leaves its group; close() resolves (push and pull)', { timeout: 10_000 }, async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    const producer = client.producer({ lingerMs: 0 });
+    for (const mode of ['push', 'pull'] as const) {
+      const topic = `deleted-whole-${mode}`;
+      await admin.createTopic(topic, { partitions: 2 });
+      await producer.send(topic, { value: 'before', partition: 0 });
+      const consumer = client.consumer({ groupId: topic, topics: [topic], from: 'earliest', mode, heartbeatIntervalMs: 100 });
+      const iterator = consumer[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.value?.toString(), 'before');
+      await admin.deleteTopic(topic);
+      await assert.rejects(iterator.next(), (e) => isWeirError(e, 'UNKNOWN_TOPIC') && e.message.includes(topic), mode);
+      await waitFor(() => harness.broker.describeGroup(topic).members.length === 0, 2_000, `${mode}: the member left`);
+      await consumer.close();
+    }
+    await producer.close();
   } finally {
     await client.close();
   }

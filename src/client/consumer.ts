@@ -337,11 +337,11 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
       await this.#client.request('commitOffsets', { ...ref, offsets });
     } catch (error) {
       if (!isWeirError(error, 'UNKNOWN_TOPIC') && !isWeirError(error, 'UNKNOWN_PARTITION')) throw error;
-      // A topic went away under the consumer: commit what was consumed of the others.
+      // A topic went away under the consumer, and its group's offsets with it: commit what was consumed of the others.
       const existing = new Set((await this.#allPartitions([...new Set(offsets.map((o) => o.topic))]).catch(() => [])).map((p) => key(p.topic, p.partition)));
       committing = offsets.filter((o) => existing.has(key(o.topic, o.partition)));
-      if (committing.length === offsets.length || committing.length === 0) throw error;
-      await this.#client.request('commitOffsets', { ...ref, offsets: committing });
+      if (committing.length === offsets.length) throw error;
+      if (committing.length > 0) await this.#client.request('commitOffsets', { ...ref, offsets: committing });
     }
     for (const o of committing) this.#committed.set(key(o.topic, o.partition), o.offset);
   }
@@ -469,12 +469,19 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
           this.#failure = failure;
           this.#assigned.reject(failure);
           this.#buffer.wakeAll();
-          void this.#membership?.leave(); // no heartbeats keep a member that reads nothing in the group
+          void this.#leaveFailed();
           return;
         }
         await sleep(backoffDelayMs(attempt++, { backoffMsMin: consumerDefaults.retryBackoffMsMin, backoffMsMax: consumerDefaults.retryBackoffMsMax }));
       }
     }
+  }
+
+  /** No heartbeats keep a member that reads nothing in the group: what it consumed is committed, then it leaves. */
+  async #leaveFailed(): Promise<void> {
+    if (this.#membership === null) return;
+    if (this.#options.autoCommit) await this.#commitConsumed().catch(() => {});
+    await this.#membership.leave();
   }
 
   #recoverable(error: WeirError): boolean {
@@ -534,6 +541,8 @@ export class Consumer implements AsyncIterable<ConsumerMessage> {
         return;
       }
       this.#rejoinNeeded = false;
+      // Nothing assigned: more members than partitions, or none of the topics exists (UNKNOWN_TOPIC).
+      if (partitions.length === 0) await this.#allPartitions(this.#options.topics!);
       committed = await this.#fetchCommitted(partitions);
       // The next generation with this member in it: no other member held a partition in between,
       // so where this one got to on a partition it keeps stands, even if its commit was refused.

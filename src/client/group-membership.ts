@@ -96,10 +96,12 @@ export class GroupMembership {
     this.#stopHeartbeat();
   }
 
-  /** Stops heartbeating and leaves the group (best effort). */
+  /** Stops heartbeating and leaves the group (best effort); no longer joined, so nothing commits as the member after. */
   async leave(): Promise<void> {
     this.stop();
-    if (this.#memberId === '' || this.#client.isClosed) return;
-    await this.#client.request('leaveGroup', { groupId: this.#options.groupId, memberId: this.#memberId }).catch(() => {});
+    const memberId = this.#memberId;
+    this.forgetMember();
+    if (memberId === '' || this.#client.isClosed) return;
+    await this.#client.request('leaveGroup', { groupId: this.#options.groupId, memberId }).catch(() => {});
   }
 }
