@@ -292,6 +292,26 @@ test('a group of two consumers splits the partitions and re-spreads them when on
   }
 });
 
+test('a handler that holds a message longer than the session timeout keeps its partitions: heartbeats do not wait for the loop', async () => {
+  await harness.broker.createTopic('held-long', { partitions: 1 });
+  const client = await connect(harness.url);
+  try {
+    await client.producer({ lingerMs: 0 }).send('held-long', [{ value: 'm0' }, { value: 'm1' }]);
+    const consumer = client.consumer({ groupId: 'holders', topics: ['held-long'], from: 'earliest', sessionTimeoutMs: 1_000, heartbeatIntervalMs: 200 });
+    const iterator = consumer[Symbol.asyncIterator]();
+    assert.equal((await iterator.next()).value?.value?.toString(), 'm0');
+    const generation = harness.broker.describeGroup('holders').generationId;
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // the handler's work, past the session timeout
+    const group = harness.broker.describeGroup('holders');
+    assert.equal(group.generationId, generation, 'no rebalance');
+    assert.deepEqual(consumer.assignment, [{ topic: 'held-long', partition: 0 }]);
+    assert.equal((await iterator.next()).value?.value?.toString(), 'm1', 'the next message, not m0 again');
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a member left without partitions waits quietly (no rebalance storm)', async () => {
   await harness.broker.createTopic('single', { partitions: 1 });
   const client = await connect(harness.url);
