@@ -1,16 +1,80 @@
+import assert from 'node:assert/strict';
+
+/**
+ * Bytes held by many connections together: every fetch running on the broker's native and Kafka
+ * listeners holds its byte limit here, and every fetch answer in a socket holds its size until the
+ * kernel has taken the last of it (a write callback, once per answer). The bound keeps the
+ * broker's memory bounded however many clients stop reading.
+ *
+ * No task ever waits here, so no connection waits on another: a connection's fetch that finds no
+ * room waits for its own earlier fetches and answers (its ByteBudget), and once it has none it
+ * starts anyway with its limit shrunk to what room is left, at least `grantBytesMin` (a fetch
+ * returns at least its first batch whatever its limit). So at the bound each connection holds at
+ * most about `grantBytesMin` (or its first batch) more, and a few clients that never read cannot
+ * stop the others' fetches: theirs go on, smaller.
+ */
+export class SharedByteBudget {
+  readonly bytesMax: number;
+  /** The least a task with nothing else held gets when there is no room (unless it asks for less). */
+  readonly grantBytesMin: number;
+  #held = 0;
+
+  constructor(options: { bytesMax: number; grantBytesMin: number }) {
+    assert.ok(Number.isSafeInteger(options.grantBytesMin) && options.grantBytesMin > 0, `grantBytesMin ${options.grantBytesMin}`);
+    assert.ok(Number.isSafeInteger(options.bytesMax) && options.bytesMax >= options.grantBytesMin, `bytesMax ${options.bytesMax} below grantBytesMin`);
+    this.bytesMax = options.bytesMax;
+    this.grantBytesMin = options.grantBytesMin;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  fits(bytes: number): boolean {
+    return this.#held + bytes <= this.bytesMax;
+  }
+
+  /** Holds what a task asking for `bytes` gets, and returns it: all of them while they fit, else the room left but at least grantBytesMin. */
+  grant(bytes: number): number {
+    const granted = Math.min(bytes, Math.max(this.bytesMax - this.#held, this.grantBytesMin));
+    this.#held += granted;
+    return granted;
+  }
+
+  /** Holds `bytes` at once, room or not (bytes already in memory that must be counted). */
+  hold(bytes: number): void {
+    this.#held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#held -= bytes;
+    assert.ok(this.#held >= 0, `released more than held (${this.#held})`);
+  }
+}
+
+/** The broker-wide bound on fetch memory (a SharedByteBudget); docs/native-protocol.md says why these values. */
+export const fetchMemoryDefaults = {
+  bytesMax: 128 * 1024 * 1024,
+  grantBytesMin: 64 * 1024,
+} as const;
+
 /**
  * Bytes that running tasks hold, and tasks waiting for room in arrival order: a connection's
  * fetches hold the bytes they may return until their response is in the socket. `fits(held,
  * bytes)` says whether a task asking for `bytes` may start while `held` are held; the owner
  * calls `startWaiting()` when something `fits` looks at changed (output drained, connection gone).
+ * With a `shared` budget, a task that starts holds its bytes there too, and gets only what
+ * `shared.grant` gives (fewer bytes when the shared budget is short).
  */
 export class ByteBudget {
   #held = 0;
-  readonly #waiting: { bytes: number; start: () => void }[] = [];
+  readonly #waiting: { bytes: number; start: (granted: number) => void }[] = [];
   readonly #fits: (held: number, bytes: number) => boolean;
+  readonly #shared: SharedByteBudget | undefined;
 
-  constructor(fits: (held: number, bytes: number) => boolean) {
+  constructor(fits: (held: number, bytes: number) => boolean, shared?: SharedByteBudget) {
     this.#fits = fits;
+    this.#shared = shared;
   }
 
   get held(): number {
@@ -22,30 +86,38 @@ export class ByteBudget {
     return this.#waiting.length;
   }
 
-  /** Resolves once `bytes` fit (after every earlier waiter); they are then held until `release`. */
-  take(bytes: number): Promise<void> {
-    if (this.#waiting.length === 0 && this.#fits(this.#held, bytes)) {
-      this.#held += bytes;
-      return Promise.resolve();
-    }
+  /**
+   * Resolves once `bytes` fit (after every earlier waiter), with the bytes granted (all of them
+   * without a shared budget); those are then held until `release`.
+   */
+  take(bytes: number): Promise<number> {
+    if (this.#waiting.length === 0 && this.#fits(this.#held, bytes)) return Promise.resolve(this.#start(bytes));
     return new Promise((start) => this.#waiting.push({ bytes, start }));
   }
 
   /** Holds `bytes` at once, room or not (bytes already in memory that must be counted). */
   hold(bytes: number): void {
     this.#held += bytes;
+    this.#shared?.hold(bytes);
   }
 
+  /** Releases bytes that `take` granted or `hold` held (here and in the shared budget). */
   release(bytes: number): void {
     this.#held -= bytes;
+    this.#shared?.release(bytes);
     this.startWaiting();
   }
 
   startWaiting(): void {
     while (this.#waiting.length > 0 && this.#fits(this.#held, this.#waiting[0]!.bytes)) {
       const next = this.#waiting.shift()!;
-      this.#held += next.bytes;
-      next.start();
+      next.start(this.#start(next.bytes));
     }
+  }
+
+  #start(bytes: number): number {
+    const granted = this.#shared === undefined ? bytes : this.#shared.grant(bytes);
+    this.#held += granted;
+    return granted;
   }
 }

@@ -14,7 +14,13 @@
  * reading (TCP back-pressure reaches the client). Fetches count the bytes they may return from
  * the moment they start until their response is in the socket, and the socket's queued output
  * counts too: past `fetchBytesInFlightMax` a further fetch waits (one always runs), so a client
- * that pipelines fetches and never reads holds about that much broker memory. An oversized or malformed frame closes this
+ * that pipelines fetches and never reads holds about that much broker memory. Fetches also hold
+ * their bytes in `fetchMemory`, shared by every connection of the broker's listeners, and their
+ * responses hold their size there until the kernel has taken them (a write callback); a fetch that
+ * finds it full waits for this connection's earlier fetches and responses, and with none it runs
+ * with its `max_bytes` shrunk to the room left (at least `fetchMemory.grantBytesMin`; the first
+ * batch comes whatever the limit), so clients that never read hold about `fetchMemory.bytesMax`
+ * together and cannot stop the others' fetches. An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
  *
  * Idle connections: one that has had no request in progress and no output queued for
@@ -28,7 +34,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
-import { ByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import type { LogLevel } from '../../util/logger.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
@@ -55,6 +61,8 @@ export interface ConnectionSettings {
   readonly readBuffer?: Buffer;
   /** Close the connection after this long without a request in progress or output queued; 0: never. */
   readonly idleMsMax: number;
+  /** The broker-wide budget for fetch memory (see the file comment). */
+  readonly fetchMemory: SharedByteBudget;
 }
 
 interface Slot {
@@ -64,6 +72,8 @@ interface Slot {
   closeReason?: string;
   /** A fetch's reserved bytes, released when its response is written. */
   fetchBytes: number;
+  /** A fetch's: its response is held in fetchMemory until the kernel has taken it. */
+  fetch: boolean;
 }
 
 export class KafkaConnection {
@@ -74,7 +84,9 @@ export class KafkaConnection {
   readonly #closed = new AbortController();
   #produceChain: Promise<unknown> = Promise.resolve();
   /** Bytes of the fetches running or unsent, and the fetches waiting for room. */
-  readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
+  readonly #fetchBudget: ByteBudget;
+  /** Bytes of this connection's fetch responses written but not yet all taken by the kernel. */
+  #fetchResponseBytes = 0;
   #outputBlocked = false;
   #readingPaused = false;
   /** When the connection last received bytes or wrote responses (performance.now() ms). */
@@ -84,6 +96,7 @@ export class KafkaConnection {
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
     this.#settings = settings;
+    this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), settings.fetchMemory);
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
     socket.setNoDelay(true);
     // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
@@ -195,7 +208,7 @@ export class KafkaConnection {
       signal: this.#closed.signal,
       logger: this.#settings.logger,
     };
-    const slot: Slot = { ready: false, chunks: null, fetchBytes: 0 };
+    const slot: Slot = { ready: false, chunks: null, fetchBytes: 0, fetch: false };
     this.#slots.push(slot);
     this.#updateReading();
     const run = (): Promise<Buffer[] | null> => dispatchRequest(context, decoded);
@@ -204,9 +217,13 @@ export class KafkaConnection {
       handled = this.#produceChain.then(run);
       this.#produceChain = handled.catch(() => undefined);
     } else if (decoded.kind === 'request' && decoded.message === kafkaMessages.fetch) {
-      const bytes = fetchBytesOf(requestBody(decoded, kafkaMessages.fetch));
-      handled = this.#fetchBudget.take(bytes).then(() => {
-        slot.fetchBytes = bytes;
+      const body = requestBody(decoded, kafkaMessages.fetch);
+      const bytes = fetchBytesOf(body);
+      slot.fetch = true;
+      handled = this.#fetchBudget.take(bytes).then((granted) => {
+        slot.fetchBytes = granted;
+        // Fewer bytes granted when the broker-wide fetch memory is short: the fetch runs smaller.
+        if (granted < bytes) body.maxBytes = Math.max(1, granted);
         return run();
       });
     } else {
@@ -241,7 +258,7 @@ export class KafkaConnection {
     if (this.#closed.signal.aborted) return;
     this.#socket.cork();
     while (this.#slots.length > 0 && this.#slots[0]!.ready) {
-      const { chunks, closeReason, fetchBytes } = this.#slots.shift()!;
+      const { chunks, closeReason, fetchBytes, fetch } = this.#slots.shift()!;
       if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes); // its response is in the socket now, counted there
       if (closeReason !== undefined) {
         this.#socket.uncork();
@@ -249,8 +266,9 @@ export class KafkaConnection {
         return;
       }
       if (chunks === null) continue;
-      for (const chunk of chunks) {
-        if (!this.#socket.write(chunk)) this.#outputBlocked = true;
+      const written = fetch ? this.#holdFetchResponse(chunks) : undefined;
+      for (let index = 0; index < chunks.length; index++) {
+        if (!this.#socket.write(chunks[index]!, index === chunks.length - 1 ? written : undefined)) this.#outputBlocked = true;
       }
     }
     this.#socket.uncork();
@@ -258,9 +276,29 @@ export class KafkaConnection {
     this.#updateReading();
   }
 
+  /**
+   * Holds a fetch response's bytes in fetchMemory; returns the write callback that releases them
+   * (Node calls it once the last chunk is in the kernel, or with an error once the socket is gone).
+   */
+  #holdFetchResponse(chunks: Buffer[]): () => void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.length;
+    this.#settings.fetchMemory.hold(bytes);
+    this.#fetchResponseBytes += bytes;
+    return () => {
+      this.#settings.fetchMemory.release(bytes);
+      this.#fetchResponseBytes -= bytes;
+      this.#fetchBudget.startWaiting();
+    };
+  }
+
   #fetchFits(held: number, bytes: number): boolean {
     if (this.#closed.signal.aborted) return true; // aborted fetches answer at once
-    // With none running, one starts unless output is backed up (then 'drain' comes to start it).
+    // With none running and no response of its own unsent, one starts unless output is backed up
+    // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
+    if (held === 0 && this.#fetchResponseBytes === 0) return !this.#outputBlocked;
+    // Otherwise it waits for room broker-wide, or for this connection's fetches and responses to end.
+    if (!this.#settings.fetchMemory.fits(bytes)) return false;
     if (held === 0) return !this.#outputBlocked;
     return held + this.#socket.writableLength + bytes <= fetchBytesInFlightMax;
   }

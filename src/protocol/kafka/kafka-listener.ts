@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerApi } from '../../broker/types.js';
+import { SharedByteBudget, fetchMemoryDefaults } from '../../util/byte-budget.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { requestBytesMaxDefault } from './wire/frame-reader.js';
@@ -31,6 +32,12 @@ export interface KafkaListenerOptions {
    * (default 10 minutes, as Kafka's `connections.max.idle.ms`); 0 keeps idle connections open.
    */
   connectionIdleMsMax?: number;
+  /**
+   * Fetch memory of the whole broker, shared with its other listeners: the byte limits of running
+   * fetches and the answers not yet taken by the kernel (default: a budget of this listener's own,
+   * fetchMemoryDefaults). See kafka-connection.ts.
+   */
+  fetchMemory?: SharedByteBudget;
   logger?: KafkaLogger;
 }
 
@@ -47,6 +54,7 @@ export class KafkaListener {
   readonly #options: KafkaListenerOptions;
   readonly #connections = new Set<KafkaConnection>();
   readonly #logger: KafkaLogger;
+  readonly #fetchMemory: SharedByteBudget;
   #server: Server | null = null;
   #port = 0;
   /** One buffer for every connection's reads: each read is framed (and what is kept copied) before the next starts. */
@@ -60,6 +68,7 @@ export class KafkaListener {
     this.#broker = broker;
     this.#options = options;
     this.#logger = options.logger ?? (() => {});
+    this.#fetchMemory = options.fetchMemory ?? new SharedByteBudget(fetchMemoryDefaults);
   }
 
   /** Output queued in the sockets of all connections. */
@@ -110,6 +119,7 @@ export class KafkaListener {
       requestBytesMax: this.#options.requestBytesMax ?? requestBytesMaxDefault,
       logger: this.#logger,
       readBuffer: this.#readBuffer,
+      fetchMemory: this.#fetchMemory,
       idleMsMax: this.#options.connectionIdleMsMax ?? connectionIdleMsMaxDefault,
     });
     this.#connections.add(connection);

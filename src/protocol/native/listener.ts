@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
+import { SharedByteBudget, fetchMemoryDefaults } from '../../util/byte-budget.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
@@ -39,6 +40,12 @@ export interface NativeListenerOptions {
   inFlightRequestsMax?: number;
   outboundBytesMax?: number;
   fetchBytesInFlightMax?: number;
+  /**
+   * Fetch memory of the whole broker, shared with its other listeners: the byte limits of running
+   * fetches and the answers not yet taken by the kernel (default: a budget of this listener's own,
+   * fetchMemoryDefaults). See fetchMemory in server-connection.ts.
+   */
+  fetchMemory?: SharedByteBudget;
   subscriptionsMax?: number;
   connectionsMax?: number;
   closeTimeoutMs?: number;
@@ -53,6 +60,7 @@ export class NativeListener {
   readonly #broker: BrokerApi;
   readonly #options: NativeListenerOptions;
   readonly #limits: ConnectionLimits;
+  readonly #fetchMemory: SharedByteBudget;
   readonly #log: Logger;
   readonly #connections = new Set<ServerConnection>();
   #server: Server | null = null;
@@ -67,6 +75,7 @@ export class NativeListener {
       fetchBytesInFlightMax: options.fetchBytesInFlightMax ?? nativeListenerDefaults.fetchBytesInFlightMax,
       subscriptionsMax: options.subscriptionsMax ?? nativeListenerDefaults.subscriptionsMax,
     };
+    this.#fetchMemory = options.fetchMemory ?? new SharedByteBudget(fetchMemoryDefaults);
     this.#log = options.logger ?? (() => {});
   }
 
@@ -100,6 +109,7 @@ export class NativeListener {
       socket.allowHalfOpen = true;
       const connection = new ServerConnection(this.#broker, socket, {
         limits: this.#limits,
+        fetchMemory: this.#fetchMemory,
         logger: this.#log,
         serverName: this.#options.serverName ?? 'weir',
         readBuffer,

@@ -16,6 +16,12 @@
  *    waiting in the socket); a fetch that would pass the bound waits, and reading pauses, until
  *    earlier ones finish (one always runs), so a client that pipelines fetches and never reads
  *    holds at most about this much broker memory;
+ *  - fetchMemory, shared by every connection of both listeners: fetches hold their byte limit
+ *    there too while they run, and their answers hold their size until the kernel has taken them
+ *    (a write callback). A fetch that finds it full waits for this connection's earlier fetches and
+ *    answers; with none, it runs with its limit shrunk to the room left (at least
+ *    fetchMemory.grantBytesMin), so many clients that never read hold about fetchMemory.bytesMax
+ *    of broker memory, not fetchBytesInFlightMax each, and cannot stop other clients' fetches;
  *  - before hello, a frame may be at most helloFrameBytesMax, and hello must come within
  *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
@@ -29,7 +35,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
-import { ByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
@@ -88,10 +94,14 @@ export class ServerConnection implements SubscriptionOutput {
   #readingPaused = false;
   #closing = false;
   #drainWaiters: (() => void)[] = [];
+  /** The broker-wide budget for fetch memory (see fetchMemory in the file comment). */
+  readonly #fetchMemory: SharedByteBudget;
   /** Byte limits of the fetches running now, and the fetches waiting for room (see fetchBytesInFlightMax). */
-  readonly #fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
+  readonly #fetchBudget: ByteBudget;
+  /** Bytes of this connection's fetch answers written but not yet all taken by the kernel. */
+  #fetchAnswerBytes = 0;
   /** The same for the push subscriptions' reads (SubscriptionOutput.readBudget). */
-  readonly readBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes));
+  readonly readBudget = new ByteBudget((held, bytes) => this.#readFits(held, bytes));
   #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
@@ -104,9 +114,11 @@ export class ServerConnection implements SubscriptionOutput {
   constructor(
     broker: BrokerApi,
     socket: Socket,
-    options: { limits: ConnectionLimits; logger: Logger; serverName: string; readBuffer?: Buffer; closeTimeoutMs: number },
+    options: { limits: ConnectionLimits; fetchMemory: SharedByteBudget; logger: Logger; serverName: string; readBuffer?: Buffer; closeTimeoutMs: number },
   ) {
     this.#broker = broker;
+    this.#fetchMemory = options.fetchMemory;
+    this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), options.fetchMemory);
     this.#socket = socket;
     this.#limits = options.limits;
     this.#log = options.logger;
@@ -291,13 +303,14 @@ export class ServerConnection implements SubscriptionOutput {
         this.#run(correlationId, name, async () => {
           const room = this.#fetchBudget.take(bytes);
           if (this.#fetchBudget.waiting > 0) this.#pauseReading(); // until the waiting fetches start
-          await room;
+          const granted = await room;
           try {
-            return await handlers.fetch(this.#broker, fetch, this.#context);
+            // Fewer bytes granted when the broker-wide fetch memory is short: the fetch runs smaller.
+            return await handlers.fetch(this.#broker, granted < bytes ? { ...fetch, bytesMaxTotal: granted } : fetch, this.#context);
           } finally {
             // Released once the answer is in the socket (counted there from then on).
             setImmediate(() => {
-              this.#fetchBudget.release(bytes);
+              this.#fetchBudget.release(granted);
               this.#maybeResumeReading();
             });
           }
@@ -329,13 +342,13 @@ export class ServerConnection implements SubscriptionOutput {
     running
       .then(
         (response) => {
-          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response));
+          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response), name === 'fetch');
           afterSuccess?.();
         },
         (error: unknown) => {
           const { error: failure, unexpected } = toWireError(error);
           if (unexpected) this.#log('error', `native ${name} request failed unexpectedly: ${failure.message}`);
-          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message));
+          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message), name === 'fetch');
         },
       )
       .finally(() => {
@@ -516,16 +529,34 @@ export class ServerConnection implements SubscriptionOutput {
 
   // --- output and flow control -----------------------------------------------------------------
 
-  #send(chunks: Buffer[]): void {
+  /** `fetchAnswer`: the chunks are a fetch's answer, held in fetchMemory until the kernel has taken them. */
+  #send(chunks: Buffer[], fetchAnswer = false): void {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
-    if (chunks.length === 1) socket.write(chunks[0]!);
+    const written = fetchAnswer ? this.#holdFetchAnswer(chunks) : undefined;
+    if (chunks.length === 1) socket.write(chunks[0]!, written);
     else {
       socket.cork();
-      for (const chunk of chunks) socket.write(chunk);
+      for (let index = 0; index < chunks.length; index++) socket.write(chunks[index]!, index === chunks.length - 1 ? written : undefined);
       socket.uncork();
     }
     if (socket.writableLength > this.#limits.outboundBytesMax) this.#pauseReading();
+  }
+
+  /**
+   * Holds a fetch answer's bytes in fetchMemory; returns the write callback that releases them
+   * (Node calls it once the last chunk is in the kernel, or with an error once the socket is gone).
+   */
+  #holdFetchAnswer(chunks: Buffer[]): () => void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.length;
+    this.#fetchMemory.hold(bytes);
+    this.#fetchAnswerBytes += bytes;
+    return () => {
+      this.#fetchMemory.release(bytes);
+      this.#fetchAnswerBytes -= bytes;
+      this.#startWaitingFetches();
+    };
   }
 
   #pauseReading(): void {
@@ -536,6 +567,16 @@ export class ServerConnection implements SubscriptionOutput {
 
   #fetchFits(held: number, bytes: number): boolean {
     if (this.#closing || this.#socket.destroyed) return true; // aborted fetches answer at once
+    // With none running and no answer of its own unsent, one starts unless output is backed up
+    // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
+    if (held === 0 && this.#fetchAnswerBytes === 0) return this.#socket.writableLength <= this.#limits.outboundBytesMax;
+    // Otherwise it waits for room broker-wide, or for this connection's fetches and answers to end.
+    return this.#fetchMemory.fits(bytes) && this.#readFits(held, bytes);
+  }
+
+  /** Room on this connection for a push subscription's read, or a fetch. */
+  #readFits(held: number, bytes: number): boolean {
+    if (this.#closing || this.#socket.destroyed) return true; // aborted reads end at once
     const waiting = this.#socket.writableLength;
     // With none running, one starts unless output is backed up (then 'drain' comes to start it).
     if (held === 0) return waiting <= this.#limits.outboundBytesMax;
