@@ -259,17 +259,20 @@ export class KafkaConnection {
     this.#socket.cork();
     while (this.#slots.length > 0 && this.#slots[0]!.ready) {
       const { chunks, closeReason, fetchBytes, fetch } = this.#slots.shift()!;
-      if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes); // its response is in the socket now, counted there
       if (closeReason !== undefined) {
+        if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes);
         this.#socket.uncork();
         this.#end(closeReason);
         return;
       }
-      if (chunks === null) continue;
-      const written = fetch ? this.#holdFetchResponse(chunks) : undefined;
-      for (let index = 0; index < chunks.length; index++) {
-        if (!this.#socket.write(chunks[index]!, index === chunks.length - 1 ? written : undefined)) this.#outputBlocked = true;
+      if (chunks !== null) {
+        const written = fetch ? this.#holdFetchResponse(chunks) : undefined;
+        for (let index = 0; index < chunks.length; index++) {
+          if (!this.#socket.write(chunks[index]!, index === chunks.length - 1 ? written : undefined)) this.#outputBlocked = true;
+        }
       }
+      // Its response is in the socket now, counted there (and held in fetchMemory until the kernel takes it).
+      if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes);
     }
     this.#socket.uncork();
     this.#activeAtMs = performance.now(); // the responses just written: idle time counts from here

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { crc32c } from '../../format/crc32c.js';
 import { batchAttributes, batchOffsets, decodeBatches, encodeBatch } from '../../format/record-batch.js';
+import { SharedByteBudget } from '../../util/byte-budget.js';
 import { decodeResponse } from './wire/codec.js';
 import { kafkaErrors } from './wire/error-codes.js';
 import { kafkaMessages as m } from './wire/messages.js';
 import { advertisedVersions } from './wire/versions.js';
 import { fetchBytesInFlightMax } from './kafka-connection.js';
+import { KafkaListener } from './kafka-listener.js';
 import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 
@@ -434,6 +436,59 @@ test('fetches pipelined by a client that never reads hold about fetchBytesInFlig
   }
 });
 
+test('fetch memory shared by connections: a client that never reads holds about its bound, another still reads everything in fetches shrunk to about grantBytesMin, nothing stays held once both are gone', { timeout: 60_000 }, async () => {
+  const fetchMemory = new SharedByteBudget({ bytesMax: 8 << 20, grantBytesMin: 64 * 1024 });
+  const listener = new KafkaListener(stack.broker, { host: '127.0.0.1', port: 0, fetchMemory });
+  const { port } = await listener.start();
+  const greedy = await RawClient.open(port);
+  try {
+    // 12 MB in batches of about 50 KB: more than the bound, and every fetch from 0 could take it all.
+    await stack.broker.createTopic('shared', { partitions: 1, flush: { kind: 'none' } });
+    const value = Buffer.alloc(1000, 4);
+    for (let i = 0; i < 240; i++) {
+      await stack.broker.produce({ topic: 'shared', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    const bigFetch = (offset: bigint) => ({ maxWaitMs: 0, minBytes: 1, maxBytes: 16 << 20, topics: [{ topic: 'shared', partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes: 16 << 20 }] }] });
+    greedy.socket.pause(); // reads nothing until asked below
+    const fetches = 5;
+    for (let i = 0; i < fetches; i++) greedy.send(m.fetch, 11, bigFetch(0n));
+    // Its first fetch takes the whole bound; its response, unread, holds it.
+    await waitFor(() => fetchMemory.held >= fetchMemory.bytesMax - 64 * 1024);
+    // Its further fetches wait for that response, though its own bound (64 MiB) has room for them.
+    let peak = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, fetchMemory.held);
+    }
+    assert.ok(peak <= fetchMemory.bytesMax + 64 * 1024, `about the bound is held (peak ${peak} bytes)`);
+    // Another client asking as much still reads it all, in fetches of about 64 KiB.
+    const reader = await RawClient.open(port);
+    let offset = 0n;
+    let largest = 0;
+    try {
+      while (offset < 12_000n) {
+        const body = await reader.call(m.fetch, 11, bigFetch(offset));
+        const partition = body.responses[0]!.partitions[0]!;
+        assert.equal(partition.errorCode, kafkaErrors.NONE);
+        assert.ok(partition.records!.length > 0, `the fetch at ${offset} returned records`);
+        largest = Math.max(largest, partition.records!.length);
+        offset = decodeBatches(partition.records!, { decompressedBytesMax: 1 << 24, offsetMin: offset }).at(-1)!.offset + 1n;
+      }
+    } finally {
+      reader.close();
+    }
+    assert.ok(largest <= 64 * 1024, `fetches shrunk to grantBytesMin (largest response ${largest} bytes)`);
+    // Once the greedy client reads, its waiting fetches run and answer.
+    greedy.socket.resume();
+    for (let i = 0; i < fetches; i++) assert.ok(await greedy.next(10_000), `response ${i}`);
+    greedy.close();
+    await waitFor(() => fetchMemory.held === 0);
+  } finally {
+    greedy.close();
+    await listener.close();
+  }
+});
+
 test('unsupported versions and unknown APIs get UNSUPPORTED_VERSION; the connection stays usable', { timeout: 10_000 }, async () => {
   const client = await RawClient.open(stack.port);
   try {
@@ -726,3 +781,11 @@ test('InitProducerId with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION
     client.close();
   }
 });
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

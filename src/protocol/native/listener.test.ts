@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { encodeBatch } from '../../format/record-batch.js';
+import { decodeBatches, encodeBatch } from '../../format/record-batch.js';
+import { SharedByteBudget } from '../../util/byte-budget.js';
 import { errorCatalog, errorCodeFromWire, isWeirError, type WeirError } from '../../util/errors.js';
 import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
@@ -388,6 +389,61 @@ test('fetches pipelined by a client that never reads hold about fetchBytesInFlig
     socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => void (parseFrame(bytes).id >= 10 && answered++)));
     socket.resume();
     await waitFor(() => answered === fetches, 20_000);
+  } finally {
+    socket.destroy();
+    await small.stop();
+  }
+});
+
+test('fetch memory shared by connections: a client that never reads holds about its bound, another still reads everything in fetches shrunk to about grantBytesMin, nothing stays held once both are gone', async () => {
+  const fetchMemory = new SharedByteBudget({ bytesMax: 8 << 20, grantBytesMin: 64 * 1024 });
+  const small = await startTestBroker({ listener: { fetchMemory } });
+  const socket = await rawSocket(small.port);
+  try {
+    await small.broker.createTopic('shared', {});
+    // 12 MB in batches of about 50 KB: more than the bound, and every fetch from 0 could take it all.
+    const value = Buffer.alloc(1000, 4);
+    for (let i = 0; i < 240; i++) {
+      await small.broker.produce({ topic: 'shared', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    const bigFetch = { waitMs: 0, bytesMin: 0, bytesMaxTotal: 16 << 20, partitions: [{ topic: 'shared', partition: 0, offset: 0n, bytesMax: 16 << 20 }] };
+    socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'greedy' })));
+    const fetches = 5;
+    for (let i = 0; i < fetches; i++) socket.write(Buffer.concat(encodeRequest(10 + i, apis.fetch.key, apis.fetch.request, bigFetch)));
+    socket.pause();
+    // Its first fetch takes the whole bound; its answer, unread, holds it.
+    await waitFor(() => fetchMemory.held >= fetchMemory.bytesMax - 64 * 1024);
+    // Its further fetches wait for that answer, though its own bound (64 MiB) has room for them.
+    let peak = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, fetchMemory.held);
+    }
+    assert.ok(peak <= fetchMemory.bytesMax + 64 * 1024, `about the bound is held (peak ${peak} bytes)`);
+    // Another client asking as much still reads it all, in fetches of about 64 KiB.
+    const reader = await Connection.open({ host: '127.0.0.1', port: small.port, clientId: 'reader', connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+    let offset = 0n;
+    let largest = 0;
+    try {
+      while (offset < 12_000n) {
+        const [result] = await reader.request('fetch', { ...bigFetch, partitions: [{ ...bigFetch.partitions[0]!, offset }] });
+        assert.equal(result!.errorCode, 0);
+        assert.ok(result!.records.length > 0, `the fetch at ${offset} returned records`);
+        largest = Math.max(largest, result!.records.length);
+        offset = decodeBatches(result!.records, { decompressedBytesMax: 1 << 24, offsetMin: offset }).at(-1)!.offset + 1n;
+      }
+    } finally {
+      reader.close();
+    }
+    assert.ok(largest <= 64 * 1024, `fetches shrunk to grantBytesMin (largest answer ${largest} bytes)`);
+    // Once the greedy client reads, its waiting fetches run and answer.
+    const frames = new FrameReader();
+    let answered = 0;
+    socket.on('data', (chunk: Buffer) => frames.push(chunk, (bytes) => void (parseFrame(bytes).id >= 10 && answered++)));
+    socket.resume();
+    await waitFor(() => answered === fetches, 20_000);
+    socket.destroy();
+    await waitFor(() => fetchMemory.held === 0);
   } finally {
     socket.destroy();
     await small.stop();
