@@ -16,6 +16,7 @@ import { fetchBytesInFlightMax } from './kafka-connection.js';
 import { KafkaListener } from './kafka-listener.js';
 import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
+import { peakOver } from '../../util/testing/peak.js';
 
 let stack: KafkaStack;
 
@@ -455,11 +456,7 @@ test('fetch memory shared by connections: a client that never reads holds about 
     // Its first fetch takes the whole bound; its response, unread, holds it.
     await waitFor(() => fetchMemory.held >= fetchMemory.bytesMax - 64 * 1024);
     // Its further fetches wait for that response, though its own bound (64 MiB) has room for them.
-    let peak = 0;
-    for (let i = 0; i < 10; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      peak = Math.max(peak, fetchMemory.held);
-    }
+    const peak = await peakOver(() => fetchMemory.held);
     assert.ok(peak <= fetchMemory.bytesMax + 64 * 1024, `about the bound is held (peak ${peak} bytes)`);
     // Another client asking as much still reads it all, in fetches of about 64 KiB.
     const reader = await RawClient.open(port);

@@ -9,6 +9,7 @@ import { startTestBroker, type TestBroker } from './testing-broker.js';
 import type { Codec, CodecValue } from './wire/codec.js';
 import { FrameReader, encodeRequest, errorMessageBytesMax, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
 import { apis, delivery as deliveryCodec, protocolVersionMax, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
+import { peakOver } from '../../util/testing/peak.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -414,11 +415,7 @@ test('fetch memory shared by connections: a client that never reads holds about 
     // Its first fetch takes the whole bound; its answer, unread, holds it.
     await waitFor(() => fetchMemory.held >= fetchMemory.bytesMax - 64 * 1024);
     // Its further fetches wait for that answer, though its own bound (64 MiB) has room for them.
-    let peak = 0;
-    for (let i = 0; i < 10; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      peak = Math.max(peak, fetchMemory.held);
-    }
+    const peak = await peakOver(() => fetchMemory.held);
     assert.ok(peak <= fetchMemory.bytesMax + 64 * 1024, `about the bound is held (peak ${peak} bytes)`);
     // Another client asking as much still reads it all, in fetches of about 64 KiB.
     const reader = await Connection.open({ host: '127.0.0.1', port: small.port, clientId: 'reader', connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
