@@ -22,12 +22,15 @@ import type { LogConfig } from '../storage/config.js';
 import { nodeFileSystem, readWholeFile, writeFileAtomic, type FileSystem } from '../storage/file-system.js';
 import { HandlePool } from '../storage/handle-pool.js';
 import { errorMessageOf } from '../storage/storage-errors.js';
+import { bytesToValidate } from '../storage/recovery.js';
 import type { AppendOptions } from '../storage/partition-log.js';
+import { forEachBounded } from '../util/bounded-concurrency.js';
 import { isWeirError, WeirError } from '../util/errors.js';
 import { metrics } from '../util/metrics.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { GroupCoordinator, validateGroupId } from './group-coordinator.js';
 import { resetGroupOffsets } from './offset-reset.js';
+import { mebibytes, StartProgress, startProgressIntervalMsDefault } from './start-progress.js';
 import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, offsetsTopic } from './offset-store.js';
 import { Partition } from './partition.js';
 import { deadLetterHeadersBytesMax } from './queue/dead-letters.js';
@@ -101,6 +104,8 @@ export interface BrokerOptions {
    * at once.
    */
   diskCheckIntervalMs?: number;
+  /** How often a long start says how far it got (default 5 s; start-progress.ts). */
+  startProgressIntervalMs?: number;
 }
 
 export const diskFreeMinBytesDefault = 128 * 1024 * 1024;
@@ -110,6 +115,19 @@ export const fetchPartitionsMax = 10_000;
 export const fetchBytesMaxTotalDefault = 50 * 1024 * 1024;
 export const topicsMax = 10_000;
 const producerSnapshotIntervalMs = 10_000;
+/**
+ * Partitions opened at once at a start when they have their logs to validate (no clean-shutdown
+ * checkpoint: after a crash). Each holds read buffers while it recovers (a 1 MiB scan window,
+ * 1 MiB reads replaying its producers' state), so the memory of such a start grows with this
+ * bound, not with the partition count; validating is mostly checksums, which a few opens at a
+ * time keep the process's cores as busy with as all at once would.
+ */
+const partitionRecoveriesConcurrentMax = 8;
+/**
+ * Partitions opened at once otherwise (a clean start, a topic creation): such an open reads
+ * little and mostly waits on file-system calls, which more opens at a time overlap.
+ */
+const partitionOpensConcurrentMax = 32;
 const producerIdBlockSize = 1000n;
 /** Largest `topic.json` and `broker.json` read. */
 const metadataFileBytesMax = 1024 * 1024;
@@ -186,6 +204,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       repair: options.repair ?? false,
       diskFreeMinBytes: options.diskFreeMinBytes ?? diskFreeMinBytesDefault,
       diskCheckIntervalMs: options.diskCheckIntervalMs ?? 1000,
+      startProgressIntervalMs: options.startProgressIntervalMs ?? startProgressIntervalMsDefault,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -211,19 +230,22 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     if (fileSystem === nodeFileSystem) this.#lock = await lockDataDir(this.dataDir);
     await this.#loadBrokerFile();
     const started = Date.now();
+    const stored: Array<{ name: string; stored: StoredTopic }> = [];
     for (const name of (await fileSystem.readdir(topicsDir)).sort()) {
       const dir = join(topicsDir, name);
       if (!(await fileSystem.stat(dir))?.isDirectory) continue;
-      const stored = await this.#readTopicFile(dir);
-      if (stored === null) {
+      const topic = await this.#readTopicFile(dir);
+      if (topic === null) {
         // A creation or deletion that did not finish (said as a warning: it removes files).
         this.#options.logger('warn', `removing ${dir}: it has no ${topicFileName}, so a topic creation or deletion did not finish`);
         await fileSystem.removeTree(dir);
         continue;
       }
-      const topic = await this.#openTopic(name, stored);
-      this.#topics.set(topic.name, topic);
+      stored.push({ name, stored: topic });
     }
+    const validatedBytes = await this.#openTopics(stored);
+    const partitionCount = [...this.#topics.values()].reduce((count, topic) => count + topic.partitions.length, 0);
+    const validated = validatedBytes === 0 ? '' : `, validated ${mebibytes(validatedBytes)} MiB`;
     this.#continueProducerIdsAfterStored();
     if (this.#clusterId === '') {
       this.#clusterId = newClusterId();
@@ -248,7 +270,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       appendDeadLetter: (topic, source, batches) => this.#appendDeadLetter(topic, source, batches),
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
     });
-    this.#options.logger('info', `opened ${this.#topics.size} topics in ${Date.now() - started} ms from ${this.dataDir}`);
+    this.#options.logger('info', `opened ${this.#topics.size} topics (${partitionCount} partitions${validated}) in ${Date.now() - started} ms from ${this.dataDir}`);
     await this.#checkDiskFree();
     this.#every(this.#options.diskCheckIntervalMs, () => this.#checkDiskFree());
     this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
@@ -340,24 +362,92 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
   }
 
-  async #openTopic(name: string, stored: StoredTopic): Promise<Topic> {
-    const dir = join(this.dataDir, 'topics', name);
-    const config = resolveTopicConfig(stored.config, topicConfigDefaults);
-    const partitions = await this.#openPartitions(name, dir, config);
-    return { name, internal: stored.internal ?? false, config, dir, partitions, altering: Promise.resolve() };
+  /**
+   * Opens the stored topics' partitions, all topics together: first those with nothing to validate,
+   * `partitionOpensConcurrentMax` at a time, then the rest `partitionRecoveriesConcurrentMax` at a
+   * time (a checkpoint that does not match its files, which the estimate misses, is validated in
+   * the first run). Says how far it got while that takes long; returns the bytes validated. If
+   * one fails, closes those already open.
+   */
+  async #openTopics(stored: Array<{ name: string; stored: StoredTopic }>): Promise<number> {
+    const topics: Topic[] = stored.map(({ name, stored: topic }) => ({
+      name,
+      internal: topic.internal ?? false,
+      config: resolveTopicConfig(topic.config, topicConfigDefaults),
+      dir: join(this.dataDir, 'topics', name),
+      partitions: [],
+      altering: Promise.resolve(),
+    }));
+    const opening = topics.flatMap((topic) => Array.from({ length: topic.config.partitions }, (_, index) => ({ topic, index })));
+    const bytes = await this.#bytesToValidate(opening.map(({ topic, index }) => join(topic.dir, String(index))));
+    const progress = new StartProgress({
+      partitionsTotal: opening.length,
+      bytesToValidate: bytes.reduce((sum, count) => sum + count, 0),
+      intervalMs: this.#options.startProgressIntervalMs,
+      logger: this.#options.logger,
+    });
+    try {
+      const runs = [
+        { items: opening.filter((_, at) => bytes[at] === 0), concurrencyMax: partitionOpensConcurrentMax },
+        { items: opening.filter((_, at) => bytes[at]! > 0), concurrencyMax: partitionRecoveriesConcurrentMax },
+      ];
+      await this.#openEach(runs, async ({ topic, index }) => {
+        const partition = (topic.partitions[index] = await this.#openPartition(topic.name, topic.dir, index, topic.config, progress.validated));
+        progress.partitionOpened();
+        return partition;
+      });
+    } finally {
+      progress.stop();
+    }
+    for (const topic of topics) this.#topics.set(topic.name, topic);
+    return progress.bytesValidated;
+  }
+
+  /**
+   * About how many bytes opening each partition directory will validate (recovery.ts
+   * bytesToValidate), said once for all when there are any: after a crash every partition
+   * validates what it wrote since its last segment began, and a line each would bury the log.
+   */
+  async #bytesToValidate(dirs: string[]): Promise<number[]> {
+    const bytes = new Array<number>(dirs.length).fill(0);
+    await forEachBounded(dirs.length, partitionOpensConcurrentMax, async (index) => {
+      bytes[index] = await bytesToValidate(dirs[index]!, this.#fileSystem);
+    });
+    const recovering = bytes.filter((count) => count > 0).length;
+    if (recovering > 0) {
+      const total = bytes.reduce((sum, count) => sum + count, 0);
+      this.#options.logger('info', `${recovering} of ${dirs.length} partitions have no clean-shutdown checkpoint: validating about ${mebibytes(total)} MiB of their logs`);
+    }
+    return bytes;
   }
 
   /** Opens (or creates) every partition of a topic; if one fails, closes those already open. */
   async #openPartitions(name: string, dir: string, config: TopicConfig): Promise<Partition[]> {
-    const opened = await Promise.allSettled(Array.from({ length: config.partitions }, (_, index) => this.#openPartition(name, dir, index, config)));
-    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    const partitions = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-    if (failed === undefined) return partitions;
-    await Promise.allSettled(partitions.map((partition) => partition.close()));
-    throw failed.reason;
+    const partitions: Partition[] = [];
+    const indexes = Array.from({ length: config.partitions }, (_, index) => index);
+    await this.#openEach([{ items: indexes, concurrencyMax: partitionOpensConcurrentMax }], async (index) => (partitions[index] = await this.#openPartition(name, dir, index, config)));
+    return partitions;
   }
 
-  #openPartition(topic: string, dir: string, index: number, config: TopicConfig): Promise<Partition> {
+  /**
+   * Opens a partition for each item with `open`, run after run, each run `concurrencyMax` at a
+   * time; if one fails, no further one starts and those already open are closed.
+   */
+  async #openEach<T>(runs: Array<{ items: T[]; concurrencyMax: number }>, open: (item: T) => Promise<Partition>): Promise<void> {
+    const opened: Partition[] = [];
+    try {
+      for (const { items, concurrencyMax } of runs) {
+        await forEachBounded(items.length, concurrencyMax, async (index) => {
+          opened.push(await open(items[index]!));
+        });
+      }
+    } catch (error) {
+      await Promise.allSettled(opened.map((partition) => partition.close()));
+      throw error;
+    }
+  }
+
+  #openPartition(topic: string, dir: string, index: number, config: TopicConfig, onValidated?: (bytes: number) => void): Promise<Partition> {
     return Partition.open({
       topic,
       index,
@@ -367,6 +457,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       ...(this.#handles ? { handles: this.#handles } : {}),
       repair: this.#options.repair,
       logger: (level, message) => this.#options.logger(level, `${topic}/${index}: ${message}`),
+      ...(onValidated ? { onValidated } : {}),
     });
   }
 

@@ -64,12 +64,15 @@ export class Partition {
     /** Cut a damaged log at the damage rather than refuse to open (PartitionLog's `repair`). */
     repair?: boolean;
     logger?: Logger;
+    /** Called with the bytes of each batch validated by the log's recovery (PartitionLog's `onValidated`). */
+    onValidated?: (bytes: number) => void;
   }): Promise<Partition> {
     let partition: Partition | undefined;
     const log = await PartitionLog.open(options.dir, options.config, {
       ...(options.handles ? { handles: options.handles } : {}),
       ...(options.repair ? { repair: true } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.onValidated ? { onValidated: options.onValidated } : {}),
       onReadable: () => partition?.wakeReaders(),
     });
     const fileSystem = options.handles?.fileSystem ?? nodeFileSystem;

@@ -42,6 +42,8 @@ export interface ServerOptions {
   repair?: boolean;
   /** Free bytes below which produces are refused (BrokerOptions.diskFreeMinBytes; 0: no check). */
   diskFreeMinBytes?: number;
+  /** How often a long start says how far it got (BrokerOptions.startProgressIntervalMs). */
+  startProgressIntervalMs?: number;
   logger: Logger;
 }
 
@@ -66,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     defaultTopicConfig: options.defaultTopicConfig,
     ...(options.repair ? { repair: true } : {}),
     ...(options.diskFreeMinBytes !== undefined ? { diskFreeMinBytes: options.diskFreeMinBytes } : {}),
+    ...(options.startProgressIntervalMs !== undefined ? { startProgressIntervalMs: options.startProgressIntervalMs } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];

@@ -83,6 +83,8 @@ export interface PartitionLogOptions {
   logger?: StorageLogger;
   /** Open even if a segment is damaged in the middle, truncating the log at the damage (logged as an error). */
   repair?: boolean;
+  /** Called with the bytes of each batch the open validates (recovery after a crash), for progress. */
+  onValidated?: (bytes: number) => void;
   /**
    * Labels of this log's appended-messages and appended-bytes counters; by default the names of
    * the directory and its parent (`<topic>/<partition>`, as the broker lays partitions out).
@@ -145,7 +147,7 @@ type QueueItem =
 type AppendItem = Extract<QueueItem, { kind: 'append' }>;
 
 const defaultLogger: StorageLogger = (level, message) => {
-  if (level !== 'info') console.error(`weir storage ${level}: ${message}`);
+  if (level === 'warn' || level === 'error') console.error(`weir storage ${level}: ${message}`);
 };
 
 export function checkLogConfig(config: LogConfig): void {
@@ -216,7 +218,11 @@ export class PartitionLog {
       logger: options.logger ?? defaultLogger,
     };
     const clock = options.clock ?? Date.now;
-    const loaded = await loadPartition(dir, context, { repair: options.repair ?? false, nowMs: clock() });
+    const loaded = await loadPartition(dir, context, {
+      repair: options.repair ?? false,
+      nowMs: clock(),
+      ...(options.onValidated ? { onValidated: options.onValidated } : {}),
+    });
     return new PartitionLog(dir, config, context, loaded.segments, options);
   }
 

@@ -24,7 +24,7 @@ export interface SegmentContext {
   handles: HandlePool;
   indexCache: IndexCache;
   indexIntervalBytes: number;
-  logger: (level: 'info' | 'warn' | 'error', message: string) => void;
+  logger: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
 export interface LoadedIndexes {

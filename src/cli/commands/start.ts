@@ -26,6 +26,17 @@ export const startUsage = `weir start [options]
   --repair                  a partition damaged before its durable end is cut at the damage (what
                             follows it is dropped, and logged) instead of stopping the start`;
 
+/** Environment variable: how often a long start logs its progress, in ms (default 5000). */
+export const startProgressIntervalVariable = 'WEIR_START_PROGRESS_INTERVAL_MS';
+
+/** Not an option: tests shorten the interval to see the progress of a start without making a long one. */
+function startProgressIntervalOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const intervalMs = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new UsageError(`${startProgressIntervalVariable}=${JSON.stringify(value)}: expected a whole number of milliseconds, at least 1`);
+  return intervalMs;
+}
+
 export async function start(argv: string[]): Promise<number> {
   const { values } = parseCommandLine({
     args: argv,
@@ -59,6 +70,7 @@ export async function start(argv: string[]): Promise<number> {
     }
   }
   const dataDir = resolve(values['data-dir'] ?? dataDirDefault);
+  const startProgressIntervalMs = startProgressIntervalOf(process.env[startProgressIntervalVariable]);
   const server = await startServer({
     dataDir,
     host: values.host ?? '127.0.0.1',
@@ -72,6 +84,7 @@ export async function start(argv: string[]): Promise<number> {
     defaultTopicConfig: defaults,
     ...(values.repair ? { repair: true } : {}),
     diskFreeMinBytes: integerOption('disk-free-min-bytes', values['disk-free-min-bytes'], diskFreeMinBytesDefault, 0),
+    ...(startProgressIntervalMs !== undefined ? { startProgressIntervalMs } : {}),
     logger,
   });
   const host = values.host ?? '127.0.0.1';

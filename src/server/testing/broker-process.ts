@@ -53,10 +53,11 @@ export function readyPorts(log: string): { port: number; kafkaPort: number | nul
   return { port: Number(match[1]), kafkaPort: portOrNull(match[2]), httpPort: portOrNull(match[3]) };
 }
 
-export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; httpPort?: number; args?: string[] } = {}): Promise<BrokerProcess> {
+export async function startBrokerProcess(dataDir: string, options: { port?: number; kafkaPort?: number; httpPort?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<BrokerProcess> {
   const port = options.port ?? 0;
   const child = spawn(process.execPath, [cliPath, 'start', '--data-dir', dataDir, '--port', String(port), '--kafka-port', String(options.kafkaPort ?? 0), '--http-port', String(options.httpPort ?? 0), ...(options.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let text = '';
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
