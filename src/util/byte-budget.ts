@@ -52,6 +52,42 @@ export class SharedByteBudget {
   }
 }
 
+/**
+ * One connection's fetch answers written but not yet all taken by the kernel, each held in the
+ * shared budget by its size until its write callback (once per answer) releases it.
+ */
+export class HeldAnswers {
+  readonly #shared: SharedByteBudget;
+  readonly #released: () => void;
+  #bytes = 0;
+
+  /** `released` runs after each answer's bytes are released (to start fetches waiting for room). */
+  constructor(shared: SharedByteBudget, released: () => void) {
+    this.#shared = shared;
+    this.#released = released;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Holds an answer's bytes; returns the write callback for its last chunk, which releases them
+   * (Node calls it once the chunk is in the kernel, or with an error once the socket is gone).
+   */
+  hold(chunks: readonly Buffer[]): () => void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.length;
+    this.#shared.hold(bytes);
+    this.#bytes += bytes;
+    return () => {
+      this.#shared.release(bytes);
+      this.#bytes -= bytes;
+      this.#released();
+    };
+  }
+}
+
 /** The broker-wide bound on fetch memory (a SharedByteBudget); docs/native-protocol.md says why these values. */
 export const fetchMemoryDefaults = {
   bytesMax: 128 * 1024 * 1024,

@@ -34,7 +34,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
-import { ByteBudget, type SharedByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, HeldAnswers, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import type { LogLevel } from '../../util/logger.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
@@ -85,8 +85,8 @@ export class KafkaConnection {
   #produceChain: Promise<unknown> = Promise.resolve();
   /** Bytes of the fetches running or unsent, and the fetches waiting for room. */
   readonly #fetchBudget: ByteBudget;
-  /** Bytes of this connection's fetch responses written but not yet all taken by the kernel. */
-  #fetchResponseBytes = 0;
+  /** This connection's fetch responses written but not yet all taken by the kernel. */
+  readonly #fetchResponses: HeldAnswers;
   #outputBlocked = false;
   #readingPaused = false;
   /** When the connection last received bytes or wrote responses (performance.now() ms). */
@@ -97,6 +97,7 @@ export class KafkaConnection {
     this.#socket = socket;
     this.#settings = settings;
     this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), settings.fetchMemory);
+    this.#fetchResponses = new HeldAnswers(settings.fetchMemory, () => this.#fetchBudget.startWaiting());
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
     socket.setNoDelay(true);
     // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
@@ -266,7 +267,7 @@ export class KafkaConnection {
         return;
       }
       if (chunks !== null) {
-        const written = fetch ? this.#holdFetchResponse(chunks) : undefined;
+        const written = fetch ? this.#fetchResponses.hold(chunks) : undefined;
         for (let index = 0; index < chunks.length; index++) {
           if (!this.#socket.write(chunks[index]!, index === chunks.length - 1 ? written : undefined)) this.#outputBlocked = true;
         }
@@ -279,27 +280,11 @@ export class KafkaConnection {
     this.#updateReading();
   }
 
-  /**
-   * Holds a fetch response's bytes in fetchMemory; returns the write callback that releases them
-   * (Node calls it once the last chunk is in the kernel, or with an error once the socket is gone).
-   */
-  #holdFetchResponse(chunks: Buffer[]): () => void {
-    let bytes = 0;
-    for (const chunk of chunks) bytes += chunk.length;
-    this.#settings.fetchMemory.hold(bytes);
-    this.#fetchResponseBytes += bytes;
-    return () => {
-      this.#settings.fetchMemory.release(bytes);
-      this.#fetchResponseBytes -= bytes;
-      this.#fetchBudget.startWaiting();
-    };
-  }
-
   #fetchFits(held: number, bytes: number): boolean {
     if (this.#closed.signal.aborted) return true; // aborted fetches answer at once
     // With none running and no response of its own unsent, one starts unless output is backed up
     // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
-    if (held === 0 && this.#fetchResponseBytes === 0) return !this.#outputBlocked;
+    if (held === 0 && this.#fetchResponses.bytes === 0) return !this.#outputBlocked;
     // Otherwise it waits for room broker-wide, or for this connection's fetches and responses to end.
     if (!this.#settings.fetchMemory.fits(bytes)) return false;
     if (held === 0) return !this.#outputBlocked;

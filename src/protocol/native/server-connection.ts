@@ -35,7 +35,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
-import { ByteBudget, type SharedByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, HeldAnswers, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
@@ -98,8 +98,8 @@ export class ServerConnection implements SubscriptionOutput {
   readonly #fetchMemory: SharedByteBudget;
   /** Byte limits of the fetches running now, and the fetches waiting for room (see fetchBytesInFlightMax). */
   readonly #fetchBudget: ByteBudget;
-  /** Bytes of this connection's fetch answers written but not yet all taken by the kernel. */
-  #fetchAnswerBytes = 0;
+  /** This connection's fetch answers written but not yet all taken by the kernel. */
+  readonly #fetchAnswers: HeldAnswers;
   /** The same for the push subscriptions' reads (SubscriptionOutput.readBudget). */
   readonly readBudget = new ByteBudget((held, bytes) => this.#readFits(held, bytes));
   #helloTimer: NodeJS.Timeout | undefined;
@@ -118,6 +118,7 @@ export class ServerConnection implements SubscriptionOutput {
   ) {
     this.#broker = broker;
     this.#fetchMemory = options.fetchMemory;
+    this.#fetchAnswers = new HeldAnswers(options.fetchMemory, () => this.#startWaitingFetches());
     this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), options.fetchMemory);
     this.#socket = socket;
     this.#limits = options.limits;
@@ -533,7 +534,7 @@ export class ServerConnection implements SubscriptionOutput {
   #send(chunks: Buffer[], fetchAnswer = false): void {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
-    const written = fetchAnswer ? this.#holdFetchAnswer(chunks) : undefined;
+    const written = fetchAnswer ? this.#fetchAnswers.hold(chunks) : undefined;
     if (chunks.length === 1) socket.write(chunks[0]!, written);
     else {
       socket.cork();
@@ -541,22 +542,6 @@ export class ServerConnection implements SubscriptionOutput {
       socket.uncork();
     }
     if (socket.writableLength > this.#limits.outboundBytesMax) this.#pauseReading();
-  }
-
-  /**
-   * Holds a fetch answer's bytes in fetchMemory; returns the write callback that releases them
-   * (Node calls it once the last chunk is in the kernel, or with an error once the socket is gone).
-   */
-  #holdFetchAnswer(chunks: Buffer[]): () => void {
-    let bytes = 0;
-    for (const chunk of chunks) bytes += chunk.length;
-    this.#fetchMemory.hold(bytes);
-    this.#fetchAnswerBytes += bytes;
-    return () => {
-      this.#fetchMemory.release(bytes);
-      this.#fetchAnswerBytes -= bytes;
-      this.#startWaitingFetches();
-    };
   }
 
   #pauseReading(): void {
@@ -569,7 +554,7 @@ export class ServerConnection implements SubscriptionOutput {
     if (this.#closing || this.#socket.destroyed) return true; // aborted fetches answer at once
     // With none running and no answer of its own unsent, one starts unless output is backed up
     // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
-    if (held === 0 && this.#fetchAnswerBytes === 0) return this.#socket.writableLength <= this.#limits.outboundBytesMax;
+    if (held === 0 && this.#fetchAnswers.bytes === 0) return this.#socket.writableLength <= this.#limits.outboundBytesMax;
     // Otherwise it waits for room broker-wide, or for this connection's fetches and answers to end.
     return this.#fetchMemory.fits(bytes) && this.#readFits(held, bytes);
   }
