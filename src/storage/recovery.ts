@@ -111,7 +111,7 @@ export async function bytesToValidate(dir: string, fileSystem: FileSystem): Prom
     const parsed = parseSegmentFileName(name);
     if (parsed?.kind === 'log') bases.push(parsed.baseOffset);
   }
-  bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  bases.sort(byOffset);
   const recoveryOffset = checkpoint?.recoveryOffset ?? 0n;
   let first = 0;
   while (first + 1 < bases.length && bases[first + 1]! <= recoveryOffset) first++;
@@ -161,7 +161,11 @@ async function tidyDirectory(dir: string, context: SegmentContext): Promise<bigi
     // An index without its log: the log was deleted (renamed first) and the crash came before the index followed.
     if (!logs.has(baseOffset)) await unlinkIfPresent(context, `${dir}/${name}`);
   }
-  return [...logs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...logs].sort(byOffset);
+}
+
+function byOffset(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function unlinkIfPresent(context: SegmentContext, path: string): Promise<void> {
