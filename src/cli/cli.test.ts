@@ -55,7 +55,14 @@ describe('weir topic', () => {
     assert.equal(altered.stdout, 'altered topic orders: partitions 3 -> 5, retention 3600000 ms -> forever\n');
     const shrink = await weir(['topic', 'alter', 'orders', '--partitions', '2']);
     assert.equal(shrink.code, 1);
-    assert.match(shrink.stderr, /INVALID_CONFIG: partitions=2 is invalid: topic orders has 5 partitions and partitions can only be added/);
+    assert.match(shrink.stderr, /INVALID_CONFIG: --partitions 2 is invalid: topic orders has 5 partitions and partitions can only be added/);
+    // A value only the broker can judge is refused in the words of the command line, not the broker's field names.
+    const tiny = await weir(['topic', 'create', 'tiny', '--segment-bytes-max', '1']);
+    assert.equal(tiny.code, 1);
+    assert.match(tiny.stderr, /INVALID_CONFIG: --segment-bytes-max 1 is invalid: expected an integer from 16384 to 1073741824\n/);
+    const larger = await weir(['topic', 'alter', 'orders', '--segment-bytes-max', '100000', '--message-bytes-max', '200000']);
+    assert.match(larger.stderr, /--message-bytes-max 200000 is invalid: must not exceed --segment-bytes-max \(100000\)\n/);
+    assert.doesNotMatch((await weir(['topic', 'list'])).stdout, /tiny/);
     const nothing = await weir(['topic', 'alter', 'orders']);
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /nothing to change/);

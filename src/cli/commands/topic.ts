@@ -1,6 +1,7 @@
 /** `weir topic create | alter | list | describe | delete`. */
 import type { TopicConfig, TopicDescription } from '../../client/index.js';
 import { parseFlushPolicy } from '../../server/server.js';
+import { WeirError } from '../../util/errors.js';
 import { describeError, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
@@ -63,7 +64,7 @@ async function create(argv: string[]): Promise<number> {
   const config = topicConfigFromFlags(values);
   const client = await connectBroker(values.server);
   try {
-    const created = await client.admin().createTopic(name!, config);
+    const created = await client.admin().createTopic(name!, config).catch(inFlagTerms);
     process.stdout.write(`created topic ${created.name} with ${created.partitions.length} partition${created.partitions.length === 1 ? '' : 's'}\n`);
     return 0;
   } finally {
@@ -80,7 +81,7 @@ async function alter(argv: string[]): Promise<number> {
   try {
     const admin = client.admin();
     const before = await admin.describeTopic(name!);
-    const after = await admin.alterTopic(name!, changes);
+    const after = await admin.alterTopic(name!, changes).catch(inFlagTerms);
     process.stdout.write(`altered topic ${after.name}: ${changesText(before, after)}\n`);
     return 0;
   } finally {
@@ -125,6 +126,25 @@ export function topicConfigFromFlags(values: Partial<Record<keyof typeof configO
     }
   }
   return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as Partial<TopicConfig>;
+}
+
+/** The flag that sets each field of the broker's topic configuration. */
+const flagOfField = new Map<string, string>([
+  ...Object.keys(configOptionSpec).map((flag): [string, string] => [flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase()), flag]),
+  ['flush.intervalMs', 'flush'],
+]);
+
+/**
+ * Rethrows a configuration the broker refused in the words of the command line: the broker names
+ * its fields (`segmentBytesMax=1 is invalid`), the user typed flags (`--segment-bytes-max 1`).
+ */
+function inFlagTerms(error: unknown): never {
+  if (!(error instanceof WeirError) || error.code !== 'INVALID_CONFIG') throw error;
+  const refused = /^([A-Za-z.]+)=(.*?) is invalid: (.*)$/s.exec(error.message);
+  const flag = refused && flagOfField.get(refused[1]!);
+  if (!refused || flag === undefined) throw error;
+  const rule = refused[3]!.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, (field) => (flagOfField.has(field) ? `--${flagOfField.get(field)}` : field));
+  throw new WeirError(error.code, `--${flag} ${refused[2]} is invalid: ${rule}`, { cause: error });
 }
 
 function limitFlag(name: string, value: string | undefined, min = 1): number | null | undefined {
