@@ -426,6 +426,14 @@ describe('weir bench', () => {
     assert.doesNotMatch(topics.stdout, /bench-/, 'the fresh bench topic is deleted');
   });
 
+  test('--message-bytes the topic cannot take is refused before the run starts, and its topic deleted', async () => {
+    const result = await weir(['bench', '--message-bytes', '1048505', '--count', '10']);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '', 'no run started');
+    assert.match(result.stderr, /MESSAGE_TOO_LARGE: --message-bytes 1048505 does not fit in a batch of topic bench-\S+: the batch would take 1048577 bytes, its message-bytes-max is 1048576/);
+    assert.doesNotMatch((await weir(['topic', 'list'])).stdout, /bench-/, 'the fresh bench topic is deleted');
+  });
+
   test('an end-to-end workload counts every message at the consumer', async () => {
     const result = await weir(['bench', '--workload', 'e2e', '--count', '5000', '--partitions', '2', '--consumers', '3']);
     assert.equal(result.code, 0, result.stderr);

@@ -560,6 +560,34 @@ test('a message larger than the topic allows fails at once with MESSAGE_TOO_LARG
   }
 });
 
+test('at the edge of messageBytesMax the producer refuses exactly what the broker would, before sending it', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('edge', { partitions: 1, messageBytesMax: 1024 });
+    const producer = client.producer({ lingerMs: 0 });
+    const outcomes: string[] = [];
+    for (const headers of [undefined, { trace: 'x'.repeat(40) }]) {
+      for (let size = 900; size <= 1000; size++) {
+        const sent = await producer.send('edge', { key: 'k', value: Buffer.alloc(size), headers }).then(
+          () => 'stored',
+          (e: unknown) => (isWeirError(e, 'MESSAGE_TOO_LARGE') && /as a record\) does not fit in a batch of topic edge's messageBytesMax 1024/.test(e.message) ? 'refused' : String(e)),
+        );
+        outcomes.push(sent);
+      }
+    }
+    // Each run is stored up to a size and refused by the producer itself from the next one on.
+    for (const run of [outcomes.slice(0, 101), outcomes.slice(101)]) {
+      const firstRefused = run.indexOf('refused');
+      assert.ok(firstRefused > 0, run.join());
+      assert.deepEqual(new Set(run.slice(0, firstRefused)), new Set(['stored']), run.join());
+      assert.deepEqual(new Set(run.slice(firstRefused)), new Set(['refused']), run.join());
+    }
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('the producer gives back every byte it counted: bufferedBytes is 0 when idle', async () => {
   const client = await connect(harness.url);
   try {

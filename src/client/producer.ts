@@ -469,9 +469,17 @@ export class Producer {
       return;
     }
     const payloadBytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    if (payloadBytes + batchHeaderBytes > metadata.messageBytesMax) {
+    // The exact size of the record alone in a batch, worked out only near the limit (or with headers).
+    const nearLimit = !plain || record.headers !== undefined || payloadBytes + batchHeaderBytes + plainRecordOverheadBytesMax > metadata.messageBytesMax;
+    if (nearLimit && RecordBatchBuilder.recordSizeBytes(record) + batchHeaderBytes > metadata.messageBytesMax) {
       // Refused here rather than sent: the broker would refuse its batch, and past 64 MiB it is no frame at all.
-      callback?.(new WeirError('MESSAGE_TOO_LARGE', `a message of ${payloadBytes} bytes (key and value) does not fit in a batch of topic ${topic}'s messageBytesMax ${metadata.messageBytesMax}`));
+      const recordBytes = RecordBatchBuilder.recordSizeBytes(record);
+      callback?.(
+        new WeirError(
+          'MESSAGE_TOO_LARGE',
+          `a message of ${payloadBytes} bytes (key and value; ${recordBytes} as a record) does not fit in a batch of topic ${topic}'s messageBytesMax ${metadata.messageBytesMax} (a batch's header takes ${batchHeaderBytes})`,
+        ),
+      );
       return;
     }
     let partition = message.partition;

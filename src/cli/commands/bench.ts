@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '../../client/index.js';
+import { batchHeaderBytes, RecordBatchBuilder } from '../../format/record-batch.js';
 import { WeirError } from '../../util/errors.js';
 import { choiceOption, describeError, integerOption, optionalIntegerOption, parseCommandLine, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
@@ -184,6 +185,15 @@ async function prepareTopic(admin: Client, settings: BenchSettings, config: Retu
     if (!(error instanceof WeirError) || error.code !== 'UNKNOWN_TOPIC') throw error;
     return admin.admin().createTopic(settings.topic, config);
   });
+  // Said before the run starts: the producers would each fail their first send with it.
+  const messageBytesMax = description.config.messageBytesMax;
+  const batchBytes = batchHeaderBytes + RecordBatchBuilder.recordSizeBytes({ value: Buffer.alloc(settings.messageBytes) });
+  if (batchBytes > messageBytesMax) {
+    throw new WeirError(
+      'MESSAGE_TOO_LARGE',
+      `--message-bytes ${settings.messageBytes} does not fit in a batch of topic ${settings.topic}: the batch would take ${batchBytes} bytes, its message-bytes-max is ${messageBytesMax}; give a smaller --message-bytes, or --topic a topic created with a larger --message-bytes-max`,
+    );
+  }
   settings.partitions = description.partitions.length;
   const flush = description.config.flush;
   settings.flush = flush.kind === 'interval' ? `interval:${flush.intervalMs}` : flush.kind;
