@@ -23,6 +23,12 @@
  * together and cannot stop the others' fetches. An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
  *
+ * Shutdown (`shutdown`): the connection stops reading, long polls answer at once with what they
+ * have, running requests (appends among them) finish and are answered in order, then the
+ * connection ends with a FIN; all of it bounded by the listener's close timeout, after which the
+ * socket is cut. A client therefore sees the acknowledgement of a produce the broker stored rather
+ * than a reset (after which a producer without idempotence would send it again).
+ *
  * Idle connections: one that has had no request in progress and no output queued for
  * `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
  * when they next need the broker. A long-polling fetch is a request in progress, so a parked
@@ -82,6 +88,11 @@ export class KafkaConnection {
   readonly #frames: FrameReader;
   readonly #slots: Slot[] = [];
   readonly #closed = new AbortController();
+  /** Aborts when the connection closes or shuts down: long polls (the handlers' signal) answer then. */
+  readonly #requestsEnd = new AbortController();
+  #closing = false;
+  /** Resolved once every request is answered (while shutting down). */
+  #idleWaiters: (() => void)[] = [];
   #produceChain: Promise<unknown> = Promise.resolve();
   /** Bytes of the fetches running or unsent, and the fetches waiting for room. */
   readonly #fetchBudget: ByteBudget;
@@ -101,7 +112,7 @@ export class KafkaConnection {
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
     socket.setNoDelay(true);
     // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
-    setMaxListeners(requestsInFlightMax + 1, this.#closed.signal);
+    setMaxListeners(requestsInFlightMax + 1, this.#requestsEnd.signal);
     const reused = settings.readBuffer !== undefined && readIntoReusedBuffer(socket, settings.readBuffer, (bytes) => this.#onData(bytes, true));
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
@@ -114,6 +125,8 @@ export class KafkaConnection {
     socket.on('close', () => {
       this.#stopIdleTimer();
       this.#closed.abort();
+      this.#requestsEnd.abort();
+      for (const wake of this.#idleWaiters.splice(0)) wake();
       this.#fetchBudget.startWaiting(); // each answers at once (the connection is gone)
     });
     if (settings.idleMsMax > 0) this.#armIdleTimer(settings.idleMsMax);
@@ -133,7 +146,34 @@ export class KafkaConnection {
   close(): void {
     this.#stopIdleTimer();
     this.#closed.abort();
+    this.#requestsEnd.abort();
     this.#socket.destroy();
+  }
+
+  /**
+   * Stops reading, answers long polls at once, lets running requests answer, then ends with a FIN.
+   * Bounded from the start: requests still running or output the client does not read after
+   * `timeoutMs` are cut off (logged).
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.#closed.signal.aborted) return;
+    const timer = setTimeout(() => {
+      this.#settings.logger('warn', `kafka: connection from ${this.#socket.remoteAddress ?? '?'} cut: still busy ${timeoutMs} ms after closing began (requests running or output unread)`);
+      this.close();
+    }, timeoutMs);
+    this.#closing = true;
+    this.#stopIdleTimer();
+    this.#socket.pause();
+    this.#requestsEnd.abort();
+    this.#fetchBudget.startWaiting(); // waiting fetches start, and answer at once
+    if (this.#slots.length > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    if (!this.#closed.signal.aborted) {
+      this.#socket.end();
+      // Reads again (and drops what comes) to see the client's end.
+      this.#socket.resume();
+      await this.closed;
+    }
+    clearTimeout(timer);
   }
 
   /** Ends the connection cleanly (FIN after any output already queued) and stops taking requests. */
@@ -141,6 +181,7 @@ export class KafkaConnection {
     this.#stopIdleTimer();
     this.#settings.logger(level, `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
     this.#closed.abort();
+    this.#requestsEnd.abort();
     this.#socket.end(() => this.#socket.destroy());
   }
 
@@ -174,6 +215,7 @@ export class KafkaConnection {
 
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */
   #onData(chunk: Buffer, transient: boolean): void {
+    if (this.#closing) return; // requests sent after shutdown began are not taken
     this.#activeAtMs = performance.now();
     try {
       this.#frames.push(chunk, this.#frameHandler, transient);
@@ -206,7 +248,7 @@ export class KafkaConnection {
       clusterId: this.#settings.clusterId,
       header: decoded.header,
       clientHost: this.#socket.remoteAddress ?? '',
-      signal: this.#closed.signal,
+      signal: this.#requestsEnd.signal,
       logger: this.#settings.logger,
     };
     const slot: Slot = { ready: false, chunks: null, fetchBytes: 0, fetch: false };
@@ -277,11 +319,12 @@ export class KafkaConnection {
     }
     this.#socket.uncork();
     this.#activeAtMs = performance.now(); // the responses just written: idle time counts from here
+    if (this.#slots.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     this.#updateReading();
   }
 
   #fetchFits(held: number, bytes: number): boolean {
-    if (this.#closed.signal.aborted) return true; // aborted fetches answer at once
+    if (this.#requestsEnd.signal.aborted) return true; // aborted fetches answer at once
     // With none running and no response of its own unsent, one starts unless output is backed up
     // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
     if (held === 0 && this.#fetchResponses.bytes === 0) return !this.#outputBlocked;
@@ -292,7 +335,7 @@ export class KafkaConnection {
   }
 
   #updateReading(): void {
-    if (this.#closed.signal.aborted) return;
+    if (this.#closed.signal.aborted || this.#closing) return;
     const shouldPause = this.#outputBlocked || this.#slots.length >= requestsInFlightMax;
     if (shouldPause === this.#readingPaused) return;
     this.#readingPaused = shouldPause;

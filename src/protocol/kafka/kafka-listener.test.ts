@@ -786,3 +786,60 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test('at shutdown a connection answers its long poll at once and the produce behind it, then ends: no stored produce goes unacknowledged', { timeout: 20_000 }, async () => {
+  const own = await startKafkaStack();
+  try {
+    await own.broker.createTopic('quiet', { partitions: 1 });
+    await own.broker.createTopic('graceful', { partitions: 1 });
+    const client = await RawClient.open(own.port);
+    const fetchId = client.send(m.fetch, 11, {
+      maxWaitMs: 20_000,
+      minBytes: 1,
+      topics: [{ topic: 'quiet', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+    });
+    // Answered in request order: the produce's response waits behind the parked fetch.
+    const produceId = client.send(m.produce, 7, { acks: -1, timeoutMs: 5000, topics: [{ name: 'graceful', partitions: [{ index: 0, records: batchOf(['kept']) }] }] });
+    while ((await own.broker.describeTopic('graceful')).partitions[0]!.highWatermark < 1n) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    const closing = own.listener.close();
+    const fetched = decodeResponse(m.fetch, 11, (await client.next())!);
+    assert.equal(fetched.correlationId, fetchId);
+    assert.equal(fetched.body.responses[0]!.partitions[0]!.errorCode, 0);
+    const produced = decodeResponse(m.produce, 7, (await client.next())!);
+    assert.equal(produced.correlationId, produceId);
+    assert.equal(produced.body.responses[0]!.partitions[0]!.errorCode, 0);
+    assert.equal(produced.body.responses[0]!.partitions[0]!.baseOffset, 0n);
+    assert.ok(await client.closedWithin(2000), 'the connection ends after its answers');
+    await closing;
+    assert.ok(Date.now() - started < 2000, 'the long poll did not hold the shutdown');
+  } finally {
+    await own.close();
+  }
+});
+
+test('at shutdown a connection whose client does not read its answer is cut after closeTimeoutMs, and says so', { timeout: 20_000 }, async () => {
+  const own = await startKafkaStack();
+  const listener = new KafkaListener(own.broker, { host: '127.0.0.1', port: 0, closeTimeoutMs: 300, logger: (level, message) => own.logs.push(`${level}: ${message}`) });
+  try {
+    await own.broker.createTopic('unread', { partitions: 1 });
+    const value = Buffer.alloc(1000, 7);
+    for (let i = 0; i < 100; i++) {
+      await own.broker.produce({ topic: 'unread', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    const client = await RawClient.open((await listener.start()).port);
+    client.socket.pause();
+    const bytes = 8 << 20;
+    client.send(m.fetch, 11, { maxWaitMs: 0, minBytes: 1, maxBytes: bytes, topics: [{ topic: 'unread', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: bytes }] }] });
+    while (listener.outboundBytes === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    await listener.close();
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs >= 250 && tookMs < 3000, `cut after about closeTimeoutMs, not at once nor never: ${tookMs} ms`);
+    assert.ok(own.logs.some((line) => /^warn: kafka: connection from \S+ cut: still busy 300 ms after closing began/.test(line)), own.logs.join('\n'));
+    client.close();
+  } finally {
+    await listener.close();
+    await own.close();
+  }
+});

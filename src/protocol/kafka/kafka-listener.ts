@@ -38,10 +38,13 @@ export interface KafkaListenerOptions {
    * fetchMemoryDefaults). See kafka-connection.ts.
    */
   fetchMemory?: SharedByteBudget;
+  /** At close, how long connections may take to answer what they run and end before they are cut (default 5 s). */
+  closeTimeoutMs?: number;
   logger?: KafkaLogger;
 }
 
 export const connectionsMaxDefault = 10_000;
+export const closeTimeoutMsDefault = 5_000;
 /** Kafka's `connections.max.idle.ms` default: clients reconnect transparently when they need the broker again. */
 export const connectionIdleMsMaxDefault = 600_000;
 /** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
@@ -130,13 +133,17 @@ export class KafkaListener {
     });
   }
 
-  /** Stops accepting, closes every connection (ending their long polls) and waits for the server. */
+  /**
+   * Stops accepting, lets every connection answer what it is running (long polls at once) and end
+   * (at most `closeTimeoutMs`), and waits for the server.
+   */
   async close(): Promise<void> {
     const server = this.#server;
     if (server === null) return;
     this.#server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const connection of this.#connections) connection.close();
+    const timeoutMs = this.#options.closeTimeoutMs ?? closeTimeoutMsDefault;
+    await Promise.all([...this.#connections].map((connection) => connection.shutdown(timeoutMs)));
     await closed;
   }
 }
