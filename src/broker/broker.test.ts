@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
@@ -9,7 +9,7 @@ import { logConfigDefaults } from '../storage/config.js';
 import { PartitionLog } from '../storage/partition-log.js';
 import { nodeFileSystem, type FileSystem } from '../storage/file-system.js';
 import { CrashFileSystem } from '../storage/testing/crash-file-system.js';
-import { Broker } from './broker.js';
+import { Broker, partitionOpensConcurrentMax } from './broker.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -441,6 +441,47 @@ test('altering a topic: configuration and added partitions take effect at once a
     assert.equal(topic.config.retentionMs, 3_600_000);
     assert.deepEqual(await valuesFrom(broker, 'orders', 1), ['kept']);
     assert.deepEqual(await valuesFrom(broker, 'orders', 3), ['new partition']);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('adding many partitions opens them a bounded number at a time, and every added partition works', async () => {
+  const dataDir = await tempDir();
+  const topicDir = join(dataDir, 'topics', 'wide');
+  const added = 300;
+  /**
+   * Partitions whose open is under way: from the look at its directory, the open's first step,
+   * to the read of its producer snapshot, its last.
+   */
+  let opening = 0;
+  let openingPeak = 0;
+  const fileSystem: FileSystem = {
+    ...nodeFileSystem,
+    async stat(path) {
+      if (dirname(path) === topicDir && /^\d+$/.test(basename(path))) openingPeak = Math.max(openingPeak, ++opening);
+      return nodeFileSystem.stat(path);
+    },
+    async open(path, mode) {
+      if (dirname(path) !== topicDir || !path.endsWith('.producers.json')) return nodeFileSystem.open(path, mode);
+      try {
+        return await nodeFileSystem.open(path, mode);
+      } finally {
+        opening--;
+      }
+    },
+  };
+  const broker = await Broker.open({ dataDir, fileSystem, autoCreateTopics: false, diskFreeMinBytes: 0 });
+  try {
+    await broker.createTopic('wide', { partitions: 1, flush: { kind: 'none' } });
+    openingPeak = 0;
+    assert.equal((await broker.alterTopic('wide', { partitions: 1 + added })).partitions.length, 1 + added);
+    assert.equal(opening, 0, 'every open finished');
+    assert.ok(openingPeak > 1 && openingPeak <= partitionOpensConcurrentMax, `${openingPeak} partitions were opened at once (at most ${partitionOpensConcurrentMax})`);
+    for (let partition = 1; partition <= added; partition++) {
+      await broker.produce({ topic: 'wide', partition, batches: batchOf([`to ${partition}`]), acks: 'leader' });
+    }
+    for (let partition = 1; partition <= added; partition++) assert.deepEqual(await valuesFrom(broker, 'wide', partition), [`to ${partition}`]);
   } finally {
     await broker.close();
   }

@@ -124,10 +124,10 @@ const producerSnapshotIntervalMs = 10_000;
  */
 const partitionRecoveriesConcurrentMax = 8;
 /**
- * Partitions opened at once otherwise (a clean start, a topic creation): such an open reads
+ * Partitions opened at once otherwise (a clean start, a topic creation, partitions added): such an open reads
  * little and mostly waits on file-system calls, which more opens at a time overlap.
  */
-const partitionOpensConcurrentMax = 32;
+export const partitionOpensConcurrentMax = 32;
 const producerIdBlockSize = 1000n;
 /** Largest `topic.json` and `broker.json` read. */
 const metadataFileBytesMax = 1024 * 1024;
@@ -421,11 +421,19 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     return bytes;
   }
 
-  /** Opens (or creates) every partition of a topic; if one fails, closes those already open. */
-  async #openPartitions(name: string, dir: string, config: TopicConfig): Promise<Partition[]> {
-    const partitions: Partition[] = [];
-    const indexes = Array.from({ length: config.partitions }, (_, index) => index);
-    await this.#openEach([{ items: indexes, concurrencyMax: partitionOpensConcurrentMax }], async (index) => (partitions[index] = await this.#openPartition(name, dir, index, config)));
+  /**
+   * Opens (or creates) the partitions `indexes` of a topic (by default every one),
+   * `partitionOpensConcurrentMax` at a time, however many there are (a creation, or partitions
+   * added); returns them in the order of `indexes`. If one fails, closes those already open.
+   */
+  async #openPartitions(topic: { name: string; dir: string; config: TopicConfig }, indexes?: number[]): Promise<Partition[]> {
+    const opening = indexes ?? Array.from({ length: topic.config.partitions }, (_, index) => index);
+    const partitions = new Array<Partition>(opening.length);
+    await this.#openEach([{ items: [...opening.keys()], concurrencyMax: partitionOpensConcurrentMax }], async (at) => {
+      const partition = await this.#openPartition(topic.name, topic.dir, opening[at]!, topic.config);
+      partitions[at] = partition;
+      return partition;
+    });
     return partitions;
   }
 
@@ -498,7 +506,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       await fileSystem.removeTree(dir); // what an earlier failed creation left
       await fileSystem.mkdir(dir);
       await fileSystem.fsyncDirectory(topicsDir);
-      const partitions = await this.#openPartitions(name, dir, config);
+      const partitions = await this.#openPartitions({ name, dir, config });
       try {
         // Last, and durably: from here on the topic exists, also after a crash.
         await writeFileAtomic(fileSystem, dir, topicFileName, Buffer.from(JSON.stringify({ config, internal } satisfies StoredTopic, null, 2)));
@@ -669,11 +677,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       await this.#fileSystem.removeTree(join(topic.dir, String(index)));
       await this.#fileSystem.removeTree(join(topic.dir, `${index}.producers.json`));
     }
-    const opened = await Promise.allSettled(indexes.map((index) => this.#openPartition(topic.name, topic.dir, index, config)));
-    const added = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const added = await this.#openPartitions({ name: topic.name, dir: topic.dir, config }, indexes);
     try {
-      const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
       if (added.length > 0) await this.#startGroupsAtBeginning(topic.name, indexes);
       const stored: StoredTopic = { config, internal: false };
       await writeFileAtomic(this.#fileSystem, topic.dir, topicFileName, Buffer.from(JSON.stringify(stored, null, 2)));
