@@ -413,7 +413,8 @@ export class PartitionLog {
 
   /**
    * Deletes whole segments (never the active one; an expired active segment is rolled first) whose
-   * newest batch is older than retentionMs, and oldest segments while the log exceeds retentionBytes.
+   * newest batch is older than retentionMs (a segment without timestamps by its file's time:
+   * Segment.retentionTimeMs), and oldest segments while the log exceeds retentionBytes.
    * Returns how many were deleted.
    */
   applyRetention(nowMs?: number): Promise<number> {
@@ -435,8 +436,7 @@ export class PartitionLog {
     if (retentionMs !== null) {
       for (const segment of this.#segments) {
         if (segment.sizeBytes === 0) break;
-        const newestMs = await segment.maxTimestampMs();
-        if (nowMs - newestMs <= retentionMs) break;
+        if (nowMs - (await segment.retentionTimeMs()) <= retentionMs) break;
         expiredCount++;
       }
       if (expiredCount === this.#segments.length && this.#failure === null && this.#closing === null) {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
@@ -134,4 +137,37 @@ test('a high watermark callback fires synchronously as appends become readable',
   assert.equal(seen[seen.length - 1], 3n);
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!);
   await log.close();
+});
+
+test('a segment whose records carry no timestamp (-1) ages by its file modification time: kept while young, also after a reopen, deleted once old', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-retention-'));
+  const retentionMs = 60_000;
+  const open = () => PartitionLog.open(dir, { ...base, retentionMs }, { indexCache: new IndexCache(), logger: () => undefined });
+  try {
+    let log = await open();
+    for (let i = 0; i < 20; i++) await log.append(batchAt(-1, `untimed-${i}`));
+    assert.ok(log.segmentCount >= 3, `${log.segmentCount} segments`);
+    assert.equal(await log.applyRetention(), 0, 'written just now: nothing is old');
+    await log.close();
+    log = await open();
+    assert.equal(await log.applyRetention(), 0, 'the age is the files\', so a reopen does not make them old');
+    assert.equal(log.offsetStart, 0n);
+
+    // The sealed segments' files last written two retention periods ago; the active one just now.
+    const sealed = (await readdir(dir)).filter((name) => name.endsWith('.log')).sort().slice(0, -1);
+    const longAgo = new Date(Date.now() - 2 * retentionMs);
+    for (const name of sealed) await utimes(join(dir, name), longAgo, longAgo);
+    assert.equal(await log.applyRetention(), sealed.length, 'the old segments go');
+    assert.equal(log.segmentCount, 1, 'the young active segment stays');
+    const [first] = decodeBatches(await log.read(log.offsetStart, 1 << 20), { decompressedBytesMax: 1 << 20 });
+    assert.equal(first!.value!.toString(), `untimed-${log.offsetStart}`);
+    assert.equal(first!.timestamp, -1);
+
+    const end = log.offsetEnd;
+    await log.applyRetention(Date.now() + 2 * retentionMs);
+    assert.equal(log.offsetStart, end, 'once old, the active segment is rolled and deleted too');
+    await log.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -116,6 +116,20 @@ export class Segment implements Evictable {
   }
 
   /**
+   * The time retention ages the segment from: its largest batch maxTimestamp or, when no batch
+   * carries a timestamp (maxTimestamp -1, "no timestamp", which producers of older message formats
+   * send, or any negative value), the modification time of its `.log` file, when it was last
+   * written, as Kafka does. Without the fallback such a segment would count as infinitely old and
+   * time retention would delete it as soon as it ran. The file's time survives a restart.
+   */
+  async retentionTimeMs(): Promise<number> {
+    const newestMs = await this.maxTimestampMs();
+    if (newestMs >= 0) return newestMs;
+    const file = await this.#context.fileSystem.stat(this.logPath);
+    return file?.modifiedMs ?? newestMs;
+  }
+
+  /**
    * Seals the active segment: a final time index entry (largest timestamp, end offset) and the
    * index files written and fdatasync'ed. Its indexes move to the shared cache.
    */
