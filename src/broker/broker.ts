@@ -192,6 +192,8 @@ export class Broker implements BrokerApi, QueueBrokerApi {
   #diskBytesSinceMeasured = 0;
   #diskRemeasuring = false;
   readonly #timers: NodeJS.Timeout[] = [];
+  /** Why retention last failed on a partition, while it fails (logged when it starts or changes). */
+  readonly #retentionFailures = new WeakMap<Partition, string>();
   #lock: DataDirLock | undefined;
 
   private constructor(options: BrokerOptions) {
@@ -1095,19 +1097,28 @@ export class Broker implements BrokerApi, QueueBrokerApi {
 
   /**
    * One retention pass over every partition. A partition whose retention fails (a damaged segment
-   * whose newest timestamp cannot be read, a deletion the file system refuses) is logged and
-   * skipped until the next pass: it must not keep retention from the partitions after it.
+   * whose newest timestamp cannot be read, a deletion the file system refuses) is skipped until
+   * the next pass: it must not keep retention from the partitions after it. The failure is logged
+   * when it starts or changes, not at every pass (a damaged segment would fill the log with one
+   * line per pass), and the recovery when retention works again.
    */
   async #applyRetention(): Promise<void> {
     for (const topic of this.#topics.values()) {
       for (const partition of topic.partitions) {
         if (this.#closing) return;
         const name = `${topic.name}/${partition.index}`;
+        const failedBefore = this.#retentionFailures.get(partition);
         try {
           const deleted = await partition.log.applyRetention();
+          if (failedBefore !== undefined) this.#options.logger('info', `${name}: retention works again`);
+          this.#retentionFailures.delete(partition);
           if (deleted > 0) this.#options.logger('info', `${name}: retention deleted ${deleted} segments`);
         } catch (error) {
-          this.#options.logger('error', `${name}: retention failed (tried again in ${this.#options.retentionCheckIntervalMs} ms): ${errorMessageOf(error)}`);
+          const message = errorMessageOf(error);
+          if (message !== failedBefore) {
+            this.#options.logger('error', `${name}: retention failed (tried again every ${this.#options.retentionCheckIntervalMs} ms, logged again if the failure changes): ${message}`);
+          }
+          this.#retentionFailures.set(partition, message);
         }
       }
     }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { isWeirError } from '../util/errors.js';
 import { logConfigDefaults, type LogConfig } from './config.js';
+import { readWholeFile, type FileSystem } from './file-system.js';
 import { HandlePool } from './handle-pool.js';
 import { IndexCache } from './index-cache.js';
 import { PartitionLog } from './partition-log.js';
@@ -171,3 +172,72 @@ test('a segment whose records carry no timestamp (-1) ages by its file modificat
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a damaged sealed segment is scanned and reported once, not at every retention pass, until its file changes', async () => {
+  let now = 100_000;
+  const disk = new CrashFileSystem();
+  const config: LogConfig = { ...base, retentionMs: 50_000 };
+  let log = await PartitionLog.open('/p', config, { handles: new HandlePool({ fileSystem: disk.view() }), indexCache: new IndexCache(), clock: () => now, logger: () => undefined });
+  for (let i = 0; i < 12; i++) await log.append(batchAt(1_000 + i, `old-${i}`));
+  await log.close();
+  assert.ok(log.segmentCount >= 3);
+
+  // The oldest segment: a byte flipped in its second batch, its indexes gone, so the next look at its newest timestamp scans it and meets the damage.
+  const segmentPath = '/p/00000000000000000000.log';
+  const intact = await readWholeFile(disk.view(), segmentPath, 1 << 20);
+  const damaged = Buffer.from(intact!);
+  damaged[damaged.length - 5]! ^= 0xff;
+  await overwrite(disk.view(), segmentPath, damaged);
+  for (const suffix of ['.index', '.timeindex']) await disk.view().unlink(segmentPath.replace('.log', suffix));
+
+  // Bytes read from the segment's file, and the errors logged.
+  const paths = new Map<number, string>();
+  let segmentBytesRead = 0;
+  const view = disk.view();
+  const fileSystem: FileSystem = {
+    ...view,
+    async open(path, mode) {
+      const handle = await view.open(path, mode);
+      paths.set(handle, path);
+      return handle;
+    },
+    async read(handle, buffer, offset, length, position) {
+      const bytes = await view.read(handle, buffer, offset, length, position);
+      if (paths.get(handle) === segmentPath) segmentBytesRead += bytes;
+      return bytes;
+    },
+  };
+  const errors: string[] = [];
+  log = await PartitionLog.open('/p', config, {
+    handles: new HandlePool({ fileSystem }),
+    indexCache: new IndexCache(),
+    clock: () => now,
+    logger: (level, message) => (level === 'error' ? errors.push(message) : undefined),
+  });
+  const isDamage = (error: unknown) => isWeirError(error, 'CORRUPT_MESSAGE') && error.message.includes(`segment ${segmentPath} is damaged at byte position`);
+  await assert.rejects(log.applyRetention(), isDamage);
+  const scanBytesRead = segmentBytesRead;
+  assert.ok(scanBytesRead > 0, 'the first pass scanned the segment');
+  for (let pass = 0; pass < 3; pass++) await assert.rejects(log.applyRetention(), isDamage);
+  assert.equal(segmentBytesRead, scanBytesRead, 'later passes did not read the segment again');
+  assert.equal(errors.filter((line) => line.includes('is damaged at byte position')).length, 1, errors.join('\n'));
+  assert.equal(log.offsetStart, 0n);
+
+  // The file restored (a new modification time): the next pass scans it again, finds it whole, and deletes what is old.
+  disk.clockMs = 1;
+  await overwrite(disk.view(), segmentPath, intact!);
+  assert.ok((await log.applyRetention()) > 0);
+  assert.ok(segmentBytesRead > scanBytesRead, 'the changed file was scanned again');
+  assert.ok(log.offsetStart > 0n);
+  await log.close();
+});
+
+async function overwrite(fileSystem: FileSystem, path: string, bytes: Buffer): Promise<void> {
+  const handle = await fileSystem.open(path, 'readWrite');
+  try {
+    await fileSystem.write(handle, [bytes], 0);
+    await fileSystem.fdatasync(handle);
+  } finally {
+    await fileSystem.close(handle);
+  }
+}

@@ -65,6 +65,12 @@ export class Segment implements Evictable {
   #bytesSinceIndexEntry = 0;
   #maxTimestampMs = -1;
   #maxTimestampKnown = false;
+  /**
+   * The damage the last scan of this sealed segment found, and the size and modification time its
+   * file had then: until the file changes, loading the indexes fails with this at once instead of
+   * reading the whole file again to find (and log) the same damage at every retention pass or read.
+   */
+  #damage: { error: WeirError; fileBytes: number; modifiedMs: number } | null = null;
 
   constructor(dir: string, baseOffset: bigint, sizeBytes: number, context: SegmentContext) {
     this.baseOffset = baseOffset;
@@ -206,6 +212,7 @@ export class Segment implements Evictable {
   }
 
   async #load(): Promise<LoadedIndexes> {
+    await this.#throwKnownDamage();
     let indexes: LoadedIndexes;
     try {
       indexes = await this.#loadFiles();
@@ -255,14 +262,26 @@ export class Segment implements Evictable {
     }
   }
 
+  /** Throws the damage a scan found if the file has not changed since (see `#damage`). */
+  async #throwKnownDamage(): Promise<void> {
+    const damage = this.#damage;
+    if (damage === null) return;
+    const file = await this.#context.fileSystem.stat(this.logPath);
+    if (file !== null && file.sizeBytes === damage.fileBytes && file.modifiedMs === damage.modifiedMs) throw damage.error;
+    this.#damage = null;
+  }
+
   /**
    * Rebuilds both indexes by scanning the log file (checking every batch). Damage found here, in
-   * a segment that was sealed and synced, is reported as CORRUPT_MESSAGE naming file and position.
+   * a segment that was sealed and synced, is reported as CORRUPT_MESSAGE naming file and position,
+   * logged once: it is remembered until the file changes.
    */
   async rebuildIndexes(): Promise<LoadedIndexes> {
     const builder = new Segment('', this.baseOffset, 0, this.#context);
     const indexes: LoadedIndexes = { offsetIndex: new OffsetIndex(), timeIndex: new TimeIndex() };
     builder.activate(indexes);
+    // Taken before the scan, so that a change made while it runs counts as a change.
+    const file = await this.#context.fileSystem.stat(this.logPath);
     const result = await this.#context.handles.use(this.logPath, (handle) =>
       scanSegment(this.#context.fileSystem, handle, {
         fileBytes: this.sizeBytes,
@@ -273,7 +292,9 @@ export class Segment implements Evictable {
     if (result.damage !== null) {
       const message = `segment ${this.logPath} is damaged at byte position ${result.damage.position}: ${result.damage.reason}`;
       this.#context.logger('error', message);
-      throw new WeirError('CORRUPT_MESSAGE', message);
+      const error = new WeirError('CORRUPT_MESSAGE', message);
+      if (file !== null) this.#damage = { error, fileBytes: file.sizeBytes, modifiedMs: file.modifiedMs };
+      throw error;
     }
     indexes.timeIndex.maybeAppend(await builder.maxTimestampMs(), Number(result.endOffset - this.baseOffset));
     return indexes;
