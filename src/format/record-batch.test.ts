@@ -314,4 +314,8 @@ test('validation refuses a record or header maxTimestamp further behind the cloc
   const both = { timestampAhead: { nowMs: 10_000, msMax: 0 }, timestampBehind };
   assert.equal(validateBatch(batchOf(500), 0, bytesMax, both), batchOf(500).length);
   assert.throws(() => validateBatch(batchOf(501), 0, bytesMax, both), invalidTimestamp(/behind/));
+  // "No timestamp" (-1, what producers of older message formats send) is exempt, as in Kafka; -2 is not.
+  const untimed = encodeBatch([{ value: null, timestamp: -1 }, { value: null, timestamp: -1 }]);
+  assert.equal(validateBatch(untimed, 0, bytesMax, both), untimed.length);
+  assert.throws(() => validateBatch(encodeBatch([{ value: null, timestamp: -2 }]), 0, bytesMax, { timestampBehind }), invalidTimestamp(/behind/));
 });

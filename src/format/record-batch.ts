@@ -264,6 +264,9 @@ function refuseTimestamp(what: string, timestampMs: number, bound: TimestampBoun
 }
 
 /** The timestamp checks of validateBatch, on the header and on the record deltas the walk left in `walk`. */
+/** A record's or batch's timestamp when the producer gave none. */
+const noTimestamp = -1;
+
 function checkTimestamps(buffer: Buffer, position: number, { timestampAhead: ahead = null, timestampBehind: behind = null }: ValidateOptions): void {
   const baseMs = int64Nearest(buffer, position + batchOffsets.baseTimestamp);
   const maxMs = int64Nearest(buffer, position + batchOffsets.maxTimestamp);
@@ -274,9 +277,11 @@ function checkTimestamps(buffer: Buffer, position: number, { timestampAhead: ahe
     if (recordMaxMs - ahead.nowMs > ahead.msMax) refuseTimestamp("a record's timestamp", recordMaxMs, ahead, 'ahead');
     if (maxMs - ahead.nowMs > ahead.msMax) refuseTimestamp('maxTimestamp', maxMs, ahead, 'ahead');
   }
+  // "No timestamp" (-1) is no time at all, not one far behind: exempt, as Kafka exempts it (time
+  // retention ages a segment without timestamps by its file's time).
   if (behind !== null) {
-    if (behind.nowMs - recordMinMs > behind.msMax) refuseTimestamp("a record's timestamp", recordMinMs, behind, 'behind');
-    if (behind.nowMs - maxMs > behind.msMax) refuseTimestamp('maxTimestamp', maxMs, behind, 'behind');
+    if (recordMinMs !== noTimestamp && behind.nowMs - recordMinMs > behind.msMax) refuseTimestamp("a record's timestamp", recordMinMs, behind, 'behind');
+    if (maxMs !== noTimestamp && behind.nowMs - maxMs > behind.msMax) refuseTimestamp('maxTimestamp', maxMs, behind, 'behind');
   }
   if (!Number.isSafeInteger(baseMs) || !Number.isSafeInteger(maxMs)) {
     const [base, max] = [batchOffsets.baseTimestamp, batchOffsets.maxTimestamp].map((at) => buffer.readBigInt64BE(position + at));
