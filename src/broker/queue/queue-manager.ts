@@ -4,7 +4,9 @@
  * and the dead-letter tools.
  */
 import { decodeBatches, decompressedBytesMax } from '../../format/record-batch.js';
+import { SharedByteBudget } from '../../util/byte-budget.js';
 import { WeirError, asWeirError } from '../../util/errors.js';
+import { metrics } from '../../util/metrics.js';
 import type { Partition } from '../partition.js';
 import type {
   DeadLetter,
@@ -19,6 +21,7 @@ import { deadLetterOf, replayBatch } from './dead-letters.js';
 import { queueConfigDefaults, resolveQueueConfig, validateSubscriptionName } from './queue-config.js';
 import { validateUserTopicName } from '../topic-config.js';
 import { QueueStateLog, applyEvents, type RecoveredSubscription } from './queue-state-log.js';
+import { windowMemoryDefaults } from './queue-partition.js';
 import { QueueSubscription, type QueueHost } from './queue-subscription.js';
 
 export const subscriptionsMax = 10_000;
@@ -29,6 +32,9 @@ const missingNamedMax = 10;
 const leaseSweepIntervalMs = 50;
 const checkpointIntervalMs = 10_000;
 const readBytes = 4 * 1024 * 1024;
+const windowMemoryBytes = metrics
+  .gauge({ name: 'weir_queue_window_memory_bytes', help: "Bytes of the log that the queue subscriptions' windows hold in memory, all of them together", labelNames: [] })
+  .series({});
 
 export interface QueueManagerHost extends QueueHost {
   /** The partitions of an existing topic. */
@@ -42,6 +48,8 @@ export interface QueueManagerHost extends QueueHost {
 export class QueueManager {
   readonly #host: QueueManagerHost;
   readonly #state: QueueStateLog;
+  /** What every subscription's windows hold of the log, bounded together (queue-partition.ts). */
+  readonly #windowMemory = new SharedByteBudget(windowMemoryDefaults);
   /** topic → subscription name → subscription */
   readonly #topics = new Map<string, Map<string, QueueSubscription>>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -74,7 +82,7 @@ export class QueueManager {
         continue;
       }
       await this.#scanDeadLetters(subscription);
-      this.#add(new QueueSubscription({ ...subscription, sources, host: this.#host, state: this.#state, recovered: subscription }));
+      this.#add(new QueueSubscription({ ...subscription, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory, recovered: subscription }));
     }
     if (recovered.size > 0) await this.checkpointRound(true);
   }
@@ -166,7 +174,7 @@ export class QueueManager {
     if (raced !== undefined) return raced.describe();
     const dlq = new Map<number, bigint>();
     for (const partition of this.#host.partitions(config.deadLetterTopic) ?? []) dlq.set(partition.index, partition.log.offsetEnd);
-    const subscription = new QueueSubscription({ topic, name, config, sources, host: this.#host, state: this.#state });
+    const subscription = new QueueSubscription({ topic, name, config, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory });
     for (const [p, o] of dlq) subscription.dlqPositions.set(p, o);
     this.#add(subscription);
     this.#state.put(subscription.key, () => subscription.checkpoint());
@@ -352,6 +360,7 @@ export class QueueManager {
   #sweep(): void {
     const now = Date.now();
     for (const byName of this.#topics.values()) for (const subscription of byName.values()) subscription.sweepLeases(now);
+    windowMemoryBytes.set(this.#windowMemory.held);
     void this.#state.flushed().catch((error) => this.#host.logger('error', `recording expired leases failed: ${String(error)}`));
   }
 

@@ -13,23 +13,46 @@
  * Parked messages are unsettled like the window's: they count in the backlog, the floor and the
  * checkpoints.
  *
+ * Memory: every log read the window makes is held in the broker-wide window memory (a
+ * SharedByteBudget shared by every queue window, `windowMemoryDefaults`) from before the read until
+ * the last entry made from it leaves the window (entries are slices of the read, so its buffer
+ * lives as long as any of them). The subscription reads ahead only while that memory has room; a
+ * partition with less than `grantBytesMin` of messages ready for its consumers reads anyway, a
+ * smaller read (at least `grantBytesMin`), so every subscription makes progress however many
+ * share the memory.
+ *
  * Key-ordered mode: the earliest unsettled message of a key holds the key; later messages of the
  * key wait (state `blocked`) until it is settled, so one key is never in flight twice and its
  * messages are delivered in order.
  */
-import { RecordCursor, batchPositions, batchRecordSection, decodeRecords, decompressedBytesMax, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
+import { RecordCursor, batchCompression, batchPositions, batchRecordSection, decodeRecords, decompressedBytesMax, readBatchHeader, type DecodedRecord } from '../../format/record-batch.js';
 import type { Partition } from '../partition.js';
+import type { SharedByteBudget } from '../../util/byte-budget.js';
 import { queueHeaders, type QueueDeliveredMessage, type QueueDelivery } from '../types.js';
 import { EntryIndex } from './entry-index.js';
 
 /** `storing`: the message's last delivery is being recorded before it is handed out. */
 export type EntryState = 'ready' | 'leased' | 'scheduled' | 'blocked' | 'settling' | 'parked' | 'storing';
 
+/**
+ * One log read held by a window: its bytes (the buffer read, decompressed sections, and the
+ * entries' own objects) stay held in the window memory until the last entry made from it leaves.
+ */
+class WindowRead {
+  /** Entries made from this read still in the window. */
+  entries = 0;
+  /** Held in the window memory. */
+  bytes = 0;
+  /** Record sections decompressed from the read's batches (entries of compressed batches point into these). */
+  decompressedBytes = 0;
+}
+
 /** A stored batch's record section as the window read it; entries point into it. */
 export interface LoadedBatch {
   readonly section: Buffer;
   readonly baseOffset: bigint;
   readonly baseTimestamp: number;
+  readonly read: WindowRead;
 }
 
 export interface QueueEntry {
@@ -137,10 +160,21 @@ const loadReadBytesMin = 64 * 1024;
  * is ready), so that large messages do not fill the memory its message count allows.
  */
 export const windowReadAheadBytesMax = 4 * 1024 * 1024;
+/**
+ * The broker-wide memory of every queue window's reads (a SharedByteBudget): windows read ahead
+ * only while it has room, and a partition with less than `grantBytesMin` ready for its consumers
+ * reads at least that much whatever it holds. docs/queues.md (Limits) says what this bounds.
+ */
+export const windowMemoryDefaults = {
+  bytesMax: 64 * 1024 * 1024,
+  grantBytesMin: loadReadBytesMin,
+} as const;
+/** What an entry's own objects take, counted with its read (an estimate: the entry, its slot, a queue's). */
+const entryOverheadBytes = 160;
 
 /** A FIFO of entries with O(1) push and shift. */
 class EntryQueue {
-  #items: QueueEntry[] = [];
+  #items: (QueueEntry | undefined)[] = [];
   #head = 0;
 
   get length(): number {
@@ -153,8 +187,13 @@ class EntryQueue {
 
   shift(): QueueEntry | undefined {
     if (this.#head >= this.#items.length) return undefined;
-    const entry = this.#items[this.#head++];
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+    const entry = this.#items[this.#head];
+    // The slot lets go of the entry: it would keep the entry's log read in memory after it left the window.
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
@@ -193,13 +232,19 @@ export class QueuePartition {
   #recovered: RecoveredOffsets | null;
   readonly #keyHolders = new Map<string, number>();
   readonly #keyWaiting = new Map<string, QueueEntry[]>();
+  readonly #memory: SharedByteBudget;
+  /** Bytes this window holds in `#memory` (reads under way and reads entries point into). */
+  #memoryBytes = 0;
+  #closed = false;
 
-  constructor(index: number, source: Partition, keyOrdered: boolean, floor: bigint, recovered: RecoveredOffsets | null) {
+  constructor(source: Partition, options: { index: number; keyOrdered: boolean; floor: bigint; recovered: RecoveredOffsets | null; memory: SharedByteBudget }) {
+    const { index, keyOrdered, floor, recovered } = options;
     this.index = index;
     this.source = source;
     this.keyOrdered = keyOrdered;
     this.readTo = floor;
     this.#recovered = recovered;
+    this.#memory = options.memory;
     const log = source.log;
     const span = log.offsetEnd - log.offsetStart;
     const unread = log.offsetEnd > floor ? log.offsetEnd - (floor > log.offsetStart ? floor : log.offsetStart) : 0n;
@@ -256,16 +301,28 @@ export class QueuePartition {
     if (this.readTo >= log.highWatermark || this.entries.size >= windowMessagesMax) return [];
     // Read about what fits (a read from the tail cache is a copy; more would be dropped).
     const fits = Math.min((windowMessagesMax - this.entries.size) * this.#bytesPerMessage, windowReadAheadBytesMax - this.entryBytes);
-    const readBytes = this.#bytesPerMessage === 0 ? loadReadBytes : Math.min(loadReadBytes, Math.max(loadReadBytesMin, fits));
-    const bytes = await log.read(this.readTo, readBytes);
+    const wantedBytes = this.#bytesPerMessage === 0 ? loadReadBytes : Math.min(loadReadBytes, Math.max(loadReadBytesMin, fits));
+    const done = await this.#read(this.readTo, wantedBytes);
+    if (done === null) return [];
+    const { read, bytes } = done;
     const loaded: QueueEntry[] = [];
+    try {
+      this.#takeRead(bytes, read, windowMessagesMax, loaded);
+    } finally {
+      this.#held(read, loaded.length, bytes.buffer.byteLength);
+    }
+    return loaded;
+  }
+
+  /** Makes the entries of a read (into `loaded`). */
+  #takeRead(bytes: Buffer, read: WindowRead, windowMessagesMax: number, loaded: QueueEntry[]): void {
     for (const { position, bytes: batchBytes } of batchPositions(bytes)) {
       const header = readBatchHeader(bytes, position);
       const lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < this.readTo) continue;
       const share = Math.max(1, Math.round(batchBytes / Math.max(1, header.recordCount)));
       this.#bytesPerMessage = share;
-      const batch = loadedBatch(bytes, position, header);
+      const batch = loadedBatch(bytes, position, header, read);
       let readTo = Number(this.readTo);
       const cursor = new RecordCursor(batch.section);
       while (cursor.next()) {
@@ -283,7 +340,68 @@ export class QueuePartition {
       this.readTo = BigInt(readTo);
       if (this.entries.size >= windowMessagesMax) break;
     }
-    return loaded;
+  }
+
+  // --- memory --------------------------------------------------------------------------------
+
+  /** Bytes per message of the last batch read (0 before the first read). */
+  get bytesPerMessage(): number {
+    return this.#bytesPerMessage;
+  }
+
+  /**
+   * Reads from `offset` what the window memory grants of `bytesMax` (fewer bytes when it is short,
+   * at least its grantBytesMin), held there from now on; null when the window closed meanwhile.
+   */
+  async #read(offset: bigint, bytesMax: number): Promise<{ read: WindowRead; bytes: Buffer } | null> {
+    const read = new WindowRead();
+    read.bytes = this.#memory.grant(bytesMax);
+    this.#memoryBytes += read.bytes;
+    let bytes: Buffer;
+    try {
+      bytes = await this.source.log.read(offset, read.bytes);
+    } catch (error) {
+      this.#releaseRead(read);
+      throw error;
+    }
+    return this.#closed ? null : { read, bytes };
+  }
+
+  /**
+   * The read came back and made `entries` entries: from now on it holds what it keeps in memory
+   * (`bytes`: the whole allocation its buffer is a view of; the sections decompressed from it; the
+   * entries), or nothing when it made no entries.
+   */
+  #held(read: WindowRead, entries: number, bytes: number): void {
+    if (this.#closed) return;
+    read.entries += entries;
+    this.#resize(read, read.entries === 0 ? 0 : bytes + read.decompressedBytes + entries * entryOverheadBytes);
+  }
+
+  #resize(read: WindowRead, bytes: number): void {
+    if (bytes > read.bytes) this.#memory.hold(bytes - read.bytes);
+    else if (bytes < read.bytes) this.#memory.release(read.bytes - bytes);
+    this.#memoryBytes += bytes - read.bytes;
+    read.bytes = bytes;
+  }
+
+  #releaseRead(read: WindowRead): void {
+    if (!this.#closed) this.#resize(read, 0);
+  }
+
+  /** An entry left the window: its read's bytes are released with its last entry. */
+  #left(entry: QueueEntry): void {
+    const read = entry.batch.read;
+    read.entries--;
+    if (read.entries === 0) this.#releaseRead(read);
+  }
+
+  /** The subscription is gone (or the broker stops): everything this window holds is released. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#memory.release(this.#memoryBytes);
+    this.#memoryBytes = 0;
   }
 
   /** The window entry of the record under `cursor`. */
@@ -302,7 +420,9 @@ export class QueuePartition {
 
   /** A settled entry leaves the window. */
   remove(entry: QueueEntry): void {
-    if (this.entries.delete(entry.offset)) this.entryBytes -= entry.bytes;
+    if (!this.entries.delete(entry.offset)) return;
+    this.entryBytes -= entry.bytes;
+    this.#left(entry);
   }
 
   // --- parking -------------------------------------------------------------------------------
@@ -313,7 +433,7 @@ export class QueuePartition {
    * receipts carries, and its next lease raises it past them all.
    */
   park(entry: QueueEntry): void {
-    this.entries.delete(entry.offset);
+    if (this.entries.delete(entry.offset)) this.#left(entry);
     this.entryBytes -= entry.bytes;
     this.parkedBytes += entry.bytes;
     entry.state = 'parked';
@@ -334,32 +454,44 @@ export class QueuePartition {
         this.#forgetParked(offsets[i++]!);
         continue;
       }
-      const bytes = await log.read(BigInt(offsets[i]!), loadReadBytes);
+      const done = await this.#read(BigInt(offsets[i]!), loadReadBytes);
+      if (done === null) return [];
       const from = i;
-      for (const { position } of batchPositions(bytes)) {
-        const header = readBatchHeader(bytes, position);
-        if (i >= offsets.length) break;
-        if (header.baseOffset + BigInt(header.lastOffsetDelta) < BigInt(offsets[i]!)) continue;
-        const batch = loadedBatch(bytes, position, header);
-        const cursor = new RecordCursor(batch.section);
-        while (i < offsets.length && cursor.next()) {
-          const offset = Number(header.baseOffset) + cursor.offsetDelta;
-          while (i < offsets.length && offsets[i]! < offset) this.#forgetParked(offsets[i++]!); // no such record
-          if (offsets[i] !== offset) continue;
-          i++;
-          const parked = this.parked.get(offset);
-          if (parked === undefined) continue; // settled meanwhile (a deleted subscription)
-          this.parked.delete(offset);
-          const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
-          this.entries.set(offset, entry);
-          this.parkedBytes -= parked.bytes;
-          this.entryBytes += parked.bytes;
-          entries.push(entry);
-        }
+      const made = entries.length;
+      try {
+        i = this.#takeParked(done.bytes, done.read, offsets, i, entries);
+      } finally {
+        this.#held(done.read, entries.length - made, done.bytes.buffer.byteLength);
       }
       if (i === from) this.#forgetParked(offsets[i++]!); // nothing at that offset: not a record
     }
     return entries;
+  }
+
+  /** Makes the entries of the parked `offsets` from `i` on that a read holds (into `entries`); returns the next `i`. */
+  #takeParked(bytes: Buffer, read: WindowRead, offsets: number[], i: number, entries: QueueEntry[]): number {
+    for (const { position } of batchPositions(bytes)) {
+      const header = readBatchHeader(bytes, position);
+      if (i >= offsets.length) break;
+      if (header.baseOffset + BigInt(header.lastOffsetDelta) < BigInt(offsets[i]!)) continue;
+      const batch = loadedBatch(bytes, position, header, read);
+      const cursor = new RecordCursor(batch.section);
+      while (i < offsets.length && cursor.next()) {
+        const offset = Number(header.baseOffset) + cursor.offsetDelta;
+        while (i < offsets.length && offsets[i]! < offset) this.#forgetParked(offsets[i++]!); // no such record
+        if (offsets[i] !== offset) continue;
+        i++;
+        const parked = this.parked.get(offset);
+        if (parked === undefined) continue; // settled meanwhile (a deleted subscription)
+        this.parked.delete(offset);
+        const entry = this.#entry(batch, cursor, offset, parked.bytes, parked.deliveryCount, parked.dueAtMs);
+        this.entries.set(offset, entry);
+        this.parkedBytes -= parked.bytes;
+        this.entryBytes += parked.bytes;
+        entries.push(entry);
+      }
+    }
+    return i;
   }
 
   #forgetParked(offset: number): void {
@@ -434,11 +566,14 @@ export class QueuePartition {
 }
 
 /** The stored batch at `position` of `bytes` as the window keeps it. */
-function loadedBatch(bytes: Buffer, position: number, header: ReturnType<typeof readBatchHeader>): LoadedBatch {
+function loadedBatch(bytes: Buffer, position: number, header: ReturnType<typeof readBatchHeader>, read: WindowRead): LoadedBatch {
+  const section = batchRecordSection(bytes, position, header, decompressedBytesMax);
+  if (batchCompression(header.attributes) !== 0) read.decompressedBytes += section.length;
   return {
-    section: batchRecordSection(bytes, position, header, decompressedBytesMax),
+    section,
     baseOffset: header.baseOffset,
     baseTimestamp: header.baseTimestamp,
+    read,
   };
 }
 

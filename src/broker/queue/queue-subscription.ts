@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { isWeirError, WeirError } from '../../util/errors.js';
+import type { SharedByteBudget } from '../../util/byte-budget.js';
 import type { Logger } from '../../util/logger.js';
 import { MinHeap } from '../../util/min-heap.js';
 import type { Partition } from '../partition.js';
@@ -25,7 +26,7 @@ import type {
 import { buildDeadLetter } from './dead-letters.js';
 import { extendMsMin, redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
-import { QueuePartition, windowReadAheadBytesMax, type QueueEntry } from './queue-partition.js';
+import { QueuePartition, windowReadAheadBytesMax, type QueueEntry, type RecoveredOffsets } from './queue-partition.js';
 import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
 
 /** Unsettled messages held in memory per partition. */
@@ -79,6 +80,7 @@ export class QueueSubscription implements ConsumerOwner {
   #releasesMax = 0;
   readonly #host: QueueHost;
   readonly #state: QueueStateLog;
+  readonly #windowMemory: SharedByteBudget;
   readonly #consumers = new Set<QueueConsumerSession>();
   readonly #scheduled = new MinHeap<QueueEntry>((entry) => entry.dueAtMs);
   readonly #scheduleTimer = new EarliestTimer(() => this.dispatchSoon());
@@ -104,6 +106,8 @@ export class QueueSubscription implements ConsumerOwner {
     sources: Partition[];
     host: QueueHost;
     state: QueueStateLog;
+    /** The broker-wide memory of every queue window's reads (queue-partition.ts). */
+    windowMemory: SharedByteBudget;
     recovered?: RecoveredSubscription;
   }) {
     this.topic = options.topic;
@@ -112,15 +116,20 @@ export class QueueSubscription implements ConsumerOwner {
     this.config = options.config;
     this.#host = options.host;
     this.#state = options.state;
+    this.#windowMemory = options.windowMemory;
     this.dlqPositions = new Map(options.recovered?.dlq ?? []);
     this.partitions = options.sources.map((source, index) => {
       const recovered = options.recovered?.partitions.get(index);
-      if (recovered !== undefined) return new QueuePartition(index, source, this.config.keyOrdered, recovered.floor, recovered.recovered);
+      if (recovered !== undefined) return this.#partition(source, index, recovered.floor, recovered.recovered);
       // A recovered subscription's creation recorded every partition the topic had then: one it
       // does not know was added later, and all of that partition's messages are for it.
       const latest = this.config.startAt === 'latest' && options.recovered === undefined;
-      return new QueuePartition(index, source, this.config.keyOrdered, latest ? source.log.offsetEnd : source.log.offsetStart, null);
+      return this.#partition(source, index, latest ? source.log.offsetEnd : source.log.offsetStart, null);
     });
+  }
+
+  #partition(source: Partition, index: number, floor: bigint, recovered: RecoveredOffsets | null): QueuePartition {
+    return new QueuePartition(source, { index, keyOrdered: this.config.keyOrdered, floor, recovered, memory: this.#windowMemory });
   }
 
   /** Starts filling the windows. */
@@ -132,7 +141,7 @@ export class QueueSubscription implements ConsumerOwner {
   addPartitions(sources: readonly Partition[]): void {
     for (let index = this.partitions.length; index < sources.length; index++) {
       const source = sources[index]!;
-      const partition = new QueuePartition(index, source, this.config.keyOrdered, source.log.offsetStart, null);
+      const partition = this.#partition(source, index, source.log.offsetStart, null);
       this.partitions.push(partition);
       this.#refill(partition);
     }
@@ -346,6 +355,13 @@ export class QueueSubscription implements ConsumerOwner {
     const room = windowMessagesMax - partition.entries.size;
     const ready = partition.fresh.length + partition.retry.length;
     if (room <= 0 || ready >= windowRefillBelow || (ready > 0 && partition.entryBytes >= windowReadAheadBytesMax)) return;
+    // Reading ahead takes room in the window memory that every subscription shares. A partition
+    // with consumers and less than one least read's worth ready reads whatever that memory holds
+    // (a read of at least its grantBytesMin), so that none waits on the others and the next read
+    // is under way while the last one's messages go out.
+    const least = this.#windowMemory.grantBytesMin;
+    const starved = this.#consumers.size > 0 && ready * partition.bytesPerMessage < least;
+    if (!starved && !this.#windowMemory.fits(least)) return;
     if (partition.readTo >= log.highWatermark) {
       this.#waitForData(partition);
       return;
@@ -952,6 +968,7 @@ export class QueueSubscription implements ConsumerOwner {
     clearTimeout(this.#rateTimer);
     this.#unparkTimer.clear();
     this.#letterRetryTimer.clear();
+    for (const partition of this.partitions) partition.close();
     for (const consumer of [...this.#consumers]) {
       if (deleted === undefined) void consumer.close();
       else consumer.end(deleted);
