@@ -4,7 +4,7 @@
  * the broker's resident memory bounded, while a consumer on another connection reads on.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { kafkaMessages as m } from '../protocol/kafka/wire/messages.js';
 import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { residentBytes } from './testing/resident-memory.js';
 
 const topic = 'hoard';
 /** 64 batches of 64 records of 1,000 bytes: about 4 MB, every fetch from offset 0 could take it all. */
@@ -46,13 +47,6 @@ after(async () => {
   await broker?.stop('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
-
-async function residentBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  assert.ok(match, 'VmRSS in /proc/PID/status');
-  return Number(match[1]) * 1024;
-}
 
 /** How many requests of `api` the broker has answered, from /metrics. */
 async function answeredCount(protocol: string, api: string): Promise<number> {
