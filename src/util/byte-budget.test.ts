@@ -27,3 +27,20 @@ test('a budget with a shared one holds what the shared one grants, in both, and 
   second.release(1000);
   assert.deepEqual([first.held, second.held, shared.held], [0, 0, 0]);
 });
+
+test('takeNow grants what take would when the bytes fit and nobody waits, else null and holds nothing', async () => {
+  const shared = new SharedByteBudget({ bytesMax: 1000, grantBytesMin: 100 });
+  let room = true;
+  const budget = new ByteBudget(() => room, shared);
+  assert.equal(budget.takeNow(600), 600);
+  assert.equal(budget.takeNow(600), 400); // the shared budget's room left
+  room = false;
+  assert.equal(budget.takeNow(10), null);
+  const waiting = budget.take(10);
+  room = true;
+  assert.equal(budget.takeNow(10), null, 'a waiting task goes first');
+  budget.release(400); // starts the waiting task
+  assert.equal(await waiting, 10);
+  assert.equal(budget.takeNow(10), 10);
+  assert.deepEqual([budget.held, shared.held], [620, 620]);
+});

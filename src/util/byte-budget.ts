@@ -2,16 +2,18 @@ import assert from 'node:assert/strict';
 
 /**
  * Bytes held by many connections together: every fetch running on the broker's native and Kafka
- * listeners holds its byte limit here, and every fetch answer in a socket holds its size until the
- * kernel has taken the last of it (a write callback, once per answer). The bound keeps the
- * broker's memory bounded however many clients stop reading.
+ * listeners, and every read of a native push subscription, holds its byte limit here; every fetch
+ * answer and push delivery in a socket holds its size until the kernel has taken the last of it (a
+ * write callback, once per answer); records a push subscription keeps for later credits hold their
+ * size while kept. The bound keeps the broker's memory bounded however many clients stop reading.
  *
- * No task ever waits here, so no connection waits on another: a connection's fetch that finds no
- * room waits for its own earlier fetches and answers (its ByteBudget), and once it has none it
- * starts anyway with its limit shrunk to what room is left, at least `grantBytesMin` (a fetch
+ * No task ever waits here, so no connection waits on another: a connection's read that finds no
+ * room waits for its own earlier reads and answers (its ByteBudget), and once it has none it
+ * starts anyway with its limit shrunk to what room is left, at least `grantBytesMin` (a read
  * returns at least its first batch whatever its limit). So at the bound each connection holds at
- * most about `grantBytesMin` (or its first batch) more, and a few clients that never read cannot
- * stop the others' fetches: theirs go on, smaller.
+ * most about `grantBytesMin` (or its first batch) more per kind of read (its fetches, its push
+ * subscriptions), and a few clients that never read cannot stop the others' reads: theirs go on,
+ * smaller.
  */
 export class SharedByteBudget {
   readonly bytesMax: number;
@@ -53,8 +55,9 @@ export class SharedByteBudget {
 }
 
 /**
- * One connection's fetch answers written but not yet all taken by the kernel, each held in the
- * shared budget by its size until its write callback (once per answer) releases it.
+ * One connection's answers of one kind (fetch answers, push deliveries) written but not yet all
+ * taken by the kernel, each held in the shared budget by its size until its write callback (once
+ * per answer) releases it.
  */
 export class HeldAnswers {
   readonly #shared: SharedByteBudget;
@@ -131,13 +134,16 @@ export class ByteBudget {
     return new Promise((start) => this.#waiting.push({ bytes, start }));
   }
 
-  /** Holds `bytes` at once, room or not (bytes already in memory that must be counted). */
-  hold(bytes: number): void {
-    this.#held += bytes;
-    this.#shared?.hold(bytes);
+  /**
+   * What `take` would grant if the bytes fit now and no task waits (then held until `release`), or
+   * null: for a task that runs at once or not at all.
+   */
+  takeNow(bytes: number): number | null {
+    if (this.#waiting.length > 0 || !this.#fits(this.#held, bytes)) return null;
+    return this.#start(bytes);
   }
 
-  /** Releases bytes that `take` granted or `hold` held (here and in the shared budget). */
+  /** Releases bytes that `take` or `takeNow` granted (here and in the shared budget). */
   release(bytes: number): void {
     this.#held -= bytes;
     this.#shared?.release(bytes);

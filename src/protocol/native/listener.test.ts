@@ -490,6 +490,89 @@ test('push subscriptions of a client that never reads share one read budget: man
   }
 });
 
+test('push subscriptions read within the broker-wide fetch memory: connections that never read hold about its bound, a push and a fetch consumer still read everything, and all is released', async () => {
+  const fetchMemory = new SharedByteBudget({ bytesMax: 8 << 20, grantBytesMin: 64 * 1024 });
+  const small = await startTestBroker({ listener: { fetchMemory } });
+  const sockets: Socket[] = [];
+  const subscribe = (id: number, offset: bigint, creditMessages: number): Buffer =>
+    Buffer.concat(encodeRequest(10 + id, apis.subscribe.key, apis.subscribe.request, {
+      subscriptionId: id,
+      source: { kind: 'partitions', partitions: [{ topic: 'pushed-shared', partition: 0, offset }] },
+      creditMessages,
+      creditBytes: 0xffff_ffff,
+      deliveryBytesMax: 16 << 20,
+    }));
+  const hello = Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'greedy' }));
+  try {
+    await small.broker.createTopic('pushed-shared', {});
+    // 12 MB in batches of about 50 KB: more than the bound, and one delivery could carry it all.
+    const value = Buffer.alloc(1000, 6);
+    for (let i = 0; i < 240; i++) {
+      await small.broker.produce({ topic: 'pushed-shared', partition: 0, acks: 'leader', batches: encodeBatch(Array.from({ length: 50 }, () => ({ value }))) });
+    }
+    // Subscribers with all the credit there is that never read their socket...
+    const unread: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const socket = await rawSocket(small.port);
+      socket.pause();
+      socket.write(Buffer.concat([hello, subscribe(1, 0n, 0xffff_ffff)]));
+      unread.push(socket);
+    }
+    // ...and subscribers that read but take one message, each of their reads keeping the rest.
+    for (let i = 0; i < 4; i++) {
+      const socket = await rawSocket(small.port);
+      socket.on('data', () => {});
+      socket.write(Buffer.concat([hello, ...[1, 2, 3].map((id) => subscribe(id, BigInt(id * 3000), 1))]));
+      sockets.push(socket);
+    }
+    sockets.push(...unread);
+    // The first read takes the whole bound; its delivery, unread, holds it.
+    await waitFor(() => fetchMemory.held >= fetchMemory.bytesMax - 64 * 1024);
+    // Each further connection gets a read of grantBytesMin (one 50 KB batch), its delivery held until read.
+    const peak = await peakOver(() => fetchMemory.held);
+    assert.ok(peak <= fetchMemory.bytesMax + sockets.length * 2 * 65 * 1024, `about the bound is held (peak ${peak} bytes)`);
+    // A push consumer and a fetch consumer on other connections read everything meanwhile.
+    const reader = await Connection.open({ host: '127.0.0.1', port: small.port, clientId: 'reader', connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+    try {
+      let pushedEnd = 0n;
+      reader.subscribe(1, { onDelivery: (d) => void (pushedEnd = d.offsetEnd), onEnd: () => {} });
+      await reader.request('subscribe', {
+        subscriptionId: 1,
+        source: { kind: 'partitions', partitions: [{ topic: 'pushed-shared', partition: 0, offset: 0n }] },
+        creditMessages: 0xffff_ffff,
+        creditBytes: 0xffff_ffff,
+        deliveryBytesMax: 16 << 20,
+      });
+      let offset = 0n;
+      while (offset < 12_000n) {
+        const [result] = await reader.request('fetch', { waitMs: 0, bytesMin: 0, bytesMaxTotal: 16 << 20, partitions: [{ topic: 'pushed-shared', partition: 0, offset, bytesMax: 16 << 20 }] });
+        assert.equal(result!.errorCode, 0);
+        offset = decodeBatches(result!.records, { decompressedBytesMax: 1 << 24, offsetMin: offset }).at(-1)!.offset + 1n;
+      }
+      await waitFor(() => pushedEnd === 12_000n, 10_000);
+    } finally {
+      reader.close();
+    }
+    // Once the subscribers that never read do, theirs deliver everything too.
+    const ends = unread.map((socket) => {
+      const end = { offset: 0n };
+      const frames = new FrameReader();
+      socket.on('data', (chunk: Buffer) => frames.push(chunk, (bytes) => {
+        const frame = parseFrame(bytes);
+        if (frame.kind === frameKinds.delivery) end.offset = deliveryCodec.read(frame.reader).offsetEnd;
+      }));
+      socket.resume();
+      return end;
+    });
+    await waitFor(() => ends.every((end) => end.offset === 12_000n), 20_000);
+    for (const socket of sockets) socket.destroy();
+    await waitFor(() => fetchMemory.held === 0);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await small.stop();
+  }
+});
+
 test('before hello a frame may be at most 64 KiB', async () => {
   const socket = await rawSocket();
   const length = Buffer.alloc(4);

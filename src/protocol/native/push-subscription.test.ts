@@ -30,6 +30,9 @@ class RecordingOutput implements SubscriptionOutput {
   canWrite = true;
   #drained: (() => void)[] = [];
   readonly readBudget = new ByteBudget(() => true);
+  /** Bytes kept for later credits, and how many may be (none: every rest is read again). */
+  keptBytes = 0;
+  keptBytesMax = Number.POSITIVE_INFINITY;
 
   deliver(_subscriptionId: number, delivery: Delivery): void {
     this.deliveries.push(delivery);
@@ -40,6 +43,15 @@ class RecordingOutput implements SubscriptionOutput {
   }
   writableNow(): boolean {
     return this.canWrite;
+  }
+  keep(bytes: number): boolean {
+    if (this.keptBytes + bytes > this.keptBytesMax) return false;
+    this.keptBytes += bytes;
+    return true;
+  }
+  unkeep(bytes: number): void {
+    this.keptBytes -= bytes;
+    assert.ok(this.keptBytes >= 0, `released more than kept (${this.keptBytes})`);
   }
   ended(_subscriptionId: number, error: WeirError): void {
     this.ends.push(error);
@@ -122,6 +134,34 @@ test('the delivery from inside an append keeps to the credits; the rest follows 
     await settle();
     assert.deepEqual(output.events, ['deliver 0..3', 'deliver 3..5']);
     assert.deepEqual(output.values(), ['a', 'b', 'c', 'd', 'e']);
+  }));
+
+test('records beyond the credits that there is no room to keep are read again when credits come, each sent once', () =>
+  withParkedSubscription(3, async ({ broker, output, subscription }) => {
+    output.keptBytesMax = 0;
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a', 'b']), acks: 'leader' });
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['c', 'd', 'e']), acks: 'leader' });
+    await settle();
+    assert.equal(output.keptBytes, 0);
+    subscription.credit(10, 1 << 20);
+    await settle();
+    assert.deepEqual(output.events, ['deliver 0..2', 'deliver 2..3', 'deliver 3..5']);
+    assert.deepEqual(output.values(), ['a', 'b', 'c', 'd', 'e']);
+  }));
+
+test('records beyond the credits are kept while there is room, and released when sent or stopped', () =>
+  withParkedSubscription(1, async ({ broker, output, subscription }) => {
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['a']), acks: 'leader' });
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['b']), acks: 'leader' });
+    await broker.produce({ topic: 't', partition: 0, batches: batchOf(['c']), acks: 'leader' });
+    await settle();
+    assert.deepEqual(output.events, ['deliver 0..1']);
+    subscription.credit(1, 1 << 20);
+    await settle();
+    assert.ok(output.keptBytes > 0, 'the read for the second credit keeps the third batch');
+    await subscription.stop();
+    assert.equal(output.keptBytes, 0);
+    assert.deepEqual(output.values(), ['a', 'b']);
   }));
 
 test('a connection that cannot take output gets the records once it drains, not from inside the append', () =>

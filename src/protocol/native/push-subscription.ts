@@ -11,6 +11,11 @@
  * offsets than the message credit, so a client granting 10 credits receives exactly 10 messages
  * (a batch that straddles the limit is sent again later with the next window). Before each read
  * the loop waits for the socket's write buffer to drain.
+ *
+ * Memory: every read, from the log or from its in-memory tail, first takes its byte limit from
+ * the connection's read budget (its share of the broker-wide fetch memory; a smaller limit when
+ * that is short), and the records it keeps for later credits stay held there, or, when there is
+ * no room for them, are dropped and read again once credits come.
  */
 import type { BrokerApi } from '../../broker/types.js';
 import { batchOffsets, batchPositions } from '../../format/record-batch.js';
@@ -31,10 +36,17 @@ export interface SubscriptionOutput {
   /** Sends one delivery frame. */
   deliver(subscriptionId: number, delivery: Delivery): void;
   /**
-   * The connection's bytes read for its subscriptions and not yet in its socket: a read takes its
-   * byte limit first (waiting for room), and records kept for later credits stay counted.
+   * The byte limits of the connection's running subscription reads: a read takes its limit first
+   * (waiting for room), and gets a smaller one when the broker-wide fetch memory is short.
    */
   readonly readBudget: ByteBudget;
+  /**
+   * Holds `bytes` more of records read and kept for later credits, when there is room for them;
+   * false: they are not kept (the subscription reads them again).
+   */
+  keep(bytes: number): boolean;
+  /** Releases bytes that `keep` held. */
+  unkeep(bytes: number): void;
   /** Resolves when the connection can take more output (at once when it can now). */
   writable(): Promise<void>;
   /** Whether the connection can take more output now. */
@@ -58,7 +70,7 @@ export class PushSubscription {
   #stopped = false;
   #rotation = 0;
   #unwatch: (() => void) | null = null;
-  /** Bytes of the positions' rests, held in the read budget. */
+  /** Bytes of the positions' rests, held by the output's `keep`. */
   #restBytes = 0;
   /** Settles when the loop has finished (at once before `start`). */
   done: Promise<void> = Promise.resolve();
@@ -137,14 +149,14 @@ export class PushSubscription {
           this.#deliverRests();
           continue;
         }
-        const bytesMax = Math.min(this.#deliveryBytesMax, this.#creditBytes);
         const budget = this.#output.readBudget;
-        await budget.take(bytesMax);
+        // Fewer bytes granted when the broker-wide fetch memory is short: the read runs smaller.
+        const granted = await budget.take(Math.min(this.#deliveryBytesMax, this.#creditBytes));
         let found: boolean;
         try {
-          found = this.#stopped || (await this.#fetchOnce(bytesMax));
+          found = this.#stopped || (await this.#fetchOnce(granted));
         } finally {
-          budget.release(bytesMax); // what was sent is in the socket now, and the rests are held apart
+          budget.release(granted); // what was sent is in the socket now, and the rests are held apart
         }
         if (!found) await this.#park();
       }
@@ -195,14 +207,21 @@ export class PushSubscription {
     return found;
   }
 
-  /** Keeps `rest` (or nothing) for the position until credits arrive; its bytes stay held in the read budget. */
+  /**
+   * Keeps `rest` (or nothing) for the position until credits arrive, held by the output's `keep`;
+   * without room for it nothing is kept, and the next read fetches it again from the position.
+   */
   #keepRest(position: Position, rest: Buffer | null, highWatermark: bigint): void {
-    const change = (rest?.length ?? 0) - (position.rest?.length ?? 0);
+    const bytesBefore = position.rest?.length ?? 0;
+    let bytesAfter = rest?.length ?? 0;
+    if (bytesAfter > bytesBefore && !this.#output.keep(bytesAfter - bytesBefore)) {
+      rest = null;
+      bytesAfter = 0;
+    }
+    if (bytesAfter < bytesBefore) this.#output.unkeep(bytesBefore - bytesAfter);
     position.rest = rest;
     position.restHighWatermark = highWatermark;
-    if (change > 0) this.#output.readBudget.hold(change);
-    else if (change < 0) this.#output.readBudget.release(-change);
-    this.#restBytes += change;
+    this.#restBytes += bytesAfter - bytesBefore;
   }
 
   /**
@@ -239,14 +258,22 @@ export class PushSubscription {
     });
   }
 
-  /** Sends a partition's new records at once when credits and the connection allow and they are in memory. */
+  /**
+   * Sends a partition's new records at once when credits, the connection and its read budget
+   * allow and they are in memory (otherwise the loop, woken next, reads them).
+   */
   #deliverTail(position: Position): void {
     if (this.#stopped || position.rest !== null || this.#creditMessages <= 0 || this.#creditBytes <= 0 || !this.#output.writableNow()) return;
+    const budget = this.#output.readBudget;
+    const granted = budget.takeNow(Math.min(this.#deliveryBytesMax, this.#creditBytes));
+    if (granted === null) return;
     try {
-      const tail = this.#broker.readTail(position.topic, position.partition, position.offset, Math.min(this.#deliveryBytesMax, this.#creditBytes));
+      const tail = this.#broker.readTail(position.topic, position.partition, position.offset, granted);
       if (tail !== null) this.#deliverFrom(position, tail.records, tail.highWatermark);
     } catch {
       // The loop reads the partition again and reports what is wrong.
+    } finally {
+      budget.release(granted);
     }
   }
 

@@ -9,7 +9,7 @@
  *  - outboundBytesMax: while more output than this waits in the socket, reading pauses, and push
  *    subscriptions wait for 'drain' before fetching more;
  *  - the push subscriptions' reads share a budget of their own like the fetches' below (the
- *    records a subscription keeps for later credits stay counted in it), so a client that
+ *    records a subscription keeps for later credits stay counted with it), so a client that
  *    subscribes many times and never reads holds at most about fetchBytesInFlightMax more;
  *    reading requests never waits for it, so credits always get through;
  *  - fetchBytesInFlightMax: fetches count their byte limit while they run (and count the output
@@ -22,6 +22,10 @@
  *    answers; with none, it runs with its limit shrunk to the room left (at least
  *    fetchMemory.grantBytesMin), so many clients that never read hold about fetchMemory.bytesMax
  *    of broker memory, not fetchBytesInFlightMax each, and cannot stop other clients' fetches;
+ *  - the push subscriptions' reads take from fetchMemory the same way (their own connection's
+ *    reads and unsent deliveries are what a read waits for), their deliveries hold their size
+ *    there until the kernel has taken them, and records kept for later credits hold theirs while
+ *    kept, or are dropped (read again later) when fetchMemory has no room for them;
  *  - before hello, a frame may be at most helloFrameBytesMax, and hello must come within
  *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
@@ -101,7 +105,11 @@ export class ServerConnection implements SubscriptionOutput {
   /** This connection's fetch answers written but not yet all taken by the kernel. */
   readonly #fetchAnswers: HeldAnswers;
   /** The same for the push subscriptions' reads (SubscriptionOutput.readBudget). */
-  readonly readBudget = new ByteBudget((held, bytes) => this.#readFits(held, bytes));
+  readonly readBudget: ByteBudget;
+  /** This connection's push deliveries written but not yet all taken by the kernel. */
+  readonly #pushDeliveries: HeldAnswers;
+  /** Bytes the push subscriptions keep for later credits (SubscriptionOutput.keep), held in fetchMemory. */
+  #keptBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
@@ -120,6 +128,8 @@ export class ServerConnection implements SubscriptionOutput {
     this.#fetchMemory = options.fetchMemory;
     this.#fetchAnswers = new HeldAnswers(options.fetchMemory, () => this.#startWaitingFetches());
     this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), options.fetchMemory);
+    this.#pushDeliveries = new HeldAnswers(options.fetchMemory, () => this.#startWaitingFetches());
+    this.readBudget = new ByteBudget((held, bytes) => this.#pushReadFits(held, bytes), options.fetchMemory);
     this.#socket = socket;
     this.#limits = options.limits;
     this.#log = options.logger;
@@ -343,13 +353,13 @@ export class ServerConnection implements SubscriptionOutput {
     running
       .then(
         (response) => {
-          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response), name === 'fetch');
+          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response), name === 'fetch' ? this.#fetchAnswers : undefined);
           afterSuccess?.();
         },
         (error: unknown) => {
           const { error: failure, unexpected } = toWireError(error);
           if (unexpected) this.#log('error', `native ${name} request failed unexpectedly: ${failure.message}`);
-          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message), name === 'fetch');
+          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message), name === 'fetch' ? this.#fetchAnswers : undefined);
         },
       )
       .finally(() => {
@@ -511,7 +521,23 @@ export class ServerConnection implements SubscriptionOutput {
   deliver(subscriptionId: number, delivery: Delivery): void {
     const writer = startFrame(frameKinds.delivery, subscriptionId);
     deliveryCodec.write(writer, delivery);
-    this.#send(finishFrame(writer));
+    this.#send(finishFrame(writer), this.#pushDeliveries);
+  }
+
+  keep(bytes: number): boolean {
+    if (this.#keptBytes + bytes > this.#limits.fetchBytesInFlightMax) return false;
+    // The connection's running reads are left out: what they keep came out of their own limits,
+    // released right after.
+    if (this.#fetchMemory.held - this.readBudget.held + bytes > this.#fetchMemory.bytesMax) return false;
+    this.#fetchMemory.hold(bytes);
+    this.#keptBytes += bytes;
+    return true;
+  }
+
+  unkeep(bytes: number): void {
+    this.#fetchMemory.release(bytes);
+    this.#keptBytes -= bytes;
+    this.readBudget.startWaiting();
   }
 
   writableNow(): boolean {
@@ -530,11 +556,11 @@ export class ServerConnection implements SubscriptionOutput {
 
   // --- output and flow control -----------------------------------------------------------------
 
-  /** `fetchAnswer`: the chunks are a fetch's answer, held in fetchMemory until the kernel has taken them. */
-  #send(chunks: Buffer[], fetchAnswer = false): void {
+  /** `answers`: where the chunks (a fetch answer, a push delivery) are held in fetchMemory until the kernel has taken them. */
+  #send(chunks: Buffer[], answers?: HeldAnswers): void {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
-    const written = fetchAnswer ? this.#fetchAnswers.hold(chunks) : undefined;
+    const written = answers?.hold(chunks);
     if (chunks.length === 1) socket.write(chunks[0]!, written);
     else {
       socket.cork();
@@ -556,11 +582,19 @@ export class ServerConnection implements SubscriptionOutput {
     // (then 'drain' comes to start it), however full fetchMemory is: it grants fewer bytes then.
     if (held === 0 && this.#fetchAnswers.bytes === 0) return this.#socket.writableLength <= this.#limits.outboundBytesMax;
     // Otherwise it waits for room broker-wide, or for this connection's fetches and answers to end.
-    return this.#fetchMemory.fits(bytes) && this.#readFits(held, bytes);
+    return this.#fetchMemory.fits(bytes) && this.#connectionFits(held, bytes);
   }
 
-  /** Room on this connection for a push subscription's read, or a fetch. */
-  #readFits(held: number, bytes: number): boolean {
+  /** The same for a push subscription's read, with the deliveries in the socket as its answers. */
+  #pushReadFits(held: number, bytes: number): boolean {
+    if (this.#closing || this.#socket.destroyed) return true; // aborted reads end at once
+    // Records kept for later credits do not stop it: they may wait for credits for ever.
+    if (held === 0 && this.#pushDeliveries.bytes === 0) return this.#socket.writableLength <= this.#limits.outboundBytesMax;
+    return this.#fetchMemory.fits(bytes) && this.#connectionFits(held + this.#keptBytes, bytes);
+  }
+
+  /** Room on this connection for a read (a fetch, a push subscription's read) while `held` are held by its kind. */
+  #connectionFits(held: number, bytes: number): boolean {
     if (this.#closing || this.#socket.destroyed) return true; // aborted reads end at once
     const waiting = this.#socket.writableLength;
     // With none running, one starts unless output is backed up (then 'drain' comes to start it).
