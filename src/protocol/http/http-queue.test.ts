@@ -216,6 +216,27 @@ describe('HTTP queue subscriptions', () => {
     assert.equal((await http.call('GET', '/v1/dead-letters/no-such-dlq')).status, 404);
   });
 
+  test('a reject reason over 1,000 characters is cut to its first 1,000, as the client cuts it, never in half of a surrogate pair', async () => {
+    await http.call('POST', '/v1/topics', { name: 'wordy' });
+    await http.call('POST', '/v1/topics', { name: 'wordy.w.dlq' });
+    await http.call('PUT', '/v1/topics/wordy/subscriptions/w', immediate);
+    await produce('wordy', ['long', 'pair']);
+    const received = await receiveAll('wordy', 'w', 2);
+    const receiptOf = (value: string): string => received.find((m: any) => m.value === value).receipt;
+    const long = 'x'.repeat(1_500);
+    const pair = `${'y'.repeat(999)}😀z`; // the cut at 1,000 falls between the emoji's two halves
+    for (const [value, reason] of [['long', long], ['pair', pair]]) {
+      const rejected = await http.call('POST', '/v1/topics/wordy/subscriptions/w/reject', { receipts: [receiptOf(value!)], reason });
+      assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+      assert.deepEqual(rejected.body.results, [null]);
+    }
+    const letters = (await http.call('GET', '/v1/dead-letters/wordy.w.dlq')).body.deadLetters;
+    assert.deepEqual(letters.map((l: any) => [l.value, l.reason]).sort(), [
+      ['long', `rejected: ${'x'.repeat(1_000)}`],
+      ['pair', `rejected: ${'y'.repeat(999)}`],
+    ]);
+  });
+
   test('a replay selecting dead letters that do not exist is refused naming them as P:O, the first 10 then a count of the rest', async () => {
     await http.call('POST', '/v1/topics', { name: 'sparse' });
     await http.call('POST', '/v1/topics', { name: 'sparse.w.dlq' });

@@ -299,7 +299,7 @@ export const openApiDocument = {
     },
     '/v1/topics/{topic}/subscriptions/{subscription}/ack': settle('Acknowledge queue deliveries'),
     '/v1/topics/{topic}/subscriptions/{subscription}/nack': settle('Return deliveries for redelivery (optionally after delayMs)', { delayMs: { type: 'integer', minimum: 0, maximum: 604800000 } }),
-    '/v1/topics/{topic}/subscriptions/{subscription}/reject': settle('Dead-letter deliveries with a reason', { reason: { type: 'string', maxLength: 1000 } }, ['reason']),
+    '/v1/topics/{topic}/subscriptions/{subscription}/reject': settle('Dead-letter deliveries with a reason', { reason: { type: 'string', minLength: 1, description: 'Kept to its first 1,000 characters (UTF-16 code units; a surrogate pair is not split); a longer one is cut, not refused' } }, ['reason']),
     '/v1/topics/{topic}/subscriptions/{subscription}/extend': settle('Extend the leases of deliveries', { extendMs: { type: 'integer', minimum: 1, maximum: 604800000 } }, ['extendMs']),
     '/v1/topics/{topic}/subscriptions/{subscription}/release': settle('Give deliveries back unprocessed: delivered again at once, the delivery not counted'),
     '/v1/topics': {

@@ -10,7 +10,7 @@ import type { HttpContext } from './http-context.js';
 import { decodeReceipt, encodings } from './message-json.js';
 import { parseProduceBody, produceMessagesMax } from './produce.js';
 import type { RouteRequest, Router } from './router.js';
-import { arrayOf, integerIn, objectWith, queryChoice, queryInteger, queryOffset, stringOf } from './schema.js';
+import { arrayOf, integerIn, invalid, objectWith, queryChoice, queryInteger, queryOffset, wellFormed } from './schema.js';
 import { LatestSource, parsePositions, readPositions, type MessageSource } from './stream-read.js';
 
 /** Messages one read may return, and the longest long-poll wait. */
@@ -117,8 +117,7 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
       return receipts.map((receipt) => (delayMs === undefined ? { action, receipt } : { action, receipt, delayMs }));
     }
     case 'reject': {
-      const reason = stringOf(request.reason, 'reason', rejectReasonCharsMax);
-      if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
+      const reason = rejectReason(request.reason);
       return receipts.map((receipt) => ({ action, receipt, reason }));
     }
     case 'extend': {
@@ -126,6 +125,23 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
       return receipts.map((receipt) => ({ action, receipt, extendMs }));
     }
   }
+}
+
+/**
+ * A reject's reason as the dead letter keeps it: its first rejectReasonCharsMax characters (UTF-16
+ * code units), the rule the TypeScript client cuts by, never ending in half of a surrogate pair.
+ * A longer reason is cut, not refused: it only explains, and a reject should not fail over it.
+ */
+export function rejectReason(value: unknown): string {
+  if (typeof value !== 'string') invalid('reason', 'a string', value);
+  let reason = value.slice(0, rejectReasonCharsMax);
+  if (reason.length < value.length && isHighSurrogate(reason.charCodeAt(reason.length - 1))) reason = reason.slice(0, -1);
+  if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
+  return wellFormed(reason, 'reason');
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** One outcome per settlement: null, or the error's code and message. */
