@@ -391,6 +391,34 @@ describe('HTTP API: hostile and unusual requests', () => {
   });
 });
 
+test('long polls of more queue subscriptions than the pools bound reuse the pool of one not in use; only when each holds leases is one refused', async () => {
+  const http = await startTestHttp({ listener: { pooledSubscriptionsMax: 2 } });
+  try {
+    const poll = (topic: string) => http.call('GET', `/v1/topics/${topic}/messages?type=queue&subscription=w&max=1`);
+    for (const topic of ['p1', 'p2', 'p3']) assert.equal((await http.call('PUT', `/v1/topics/${topic}/subscriptions/w`, {})).status, 201);
+    await http.call('POST', '/v1/topics/p1/messages', { messages: [{ value: 'held' }] });
+    const held = await poll('p1');
+    assert.equal(held.body.messages.length, 1);
+    assert.equal((await poll('p2')).status, 200);
+    const third = await poll('p3');
+    assert.equal(third.status, 200, JSON.stringify(third.body)); // p2's pool held nothing: dropped
+    assert.equal((await poll('p2')).status, 200); // and p3's now
+    await http.call('POST', '/v1/topics/p2/messages', { messages: [{ value: 'held too' }] });
+    assert.equal((await poll('p2')).body.messages.length, 1);
+
+    const refused = await poll('p3');
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.equal(refused.body.error.code, 'LIMIT_EXCEEDED');
+    assert.match(refused.body.error.message, /at most 2 queue subscriptions at once, and each of them has a long poll running or messages in flight/);
+    // The pool keeping a lease was not dropped: its receipt still settles, and then its pool may go.
+    assert.deepEqual((await http.call('POST', '/v1/topics/p1/subscriptions/w/ack', { receipts: [held.body.messages[0].receipt] })).body.results, [null]);
+    assert.equal((await poll('p3')).status, 200);
+  } finally {
+    await http.stop();
+  }
+});
+
 describe('HTTP API: request bodies held in memory', () => {
   const bodyBytesMax = 64 * 1024;
   const idleMs = 1_500;

@@ -24,7 +24,7 @@ import { RequestBodies, bodiesHeldBytesMaxDefault, bodyBytesMaxDefault, bodyIdle
 import { metricsContentType, metricsText, startProcessMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProducer } from './produce.js';
-import { QueueConsumers } from './queue-consumers.js';
+import { QueueConsumers, pooledSubscriptionsMax } from './queue-consumers.js';
 import { addAdminRoutes } from './routes-admin.js';
 import { parseQuery } from './query-string.js';
 import { addMessageRoutes, sourceFor, subscribeQuery } from './routes-messages.js';
@@ -56,6 +56,8 @@ export interface HttpListenerOptions {
   /** A body that pauses this long is answered 408; one that waits this long for room, 503. */
   bodyIdleMs?: number;
   connectionsMax?: number;
+  /** Queue subscriptions whose long polls have a pool of consumers at once (queue-consumers.ts). */
+  pooledSubscriptionsMax?: number;
   closeTimeoutMs?: number;
   /** Directory of the built web console (default dist/console/). */
   consoleDir?: string;
@@ -83,7 +85,7 @@ export class HttpListener {
       broker,
       producer: new HttpProducer(broker),
       groups: new GroupReaders(broker),
-      queues: new QueueConsumers(broker),
+      queues: new QueueConsumers(broker, { subscriptionsMax: options.pooledSubscriptionsMax ?? pooledSubscriptionsMax }),
       bodies: new RequestBodies({
         bytesMax: options.bodyBytesMax ?? httpListenerDefaults.bodyBytesMax,
         heldBytesMax: options.bodiesHeldBytesMax ?? httpListenerDefaults.bodiesHeldBytesMax,

@@ -7,11 +7,14 @@
  *    Leases an HTTP client never settles end by the subscription's ack timeout.
  *  - a WebSocket or SSE session opens a consumer of its own and closes it when it ends, so the
  *    messages a closed browser tab held are delivered again after the backoff, not at lease end.
- * When a pool is at its bound, further receives wait for a consumer to come back.
+ * When a pool is at its bound, further receives wait for a consumer to come back. When the pools
+ * are at their bound, a receive of another subscription drops the least recently used pool that
+ * is not in use and whose subscription has no message in flight (so its consumers hold no lease
+ * and closing them changes nothing); only when none is, it is refused (429, retriable).
  */
 import { queueDeliveryMessages } from '../../broker/queue/queue-partition.js';
 import type { QueueConsumer, QueueDelivery, QueueSettleFailure, QueueSettlement } from '../../broker/types.js';
-import { WeirError, asWeirError } from '../../util/errors.js';
+import { WeirError, asWeirError, isWeirError } from '../../util/errors.js';
 import type { HttpBroker } from './http-context.js';
 import { encodeReceipt, recordJson, type Encoding, type MessageJson } from './message-json.js';
 import type { MessageSource } from './stream-read.js';
@@ -34,11 +37,19 @@ interface Pool {
 
 export class QueueConsumers {
   readonly #broker: HttpBroker;
+  readonly #subscriptionsMax: number;
+  /** In order of last use, least recent first. */
   readonly #pools = new Map<string, Pool>();
   #closed = false;
 
-  constructor(broker: HttpBroker) {
+  constructor(broker: HttpBroker, options: { subscriptionsMax?: number } = {}) {
     this.#broker = broker;
+    this.#subscriptionsMax = options.subscriptionsMax ?? pooledSubscriptionsMax;
+  }
+
+  /** Subscriptions with a pool now. */
+  get poolCount(): number {
+    return this.#pools.size;
   }
 
   /** A long-polling receive through the subscription's pool. */
@@ -110,14 +121,40 @@ export class QueueConsumers {
     if (this.#closed) throw new WeirError('SHUTTING_DOWN', 'the HTTP listener is closing');
     const key = `${topic}\u0000${subscription}`;
     let pool = this.#pools.get(key);
-    if (pool === undefined) {
-      if (this.#pools.size >= pooledSubscriptionsMax) {
-        throw new WeirError('LIMIT_EXCEEDED', `HTTP long polls use at most ${pooledSubscriptionsMax} queue subscriptions at once`);
+    if (pool !== undefined) {
+      this.#pools.delete(key); // to the end: the most recently used
+    } else {
+      if (this.#pools.size >= this.#subscriptionsMax && !this.#dropUnused()) {
+        throw new WeirError(
+          'LIMIT_EXCEEDED',
+          `HTTP long polls use at most ${this.#subscriptionsMax} queue subscriptions at once, and each of them has a long poll running or messages in flight; retry later`,
+        );
       }
       pool = { topic, subscription, idle: [], open: 0, waiting: [], all: new Set() };
-      this.#pools.set(key, pool);
     }
+    this.#pools.set(key, pool);
     return pool;
+  }
+
+  /** Drops the least recently used pool that is not in use and holds no lease; false when none is. */
+  #dropUnused(): boolean {
+    for (const [key, pool] of this.#pools) {
+      if (pool.idle.length !== pool.open || pool.waiting.length > 0 || this.#hasInFlight(pool)) continue;
+      this.#pools.delete(key);
+      void this.#drop(pool);
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether the pool's subscription has messages leased (to any consumer); false when it is gone. */
+  #hasInFlight(pool: Pool): boolean {
+    try {
+      return this.#broker.describeSubscription(pool.topic, pool.subscription).inFlight > 0;
+    } catch (error) {
+      if (isWeirError(error, 'UNKNOWN_SUBSCRIPTION') || isWeirError(error, 'UNKNOWN_TOPIC')) return false;
+      throw error;
+    }
   }
 
   /** A consumer of the pool; null when the signal aborts, the deadline passes or the pool is dropped first. */
