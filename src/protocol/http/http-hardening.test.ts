@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { browserRefusal } from './browser-guard.js';
+import { clientErrorOf } from './http-listener.js';
 import { startTestHttp, type TestHttp } from './testing-http.js';
 
 /** A request with headers fetch would not send as given (Host, Origin, Upgrade, HEAD); fails when no whole answer comes within 5 s. */
@@ -389,6 +390,48 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.match(String(answer.headers['content-type']), /application\/json/);
     assert.match(JSON.parse(answer.text).error.message, /Sec-WebSocket-Key/);
   });
+});
+
+/** Writes `text` on a new connection; resolves with everything the server sent once it closed the connection. */
+function exchange(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+test('requests Node refuses before any route are answered with the JSON error body naming the problem and the limit', async () => {
+  const http = await startTestHttp();
+  try {
+    const cases = [
+      { request: 'GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n', status: 400, message: 'an HTTP/1.1 request needs a Host header (RFC 9112, 3.2)' },
+      { request: 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nhost: 127.0.0.1:443\r\n\r\n', status: 405, message: 'CONNECT is not supported: Weir is no proxy' },
+      {
+        request: 'POST /v1/topics HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 200-ok\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n',
+        status: 417,
+        message: 'Expect: 200-ok is not supported; the only expectation served is 100-continue',
+      },
+      { request: `GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: ${'a'.repeat(17_000)}\r\n\r\n`, status: 431, message: 'the request line and headers exceed the limit of 16384 bytes' },
+    ];
+    for (const { request, status, message } of cases) {
+      const answer = await exchange(http.port, request);
+      const [head, body] = answer.split('\r\n\r\n');
+      assert.match(head!, new RegExp(`^HTTP/1\\.1 ${status} `), `${request.slice(0, 40)} answered ${JSON.stringify(answer)}`);
+      assert.match(head!, /content-type: application\/json/);
+      assert.deepEqual(JSON.parse(body!), { error: { code: 'INVALID_REQUEST', message, retriable: false } });
+    }
+  } finally {
+    await http.stop();
+  }
+});
+
+test('a request that does not arrive in time is told the time limits', () => {
+  const error = clientErrorOf(Object.assign(new Error('timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+  assert.equal(error.status, 408);
+  assert.equal(error.message, 'the request did not arrive whole in time: its headers must arrive within 65000 ms, all of it within 300000 ms');
 });
 
 test('long polls of more queue subscriptions than the pools bound reuse the pool of one not in use; only when each holds leases is one refused', async () => {

@@ -43,6 +43,12 @@ export const httpListenerDefaults = {
   closeTimeoutMs: 5_000,
   /** Idle keep-alive connections close after this long. */
   keepAliveTimeoutMs: 60_000,
+  /** A request's headers must all arrive within this long (431 past it: 408). */
+  headersTimeoutMs: 65_000,
+  /** A whole request, body included, must arrive within this long (Node's default): 408. */
+  requestTimeoutMs: 300_000,
+  /** The request line and headers together (Node's default): 431 beyond. */
+  headerBytesMax: 16 * 1024,
 } as const;
 
 export interface HttpListenerOptions {
@@ -172,10 +178,13 @@ export class HttpListener {
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }> {
     if (this.#server !== null) throw new Error('HttpListener.start called twice');
-    const server = createServer({ noDelay: true }, (req, res) => void this.#onRequest(req, res));
+    const { headerBytesMax, headersTimeoutMs, requestTimeoutMs } = httpListenerDefaults;
+    // Host is checked in #onRequest: Node's own refusal has no body.
+    const server = createServer({ noDelay: true, maxHeaderSize: headerBytesMax, requireHostHeader: false }, (req, res) => void this.#onRequest(req, res));
     server.keepAliveTimeout = httpListenerDefaults.keepAliveTimeoutMs;
     server.maxConnections = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
-    server.headersTimeout = httpListenerDefaults.keepAliveTimeoutMs + 5_000;
+    server.headersTimeout = headersTimeoutMs;
+    server.requestTimeout = requestTimeoutMs;
     server.on('connection', (socket) => {
       this.#sockets.add(socket);
       const untrack = trackConnection('http');
@@ -186,6 +195,14 @@ export class HttpListener {
     });
     startProcessMetrics();
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    // Without these Node closes a CONNECT unanswered and answers an unknown Expect with no body.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      endWithError(socket, new HttpStatusError(405, 'INVALID_REQUEST', 'CONNECT is not supported: Weir is no proxy'), { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE' } });
+    });
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('connection', 'close'); // the body the client may send anyway is not read
+      sendError(res, new HttpStatusError(417, 'INVALID_REQUEST', `Expect: ${req.headers.expect} is not supported; the only expectation served is 100-continue`));
+    });
     server.on('clientError', (error: Error & { code?: string }, socket) => {
       if (socket.writable && error.code !== 'ECONNRESET') endWithError(socket, clientErrorOf(error));
       else socket.destroy();
@@ -215,7 +232,7 @@ export class HttpListener {
     const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
     try {
       if (this.#closing.signal.aborted) res.setHeader('connection', 'close');
-      const refusal = browserRefusal(req, this.#options.host);
+      const refusal = hostRefusal(req) ?? browserRefusal(req, this.#options.host);
       if (refusal !== null) throw refusal;
       const url = new URL(req.url ?? '/', 'http://weir');
       const match = this.#router.match(req.method ?? 'GET', url.pathname);
@@ -247,7 +264,7 @@ export class HttpListener {
     }
     try {
       if (this.#closing.signal.aborted) throw new HttpStatusError(503, 'SHUTTING_DOWN', 'the HTTP listener is closing');
-      const refusal = browserRefusal(req, this.#options.host);
+      const refusal = hostRefusal(req) ?? browserRefusal(req, this.#options.host);
       if (refusal !== null) throw refusal;
       if (req.method !== 'GET') {
         const notGet = new HttpStatusError(405, 'INVALID_REQUEST', `a WebSocket upgrade is a GET, not ${req.method}`);
@@ -339,9 +356,18 @@ function endWithError(socket: Writable, error: WeirError, options: { headers?: R
   socket.end(`${head}\r\n${options.bodyless === true ? '' : body}`); // an answer to HEAD has no body
 }
 
+/** An HTTP/1.1 request without Host is refused (RFC 9112, 3.2), as Node would, but with the JSON error body. */
+function hostRefusal(req: IncomingMessage): HttpStatusError | null {
+  if (req.headers.host !== undefined || req.httpVersion === '1.0') return null;
+  return new HttpStatusError(400, 'INVALID_REQUEST', 'an HTTP/1.1 request needs a Host header (RFC 9112, 3.2)');
+}
+
 /** What a request Node's parser refused gets: 408 when it did not arrive in time, else 431 or 400. */
-function clientErrorOf(error: Error & { code?: string }): HttpStatusError {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpStatusError(408, 'TIMEOUT', 'the request did not arrive whole in time');
-  if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpStatusError(431, 'INVALID_REQUEST', 'the request headers are too large');
+export function clientErrorOf(error: Error & { code?: string }): HttpStatusError {
+  const { headersTimeoutMs, requestTimeoutMs, headerBytesMax } = httpListenerDefaults;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new HttpStatusError(408, 'TIMEOUT', `the request did not arrive whole in time: its headers must arrive within ${headersTimeoutMs} ms, all of it within ${requestTimeoutMs} ms`);
+  }
+  if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpStatusError(431, 'INVALID_REQUEST', `the request line and headers exceed the limit of ${headerBytesMax} bytes`);
   return new HttpStatusError(400, 'INVALID_REQUEST', `the request is not valid HTTP/1.1 (${error.code ?? error.message})`);
 }

@@ -16,6 +16,7 @@ const subscriptionParam = pathParam('subscription', 'queue subscription name');
 const errors = {
   '400': errorResponse('invalid request (INVALID_*, CORRUPT_MESSAGE); the message names the field and the limit'),
   '404': errorResponse('unknown topic, partition, subscription or group (UNKNOWN_*)'),
+  '431': errorResponse('the request line and headers exceed 16 KiB (16,384 bytes)'),
   '500': errorResponse('unexpected server error'),
   '503': errorResponse('the broker is shutting down (SHUTTING_DOWN)'),
 };
