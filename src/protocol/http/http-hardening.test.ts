@@ -181,6 +181,19 @@ describe('HTTP API: hostile and unusual requests', () => {
     assert.equal(wrongPath.status, 404);
   });
 
+  test('routes whose body is optional (PUT a subscription, replay) refuse a body of another content-type, as the others do, and do nothing', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const put = await raw(http.port, 'PUT', '/v1/topics/typed/subscriptions/s', form, '{"deliveriesMax":3}');
+    assert.equal(put.status, 400, put.text);
+    assert.deepEqual(JSON.parse(put.text).error, { code: 'INVALID_REQUEST', message: 'content-type application/x-www-form-urlencoded is not supported; send application/json', retriable: false });
+    assert.equal((await http.call('GET', '/v1/topics/typed/subscriptions/s')).status, 404, 'nothing was created');
+    const replay = await raw(http.port, 'POST', '/v1/dead-letters/typed.s.dlq/replay', form, '{}');
+    assert.equal(replay.status, 400, replay.text);
+    assert.match(JSON.parse(replay.text).error.message, /^content-type application\/x-www-form-urlencoded is not supported/);
+    // Without a body the content-type does not matter.
+    assert.equal((await raw(http.port, 'PUT', '/v1/topics/typed/subscriptions/s', { ...form, 'content-length': '0' })).status, 201);
+  });
+
   test('a header named __proto__ reads back like any other', async () => {
     await http.call('POST', '/v1/topics', { name: 'odd-headers', partitions: 1 });
     assert.equal((await http.call('POST', '/v1/topics/odd-headers/messages', '{"messages":[{"value":"v","headers":{"__proto__":"y","plain":"z"}}]}')).status, 200);

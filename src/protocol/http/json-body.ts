@@ -62,13 +62,21 @@ export class RequestBodies {
 
   /** The body as JSON (application/json or a +json type); an empty body is refused. */
   async readJson(request: BodyRequest): Promise<unknown> {
+    const body = await this.readOptionalJson(request);
+    if (body === undefined) throw new WeirError('INVALID_REQUEST', 'the request needs a JSON body');
+    return body;
+  }
+
+  /** The body as JSON, as readJson reads it, or undefined when there is none (a route whose body is optional). */
+  async readOptionalJson(request: BodyRequest): Promise<unknown> {
     const type = request.req.headers['content-type'];
-    if (type !== undefined && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(type)) {
+    const declared = request.req.headers['content-length'];
+    const bodyless = (declared === undefined || Number(declared) === 0) && request.req.headers['transfer-encoding'] === undefined;
+    if (!bodyless && type !== undefined && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(type)) {
       throw new WeirError('INVALID_REQUEST', `content-type ${type} is not supported; send application/json`);
     }
     const body = await this.read(request);
-    if (body.length === 0) throw new WeirError('INVALID_REQUEST', 'the request needs a JSON body');
-    return parseJson(body);
+    return body.length === 0 ? undefined : parseJson(body);
   }
 
   /** The whole body; its bytes count against the budget until `release(req)`. */

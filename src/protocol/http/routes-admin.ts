@@ -7,7 +7,6 @@ import { parseFlushPolicy } from '../../broker/topic-config.js';
 import { isWeirError, WeirError } from '../../util/errors.js';
 import { sendEmpty, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
-import { parseJson } from './json-body.js';
 import { deadLetterJson, groupJson } from './json-view.js';
 import { encodings } from './message-json.js';
 import type { RouteRequest, Router } from './router.js';
@@ -99,8 +98,8 @@ const subscriptionFields = ['ackTimeoutMs', 'deliveriesMax', 'backoff', 'deadLet
 /** PUT creates the subscription (201) or applies the given settings to the existing one (200). */
 async function putSubscription(context: HttpContext, request: RouteRequest): Promise<void> {
   const { res, params } = request;
-  const text = await context.bodies.read(request);
-  const config = (text.length === 0 ? {} : objectWith(parseJson(text), 'body', subscriptionFields)) as Partial<QueueSubscriptionConfig>;
+  const body = await context.bodies.readOptionalJson(request);
+  const config = (body === undefined ? {} : objectWith(body, 'body', subscriptionFields)) as Partial<QueueSubscriptionConfig>;
   const topic = params.topic!;
   const name = params.subscription!;
   let exists = true;
@@ -151,8 +150,8 @@ async function listDeadLetters(context: HttpContext, { res, params, query }: Rou
 
 async function replay(context: HttpContext, request: RouteRequest): Promise<void> {
   const { res, params } = request;
-  const text = await context.bodies.read(request);
-  const body = text.length === 0 ? {} : objectWith(parseJson(text), 'body', ['select']);
+  const json = await context.bodies.readOptionalJson(request);
+  const body = json === undefined ? {} : objectWith(json, 'body', ['select']);
   let select: { partition: number; offset: bigint }[] | undefined;
   if (body.select !== undefined) {
     select = arrayOf(body.select, 'select', 1, replaySelectMax).map((item, i) => {
