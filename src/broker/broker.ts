@@ -106,7 +106,15 @@ export interface BrokerOptions {
   diskCheckIntervalMs?: number;
   /** How often a long start says how far it got (default 5 s; start-progress.ts). */
   startProgressIntervalMs?: number;
+  /**
+   * A partition forgets an idempotent producer id that sent it nothing for this long, as Kafka's
+   * `producer.id.expiration.ms` (default 1 day; see producer-state.ts). Checked every tenth of it
+   * (at least every 100 ms, at most every minute) and when the partition opens.
+   */
+  producerIdleMsMax?: number;
 }
+
+export const producerIdleMsMaxDefault = 24 * 60 * 60 * 1000;
 
 export const diskFreeMinBytesDefault = 128 * 1024 * 1024;
 const diskFreeBytes = metrics.gauge({ name: 'weir_disk_free_bytes', help: "Free bytes on the data directory's file system, as last measured", labelNames: [] }).series({});
@@ -115,6 +123,13 @@ export const fetchPartitionsMax = 10_000;
 export const fetchBytesMaxTotalDefault = 50 * 1024 * 1024;
 export const topicsMax = 10_000;
 const producerSnapshotIntervalMs = 10_000;
+/** Bounds of how often the broker looks for what expired (a tenth of the expiry in between). */
+const expiryCheckIntervalMsMin = 100;
+const expiryCheckIntervalMsMax = 60_000;
+
+function expiryCheckIntervalMs(expiryMs: number): number {
+  return Math.min(expiryCheckIntervalMsMax, Math.max(expiryCheckIntervalMsMin, Math.floor(expiryMs / 10)));
+}
 /**
  * Partitions opened at once at a start when they have their logs to validate (no clean-shutdown
  * checkpoint: after a crash). Each holds read buffers while it recovers (a 1 MiB scan window,
@@ -207,6 +222,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       diskFreeMinBytes: options.diskFreeMinBytes ?? diskFreeMinBytesDefault,
       diskCheckIntervalMs: options.diskCheckIntervalMs ?? 1000,
       startProgressIntervalMs: options.startProgressIntervalMs ?? startProgressIntervalMsDefault,
+      producerIdleMsMax: options.producerIdleMsMax ?? producerIdleMsMaxDefault,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -277,6 +293,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#every(this.#options.diskCheckIntervalMs, () => this.#checkDiskFree());
     this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
     this.#every(producerSnapshotIntervalMs, () => this.#snapshotProducers());
+    this.#every(expiryCheckIntervalMs(this.#options.producerIdleMsMax), async () => this.#expireProducers());
   }
 
   /** Measures the free space of the data directory's file system and opens or closes the gate for producers. */
@@ -468,6 +485,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       repair: this.#options.repair,
       logger: (level, message) => this.#options.logger(level, `${topic}/${index}: ${message}`),
       ...(onValidated ? { onValidated } : {}),
+      producerIdleMsMax: this.#options.producerIdleMsMax,
     });
   }
 
@@ -1122,6 +1140,21 @@ export class Broker implements BrokerApi, QueueBrokerApi {
         }
       }
     }
+  }
+
+  /** Idempotent producer ids the partitions remember, together. */
+  get producerCount(): number {
+    let count = 0;
+    for (const topic of this.#topics.values()) for (const partition of topic.partitions) count += partition.producerCount;
+    return count;
+  }
+
+  #expireProducers(): void {
+    let count = 0;
+    for (const topic of this.#topics.values()) {
+      for (const partition of topic.partitions) count += partition.expireProducers(this.#options.producerIdleMsMax);
+    }
+    if (count > 0) this.#options.logger('info', `forgot ${count} idempotent producer ids idle for ${this.#options.producerIdleMsMax} ms`);
   }
 
   async #snapshotProducers(): Promise<void> {

@@ -54,6 +54,21 @@ export class Partition {
     return this.#producers.producerIdMax;
   }
 
+  /** Idempotent producers this partition remembers. */
+  get producerCount(): number {
+    return this.#producers.size;
+  }
+
+  /**
+   * Forgets the producers that sent nothing for `idleMsMax` (see ProducerState.expire); the next
+   * snapshot leaves them out. Returns how many.
+   */
+  expireProducers(idleMsMax: number): number {
+    const count = this.#producers.expire(Date.now() - idleMsMax);
+    if (count > 0) this.#producersDirty = true;
+    return count;
+  }
+
   static async open(options: {
     topic: string;
     index: number;
@@ -66,6 +81,8 @@ export class Partition {
     logger?: Logger;
     /** Called with the bytes of each batch validated by the log's recovery (PartitionLog's `onValidated`). */
     onValidated?: (bytes: number) => void;
+    /** Producers idle longer than this are not loaded (see ProducerState.expire; default: all are). */
+    producerIdleMsMax?: number;
   }): Promise<Partition> {
     let partition: Partition | undefined;
     const log = await PartitionLog.open(options.dir, options.config, {
@@ -77,6 +94,7 @@ export class Partition {
     });
     const fileSystem = options.handles?.fileSystem ?? nodeFileSystem;
     const producers = await loadProducerState(log, fileSystem, options.snapshotPath, options.logger);
+    if (options.producerIdleMsMax !== undefined) producers.expire(Date.now() - options.producerIdleMsMax, { everyEntry: true });
     partition = new Partition(options.topic, options.index, log, options.snapshotPath, fileSystem, producers);
     return partition;
   }
@@ -119,7 +137,7 @@ export class Partition {
     const offsetBase = this.log.offsetEnd;
     const appending = this.log.append(batches, options);
     if (idempotent && this.log.offsetEnd > offsetBase) {
-      this.#producers.record(first, offsetBase);
+      this.#producers.record(first, offsetBase, Date.now());
       this.#producersDirty = true;
       this.#idempotentAppends.set(offsetBase, appending);
       appending.then(
@@ -206,7 +224,8 @@ export class Partition {
     // Appends queued after the flush are recorded already, and may not survive a crash: the
     // snapshot stops at the durable end, and loading replays what the log kept after it.
     const offset = this.log.highWatermark;
-    const snapshot = { offset: offset.toString(), producers: this.#producers.toJSON(offset) };
+    // `takenMs`: the batches after `offset`, which loading replays, were taken about then or later.
+    const snapshot = { offset: offset.toString(), takenMs: Date.now(), producers: this.#producers.toJSON(offset) };
     // Not synced: a snapshot a crash tore is rebuilt from the log, as is one the log outran.
     await writeFileAtomic(this.#fileSystem, dirname(this.#snapshotPath), basename(this.#snapshotPath), Buffer.from(JSON.stringify(snapshot)), { sync: false });
   }
@@ -253,18 +272,25 @@ function batchIdentitiesOf(batches: Buffer): BatchIdentity[] {
   return headers;
 }
 
-/** Loads the last snapshot and replays the batch headers appended after it. */
+/**
+ * Loads the last snapshot and replays the batch headers appended after it. A replayed batch counts
+ * as seen at its newest record's timestamp, or at the snapshot's time when that is later (and never
+ * after now); a snapshot from before producer times were kept counts its producers as seen now.
+ */
 async function loadProducerState(log: PartitionLog, fileSystem: FileSystem, snapshotPath: string, logger?: Logger): Promise<ProducerState> {
+  const nowMs = Date.now();
   let producers = new ProducerState();
   let offset = log.offsetStart;
+  let seenMsMin = 0;
   try {
     const bytes = await readWholeFile(fileSystem, snapshotPath, snapshotBytesMax);
     if (bytes !== null) {
-      const snapshot = JSON.parse(bytes.toString('utf8')) as { offset: string; producers: unknown };
+      const snapshot = JSON.parse(bytes.toString('utf8')) as { offset: string; takenMs?: number; producers: unknown };
       const snapshotOffset = BigInt(snapshot.offset);
       if (snapshotOffset >= log.offsetStart && snapshotOffset <= log.highWatermark) {
-        producers = ProducerState.fromJSON(snapshot.producers);
+        producers = ProducerState.fromJSON(snapshot.producers, snapshot.takenMs ?? nowMs);
         offset = snapshotOffset;
+        seenMsMin = snapshot.takenMs ?? 0;
       }
     }
   } catch (error) {
@@ -278,7 +304,7 @@ async function loadProducerState(log: PartitionLog, fileSystem: FileSystem, snap
       const header = readBatchHeader(bytes, position);
       const lastOffset = baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < offset) continue;
-      if (header.producerId >= 0n) producers.record(header, baseOffset);
+      if (header.producerId >= 0n) producers.record(header, baseOffset, Math.min(nowMs, Math.max(header.maxTimestamp, seenMsMin)));
       offset = lastOffset + 1n;
     }
   }

@@ -6,6 +6,13 @@
  * Checked and updated synchronously before the append is queued, so the partition's serial append
  * order and the sequence order agree. Persisted by snapshots (see Partition) and rebuilt from the
  * batch headers in the log after the snapshot's offset.
+ *
+ * A producer id that sent nothing to the partition for the broker's `producerIdleMsMax` is
+ * forgotten (`expire`), as Kafka forgets one after `producer.id.expiration.ms`: clients that take
+ * a new producer id per process would otherwise grow the state without end. An id the partition
+ * does not know starts afresh at whatever sequence its batch carries, as in Kafka, so a producer
+ * idle that long goes on without an error; only a retry sent that long after its original could
+ * be stored twice, far past any client's delivery timeout.
  */
 import { WeirError } from '../util/errors.js';
 
@@ -34,6 +41,8 @@ interface RememberedBatch {
 interface ProducerEntry {
   epoch: number;
   batches: RememberedBatch[]; // oldest first
+  /** When the partition last took a batch of this producer (ms since the epoch). */
+  seenMs: number;
 }
 
 export type SequenceVerdict = { kind: 'append' } | { kind: 'duplicate'; offsetBase: bigint };
@@ -97,14 +106,15 @@ export class ProducerState {
     return { kind: 'append' };
   }
 
-  /** Records a batch that was (or is about to be) appended at `offsetBase`. */
-  record(batch: BatchIdentity, offsetBase: bigint): void {
+  /** Records a batch that was (or is about to be) appended at `offsetBase`, at `seenMs`. */
+  record(batch: BatchIdentity, offsetBase: bigint, seenMs: number): void {
     if (batch.producerId < 0n) return;
     let entry = this.#producers.get(batch.producerId);
     if (entry === undefined || batch.producerEpoch > entry.epoch) {
-      entry = { epoch: batch.producerEpoch, batches: [] };
+      entry = { epoch: batch.producerEpoch, batches: [], seenMs };
     } else {
       this.#producers.delete(batch.producerId); // re-inserted below: Map order is recency
+      entry.seenMs = Math.max(entry.seenMs, seenMs);
     }
     entry.batches.push({
       sequenceFirst: batch.baseSequence,
@@ -120,6 +130,25 @@ export class ProducerState {
   }
 
   /**
+   * Forgets the producers last seen before `seenMsMin`; returns how many. Map order is recency,
+   * so the walk stops at the first producer seen since (a step back of the clock only delays the
+   * ones behind it); `everyEntry` walks them all, for a state loaded from a snapshot and the log,
+   * whose order follows the log rather than the times.
+   */
+  expire(seenMsMin: number, options: { everyEntry?: boolean } = {}): number {
+    let count = 0;
+    for (const [id, entry] of this.#producers) {
+      if (entry.seenMs >= seenMsMin) {
+        if (options.everyEntry === true) continue;
+        break;
+      }
+      this.#producers.delete(id);
+      count++;
+    }
+    return count;
+  }
+
+  /**
    * The state as of `offsetEnd`: batches stored at or past it are left out (they may not be
    * durable yet; loading replays them from the log, where they survived a crash).
    */
@@ -128,7 +157,7 @@ export class ProducerState {
     for (const [id, entry] of this.#producers) {
       const batches = entry.batches.filter((b) => b.offsetBase < offsetEnd);
       if (batches.length === 0 && entry.batches.length > 0) continue;
-      out.push({ id: id.toString(), epoch: entry.epoch, batches: batches.map((b) => [b.sequenceFirst, b.sequenceLast, b.offsetBase.toString()]) });
+      out.push({ id: id.toString(), epoch: entry.epoch, seenMs: entry.seenMs, batches: batches.map((b) => [b.sequenceFirst, b.sequenceLast, b.offsetBase.toString()]) });
     }
     return out;
   }
@@ -141,12 +170,15 @@ export class ProducerState {
     if (entry.batches.length === 0) this.#producers.delete(producerId);
   }
 
-  static fromJSON(json: unknown): ProducerState {
+  /** `seenMsDefault` stands for the time of a producer a snapshot from before `seenMs` holds. */
+  static fromJSON(json: unknown, seenMsDefault: number): ProducerState {
     const state = new ProducerState();
     if (!Array.isArray(json)) return state;
-    for (const item of json as { id: string; epoch: number; batches: [number, number, string][] }[]) {
+    const items = json as { id: string; epoch: number; seenMs?: number; batches: [number, number, string][] }[];
+    for (const item of items.sort((a, b) => (a.seenMs ?? seenMsDefault) - (b.seenMs ?? seenMsDefault))) {
       state.#producers.set(BigInt(item.id), {
         epoch: item.epoch,
+        seenMs: item.seenMs ?? seenMsDefault,
         batches: item.batches.map(([first, last, offset]) => ({ sequenceFirst: first, sequenceLast: last, offsetBase: BigInt(offset) })),
       });
     }

@@ -44,6 +44,8 @@ export interface ServerOptions {
   diskFreeMinBytes?: number;
   /** How often a long start says how far it got (BrokerOptions.startProgressIntervalMs). */
   startProgressIntervalMs?: number;
+  /** Idle time after which a partition forgets an idempotent producer id (BrokerOptions.producerIdleMsMax). */
+  producerIdleMsMax?: number;
   logger: Logger;
 }
 
@@ -69,6 +71,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.repair ? { repair: true } : {}),
     ...(options.diskFreeMinBytes !== undefined ? { diskFreeMinBytes: options.diskFreeMinBytes } : {}),
     ...(options.startProgressIntervalMs !== undefined ? { startProgressIntervalMs: options.startProgressIntervalMs } : {}),
+    ...(options.producerIdleMsMax !== undefined ? { producerIdleMsMax: options.producerIdleMsMax } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Connection } from '../client/connection.js';
+import { encodeBatch } from '../format/record-batch.js';
+import { NativeListener } from '../protocol/native/listener.js';
+import { Broker } from './broker.js';
+
+/** Short, so the test sees producers expire; long enough for a restart to fit well within it. */
+const producerIdleMsMax = 2_000;
+
+interface Running {
+  broker: Broker;
+  connection: Connection;
+  /** Resolves with the first log line (from now on) that matches, or rejects after `timeoutMs`. */
+  logged(pattern: RegExp, timeoutMs: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A broker on `dataDir` behind a native listener on 127.0.0.1, and a connection to it. */
+async function start(dataDir: string): Promise<Running> {
+  const watchers = new Set<(line: string) => void>();
+  const logger = (_level: string, message: string): void => {
+    for (const watch of watchers) watch(message);
+  };
+  const broker = await Broker.open({ dataDir, producerIdleMsMax, defaultTopicConfig: { flush: { kind: 'none' } }, logger });
+  const listener = new NativeListener(broker, { host: '127.0.0.1', port: 0, logger });
+  const { port } = await listener.start();
+  const connection = await Connection.open({ host: '127.0.0.1', port, clientId: 'expiry-test', connectTimeoutMs: 2_000, requestTimeoutMs: 10_000 });
+  return {
+    broker,
+    connection,
+    logged: (pattern, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(watch);
+          reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const watch = (line: string): void => {
+          if (!pattern.test(line)) return;
+          clearTimeout(timer);
+          watchers.delete(watch);
+          resolve(line);
+        };
+        watchers.add(watch);
+      }),
+    async stop() {
+      connection.close();
+      await listener.close();
+      await broker.close();
+    },
+  };
+}
+
+function batchOf(value: string, producerId: bigint, sequence: number): Buffer {
+  return encodeBatch([{ value: Buffer.from(value) }], { producerId, producerEpoch: 0, baseSequence: sequence });
+}
+
+test('idle producer ids are forgotten, also at a start from an older snapshot or from the log alone, while a live producer\'s retry stays a duplicate', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weir-producer-expiry-'));
+  const snapshot = join(dataDir, 'topics', 'ids', '0.producers.json');
+  let running = await start(dataDir);
+  try {
+    await running.connection.request('createTopic', { name: 'ids', config: {} as never });
+    const produce = (batches: Buffer) => running.connection.request('produce', { topic: 'ids', partition: 0, acks: 'leader', batches });
+    const idle: bigint[] = [];
+    for (let i = 0; i < 50; i++) {
+      const { producerId } = await running.connection.request('initProducerId', {});
+      await produce(batchOf(`idle-${i}`, producerId, 0));
+      idle.push(producerId);
+    }
+    const { producerId: live } = await running.connection.request('initProducerId', {});
+    let sequence = 0;
+    let last = batchOf('live-0', live, sequence);
+    let lastOffset = (await produce(last)).baseOffset;
+    assert.equal(running.broker.producerCount, 51);
+
+    // The snapshot written at close holds all 51, each with when it was last seen.
+    await running.stop();
+    running = await start(dataDir);
+    assert.equal(running.broker.producerCount, 51);
+    await copyFile(snapshot, `${snapshot}.old`);
+
+    // The live producer keeps sending while the idle ones expire.
+    const forgotten = running.logged(/forgot 50 idempotent producer ids/, 3 * producerIdleMsMax);
+    const sends: Promise<unknown>[] = [];
+    const keepSending = setInterval(() => {
+      const batch = batchOf(`live-${++sequence}`, live, sequence);
+      sends.push(
+        produce(batch).then((result) => {
+          last = batch;
+          lastOffset = result.baseOffset;
+        }),
+      );
+    }, producerIdleMsMax / 8);
+    try {
+      await forgotten;
+    } finally {
+      clearInterval(keepSending);
+      await Promise.all(sends);
+    }
+    assert.equal(running.broker.producerCount, 1);
+    const retried = await produce(last);
+    assert.equal(retried.duplicate, true, 'a live producer\'s retry after the sweep is answered as stored');
+    assert.equal(retried.baseOffset, lastOffset);
+    // A forgotten producer starts afresh at the sequence it sends.
+    assert.equal((await produce(batchOf('idle-again', idle[0]!, 1))).duplicate, false);
+    assert.equal(running.broker.producerCount, 2);
+
+    // A crash before the snapshot was written again: the older one names the expired producers.
+    await running.stop();
+    await copyFile(`${snapshot}.old`, snapshot);
+    running = await start(dataDir);
+    assert.equal(running.broker.producerCount, 2, 'expired producers of an older snapshot stay forgotten');
+    assert.equal((await produce(last)).duplicate, true);
+
+    // No snapshot at all: the state is rebuilt from the log, whose batches of the idle producers are old.
+    await running.stop();
+    await rm(snapshot);
+    running = await start(dataDir);
+    assert.equal(running.broker.producerCount, 2, 'expired producers replayed from the log stay forgotten');
+    assert.equal((await produce(last)).duplicate, true);
+  } finally {
+    await running.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
