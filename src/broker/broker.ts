@@ -112,9 +112,16 @@ export interface BrokerOptions {
    * (at least every 100 ms, at most every minute) and when the partition opens.
    */
   producerIdleMsMax?: number;
+  /**
+   * A group without members is deleted, its committed offsets with it, once this long has passed
+   * since its last commit and since it lost its last member, as Kafka's `offsets.retention.minutes`
+   * (default 7 days). Checked every tenth of it (at least every 100 ms, at most every minute).
+   */
+  offsetsRetentionMs?: number;
 }
 
 export const producerIdleMsMaxDefault = 24 * 60 * 60 * 1000;
+export const offsetsRetentionMsDefault = 7 * 24 * 60 * 60 * 1000;
 
 export const diskFreeMinBytesDefault = 128 * 1024 * 1024;
 const diskFreeBytes = metrics.gauge({ name: 'weir_disk_free_bytes', help: "Free bytes on the data directory's file system, as last measured", labelNames: [] }).series({});
@@ -223,6 +230,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       diskCheckIntervalMs: options.diskCheckIntervalMs ?? 1000,
       startProgressIntervalMs: options.startProgressIntervalMs ?? startProgressIntervalMsDefault,
       producerIdleMsMax: options.producerIdleMsMax ?? producerIdleMsMaxDefault,
+      offsetsRetentionMs: options.offsetsRetentionMs ?? offsetsRetentionMsDefault,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -294,6 +302,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     this.#every(this.#options.retentionCheckIntervalMs, () => this.#applyRetention());
     this.#every(producerSnapshotIntervalMs, () => this.#snapshotProducers());
     this.#every(expiryCheckIntervalMs(this.#options.producerIdleMsMax), async () => this.#expireProducers());
+    this.#every(expiryCheckIntervalMs(this.#options.offsetsRetentionMs), () => this.#expireGroups());
   }
 
   /** Measures the free space of the data directory's file system and opens or closes the gate for producers. */
@@ -1063,6 +1072,28 @@ export class Broker implements BrokerApi, QueueBrokerApi {
     }
     this.#groups.delete(groupId);
     await this.#offsets.deleteGroup(groupId);
+  }
+
+  /**
+   * Deletes the groups without members that neither committed nor lost their last member within
+   * `offsetsRetentionMs`: from the coordinator, and their offsets by deletion records, so that
+   * they stay gone after a restart. A group that gains a member or commits meanwhile stays.
+   */
+  async #expireGroups(): Promise<void> {
+    const retentionMs = this.#options.offsetsRetentionMs;
+    const groupIds = new Set([...this.#groups.list().map((group) => group.groupId), ...this.#offsets.groups()]);
+    let count = 0;
+    for (const groupId of groupIds) {
+      if (this.#closing) return;
+      const activeMsMin = Date.now() - retentionMs;
+      const emptySinceMs = this.#groups.emptySinceMs(groupId);
+      if (emptySinceMs === null || (emptySinceMs !== undefined && emptySinceMs >= activeMsMin)) continue;
+      const committedMs = this.#offsets.lastCommitMs(groupId);
+      if (committedMs !== undefined && committedMs >= activeMsMin) continue;
+      this.#groups.delete(groupId);
+      if (committedMs === undefined || (await this.#offsets.expireGroup(groupId, activeMsMin))) count++;
+    }
+    if (count > 0) this.#options.logger('info', `deleted ${count} groups without members, idle for ${retentionMs} ms`);
   }
 
   async resetGroupOffsets(request: OffsetResetRequest): Promise<OffsetReset[]> {

@@ -63,6 +63,8 @@ interface Group {
   leaderId: string;
   members: Map<string, Member>;
   rebalanceTimer: NodeJS.Timeout | null;
+  /** When the group was made or last lost its last member (ms since the epoch): an empty group expires from then. */
+  emptySinceMs: number;
 }
 
 /** Partition counts the coordinator needs to spread partitions of broker-assigned groups. */
@@ -217,6 +219,13 @@ export class GroupCoordinator {
     return this.#groups.has(groupId);
   }
 
+  /** When the group last became empty; null while it has members, undefined for a group not known here. */
+  emptySinceMs(groupId: string): number | null | undefined {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return undefined;
+    return group.members.size > 0 ? null : group.emptySinceMs;
+  }
+
   list(): { groupId: string; protocolType: string; state: GroupStateName }[] {
     return [...this.#groups.values()].map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.state }));
   }
@@ -292,7 +301,7 @@ export class GroupCoordinator {
   #groupFor(groupId: string, protocolType: string): Group {
     let group = this.#groups.get(groupId);
     if (group === undefined) {
-      group = { groupId, state: 'Empty', protocolType, protocolName: '', generationId: 0, leaderId: '', members: new Map(), rebalanceTimer: null };
+      group = { groupId, state: 'Empty', protocolType, protocolName: '', generationId: 0, leaderId: '', members: new Map(), rebalanceTimer: null, emptySinceMs: Date.now() };
       this.#groups.set(groupId, group);
     }
     return group;
@@ -387,6 +396,7 @@ export class GroupCoordinator {
     if (group.members.size === 0) {
       group.state = 'Empty';
       group.generationId++;
+      group.emptySinceMs = Date.now();
       return;
     }
     group.generationId++;
@@ -497,6 +507,7 @@ export class GroupCoordinator {
       group.rebalanceTimer = null;
       group.state = 'Empty';
       group.generationId++;
+      group.emptySinceMs = Date.now();
       return;
     }
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);

@@ -3,8 +3,9 @@
  * engine (topic `__consumer_offsets`, one partition, flush `always`) and in memory for lookups.
  *
  * Each commit appends one batch; a record's key is `group \0 topic \0 partition` and its value the
- * JSON `{"o": offset, "m": metadata}`, or null when the offset is deleted (its group was deleted,
- * or its topic). On open the log is replayed.
+ * JSON `{"o": offset, "m": metadata, "t": commit time in ms}` (a record without `t` was committed at
+ * its timestamp), or null when the offset is deleted (its group was deleted or expired, or its
+ * topic). On open the log is replayed.
  *
  * Compaction: once the log has grown by `compactAfterBytes` (and by twice the last snapshot) since
  * the last snapshot, the store appends a snapshot of every committed offset — a record with no key
@@ -36,6 +37,7 @@ function keyOf(groupId: string, topic: string, partition: number): string {
 interface Stored {
   offset: bigint;
   metadata: string | null;
+  committedMs: number;
 }
 
 export interface OffsetStoreOptions {
@@ -88,7 +90,7 @@ export class OffsetStore {
           }
           continue;
         }
-        applyTo(snapshot ?? store.#groups, record.key.toString('utf8'), record.value);
+        applyTo(snapshot ?? store.#groups, record.key.toString('utf8'), record.value, record.timestamp);
       }
       if (records.length === 0) break;
     }
@@ -114,16 +116,17 @@ export class OffsetStore {
     assert(unchangedFrom === undefined || unchangedFrom.length === entries.length, 'one expected offset per entry');
     if (entries.length === 0) return true;
     const builder = new RecordBatchBuilder();
+    const committedMs = Date.now();
     const records = entries.map((entry) => ({
       key: keyOf(groupId, entry.topic, entry.partition),
-      value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata })),
+      value: Buffer.from(JSON.stringify({ o: entry.offset.toString(), m: entry.metadata, t: committedMs })),
       offset: entry.offset,
     }));
     for (const { key, value } of records) builder.add({ key: Buffer.from(key), value });
     const unchanged = unchangedFrom === undefined ? undefined : () => records.every(({ key }, i) => this.#latest(key) === unchangedFrom[i]);
     // Applied after the append is durable: a reader never sees an offset a crash could take back.
     const appended = await this.#append(builder.build(), () => {
-      for (const { key, value } of records) applyTo(this.#groups, key, value);
+      for (const { key, value } of records) applyTo(this.#groups, key, value, committedMs);
     }, { pending: records, unchanged });
     if (appended) this.#maybeCompact();
     return appended;
@@ -145,6 +148,37 @@ export class OffsetStore {
     for (const key of keys) builder.add({ key: Buffer.from(key), value: null });
     await this.#append(builder.build(), () => this.#groups.delete(groupId), { pending: keys.map((key) => ({ key, offset: -1n })) });
     this.#maybeCompact();
+  }
+
+  /** When `groupId` last committed (its newest offset's commit time), or undefined when it has no offsets. */
+  lastCommitMs(groupId: string): number | undefined {
+    const offsets = this.#groups.get(groupId);
+    if (offsets === undefined) return undefined;
+    let lastMs = Number.NEGATIVE_INFINITY;
+    for (const stored of offsets.values()) lastMs = Math.max(lastMs, stored.committedMs);
+    return lastMs;
+  }
+
+  /**
+   * Deletes the offsets of `groupId` if it last committed before `committedMsMin`, checked when
+   * the deletion is appended (no commit of the group is being written then), so a commit that
+   * comes meanwhile keeps the group. Returns whether it was deleted.
+   */
+  async expireGroup(groupId: string, committedMsMin: number): Promise<boolean> {
+    const offsets = this.#groups.get(groupId);
+    if (offsets === undefined) return false;
+    const prefix = `${groupId}\u0000`;
+    const keys = [...offsets.keys()].map((key) => prefix + key);
+    const builder = new RecordBatchBuilder();
+    for (const key of keys) builder.add({ key: Buffer.from(key), value: null });
+    const expired = (): boolean =>
+      this.#groups.get(groupId) === offsets &&
+      offsets.size === keys.length &&
+      (this.lastCommitMs(groupId) ?? committedMsMin) < committedMsMin &&
+      ![...this.#pending.keys()].some((key) => key.startsWith(prefix));
+    const deleted = await this.#append(builder.build(), () => this.#groups.delete(groupId), { pending: keys.map((key) => ({ key, offset: -1n })), unchanged: expired });
+    if (deleted) this.#maybeCompact();
+    return deleted;
   }
 
   /**
@@ -208,7 +242,8 @@ export class OffsetStore {
         yield { key: null, value: snapshotBegin };
         for (const [groupId, offsets] of groups) {
           for (const [key, stored] of offsets) {
-            yield { key: Buffer.from(`${groupId}\u0000${key}`), value: Buffer.from(JSON.stringify({ o: stored.offset.toString(), m: stored.metadata })) };
+            const value = { o: stored.offset.toString(), m: stored.metadata, t: stored.committedMs };
+            yield { key: Buffer.from(`${groupId}\u0000${key}`), value: Buffer.from(JSON.stringify(value)) };
           }
         }
         yield { key: null, value: snapshotEnd };
@@ -280,8 +315,8 @@ export class OffsetStore {
 
 }
 
-/** One stored record (a commit or a deletion) applied to `groups`. */
-function applyTo(groups: Map<string, Map<string, Stored>>, key: string, value: Buffer | null): void {
+/** One stored record (a commit or a deletion) applied to `groups`; `timestampMs` is the record's. */
+function applyTo(groups: Map<string, Map<string, Stored>>, key: string, value: Buffer | null, timestampMs: number): void {
   const [groupId, topic, partition] = key.split('\u0000');
   if (groupId === undefined || topic === undefined || partition === undefined) return;
   let offsets = groups.get(groupId);
@@ -290,10 +325,10 @@ function applyTo(groups: Map<string, Map<string, Stored>>, key: string, value: B
     if (offsets?.size === 0) groups.delete(groupId);
     return;
   }
-  const parsed = JSON.parse(value.toString('utf8')) as { o: string; m: string | null };
+  const parsed = JSON.parse(value.toString('utf8')) as { o: string; m: string | null; t?: number };
   if (offsets === undefined) {
     offsets = new Map();
     groups.set(groupId, offsets);
   }
-  offsets.set(`${topic}\u0000${partition}`, { offset: BigInt(parsed.o), metadata: parsed.m });
+  offsets.set(`${topic}\u0000${partition}`, { offset: BigInt(parsed.o), metadata: parsed.m, committedMs: parsed.t ?? timestampMs });
 }

@@ -3,55 +3,14 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Connection } from '../client/connection.js';
 import { encodeBatch } from '../format/record-batch.js';
-import { NativeListener } from '../protocol/native/listener.js';
-import { Broker } from './broker.js';
+import { startListeningBroker, type ListeningBroker } from './testing/listening-broker.js';
 
 /** Short, so the test sees producers expire; long enough for a restart to fit well within it. */
 const producerIdleMsMax = 2_000;
 
-interface Running {
-  broker: Broker;
-  connection: Connection;
-  /** Resolves with the first log line (from now on) that matches, or rejects after `timeoutMs`. */
-  logged(pattern: RegExp, timeoutMs: number): Promise<string>;
-  stop(): Promise<void>;
-}
-
-/** A broker on `dataDir` behind a native listener on 127.0.0.1, and a connection to it. */
-async function start(dataDir: string): Promise<Running> {
-  const watchers = new Set<(line: string) => void>();
-  const logger = (_level: string, message: string): void => {
-    for (const watch of watchers) watch(message);
-  };
-  const broker = await Broker.open({ dataDir, producerIdleMsMax, defaultTopicConfig: { flush: { kind: 'none' } }, logger });
-  const listener = new NativeListener(broker, { host: '127.0.0.1', port: 0, logger });
-  const { port } = await listener.start();
-  const connection = await Connection.open({ host: '127.0.0.1', port, clientId: 'expiry-test', connectTimeoutMs: 2_000, requestTimeoutMs: 10_000 });
-  return {
-    broker,
-    connection,
-    logged: (pattern, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          watchers.delete(watch);
-          reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const watch = (line: string): void => {
-          if (!pattern.test(line)) return;
-          clearTimeout(timer);
-          watchers.delete(watch);
-          resolve(line);
-        };
-        watchers.add(watch);
-      }),
-    async stop() {
-      connection.close();
-      await listener.close();
-      await broker.close();
-    },
-  };
+function start(dataDir: string): Promise<ListeningBroker> {
+  return startListeningBroker(dataDir, { producerIdleMsMax });
 }
 
 function batchOf(value: string, producerId: bigint, sequence: number): Buffer {

@@ -46,6 +46,8 @@ export interface ServerOptions {
   startProgressIntervalMs?: number;
   /** Idle time after which a partition forgets an idempotent producer id (BrokerOptions.producerIdleMsMax). */
   producerIdleMsMax?: number;
+  /** How long a group without members keeps its committed offsets (BrokerOptions.offsetsRetentionMs). */
+  offsetsRetentionMs?: number;
   logger: Logger;
 }
 
@@ -72,6 +74,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.diskFreeMinBytes !== undefined ? { diskFreeMinBytes: options.diskFreeMinBytes } : {}),
     ...(options.startProgressIntervalMs !== undefined ? { startProgressIntervalMs: options.startProgressIntervalMs } : {}),
     ...(options.producerIdleMsMax !== undefined ? { producerIdleMsMax: options.producerIdleMsMax } : {}),
+    ...(options.offsetsRetentionMs !== undefined ? { offsetsRetentionMs: options.offsetsRetentionMs } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];
