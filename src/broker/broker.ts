@@ -1081,18 +1081,20 @@ export class Broker implements BrokerApi, QueueBrokerApi {
    */
   async #expireGroups(): Promise<void> {
     const retentionMs = this.#options.offsetsRetentionMs;
+    const activeMsMin = Date.now() - retentionMs;
     const groupIds = new Set([...this.#groups.list().map((group) => group.groupId), ...this.#offsets.groups()]);
     let count = 0;
+    const withOffsets: string[] = [];
     for (const groupId of groupIds) {
-      if (this.#closing) return;
-      const activeMsMin = Date.now() - retentionMs;
       const emptySinceMs = this.#groups.emptySinceMs(groupId);
       if (emptySinceMs === null || (emptySinceMs !== undefined && emptySinceMs >= activeMsMin)) continue;
       const committedMs = this.#offsets.lastCommitMs(groupId);
       if (committedMs !== undefined && committedMs >= activeMsMin) continue;
       this.#groups.delete(groupId);
-      if (committedMs === undefined || (await this.#offsets.expireGroup(groupId, activeMsMin))) count++;
+      if (committedMs === undefined) count++;
+      else withOffsets.push(groupId);
     }
+    if (withOffsets.length > 0) count += (await this.#offsets.expireGroups(withOffsets, activeMsMin)).length;
     if (count > 0) this.#options.logger('info', `deleted ${count} groups without members, idle for ${retentionMs} ms`);
   }
 

@@ -16,7 +16,7 @@
  * short. While a snapshot is written, commits wait, so none lands inside it.
  */
 import assert from 'node:assert/strict';
-import { RecordBatchBuilder, decodeBatches } from '../format/record-batch.js';
+import { RecordBatchBuilder, batchOffsets, decodeBatches } from '../format/record-batch.js';
 import type { Partition } from './partition.js';
 import type { CommittedOffset, OffsetCommitEntry } from './types.js';
 
@@ -160,25 +160,27 @@ export class OffsetStore {
   }
 
   /**
-   * Deletes the offsets of `groupId` if it last committed before `committedMsMin`, checked when
-   * the deletion is appended (no commit of the group is being written then), so a commit that
-   * comes meanwhile keeps the group. Returns whether it was deleted.
+   * Deletes the offsets of the groups of `groupIds` that last committed before `committedMsMin`,
+   * checked once no snapshot is being written, right before the deletion records are appended: a
+   * group with a commit being written then is kept (a commit after it starts the group anew).
+   * Returns the groups deleted.
    */
-  async expireGroup(groupId: string, committedMsMin: number): Promise<boolean> {
-    const offsets = this.#groups.get(groupId);
-    if (offsets === undefined) return false;
-    const prefix = `${groupId}\u0000`;
-    const keys = [...offsets.keys()].map((key) => prefix + key);
-    const builder = new RecordBatchBuilder();
-    for (const key of keys) builder.add({ key: Buffer.from(key), value: null });
-    const expired = (): boolean =>
-      this.#groups.get(groupId) === offsets &&
-      offsets.size === keys.length &&
-      (this.lastCommitMs(groupId) ?? committedMsMin) < committedMsMin &&
-      ![...this.#pending.keys()].some((key) => key.startsWith(prefix));
-    const deleted = await this.#append(builder.build(), () => this.#groups.delete(groupId), { pending: keys.map((key) => ({ key, offset: -1n })), unchanged: expired });
-    if (deleted) this.#maybeCompact();
-    return deleted;
+  async expireGroups(groupIds: Iterable<string>, committedMsMin: number): Promise<string[]> {
+    while (this.#gate !== null) await this.#gate;
+    const pendingGroups = new Set([...this.#pending.keys()].map((key) => key.slice(0, key.indexOf('\u0000'))));
+    const expired = [...groupIds].filter((groupId) => !pendingGroups.has(groupId) && (this.lastCommitMs(groupId) ?? committedMsMin) < committedMsMin);
+    const keys = expired.flatMap((groupId) => [...this.#groups.get(groupId)!.keys()].map((key) => `${groupId}\u0000${key}`));
+    // With no gate, each append below reaches the log in this synchronous section, in this order.
+    let keyIndex = 0;
+    const appends = this.#batchesOf(keys.map((key) => ({ key: Buffer.from(key), value: null }))).map((batch) => {
+      const batchKeys = keys.slice(keyIndex, (keyIndex += batch.readInt32BE(batchOffsets.recordCount)));
+      return this.#append(batch, () => {
+        for (const key of batchKeys) applyTo(this.#groups, key, null, 0);
+      }, { pending: batchKeys.map((key) => ({ key, offset: -1n })) });
+    });
+    await Promise.all(appends);
+    if (appends.length > 0) this.#maybeCompact();
+    return expired;
   }
 
   /**
