@@ -476,3 +476,30 @@ describe('weir bench', () => {
     assert.ok(Date.now() - started < 15_000, `ended after ${Date.now() - started} ms`);
   });
 });
+
+describe('weir start', () => {
+  test('--offsets-retention-ms and --producer-idle-ms-max: a one-off group and an idle producer id are forgotten', async () => {
+    const own = await startBroker(['--offsets-retention-ms', '300', '--producer-idle-ms-max', '300']);
+    const log: string[] = [];
+    own.process.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+    try {
+      const ownWeir = (args: string[], input?: string) => runCli(args, { input, server: own.address });
+      assert.equal((await ownWeir(['produce', 'once'], 'hello\n')).code, 0);
+      const consumed = await ownWeir(['consume', 'once', '--group', 'one-off', '--from', 'earliest', '--count', '1']);
+      assert.equal(consumed.stdout, 'hello\n', consumed.stderr);
+      const deadline = Date.now() + 10_000;
+      const forgotten = () => /forgot 1 idempotent producer ids idle for 300 ms/.test(log.join('')) && /deleted 1 groups without members, idle for 300 ms/.test(log.join(''));
+      while (!forgotten() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(forgotten(), log.join(''));
+      assert.doesNotMatch((await ownWeir(['group', 'list'])).stdout, /one-off/);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('an expiry outside its range is a usage error', async () => {
+    const result = await runCli(['start', '--offsets-retention-ms', '5']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--offsets-retention-ms "5": expected an integer from 100 to 315360000000/);
+  });
+});

@@ -11,7 +11,7 @@ import { SharedByteBudget, fetchMemoryDefaults } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
 
 export { parseFlushPolicy } from '../broker/topic-config.js';
-export { diskFreeMinBytesDefault } from '../broker/broker.js';
+export { diskFreeMinBytesDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault } from '../broker/broker.js';
 export { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../broker/queue/queue-config.js';
 export { connectionIdleMsMaxDefault as kafkaConnectionIdleMsMaxDefault, connectionIdleMsMaxLimit as kafkaConnectionIdleMsMaxLimit } from '../protocol/kafka/kafka-listener.js';
 export type { TopicConfig };

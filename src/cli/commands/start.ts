@@ -1,6 +1,6 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
-import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
@@ -22,9 +22,18 @@ export const startUsage = `weir start [options]
   --default-flush POLICY    always | none | interval:<ms> (default always)
   --disk-free-min-bytes N   refuse produces (DISK_FREE_LOW, retriable) while the data directory's
                             file system has fewer free bytes (default 134217728, 128 MiB; 0: never)
+  --producer-idle-ms-max MS a partition forgets an idempotent producer id idle this long, as Kafka's
+                            producer.id.expiration.ms (default ${producerIdleMsMaxDefault}, 1 day)
+  --offsets-retention-ms MS a consumer group without members is deleted with its offsets this long
+                            after its last commit, as Kafka's offsets.retention.minutes
+                            (default ${offsetsRetentionMsDefault}, 7 days)
   --log-level LEVEL         debug | info | warn | error (default info)
   --repair                  a partition damaged before its durable end is cut at the damage (what
                             follows it is dropped, and logged) instead of stopping the start`;
+
+/** The range of --producer-idle-ms-max and --offsets-retention-ms: 100 ms to 10 years. */
+const expiryMsMin = 100;
+const expiryMsMax = 10 * 365 * 24 * 3_600_000;
 
 /** Environment variable: how often a long start logs its progress, in ms (default 5000). */
 export const startProgressIntervalVariable = 'WEIR_START_PROGRESS_INTERVAL_MS';
@@ -56,6 +65,8 @@ export async function start(argv: string[]): Promise<number> {
       'default-flush': { type: 'string' },
       'log-level': { type: 'string' },
       'disk-free-min-bytes': { type: 'string' },
+      'producer-idle-ms-max': { type: 'string' },
+      'offsets-retention-ms': { type: 'string' },
       repair: { type: 'boolean' },
     },
     strict: true,
@@ -84,6 +95,8 @@ export async function start(argv: string[]): Promise<number> {
     defaultTopicConfig: defaults,
     ...(values.repair ? { repair: true } : {}),
     diskFreeMinBytes: integerOption('disk-free-min-bytes', values['disk-free-min-bytes'], diskFreeMinBytesDefault, 0),
+    producerIdleMsMax: integerOption('producer-idle-ms-max', values['producer-idle-ms-max'], producerIdleMsMaxDefault, expiryMsMin, expiryMsMax),
+    offsetsRetentionMs: integerOption('offsets-retention-ms', values['offsets-retention-ms'], offsetsRetentionMsDefault, expiryMsMin, expiryMsMax),
     ...(startProgressIntervalMs !== undefined ? { startProgressIntervalMs } : {}),
     logger,
   });
