@@ -21,6 +21,7 @@
 import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
 import { nackBackoffMs, releaseVersionMin, type QueueDelivery, type QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
+import { headOfText } from '../util/text.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
@@ -212,7 +213,7 @@ class LeasedMessage implements QueueMessage {
   }
 
   reject(reason?: string): Promise<void> {
-    return this.#finish('reject', 0, String(reason ?? '').slice(0, reasonLengthMax), false)!;
+    return this.#finish('reject', 0, headOfText(String(reason ?? ''), reasonLengthMax), false)!;
   }
 
   extend(ms: number): Promise<void> {

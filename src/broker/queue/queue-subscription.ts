@@ -13,6 +13,7 @@ import { isWeirError, WeirError } from '../../util/errors.js';
 import type { SharedByteBudget } from '../../util/byte-budget.js';
 import type { Logger } from '../../util/logger.js';
 import { MinHeap } from '../../util/min-heap.js';
+import { headOfText } from '../../util/text.js';
 import type { Partition } from '../partition.js';
 import type {
   QueueConsumerOptions,
@@ -627,7 +628,7 @@ export class QueueSubscription implements ConsumerOwner {
       case 'reject':
         // Under deliveriesMax, a reject whose letter failed is delivered again (its consumer was told).
         const deliverOnFailure = entry.deliveryCount < this.config.deliveriesMax;
-        return this.#deadLetter(entry, `rejected: ${settlement.reason.slice(0, rejectReasonCharsMax)}`, deliverOnFailure);
+        return this.#deadLetter(entry, `rejected: ${headOfText(settlement.reason, rejectReasonCharsMax)}`, deliverOnFailure);
       case 'extend': {
         checkDelay('extendMs', settlement.extendMs, extendMsMin);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;

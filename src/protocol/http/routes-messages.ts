@@ -5,6 +5,7 @@
 import type { QueueSettlement } from '../../broker/types.js';
 import { rejectReasonCharsMax, settleDelayMsMax } from '../../broker/queue/queue-config.js';
 import { WeirError } from '../../util/errors.js';
+import { headOfText } from '../../util/text.js';
 import { sendError, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { decodeReceipt, encodings } from './message-json.js';
@@ -134,14 +135,9 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
  */
 export function rejectReason(value: unknown): string {
   if (typeof value !== 'string') invalid('reason', 'a string', value);
-  let reason = value.slice(0, rejectReasonCharsMax);
-  if (reason.length < value.length && isHighSurrogate(reason.charCodeAt(reason.length - 1))) reason = reason.slice(0, -1);
+  const reason = headOfText(value, rejectReasonCharsMax);
   if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
   return wellFormed(reason, 'reason');
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** One outcome per settlement: null, or the error's code and message. */
