@@ -438,6 +438,8 @@ test('altering a topic: configuration and added partitions take effect at once a
     await assert.rejects(broker.alterTopic('orders', { partitions: 3 }), /partitions=3 is invalid: topic orders has 4 partitions and partitions can only be added/);
     await assert.rejects(broker.alterTopic('orders', { messageBytesMax: 1 }), (e) => isWeirError(e, 'INVALID_CONFIG'));
     await assert.rejects(broker.alterTopic('orders', { bogus: 1 } as never), /bogus=1 is invalid: unknown configuration field/);
+    await assert.rejects(broker.alterTopic('orders', { flush: { kind: 'interval', intervalMs: 5, intervalMS: 50 } as never }), /flush.intervalMS=50 is invalid: not a field of flush \(kind, intervalMs\)/);
+    await assert.rejects(broker.alterTopic('orders', { flush: { kind: 'always', intervalMs: 5 } as never }), /flush.intervalMs=5 is invalid: not a field of flush \(kind\)/);
     await assert.rejects(broker.alterTopic('nope', { retentionMs: 1000 }), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
     await assert.rejects(broker.alterTopic('__consumer_offsets', { retentionMs: 1000 }), (e) => isWeirError(e, 'INVALID_TOPIC'));
     assert.deepEqual(broker.describeTopic('orders').config, altered.config, 'refused alterations changed nothing');

@@ -46,11 +46,25 @@ export function optionalLimit(field: string, value: unknown, min: number): numbe
   return value;
 }
 
+/**
+ * Refuses a field of the object setting `field` other than `known` (a typo such as `intervalMS`
+ * would otherwise be dropped without a word and the setting taken as if it were not there).
+ */
+export function onlyKnownFields(field: string, value: object, known: readonly string[]): void {
+  for (const [name, given] of Object.entries(value)) {
+    if (!known.includes(name)) invalid(`${field}.${name}`, given, `not a field of ${field} (${known.join(', ')})`);
+  }
+}
+
 function flushPolicy(value: unknown): FlushPolicy {
   const policy = value as FlushPolicy;
   if (policy && typeof policy === 'object') {
-    if (policy.kind === 'always' || policy.kind === 'none') return { kind: policy.kind };
+    if (policy.kind === 'always' || policy.kind === 'none') {
+      onlyKnownFields('flush', policy, ['kind']);
+      return { kind: policy.kind };
+    }
     if (policy.kind === 'interval') {
+      onlyKnownFields('flush', policy, ['kind', 'intervalMs']);
       return { kind: 'interval', intervalMs: integerIn('flush.intervalMs', policy.intervalMs, 1, flushIntervalMsMax) };
     }
   }

@@ -3,7 +3,7 @@
  * allowed range) and the redelivery backoff it implies.
  */
 import { WeirError, isWeirError } from '../../util/errors.js';
-import { integerIn, invalid, optionalLimit, validateUserTopicName } from '../topic-config.js';
+import { integerIn, invalid, onlyKnownFields, optionalLimit, validateUserTopicName } from '../topic-config.js';
 import type { QueueSubscriptionConfig, RedeliveryBackoff } from '../types.js';
 
 export const ackTimeoutMsMin = 100;
@@ -84,8 +84,12 @@ function oneOf<T extends string>(field: string, value: unknown, allowed: readonl
 function backoffPolicy(value: unknown): RedeliveryBackoff {
   const policy = value as RedeliveryBackoff;
   if (policy && typeof policy === 'object') {
-    if (policy.kind === 'fixed') return { kind: 'fixed', delayMs: integerIn('backoff.delayMs', policy.delayMs, 0, backoffMsMax) };
+    if (policy.kind === 'fixed') {
+      onlyKnownFields('backoff', policy, ['kind', 'delayMs']);
+      return { kind: 'fixed', delayMs: integerIn('backoff.delayMs', policy.delayMs, 0, backoffMsMax) };
+    }
     if (policy.kind === 'exponential') {
+      onlyKnownFields('backoff', policy, ['kind', 'initialMs', 'maxMs', 'multiplier', 'jitter']);
       const initialMs = integerIn('backoff.initialMs', policy.initialMs, 0, backoffMsMax);
       const maxMs = integerIn('backoff.maxMs', policy.maxMs, initialMs, backoffMsMax);
       const multiplier = typeof policy.multiplier === 'number' && policy.multiplier >= 1 && policy.multiplier <= 10

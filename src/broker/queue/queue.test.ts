@@ -669,6 +669,9 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await assert.rejects(broker.createSubscription('t', 'bad name'), /subscription name "bad name" is invalid/);
     await assert.rejects(broker.createSubscription('t', 's', { ackTimeoutMs: 5 }), /ackTimeoutMs=5 is invalid: expected an integer from 100/);
     await assert.rejects(broker.createSubscription('t', 's', { overflow: 'explode' as never }), /overflow="explode" is invalid/);
+    // A misspelt field of a backoff policy is refused, not dropped (the policy would be taken without it).
+    await assert.rejects(broker.createSubscription('t', 's', { backoff: { kind: 'fixed', delayMs: 5, delayMS: 500 } as never }), /backoff.delayMS=500 is invalid: not a field of backoff \(kind, delayMs\)/);
+    await assert.rejects(broker.createSubscription('t', 's', { backoff: { kind: 'exponential', initialMs: 1, maxMs: 2, multiplier: 2, jitter: 0, cap: 1 } as never }), /backoff.cap=1 is invalid/);
     await assert.rejects(broker.createSubscription('t', 's', { deadLetterTopic: '__queue_state' }), (e) => isWeirError(e, 'INVALID_TOPIC') && /reserved for Weir/.test(e.message));
     await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
     await broker.createSubscription('t', 's');
