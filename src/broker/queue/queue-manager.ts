@@ -124,6 +124,7 @@ export class QueueManager {
     const subscription = this.#topics.get(topic)?.get(name);
     if (subscription === undefined) {
       validateSubscriptionName(name);
+      if (this.#host.partitions(topic) === undefined) throw new WeirError('UNKNOWN_TOPIC', `topic ${topic} does not exist (so it has no queue subscription ${name})`);
       throw new WeirError('UNKNOWN_SUBSCRIPTION', `topic ${topic} has no queue subscription ${name}`);
     }
     return subscription;

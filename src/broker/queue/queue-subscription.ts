@@ -590,6 +590,7 @@ export class QueueSubscription implements ConsumerOwner {
     const { partition, offset, deliveryCount, leaseEpoch } = settlement.receipt;
     const count = settlement.count ?? 1;
     const name = `receipt ${partition}/${offset}#${deliveryCount} of subscription ${this.name}`;
+    if (partition >= this.partitions.length) return new WeirError('INVALID_RECEIPT', `${name} names partition ${partition}: topic ${this.topic} has ${this.partitions.length}`);
     if (leaseEpoch < 1 || leaseEpoch > leaseEpochsCount || this.#releasesOf(settlement.receipt) > this.#releasesMax) {
       return new WeirError('INVALID_RECEIPT', `${name} is from an earlier lease epoch: the broker restarted, or the subscription was created again, since it was delivered (the message is delivered again)`);
     }

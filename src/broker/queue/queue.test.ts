@@ -665,7 +665,9 @@ test('acknowledgements, failure counts and delays survive a restart; unacknowled
 test('bad input: unknown subscription, bad names and settings, bad settlements', async () => {
   const broker = await Broker.open({ dataDir: await tempDir() });
   try {
-    assert.throws(() => broker.describeSubscription('t', 'nope'), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
+    // Of a topic that does not exist: said so, not that the (missing) topic lacks the subscription.
+    assert.throws(() => broker.describeSubscription('t', 'nope'), (e) => isWeirError(e, 'UNKNOWN_TOPIC') && /topic t does not exist/.test(e.message));
+    await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_TOPIC'));
     await assert.rejects(broker.createSubscription('t', 'bad name'), /subscription name "bad name" is invalid/);
     await assert.rejects(broker.createSubscription('t', 's', { ackTimeoutMs: 5 }), /ackTimeoutMs=5 is invalid: expected an integer from 100/);
     await assert.rejects(broker.createSubscription('t', 's', { overflow: 'explode' as never }), /overflow="explode" is invalid/);
@@ -673,11 +675,12 @@ test('bad input: unknown subscription, bad names and settings, bad settlements',
     await assert.rejects(broker.createSubscription('t', 's', { backoff: { kind: 'fixed', delayMs: 5, delayMS: 500 } as never }), /backoff.delayMS=500 is invalid: not a field of backoff \(kind, delayMs\)/);
     await assert.rejects(broker.createSubscription('t', 's', { backoff: { kind: 'exponential', initialMs: 1, maxMs: 2, multiplier: 2, jitter: 0, cap: 1 } as never }), /backoff.cap=1 is invalid/);
     await assert.rejects(broker.createSubscription('t', 's', { deadLetterTopic: '__queue_state' }), (e) => isWeirError(e, 'INVALID_TOPIC') && /reserved for Weir/.test(e.message));
-    await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
     await broker.createSubscription('t', 's');
+    assert.throws(() => broker.describeSubscription('t', 'nope'), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
+    await assert.rejects(broker.settle('t', 'nope', []), (e) => isWeirError(e, 'UNKNOWN_SUBSCRIPTION'));
     await assert.rejects(broker.createSubscription('t', 's', { keyOrdered: true }), /keyOrdered cannot change/);
     const [bad] = await broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 9, offset: 0n, deliveryCount: 1, leaseEpoch: 1 } }]);
-    assert.ok(isWeirError(bad?.error, 'INVALID_RECEIPT'));
+    assert.ok(isWeirError(bad?.error, 'INVALID_RECEIPT') && /receipt 9\/0#1 of subscription s names partition 9: topic t has 1/.test(bad.error.message), String(bad?.error));
     await assert.rejects(broker.settle('t', 's', [{ action: 'ack', receipt: { partition: 0, offset: 0n, deliveryCount: 1, leaseEpoch: 1 }, count: 0 }]), /count 0 is invalid/);
     assert.equal(broker.listSubscriptions().length, 1);
     await broker.deleteSubscription('t', 's');

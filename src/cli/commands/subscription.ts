@@ -68,7 +68,7 @@ async function create(argv: string[]): Promise<number> {
     const existed = await admin.describeSubscription(topic!, name!).then(
       () => true,
       (error: unknown) => {
-        if (isWeirError(error) && error.code === 'UNKNOWN_SUBSCRIPTION') return false;
+        if (isWeirError(error, 'UNKNOWN_SUBSCRIPTION') || isWeirError(error, 'UNKNOWN_TOPIC')) return false;
         throw error;
       },
     );

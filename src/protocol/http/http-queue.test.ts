@@ -37,6 +37,10 @@ describe('HTTP queue subscriptions', () => {
     const updated = await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { ackTimeoutMs: 6_000 });
     assert.equal(updated.status, 200);
     assert.equal(updated.body.config.ackTimeoutMs, 6_000);
+    // Of a topic not there yet: both are created (the broker creates topics on first use).
+    const fresh = await http.call('PUT', '/v1/topics/q-admin-fresh/subscriptions/workers', {});
+    assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
+    assert.equal((await http.call('GET', '/v1/topics/q-nowhere/subscriptions/workers')).body.error.code, 'UNKNOWN_TOPIC');
     const bad = await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { ackTimeoutMs: 'soon' });
     assert.equal(bad.status, 400);
     assert.equal((await http.call('PUT', '/v1/topics/q-admin/subscriptions/workers', { colour: 1 })).status, 400);

@@ -106,8 +106,8 @@ async function putSubscription(context: HttpContext, request: RouteRequest): Pro
   try {
     context.broker.describeSubscription(topic, name);
   } catch (error) {
-    if (!isWeirError(error, 'UNKNOWN_SUBSCRIPTION')) throw error;
-    exists = false;
+    if (!isWeirError(error, 'UNKNOWN_SUBSCRIPTION') && !isWeirError(error, 'UNKNOWN_TOPIC')) throw error;
+    exists = false; // creating it creates a missing topic too, where the broker creates topics on first use
   }
   sendJson(res, exists ? 200 : 201, await context.broker.createSubscription(topic, name, config)); // the broker validates each value
 }
