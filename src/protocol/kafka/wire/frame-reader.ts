@@ -12,14 +12,14 @@ import { WeirError } from '../../../util/errors.js';
 export const requestBytesMaxDefault = 100 * 1024 * 1024;
 
 export class FrameReader extends LengthPrefixedFrames {
-  constructor(options?: { frameBytesMax?: number }) {
+  /** `growing`: frames' buffers grow as their bytes arrive (the listener's reader; see LengthPrefixedFrames). */
+  constructor(options?: { frameBytesMax?: number; growing?: boolean }) {
     const frameBytesMax = options?.frameBytesMax ?? requestBytesMaxDefault;
     super((length) => {
       if (length > frameBytesMax) {
         // Sent as an int32: past 2^31 - 1 it is a negative size.
         throw new WeirError('INVALID_REQUEST', `frame size ${length | 0} is outside 0..${frameBytesMax}`);
       }
-    });
+    }, { growing: options?.growing ?? false });
   }
-
 }

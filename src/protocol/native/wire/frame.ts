@@ -115,8 +115,12 @@ export function truncateMessage(message: string): string {
 
 /** The native protocol's frames: 5 ≤ length ≤ `frameBytesMax`, checked before allocation. */
 export class FrameReader extends LengthPrefixedFrames {
-  /** `frameBytesMax`: the limit, or a function giving the limit now (a server allows less before hello). */
-  constructor(frameBytesMax: number | (() => number) = frameBytesMaxDefault) {
+  /**
+   * `frameBytesMax`: the limit, or a function giving the limit now (a server allows less before
+   * hello). `growing`: frames' buffers grow as their bytes arrive (a server's reader; see
+   * LengthPrefixedFrames).
+   */
+  constructor(frameBytesMax: number | (() => number) = frameBytesMaxDefault, options?: { growing?: boolean }) {
     super((length) => {
       if (length < frameBytesMin) {
         throw new WeirError('INVALID_REQUEST', `frame length ${length} is shorter than the ${frameBytesMin}-byte minimum`);
@@ -125,6 +129,6 @@ export class FrameReader extends LengthPrefixedFrames {
       if (length > max) {
         throw new WeirError('MESSAGE_TOO_LARGE', `frame length ${length} exceeds the limit of ${max} bytes`);
       }
-    });
+    }, options);
   }
 }
