@@ -7,7 +7,7 @@ import type { TopicConfig } from '../broker/types.js';
 import { HttpListener } from '../protocol/http/http-listener.js';
 import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener } from '../protocol/native/listener.js';
-import { SharedByteBudget, fetchMemoryDefaults } from '../util/byte-budget.js';
+import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
 
 export { parseFlushPolicy } from '../broker/topic-config.js';
@@ -80,8 +80,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const listeners: Listener[] = [];
   // One bound on the memory that fetch answers hold, for the native and Kafka listeners together.
   const fetchMemory = new SharedByteBudget(fetchMemoryDefaults);
+  // And one on the request bytes read and not yet handled.
+  const requestMemory = new RequestMemory(requestMemoryDefaults);
   try {
-    const native = new NativeListener(broker, { host: options.host, port: options.port, fetchMemory, logger: options.logger });
+    const native = new NativeListener(broker, { host: options.host, port: options.port, fetchMemory, requestMemory, logger: options.logger });
     const { port: nativePort } = await native.start();
     listeners.push(native);
     let kafkaPort: number | null = null;
@@ -91,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         port: options.kafkaPort,
         clusterId: broker.clusterId,
         fetchMemory,
+        requestMemory,
         ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
         ...(options.kafkaConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.kafkaConnectionIdleMsMax } : {}),
         logger: options.logger,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ByteBudget, SharedByteBudget } from './byte-budget.js';
+import { ByteBudget, ConnectionRequestBytes, RequestMemory, SharedByteBudget } from './byte-budget.js';
 
 test('a shared budget grants all bytes while they fit, then the room left, then grantBytesMin, never more than asked', () => {
   const shared = new SharedByteBudget({ bytesMax: 1000, grantBytesMin: 100 });
@@ -43,4 +43,33 @@ test('takeNow grants what take would when the bytes fit and nobody waits, else n
   assert.equal(await waiting, 10);
   assert.equal(budget.takeNow(10), 10);
   assert.deepEqual([budget.held, shared.held], [620, 620]);
+});
+
+test('request memory: past the bound one assembling connection reads on (the pass); the others wait and wake when it is free', async () => {
+  const memory = new RequestMemory({ bytesMax: 1000, connectionBytesFree: 100 });
+  const first = new ConnectionRequestBytes(memory);
+  const second = new ConnectionRequestBytes(memory);
+  const small = new ConnectionRequestBytes(memory);
+  first.setReader(600, true);
+  second.setReader(500, true);
+  let secondWoken: () => void = () => {};
+  const woken = new Promise<void>((resolve) => (secondWoken = resolve));
+  const wake = (): boolean => {
+    secondWoken();
+    return second.mayRead(true, wake);
+  };
+  assert.equal(first.mayRead(true, () => assert.fail('first never waits')), true, 'the first to find the bound full takes the pass');
+  assert.equal(second.mayRead(true, wake), false);
+  assert.equal(memory.waiting, 1);
+  assert.equal(small.mayRead(false, () => assert.fail('small never waits')), true, 'a connection holding at most connectionBytesFree reads');
+  // The first frame completes and is handled: the pass and its bytes go, and the second reads on.
+  first.setReader(0, false);
+  first.holdFrame(600);
+  first.releaseFrame(600);
+  await woken;
+  assert.equal(memory.waiting, 0);
+  assert.equal(second.mayRead(true, wake), true);
+  second.close();
+  first.close();
+  assert.equal(memory.held, 0);
 });

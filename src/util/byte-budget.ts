@@ -163,3 +163,162 @@ export class ByteBudget {
     return granted;
   }
 }
+
+/**
+ * The broker-wide bound on request bytes (Kafka's queued.max.request.bytes): what every native and
+ * Kafka connection has read of requests not yet handled. A connection holds here what its frame
+ * reader holds (partial frames, growing with the bytes that arrive; what arrived while reading
+ * was paused) and each complete frame until its request is handled (the produce appended, the
+ * fetch answered), through its ConnectionRequestBytes.
+ *
+ * Bytes that were read are always held (they are in memory already); the bound acts on reading:
+ * a connection stops reading its socket (TCP back-pressure) once the budget is full, unless
+ *  - it holds at most `connectionBytesFree` (a connection with nothing large outstanding always
+ *    gets its small requests through, however the others fill the budget), or
+ *  - it holds the pass: when the budget is full of frames that can only complete by reading
+ *    more, one connection assembling a frame at a time (the first to find the budget full, then
+ *    the next waiting one) reads on until its frame is complete, so large frames arriving
+ *    together complete one after another instead of waiting on each other for ever.
+ * A connection that stops waits here and resumes when bytes are released or the pass is free.
+ * So the memory of requests is at most `bytesMax`, plus one frame (the pass), plus per connection
+ * `connectionBytesFree` and the one read that found the budget full.
+ */
+export class RequestMemory {
+  readonly bytesMax: number;
+  readonly connectionBytesFree: number;
+  #held = 0;
+  /** The connection reading on past the bound until its frame is complete, if any. */
+  #pass: ConnectionRequestBytes | null = null;
+  /** Connections that stopped reading, in the order they stopped; each resumes when `wake` returns true. */
+  readonly #waiting = new Map<ConnectionRequestBytes, () => boolean>();
+  #wakeScheduled = false;
+
+  constructor(options: { bytesMax: number; connectionBytesFree: number }) {
+    assert.ok(Number.isSafeInteger(options.connectionBytesFree) && options.connectionBytesFree >= 0, `connectionBytesFree ${options.connectionBytesFree}`);
+    assert.ok(Number.isSafeInteger(options.bytesMax) && options.bytesMax > options.connectionBytesFree, `bytesMax ${options.bytesMax} not above connectionBytesFree`);
+    this.bytesMax = options.bytesMax;
+    this.connectionBytesFree = options.connectionBytesFree;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Connections waiting for room before they read again. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  hold(bytes: number): void {
+    this.#held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#held -= bytes;
+    assert.ok(this.#held >= 0, `released more than held (${this.#held})`);
+    this.#scheduleWake();
+  }
+
+  /** Whether `connection` may read now (see the class comment); takes the pass when it is free and needed. */
+  mayRead(connection: ConnectionRequestBytes, assembling: boolean): boolean {
+    if (this.#held < this.bytesMax || connection.held <= this.connectionBytesFree) return true;
+    if (this.#pass === connection) return true;
+    if (this.#pass !== null || !assembling) return false;
+    this.#pass = connection;
+    return true;
+  }
+
+  /**
+   * `connection` stopped reading: `wake` runs (later, never within a release) when it may read
+   * again, until it returns true (it calls `mayRead` again, which keeps its place while it waits).
+   */
+  wait(connection: ConnectionRequestBytes, wake: () => boolean): void {
+    this.#waiting.set(connection, wake);
+  }
+
+  /** `connection` no longer assembles a frame, or is gone: the pass, if it held it, goes to the next that needs it. */
+  leave(connection: ConnectionRequestBytes, gone: boolean): void {
+    if (gone) this.#waiting.delete(connection);
+    if (this.#pass !== connection) return;
+    this.#pass = null;
+    this.#scheduleWake();
+  }
+
+  /** Deferred, so that a connection resuming (and reading what it buffered) never runs inside another's release. */
+  #scheduleWake(): void {
+    if (this.#waiting.size === 0 || this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      for (const [connection, wake] of this.#waiting) {
+        const mayRead = this.#held < this.bytesMax || this.#pass === null || connection.held <= this.connectionBytesFree;
+        if (mayRead && wake()) this.#waiting.delete(connection);
+      }
+    });
+  }
+}
+
+/** The broker-wide bound on request bytes (a RequestMemory); docs/native-protocol.md says why these values. */
+export const requestMemoryDefaults = {
+  bytesMax: 64 * 1024 * 1024,
+  connectionBytesFree: 64 * 1024,
+} as const;
+
+/**
+ * One connection's request bytes in the broker-wide RequestMemory: what its frame reader holds
+ * (set after every read) and its complete frames until their requests are handled.
+ */
+export class ConnectionRequestBytes {
+  readonly #shared: RequestMemory;
+  #readerBytes = 0;
+  #frameBytes = 0;
+  #gone = false;
+
+  constructor(shared: RequestMemory) {
+    this.#shared = shared;
+  }
+
+  get held(): number {
+    return this.#readerBytes + this.#frameBytes;
+  }
+
+  /** What the frame reader holds now, and whether it is part-way through a frame; gives up the pass once it is not. */
+  setReader(bytes: number, assembling: boolean): void {
+    if (this.#gone) return;
+    const delta = bytes - this.#readerBytes;
+    this.#readerBytes = bytes;
+    if (delta > 0) this.#shared.hold(delta);
+    else if (delta < 0) this.#shared.release(-delta);
+    if (!assembling) this.#shared.leave(this, false);
+  }
+
+  /** A complete frame of `bytes`, held until `releaseFrame` (its request handled). */
+  holdFrame(bytes: number): void {
+    this.#frameBytes += bytes;
+    this.#shared.hold(bytes);
+  }
+
+  releaseFrame(bytes: number): void {
+    this.#frameBytes -= bytes;
+    assert.ok(this.#frameBytes >= 0, `released more frame bytes than held (${this.#frameBytes})`);
+    this.#shared.release(bytes);
+  }
+
+  /**
+   * Whether the connection may read now; when not, `wake` runs once it may (until `wake` returns
+   * true: it checks everything else the connection's reading waits for, and resumes).
+   */
+  mayRead(assembling: boolean, wake: () => boolean): boolean {
+    if (this.#gone || this.#shared.mayRead(this, assembling)) return true;
+    this.#shared.wait(this, wake);
+    return false;
+  }
+
+  /** The connection is closed: its reader's bytes are let go (frames of running requests stay held until `releaseFrame`). */
+  close(): void {
+    if (this.#gone) return;
+    this.setReader(0, false);
+    this.#gone = true;
+    this.#shared.leave(this, true);
+  }
+}

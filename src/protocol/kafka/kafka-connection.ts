@@ -20,7 +20,11 @@
  * finds it full waits for this connection's earlier fetches and responses, and with none it runs
  * with its `max_bytes` shrunk to the room left (at least `fetchMemory.grantBytesMin`; the first
  * batch comes whatever the limit), so clients that never read hold about `fetchMemory.bytesMax`
- * together and cannot stop the others' fetches. An oversized or malformed frame closes this
+ * together and cannot stop the others' fetches. Request bytes are bounded for the broker as a
+ * whole too (`requestMemory`, util/byte-budget.ts): what the frame reader holds (a frame's memory
+ * grows with the bytes that arrive) and each frame until its request is handled; once it is full
+ * the connection stops reading, unless it holds little or holds the pass (see RequestMemory).
+ * An oversized or malformed frame closes this
  * connection only; so does a failed produce with acks 0, after the responses before it are written.
  *
  * Shutdown (`shutdown`): the connection stops reading, long polls answer at once with what they
@@ -40,7 +44,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
-import { ByteBudget, HeldAnswers, type SharedByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, ConnectionRequestBytes, HeldAnswers, type RequestMemory, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import type { LogLevel } from '../../util/logger.js';
 import { decodeRequest, requestBody } from './wire/codec.js';
@@ -69,6 +73,8 @@ export interface ConnectionSettings {
   readonly idleMsMax: number;
   /** The broker-wide budget for fetch memory (see the file comment). */
   readonly fetchMemory: SharedByteBudget;
+  /** The broker-wide budget for request bytes read and not yet handled (see the file comment). */
+  readonly requestMemory: RequestMemory;
 }
 
 interface Slot {
@@ -94,6 +100,8 @@ export class KafkaConnection {
   /** Resolved once every request is answered (while shutting down). */
   #idleWaiters: (() => void)[] = [];
   #produceChain: Promise<unknown> = Promise.resolve();
+  /** This connection's request bytes in requestMemory: what the frame reader holds, and frames until handled. */
+  readonly #requestBytes: ConnectionRequestBytes;
   /** Bytes of the fetches running or unsent, and the fetches waiting for room. */
   readonly #fetchBudget: ByteBudget;
   /** This connection's fetch responses written but not yet all taken by the kernel. */
@@ -109,7 +117,8 @@ export class KafkaConnection {
     this.#settings = settings;
     this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), settings.fetchMemory);
     this.#fetchResponses = new HeldAnswers(settings.fetchMemory, () => this.#fetchBudget.startWaiting());
-    this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax });
+    this.#requestBytes = new ConnectionRequestBytes(settings.requestMemory);
+    this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax, growing: true });
     socket.setNoDelay(true);
     // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
     setMaxListeners(requestsInFlightMax + 1, this.#requestsEnd.signal);
@@ -126,6 +135,7 @@ export class KafkaConnection {
       this.#stopIdleTimer();
       this.#closed.abort();
       this.#requestsEnd.abort();
+      this.#requestBytes.close();
       for (const wake of this.#idleWaiters.splice(0)) wake();
       this.#fetchBudget.startWaiting(); // each answers at once (the connection is gone)
     });
@@ -221,7 +231,10 @@ export class KafkaConnection {
       this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#reject(error);
+      return;
     }
+    this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
+    this.#updateReading();
   }
 
   /** Takes one frame; false once reading is paused (the rest waits in the reader until resumed). */
@@ -240,6 +253,9 @@ export class KafkaConnection {
       this.#reject(error);
       return;
     }
+    // Held until the request is handled: a produce's records are views of the frame until appended.
+    const frameBytes = frame.length;
+    this.#requestBytes.holdFrame(frameBytes);
     const context: HandlerContext = {
       broker: this.#settings.broker,
       nodeId: this.#settings.nodeId,
@@ -274,12 +290,14 @@ export class KafkaConnection {
     }
     handled.then(
       (chunks) => {
+        this.#requestBytes.releaseFrame(frameBytes);
         observeRequest('kafka', decoded.kind === 'request' ? decoded.message.name : 'Unsupported', (performance.now() - startedMs) / 1000);
         slot.chunks = chunks;
         slot.ready = true;
         this.#flush();
       },
       (error: unknown) => {
+        this.#requestBytes.releaseFrame(frameBytes);
         if (error instanceof CloseConnection) {
           slot.closeReason = error.message;
           slot.ready = true;
@@ -334,22 +352,32 @@ export class KafkaConnection {
     return held + this.#socket.writableLength + bytes <= fetchBytesInFlightMax;
   }
 
-  #updateReading(): void {
-    if (this.#closed.signal.aborted || this.#closing) return;
-    const shouldPause = this.#outputBlocked || this.#slots.length >= requestsInFlightMax;
-    if (shouldPause === this.#readingPaused) return;
+  /**
+   * Pauses or resumes reading as the bounds say; returns false while requestMemory has no room for
+   * this connection (it is then woken through `#wakeReading` once there may be).
+   */
+  #updateReading(): boolean {
+    if (this.#closed.signal.aborted || this.#closing) return true;
+    const memoryRoom = this.#requestBytes.mayRead(this.#frames.assembling, this.#wakeReading);
+    const shouldPause = this.#outputBlocked || this.#slots.length >= requestsInFlightMax || !memoryRoom;
+    if (shouldPause === this.#readingPaused) return memoryRoom;
     this.#readingPaused = shouldPause;
     if (shouldPause) {
       this.#socket.pause();
-      return;
+      return memoryRoom;
     }
     this.#socket.resume();
     try {
       this.#frames.drain(this.#frameHandler);
     } catch (error) {
       this.#reject(error);
+      return true;
     }
+    this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
+    return this.#updateReading();
   }
+
+  readonly #wakeReading = (): boolean => this.#updateReading();
 }
 
 /** The most a fetch may return: its total limit (capped as the handler caps it) or its partitions' limits added up. */

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerApi } from '../../broker/types.js';
-import { SharedByteBudget, fetchMemoryDefaults } from '../../util/byte-budget.js';
+import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { requestBytesMaxDefault } from './wire/frame-reader.js';
@@ -38,6 +38,12 @@ export interface KafkaListenerOptions {
    * fetchMemoryDefaults). See kafka-connection.ts.
    */
   fetchMemory?: SharedByteBudget;
+  /**
+   * Request memory of the whole broker, shared with its other listeners: request bytes read and
+   * not yet handled (default: a budget of this listener's own, requestMemoryDefaults). See
+   * kafka-connection.ts.
+   */
+  requestMemory?: RequestMemory;
   /** At close, how long connections may take to answer what they run and end before they are cut (default 5 s). */
   closeTimeoutMs?: number;
   logger?: KafkaLogger;
@@ -58,6 +64,7 @@ export class KafkaListener {
   readonly #connections = new Set<KafkaConnection>();
   readonly #logger: KafkaLogger;
   readonly #fetchMemory: SharedByteBudget;
+  readonly #requestMemory: RequestMemory;
   #server: Server | null = null;
   #port = 0;
   /** One buffer for every connection's reads: each read is framed (and what is kept copied) before the next starts. */
@@ -72,6 +79,7 @@ export class KafkaListener {
     this.#options = options;
     this.#logger = options.logger ?? (() => {});
     this.#fetchMemory = options.fetchMemory ?? new SharedByteBudget(fetchMemoryDefaults);
+    this.#requestMemory = options.requestMemory ?? new RequestMemory(requestMemoryDefaults);
   }
 
   /** Output queued in the sockets of all connections. */
@@ -123,6 +131,7 @@ export class KafkaListener {
       logger: this.#logger,
       readBuffer: this.#readBuffer,
       fetchMemory: this.#fetchMemory,
+      requestMemory: this.#requestMemory,
       idleMsMax: this.#options.connectionIdleMsMax ?? connectionIdleMsMaxDefault,
     });
     this.#connections.add(connection);

@@ -5,7 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
-import { SharedByteBudget, fetchMemoryDefaults } from '../../util/byte-budget.js';
+import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
@@ -46,6 +46,12 @@ export interface NativeListenerOptions {
    * fetchMemoryDefaults). See fetchMemory in server-connection.ts.
    */
   fetchMemory?: SharedByteBudget;
+  /**
+   * Request memory of the whole broker, shared with its other listeners: request bytes read and
+   * not yet handled (default: a budget of this listener's own, requestMemoryDefaults). See
+   * requestMemory in server-connection.ts.
+   */
+  requestMemory?: RequestMemory;
   subscriptionsMax?: number;
   connectionsMax?: number;
   closeTimeoutMs?: number;
@@ -61,6 +67,7 @@ export class NativeListener {
   readonly #options: NativeListenerOptions;
   readonly #limits: ConnectionLimits;
   readonly #fetchMemory: SharedByteBudget;
+  readonly #requestMemory: RequestMemory;
   readonly #log: Logger;
   readonly #connections = new Set<ServerConnection>();
   #server: Server | null = null;
@@ -76,6 +83,7 @@ export class NativeListener {
       subscriptionsMax: options.subscriptionsMax ?? nativeListenerDefaults.subscriptionsMax,
     };
     this.#fetchMemory = options.fetchMemory ?? new SharedByteBudget(fetchMemoryDefaults);
+    this.#requestMemory = options.requestMemory ?? new RequestMemory(requestMemoryDefaults);
     this.#log = options.logger ?? (() => {});
   }
 
@@ -110,6 +118,7 @@ export class NativeListener {
       const connection = new ServerConnection(this.#broker, socket, {
         limits: this.#limits,
         fetchMemory: this.#fetchMemory,
+        requestMemory: this.#requestMemory,
         logger: this.#log,
         serverName: this.#options.serverName ?? 'weir',
         readBuffer,

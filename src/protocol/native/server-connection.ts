@@ -5,6 +5,10 @@
  *
  * Bounds, and what happens at each:
  *  - frameBytesMax: a longer frame length closes the connection before anything is allocated;
+ *  - requestMemory, shared by every connection of both listeners (util/byte-budget.ts): the
+ *    frame reader's bytes (a frame's memory grows with the bytes that arrive) and each frame until
+ *    its request ends are held there; once it is full reading pauses, unless this connection
+ *    holds at most requestMemory.connectionBytesFree or holds the pass (see RequestMemory);
  *  - inFlightRequestsMax: reading from the socket pauses until a request finishes;
  *  - outboundBytesMax: while more output than this waits in the socket, reading pauses, and push
  *    subscriptions wait for 'drain' before fetching more;
@@ -39,7 +43,7 @@ import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
 import { observeRequest } from '../../util/metrics.js';
-import { ByteBudget, HeldAnswers, type SharedByteBudget } from '../../util/byte-budget.js';
+import { ByteBudget, ConnectionRequestBytes, HeldAnswers, type RequestMemory, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
@@ -110,6 +114,10 @@ export class ServerConnection implements SubscriptionOutput {
   readonly #pushDeliveries: HeldAnswers;
   /** Bytes the push subscriptions keep for later credits (SubscriptionOutput.keep), held in fetchMemory. */
   #keptBytes = 0;
+  /** This connection's request bytes in requestMemory: what the frame reader holds, and frames until handled. */
+  readonly #requestBytes: ConnectionRequestBytes;
+  /** The length of the frame being handled, which the request `#run` starts for it holds until it ends. */
+  #frameBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Settles when the socket has closed. */
@@ -122,7 +130,15 @@ export class ServerConnection implements SubscriptionOutput {
   constructor(
     broker: BrokerApi,
     socket: Socket,
-    options: { limits: ConnectionLimits; fetchMemory: SharedByteBudget; logger: Logger; serverName: string; readBuffer?: Buffer; closeTimeoutMs: number },
+    options: {
+      limits: ConnectionLimits;
+      fetchMemory: SharedByteBudget;
+      requestMemory: RequestMemory;
+      logger: Logger;
+      serverName: string;
+      readBuffer?: Buffer;
+      closeTimeoutMs: number;
+    },
   ) {
     this.#broker = broker;
     this.#fetchMemory = options.fetchMemory;
@@ -134,7 +150,9 @@ export class ServerConnection implements SubscriptionOutput {
     this.#limits = options.limits;
     this.#log = options.logger;
     this.#name = options.serverName;
-    this.#frames = new FrameReader(() => (this.#version === 0 ? Math.min(helloFrameBytesMax, options.limits.frameBytesMax) : options.limits.frameBytesMax));
+    this.#requestBytes = new ConnectionRequestBytes(options.requestMemory);
+    const frameBytesMax = (): number => (this.#version === 0 ? Math.min(helloFrameBytesMax, options.limits.frameBytesMax) : options.limits.frameBytesMax);
+    this.#frames = new FrameReader(frameBytesMax, { growing: true });
     this.#helloTimer = setTimeout(() => this.#fail(`no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
     this.#helloTimer.unref();
     // Every long poll in flight listens to the connection's end: as many as the in-flight bound.
@@ -207,12 +225,35 @@ export class ServerConnection implements SubscriptionOutput {
       this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
+      return;
     }
+    this.#afterReading();
   }
+
+  /** Counts what the frame reader holds in requestMemory, and pauses reading when it has no room. */
+  #afterReading(): void {
+    this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
+    if (!this.#memoryRoom()) this.#pauseReading();
+  }
+
+  /** Whether requestMemory lets this connection read; when not, `#wakeReading` runs once it may. */
+  #memoryRoom(): boolean {
+    return this.#requestBytes.mayRead(this.#frames.assembling, this.#wakeReading);
+  }
+
+  readonly #wakeReading = (): boolean => {
+    this.#maybeResumeReading();
+    return this.#closing || !this.#readingPaused || this.#memoryRoom();
+  };
 
   /** Handles one frame; false once reading is paused (the rest of the chunk waits in the reader). */
   readonly #frameHandler = (frame: Buffer): boolean => {
-    this.#onFrame(frame);
+    this.#frameBytes = frame.length;
+    try {
+      this.#onFrame(frame);
+    } finally {
+      this.#frameBytes = 0;
+    }
     return !this.#readingPaused;
   };
 
@@ -342,8 +383,12 @@ export class ServerConnection implements SubscriptionOutput {
    */
   #run(correlationId: number, name: ApiName, work: () => Promise<unknown>, silent = false, afterSuccess?: () => void): void {
     const startedMs = performance.now();
+    // The request's frame is held until it ends (a produce's batches are a view of it until appended).
+    const frameBytes = this.#frameBytes;
+    this.#frameBytes = 0;
+    this.#requestBytes.holdFrame(frameBytes);
     this.#inFlight++;
-    if (this.#inFlight >= this.#limits.inFlightRequestsMax) this.#pauseReading();
+    if (this.#inFlight >= this.#limits.inFlightRequestsMax || !this.#memoryRoom()) this.#pauseReading();
     let running: Promise<unknown>;
     try {
       running = work();
@@ -364,6 +409,7 @@ export class ServerConnection implements SubscriptionOutput {
       )
       .finally(() => {
         observeRequest('native', name, (performance.now() - startedMs) / 1000);
+        this.#requestBytes.releaseFrame(frameBytes);
         this.#inFlight--;
         this.#maybeResumeReading();
         if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
@@ -613,13 +659,16 @@ export class ServerConnection implements SubscriptionOutput {
     if (this.#inFlight >= this.#limits.inFlightRequestsMax) return;
     if (this.#fetchBudget.waiting > 0) return;
     if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
+    if (!this.#memoryRoom()) return;
     this.#readingPaused = false;
     this.#socket.resume();
     try {
       this.#frames.drain(this.#frameHandler);
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
+      return;
     }
+    this.#afterReading();
   }
 
   #onDrain(): void {
@@ -629,6 +678,7 @@ export class ServerConnection implements SubscriptionOutput {
 
   #onClose(): void {
     this.#closing = true;
+    this.#requestBytes.close();
     this.#abort.abort();
     for (const subscription of this.#subscriptions.values()) void subscription.stop();
     this.#subscriptions.clear();
