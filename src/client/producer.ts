@@ -469,11 +469,12 @@ export class Producer {
       return;
     }
     const payloadBytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    // The exact size of the record alone in a batch, worked out only near the limit (or with headers).
-    const nearLimit = !plain || record.headers !== undefined || payloadBytes + batchHeaderBytes + plainRecordOverheadBytesMax > metadata.messageBytesMax;
-    if (nearLimit && RecordBatchBuilder.recordSizeBytes(record) + batchHeaderBytes > metadata.messageBytesMax) {
+    // The record's exact size (alone in a batch, with zero deltas), worked out once and only where
+    // needed: with headers or not plain, and near the limit. Otherwise a cheap bound serves.
+    const exact = !plain || record.headers !== undefined || payloadBytes + batchHeaderBytes + plainRecordOverheadBytesMax > metadata.messageBytesMax;
+    const recordBytes = exact ? RecordBatchBuilder.recordSizeBytes(record) : plainRecordOverheadBytesMax + payloadBytes;
+    if (exact && recordBytes + batchHeaderBytes > metadata.messageBytesMax) {
       // Refused here rather than sent: the broker would refuse its batch, and past 64 MiB it is no frame at all.
-      const recordBytes = RecordBatchBuilder.recordSizeBytes(record);
       callback?.(
         new WeirError(
           'MESSAGE_TOO_LARGE',
@@ -496,7 +497,8 @@ export class Producer {
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
     let builder = state.builder;
-    if (builder !== null && builder.sizeBytes + recordBytesBound(record, plain) > metadata.batchBytesMax) {
+    // Real deltas take a few bytes more than the zero deltas of an exact size.
+    if (builder !== null && builder.sizeBytes + recordBytes + (exact ? recordSlackBytes : 0) > metadata.batchBytesMax) {
       this.#seal(state, metadata);
       builder = null;
     }
@@ -1019,12 +1021,6 @@ const waitingBytesNominal = 128;
 const recordSlackBytes = 16;
 /** A record without headers takes at most this much besides its key and value (varints at their widest). */
 const plainRecordOverheadBytesMax = 32;
-
-/** An upper bound of the bytes `record` adds to a batch (cheap for plain records). */
-function recordBytesBound(record: RecordInput, plain: boolean): number {
-  if (!plain || record.headers !== undefined) return RecordBatchBuilder.recordSizeBytes(record) + recordSlackBytes;
-  return plainRecordOverheadBytesMax + (record.key?.length ?? 0) + (record.value?.length ?? 0);
-}
 
 /** A message that already is a RecordInput (Buffer key and value, no headers, integer time): no copy needed. */
 function isPlainRecord(message: ProducerMessage): message is ProducerMessage & RecordInput {

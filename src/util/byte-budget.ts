@@ -250,10 +250,8 @@ export class RequestMemory {
     this.#wakeScheduled = true;
     setImmediate(() => {
       this.#wakeScheduled = false;
-      for (const [connection, wake] of this.#waiting) {
-        const mayRead = this.#held < this.bytesMax || this.#pass === null || connection.held <= this.connectionBytesFree;
-        if (mayRead && wake()) this.#waiting.delete(connection);
-      }
+      // Each asks `mayRead` again (through its updateReading), which decides.
+      for (const [connection, wake] of this.#waiting) if (wake()) this.#waiting.delete(connection);
     });
   }
 }
