@@ -270,8 +270,6 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       stored.push({ name, stored: topic });
     }
     const validatedBytes = await this.#openTopics(stored);
-    const partitionCount = [...this.#topics.values()].reduce((count, topic) => count + topic.partitions.length, 0);
-    const validated = validatedBytes === 0 ? '' : `, validated ${mebibytes(validatedBytes)} MiB`;
     this.#continueProducerIdsAfterStored();
     if (this.#clusterId === '') {
       this.#clusterId = newClusterId();
@@ -296,6 +294,9 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       appendDeadLetter: (topic, source, batches) => this.#appendDeadLetter(topic, source, batches),
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
     });
+    // Counted here, after the internal topics a fresh data directory has just been given.
+    const partitionCount = [...this.#topics.values()].reduce((count, topic) => count + topic.partitions.length, 0);
+    const validated = validatedBytes === 0 ? '' : `, validated ${mebibytes(validatedBytes)} MiB`;
     this.#options.logger('info', `opened ${this.#topics.size} topics (${partitionCount} partitions${validated}) in ${Date.now() - started} ms from ${this.dataDir}`);
     await this.#checkDiskFree();
     this.#every(this.#options.diskCheckIntervalMs, () => this.#checkDiskFree());

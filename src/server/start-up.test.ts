@@ -68,7 +68,13 @@ test(`a start after SIGKILL recovers ${partitions} partitions in bounded memory,
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-start-up-'));
   try {
     const first = await startBrokerProcess(dataDir);
-    assert.doesNotMatch(first.log(), /starting: /, 'a short start says nothing of its progress');
+    try {
+      assert.doesNotMatch(first.log(), /starting: /, 'a short start says nothing of its progress');
+      assert.match(first.log(), /opened 2 topics \(2 partitions\) in \d+ ms/, 'a fresh data directory opens with its two internal topics');
+    } catch (error) {
+      await first.stop('SIGKILL');
+      throw error;
+    }
     const acknowledged = await fillAndKill(first);
 
     const broker = await startBrokerProcess(dataDir, { env: { [startProgressIntervalVariable]: '10' } });
