@@ -383,10 +383,13 @@ const idleConnectionsClosed = metrics.counter({
   help: 'Client connections the broker closed because they were idle past the limit, by protocol',
   labelNames: ['protocol'],
 });
-/** Only the Kafka listener closes idle connections; its series exists from the start so that it reads 0, not absent. */
-const idleClosedSeries: Record<'kafka', CounterSeries> = { kafka: idleConnectionsClosed.series({ protocol: 'kafka' }) };
+/** The native and Kafka listeners close idle connections; their series exist from the start so that they read 0, not absent. */
+const idleClosedSeries: Record<'native' | 'kafka', CounterSeries> = {
+  native: idleConnectionsClosed.series({ protocol: 'native' }),
+  kafka: idleConnectionsClosed.series({ protocol: 'kafka' }),
+};
 
 /** Counts a connection closed for being idle past its listener's limit. */
-export function countIdleConnectionClosed(protocol: 'kafka'): void {
+export function countIdleConnectionClosed(protocol: 'native' | 'kafka'): void {
   idleClosedSeries[protocol].inc();
 }

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
+import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
@@ -31,7 +32,22 @@ export const nativeListenerDefaults = {
   connectionsMax: 10_000,
   /** How long close() lets a connection finish before destroying it. */
   closeTimeoutMs: 5_000,
+  /** A connection that has not said hello by then is closed: a handshake is a few dozen bytes. */
+  helloTimeoutMs: 10_000,
+  /**
+   * A connection with nothing in progress, idle this long, is ended, as Kafka's
+   * `connections.max.idle.ms`: clients reconnect when they next need the broker.
+   */
+  connectionIdleMsMax: 600_000,
+  /**
+   * A frame begun must be all there within this long: the TypeScript client's requestTimeoutMs,
+   * after which its sender has given up on the request anyway (64 MiB in 30 s is about 2 MiB/s).
+   */
+  frameArrivalMsMax: 30_000,
 } as const;
+
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+export const timerMsLimit = 2_147_483_647;
 
 export interface NativeListenerOptions {
   host: string;
@@ -55,6 +71,11 @@ export interface NativeListenerOptions {
   subscriptionsMax?: number;
   connectionsMax?: number;
   closeTimeoutMs?: number;
+  helloTimeoutMs?: number;
+  /** 0 keeps idle connections open (see nativeListenerDefaults and server-connection.ts). */
+  connectionIdleMsMax?: number;
+  /** 0: a frame may take any time to arrive. */
+  frameArrivalMsMax?: number;
   logger?: Logger;
   /** Reported to clients in the hello response. */
   serverName?: string;
@@ -81,6 +102,9 @@ export class NativeListener {
       outboundBytesMax: options.outboundBytesMax ?? nativeListenerDefaults.outboundBytesMax,
       fetchBytesInFlightMax: options.fetchBytesInFlightMax ?? nativeListenerDefaults.fetchBytesInFlightMax,
       subscriptionsMax: options.subscriptionsMax ?? nativeListenerDefaults.subscriptionsMax,
+      helloTimeoutMs: timerOption('helloTimeoutMs', options.helloTimeoutMs ?? nativeListenerDefaults.helloTimeoutMs, 1),
+      connectionIdleMsMax: timerOption('connectionIdleMsMax', options.connectionIdleMsMax ?? nativeListenerDefaults.connectionIdleMsMax, 0),
+      frameArrivalMsMax: timerOption('frameArrivalMsMax', options.frameArrivalMsMax ?? nativeListenerDefaults.frameArrivalMsMax, 0),
     };
     this.#fetchMemory = options.fetchMemory ?? new SharedByteBudget(fetchMemoryDefaults);
     this.#requestMemory = options.requestMemory ?? new RequestMemory(requestMemoryDefaults);
@@ -157,4 +181,11 @@ export class NativeListener {
     await Promise.all([...this.#connections].map((connection) => connection.shutdown(timeoutMs)));
     await stopped;
   }
+}
+
+function timerOption(name: string, ms: number, min: number): number {
+  if (!Number.isSafeInteger(ms) || ms < min || ms > timerMsLimit) {
+    throw new WeirError('INVALID_CONFIG', `${name} ${ms} is invalid: expected an integer from ${min}${min === 0 ? ' (never)' : ''} to ${timerMsLimit}`);
+  }
+  return ms;
 }

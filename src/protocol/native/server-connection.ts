@@ -32,6 +32,14 @@
  *    kept, or are dropped (read again later) when fetchMemory has no room for them;
  *  - before hello, a frame may be at most helloFrameBytesMax, and hello must come within
  *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
+ *  - connectionIdleMsMax: a connection with nothing in progress (no request running, no push
+ *    subscription, queue consumer or group membership, no output queued, reading not paused by
+ *    the server) that has received and written nothing for this long is ended (a FIN), logged at
+ *    debug and counted; clients reconnect when they next need the broker;
+ *  - frameArrivalMsMax: a frame begun must be all there within this long (time the server paused
+ *    reading does not count), or the connection is closed and its request bytes let go, so a
+ *    client that stalls part-way through a frame cannot keep requestMemory's pass from the others.
+ *    Both in connection-deadlines.ts;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
  * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
  * connection with a logged reason; nothing else is affected. A client that ends its side of the
@@ -42,10 +50,11 @@ import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import type { BrokerApi, QueueConsumer, QueueDelivery } from '../../broker/types.js';
 import { WeirError } from '../../util/errors.js';
-import { observeRequest } from '../../util/metrics.js';
+import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
 import { ByteBudget, ConnectionRequestBytes, HeldAnswers, type RequestMemory, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
+import { ConnectionDeadlines } from './connection-deadlines.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
 import { FieldValueError, type Codec } from './wire/codec.js';
@@ -70,8 +79,6 @@ import type { Logger } from '../../util/logger.js';
 const fetchResponseOverheadBytes = 1024 * 1024;
 /** The largest frame before hello (a hello request is a few dozen bytes). */
 export const helloFrameBytesMax = 64 * 1024;
-/** A connection that has not said hello by then is closed. */
-export const helloTimeoutMs = 10_000;
 /** Room for a delivery frame's header fields around its records (topic name included). */
 const deliveryOverheadBytesMax = 70_000 + 64;
 
@@ -83,6 +90,12 @@ export interface ConnectionLimits {
   outboundBytesMax: number;
   fetchBytesInFlightMax: number;
   subscriptionsMax: number;
+  /** A connection that has not said hello by then is closed. */
+  helloTimeoutMs: number;
+  /** A connection idle this long is ended (0: never); see the file comment. */
+  connectionIdleMsMax: number;
+  /** A frame begun must be all there within this long (0: no limit); see the file comment. */
+  frameArrivalMsMax: number;
 }
 
 export class ServerConnection implements SubscriptionOutput {
@@ -96,6 +109,9 @@ export class ServerConnection implements SubscriptionOutput {
   readonly #subscriptions = new Map<number, PushSubscription>();
   /** Queue consumers by the client's id (one id space with push subscriptions). */
   readonly #queueConsumers = new Map<number, QueueConsumer>();
+  /** Group memberships this connection joined or heartbeats for, until they end: each stops its watch. */
+  readonly #memberships = new Map<string, () => void>();
+  readonly #deadlines: ConnectionDeadlines;
   #context: RequestContext;
   #version = 0;
   #inFlight = 0;
@@ -153,8 +169,17 @@ export class ServerConnection implements SubscriptionOutput {
     this.#requestBytes = new ConnectionRequestBytes(options.requestMemory);
     const frameBytesMax = (): number => (this.#version === 0 ? Math.min(helloFrameBytesMax, options.limits.frameBytesMax) : options.limits.frameBytesMax);
     this.#frames = new FrameReader(frameBytesMax, { growing: true });
-    this.#helloTimer = setTimeout(() => this.#fail(`no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
+    const { helloTimeoutMs } = options.limits;
+    this.#helloTimer = setTimeout(() => this.#fail(`no hello within ${helloTimeoutMs} ms (hello limit)`), helloTimeoutMs);
     this.#helloTimer.unref();
+    this.#deadlines = new ConnectionDeadlines(
+      { idleMsMax: options.limits.connectionIdleMsMax, frameArrivalMsMax: options.limits.frameArrivalMsMax },
+      {
+        busy: () => this.#busy(),
+        readingPaused: () => this.#readingPaused,
+        expired: (limit, reason) => (limit === 'idle' ? this.#endIdle(reason) : this.#fail(reason)),
+      },
+    );
     // Every long poll in flight listens to the connection's end: as many as the in-flight bound.
     setMaxListeners(options.limits.inFlightRequestsMax + 1, this.#abort.signal);
     this.#context = {
@@ -195,6 +220,7 @@ export class ServerConnection implements SubscriptionOutput {
     this.#socket.pause();
     this.#abort.abort();
     clearTimeout(this.#helloTimer);
+    this.#deadlines.stop();
     this.#startWaitingFetches(); // aborted: each answers at once
     // Push subscriptions waiting for a socket the client does not read to drain stop now.
     for (const wake of this.#drainWaiters.splice(0)) wake();
@@ -218,6 +244,30 @@ export class ServerConnection implements SubscriptionOutput {
     this.#socket.destroy();
   }
 
+  /** Whether something is in progress, so that the connection is not idle however quiet it is. */
+  #busy(): boolean {
+    return (
+      this.#inFlight > 0 ||
+      this.#subscriptions.size > 0 ||
+      this.#queueConsumers.size > 0 ||
+      this.#memberships.size > 0 ||
+      this.#socket.writableLength > 0 ||
+      this.#readingPaused // the server holds the client up (memory, requests running, unread output)
+    );
+  }
+
+  /**
+   * Ends an idle connection cleanly: a FIN (nothing is pending on it), then the socket goes. Routine
+   * (clients reconnect when they need to), as in Kafka: logged at debug, counted in the metrics.
+   */
+  #endIdle(reason: string): void {
+    if (this.#closing || this.#socket.destroyed) return;
+    this.#closing = true;
+    countIdleConnectionClosed('native');
+    this.#log('debug', `native connection ${this.#describe()} closed: ${reason}`);
+    this.#socket.end(() => this.#socket.destroy());
+  }
+
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */
   #onData(chunk: Buffer, transient: boolean): void {
     if (this.#closing) return;
@@ -232,6 +282,7 @@ export class ServerConnection implements SubscriptionOutput {
 
   /** Counts what the frame reader holds in requestMemory, and pauses reading when it has no room. */
   #afterReading(): void {
+    this.#deadlines.read(performance.now(), this.#frames.bufferedBytes > 0);
     this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
     if (!this.#memoryRoom()) this.#pauseReading();
   }
@@ -248,6 +299,7 @@ export class ServerConnection implements SubscriptionOutput {
 
   /** Handles one frame; false once reading is paused (the rest of the chunk waits in the reader). */
   readonly #frameHandler = (frame: Buffer): boolean => {
+    this.#deadlines.frameRead();
     this.#frameBytes = frame.length;
     try {
       this.#onFrame(frame);
@@ -337,6 +389,22 @@ export class ServerConnection implements SubscriptionOutput {
           return name === 'queueSettleQuiet' ? settleQuietly(this.#broker, settle) : handlers.queueSettle(this.#broker, settle, this.#context);
         };
         this.#run(correlationId, name, run, name === 'queueSettleQuiet');
+        return;
+      }
+      case 'joinGroup': {
+        const { groupId } = request as RequestOf<'joinGroup'>;
+        this.#run(correlationId, name, async () => {
+          const joined = await handlers.joinGroup(this.#broker, request as RequestOf<'joinGroup'>, this.#context);
+          this.#watchMembership(groupId, joined.memberId);
+          return joined;
+        });
+        return;
+      }
+      case 'heartbeat': {
+        const { groupId, memberId } = request as RequestOf<'heartbeat'>;
+        this.#run(correlationId, name, () => handlers.heartbeat(this.#broker, request as RequestOf<'heartbeat'>, this.#context), false, () =>
+          this.#watchMembership(groupId, memberId),
+        );
         return;
       }
       case 'queueUnsubscribe':
@@ -514,6 +582,24 @@ export class ServerConnection implements SubscriptionOutput {
     return {};
   }
 
+  /**
+   * A group member that joined or heartbeats on this connection keeps it from being idle while it
+   * is a member (its session timeout may be longer than the idle limit); leaving, expiring or
+   * being removed ends that.
+   */
+  #watchMembership(groupId: string, memberId: string): void {
+    const key = `${groupId}\u0000${memberId}`;
+    if (this.#memberships.has(key) || this.#closing || this.#socket.destroyed) return;
+    let unwatch: () => void;
+    try {
+      unwatch = this.#broker.watchGroupMember(groupId, memberId, () => this.#memberships.delete(key));
+    } catch (error) {
+      if (error instanceof WeirError) return; // no longer a member (it left, or was removed, meanwhile)
+      throw error;
+    }
+    this.#memberships.set(key, unwatch);
+  }
+
   #checkFreeId(id: number): void {
     if (this.#subscriptions.has(id) || this.#queueConsumers.has(id)) {
       throw new WeirError('INVALID_REQUEST', `subscription or consumer ${id} already exists on this connection`);
@@ -606,6 +692,7 @@ export class ServerConnection implements SubscriptionOutput {
   #send(chunks: Buffer[], answers?: HeldAnswers): void {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
+    this.#deadlines.active(performance.now());
     const written = answers?.hold(chunks);
     if (chunks.length === 1) socket.write(chunks[0]!, written);
     else {
@@ -661,6 +748,7 @@ export class ServerConnection implements SubscriptionOutput {
     if (this.#socket.writableLength > this.#limits.outboundBytesMax) return;
     if (!this.#memoryRoom()) return;
     this.#readingPaused = false;
+    this.#deadlines.readingResumed();
     this.#socket.resume();
     try {
       this.#frames.drain(this.#frameHandler);
@@ -672,6 +760,7 @@ export class ServerConnection implements SubscriptionOutput {
   }
 
   #onDrain(): void {
+    this.#deadlines.active(performance.now());
     this.#startWaitingFetches();
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
@@ -684,6 +773,9 @@ export class ServerConnection implements SubscriptionOutput {
     this.#subscriptions.clear();
     void this.#closeQueueConsumers();
     clearTimeout(this.#helloTimer);
+    this.#deadlines.stop();
+    for (const unwatch of this.#memberships.values()) unwatch();
+    this.#memberships.clear();
     for (const wake of this.#drainWaiters.splice(0)) wake();
     this.#startWaitingFetches(); // each answers at once (the connection is gone)
   }

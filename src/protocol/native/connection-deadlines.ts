@@ -1,0 +1,125 @@
+/**
+ * The two clocks that close a native connection for what its client does not do (the third, the
+ * hello limit, is a plain timer in server-connection.ts):
+ *
+ *  - idle (`idleMsMax`, as Kafka's `connections.max.idle.ms`): a connection that has received no
+ *    bytes and written no output for this long, and has nothing in progress, is closed. What is in
+ *    progress the connection says (`busy`): a request running (a parked long poll among them), a
+ *    push subscription, a queue consumer, a group membership, output still queued, or reading
+ *    paused by the server. A busy connection counts as active at every look.
+ *  - frame arrival (`frameArrivalMsMax`): a frame begun (its first byte read) must be all there
+ *    within this long, counted from its first byte or from when the server last resumed reading,
+ *    whichever is later: time the server held reading up is not the client's. While reading is
+ *    paused the clock does not run.
+ *
+ * One timer, not re-armed per read: it fires at the earliest moment a limit could have passed,
+ * then looks again. Either limit at 0 never closes.
+ */
+import { performance } from 'node:perf_hooks';
+
+export interface DeadlineLimits {
+  /** 0: never. */
+  idleMsMax: number;
+  /** 0: never. */
+  frameArrivalMsMax: number;
+}
+
+export interface DeadlineTarget {
+  /** Whether the connection has something in progress (see the file comment). */
+  busy(): boolean;
+  /** Whether the server has paused reading the socket (the frame clock stops). */
+  readingPaused(): boolean;
+  /** A limit passed: the connection closes, for `reason` (which names the limit). */
+  expired(limit: 'idle' | 'frameArrival', reason: string): void;
+}
+
+export class ConnectionDeadlines {
+  readonly #limits: DeadlineLimits;
+  readonly #target: DeadlineTarget;
+  /** When the connection last received bytes or wrote output (performance.now() ms). */
+  #activeAtMs = performance.now();
+  /** When the frame now part-read began, or reading last resumed, whichever is later; null with none begun. */
+  #frameSinceMs: number | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** When the timer fires (performance.now() ms). */
+  #dueMs = Number.POSITIVE_INFINITY;
+  #stopped = false;
+
+  constructor(limits: DeadlineLimits, target: DeadlineTarget) {
+    this.#limits = limits;
+    this.#target = target;
+    if (limits.idleMsMax > 0) this.#armBy(this.#activeAtMs + limits.idleMsMax);
+  }
+
+  /** Bytes received, or output written. */
+  active(nowMs: number): void {
+    this.#activeAtMs = nowMs;
+  }
+
+  /** After a read: whether part of a frame is here (the start of the next, or the rest of one). */
+  read(nowMs: number, frameBegun: boolean): void {
+    this.#activeAtMs = nowMs;
+    if (!frameBegun) {
+      this.#frameSinceMs = null;
+      return;
+    }
+    if (this.#frameSinceMs !== null) return;
+    this.#frameSinceMs = nowMs;
+    if (this.#limits.frameArrivalMsMax > 0) this.#armBy(nowMs + this.#limits.frameArrivalMsMax);
+  }
+
+  /** A frame was read whole: a frame part-read after it began after it. */
+  frameRead(): void {
+    this.#frameSinceMs = null;
+  }
+
+  /** The server resumed reading: a frame begun before gets its whole limit again from now. */
+  readingResumed(): void {
+    if (this.#frameSinceMs === null) return;
+    const nowMs = performance.now();
+    this.#frameSinceMs = nowMs;
+    if (this.#limits.frameArrivalMsMax > 0) this.#armBy(nowMs + this.#limits.frameArrivalMsMax);
+  }
+
+  /** The connection is closing: no limit applies any more. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Makes the timer fire by `dueMs` (earlier if it already does). */
+  #armBy(dueMs: number): void {
+    if (this.#stopped || dueMs >= this.#dueMs) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#dueMs = dueMs;
+    this.#timer = setTimeout(() => this.#check(), Math.max(1, Math.ceil(dueMs - performance.now())));
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    this.#timer = null;
+    this.#dueMs = Number.POSITIVE_INFINITY;
+    if (this.#stopped) return;
+    const nowMs = performance.now();
+    const { idleMsMax, frameArrivalMsMax } = this.#limits;
+    const paused = this.#target.readingPaused();
+    if (frameArrivalMsMax > 0 && this.#frameSinceMs !== null && !paused) {
+      const waitedMs = nowMs - this.#frameSinceMs;
+      if (waitedMs >= frameArrivalMsMax) {
+        this.#target.expired('frameArrival', `a frame begun ${Math.round(waitedMs)} ms ago has not all arrived (frame arrival limit ${frameArrivalMsMax} ms)`);
+        return;
+      }
+      this.#armBy(this.#frameSinceMs + frameArrivalMsMax);
+    }
+    if (idleMsMax > 0) {
+      if (this.#target.busy()) this.#activeAtMs = nowMs;
+      const idleMs = nowMs - this.#activeAtMs;
+      if (idleMs >= idleMsMax) {
+        this.#target.expired('idle', `idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`);
+        return;
+      }
+      this.#armBy(this.#activeAtMs + idleMsMax);
+    }
+  }
+}
