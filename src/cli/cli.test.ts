@@ -287,6 +287,7 @@ describe('weir errors', () => {
       [['start', '--default-flush', 'sometimes'], /--default-flush "sometimes"/],
       [['start', '--log-level', 'loud'], /--log-level "loud": expected one of debug, info, warn, error/],
       [['start', '--kafka-connection-idle-ms-max', '2147483648'], /--kafka-connection-idle-ms-max "2147483648": expected an integer from 0 to 2147483647/],
+      [['start', '--native-connection-idle-ms-max', '-1'], /--native-connection-idle-ms-max "-1": expected an integer from 0 to 2147483647/],
       [['produce', 'x', '--key', 'a', '--key-separator', ':'], /--key and --key-separator exclude each other/],
       [['produce', 'x', '--header', 'weir-deliver-at=1'], /--header weir-deliver-at: names starting with "weir-" are reserved/],
       [['topic', 'list', '--server', 'nohost:xx'], /--server "nohost:xx": expected HOST:PORT/],

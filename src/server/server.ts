@@ -6,7 +6,7 @@ import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
 import { HttpListener } from '../protocol/http/http-listener.js';
 import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
-import { NativeListener } from '../protocol/native/listener.js';
+import { NativeListener, nativeListenerDefaults, timerMsLimit } from '../protocol/native/listener.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
 
@@ -14,6 +14,8 @@ export { parseFlushPolicy } from '../broker/topic-config.js';
 export { diskFreeMinBytesDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault } from '../broker/broker.js';
 export { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../broker/queue/queue-config.js';
 export { connectionIdleMsMaxDefault as kafkaConnectionIdleMsMaxDefault, connectionIdleMsMaxLimit as kafkaConnectionIdleMsMaxLimit } from '../protocol/kafka/kafka-listener.js';
+export const nativeConnectionIdleMsMaxDefault = nativeListenerDefaults.connectionIdleMsMax;
+export const nativeConnectionIdleMsMaxLimit = timerMsLimit;
 export type { TopicConfig };
 
 export const nativePortDefault = 7400;
@@ -26,6 +28,8 @@ export interface ServerOptions {
   host: string;
   /** Native protocol port; 0 picks a free one. */
   port: number;
+  /** Idle native connections are closed after this long (NativeListenerOptions.connectionIdleMsMax; 0: never). */
+  nativeConnectionIdleMsMax?: number;
   /** Kafka-compatible listener port (0 picks a free one); null turns it off. */
   kafkaPort: number | null;
   /** Host Kafka clients are told to connect to (default: the listen host). */
@@ -83,7 +87,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // And one on the request bytes read and not yet handled.
   const requestMemory = new RequestMemory(requestMemoryDefaults);
   try {
-    const native = new NativeListener(broker, { host: options.host, port: options.port, fetchMemory, requestMemory, logger: options.logger });
+    const native = new NativeListener(broker, {
+      host: options.host,
+      port: options.port,
+      fetchMemory,
+      requestMemory,
+      ...(options.nativeConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.nativeConnectionIdleMsMax } : {}),
+      logger: options.logger,
+    });
     const { port: nativePort } = await native.start();
     listeners.push(native);
     let kafkaPort: number | null = null;

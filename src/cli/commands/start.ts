@@ -1,6 +1,6 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
-import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativeConnectionIdleMsMaxDefault, nativeConnectionIdleMsMaxLimit, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
@@ -8,6 +8,10 @@ export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
   --host HOST               address to listen on (default 127.0.0.1)
   --port N                  native protocol port (default ${nativePortDefault}; 0 picks a free port)
+  --native-connection-idle-ms-max MS
+                            close a native connection idle this long: nothing in progress (no request,
+                            subscription, queue consumer or group membership) and nothing sent or
+                            received (default ${nativeConnectionIdleMsMaxDefault}, 10 minutes; 0: never)
   --kafka-port N            Kafka-compatible listener port (default ${kafkaPortDefault}; 0 picks a free port)
   --no-kafka                no Kafka-compatible listener
   --kafka-advertised-host H host Kafka clients are told to connect to (default: --host)
@@ -53,6 +57,7 @@ export async function start(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'native-connection-idle-ms-max': { type: 'string' },
       'kafka-port': { type: 'string' },
       'no-kafka': { type: 'boolean' },
       'kafka-advertised-host': { type: 'string' },
@@ -86,6 +91,7 @@ export async function start(argv: string[]): Promise<number> {
     dataDir,
     host: values.host ?? '127.0.0.1',
     port: integerOption('port', values.port, nativePortDefault, 0, 65535),
+    nativeConnectionIdleMsMax: integerOption('native-connection-idle-ms-max', values['native-connection-idle-ms-max'], nativeConnectionIdleMsMaxDefault, 0, nativeConnectionIdleMsMaxLimit),
     kafkaPort: values['no-kafka'] ? null : integerOption('kafka-port', values['kafka-port'], kafkaPortDefault, 0, 65535),
     ...(values['kafka-advertised-host'] ? { kafkaAdvertisedHost: values['kafka-advertised-host'] } : {}),
     kafkaConnectionIdleMsMax: integerOption('kafka-connection-idle-ms-max', values['kafka-connection-idle-ms-max'], kafkaConnectionIdleMsMaxDefault, 0, kafkaConnectionIdleMsMaxLimit),
