@@ -35,6 +35,7 @@ import { OffsetStore, offsetMetadataBytesMax, offsetsCompactAfterBytesDefault, o
 import { Partition } from './partition.js';
 import { deadLetterHeadersBytesMax } from './queue/dead-letters.js';
 import { QueueManager } from './queue/queue-manager.js';
+import { windowMemoryDefaults } from './queue/queue-partition.js';
 import { queueStateTopic } from './queue/queue-state-log.js';
 import { logConfigOf, messageBytesMaxLimit, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName, validateUserTopicName } from './topic-config.js';
 import type {
@@ -118,6 +119,11 @@ export interface BrokerOptions {
    * (default 7 days). Checked every tenth of it (at least every 100 ms, at most every minute).
    */
   offsetsRetentionMs?: number;
+  /**
+   * The bound on what every queue subscription's windows hold of the log in memory together
+   * (default 64 MiB, windowMemoryDefaults in queue-partition.ts; docs/queues.md, Limits).
+   */
+  queueWindowMemoryBytesMax?: number;
 }
 
 export const producerIdleMsMaxDefault = 24 * 60 * 60 * 1000;
@@ -231,6 +237,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       startProgressIntervalMs: options.startProgressIntervalMs ?? startProgressIntervalMsDefault,
       producerIdleMsMax: options.producerIdleMsMax ?? producerIdleMsMaxDefault,
       offsetsRetentionMs: options.offsetsRetentionMs ?? offsetsRetentionMsDefault,
+      queueWindowMemoryBytesMax: options.queueWindowMemoryBytesMax ?? windowMemoryDefaults.bytesMax,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -293,7 +300,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       produce: async (topic, partition, batches) => ({ offset: (await this.produce({ topic, partition, batches, acks: 'leader' })).baseOffset }),
       appendDeadLetter: (topic, source, batches) => this.#appendDeadLetter(topic, source, batches),
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
-    });
+    }, { windowMemoryBytesMax: this.#options.queueWindowMemoryBytesMax });
     // Counted here, after the internal topics a fresh data directory has just been given.
     const partitionCount = [...this.#topics.values()].reduce((count, topic) => count + topic.partitions.length, 0);
     const validated = validatedBytes === 0 ? '' : `, validated ${mebibytes(validatedBytes)} MiB`;

@@ -503,4 +503,21 @@ describe('weir start', () => {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--offsets-retention-ms "5": expected an integer from 100 to 315360000000/);
   });
+
+  test('a memory bound or a connection bound outside its range is a usage error naming the flag and the range', async () => {
+    for (const [args, message] of [
+      [['--fetch-memory-bytes', '1048575'], /--fetch-memory-bytes "1048575": expected an integer from 1048576 to 1099511627776/],
+      [['--fetch-memory-bytes', '64MiB'], /--fetch-memory-bytes "64MiB": expected an integer from 1048576 to 1099511627776/],
+      [['--request-memory-bytes', '1099511627777'], /--request-memory-bytes "1099511627777": expected an integer from 1048576 to 1099511627776/],
+      [['--request-memory-bytes', '0'], /--request-memory-bytes "0": expected an integer from 1048576/],
+      [['--queue-window-memory-bytes', '1e9'], /--queue-window-memory-bytes "1e9": expected an integer from 1048576 to 1099511627776/],
+      [['--queue-window-memory-bytes', '-1'], /--queue-window-memory-bytes "-1": expected an integer from 1048576/],
+      [['--connections-max', '0'], /--connections-max "0": expected an integer from 1 to 1000000/],
+      [['--connections-max', '1000001'], /--connections-max "1000001": expected an integer from 1 to 1000000/],
+    ] as const) {
+      const result = await runCli(['start', ...args]);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+    }
+  });
 });

@@ -2,12 +2,13 @@
  * The composition root: opens the broker core on a data directory and puts the protocol
  * listeners in front of it. Nothing imports this module but the entry points (cli, bench, tests).
  */
+import assert from 'node:assert/strict';
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
-import { HttpListener } from '../protocol/http/http-listener.js';
-import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
+import { HttpListener, httpListenerDefaults } from '../protocol/http/http-listener.js';
+import { KafkaListener, connectionsMaxDefault as kafkaConnectionsMaxDefault } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener, nativeListenerDefaults, timerMsLimit } from '../protocol/native/listener.js';
-import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../util/byte-budget.js';
+import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, fetchMemoryGauges, requestMemoryDefaults, requestMemoryGauges } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
 
 export { parseFlushPolicy } from '../broker/topic-config.js';
@@ -16,7 +17,14 @@ export { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../broker/
 export { connectionIdleMsMaxDefault as kafkaConnectionIdleMsMaxDefault, connectionIdleMsMaxLimit as kafkaConnectionIdleMsMaxLimit } from '../protocol/kafka/kafka-listener.js';
 export const nativeConnectionIdleMsMaxDefault = nativeListenerDefaults.connectionIdleMsMax;
 export const nativeConnectionIdleMsMaxLimit = timerMsLimit;
+export { fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, requestMemoryDefaults } from '../util/byte-budget.js';
+export { windowMemoryDefaults as queueWindowMemoryDefaults } from '../broker/queue/queue-partition.js';
 export type { TopicConfig };
+
+/** Connections each listener (native, Kafka, HTTP) keeps open at most: the default, and the most --connections-max allows. */
+export const connectionsMaxDefault = nativeListenerDefaults.connectionsMax;
+export const connectionsMaxLimit = 1_000_000;
+assert.ok(kafkaConnectionsMaxDefault === connectionsMaxDefault && httpListenerDefaults.connectionsMax === connectionsMaxDefault, 'one default connection bound for every listener');
 
 export const nativePortDefault = 7400;
 export const kafkaPortDefault = 9092;
@@ -52,6 +60,14 @@ export interface ServerOptions {
   producerIdleMsMax?: number;
   /** How long a group without members keeps its committed offsets (BrokerOptions.offsetsRetentionMs). */
   offsetsRetentionMs?: number;
+  /** The bound on fetch memory, native and Kafka listeners together (default fetchMemoryDefaults.bytesMax). */
+  fetchMemoryBytesMax?: number;
+  /** The bound on request bytes read and not yet handled, native and Kafka together (default requestMemoryDefaults.bytesMax). */
+  requestMemoryBytesMax?: number;
+  /** The bound on the queue windows' memory (BrokerOptions.queueWindowMemoryBytesMax). */
+  queueWindowMemoryBytesMax?: number;
+  /** Connections each listener keeps open at most; further ones are closed at accept (default connectionsMaxDefault). */
+  connectionsMax?: number;
   logger: Logger;
 }
 
@@ -79,19 +95,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.startProgressIntervalMs !== undefined ? { startProgressIntervalMs: options.startProgressIntervalMs } : {}),
     ...(options.producerIdleMsMax !== undefined ? { producerIdleMsMax: options.producerIdleMsMax } : {}),
     ...(options.offsetsRetentionMs !== undefined ? { offsetsRetentionMs: options.offsetsRetentionMs } : {}),
+    ...(options.queueWindowMemoryBytesMax !== undefined ? { queueWindowMemoryBytesMax: options.queueWindowMemoryBytesMax } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];
+  const connectionsMax = options.connectionsMax ?? connectionsMaxDefault;
   // One bound on the memory that fetch answers hold, for the native and Kafka listeners together.
-  const fetchMemory = new SharedByteBudget(fetchMemoryDefaults);
+  const fetchMemory = new SharedByteBudget({ ...fetchMemoryDefaults, bytesMax: options.fetchMemoryBytesMax ?? fetchMemoryDefaults.bytesMax, gauges: fetchMemoryGauges });
   // And one on the request bytes read and not yet handled.
-  const requestMemory = new RequestMemory(requestMemoryDefaults);
+  const requestMemory = new RequestMemory({ ...requestMemoryDefaults, bytesMax: options.requestMemoryBytesMax ?? requestMemoryDefaults.bytesMax, gauges: requestMemoryGauges });
   try {
     const native = new NativeListener(broker, {
       host: options.host,
       port: options.port,
       fetchMemory,
       requestMemory,
+      connectionsMax,
       ...(options.nativeConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.nativeConnectionIdleMsMax } : {}),
       logger: options.logger,
     });
@@ -105,6 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         clusterId: broker.clusterId,
         fetchMemory,
         requestMemory,
+        connectionsMax,
         ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
         ...(options.kafkaConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.kafkaConnectionIdleMsMax } : {}),
         logger: options.logger,
@@ -114,7 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     let httpPort: number | null = null;
     if (options.httpPort !== undefined && options.httpPort !== null) {
-      const http = new HttpListener(broker, { host: options.httpHost ?? options.host, port: options.httpPort, logger: options.logger });
+      const http = new HttpListener(broker, { host: options.httpHost ?? options.host, port: options.httpPort, connectionsMax, logger: options.logger });
       httpPort = (await http.start()).port;
       listeners.push(http);
     }

@@ -1,4 +1,25 @@
 import assert from 'node:assert/strict';
+import { metrics, type GaugeSeries } from './metrics.js';
+
+/** Where a broker-wide bound shows itself on /metrics: the bytes held now, and the bound. */
+export interface MemoryGauges {
+  readonly bytes: GaugeSeries;
+  readonly bytesMax: GaugeSeries;
+}
+
+/** The gauges `${prefix}_bytes` and `${prefix}_max_bytes` of the process-wide registry. */
+function memoryGauges(prefix: string, help: { bytes: string; bytesMax: string }): MemoryGauges {
+  const gauge = (name: string, text: string) => metrics.gauge({ name, help: text, labelNames: [] }).series({});
+  return { bytes: gauge(`${prefix}_bytes`, help.bytes), bytesMax: gauge(`${prefix}_max_bytes`, help.bytesMax) };
+}
+
+/**
+ * The range an operator may give a broker-wide memory bound (weir start --fetch-memory-bytes,
+ * --request-memory-bytes, --queue-window-memory-bytes): 1 MiB to 1 TiB. The least is above what
+ * any of them lets one task or connection hold past the bound (64 KiB).
+ */
+export const memoryBoundBytesMin = 1024 * 1024;
+export const memoryBoundBytesLimit = 1024 * 1024 * 1024 * 1024;
 
 /**
  * Bytes held by many connections together: every fetch running on the broker's native and Kafka
@@ -20,12 +41,17 @@ export class SharedByteBudget {
   /** The least a task with nothing else held gets when there is no room (unless it asks for less). */
   readonly grantBytesMin: number;
   #held = 0;
+  readonly #gauges: MemoryGauges | undefined;
 
-  constructor(options: { bytesMax: number; grantBytesMin: number }) {
+  /** `gauges`: where the bytes held and the bound are shown (the broker's own budgets only). */
+  constructor(options: { bytesMax: number; grantBytesMin: number; gauges?: MemoryGauges }) {
     assert.ok(Number.isSafeInteger(options.grantBytesMin) && options.grantBytesMin > 0, `grantBytesMin ${options.grantBytesMin}`);
     assert.ok(Number.isSafeInteger(options.bytesMax) && options.bytesMax >= options.grantBytesMin, `bytesMax ${options.bytesMax} below grantBytesMin`);
     this.bytesMax = options.bytesMax;
     this.grantBytesMin = options.grantBytesMin;
+    this.#gauges = options.gauges;
+    this.#gauges?.bytesMax.set(this.bytesMax);
+    this.#gauges?.bytes.set(0);
   }
 
   get held(): number {
@@ -40,17 +66,20 @@ export class SharedByteBudget {
   grant(bytes: number): number {
     const granted = Math.min(bytes, Math.max(this.bytesMax - this.#held, this.grantBytesMin));
     this.#held += granted;
+    this.#gauges?.bytes.set(this.#held);
     return granted;
   }
 
   /** Holds `bytes` at once, room or not (bytes already in memory that must be counted). */
   hold(bytes: number): void {
     this.#held += bytes;
+    this.#gauges?.bytes.set(this.#held);
   }
 
   release(bytes: number): void {
     this.#held -= bytes;
     assert.ok(this.#held >= 0, `released more than held (${this.#held})`);
+    this.#gauges?.bytes.set(this.#held);
   }
 }
 
@@ -91,11 +120,20 @@ export class HeldAnswers {
   }
 }
 
-/** The broker-wide bound on fetch memory (a SharedByteBudget); docs/native-protocol.md says why these values. */
+/**
+ * The broker-wide bound on fetch memory (a SharedByteBudget); docs/native-protocol.md says why these
+ * values. `bytesMax` is the default of weir start --fetch-memory-bytes.
+ */
 export const fetchMemoryDefaults = {
   bytesMax: 128 * 1024 * 1024,
   grantBytesMin: 64 * 1024,
 } as const;
+/** weir_fetch_memory_bytes and weir_fetch_memory_max_bytes, for the broker's fetch memory. */
+export const fetchMemoryGauges = memoryGauges('weir_fetch_memory', {
+  bytes: 'Bytes that running fetches, fetch answers and push deliveries not yet in the kernel, and records kept for credits hold now, native and Kafka together',
+  bytesMax: 'The bound on that fetch memory (weir start --fetch-memory-bytes)',
+});
+assert.ok(memoryBoundBytesMin >= fetchMemoryDefaults.grantBytesMin);
 
 /**
  * Bytes that running tasks hold, and tasks waiting for room in arrival order: a connection's
@@ -192,12 +230,17 @@ export class RequestMemory {
   /** Connections that stopped reading, in the order they stopped; each resumes when `wake` returns true. */
   readonly #waiting = new Map<ConnectionRequestBytes, () => boolean>();
   #wakeScheduled = false;
+  readonly #gauges: MemoryGauges | undefined;
 
-  constructor(options: { bytesMax: number; connectionBytesFree: number }) {
+  /** `gauges`: where the bytes held and the bound are shown (the broker's own budget only). */
+  constructor(options: { bytesMax: number; connectionBytesFree: number; gauges?: MemoryGauges }) {
     assert.ok(Number.isSafeInteger(options.connectionBytesFree) && options.connectionBytesFree >= 0, `connectionBytesFree ${options.connectionBytesFree}`);
     assert.ok(Number.isSafeInteger(options.bytesMax) && options.bytesMax > options.connectionBytesFree, `bytesMax ${options.bytesMax} not above connectionBytesFree`);
     this.bytesMax = options.bytesMax;
     this.connectionBytesFree = options.connectionBytesFree;
+    this.#gauges = options.gauges;
+    this.#gauges?.bytesMax.set(this.bytesMax);
+    this.#gauges?.bytes.set(0);
   }
 
   get held(): number {
@@ -211,11 +254,13 @@ export class RequestMemory {
 
   hold(bytes: number): void {
     this.#held += bytes;
+    this.#gauges?.bytes.set(this.#held);
   }
 
   release(bytes: number): void {
     this.#held -= bytes;
     assert.ok(this.#held >= 0, `released more than held (${this.#held})`);
+    this.#gauges?.bytes.set(this.#held);
     this.#scheduleWake();
   }
 
@@ -256,11 +301,20 @@ export class RequestMemory {
   }
 }
 
-/** The broker-wide bound on request bytes (a RequestMemory); docs/native-protocol.md says why these values. */
+/**
+ * The broker-wide bound on request bytes (a RequestMemory); docs/native-protocol.md says why these
+ * values. `bytesMax` is the default of weir start --request-memory-bytes.
+ */
 export const requestMemoryDefaults = {
   bytesMax: 64 * 1024 * 1024,
   connectionBytesFree: 64 * 1024,
 } as const;
+/** weir_request_memory_bytes and weir_request_memory_max_bytes, for the broker's request memory. */
+export const requestMemoryGauges = memoryGauges('weir_request_memory', {
+  bytes: 'Bytes of requests read and not yet handled, partial frames included, native and Kafka connections together',
+  bytesMax: 'The bound on that request memory (weir start --request-memory-bytes)',
+});
+assert.ok(memoryBoundBytesMin > requestMemoryDefaults.connectionBytesFree);
 
 /**
  * One connection's request bytes in the broker-wide RequestMemory: what its frame reader holds

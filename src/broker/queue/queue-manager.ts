@@ -35,6 +35,14 @@ const readBytes = 4 * 1024 * 1024;
 const windowMemoryBytes = metrics
   .gauge({ name: 'weir_queue_window_memory_bytes', help: "Bytes of the log that the queue subscriptions' windows hold in memory, all of them together", labelNames: [] })
   .series({});
+const windowMemoryBytesMax = metrics
+  .gauge({ name: 'weir_queue_window_memory_max_bytes', help: "The bound on the queue windows' memory (weir start --queue-window-memory-bytes)", labelNames: [] })
+  .series({});
+
+export interface QueueManagerOptions {
+  /** The bound on what every subscription's windows hold of the log together (default windowMemoryDefaults.bytesMax). */
+  windowMemoryBytesMax?: number;
+}
 
 export interface QueueManagerHost extends QueueHost {
   /** The partitions of an existing topic. */
@@ -49,7 +57,7 @@ export class QueueManager {
   readonly #host: QueueManagerHost;
   readonly #state: QueueStateLog;
   /** What every subscription's windows hold of the log, bounded together (queue-partition.ts). */
-  readonly #windowMemory = new SharedByteBudget(windowMemoryDefaults);
+  readonly #windowMemory: SharedByteBudget;
   /** topic → subscription name → subscription */
   readonly #topics = new Map<string, Map<string, QueueSubscription>>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -57,13 +65,15 @@ export class QueueManager {
   #checkpointing = false;
   #closed = false;
 
-  private constructor(host: QueueManagerHost, state: QueueStateLog) {
+  private constructor(host: QueueManagerHost, state: QueueStateLog, options: QueueManagerOptions) {
     this.#host = host;
     this.#state = state;
+    this.#windowMemory = new SharedByteBudget({ ...windowMemoryDefaults, bytesMax: options.windowMemoryBytesMax ?? windowMemoryDefaults.bytesMax });
+    windowMemoryBytesMax.set(this.#windowMemory.bytesMax);
   }
 
-  static async open(statePartition: Partition, host: QueueManagerHost): Promise<QueueManager> {
-    const manager = new QueueManager(host, new QueueStateLog(statePartition));
+  static async open(statePartition: Partition, host: QueueManagerHost, options: QueueManagerOptions = {}): Promise<QueueManager> {
+    const manager = new QueueManager(host, new QueueStateLog(statePartition), options);
     await manager.#recover();
     const sweep = setInterval(() => manager.#sweep(), leaseSweepIntervalMs);
     const checkpoint = setInterval(() => void manager.checkpointRound(), checkpointIntervalMs);

@@ -1,8 +1,14 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
+import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativeConnectionIdleMsMaxDefault, nativeConnectionIdleMsMaxLimit, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { connectionsMaxDefault, connectionsMaxLimit, fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, queueWindowMemoryDefaults, requestMemoryDefaults } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
+
+/** The range of --fetch-memory-bytes, --request-memory-bytes and --queue-window-memory-bytes, for the usage. */
+const memoryBoundBytesRange = '1 MiB to 1 TiB';
+assert.ok(memoryBoundBytesMin === 1024 * 1024 && memoryBoundBytesLimit === 1024 ** 4, 'the usage names the range');
 
 export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
@@ -31,6 +37,17 @@ export const startUsage = `weir start [options]
   --offsets-retention-ms MS a consumer group without members is deleted with its offsets this long
                             after its last commit, as Kafka's offsets.retention.minutes
                             (default ${offsetsRetentionMsDefault}, 7 days)
+  --fetch-memory-bytes N    bytes that running fetches and unsent fetch answers and push deliveries
+                            hold, every native and Kafka connection together; at the bound fetches
+                            run smaller (default ${fetchMemoryDefaults.bytesMax}, 128 MiB; ${memoryBoundBytesRange})
+  --request-memory-bytes N  bytes of requests read and not yet handled, every native and Kafka
+                            connection together, as Kafka's queued.max.request.bytes; at the bound
+                            connections stop reading (default ${requestMemoryDefaults.bytesMax}, 64 MiB; ${memoryBoundBytesRange})
+  --queue-window-memory-bytes N
+                            bytes of the log that every queue subscription's windows hold together;
+                            at the bound they stop reading ahead (default ${queueWindowMemoryDefaults.bytesMax}, 64 MiB; ${memoryBoundBytesRange})
+  --connections-max N       connections each listener (native, Kafka, HTTP) keeps open; further ones
+                            are closed at accept (default ${connectionsMaxDefault}; 1 to ${connectionsMaxLimit})
   --log-level LEVEL         debug | info | warn | error (default info)
   --repair                  a partition damaged before its durable end is cut at the damage (what
                             follows it is dropped, and logged) instead of stopping the start`;
@@ -48,6 +65,10 @@ function startProgressIntervalOf(value: string | undefined): number | undefined 
   const intervalMs = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new UsageError(`${startProgressIntervalVariable}=${JSON.stringify(value)}: expected a whole number of milliseconds, at least 1`);
   return intervalMs;
+}
+
+function memoryBoundOption(name: string, value: string | undefined, fallback: number): number {
+  return integerOption(name, value, fallback, memoryBoundBytesMin, memoryBoundBytesLimit);
 }
 
 export async function start(argv: string[]): Promise<number> {
@@ -72,6 +93,10 @@ export async function start(argv: string[]): Promise<number> {
       'disk-free-min-bytes': { type: 'string' },
       'producer-idle-ms-max': { type: 'string' },
       'offsets-retention-ms': { type: 'string' },
+      'fetch-memory-bytes': { type: 'string' },
+      'request-memory-bytes': { type: 'string' },
+      'queue-window-memory-bytes': { type: 'string' },
+      'connections-max': { type: 'string' },
       repair: { type: 'boolean' },
     },
     strict: true,
@@ -103,6 +128,10 @@ export async function start(argv: string[]): Promise<number> {
     diskFreeMinBytes: integerOption('disk-free-min-bytes', values['disk-free-min-bytes'], diskFreeMinBytesDefault, 0),
     producerIdleMsMax: integerOption('producer-idle-ms-max', values['producer-idle-ms-max'], producerIdleMsMaxDefault, expiryMsMin, expiryMsMax),
     offsetsRetentionMs: integerOption('offsets-retention-ms', values['offsets-retention-ms'], offsetsRetentionMsDefault, expiryMsMin, expiryMsMax),
+    fetchMemoryBytesMax: memoryBoundOption('fetch-memory-bytes', values['fetch-memory-bytes'], fetchMemoryDefaults.bytesMax),
+    requestMemoryBytesMax: memoryBoundOption('request-memory-bytes', values['request-memory-bytes'], requestMemoryDefaults.bytesMax),
+    queueWindowMemoryBytesMax: memoryBoundOption('queue-window-memory-bytes', values['queue-window-memory-bytes'], queueWindowMemoryDefaults.bytesMax),
+    connectionsMax: integerOption('connections-max', values['connections-max'], connectionsMaxDefault, 1, connectionsMaxLimit),
     ...(startProgressIntervalMs !== undefined ? { startProgressIntervalMs } : {}),
     logger,
   });
