@@ -112,6 +112,8 @@ export class QueueConsumerSession implements QueueConsumer {
   readonly leases = new LeaseList();
   /** Set when an extension gave a lease a deadline earlier than later ones: sweep all. */
   leasesOutOfOrder = false;
+  /** Bytes of the messages it holds leased, held in the broker-wide lease memory (lease-memory.ts). */
+  leasedBytes = 0;
   readonly #owner: ConsumerOwner;
   readonly #push: ((deliveries: QueueDelivery[]) => void) | null;
   readonly #ended: ((error: WeirError) => void) | null;

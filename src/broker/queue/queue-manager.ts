@@ -21,6 +21,7 @@ import { deadLetterOf, replayBatch } from './dead-letters.js';
 import { queueConfigDefaults, resolveQueueConfig, validateSubscriptionName } from './queue-config.js';
 import { validateUserTopicName } from '../topic-config.js';
 import { QueueStateLog, applyEvents, type RecoveredSubscription } from './queue-state-log.js';
+import { LeaseMemory, leaseMemoryDefaults } from './lease-memory.js';
 import { windowMemoryDefaults } from './queue-partition.js';
 import { QueueSubscription, type QueueHost } from './queue-subscription.js';
 
@@ -39,6 +40,9 @@ const windowMemoryBytesMax = metrics
   .gauge({ name: 'weir_queue_window_memory_max_bytes', help: "The bound on the queue windows' memory (weir start --queue-window-memory-bytes)", labelNames: [] })
   .series({});
 
+const leaseMemoryBytes = metrics
+  .gauge({ name: 'weir_queue_lease_memory_bytes', help: 'Bytes of the messages that queue consumers hold leased (delivered, not yet settled), all of them together', labelNames: [] })
+  .series({});
 export interface QueueManagerOptions {
   /** The bound on what every subscription's windows hold of the log together (default windowMemoryDefaults.bytesMax). */
   windowMemoryBytesMax?: number;
@@ -58,6 +62,8 @@ export class QueueManager {
   readonly #state: QueueStateLog;
   /** What every subscription's windows hold of the log, bounded together (queue-partition.ts). */
   readonly #windowMemory: SharedByteBudget;
+  /** What every subscription's consumers hold leased, bounded together (lease-memory.ts). */
+  readonly #leaseMemory = new LeaseMemory(leaseMemoryDefaults);
   /** topic → subscription name → subscription */
   readonly #topics = new Map<string, Map<string, QueueSubscription>>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -92,7 +98,7 @@ export class QueueManager {
         continue;
       }
       await this.#scanDeadLetters(subscription);
-      this.#add(new QueueSubscription({ ...subscription, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory, recovered: subscription }));
+      this.#add(new QueueSubscription({ ...subscription, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory, leaseMemory: this.#leaseMemory, recovered: subscription }));
     }
     if (recovered.size > 0) await this.checkpointRound(true);
   }
@@ -185,7 +191,7 @@ export class QueueManager {
     if (raced !== undefined) return raced.describe();
     const dlq = new Map<number, bigint>();
     for (const partition of this.#host.partitions(config.deadLetterTopic) ?? []) dlq.set(partition.index, partition.log.offsetEnd);
-    const subscription = new QueueSubscription({ topic, name, config, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory });
+    const subscription = new QueueSubscription({ topic, name, config, sources, host: this.#host, state: this.#state, windowMemory: this.#windowMemory, leaseMemory: this.#leaseMemory });
     for (const [p, o] of dlq) subscription.dlqPositions.set(p, o);
     this.#add(subscription);
     this.#state.put(subscription.key, () => subscription.checkpoint());
@@ -372,6 +378,7 @@ export class QueueManager {
     const now = Date.now();
     for (const byName of this.#topics.values()) for (const subscription of byName.values()) subscription.sweepLeases(now);
     windowMemoryBytes.set(this.#windowMemory.held);
+    leaseMemoryBytes.set(this.#leaseMemory.held);
     void this.#state.flushed().catch((error) => this.#host.logger('error', `recording expired leases failed: ${String(error)}`));
   }
 

@@ -26,6 +26,7 @@ import type {
 } from '../types.js';
 import { buildDeadLetter } from './dead-letters.js';
 import { extendMsMin, redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
+import type { LeaseMemory } from './lease-memory.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
 import { QueuePartition, windowReadAheadBytesMax, type QueueEntry, type RecoveredOffsets } from './queue-partition.js';
 import { subscriptionKey, type Checkpoint, type QueueStateLog, type RecoveredSubscription } from './queue-state-log.js';
@@ -82,6 +83,9 @@ export class QueueSubscription implements ConsumerOwner {
   readonly #host: QueueHost;
   readonly #state: QueueStateLog;
   readonly #windowMemory: SharedByteBudget;
+  readonly #leaseMemory: LeaseMemory;
+  /** Dispatches again once leases end (given to the lease memory while consumers wait for room). */
+  readonly #wakeForRoom = (): void => this.dispatchSoon();
   readonly #consumers = new Set<QueueConsumerSession>();
   readonly #scheduled = new MinHeap<QueueEntry>((entry) => entry.dueAtMs);
   readonly #scheduleTimer = new EarliestTimer(() => this.dispatchSoon());
@@ -109,6 +113,8 @@ export class QueueSubscription implements ConsumerOwner {
     state: QueueStateLog;
     /** The broker-wide memory of every queue window's reads (queue-partition.ts). */
     windowMemory: SharedByteBudget;
+    /** The broker-wide memory of every consumer's leased messages (lease-memory.ts). */
+    leaseMemory: LeaseMemory;
     recovered?: RecoveredSubscription;
   }) {
     this.topic = options.topic;
@@ -118,6 +124,7 @@ export class QueueSubscription implements ConsumerOwner {
     this.#host = options.host;
     this.#state = options.state;
     this.#windowMemory = options.windowMemory;
+    this.#leaseMemory = options.leaseMemory;
     this.dlqPositions = new Map(options.recovered?.dlq ?? []);
     this.partitions = options.sources.map((source, index) => {
       const recovered = options.recovered?.partitions.get(index);
@@ -169,6 +176,7 @@ export class QueueSubscription implements ConsumerOwner {
     if (this.#stop.signal.aborted) return; // shutting down or deleted: nothing is redelivered here
     const now = Date.now();
     for (const entry of consumer.leases.toArray()) this.#fail(entry, this.#backoff(entry), now);
+    assert.equal(consumer.leasedBytes, 0, 'a released consumer holds no leased bytes');
     void this.#state.flushed().catch((error) => this.#host.logger('error', `${this.topic}/${this.name}: recording released leases failed: ${String(error)}`));
     this.dispatchSoon();
   }
@@ -190,12 +198,18 @@ export class QueueSubscription implements ConsumerOwner {
     this.#promoteDue(now);
     const consumers = [...this.#consumers];
     let progress = consumers.length > 0;
+    let waitingForRoom = false;
     while (progress) {
       progress = false;
       for (const consumer of consumers) {
         const capacity = consumer.capacity(now);
         if (capacity <= 0) continue;
-        const entries = this.#take(Math.min(capacity, dispatchChunk), now);
+        const bytesMax = this.#leaseMemory.allowance(consumer.leasedBytes);
+        if (bytesMax <= 0) {
+          waitingForRoom = true;
+          continue;
+        }
+        const entries = this.#take(Math.min(capacity, dispatchChunk), bytesMax, now);
         if (entries.length === 0) break;
         for (const entry of entries) this.#lease(entry, consumer, now);
         consumer.hand(this.#deliveries(entries), entries.length);
@@ -208,19 +222,22 @@ export class QueueSubscription implements ConsumerOwner {
       this.#consumers.delete(first);
       this.#consumers.add(first);
     }
+    if (waitingForRoom && this.#hasReady()) this.#leaseMemory.waitForRoom(this.#wakeForRoom);
     this.#armRateTimer();
     for (const partition of this.partitions) this.#refill(partition);
   }
 
-  #take(count: number, nowMs: number): QueueEntry[] {
+  /** Up to `count` ready entries of about `bytesMax` at most (the first whatever its size). */
+  #take(count: number, bytesMax: number, nowMs: number): QueueEntry[] {
     const taken: QueueEntry[] = [];
+    let takenBytes = 0;
     const partitionCount = this.partitions.length;
     // The topic's TTL counts from each record's timestamp; messages read ahead may pass it while they wait.
     const ttlMs = this.#host.messageTtlMs(this.topic);
     let storing: QueueEntry[] | null = null;
-    for (let step = 0; step < partitionCount && taken.length < count; step++) {
+    for (let step = 0; step < partitionCount && taken.length < count && takenBytes < bytesMax; step++) {
       const partition = this.partitions[(this.#partitionNext + step) % partitionCount]!;
-      while (taken.length < count) {
+      while (taken.length < count && takenBytes < bytesMax) {
         const entry = partition.retry.shift() ?? partition.fresh.shift();
         if (entry === undefined) break;
         if (entry.state !== 'ready') continue;
@@ -239,6 +256,7 @@ export class QueueSubscription implements ConsumerOwner {
           continue;
         }
         taken.push(entry);
+        takenBytes += entry.bytes;
       }
     }
     this.#partitionNext = (this.#partitionNext + 1) % Math.max(1, partitionCount);
@@ -287,6 +305,8 @@ export class QueueSubscription implements ConsumerOwner {
     entry.leaseDeadlineMs = nowMs + this.config.ackTimeoutMs;
     entry.holder = consumer;
     consumer.leases.add(entry);
+    consumer.leasedBytes += entry.bytes;
+    this.#leaseMemory.hold(entry.bytes);
   }
 
   /**
@@ -674,10 +694,16 @@ export class QueueSubscription implements ConsumerOwner {
     return redeliveryDelayMs(this.config.backoff, entry.deliveryCount);
   }
 
-  /** Ends the lease; settles the entry's key; the window may move on. */
+  /** Ends the lease, if the entry is leased: its holder lets go of it and of its bytes. */
   #unlease(entry: QueueEntry): void {
-    (entry.holder as QueueConsumerSession | null)?.leases.delete(entry);
+    const holder = entry.holder as QueueConsumerSession | null;
+    if (holder === null) return;
+    holder.leases.delete(entry);
     entry.holder = null;
+    // A closed subscription let go of all its leased bytes at once (close).
+    if (this.#stop.signal.aborted) return;
+    holder.leasedBytes -= entry.bytes;
+    this.#leaseMemory.release(entry.bytes);
   }
 
   #settled(entry: QueueEntry): void {
@@ -971,6 +997,10 @@ export class QueueSubscription implements ConsumerOwner {
     this.#unparkTimer.clear();
     this.#letterRetryTimer.clear();
     for (const partition of this.partitions) partition.close();
+    for (const consumer of this.#consumers) {
+      this.#leaseMemory.release(consumer.leasedBytes);
+      consumer.leasedBytes = 0;
+    }
     for (const consumer of [...this.#consumers]) {
       if (deleted === undefined) void consumer.close();
       else consumer.end(deleted);
