@@ -39,10 +39,10 @@ const windowMemoryBytes = metrics
 const windowMemoryBytesMax = metrics
   .gauge({ name: 'weir_queue_window_memory_max_bytes', help: "The bound on the queue windows' memory (weir start --queue-window-memory-bytes)", labelNames: [] })
   .series({});
-
 const leaseMemoryBytes = metrics
   .gauge({ name: 'weir_queue_lease_memory_bytes', help: 'Bytes of the messages that queue consumers hold leased (delivered, not yet settled), all of them together', labelNames: [] })
   .series({});
+
 export interface QueueManagerOptions {
   /** The bound on what every subscription's windows hold of the log together (default windowMemoryDefaults.bytesMax). */
   windowMemoryBytesMax?: number;
