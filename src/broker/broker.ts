@@ -36,6 +36,7 @@ import { Partition } from './partition.js';
 import { deadLetterHeadersBytesMax } from './queue/dead-letters.js';
 import { QueueManager } from './queue/queue-manager.js';
 import { windowMemoryDefaults } from './queue/queue-partition.js';
+import { leaseMemoryDefaults } from './queue/lease-memory.js';
 import { queueStateTopic } from './queue/queue-state-log.js';
 import { logConfigOf, messageBytesMaxLimit, resolveTopicConfig, segmentBytesMaxLimit, segmentBytesMin, topicConfigDefaults, validateTopicName, validateUserTopicName } from './topic-config.js';
 import type {
@@ -124,6 +125,11 @@ export interface BrokerOptions {
    * (default 64 MiB, windowMemoryDefaults in queue-partition.ts; docs/queues.md, Limits).
    */
   queueWindowMemoryBytesMax?: number;
+  /**
+   * The bound on what every queue consumer holds leased together (default 64 MiB,
+   * leaseMemoryDefaults in lease-memory.ts; docs/queues.md, Limits).
+   */
+  queueLeaseMemoryBytesMax?: number;
 }
 
 export const producerIdleMsMaxDefault = 24 * 60 * 60 * 1000;
@@ -238,6 +244,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       producerIdleMsMax: options.producerIdleMsMax ?? producerIdleMsMaxDefault,
       offsetsRetentionMs: options.offsetsRetentionMs ?? offsetsRetentionMsDefault,
       queueWindowMemoryBytesMax: options.queueWindowMemoryBytesMax ?? windowMemoryDefaults.bytesMax,
+      queueLeaseMemoryBytesMax: options.queueLeaseMemoryBytesMax ?? leaseMemoryDefaults.bytesMax,
       logger: options.logger ?? (() => {}),
     };
     this.#fileSystem = options.fileSystem ?? nodeFileSystem;
@@ -300,7 +307,7 @@ export class Broker implements BrokerApi, QueueBrokerApi {
       produce: async (topic, partition, batches) => ({ offset: (await this.produce({ topic, partition, batches, acks: 'leader' })).baseOffset }),
       appendDeadLetter: (topic, source, batches) => this.#appendDeadLetter(topic, source, batches),
       messageTtlMs: (topic) => this.#topics.get(topic)?.config.messageTtlMs ?? null,
-    }, { windowMemoryBytesMax: this.#options.queueWindowMemoryBytesMax });
+    }, { windowMemoryBytesMax: this.#options.queueWindowMemoryBytesMax, leaseMemoryBytesMax: this.#options.queueLeaseMemoryBytesMax });
     // Counted here, after the internal topics a fresh data directory has just been given.
     const partitionCount = [...this.#topics.values()].reduce((count, topic) => count + topic.partitions.length, 0);
     const validated = validatedBytes === 0 ? '' : `, validated ${mebibytes(validatedBytes)} MiB`;

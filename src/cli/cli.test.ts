@@ -512,6 +512,7 @@ describe('weir start', () => {
       [['--request-memory-bytes', '0'], /--request-memory-bytes "0": expected an integer from 1048576/],
       [['--queue-window-memory-bytes', '1e9'], /--queue-window-memory-bytes "1e9": expected an integer from 1048576 to 1099511627776/],
       [['--queue-window-memory-bytes', '-1'], /--queue-window-memory-bytes "-1": expected an integer from 1048576/],
+      [['--queue-lease-memory-bytes', '1048575'], /--queue-lease-memory-bytes "1048575": expected an integer from 1048576 to 1099511627776/],
       [['--connections-max', '0'], /--connections-max "0": expected an integer from 1 to 1000000/],
       [['--connections-max', '1000001'], /--connections-max "1000001": expected an integer from 1 to 1000000/],
     ] as const) {

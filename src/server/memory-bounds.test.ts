@@ -64,12 +64,13 @@ function closed(socket: Socket): Promise<void> {
   return new Promise((resolve) => (socket.closed ? resolve() : socket.once('close', () => resolve())));
 }
 
-test('the fetch, request and queue window memory bounds given on weir start show on /metrics, with the bytes held under them', { timeout: 60_000 }, async () => {
-  const args = ['--fetch-memory-bytes', String(3 * MiB), '--request-memory-bytes', String(5 * MiB), '--queue-window-memory-bytes', String(7 * MiB)];
+test('the fetch, request, queue window and queue lease memory bounds given on weir start show on /metrics, with the bytes held under them', { timeout: 60_000 }, async () => {
+  const args = ['--fetch-memory-bytes', String(3 * MiB), '--request-memory-bytes', String(5 * MiB), '--queue-window-memory-bytes', String(7 * MiB), '--queue-lease-memory-bytes', String(9 * MiB)];
   await withBroker(args, async (broker) => {
     assert.equal(await gauge(broker, 'weir_fetch_memory_max_bytes'), 3 * MiB);
     assert.equal(await gauge(broker, 'weir_request_memory_max_bytes'), 5 * MiB);
     assert.equal(await gauge(broker, 'weir_queue_window_memory_max_bytes'), 7 * MiB);
+    assert.equal(await gauge(broker, 'weir_queue_lease_memory_max_bytes'), 9 * MiB);
     assert.equal(await gauge(broker, 'weir_fetch_memory_bytes'), 0);
     assert.equal(await gauge(broker, 'weir_request_memory_bytes'), 0);
 

@@ -2,11 +2,10 @@
  * The composition root: opens the broker core on a data directory and puts the protocol
  * listeners in front of it. Nothing imports this module but the entry points (cli, bench, tests).
  */
-import assert from 'node:assert/strict';
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
-import { HttpListener, httpListenerDefaults } from '../protocol/http/http-listener.js';
-import { KafkaListener, connectionsMaxDefault as kafkaConnectionsMaxDefault } from '../protocol/kafka/kafka-listener.js';
+import { HttpListener } from '../protocol/http/http-listener.js';
+import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener, nativeListenerDefaults, timerMsLimit } from '../protocol/native/listener.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, fetchMemoryGauges, requestMemoryDefaults, requestMemoryGauges } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
@@ -19,12 +18,12 @@ export const nativeConnectionIdleMsMaxDefault = nativeListenerDefaults.connectio
 export const nativeConnectionIdleMsMaxLimit = timerMsLimit;
 export { fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, requestMemoryDefaults } from '../util/byte-budget.js';
 export { windowMemoryDefaults as queueWindowMemoryDefaults } from '../broker/queue/queue-partition.js';
+export { leaseMemoryDefaults as queueLeaseMemoryDefaults } from '../broker/queue/lease-memory.js';
 export type { TopicConfig };
 
-/** Connections each listener (native, Kafka, HTTP) keeps open at most: the default, and the most --connections-max allows. */
+/** Connections each listener (native, Kafka, HTTP) keeps open at most: the default (given to all three), and the most --connections-max allows. */
 export const connectionsMaxDefault = nativeListenerDefaults.connectionsMax;
 export const connectionsMaxLimit = 1_000_000;
-assert.ok(kafkaConnectionsMaxDefault === connectionsMaxDefault && httpListenerDefaults.connectionsMax === connectionsMaxDefault, 'one default connection bound for every listener');
 
 export const nativePortDefault = 7400;
 export const kafkaPortDefault = 9092;
@@ -66,6 +65,8 @@ export interface ServerOptions {
   requestMemoryBytesMax?: number;
   /** The bound on the queue windows' memory (BrokerOptions.queueWindowMemoryBytesMax). */
   queueWindowMemoryBytesMax?: number;
+  /** The bound on the queue consumers' leased bytes (BrokerOptions.queueLeaseMemoryBytesMax). */
+  queueLeaseMemoryBytesMax?: number;
   /** Connections each listener keeps open at most; further ones are closed at accept (default connectionsMaxDefault). */
   connectionsMax?: number;
   logger: Logger;
@@ -96,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.producerIdleMsMax !== undefined ? { producerIdleMsMax: options.producerIdleMsMax } : {}),
     ...(options.offsetsRetentionMs !== undefined ? { offsetsRetentionMs: options.offsetsRetentionMs } : {}),
     ...(options.queueWindowMemoryBytesMax !== undefined ? { queueWindowMemoryBytesMax: options.queueWindowMemoryBytesMax } : {}),
+    ...(options.queueLeaseMemoryBytesMax !== undefined ? { queueLeaseMemoryBytesMax: options.queueLeaseMemoryBytesMax } : {}),
     logger: options.logger,
   });
   const listeners: Listener[] = [];

@@ -42,10 +42,15 @@ const windowMemoryBytesMax = metrics
 const leaseMemoryBytes = metrics
   .gauge({ name: 'weir_queue_lease_memory_bytes', help: 'Bytes of the messages that queue consumers hold leased (delivered, not yet settled), all of them together', labelNames: [] })
   .series({});
+const leaseMemoryBytesMax = metrics
+  .gauge({ name: 'weir_queue_lease_memory_max_bytes', help: "The bound on the queue consumers' leased bytes (weir start --queue-lease-memory-bytes)", labelNames: [] })
+  .series({});
 
 export interface QueueManagerOptions {
   /** The bound on what every subscription's windows hold of the log together (default windowMemoryDefaults.bytesMax). */
   windowMemoryBytesMax?: number;
+  /** The bound on what every subscription's consumers hold leased together (default leaseMemoryDefaults.bytesMax). */
+  leaseMemoryBytesMax?: number;
 }
 
 export interface QueueManagerHost extends QueueHost {
@@ -63,7 +68,7 @@ export class QueueManager {
   /** What every subscription's windows hold of the log, bounded together (queue-partition.ts). */
   readonly #windowMemory: SharedByteBudget;
   /** What every subscription's consumers hold leased, bounded together (lease-memory.ts). */
-  readonly #leaseMemory = new LeaseMemory(leaseMemoryDefaults);
+  readonly #leaseMemory: LeaseMemory;
   /** topic → subscription name → subscription */
   readonly #topics = new Map<string, Map<string, QueueSubscription>>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -76,6 +81,8 @@ export class QueueManager {
     this.#state = state;
     this.#windowMemory = new SharedByteBudget({ ...windowMemoryDefaults, bytesMax: options.windowMemoryBytesMax ?? windowMemoryDefaults.bytesMax });
     windowMemoryBytesMax.set(this.#windowMemory.bytesMax);
+    this.#leaseMemory = new LeaseMemory({ ...leaseMemoryDefaults, bytesMax: options.leaseMemoryBytesMax ?? leaseMemoryDefaults.bytesMax });
+    leaseMemoryBytesMax.set(this.#leaseMemory.bytesMax);
   }
 
   static async open(statePartition: Partition, host: QueueManagerHost, options: QueueManagerOptions = {}): Promise<QueueManager> {

@@ -1,14 +1,12 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
-import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativeConnectionIdleMsMaxDefault, nativeConnectionIdleMsMaxLimit, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
-import { connectionsMaxDefault, connectionsMaxLimit, fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, queueWindowMemoryDefaults, requestMemoryDefaults } from '../../server/server.js';
+import { connectionsMaxDefault, connectionsMaxLimit, fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, queueLeaseMemoryDefaults, queueWindowMemoryDefaults, requestMemoryDefaults } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
-/** The range of --fetch-memory-bytes, --request-memory-bytes and --queue-window-memory-bytes, for the usage. */
-const memoryBoundBytesRange = '1 MiB to 1 TiB';
-assert.ok(memoryBoundBytesMin === 1024 * 1024 && memoryBoundBytesLimit === 1024 ** 4, 'the usage names the range');
+/** The range of --fetch-memory-bytes, --request-memory-bytes and the --queue-*-memory-bytes, for the usage. */
+const memoryBoundBytesRange = `${memoryBoundBytesMin / 2 ** 20} MiB to ${memoryBoundBytesLimit / 2 ** 40} TiB`;
 
 export const startUsage = `weir start [options]
   --data-dir DIR            where topics are stored (default ${dataDirDefault})
@@ -46,6 +44,10 @@ export const startUsage = `weir start [options]
   --queue-window-memory-bytes N
                             bytes of the log that every queue subscription's windows hold together;
                             at the bound they stop reading ahead (default ${queueWindowMemoryDefaults.bytesMax}, 64 MiB; ${memoryBoundBytesRange})
+  --queue-lease-memory-bytes N
+                            bytes of the messages every queue consumer holds leased (delivered, not
+                            settled) together; at the bound a consumer is handed more only while it
+                            holds under 64 KiB (default ${queueLeaseMemoryDefaults.bytesMax}, 64 MiB; ${memoryBoundBytesRange})
   --connections-max N       connections each listener (native, Kafka, HTTP) keeps open; further ones
                             are closed at accept (default ${connectionsMaxDefault}; 1 to ${connectionsMaxLimit})
   --log-level LEVEL         debug | info | warn | error (default info)
@@ -96,6 +98,7 @@ export async function start(argv: string[]): Promise<number> {
       'fetch-memory-bytes': { type: 'string' },
       'request-memory-bytes': { type: 'string' },
       'queue-window-memory-bytes': { type: 'string' },
+      'queue-lease-memory-bytes': { type: 'string' },
       'connections-max': { type: 'string' },
       repair: { type: 'boolean' },
     },
@@ -131,6 +134,7 @@ export async function start(argv: string[]): Promise<number> {
     fetchMemoryBytesMax: memoryBoundOption('fetch-memory-bytes', values['fetch-memory-bytes'], fetchMemoryDefaults.bytesMax),
     requestMemoryBytesMax: memoryBoundOption('request-memory-bytes', values['request-memory-bytes'], requestMemoryDefaults.bytesMax),
     queueWindowMemoryBytesMax: memoryBoundOption('queue-window-memory-bytes', values['queue-window-memory-bytes'], queueWindowMemoryDefaults.bytesMax),
+    queueLeaseMemoryBytesMax: memoryBoundOption('queue-lease-memory-bytes', values['queue-lease-memory-bytes'], queueLeaseMemoryDefaults.bytesMax),
     connectionsMax: integerOption('connections-max', values['connections-max'], connectionsMaxDefault, 1, connectionsMaxLimit),
     ...(startProgressIntervalMs !== undefined ? { startProgressIntervalMs } : {}),
     logger,
