@@ -38,6 +38,15 @@
  * when they next need the broker. A long-polling fetch is a request in progress, so a parked
  * consumer is never idle. One timer per connection, not re-armed per request: it fires at the
  * earliest moment the connection could have been idle long enough and then looks again.
+ *
+ * Frame arrival: a frame begun (its first byte read) must be all there within `frameArrivalMsMax`,
+ * counted from its first byte or from when the connection last resumed reading, whichever is
+ * later: time the server held reading up is not the client's, and while reading is paused the
+ * clock does not run. Past it the connection is closed (a warning naming the limit) and its
+ * request bytes, and the pass, go to the other connections, so a client that stalls part-way
+ * through a large request holds them for that long, not until the idle limit (the Java client and
+ * kafkajs give up on a request after 30 s by default anyway). Like the idle timer, one timer, not
+ * re-armed per read: it fires when the frame could first be late, then looks again.
  */
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
@@ -71,6 +80,8 @@ export interface ConnectionSettings {
   readonly readBuffer?: Buffer;
   /** Close the connection after this long without a request in progress or output queued; 0: never. */
   readonly idleMsMax: number;
+  /** Close the connection when a frame begun has not all arrived within this long; 0: never (see the file comment). */
+  readonly frameArrivalMsMax: number;
   /** The broker-wide budget for fetch memory (see the file comment). */
   readonly fetchMemory: SharedByteBudget;
   /** The broker-wide budget for request bytes read and not yet handled (see the file comment). */
@@ -111,6 +122,9 @@ export class KafkaConnection {
   /** When the connection last received bytes or wrote responses (performance.now() ms). */
   #activeAtMs = performance.now();
   #idleTimer: NodeJS.Timeout | null = null;
+  /** When the frame now part-read began, or reading last resumed, whichever is later (performance.now() ms); null with none begun. */
+  #frameSinceMs: number | null = null;
+  #frameTimer: NodeJS.Timeout | null = null;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
@@ -132,7 +146,7 @@ export class KafkaConnection {
     });
     socket.on('error', () => this.close());
     socket.on('close', () => {
-      this.#stopIdleTimer();
+      this.#stopTimers();
       this.#closed.abort();
       this.#requestsEnd.abort();
       this.#requestBytes.close();
@@ -154,7 +168,7 @@ export class KafkaConnection {
   }
 
   close(): void {
-    this.#stopIdleTimer();
+    this.#stopTimers();
     this.#closed.abort();
     this.#requestsEnd.abort();
     this.#socket.destroy();
@@ -172,7 +186,7 @@ export class KafkaConnection {
       this.close();
     }, timeoutMs);
     this.#closing = true;
-    this.#stopIdleTimer();
+    this.#stopTimers();
     this.#socket.pause();
     this.#requestsEnd.abort();
     this.#fetchBudget.startWaiting(); // waiting fetches start, and answer at once
@@ -188,7 +202,7 @@ export class KafkaConnection {
 
   /** Ends the connection cleanly (FIN after any output already queued) and stops taking requests. */
   #end(reason: string, level: LogLevel = 'info'): void {
-    this.#stopIdleTimer();
+    this.#stopTimers();
     this.#settings.logger(level, `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
     this.#closed.abort();
     this.#requestsEnd.abort();
@@ -200,9 +214,11 @@ export class KafkaConnection {
     this.#idleTimer.unref();
   }
 
-  #stopIdleTimer(): void {
+  #stopTimers(): void {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
+    if (this.#frameTimer !== null) clearTimeout(this.#frameTimer);
+    this.#frameTimer = null;
   }
 
   /** Closes the connection if it has been idle for `idleMsMax`; otherwise looks again when it could first have been. */
@@ -223,16 +239,60 @@ export class KafkaConnection {
     this.#end(`idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`, 'debug');
   }
 
+  /** After a read: the frame arrival clock starts when part of a frame is here, and stops when none is. */
+  #noteFrameBegun(nowMs: number): void {
+    if (this.#frames.bufferedBytes === 0) {
+      this.#frameSinceMs = null;
+      return;
+    }
+    if (this.#frameSinceMs !== null) return;
+    this.#frameSinceMs = nowMs;
+    this.#armFrameTimer(this.#settings.frameArrivalMsMax);
+  }
+
+  /** Reading resumed: a frame begun before gets its whole limit again from now. */
+  #restartFrameClock(): void {
+    if (this.#frameSinceMs === null) return;
+    this.#frameSinceMs = performance.now();
+    this.#armFrameTimer(this.#settings.frameArrivalMsMax);
+  }
+
+  /** Arms the frame arrival timer unless it is armed already (it then looks again when it fires). */
+  #armFrameTimer(delayMs: number): void {
+    if (this.#settings.frameArrivalMsMax === 0 || this.#frameTimer !== null || this.#closing || this.#closed.signal.aborted) return;
+    this.#frameTimer = setTimeout(() => this.#checkFrameArrival(), delayMs);
+    this.#frameTimer.unref();
+  }
+
+  /** Closes the connection if its begun frame is late; otherwise looks again when it could first be. */
+  #checkFrameArrival(): void {
+    this.#frameTimer = null;
+    if (this.#closing || this.#closed.signal.aborted) return;
+    // Nothing begun, or reading paused by the server (the clock restarts when reading resumes).
+    if (this.#frameSinceMs === null || this.#readingPaused) return;
+    const frameArrivalMsMax = this.#settings.frameArrivalMsMax;
+    const waitedMs = performance.now() - this.#frameSinceMs;
+    if (waitedMs < frameArrivalMsMax) {
+      this.#armFrameTimer(Math.max(1, Math.ceil(frameArrivalMsMax - waitedMs)));
+      return;
+    }
+    const reason = `a frame begun ${Math.round(waitedMs)} ms ago has not all arrived (frame arrival limit ${frameArrivalMsMax} ms)`;
+    this.#settings.logger('warn', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
+    this.close(); // its request bytes, and the pass, are let go as the socket closes
+  }
+
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */
   #onData(chunk: Buffer, transient: boolean): void {
     if (this.#closing) return; // requests sent after shutdown began are not taken
-    this.#activeAtMs = performance.now();
+    const nowMs = performance.now();
+    this.#activeAtMs = nowMs;
     try {
       this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#reject(error);
       return;
     }
+    this.#noteFrameBegun(nowMs);
     this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
     this.#updateReading();
   }
@@ -240,6 +300,7 @@ export class KafkaConnection {
   /** Takes one frame; false once reading is paused (the rest waits in the reader until resumed). */
   readonly #frameHandler = (frame: Buffer): boolean => {
     if (this.#closed.signal.aborted) return false;
+    this.#frameSinceMs = null; // what follows it is the next frame, whose clock starts at its first byte
     this.#accept(frame);
     return !this.#readingPaused;
   };
@@ -367,12 +428,14 @@ export class KafkaConnection {
       return memoryRoom;
     }
     this.#socket.resume();
+    this.#restartFrameClock();
     try {
       this.#frames.drain(this.#frameHandler);
     } catch (error) {
       this.#reject(error);
       return true;
     }
+    this.#noteFrameBegun(performance.now());
     this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
     return this.#updateReading();
   }

@@ -33,6 +33,12 @@ export interface KafkaListenerOptions {
    */
   connectionIdleMsMax?: number;
   /**
+   * A connection whose begun frame has not all arrived within this long (time the listener paused
+   * reading it not counted) is closed, letting go of its request memory (default 30 s, Kafka
+   * clients' default request timeout); 0: a frame may take any time. See kafka-connection.ts.
+   */
+  frameArrivalMsMax?: number;
+  /**
    * Fetch memory of the whole broker, shared with its other listeners: the byte limits of running
    * fetches and the answers not yet taken by the kernel (default: a budget of this listener's own,
    * fetchMemoryDefaults). See kafka-connection.ts.
@@ -55,6 +61,8 @@ export const closeTimeoutMsDefault = 5_000;
 export const connectionIdleMsMaxDefault = 600_000;
 /** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
 export const connectionIdleMsMaxLimit = 2_147_483_647;
+/** The Java client's `request.timeout.ms` and kafkajs's `requestTimeout` default: after it a client has given up on the request anyway (100 MiB in 30 s is about 3.3 MiB/s). */
+export const frameArrivalMsMaxDefault = 30_000;
 /** The read buffer every connection of a listener shares (see kafka-connection.ts). */
 const readBufferBytes = 1024 * 1024;
 
@@ -71,10 +79,8 @@ export class KafkaListener {
   readonly #readBuffer = Buffer.allocUnsafe(readBufferBytes);
 
   constructor(broker: BrokerApi, options: KafkaListenerOptions) {
-    const idleMsMax = options.connectionIdleMsMax ?? connectionIdleMsMaxDefault;
-    if (!Number.isSafeInteger(idleMsMax) || idleMsMax < 0 || idleMsMax > connectionIdleMsMaxLimit) {
-      throw new WeirError('INVALID_CONFIG', `connectionIdleMsMax ${idleMsMax} is invalid: expected an integer from 0 (never close) to ${connectionIdleMsMaxLimit}`);
-    }
+    checkTimerMs('connectionIdleMsMax', options.connectionIdleMsMax ?? connectionIdleMsMaxDefault);
+    checkTimerMs('frameArrivalMsMax', options.frameArrivalMsMax ?? frameArrivalMsMaxDefault);
     this.#broker = broker;
     this.#options = options;
     this.#logger = options.logger ?? (() => {});
@@ -133,6 +139,7 @@ export class KafkaListener {
       fetchMemory: this.#fetchMemory,
       requestMemory: this.#requestMemory,
       idleMsMax: this.#options.connectionIdleMsMax ?? connectionIdleMsMaxDefault,
+      frameArrivalMsMax: this.#options.frameArrivalMsMax ?? frameArrivalMsMaxDefault,
     });
     this.#connections.add(connection);
     const untrack = trackConnection('kafka');
@@ -154,5 +161,12 @@ export class KafkaListener {
     const timeoutMs = this.#options.closeTimeoutMs ?? closeTimeoutMsDefault;
     await Promise.all([...this.#connections].map((connection) => connection.shutdown(timeoutMs)));
     await closed;
+  }
+}
+
+/** A timer limit: 0 (never) up to the longest delay a Node timer keeps. */
+function checkTimerMs(name: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > connectionIdleMsMaxLimit) {
+    throw new WeirError('INVALID_CONFIG', `${name} ${ms} is invalid: expected an integer from 0 (never close) to ${connectionIdleMsMaxLimit}`);
   }
 }
