@@ -118,7 +118,7 @@ export class Connection {
     this.#sweeper.unref();
   }
 
-  /** Connects and says hello; rejects with UNSUPPORTED_VERSION or CONNECTION_CLOSED. */
+  /** Connects and says hello; rejects with UNSUPPORTED_VERSION, LIMIT_EXCEEDED (the broker is at its connection limit) or CONNECTION_CLOSED. */
   static async open(options: ConnectionOptions): Promise<Connection> {
     // Which connection a plain-TCP socket's reads go to. It exists before the hello is sent; a
     // server that speaks before that is not a Weir server, and reading stops (the hello times out).
@@ -193,6 +193,7 @@ export class Connection {
           this.#firstBytes = null;
           if (error === null) resolve(response as HelloResponse);
           else if (error.code === 'TIMEOUT') reject(new WeirError('TIMEOUT', `${this.address} did not answer hello within connectTimeoutMs (${this.#options.connectTimeoutMs} ms)${notWeirHint}`));
+          else if (error.code === 'LIMIT_EXCEEDED') reject(new WeirError('LIMIT_EXCEEDED', `${this.address} refused the connection: ${error.message}`));
           else reject(error);
         },
         extraWaitMs,
@@ -381,5 +382,7 @@ const notWeirHint = ': is it a Weir native listener? (its port is 7400 unless --
 const helloWithError: Codec<unknown> = helloResponse as Codec<unknown>;
 
 function helloError(error: WeirError, server: HelloResponse): WeirError {
+  // The range matters to a version mismatch; a refusal at the connection limit says what it is.
+  if (error.code !== 'UNSUPPORTED_VERSION') return error;
   return new WeirError(error.code, `${error.message} (server speaks ${server.versionMin}..${server.versionMax})`);
 }

@@ -10,6 +10,7 @@ import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
+import { refuseConnection, refusingConnectionsMax } from './connection-refusal.js';
 
 export type { Logger } from './server-connection.js';
 
@@ -28,7 +29,7 @@ export const nativeListenerDefaults = {
    */
   fetchBytesInFlightMax: 64 * 1024 * 1024,
   subscriptionsMax: 256,
-  /** Connections at once; further ones are closed at accept. */
+  /** Connections at once; a further one's hello is answered with LIMIT_EXCEEDED (connection-refusal.ts). */
   connectionsMax: 10_000,
   /** How long close() lets a connection finish before destroying it. */
   closeTimeoutMs: 5_000,
@@ -91,6 +92,8 @@ export class NativeListener {
   readonly #requestMemory: RequestMemory;
   readonly #log: Logger;
   readonly #connections = new Set<ServerConnection>();
+  /** Refused connections waiting for their hello's answer (connection-refusal.ts). */
+  #refusing = 0;
   #server: Server | null = null;
 
   constructor(broker: BrokerApi, options: NativeListenerOptions) {
@@ -132,8 +135,7 @@ export class NativeListener {
     const readBuffer = this.#options.tls === undefined ? Buffer.allocUnsafe(readBufferBytes) : undefined;
     const onSocket = (socket: Socket): void => {
       if (this.#connections.size >= connectionsMax) {
-        this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open`);
-        socket.destroy();
+        this.#refuse(socket, connectionsMax);
         return;
       }
       // Half-open: a client that ends its side after sending requests still gets their answers.
@@ -168,6 +170,22 @@ export class NativeListener {
         this.#log('info', `native protocol listening on ${this.#options.host}:${port}`);
         resolve({ port });
       });
+    });
+  }
+
+  /** A connection past connectionsMax: its hello is answered with LIMIT_EXCEEDED, or, past refusingConnectionsMax such at once, it is reset. */
+  #refuse(socket: Socket, connectionsMax: number): void {
+    this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open (connectionsMax)`);
+    if (this.#refusing >= refusingConnectionsMax) {
+      socket.destroy();
+      return;
+    }
+    this.#refusing++;
+    refuseConnection(socket, {
+      message: `the broker is at its connection limit: this listener holds connectionsMax (${connectionsMax}) connections already (weir start --connections-max); try again later`,
+      serverName: this.#options.serverName ?? 'weir',
+      frameBytesMax: this.#limits.frameBytesMax,
+      closed: () => this.#refusing--,
     });
   }
 

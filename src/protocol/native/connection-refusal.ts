@@ -1,0 +1,49 @@
+/**
+ * A connection the listener cannot take (it holds connectionsMax already) is told why instead of
+ * being reset: its hello is read (one frame of at most helloFrameBytesMax) and answered with a
+ * LIMIT_EXCEEDED error naming the limit, with the hello response body as for any refused hello;
+ * then the server ends its side, reads and drops whatever else comes, and the socket goes when the
+ * client closes or after refusalMsMax. Anything else first (another frame, bytes that are not a
+ * frame) closes it at once. No ServerConnection exists for it and it holds none of the broker's
+ * budgets; the listener bounds how many such sockets linger at once (refusingConnectionsMax).
+ */
+import type { Socket } from 'node:net';
+import { WeirError } from '../../util/errors.js';
+import { FrameReader, encodeErrorResponse, frameKinds, parseFrame } from './wire/frame.js';
+import { apis, helloResponse, protocolVersionMax, protocolVersionMin } from './wire/messages.js';
+import { helloFrameBytesMax } from './server-connection.js';
+
+/** How long a refused connection may take to send its hello and close after the answer. */
+export const refusalMsMax = 2_000;
+/** Refused connections lingering at once (for their hello); past this more are reset at accept. */
+export const refusingConnectionsMax = 64;
+
+/** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it; `closed` runs once it is gone. */
+export function refuseConnection(socket: Socket, options: { message: string; serverName: string; frameBytesMax: number; closed: () => void }): void {
+  const timer = setTimeout(() => socket.destroy(), refusalMsMax);
+  timer.unref();
+  socket.on('error', () => {});
+  socket.once('close', () => {
+    clearTimeout(timer);
+    options.closed();
+  });
+  const frames = new FrameReader(helloFrameBytesMax);
+  let answered = false;
+  const onFrame = (frame: Buffer): boolean => {
+    const { kind, id: correlationId, reader } = parseFrame(frame);
+    if (kind !== frameKinds.request || reader.uint16('api') !== apis.hello.key) throw new WeirError('INVALID_REQUEST', 'the first frame is not a hello request');
+    answered = true;
+    const body = { version: 0, versionMin: protocolVersionMin, versionMax: protocolVersionMax, serverName: options.serverName, frameBytesMax: options.frameBytesMax };
+    const answer = encodeErrorResponse(correlationId, 'LIMIT_EXCEEDED', options.message, (w) => helloResponse.write(w, body));
+    socket.end(Buffer.concat(answer));
+    return false;
+  };
+  socket.on('data', (chunk: Buffer) => {
+    if (answered) return; // read and dropped: unread bytes at close would reset the answer away
+    try {
+      frames.push(chunk, onFrame);
+    } catch {
+      socket.destroy();
+    }
+  });
+}
