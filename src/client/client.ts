@@ -84,7 +84,9 @@ function parseUrl(url: string): { host: string; port: number; tls: boolean } {
 
 /**
  * Connects to a broker. Resolves once the first connection is up and its version agreed;
- * rejects with UNSUPPORTED_VERSION or CONNECTION_CLOSED when that fails.
+ * rejects with UNSUPPORTED_VERSION, LIMIT_EXCEEDED (the broker is at its connection limit) or
+ * CONNECTION_CLOSED when that fails. After a first connection, a refusal at the limit is retried
+ * like a lost connection.
  */
 export async function connect(url: string = clientDefaults.url, options: ClientOptions = {}): Promise<Client> {
   const client = new Client(url, options);
