@@ -36,8 +36,7 @@
  * Idle connections: one that has had no request in progress and no output queued for
  * `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
  * when they next need the broker. A long-polling fetch is a request in progress, so a parked
- * consumer is never idle. One timer per connection, not re-armed per request: it fires at the
- * earliest moment the connection could have been idle long enough and then looks again.
+ * consumer is never idle.
  *
  * Frame arrival: a frame begun (its first byte read) must be all there within `frameArrivalMsMax`,
  * counted from its first byte or from when the connection last resumed reading, whichever is
@@ -45,14 +44,15 @@
  * clock does not run. Past it the connection is closed (a warning naming the limit) and its
  * request bytes, and the pass, go to the other connections, so a client that stalls part-way
  * through a large request holds them for that long, not until the idle limit (the Java client and
- * kafkajs give up on a request after 30 s by default anyway). Like the idle timer, one timer, not
- * re-armed per read: it fires when the frame could first be late, then looks again.
+ * kafkajs give up on a request after 30 s by default anyway). Both clocks are the native
+ * listener's (util/connection-deadlines.ts): one timer per connection, not re-armed per read.
  */
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BrokerApi } from '../../broker/types.js';
 import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js';
+import { ConnectionDeadlines } from '../../util/connection-deadlines.js';
 import { ByteBudget, ConnectionRequestBytes, HeldAnswers, type RequestMemory, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import type { LogLevel } from '../../util/logger.js';
@@ -119,12 +119,8 @@ export class KafkaConnection {
   readonly #fetchResponses: HeldAnswers;
   #outputBlocked = false;
   #readingPaused = false;
-  /** When the connection last received bytes or wrote responses (performance.now() ms). */
-  #activeAtMs = performance.now();
-  #idleTimer: NodeJS.Timeout | null = null;
-  /** When the frame now part-read began, or reading last resumed, whichever is later (performance.now() ms); null with none begun. */
-  #frameSinceMs: number | null = null;
-  #frameTimer: NodeJS.Timeout | null = null;
+  /** The idle and frame arrival limits (see the file comment). */
+  readonly #deadlines: ConnectionDeadlines;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
@@ -133,27 +129,44 @@ export class KafkaConnection {
     this.#fetchResponses = new HeldAnswers(settings.fetchMemory, () => this.#fetchBudget.startWaiting());
     this.#requestBytes = new ConnectionRequestBytes(settings.requestMemory);
     this.#frames = new FrameReader({ frameBytesMax: settings.requestBytesMax, growing: true });
+    this.#deadlines = new ConnectionDeadlines(
+      { idleMsMax: settings.idleMsMax, frameArrivalMsMax: settings.frameArrivalMsMax },
+      {
+        // A request in progress (a parked fetch among them) or a response still leaving is activity.
+        busy: () => this.#slots.length > 0 || this.#socket.writableLength > 0,
+        readingPaused: () => this.#readingPaused,
+        expired: (limit, reason) => {
+          if (limit === 'frameArrival') {
+            this.#settings.logger('warn', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
+            this.close(); // its request bytes, and the pass, are let go as the socket closes
+            return;
+          }
+          countIdleConnectionClosed('kafka');
+          // Routine (clients reconnect when they need to), as in Kafka: logged at debug, counted in the metrics.
+          this.#end(reason, 'debug');
+        },
+      },
+    );
     socket.setNoDelay(true);
     // Every fetch in flight listens to the connection's end: as many as the in-flight bound.
     setMaxListeners(requestsInFlightMax + 1, this.#requestsEnd.signal);
     const reused = settings.readBuffer !== undefined && readIntoReusedBuffer(socket, settings.readBuffer, (bytes) => this.#onData(bytes, true));
     if (!reused) socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
     socket.on('drain', () => {
-      this.#activeAtMs = performance.now();
+      this.#deadlines.active(performance.now());
       this.#outputBlocked = false;
       this.#fetchBudget.startWaiting();
       this.#updateReading();
     });
     socket.on('error', () => this.close());
     socket.on('close', () => {
-      this.#stopTimers();
+      this.#deadlines.stop();
       this.#closed.abort();
       this.#requestsEnd.abort();
       this.#requestBytes.close();
       for (const wake of this.#idleWaiters.splice(0)) wake();
       this.#fetchBudget.startWaiting(); // each answers at once (the connection is gone)
     });
-    if (settings.idleMsMax > 0) this.#armIdleTimer(settings.idleMsMax);
   }
 
   /** Output queued in this connection's socket, not yet handed to the kernel. */
@@ -168,7 +181,7 @@ export class KafkaConnection {
   }
 
   close(): void {
-    this.#stopTimers();
+    this.#deadlines.stop();
     this.#closed.abort();
     this.#requestsEnd.abort();
     this.#socket.destroy();
@@ -186,7 +199,7 @@ export class KafkaConnection {
       this.close();
     }, timeoutMs);
     this.#closing = true;
-    this.#stopTimers();
+    this.#deadlines.stop();
     this.#socket.pause();
     this.#requestsEnd.abort();
     this.#fetchBudget.startWaiting(); // waiting fetches start, and answer at once
@@ -202,97 +215,25 @@ export class KafkaConnection {
 
   /** Ends the connection cleanly (FIN after any output already queued) and stops taking requests. */
   #end(reason: string, level: LogLevel = 'info'): void {
-    this.#stopTimers();
+    this.#deadlines.stop();
     this.#settings.logger(level, `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
     this.#closed.abort();
     this.#requestsEnd.abort();
     this.#socket.end(() => this.#socket.destroy());
   }
 
-  #armIdleTimer(delayMs: number): void {
-    this.#idleTimer = setTimeout(() => this.#checkIdle(), delayMs);
-    this.#idleTimer.unref();
-  }
-
-  #stopTimers(): void {
-    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
-    this.#idleTimer = null;
-    if (this.#frameTimer !== null) clearTimeout(this.#frameTimer);
-    this.#frameTimer = null;
-  }
-
-  /** Closes the connection if it has been idle for `idleMsMax`; otherwise looks again when it could first have been. */
-  #checkIdle(): void {
-    this.#idleTimer = null;
-    if (this.#closed.signal.aborted) return;
-    const idleMsMax = this.#settings.idleMsMax;
-    const nowMs = performance.now();
-    // A request in progress (a parked fetch among them) or a response still leaving is activity.
-    if (this.#slots.length > 0 || this.#socket.writableLength > 0) this.#activeAtMs = nowMs;
-    const idleMs = nowMs - this.#activeAtMs;
-    if (idleMs < idleMsMax) {
-      this.#armIdleTimer(Math.max(1, Math.ceil(idleMsMax - idleMs)));
-      return;
-    }
-    countIdleConnectionClosed('kafka');
-    // Routine (clients reconnect when they need to), as in Kafka: logged at debug, counted in the metrics.
-    this.#end(`idle for ${Math.round(idleMs)} ms (connection idle limit ${idleMsMax} ms)`, 'debug');
-  }
-
-  /** After a read: the frame arrival clock starts when part of a frame is here, and stops when none is. */
-  #noteFrameBegun(nowMs: number): void {
-    if (this.#frames.bufferedBytes === 0) {
-      this.#frameSinceMs = null;
-      return;
-    }
-    if (this.#frameSinceMs !== null) return;
-    this.#frameSinceMs = nowMs;
-    this.#armFrameTimer(this.#settings.frameArrivalMsMax);
-  }
-
-  /** Reading resumed: a frame begun before gets its whole limit again from now. */
-  #restartFrameClock(): void {
-    if (this.#frameSinceMs === null) return;
-    this.#frameSinceMs = performance.now();
-    this.#armFrameTimer(this.#settings.frameArrivalMsMax);
-  }
-
-  /** Arms the frame arrival timer unless it is armed already (it then looks again when it fires). */
-  #armFrameTimer(delayMs: number): void {
-    if (this.#settings.frameArrivalMsMax === 0 || this.#frameTimer !== null || this.#closing || this.#closed.signal.aborted) return;
-    this.#frameTimer = setTimeout(() => this.#checkFrameArrival(), delayMs);
-    this.#frameTimer.unref();
-  }
-
-  /** Closes the connection if its begun frame is late; otherwise looks again when it could first be. */
-  #checkFrameArrival(): void {
-    this.#frameTimer = null;
-    if (this.#closing || this.#closed.signal.aborted) return;
-    // Nothing begun, or reading paused by the server (the clock restarts when reading resumes).
-    if (this.#frameSinceMs === null || this.#readingPaused) return;
-    const frameArrivalMsMax = this.#settings.frameArrivalMsMax;
-    const waitedMs = performance.now() - this.#frameSinceMs;
-    if (waitedMs < frameArrivalMsMax) {
-      this.#armFrameTimer(Math.max(1, Math.ceil(frameArrivalMsMax - waitedMs)));
-      return;
-    }
-    const reason = `a frame begun ${Math.round(waitedMs)} ms ago has not all arrived (frame arrival limit ${frameArrivalMsMax} ms)`;
-    this.#settings.logger('warn', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
-    this.close(); // its request bytes, and the pass, are let go as the socket closes
-  }
-
   /** `transient`: the chunk is the reused read buffer, valid only during this call. */
   #onData(chunk: Buffer, transient: boolean): void {
     if (this.#closing) return; // requests sent after shutdown began are not taken
     const nowMs = performance.now();
-    this.#activeAtMs = nowMs;
+    this.#deadlines.active(nowMs);
     try {
       this.#frames.push(chunk, this.#frameHandler, transient);
     } catch (error) {
       this.#reject(error);
       return;
     }
-    this.#noteFrameBegun(nowMs);
+    this.#deadlines.framePending(nowMs, this.#frames.bufferedBytes > 0);
     this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
     this.#updateReading();
   }
@@ -300,7 +241,7 @@ export class KafkaConnection {
   /** Takes one frame; false once reading is paused (the rest waits in the reader until resumed). */
   readonly #frameHandler = (frame: Buffer): boolean => {
     if (this.#closed.signal.aborted) return false;
-    this.#frameSinceMs = null; // what follows it is the next frame, whose clock starts at its first byte
+    this.#deadlines.frameRead(); // what follows it is the next frame, whose clock starts at its first byte
     this.#accept(frame);
     return !this.#readingPaused;
   };
@@ -397,7 +338,7 @@ export class KafkaConnection {
       if (fetchBytes > 0) this.#fetchBudget.release(fetchBytes);
     }
     this.#socket.uncork();
-    this.#activeAtMs = performance.now(); // the responses just written: idle time counts from here
+    this.#deadlines.active(performance.now()); // the responses just written: idle time counts from here
     if (this.#slots.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     this.#updateReading();
   }
@@ -428,14 +369,14 @@ export class KafkaConnection {
       return memoryRoom;
     }
     this.#socket.resume();
-    this.#restartFrameClock();
+    this.#deadlines.readingResumed();
     try {
       this.#frames.drain(this.#frameHandler);
     } catch (error) {
       this.#reject(error);
       return true;
     }
-    this.#noteFrameBegun(performance.now());
+    this.#deadlines.framePending(performance.now(), this.#frames.bufferedBytes > 0);
     this.#requestBytes.setReader(this.#frames.heldBytes, this.#frames.assembling);
     return this.#updateReading();
   }

@@ -39,7 +39,7 @@
  *  - frameArrivalMsMax: a frame begun must be all there within this long (time the server paused
  *    reading does not count), or the connection is closed and its request bytes let go, so a
  *    client that stalls part-way through a frame cannot keep requestMemory's pass from the others.
- *    Both in connection-deadlines.ts;
+ *    Both in util/connection-deadlines.ts;
  *  - subscriptionsMax: a further subscribe is answered with LIMIT_EXCEEDED.
  * A malformed frame (bad length, unknown kind, a body that does not decode exactly) closes this
  * connection with a logged reason; nothing else is affected. A client that ends its side of the
@@ -54,7 +54,7 @@ import { countIdleConnectionClosed, observeRequest } from '../../util/metrics.js
 import { ByteBudget, ConnectionRequestBytes, HeldAnswers, type RequestMemory, type SharedByteBudget } from '../../util/byte-budget.js';
 import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
-import { ConnectionDeadlines } from './connection-deadlines.js';
+import { ConnectionDeadlines } from '../../util/connection-deadlines.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
 import { FieldValueError, type Codec } from './wire/codec.js';

@@ -1,12 +1,13 @@
 /**
- * The two clocks that close a native connection for what its client does not do (the third, the
- * hello limit, is a plain timer in server-connection.ts):
+ * The two clocks that close a connection of the native or Kafka listener for what its client does
+ * not do (the native hello limit is a plain timer in server-connection.ts):
  *
  *  - idle (`idleMsMax`, as Kafka's `connections.max.idle.ms`): a connection that has received no
  *    bytes and written no output for this long, and has nothing in progress, is closed. What is in
- *    progress the connection says (`busy`): a request running (a parked long poll among them), a
- *    push subscription, a queue consumer, a group membership, output still queued, or reading
- *    paused by the server. A busy connection counts as active at every look.
+ *    progress the connection says (`busy`; native: a request running, a parked long poll among
+ *    them, a push subscription, a queue consumer, a group membership, output still queued, or
+ *    reading paused by the server; Kafka: a request running or output queued). A busy connection
+ *    counts as active at every look.
  *  - frame arrival (`frameArrivalMsMax`): a frame begun (its first byte read) must be all there
  *    within this long, counted from its first byte or from when the server last resumed reading,
  *    whichever is later: time the server held reading up is not the client's. While reading is
@@ -59,6 +60,11 @@ export class ConnectionDeadlines {
   /** After a read: whether part of a frame is here (the start of the next, or the rest of one). */
   read(nowMs: number, frameBegun: boolean): void {
     this.#activeAtMs = nowMs;
+    this.framePending(nowMs, frameBegun);
+  }
+
+  /** Whether part of a frame is waiting to be read whole (after a read, or after draining what was read). */
+  framePending(nowMs: number, frameBegun: boolean): void {
     if (!frameBegun) {
       this.#frameSinceMs = null;
       return;
