@@ -9,9 +9,9 @@
  */
 import type { Socket } from 'node:net';
 import { WeirError } from '../../util/errors.js';
-import { FrameReader, encodeErrorResponse, frameKinds, parseFrame } from './wire/frame.js';
-import { apis, helloResponse, protocolVersionMax, protocolVersionMin } from './wire/messages.js';
-import { helloFrameBytesMax } from './server-connection.js';
+import { FrameReader, frameKinds, parseFrame } from './wire/frame.js';
+import { apis } from './wire/messages.js';
+import { encodeHelloRefusal, helloFrameBytesMax } from './server-connection.js';
 
 /** How long a refused connection may take to send its hello and close after the answer. */
 export const refusalMsMax = 2_000;
@@ -33,8 +33,7 @@ export function refuseConnection(socket: Socket, options: { message: string; ser
     const { kind, id: correlationId, reader } = parseFrame(frame);
     if (kind !== frameKinds.request || reader.uint16('api') !== apis.hello.key) throw new WeirError('INVALID_REQUEST', 'the first frame is not a hello request');
     answered = true;
-    const body = { version: 0, versionMin: protocolVersionMin, versionMax: protocolVersionMax, serverName: options.serverName, frameBytesMax: options.frameBytesMax };
-    const answer = encodeErrorResponse(correlationId, 'LIMIT_EXCEEDED', options.message, (w) => helloResponse.write(w, body));
+    const answer = encodeHelloRefusal(correlationId, 'LIMIT_EXCEEDED', options.message, { serverName: options.serverName, frameBytesMax: options.frameBytesMax });
     socket.end(Buffer.concat(answer));
     return false;
   };

@@ -79,6 +79,15 @@ import type { Logger } from '../../util/logger.js';
 const fetchResponseOverheadBytes = 1024 * 1024;
 /** The largest frame before hello (a hello request is a few dozen bytes). */
 export const helloFrameBytesMax = 64 * 1024;
+/**
+ * The answer to a hello the server refuses (UNSUPPORTED_VERSION, or LIMIT_EXCEEDED at the
+ * connection limit): the error, then the hello response body with version 0 and the server's range.
+ */
+export function encodeHelloRefusal(correlationId: number, code: 'UNSUPPORTED_VERSION' | 'LIMIT_EXCEEDED', message: string, server: { serverName: string; frameBytesMax: number }): Buffer[] {
+  const body = { version: 0, versionMin: protocolVersionMin, versionMax: protocolVersionMax, ...server };
+  return encodeErrorResponse(correlationId, code, message, (w) => helloResponse.write(w, body));
+}
+
 /** Room for a delivery frame's header fields around its records (topic name included). */
 const deliveryOverheadBytesMax = 70_000 + 64;
 
@@ -512,22 +521,16 @@ export class ServerConnection implements SubscriptionOutput {
 
   #hello(correlationId: number, request: RequestOf<'hello'>): void {
     const version = Math.min(request.versionMax, protocolVersionMax);
-    const body = {
-      version: 0,
-      versionMin: protocolVersionMin,
-      versionMax: protocolVersionMax,
-      serverName: this.#name,
-      frameBytesMax: this.#limits.frameBytesMax,
-    };
+    const server = { serverName: this.#name, frameBytesMax: this.#limits.frameBytesMax };
     if (version < Math.max(request.versionMin, protocolVersionMin)) {
       const message = `client versions ${request.versionMin}..${request.versionMax} and server versions ${protocolVersionMin}..${protocolVersionMax} do not overlap`;
-      this.#send(encodeErrorResponse(correlationId, 'UNSUPPORTED_VERSION', message, (w) => helloResponse.write(w, body)));
+      this.#send(encodeHelloRefusal(correlationId, 'UNSUPPORTED_VERSION', message, server));
       return;
     }
     this.#version = version;
     clearTimeout(this.#helloTimer);
     this.#context = { ...this.#context, clientId: request.clientId };
-    this.#send(encodeResponse(correlationId, helloResponse, { ...body, version }));
+    this.#send(encodeResponse(correlationId, helloResponse, { versionMin: protocolVersionMin, versionMax: protocolVersionMax, ...server, version }));
   }
 
   async #subscribe(request: RequestOf<'subscribe'>): Promise<TopicPartitionOffset[]> {
