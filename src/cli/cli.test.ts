@@ -504,7 +504,7 @@ describe('weir start', () => {
     assert.match(result.stderr, /--offsets-retention-ms "5": expected an integer from 100 to 315360000000/);
   });
 
-  test('a memory bound or a connection bound outside its range is a usage error naming the flag and the range', async () => {
+  test('a memory bound, a connection bound or a connection time limit outside its range is a usage error naming the flag and the range', async () => {
     for (const [args, message] of [
       [['--fetch-memory-bytes', '1048575'], /--fetch-memory-bytes "1048575": expected an integer from 1048576 to 1099511627776/],
       [['--fetch-memory-bytes', '64MiB'], /--fetch-memory-bytes "64MiB": expected an integer from 1048576 to 1099511627776/],
@@ -515,6 +515,10 @@ describe('weir start', () => {
       [['--queue-lease-memory-bytes', '1048575'], /--queue-lease-memory-bytes "1048575": expected an integer from 1048576 to 1099511627776/],
       [['--connections-max', '0'], /--connections-max "0": expected an integer from 1 to 1000000/],
       [['--connections-max', '1000001'], /--connections-max "1000001": expected an integer from 1 to 1000000/],
+      [['--native-hello-ms-max', '0'], /--native-hello-ms-max "0": expected an integer from 1 to 2147483647/],
+      [['--native-hello-ms-max', '10s'], /--native-hello-ms-max "10s": expected an integer from 1 to 2147483647/],
+      [['--frame-arrival-ms-max', '2147483648'], /--frame-arrival-ms-max "2147483648": expected an integer from 0 to 2147483647/],
+      [['--frame-arrival-ms-max', '-1'], /--frame-arrival-ms-max "-1": expected an integer from 0 to 2147483647/],
     ] as const) {
       const result = await runCli(['start', ...args]);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);

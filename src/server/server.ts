@@ -2,10 +2,11 @@
  * The composition root: opens the broker core on a data directory and puts the protocol
  * listeners in front of it. Nothing imports this module but the entry points (cli, bench, tests).
  */
+import assert from 'node:assert/strict';
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
 import { HttpListener } from '../protocol/http/http-listener.js';
-import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
+import { KafkaListener, frameArrivalMsMaxDefault as kafkaFrameArrivalMsMaxDefault } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener, nativeListenerDefaults, timerMsLimit } from '../protocol/native/listener.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, fetchMemoryGauges, requestMemoryDefaults, requestMemoryGauges } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
@@ -16,6 +17,13 @@ export { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../broker/
 export { connectionIdleMsMaxDefault as kafkaConnectionIdleMsMaxDefault, connectionIdleMsMaxLimit as kafkaConnectionIdleMsMaxLimit } from '../protocol/kafka/kafka-listener.js';
 export const nativeConnectionIdleMsMaxDefault = nativeListenerDefaults.connectionIdleMsMax;
 export const nativeConnectionIdleMsMaxLimit = timerMsLimit;
+/** How long a native connection has to say hello (NativeListenerOptions.helloTimeoutMs), and the most --native-hello-ms-max allows. */
+export const nativeHelloMsMaxDefault = nativeListenerDefaults.helloTimeoutMs;
+export const nativeHelloMsMaxLimit = timerMsLimit;
+/** How long a begun frame has to arrive, native and Kafka listeners alike, and the most --frame-arrival-ms-max allows. */
+export const frameArrivalMsMaxDefault = nativeListenerDefaults.frameArrivalMsMax;
+export const frameArrivalMsMaxLimit = timerMsLimit;
+assert.equal(frameArrivalMsMaxDefault, kafkaFrameArrivalMsMaxDefault, 'one frame arrival default for both listeners');
 export { fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, requestMemoryDefaults } from '../util/byte-budget.js';
 export { windowMemoryDefaults as queueWindowMemoryDefaults } from '../broker/queue/queue-partition.js';
 export { leaseMemoryDefaults as queueLeaseMemoryDefaults } from '../broker/queue/lease-memory.js';
@@ -37,6 +45,10 @@ export interface ServerOptions {
   port: number;
   /** Idle native connections are closed after this long (NativeListenerOptions.connectionIdleMsMax; 0: never). */
   nativeConnectionIdleMsMax?: number;
+  /** A native connection that has not said hello within this long is closed (NativeListenerOptions.helloTimeoutMs). */
+  nativeHelloMsMax?: number;
+  /** A begun frame not all arrived within this long closes its connection, native and Kafka (the listeners' frameArrivalMsMax; 0: no limit). */
+  frameArrivalMsMax?: number;
   /** Kafka-compatible listener port (0 picks a free one); null turns it off. */
   kafkaPort: number | null;
   /** Host Kafka clients are told to connect to (default: the listen host). */
@@ -114,6 +126,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       requestMemory,
       connectionsMax,
       ...(options.nativeConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.nativeConnectionIdleMsMax } : {}),
+      ...(options.nativeHelloMsMax !== undefined ? { helloTimeoutMs: options.nativeHelloMsMax } : {}),
+      ...(options.frameArrivalMsMax !== undefined ? { frameArrivalMsMax: options.frameArrivalMsMax } : {}),
       logger: options.logger,
     });
     const { port: nativePort } = await native.start();
@@ -129,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         connectionsMax,
         ...(options.kafkaAdvertisedHost ? { advertisedHost: options.kafkaAdvertisedHost } : {}),
         ...(options.kafkaConnectionIdleMsMax !== undefined ? { connectionIdleMsMax: options.kafkaConnectionIdleMsMax } : {}),
+        ...(options.frameArrivalMsMax !== undefined ? { frameArrivalMsMax: options.frameArrivalMsMax } : {}),
         logger: options.logger,
       });
       kafkaPort = (await kafka.start()).port;

@@ -1,7 +1,7 @@
 /** `weir start`: a broker in the foreground on embedded defaults. */
 import { resolve } from 'node:path';
-import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativeConnectionIdleMsMaxDefault, nativeConnectionIdleMsMaxLimit, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
-import { connectionsMaxDefault, connectionsMaxLimit, fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, queueLeaseMemoryDefaults, queueWindowMemoryDefaults, requestMemoryDefaults } from '../../server/server.js';
+import { dataDirDefault, diskFreeMinBytesDefault, httpPortDefault, offsetsRetentionMsDefault, producerIdleMsMaxDefault, kafkaConnectionIdleMsMaxDefault, kafkaConnectionIdleMsMaxLimit, kafkaPortDefault, nativeConnectionIdleMsMaxDefault, nativeConnectionIdleMsMaxLimit, nativeHelloMsMaxDefault, nativeHelloMsMaxLimit, nativePortDefault, parseFlushPolicy, startServer, type TopicConfig } from '../../server/server.js';
+import { connectionsMaxDefault, connectionsMaxLimit, fetchMemoryDefaults, frameArrivalMsMaxDefault, frameArrivalMsMaxLimit, memoryBoundBytesLimit, memoryBoundBytesMin, queueLeaseMemoryDefaults, queueWindowMemoryDefaults, requestMemoryDefaults } from '../../server/server.js';
 import { createLogger, logLevels } from '../../util/logger.js';
 import { choiceOption, integerOption, parseCommandLine, UsageError } from '../args.js';
 
@@ -16,6 +16,11 @@ export const startUsage = `weir start [options]
                             close a native connection idle this long: nothing in progress (no request,
                             subscription, queue consumer or group membership) and nothing sent or
                             received (default ${nativeConnectionIdleMsMaxDefault}, 10 minutes; 0: never)
+  --native-hello-ms-max MS  close a native connection that has not said hello this long after connecting
+                            (default ${nativeHelloMsMaxDefault}, 10 s; 1 to ${nativeHelloMsMaxLimit})
+  --frame-arrival-ms-max MS close a native or Kafka connection whose begun frame (request) has not all
+                            arrived this long after its first byte, time the broker paused reading not
+                            counted (default ${frameArrivalMsMaxDefault}, 30 s; 0: never)
   --kafka-port N            Kafka-compatible listener port (default ${kafkaPortDefault}; 0 picks a free port)
   --no-kafka                no Kafka-compatible listener
   --kafka-advertised-host H host Kafka clients are told to connect to (default: --host)
@@ -81,6 +86,8 @@ export async function start(argv: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       'native-connection-idle-ms-max': { type: 'string' },
+      'native-hello-ms-max': { type: 'string' },
+      'frame-arrival-ms-max': { type: 'string' },
       'kafka-port': { type: 'string' },
       'no-kafka': { type: 'boolean' },
       'kafka-advertised-host': { type: 'string' },
@@ -120,6 +127,8 @@ export async function start(argv: string[]): Promise<number> {
     host: values.host ?? '127.0.0.1',
     port: integerOption('port', values.port, nativePortDefault, 0, 65535),
     nativeConnectionIdleMsMax: integerOption('native-connection-idle-ms-max', values['native-connection-idle-ms-max'], nativeConnectionIdleMsMaxDefault, 0, nativeConnectionIdleMsMaxLimit),
+    nativeHelloMsMax: integerOption('native-hello-ms-max', values['native-hello-ms-max'], nativeHelloMsMaxDefault, 1, nativeHelloMsMaxLimit),
+    frameArrivalMsMax: integerOption('frame-arrival-ms-max', values['frame-arrival-ms-max'], frameArrivalMsMaxDefault, 0, frameArrivalMsMaxLimit),
     kafkaPort: values['no-kafka'] ? null : integerOption('kafka-port', values['kafka-port'], kafkaPortDefault, 0, 65535),
     ...(values['kafka-advertised-host'] ? { kafkaAdvertisedHost: values['kafka-advertised-host'] } : {}),
     kafkaConnectionIdleMsMax: integerOption('kafka-connection-idle-ms-max', values['kafka-connection-idle-ms-max'], kafkaConnectionIdleMsMaxDefault, 0, kafkaConnectionIdleMsMaxLimit),
