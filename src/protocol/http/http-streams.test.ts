@@ -272,6 +272,33 @@ describe('HTTP streams: long polling, groups, WebSocket, SSE, console files', ()
     }
   });
 
+  test('console not built: every console path answers 503 saying how to build it, until it is built', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'weir-console-'));
+    const served = await startTestHttp({ listener: { consoleDir: join(dir, 'console') } });
+    try {
+      for (const path of ['/console/', '/console/app.js']) {
+        const answer = await fetch(`${served.base}${path}`);
+        assert.equal(answer.status, 503, path);
+        assert.match(answer.headers.get('content-type')!, /text\/plain/, path);
+        assert.equal(answer.headers.get('cache-control'), 'no-store', path);
+        assert.match(await answer.text(), /web console is not built.*\n.*Build it with `npm run build`/, path);
+      }
+      const head = await fetch(`${served.base}/console/`, { method: 'HEAD' });
+      assert.equal(head.status, 503);
+      assert.equal(await head.text(), '');
+      // An empty directory is no build either; index.html appearing serves it without a restart.
+      await mkdir(join(dir, 'console'));
+      assert.equal((await fetch(`${served.base}/console/`)).status, 503);
+      await writeFile(join(dir, 'console', 'index.html'), '<!doctype html><title>console</title>');
+      const built = await fetch(`${served.base}/console/`);
+      assert.equal(built.status, 200);
+      assert.match(await built.text(), /<title>console<\/title>/);
+    } finally {
+      await served.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('close ends WebSocket sessions with 1001 and answers parked long polls', async () => {
     const closing = await startTestHttp();
     await closing.call('POST', '/v1/topics', { name: 'bye' });

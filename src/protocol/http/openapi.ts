@@ -248,7 +248,7 @@ export const openApiDocument = {
       get: {
         summary: 'The web console (static files)',
         parameters: [pathParam('path', 'file below the console directory; may span several segments')],
-        responses: { '200': { description: 'the file' }, '404': errorResponse('no such file') },
+        responses: { '200': { description: 'the file' }, '404': errorResponse('no such file'), '503': { description: 'the console is not built (npm run build): says so and how to build it', content: { 'text/plain': { schema: { type: 'string' } } } } },
       },
     },
     '/demo/chat': { get: { summary: 'Chat-room demo page (WebSocket)', responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },

@@ -1,7 +1,9 @@
 /**
  * The web console's static files (built into dist/console/ by the console's own build), served
  * under /console/. Paths are resolved inside the console directory and anything that would leave
- * it (`..`, encoded slashes, NUL) is refused; a directory serves its index.html.
+ * it (`..`, encoded slashes, NUL) is refused; a directory serves its index.html. A console
+ * directory without index.html (built by `tsc -p .` alone, not `npm run build`) answers every
+ * console path with 503 and how to build it, checked per request so a build later needs no restart.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -42,6 +44,22 @@ function notFound(res: ServerResponse, path: string): void {
   sendJson(res, 404, { error: { code: 'INVALID_REQUEST', message: `no console file at /console/${path}`, retriable: false } });
 }
 
+/** Said for every console path while the console is not built; a person reads it, in a browser or curl. */
+export const consoleNotBuiltText =
+  "Weir's web console is not built: the broker has no console files (dist/console/index.html).\n" +
+  'Build it with `npm run build` in the Weir checkout (`npx tsc -p .` alone builds the broker without the console), then reload this page.\n';
+
+/** 503, not 404: the path is right, the broker cannot serve it until the console is built. No retry-after: waiting does not help. */
+function consoleNotBuilt(res: ServerResponse, head: boolean): void {
+  res.writeHead(503, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(consoleNotBuiltText),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(head ? undefined : consoleNotBuiltText);
+}
+
 /** Serves `relative` (the undecoded rest of the path after /console/) from `root`. */
 export async function serveStatic(res: ServerResponse, root: string, relative: string, head: boolean): Promise<void> {
   let decoded: string;
@@ -53,6 +71,8 @@ export async function serveStatic(res: ServerResponse, root: string, relative: s
   const parts = decoded.split('/');
   if (decoded.includes('\0') || decoded.includes('\\') || parts.some((p) => p === '..' || p === '.')) return notFound(res, relative);
   const base = resolve(root);
+  const index = await stat(join(base, 'index.html')).catch(() => null);
+  if (index === null || !index.isFile()) return consoleNotBuilt(res, head);
   let path = resolve(base, ...parts.filter((p) => p !== ''));
   if (path !== base && !path.startsWith(base + sep)) return notFound(res, relative);
   let info = await stat(path).catch(() => null);
