@@ -105,6 +105,24 @@ test('nack, reject and extend over the wire; dead letters list and replay throug
   }
 });
 
+test('a reject without a reason is refused at the call with INVALID_REQUEST, and the message stays in hand to be rejected with one', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.producer().send('reasons', { value: 'poison' });
+    const consumer = client.queueConsumer({ topic: 'reasons', subscription: 's', config: { ackTimeoutMs: 60_000 } });
+    const [message] = await take(consumer, 1);
+    await assert.rejects(message!.reject(''), (e) => isWeirError(e, 'INVALID_REQUEST') && /a reject's reason must say why the message is rejected: it is empty/.test(e.message));
+    await assert.rejects(message!.reject('   '), (e) => isWeirError(e, 'INVALID_REQUEST') && /it is only white space/.test(e.message));
+    await assert.rejects(message!.reject(undefined as unknown as string), (e) => isWeirError(e, 'INVALID_REQUEST') && /must be a string saying why the message is rejected, not undefined/.test(e.message));
+    await message!.reject('cannot parse');
+    const [letter] = await client.admin().listDeadLetters('reasons.s.dlq');
+    assert.equal(letter?.reason, 'rejected: cannot parse');
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a delayed message and QUEUE_FULL through the client', async () => {
   const client = await connect(harness.url);
   try {

@@ -21,7 +21,7 @@
 import { RecordCursor, type RecordHeader } from '../format/record-batch.js';
 import { nackBackoffMs, releaseVersionMin, type QueueDelivery, type QueueSettleRequest } from '../protocol/native/wire/messages.js';
 import { WeirError, errorCodeFromWire, isWeirError } from '../util/errors.js';
-import { headOfText } from '../util/text.js';
+import { rejectReasonKept } from '../util/reject-reason.js';
 import { backoffDelayMs, sleep, waitAtMost } from './backoff.js';
 import type { Client } from './client.js';
 import type { Connection } from './connection.js';
@@ -54,8 +54,6 @@ export interface QueueSubscriptionConfig {
   startAt: 'earliest' | 'latest';
 }
 
-/** The broker keeps this much of a reject's reason (docs/queues.md). */
-const reasonLengthMax = 1_000;
 /**
  * The longest delay of a nack and the longest extension the broker takes (7 days): a longer one
  * is refused by the client before anything changes, so the message stays in hand.
@@ -113,8 +111,12 @@ export interface QueueMessage extends ConsumerMessage {
    * and changes nothing.
    */
   nack(options?: { delayMs?: number }): Promise<void>;
-  /** To the dead-letter topic now, with the reason (its first 1000 characters). */
-  reject(reason?: string): Promise<void>;
+  /**
+   * To the dead-letter topic now, with the reason (its first 1000 characters). A reason that is
+   * not a string, or whose first 1000 characters are empty or only white space, rejects with
+   * INVALID_REQUEST and changes nothing: the message stays in hand.
+   */
+  reject(reason: string): Promise<void>;
   /**
    * Keeps the lease `ms` longer from now. An `ms` that is not a whole number from 1 to
    * `settleDelayMsMax` (7 days) rejects with INVALID_REQUEST and changes nothing.
@@ -212,8 +214,16 @@ class LeasedMessage implements QueueMessage {
     return settleMsRefusal('nack delayMs', delayMs, 0) ?? this.#finish('nack', delayMs, '', false)!;
   }
 
-  reject(reason?: string): Promise<void> {
-    return this.#finish('reject', 0, headOfText(String(reason ?? ''), reasonLengthMax), false)!;
+  reject(reason: string): Promise<void> {
+    // Checked at the call, before the message counts as settled, by the rule the broker enforces.
+    let kept: string;
+    try {
+      if (typeof reason !== 'string') throw new WeirError('INVALID_REQUEST', `a reject's reason must be a string saying why the message is rejected, not ${reason === null ? 'null' : typeof reason}`);
+      kept = rejectReasonKept(reason);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#finish('reject', 0, kept, false)!;
   }
 
   extend(ms: number): Promise<void> {

@@ -11,8 +11,6 @@ export const ackTimeoutMsMax = 12 * 3_600_000;
 export const deliveriesMaxLimit = 1_000;
 export const backoffMsMax = 24 * 3_600_000;
 export const subscriptionNameBytesMax = 200;
-/** Characters of a reject's reason kept in its dead letter (after the `rejected: ` prefix). */
-export const rejectReasonCharsMax = 1_000;
 /** A nack's or an extension's own delay may not exceed this. */
 export const settleDelayMsMax = 7 * 24 * 3_600_000;
 /** An extension is at least this long: one of 0 ms would end the lease at once (a nack in disguise). */

@@ -13,7 +13,7 @@ import { isWeirError, WeirError } from '../../util/errors.js';
 import type { SharedByteBudget } from '../../util/byte-budget.js';
 import type { Logger } from '../../util/logger.js';
 import { MinHeap } from '../../util/min-heap.js';
-import { headOfText } from '../../util/text.js';
+import { rejectReasonKept } from '../../util/reject-reason.js';
 import type { Partition } from '../partition.js';
 import type {
   QueueConsumerOptions,
@@ -25,7 +25,7 @@ import type {
   SubscriptionDescription,
 } from '../types.js';
 import { buildDeadLetter } from './dead-letters.js';
-import { extendMsMin, redeliveryDelayMs, rejectReasonCharsMax, settleDelayMsMax } from './queue-config.js';
+import { extendMsMin, redeliveryDelayMs, settleDelayMsMax } from './queue-config.js';
 import type { LeaseMemory } from './lease-memory.js';
 import { QueueConsumerSession, type ConsumerOwner } from './queue-consumer.js';
 import { QueuePartition, windowReadAheadBytesMax, type QueueEntry, type RecoveredOffsets } from './queue-partition.js';
@@ -646,10 +646,13 @@ export class QueueSubscription implements ConsumerOwner {
         checkDelay('delayMs', delayMs, 0);
         return this.#fail(entry, delayMs, nowMs);
       }
-      case 'reject':
+      case 'reject': {
+        // Every protocol's rejects meet the one rule here (an empty reason fails the settlement, the lease unchanged).
+        const reason = rejectReasonKept(settlement.reason);
         // Under deliveriesMax, a reject whose letter failed is delivered again (its consumer was told).
         const deliverOnFailure = entry.deliveryCount < this.config.deliveriesMax;
-        return this.#deadLetter(entry, `rejected: ${headOfText(settlement.reason, rejectReasonCharsMax)}`, deliverOnFailure);
+        return this.#deadLetter(entry, `rejected: ${reason}`, deliverOnFailure);
+      }
       case 'extend': {
         checkDelay('extendMs', settlement.extendMs, extendMsMin);
         entry.leaseDeadlineMs = nowMs + settlement.extendMs;

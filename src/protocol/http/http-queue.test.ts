@@ -199,6 +199,11 @@ describe('HTTP queue subscriptions', () => {
     const rejected = await http.call('POST', '/v1/topics/fragile/subscriptions/w/reject', { receipts: [receiptOf('bad-1'), receiptOf('bad-2')], reason: 'cannot parse' });
     assert.deepEqual(rejected.body.results, [null, null]);
     assert.equal((await http.call('POST', '/v1/topics/fragile/subscriptions/w/reject', { receipts: [receiptOf('good')] })).status, 400, 'reason is required');
+    for (const [reason, what] of [['', 'it is empty'], [' \t', 'it is only white space']]) {
+      const blank = await http.call('POST', '/v1/topics/fragile/subscriptions/w/reject', { receipts: [receiptOf('good')], reason });
+      assert.equal(blank.status, 400, JSON.stringify(reason));
+      assert.deepEqual(blank.body.error, { code: 'INVALID_REQUEST', message: `a reject's reason must say why the message is rejected: ${what}`, retriable: false });
+    }
     await http.call('POST', '/v1/topics/fragile/subscriptions/w/ack', { receipts: [receiptOf('good')] });
 
     let letters: any[] = [];

@@ -3,9 +3,9 @@
  * and settle queue deliveries (ack, nack, reject, extend, release).
  */
 import type { QueueSettlement } from '../../broker/types.js';
-import { rejectReasonCharsMax, settleDelayMsMax } from '../../broker/queue/queue-config.js';
+import { settleDelayMsMax } from '../../broker/queue/queue-config.js';
+import { rejectReasonKept } from '../../util/reject-reason.js';
 import { WeirError } from '../../util/errors.js';
-import { headOfText } from '../../util/text.js';
 import { sendError, sendJson } from './http-errors.js';
 import type { HttpContext } from './http-context.js';
 import { decodeReceipt, encodings } from './message-json.js';
@@ -129,15 +129,12 @@ export function parseSettlements(action: SettleAction, body: unknown, extraField
 }
 
 /**
- * A reject's reason as the dead letter keeps it: its first rejectReasonCharsMax characters (UTF-16
- * code units), the rule the TypeScript client cuts by, never ending in half of a surrogate pair.
- * A longer reason is cut, not refused: it only explains, and a reject should not fail over it.
+ * A reject's reason as the dead letter keeps it (rejectReasonKept, the rule every protocol meets),
+ * checked here so that a reason that says nothing refuses the request whole with 400.
  */
 export function rejectReason(value: unknown): string {
   if (typeof value !== 'string') invalid('reason', 'a string', value);
-  const reason = headOfText(value, rejectReasonCharsMax);
-  if (reason.trim() === '') throw new WeirError('INVALID_REQUEST', 'reason must say why the message is rejected (it is empty)');
-  return wellFormed(reason, 'reason');
+  return wellFormed(rejectReasonKept(value), 'reason');
 }
 
 /** One outcome per settlement: null, or the error's code and message. */

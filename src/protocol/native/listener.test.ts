@@ -767,6 +767,34 @@ test('a settle action release on a version 1 connection is refused with UNSUPPOR
   }
 });
 
+test('queueSettle refuses a reject whose reason is empty or white space, that settlement alone with INVALID_REQUEST naming it; the message stays leased', async () => {
+  const connection = await open();
+  try {
+    await connection.request('createTopic', { name: 'reject-reason', config: {} as never });
+    await connection.request('produce', { topic: 'reject-reason', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'r')) });
+    await connection.request('queueSubscribe', { consumerId: 1, topic: 'reject-reason', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
+    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
+    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, ms: 0, action: 'reject' as const };
+    const settle = { topic: 'reject-reason', subscription: 's', consumerId: 1, credits: 0 };
+    const failures = await connection.request('queueSettle', {
+      ...settle,
+      settlements: [
+        { ...receipt, reason: '' },
+        { ...receipt, reason: ' \t\n' },
+        { ...receipt, reason: `${' '.repeat(1_000)}cut off` },
+      ],
+    });
+    assert.deepEqual(failures.map((f) => [f.index, errorCodeFromWire(f.errorCode), f.errorMessage]), [
+      [0, 'INVALID_REQUEST', "a reject's reason must say why the message is rejected: it is empty"],
+      [1, 'INVALID_REQUEST', "a reject's reason must say why the message is rejected: it is only white space"],
+      [2, 'INVALID_REQUEST', "a reject's reason must say why the message is rejected: its first 1000 characters, which the dead letter keeps, are white space"],
+    ]);
+    assert.deepEqual(await connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, reason: 'cannot parse' }] }), [], 'none of them settled the message: it is still leased');
+  } finally {
+    connection.close();
+  }
+});
+
 test('queueSettle refuses a nack delay below 0 (other than -1, the backoff), an extension below 1 ms and either above 7 days, each alone with INVALID_REQUEST; the message stays leased', async () => {
   const connection = await open();
   try {
