@@ -2,11 +2,10 @@
  * The composition root: opens the broker core on a data directory and puts the protocol
  * listeners in front of it. Nothing imports this module but the entry points (cli, bench, tests).
  */
-import assert from 'node:assert/strict';
 import { Broker } from '../broker/broker.js';
 import type { TopicConfig } from '../broker/types.js';
 import { HttpListener } from '../protocol/http/http-listener.js';
-import { KafkaListener, frameArrivalMsMaxDefault as kafkaFrameArrivalMsMaxDefault } from '../protocol/kafka/kafka-listener.js';
+import { KafkaListener } from '../protocol/kafka/kafka-listener.js';
 import { NativeListener, nativeListenerDefaults, timerMsLimit } from '../protocol/native/listener.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, fetchMemoryGauges, requestMemoryDefaults, requestMemoryGauges } from '../util/byte-budget.js';
 import type { Logger } from '../util/logger.js';
@@ -21,9 +20,8 @@ export const nativeConnectionIdleMsMaxLimit = timerMsLimit;
 export const nativeHelloMsMaxDefault = nativeListenerDefaults.helloTimeoutMs;
 export const nativeHelloMsMaxLimit = timerMsLimit;
 /** How long a begun frame has to arrive, native and Kafka listeners alike, and the most --frame-arrival-ms-max allows. */
-export const frameArrivalMsMaxDefault = nativeListenerDefaults.frameArrivalMsMax;
+export { frameArrivalMsMaxDefault } from '../util/connection-deadlines.js';
 export const frameArrivalMsMaxLimit = timerMsLimit;
-assert.equal(frameArrivalMsMaxDefault, kafkaFrameArrivalMsMaxDefault, 'one frame arrival default for both listeners');
 export { fetchMemoryDefaults, memoryBoundBytesLimit, memoryBoundBytesMin, requestMemoryDefaults } from '../util/byte-budget.js';
 export { windowMemoryDefaults as queueWindowMemoryDefaults } from '../broker/queue/queue-partition.js';
 export { leaseMemoryDefaults as queueLeaseMemoryDefaults } from '../broker/queue/lease-memory.js';

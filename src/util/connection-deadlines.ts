@@ -18,6 +18,12 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/**
+ * The frame arrival limit of both listeners unless set: the TypeScript client's, the Java client's
+ * and kafkajs's request timeout, after which the client has given up on the request anyway.
+ */
+export const frameArrivalMsMaxDefault = 30_000;
+
 export interface DeadlineLimits {
   /** 0: never. */
   idleMsMax: number;

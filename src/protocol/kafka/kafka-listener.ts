@@ -7,6 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerApi } from '../../broker/types.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
+import { frameArrivalMsMaxDefault } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { requestBytesMaxDefault } from './wire/frame-reader.js';
@@ -61,8 +62,6 @@ export const closeTimeoutMsDefault = 5_000;
 export const connectionIdleMsMaxDefault = 600_000;
 /** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
 export const connectionIdleMsMaxLimit = 2_147_483_647;
-/** The Java client's `request.timeout.ms` and kafkajs's `requestTimeout` default: after it a client has given up on the request anyway (100 MiB in 30 s is about 3.3 MiB/s). */
-export const frameArrivalMsMaxDefault = 30_000;
 /** The read buffer every connection of a listener shares (see kafka-connection.ts). */
 const readBufferBytes = 1024 * 1024;
 

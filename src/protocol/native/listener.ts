@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
+import { frameArrivalMsMaxDefault } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
@@ -44,7 +45,7 @@ export const nativeListenerDefaults = {
    * A frame begun must be all there within this long: the TypeScript client's requestTimeoutMs,
    * after which its sender has given up on the request anyway (64 MiB in 30 s is about 2 MiB/s).
    */
-  frameArrivalMsMax: 30_000,
+  frameArrivalMsMax: frameArrivalMsMaxDefault,
 } as const;
 
 /** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
