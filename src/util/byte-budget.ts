@@ -24,7 +24,7 @@ export const memoryBoundBytesLimit = 1024 * 1024 * 1024 * 1024;
 /**
  * Bytes held by many connections together: every fetch running on the broker's native and Kafka
  * listeners, and every read of a native push subscription, holds its byte limit here; every fetch
- * answer and push delivery in a socket holds its size until the kernel has taken the last of it (a
+ * answer, push delivery and queue delivery in a socket holds its size until the kernel has taken the last of it (a
  * write callback, once per answer); records a push subscription keeps for later credits hold their
  * size while kept. The bound keeps the broker's memory bounded however many clients stop reading.
  *
@@ -130,7 +130,7 @@ export const fetchMemoryDefaults = {
 } as const;
 /** weir_fetch_memory_bytes and weir_fetch_memory_max_bytes, for the broker's fetch memory. */
 export const fetchMemoryGauges = memoryGauges('weir_fetch_memory', {
-  bytes: 'Bytes that running fetches, fetch answers and push deliveries not yet in the kernel, and records kept for credits hold now, native and Kafka together',
+  bytes: 'Bytes that running fetches, fetch answers, push and queue deliveries not yet in the kernel, and records kept for credits hold now, native and Kafka together',
   bytesMax: 'The bound on that fetch memory (weir start --fetch-memory-bytes)',
 });
 assert.ok(memoryBoundBytesMin >= fetchMemoryDefaults.grantBytesMin);

@@ -30,6 +30,10 @@
  *    reads and unsent deliveries are what a read waits for), their deliveries hold their size
  *    there until the kernel has taken them, and records kept for later credits hold theirs while
  *    kept, or are dropped (read again later) when fetchMemory has no room for them;
+ *  - push queue consumers' credits go to the broker in steps that the room left in fetchMemory
+ *    covers (or that fill this connection up to fetchMemory.grantBytesMin, at least one message;
+ *    queue-credits.ts); queue deliveries and queueReceive answers hold their size there until the
+ *    kernel has taken them, and their release passes on more credits;
  *  - before hello, a frame may be at most helloFrameBytesMax, and hello must come within
  *    helloTimeoutMs, so a connection that never introduces itself holds next to nothing;
  *  - connectionIdleMsMax: a connection with nothing in progress (no request running, no push
@@ -56,6 +60,7 @@ import { readIntoReusedBuffer } from '../../util/reused-read-buffer.js';
 import { handlers, parseQueueConfig, settleQuietly, toWireError, type Handler, type RequestContext } from './handlers.js';
 import { ConnectionDeadlines } from '../../util/connection-deadlines.js';
 import { PushSubscription, type SubscriptionOutput } from './push-subscription.js';
+import { QueueCredits } from './queue-credits.js';
 import { resolveSubscriptionStart } from './subscription-start.js';
 import { FieldValueError, type Codec } from './wire/codec.js';
 import { FrameReader, encodeErrorResponse, encodeResponse, encodeSubscriptionEnd, finishFrame, frameKinds, parseFrame, startFrame } from './wire/frame.js';
@@ -137,6 +142,10 @@ export class ServerConnection implements SubscriptionOutput {
   readonly readBudget: ByteBudget;
   /** This connection's push deliveries written but not yet all taken by the kernel. */
   readonly #pushDeliveries: HeldAnswers;
+  /** This connection's queue deliveries and queueReceive answers written but not yet all taken by the kernel. */
+  readonly #queueDeliveries: HeldAnswers;
+  /** The push queue consumers' credits, passed on to the broker as fetchMemory allows (queue-credits.ts). */
+  readonly #queueCredits: QueueCredits;
   /** Bytes the push subscriptions keep for later credits (SubscriptionOutput.keep), held in fetchMemory. */
   #keptBytes = 0;
   /** This connection's request bytes in requestMemory: what the frame reader holds, and frames until handled. */
@@ -171,6 +180,15 @@ export class ServerConnection implements SubscriptionOutput {
     this.#fetchBudget = new ByteBudget((held, bytes) => this.#fetchFits(held, bytes), options.fetchMemory);
     this.#pushDeliveries = new HeldAnswers(options.fetchMemory, () => this.#startWaitingFetches());
     this.readBudget = new ByteBudget((held, bytes) => this.#pushReadFits(held, bytes), options.fetchMemory);
+    this.#queueDeliveries = new HeldAnswers(options.fetchMemory, () => {
+      this.#startWaitingFetches();
+      this.#queueCredits.passSoon();
+    });
+    this.#queueCredits = new QueueCredits(options.fetchMemory, {
+      bytesMax: options.limits.fetchBytesInFlightMax,
+      deliveryBytes: () => this.#queueDeliveries.bytes,
+      writable: () => !this.#closing && !this.#socket.destroyed && this.#socket.writableLength <= this.#limits.outboundBytesMax,
+    });
     this.#socket = socket;
     this.#limits = options.limits;
     this.#log = options.logger;
@@ -374,7 +392,7 @@ export class ServerConnection implements SubscriptionOutput {
       case 'queueCredit': {
         const { consumerId, credits } = request as RequestOf<'queueCredit'>;
         this.#run(correlationId, name, async () => {
-          this.#queueConsumer(consumerId).grant(credits);
+          this.#grantQueueCredits(consumerId, this.#queueConsumer(consumerId), credits);
           return {};
         });
         return;
@@ -391,10 +409,14 @@ export class ServerConnection implements SubscriptionOutput {
         }
         const run = () => {
           // Credits for a consumer that has gone (closed, or unsubscribed) are dropped.
-          if (settle.credits > 0) this.#queueConsumers.get(settle.consumerId)?.grant(settle.credits);
+          const consumer = this.#queueConsumers.get(settle.consumerId);
+          if (consumer !== undefined && settle.credits > 0) this.#grantQueueCredits(settle.consumerId, consumer, settle.credits);
           // A consumer giving back what it holds unseen is closing: before the release, so that
           // the released messages do not go straight back to it.
-          if (settle.settlements.some((s) => s.action === 'release')) this.#queueConsumers.get(settle.consumerId)?.stopDeliveries();
+          if (consumer !== undefined && settle.settlements.some((s) => s.action === 'release')) {
+            this.#queueCredits.stop(settle.consumerId);
+            consumer.stopDeliveries();
+          }
           return name === 'queueSettleQuiet' ? settleQuietly(this.#broker, settle) : handlers.queueSettle(this.#broker, settle, this.#context);
         };
         this.#run(correlationId, name, run, name === 'queueSettleQuiet');
@@ -421,6 +443,7 @@ export class ServerConnection implements SubscriptionOutput {
           const { consumerId } = request as RequestOf<'queueUnsubscribe'>;
           const consumer = this.#queueConsumer(consumerId);
           this.#queueConsumers.delete(consumerId);
+          this.#queueCredits.remove(consumerId);
           await consumer.close();
           return {};
         });
@@ -475,13 +498,13 @@ export class ServerConnection implements SubscriptionOutput {
     running
       .then(
         (response) => {
-          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response), name === 'fetch' ? this.#fetchAnswers : undefined);
+          if (!silent) this.#send(this.#encodeAnswer(correlationId, name, response), this.#answersOf(name));
           afterSuccess?.();
         },
         (error: unknown) => {
           const { error: failure, unexpected } = toWireError(error);
           if (unexpected) this.#log('error', `native ${name} request failed unexpectedly: ${failure.message}`);
-          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message), name === 'fetch' ? this.#fetchAnswers : undefined);
+          if (!silent) this.#send(encodeErrorResponse(correlationId, failure.code, failure.message), this.#answersOf(name));
         },
       )
       .finally(() => {
@@ -491,6 +514,13 @@ export class ServerConnection implements SubscriptionOutput {
         this.#maybeResumeReading();
         if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
       });
+  }
+
+  /** Where an answer to `name` is held in fetchMemory until the kernel has taken it, if anywhere. */
+  #answersOf(name: ApiName): HeldAnswers | undefined {
+    if (name === 'fetch') return this.#fetchAnswers;
+    if (name === 'queueReceive') return this.#queueDeliveries;
+    return undefined;
   }
 
   /**
@@ -581,7 +611,10 @@ export class ServerConnection implements SubscriptionOutput {
     }
     this.#queueConsumers.set(id, consumer);
     registered = true;
-    if (request.push && request.credits > 0) consumer.grant(request.credits);
+    if (request.push) {
+      this.#queueCredits.add(id, consumer);
+      this.#queueCredits.grant(id, request.credits);
+    }
     return {};
   }
 
@@ -621,18 +654,30 @@ export class ServerConnection implements SubscriptionOutput {
   /** The broker ended a consumer (its subscription was deleted): the client hears it in a subscription end frame. */
   #queueConsumerEnded(id: number, error: WeirError): void {
     this.#queueConsumers.delete(id);
+    this.#queueCredits.remove(id);
     this.#send(encodeSubscriptionEnd(id, error.code, error.message));
   }
 
+  /** Credits the client granted: a push consumer's go to the broker as fetchMemory allows; a pull consumer's are refused by the broker. */
+  #grantQueueCredits(consumerId: number, consumer: QueueConsumer, credits: number): void {
+    if (!this.#queueCredits.grant(consumerId, credits)) consumer.grant(credits);
+  }
+
+  /** Held in fetchMemory until the kernel has taken the frame; its release passes on more credits. */
   #deliverQueue(consumerId: number, deliveries: QueueDelivery[]): void {
     const writer = startFrame(frameKinds.queueDelivery, consumerId);
     queueDeliveries.write(writer, deliveries);
-    this.#send(finishFrame(writer));
+    const chunks = finishFrame(writer);
+    let frameBytes = 0;
+    for (const chunk of chunks) frameBytes += chunk.length;
+    this.#queueCredits.delivered(consumerId, deliveries, frameBytes);
+    this.#send(chunks, this.#queueDeliveries);
   }
 
   async #closeQueueConsumers(): Promise<void> {
     const consumers = [...this.#queueConsumers.values()];
     this.#queueConsumers.clear();
+    this.#queueCredits.clear();
     await Promise.all(consumers.map((c) => c.close()));
   }
 
@@ -765,6 +810,7 @@ export class ServerConnection implements SubscriptionOutput {
   #onDrain(): void {
     this.#deadlines.active(performance.now());
     this.#startWaitingFetches();
+    this.#queueCredits.pass();
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
