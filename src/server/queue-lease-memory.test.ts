@@ -7,15 +7,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Connection } from '../client/connection.js';
 import { connect } from '../client/index.js';
 import { encodeBatch } from '../format/record-batch.js';
-import { encodeRequest } from '../protocol/native/wire/frame.js';
-import { apis } from '../protocol/native/wire/messages.js';
+import { queueHolder } from '../protocol/native/testing-queue-holder.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
 import { residentBytes, sampleResidentPeak } from './testing/resident-memory.js';
 
@@ -60,25 +59,6 @@ async function answeredCount(api: string): Promise<number> {
   return match === null ? 0 : Number(match[1]);
 }
 
-/** A raw connection with one push consumer of `subscription` granted every credit, whose socket is never read. */
-async function holder(subscription: string): Promise<Socket> {
-  const socket = netConnect({ host: '127.0.0.1', port: broker.port });
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.pause();
-  socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId: 'holder' })));
-  socket.write(Buffer.concat(encodeRequest(2, apis.queueSubscribe.key, apis.queueSubscribe.request, {
-    consumerId: 1,
-    topic,
-    subscription,
-    configJson: null,
-    push: true,
-    credits: 100_000,
-    ratePerSecond: 0,
-  })));
-  return socket;
-}
-
 test('queue consumers with every credit that never settle or read hold about the lease memory, not each subscription\'s backlog; readers get every message', { timeout: 60_000 }, async () => {
   const pid = broker.child.pid!;
   const startBytes = await residentBytes(pid);
@@ -87,7 +67,7 @@ test('queue consumers with every credit that never settle or read hold about the
   const sockets: Socket[] = [];
   const client = await connect(broker.url);
   try {
-    for (let s = 0; s < subscriptionCount; s++) for (let h = 0; h < holdersPerSubscription; h++) sockets.push(await holder(`s${s}`));
+    for (let s = 0; s < subscriptionCount; s++) for (let h = 0; h < holdersPerSubscription; h++) sockets.push(await queueHolder(broker.port, topic, `s${s}`));
     const deadline = Date.now() + 20_000;
     while ((await answeredCount('queueSubscribe')) - subscribedBefore < sockets.length) {
       assert.ok(Date.now() < deadline, 'every queueSubscribe answered within 20 s');

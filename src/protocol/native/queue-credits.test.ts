@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { connect } from '../../client/index.js';
 import { SharedByteBudget } from '../../util/byte-budget.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
-import { encodeRequest } from './wire/frame.js';
-import { apis } from './wire/messages.js';
+import { queueHolder } from './testing-queue-holder.js';
 
 const topic = 'large';
 const subscription = 's';
@@ -45,30 +44,11 @@ after(async () => {
   await harness.stop();
 });
 
-/** A raw connection with one push consumer granted every credit, whose socket is never read. */
-async function holder(): Promise<Socket> {
-  const socket = netConnect({ host: '127.0.0.1', port: harness.port });
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.pause();
-  socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId: 'holder' })));
-  socket.write(Buffer.concat(encodeRequest(2, apis.queueSubscribe.key, apis.queueSubscribe.request, {
-    consumerId: 1,
-    topic,
-    subscription,
-    configJson: null,
-    push: true,
-    credits: 100_000,
-    ratePerSecond: 0,
-  })));
-  return socket;
-}
-
 test('push queue consumers that never read hold their deliveries in fetch memory, within its bound; a reader gets every message', { timeout: 30_000 }, async () => {
   const sockets: Socket[] = [];
   const client = await connect(harness.url);
   try {
-    for (let h = 0; h < holderCount; h++) sockets.push(await holder());
+    for (let h = 0; h < holderCount; h++) sockets.push(await queueHolder(harness.port, topic, subscription));
     // Many ack timeouts: before, each expiry handed the holders the messages again, and their
     // sockets kept every copy (far past the fetch memory, none of it counted).
     let outboundPeak = 0;
