@@ -17,6 +17,7 @@ import { kafkaMessages as m } from '../protocol/kafka/wire/messages.js';
 import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { requestsAnswered } from './testing/metrics.js';
 import { residentBytes } from './testing/resident-memory.js';
 
 const topic = 'hoard';
@@ -47,13 +48,6 @@ after(async () => {
   await broker?.stop('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
-
-/** How many requests of `api` the broker has answered, from /metrics. */
-async function answeredCount(protocol: string, api: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = new RegExp(`^weir_request_duration_seconds_count\\{protocol="${protocol}",api="${api}"\\} (\\d+)$`, 'm').exec(text);
-  return match === null ? 0 : Number(match[1]);
-}
 
 function openSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -145,8 +139,8 @@ async function readToEndKafka(end: bigint): Promise<void> {
 test('connections that each send one large fetch and never read hold about the broker-wide fetch memory bound; other consumers read on meanwhile', { timeout: 60_000 }, async () => {
   const pid = broker.child.pid!;
   const startBytes = await residentBytes(pid);
-  const nativeBefore = await answeredCount('native', 'fetch');
-  const kafkaBefore = await answeredCount('kafka', 'Fetch');
+  const nativeBefore = await requestsAnswered(broker, 'native', 'fetch');
+  const kafkaBefore = await requestsAnswered(broker, 'kafka', 'Fetch');
   const greedy: Socket[] = [];
   let peakBytes = startBytes;
   try {
@@ -156,8 +150,8 @@ test('connections that each send one large fetch and never read hold about the b
     for (let i = 0; i < greedyKafkaCount; i++) greedy.push(await greedyKafka());
     await waitFor('every greedy fetch answered', async () => {
       peakBytes = Math.max(peakBytes, await residentBytes(pid));
-      const native = (await answeredCount('native', 'fetch')) - nativeBefore;
-      const kafka = (await answeredCount('kafka', 'Fetch')) - kafkaBefore;
+      const native = (await requestsAnswered(broker, 'native', 'fetch')) - nativeBefore;
+      const kafka = (await requestsAnswered(broker, 'kafka', 'Fetch')) - kafkaBefore;
       return native >= greedyNativeCount && kafka >= greedyKafkaCount;
     }, 30_000);
     // The bound is full of answers nobody reads; consumers that read still get every message,

@@ -14,8 +14,11 @@ import { RawClient } from '../protocol/kafka/kafka-raw-client.js';
 import { decodeResponse } from '../protocol/kafka/wire/codec.js';
 import { kafkaMessages as m } from '../protocol/kafka/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { metricSample } from './testing/metrics.js';
 
 const idleMsMax = 600;
+/** The broker's count of idle kafka connections it closed. */
+const idleClosed = 'weir_connections_idle_closed_total{protocol="kafka"}';
 let broker: BrokerProcess;
 let dataDir: string;
 
@@ -33,21 +36,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The broker's count of idle connections it closed, read from /metrics. */
-async function idleClosedCount(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = /^weir_connections_idle_closed_total\{protocol="kafka"\} (\d+)$/m.exec(text);
-  assert.ok(match, 'weir_connections_idle_closed_total{protocol="kafka"} is exported');
-  return Number(match[1]);
-}
-
 /** When the socket closes (Date.now()), or null if it is still open after `timeoutMs`. */
 async function closedAt(client: RawClient, timeoutMs: number): Promise<number | null> {
   return (await client.closedWithin(timeoutMs)) ? Date.now() : null;
 }
 
 test('an idle connection is closed once the limit passes, cleanly, and counted', { timeout: 20_000 }, async () => {
-  const countBefore = await idleClosedCount();
+  const countBefore = await metricSample(broker, idleClosed);
   const client = await RawClient.open(broker.kafkaPort!);
   try {
     await client.call(m.apiVersions, 2, {});
@@ -56,7 +51,7 @@ test('an idle connection is closed once the limit passes, cleanly, and counted',
     const closed = await closedAt(client, 10_000);
     assert.ok(closed !== null, 'the broker closed the idle connection');
     assert.ok(closed - answeredAt >= idleMsMax - 50, `closed ${closed - answeredAt} ms after its last response`);
-    assert.equal(await idleClosedCount(), countBefore + 1);
+    assert.equal(await metricSample(broker, idleClosed), countBefore + 1);
     assert.match(broker.log(), /debug kafka: closing connection from [^:]+.*: idle for \d+ ms \(connection idle limit 600 ms\)/); // --log-level debug
   } finally {
     client.close();
@@ -111,11 +106,11 @@ test('a kafkajs producer keeps producing across an idle close', { timeout: 30_00
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
   try {
-    const countBefore = await idleClosedCount();
+    const countBefore = await metricSample(broker, idleClosed);
     await producer.send({ topic: 'idle-produced', messages: [{ value: 'before' }] });
     // Idle past the limit: the broker closes every connection the producer holds.
     const deadline = Date.now() + 10_000;
-    while ((await idleClosedCount()) === countBefore) {
+    while ((await metricSample(broker, idleClosed)) === countBefore) {
       assert.ok(Date.now() < deadline, 'the broker closed no idle producer connection');
       await sleep(100);
     }

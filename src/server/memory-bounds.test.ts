@@ -16,6 +16,7 @@ import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { WeirError } from '../util/errors.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { metricSample } from './testing/metrics.js';
 
 const MiB = 1024 * 1024;
 
@@ -34,19 +35,11 @@ function open(broker: BrokerProcess, clientId: string): Promise<Connection> {
   return Connection.open({ host: '127.0.0.1', port: broker.port, clientId, connectTimeoutMs: 2000, requestTimeoutMs: 40_000 });
 }
 
-/** The value of an unlabelled gauge on /metrics. */
-async function gauge(broker: BrokerProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
-  assert.ok(match !== null, `${name} on /metrics`);
-  return Number(match[1]);
-}
-
 /** Scrapes until `name` satisfies `holds` (a gauge has no event to await); fails after 10 s. */
 async function gaugeUntil(broker: BrokerProcess, name: string, holds: (value: number) => boolean): Promise<number> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const value = await gauge(broker, name);
+    const value = await metricSample(broker, name);
     if (holds(value)) return value;
     assert.ok(Date.now() < deadline, `${name} still ${value} after 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -67,12 +60,12 @@ function closed(socket: Socket): Promise<void> {
 test('the fetch, request, queue window and queue lease memory bounds given on weir start show on /metrics, with the bytes held under them', { timeout: 60_000 }, async () => {
   const args = ['--fetch-memory-bytes', String(3 * MiB), '--request-memory-bytes', String(5 * MiB), '--queue-window-memory-bytes', String(7 * MiB), '--queue-lease-memory-bytes', String(9 * MiB)];
   await withBroker(args, async (broker) => {
-    assert.equal(await gauge(broker, 'weir_fetch_memory_max_bytes'), 3 * MiB);
-    assert.equal(await gauge(broker, 'weir_request_memory_max_bytes'), 5 * MiB);
-    assert.equal(await gauge(broker, 'weir_queue_window_memory_max_bytes'), 7 * MiB);
-    assert.equal(await gauge(broker, 'weir_queue_lease_memory_max_bytes'), 9 * MiB);
-    assert.equal(await gauge(broker, 'weir_fetch_memory_bytes'), 0);
-    assert.equal(await gauge(broker, 'weir_request_memory_bytes'), 0);
+    assert.equal(await metricSample(broker, 'weir_fetch_memory_max_bytes'), 3 * MiB);
+    assert.equal(await metricSample(broker, 'weir_request_memory_max_bytes'), 5 * MiB);
+    assert.equal(await metricSample(broker, 'weir_queue_window_memory_max_bytes'), 7 * MiB);
+    assert.equal(await metricSample(broker, 'weir_queue_lease_memory_max_bytes'), 9 * MiB);
+    assert.equal(await metricSample(broker, 'weir_fetch_memory_bytes'), 0);
+    assert.equal(await metricSample(broker, 'weir_request_memory_bytes'), 0);
 
     // A long poll on an empty partition holds its byte limit in the fetch memory while it waits.
     const client = await open(broker, 'poller');

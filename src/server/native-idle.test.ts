@@ -14,8 +14,11 @@ import { connect, type ClientStatus } from '../client/index.js';
 import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { metricSample } from './testing/metrics.js';
 
 const idleMsMax = 600;
+/** The broker's count of idle native connections it closed. */
+const idleClosed = 'weir_connections_idle_closed_total{protocol="native"}';
 let broker: BrokerProcess;
 let dataDir: string;
 
@@ -29,14 +32,6 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-/** The broker's count of idle native connections it closed, read from /metrics. */
-async function idleClosedCount(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = /^weir_connections_idle_closed_total\{protocol="native"\} (\d+)$/m.exec(text);
-  assert.ok(match, 'weir_connections_idle_closed_total{protocol="native"} is exported');
-  return Number(match[1]);
-}
-
 function rawSocket(): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: '127.0.0.1', port: broker.port }, () => resolve(socket));
@@ -45,7 +40,7 @@ function rawSocket(): Promise<Socket> {
 }
 
 test('an idle connection is ended once the limit passes, cleanly, logged and counted', { timeout: 20_000 }, async () => {
-  const countBefore = await idleClosedCount();
+  const countBefore = await metricSample(broker, idleClosed);
   const socket = await rawSocket();
   try {
     const hello = encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId: 'idler' });
@@ -57,7 +52,7 @@ test('an idle connection is ended once the limit passes, cleanly, logged and cou
     socket.resume();
     const endedAt = await ended;
     assert.ok(endedAt - sentAt >= idleMsMax - 50, `ended ${endedAt - sentAt} ms after its hello`);
-    assert.equal(await idleClosedCount(), countBefore + 1);
+    assert.equal(await metricSample(broker, idleClosed), countBefore + 1);
     assert.match(broker.log(), /debug native connection 127\.0\.0\.1:\d+ \(idler\) closed: idle for \d+ ms \(connection idle limit 600 ms\)/);
   } finally {
     socket.destroy();

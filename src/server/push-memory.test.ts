@@ -18,6 +18,7 @@ import { decodeBatches, encodeBatch } from '../format/record-batch.js';
 import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { requestsAnswered } from './testing/metrics.js';
 import { residentBytes, sampleResidentPeak } from './testing/resident-memory.js';
 
 const topic = 'pushed';
@@ -56,13 +57,6 @@ after(async () => {
   await broker?.stop('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
-
-/** How many requests of `api` the native listener has answered, from /metrics. */
-async function answeredCount(api: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = new RegExp(`^weir_request_duration_seconds_count\\{protocol="native",api="${api}"\\} (\\d+)$`, 'm').exec(text);
-  return match === null ? 0 : Number(match[1]);
-}
 
 /** A raw connection that says hello and subscribes from each of `offsets` with `creditMessages`. */
 async function subscriber(offsets: bigint[], creditMessages: number): Promise<Socket> {
@@ -105,7 +99,7 @@ async function fetchAll(): Promise<number> {
 test('push subscribers that never read, or never grant more credit, hold about the broker-wide fetch memory bound; then a push and a fetch consumer read everything', { timeout: 60_000 }, async () => {
   const pid = broker.child.pid!;
   const startBytes = await residentBytes(pid);
-  const subscribedBefore = await answeredCount('subscribe');
+  const subscribedBefore = await requestsAnswered(broker, 'native', 'subscribe');
   const sampler = sampleResidentPeak(pid);
   const sockets: Socket[] = [];
   try {
@@ -124,7 +118,7 @@ test('push subscribers that never read, or never grant more credit, hold about t
     }
     const subscriptions = unreadCount + starvedCount * starvedSubscriptions;
     const deadline = Date.now() + 20_000;
-    while ((await answeredCount('subscribe')) - subscribedBefore < subscriptions) {
+    while ((await requestsAnswered(broker, 'native', 'subscribe')) - subscribedBefore < subscriptions) {
       assert.ok(Date.now() < deadline, 'every subscribe answered within 20 s');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

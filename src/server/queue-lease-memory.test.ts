@@ -16,6 +16,7 @@ import { connect } from '../client/index.js';
 import { encodeBatch } from '../format/record-batch.js';
 import { queueHolder } from '../protocol/native/testing-queue-holder.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { requestsAnswered } from './testing/metrics.js';
 import { residentBytes, sampleResidentPeak } from './testing/resident-memory.js';
 
 const topic = 'large';
@@ -52,24 +53,17 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-/** How many requests of `api` the native listener has answered, from /metrics. */
-async function answeredCount(api: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${broker.httpPort}/metrics`)).text();
-  const match = new RegExp(`^weir_request_duration_seconds_count\\{protocol="native",api="${api}"\\} (\\d+)$`, 'm').exec(text);
-  return match === null ? 0 : Number(match[1]);
-}
-
 test('queue consumers with every credit that never settle or read hold about the lease memory, not each subscription\'s backlog; readers get every message', { timeout: 60_000 }, async () => {
   const pid = broker.child.pid!;
   const startBytes = await residentBytes(pid);
-  const subscribedBefore = await answeredCount('queueSubscribe');
+  const subscribedBefore = await requestsAnswered(broker, 'native', 'queueSubscribe');
   const sampler = sampleResidentPeak(pid);
   const sockets: Socket[] = [];
   const client = await connect(broker.url);
   try {
     for (let s = 0; s < subscriptionCount; s++) for (let h = 0; h < holdersPerSubscription; h++) sockets.push(await queueHolder(broker.port, topic, `s${s}`));
     const deadline = Date.now() + 20_000;
-    while ((await answeredCount('queueSubscribe')) - subscribedBefore < sockets.length) {
+    while ((await requestsAnswered(broker, 'native', 'queueSubscribe')) - subscribedBefore < sockets.length) {
       assert.ok(Date.now() < deadline, 'every queueSubscribe answered within 20 s');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -14,6 +14,7 @@ import { Connection } from '../client/connection.js';
 import { connect } from '../client/index.js';
 import { encodeBatch } from '../format/record-batch.js';
 import { startBrokerProcess } from './testing/broker-process.js';
+import { metricSample } from './testing/metrics.js';
 
 const topic = 'backlog';
 const partitionCount = 2;
@@ -25,14 +26,6 @@ const valueBytes = 10_000;
 const subscriptionCount = 48;
 /** Growth of the broker's resident memory allowed over the run: the shared window memory, what the consumers hold in flight, garbage not yet collected. */
 const growthBytesMax = 256 * 1024 * 1024;
-
-/** weir_queue_window_memory_bytes from the broker's /metrics. */
-async function windowMemoryBytes(httpPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  const match = /^weir_queue_window_memory_bytes (\d+)$/m.exec(text);
-  assert.ok(match, 'weir_queue_window_memory_bytes in /metrics');
-  return Number(match[1]);
-}
 
 async function residentBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -90,10 +83,10 @@ test(`${subscriptionCount} queue subscriptions on one large backlog stay within 
     assert.ok(growthBytes < growthBytesMax, `the broker grew by ${(growthBytes / 2 ** 20).toFixed(0)} MiB, more than ${growthBytesMax / 2 ** 20} MiB`);
     // Every window is empty now, and gave back all it held (the gauge follows within 50 ms).
     const deadline = Date.now() + 2_000;
-    let heldBytes = await windowMemoryBytes(broker.httpPort!);
+    let heldBytes = await metricSample(broker, 'weir_queue_window_memory_bytes');
     while (heldBytes !== 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      heldBytes = await windowMemoryBytes(broker.httpPort!);
+      heldBytes = await metricSample(broker, 'weir_queue_window_memory_bytes');
     }
     assert.equal(heldBytes, 0, 'the drained windows hold nothing');
   } finally {
