@@ -122,16 +122,36 @@ test('--connections-max 2 refuses a third connection on each listener; the first
     const third = await openSocket(broker.httpPort!);
     third.on('error', () => {});
     try {
+      // The third connection's request is answered 503 naming the limit, and is not run: the
+      // message it carries is not produced (the topic is not even auto-created).
       let answered = '';
       third.on('data', (chunk: Buffer) => (answered += chunk.toString()));
-      third.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      const body = JSON.stringify({ messages: [{ value: 'refused' }] });
+      third.write(`POST /v1/topics/refused-topic/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
       await closed(third);
-      assert.equal(answered, '', 'the third HTTP connection is closed without an answer');
+      assert.match(answered, /^HTTP\/1\.1 503 /);
+      assert.match(answered, /\r\nretry-after: 1\r\n/i);
+      assert.match(answered, /\r\nconnection: close\r\n/i);
+      assert.match(answered, /"code":"LIMIT_EXCEEDED".*connection limit: this listener holds connectionsMax \(2\)/);
+      assert.match(broker.log(), /HTTP listener: refusing a connection, 2 are open/);
+      // A WebSocket upgrade on a refused connection gets the same answer instead of a session.
+      const upgrading = await openSocket(broker.httpPort!);
+      upgrading.on('error', () => {});
+      let upgradeAnswer = '';
+      upgrading.on('data', (chunk: Buffer) => (upgradeAnswer += chunk.toString()));
+      upgrading.write('GET /v1/topics/refused-topic/ws HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      await closed(upgrading);
+      assert.match(upgradeAnswer, /^HTTP\/1\.1 503 [^]*"code":"LIMIT_EXCEEDED"/);
       http[0]!.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n');
       let text = '';
       http[0]!.on('data', (chunk: Buffer) => (text += chunk.toString()));
       await closed(http[0]!);
       assert.match(text, /^HTTP\/1\.1 200 /);
+      const lister = await open(broker, 'lister');
+      const topics = await lister.request('listTopics', { includeInternal: false });
+      lister.close();
+      const names = topics.map((topic) => topic.name);
+      assert.ok(!names.includes('refused-topic'), `the refused request was not run: ${names.join(', ')}`);
     } finally {
       for (const socket of [...http, third]) socket.destroy();
     }

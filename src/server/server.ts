@@ -77,7 +77,7 @@ export interface ServerOptions {
   queueWindowMemoryBytesMax?: number;
   /** The bound on the queue consumers' leased bytes (BrokerOptions.queueLeaseMemoryBytesMax). */
   queueLeaseMemoryBytesMax?: number;
-  /** Connections each listener keeps open at most; further ones are closed at accept (default connectionsMaxDefault). */
+  /** Connections each listener keeps open at most; further ones are refused: native and HTTP with a LIMIT_EXCEEDED answer, Kafka closed at accept (default connectionsMaxDefault). */
   connectionsMax?: number;
   logger: Logger;
 }

@@ -54,7 +54,7 @@ export const startUsage = `weir start [options]
                             settled) together; at the bound a consumer is handed more only while it
                             holds under 64 KiB (default ${queueLeaseMemoryDefaults.bytesMax}, 64 MiB; ${memoryBoundBytesRange})
   --connections-max N       connections each listener (native, Kafka, HTTP) keeps open; further ones
-                            are closed at accept (default ${connectionsMaxDefault}; 1 to ${connectionsMaxLimit})
+                            are refused (default ${connectionsMaxDefault}; 1 to ${connectionsMaxLimit})
   --log-level LEVEL         debug | info | warn | error (default info)
   --repair                  a partition damaged before its durable end is cut at the damage (what
                             follows it is dropped, and logged) instead of stopping the start`;

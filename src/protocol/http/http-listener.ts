@@ -5,7 +5,9 @@
  *
  * Bounds: request bodies and WebSocket frames up to bodyBytesMax (413 beyond), request bodies in
  * memory at once up to bodiesHeldBytesMax (json-body.ts: further ones wait, unread), at most
- * connectionsMax connections (further ones are refused at accept). Close is graceful: stop
+ * connectionsMax connections: a further one is answered 503 LIMIT_EXCEEDED (its first request,
+ * which is never run) and closed; at most refusingConnectionsMax such linger at once, for at most
+ * refusalMsMax, and past that they are closed at accept. Close is graceful: stop
  * accepting, end WebSocket sessions with 1001 and SSE streams, let in-flight requests answer
  * (long polls answer at once with what they have), then close the connections.
  */
@@ -16,9 +18,10 @@ import { WebSocketServer } from 'ws';
 import type { WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { observeRequest, trackConnection } from '../../util/metrics.js';
+import { refusalMsMax, refusingConnectionsMax } from '../native/connection-refusal.js';
 import { browserRefusal } from './browser-guard.js';
 import { demoChatHtml } from './demo-chat.js';
-import { HttpStatusError, asWeirError, errorJson, sendError, sendJson, statusOf } from './http-errors.js';
+import { HttpStatusError, asWeirError, errorJson, retryAfterSeconds, sendError, sendJson, statusOf } from './http-errors.js';
 import type { HttpBroker, HttpContext } from './http-context.js';
 import { RequestBodies, bodiesHeldBytesMaxDefault, bodyBytesMaxDefault, bodyIdleMsDefault } from './json-body.js';
 import { metricsContentType, metricsText, startProcessMetrics } from './metrics.js';
@@ -79,6 +82,9 @@ export class HttpListener {
   readonly #webSockets = new WebSocketServer({ noServer: true, maxPayload: wsFrameBytesMax });
   readonly #sessions = new Set<WebSocketSession | SseSession>();
   readonly #sockets = new Set<Duplex>();
+  /** Connections past connectionsMax, lingering until their refusal is sent (none of #sockets). */
+  readonly #refused = new WeakSet<Duplex>();
+  #refusing = 0;
   #inFlight = 0;
   #idle: (() => void) | null = null;
   #server: Server | null = null;
@@ -182,10 +188,14 @@ export class HttpListener {
     // Host is checked in #onRequest: Node's own refusal has no body.
     const server = createServer({ noDelay: true, maxHeaderSize: headerBytesMax, requireHostHeader: false }, (req, res) => void this.#onRequest(req, res));
     server.keepAliveTimeout = httpListenerDefaults.keepAliveTimeoutMs;
-    server.maxConnections = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
+    const connectionsMax = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
     server.headersTimeout = headersTimeoutMs;
     server.requestTimeout = requestTimeoutMs;
-    server.on('connection', (socket) => {
+    server.on('connection', (socket: Socket) => {
+      if (this.#sockets.size >= connectionsMax) {
+        this.#refuse(socket, connectionsMax);
+        return;
+      }
       this.#sockets.add(socket);
       const untrack = trackConnection('http');
       socket.once('close', () => {
@@ -222,7 +232,43 @@ export class HttpListener {
     });
   }
 
+  /**
+   * A connection past connectionsMax: Node's parser reads its first request, which is answered 503
+   * LIMIT_EXCEEDED without being run (#onRequest, #onUpgrade), and the connection closes. Past
+   * refusingConnectionsMax such at once, or when no request comes within refusalMsMax, it is
+   * closed without an answer.
+   */
+  #refuse(socket: Socket, connectionsMax: number): void {
+    this.#log('warn', `HTTP listener: refusing a connection, ${connectionsMax} are open (connectionsMax)`);
+    if (this.#refusing >= refusingConnectionsMax) {
+      socket.destroy();
+      return;
+    }
+    this.#refusing++;
+    this.#refused.add(socket);
+    const timer = setTimeout(() => socket.destroy(), refusalMsMax);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#refusing--;
+    });
+  }
+
+  #refusal(): HttpStatusError {
+    const connectionsMax = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
+    return new HttpStatusError(
+      503,
+      'LIMIT_EXCEEDED',
+      `the broker is at its connection limit: this listener holds connectionsMax (${connectionsMax}) connections already (weir start --connections-max); try again later`,
+    );
+  }
+
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#refused.has(req.socket)) {
+      res.setHeader('connection', 'close'); // its body, if any, is not read
+      sendError(res, this.#refusal());
+      return;
+    }
     this.#inFlight++;
     const startedNs = process.hrtime.bigint();
     let api = 'unmatched';
@@ -258,6 +304,10 @@ export class HttpListener {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#refused.has(socket)) {
+      endWithError(socket, this.#refusal(), { headers: { 'retry-after': String(retryAfterSeconds) }, bodyless: req.method === 'HEAD' });
+      return;
+    }
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
       this.#serveIgnoringUpgrade(req, socket as Socket, head);
       return;
