@@ -33,8 +33,8 @@
  * socket is cut. A client therefore sees the acknowledgement of a produce the broker stored rather
  * than a reset (after which a producer without idempotence would send it again).
  *
- * Idle connections: one that has had no request in progress and no output queued for
- * `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
+ * Idle connections: one that has had no request in progress, no output queued and its reading not
+ * paused by the server (for request slots, output or request memory) for `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
  * when they next need the broker. A long-polling fetch is a request in progress, so a parked
  * consumer is never idle.
  *
@@ -133,7 +133,8 @@ export class KafkaConnection {
       { idleMsMax: settings.idleMsMax, frameArrivalMsMax: settings.frameArrivalMsMax },
       {
         // A request in progress (a parked fetch among them) or a response still leaving is activity.
-        busy: () => this.#slots.length > 0 || this.#socket.writableLength > 0,
+        // Reading paused by the server (request slots, output or request memory full) is not the client's idleness.
+        busy: () => this.#slots.length > 0 || this.#socket.writableLength > 0 || this.#readingPaused,
         readingPaused: () => this.#readingPaused,
         expired: (limit, reason) => {
           if (limit === 'frameArrival') {

@@ -3,7 +3,8 @@
  * through a large frame while it holds request memory (and the pass) is closed once the limit
  * passes, naming it, and another connection's large produce then goes through; a frame begun
  * while the server has paused reading (every request slot taken by long polls) is not cut,
- * however long the pause.
+ * however long the pause; a connection whose reading the server paused for want of request memory
+ * is not closed as idle.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -118,6 +119,41 @@ test('time the server does not read a begun frame (every request slot taken by l
     assert.equal(client.closed, false);
   } finally {
     client.close();
+  }
+});
+
+test('a connection the server stopped reading for want of request memory is not closed as idle, however long it waits', { timeout: 20_000 }, async () => {
+  const idleMsMax = 300;
+  const memory = new RequestMemory({ bytesMax: 256 * 1024, connectionBytesFree: 64 * 1024 });
+  const idleListener = new KafkaListener(stack.broker, { host: '127.0.0.1', port: 0, connectionIdleMsMax: idleMsMax, frameArrivalMsMax: 0, requestMemory: memory, requestBytesMax: 4 << 20 });
+  const idlePort = (await idleListener.start()).port;
+  await stack.broker.createTopic('paused', { partitions: 1 });
+  const holder = await RawClient.open(idlePort);
+  const producer = await RawClient.open(idlePort);
+  let trickle: NodeJS.Timeout | undefined;
+  try {
+    // The holder takes all the request memory with 320 KiB of a 1 MiB frame and stays active,
+    // one byte every 100 ms, so the idle limit does not close it.
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(1 << 20);
+    holder.socket.write(Buffer.concat([prefix, Buffer.alloc(320 * 1024, 7)]));
+    await waitFor(() => memory.held >= 320 * 1024, `the listener read ${memory.held} bytes of the holder's frame`);
+    trickle = setInterval(() => holder.socket.write(Buffer.alloc(1, 7)), 100);
+    // The producer's 200 KiB request waits, unread, for memory: for five idle limits.
+    const records = encodeBatch([{ value: Buffer.alloc(200 * 1024, 1) }]);
+    const produced = producer.call(m.produce, 7, { acks: -1, timeoutMs: 10_000, topics: [{ name: 'paused', partitions: [{ index: 0, records }] }] });
+    await new Promise((resolve) => setTimeout(resolve, idleMsMax * 5));
+    assert.equal(producer.closed, false, 'the connection waiting for request memory was closed as idle');
+    // The holder stops; it is idle now, and closed, and the producer's request goes through.
+    clearInterval(trickle);
+    const partition = (await produced).responses[0]!.partitions[0]!;
+    assert.equal(partition.errorCode, kafkaErrors.NONE);
+    assert.ok(holder.closed, 'the holder was closed as idle once it stopped sending');
+  } finally {
+    clearInterval(trickle);
+    holder.close();
+    producer.close();
+    await idleListener.close();
   }
 });
 
