@@ -5,9 +5,9 @@
  *
  * Bounds: request bodies and WebSocket frames up to bodyBytesMax (413 beyond), request bodies in
  * memory at once up to bodiesHeldBytesMax (json-body.ts: further ones wait, unread), at most
- * connectionsMax connections: a further one is answered 503 LIMIT_EXCEEDED (its first request,
- * which is never run) and closed; at most refusingConnectionsMax such linger at once, for at most
- * refusalMsMax, and past that they are closed at accept. Close is graceful: stop
+ * connectionsMax connections: a further one's first request is answered 503 LIMIT_EXCEEDED, never
+ * run, and the connection closed; one that sends no request within refusalMsMax, or comes while
+ * refusingConnectionsMax such wait, is closed without an answer. Close is graceful: stop
  * accepting, end WebSocket sessions with 1001 and SSE streams, let in-flight requests answer
  * (long polls answer at once with what they have), then close the connections.
  */

@@ -34,8 +34,9 @@
  * than a reset (after which a producer without idempotence would send it again).
  *
  * Idle connections: one that has had no request in progress, no output queued and its reading not
- * paused by the server (for request slots, output or request memory) for `idleMsMax` (Kafka's `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect
- * when they next need the broker. A long-polling fetch is a request in progress, so a parked
+ * paused by the server (for request slots, output or request memory) for `idleMsMax` (Kafka's
+ * `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect when they next need
+ * the broker. A long-polling fetch is a request in progress, so a parked
  * consumer is never idle.
  *
  * Frame arrival: a frame begun (its first byte read) must be all there within `frameArrivalMsMax`,

@@ -15,7 +15,7 @@ import { encodeHelloRefusal, helloFrameBytesMax } from './server-connection.js';
 
 /** How long a refused connection may take to send its hello and close after the answer. */
 export const refusalMsMax = 2_000;
-/** Refused connections lingering at once (for their hello); past this more are reset at accept. */
+/** Refused connections lingering at once (for their hello, or on the HTTP listener their first request); past this more are reset at accept. */
 export const refusingConnectionsMax = 64;
 
 /** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it; `closed` runs once it is gone. */
