@@ -25,6 +25,15 @@ import { performance } from 'node:perf_hooks';
  */
 export const frameArrivalMsMaxDefault = 30_000;
 
+/**
+ * A connection past a listener's connectionsMax is told why before it is closed (native: its
+ * hello answered, HTTP: its first request answered): it may take this long to send what is
+ * answered and to close after the answer.
+ */
+export const refusalMsMax = 2_000;
+/** Refused connections lingering at once, per listener; past this more are closed at accept. */
+export const refusingConnectionsMax = 64;
+
 export interface DeadlineLimits {
   /** 0: never. */
   idleMsMax: number;

@@ -15,10 +15,10 @@ import { STATUS_CODES, ServerResponse, createServer, type IncomingMessage, type 
 import type { Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { refusalMsMax, refusingConnectionsMax } from '../../util/connection-deadlines.js';
 import type { WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { observeRequest, trackConnection } from '../../util/metrics.js';
-import { refusalMsMax, refusingConnectionsMax } from '../native/connection-refusal.js';
 import { browserRefusal } from './browser-guard.js';
 import { demoChatHtml } from './demo-chat.js';
 import { HttpStatusError, asWeirError, errorJson, retryAfterSeconds, sendError, sendJson, statusOf } from './http-errors.js';

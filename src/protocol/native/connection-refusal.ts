@@ -8,15 +8,12 @@
  * budgets; the listener bounds how many such sockets linger at once (refusingConnectionsMax).
  */
 import type { Socket } from 'node:net';
+import { refusalMsMax } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { FrameReader, frameKinds, parseFrame } from './wire/frame.js';
 import { apis } from './wire/messages.js';
 import { encodeHelloRefusal, helloFrameBytesMax } from './server-connection.js';
 
-/** How long a refused connection may take to send its hello and close after the answer. */
-export const refusalMsMax = 2_000;
-/** Refused connections lingering at once (for their hello, or on the HTTP listener their first request); past this more are reset at accept. */
-export const refusingConnectionsMax = 64;
 
 /** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it; `closed` runs once it is gone. */
 export function refuseConnection(socket: Socket, options: { message: string; serverName: string; frameBytesMax: number; closed: () => void }): void {

@@ -6,12 +6,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
-import { frameArrivalMsMaxDefault } from '../../util/connection-deadlines.js';
+import { frameArrivalMsMaxDefault, refusingConnectionsMax } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
 import { ServerConnection, type ConnectionLimits, type Logger } from './server-connection.js';
-import { refuseConnection, refusingConnectionsMax } from './connection-refusal.js';
+import { refuseConnection } from './connection-refusal.js';
 
 export type { Logger } from './server-connection.js';
 
