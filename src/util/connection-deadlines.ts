@@ -7,8 +7,7 @@
  *    progress the connection says (`busy`; native: a request running, a parked long poll among
  *    them, a push subscription, a queue consumer, a group membership, output still queued, or
  *    reading paused by the server; Kafka: a request running, output queued, or reading paused by
- *    the server). A busy connection
- *    counts as active at every look.
+ *    the server). A busy connection counts as active at every look.
  *  - frame arrival (`frameArrivalMsMax`): a frame begun (its first byte read) must be all there
  *    within this long, counted from its first byte or from when the server last resumed reading,
  *    whichever is later: time the server held reading up is not the client's. While reading is

@@ -14,7 +14,6 @@ import { FrameReader, frameKinds, parseFrame } from './wire/frame.js';
 import { apis } from './wire/messages.js';
 import { encodeHelloRefusal, helloFrameBytesMax } from './server-connection.js';
 
-
 /** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it; `closed` runs once it is gone. */
 export function refuseConnection(socket: Socket, options: { message: string; serverName: string; frameBytesMax: number; closed: () => void }): void {
   const timer = setTimeout(() => socket.destroy(), refusalMsMax);
