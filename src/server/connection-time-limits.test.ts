@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
+import { openSocket } from '../util/testing/socket.js';
 
 const limitMs = 300;
 /** Far under the defaults (10 s for hello, 30 s for a frame), so only the flags can close in time. */
@@ -30,13 +31,6 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function rawSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
 /** How long after `sinceMs` the socket closed; fails if it is still open after closeWithinMs. */
 function closedAfter(socket: Socket, sinceMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -51,7 +45,7 @@ function closedAfter(socket: Socket, sinceMs: number): Promise<number> {
 }
 
 test('--native-hello-ms-max: a native connection that sends nothing is closed once it passes', { timeout: 20_000 }, async () => {
-  const socket = await rawSocket(broker.port);
+  const socket = await openSocket(broker.port);
   const connectedAt = Date.now();
   try {
     const waitedMs = await closedAfter(socket, connectedAt);
@@ -63,7 +57,7 @@ test('--native-hello-ms-max: a native connection that sends nothing is closed on
 });
 
 test('--frame-arrival-ms-max: a native connection stalled part-way through a frame is closed once it passes', { timeout: 20_000 }, async () => {
-  const socket = await rawSocket(broker.port);
+  const socket = await openSocket(broker.port);
   try {
     const hello = Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId: 'staller' }));
     const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
@@ -81,7 +75,7 @@ test('--frame-arrival-ms-max: a native connection stalled part-way through a fra
 });
 
 test('--frame-arrival-ms-max: a Kafka connection stalled part-way through a request is closed once it passes', { timeout: 20_000 }, async () => {
-  const socket = await rawSocket(broker.kafkaPort!);
+  const socket = await openSocket(broker.kafkaPort!);
   try {
     // A request declaring 100 bytes, of which 2 arrive.
     const begunAt = Date.now();

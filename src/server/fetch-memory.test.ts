@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,6 +19,7 @@ import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
 import { requestsAnswered } from './testing/metrics.js';
 import { residentBytes } from './testing/resident-memory.js';
+import { openSocket } from '../util/testing/socket.js';
 
 const topic = 'hoard';
 /** 64 batches of 64 records of 1,000 bytes: about 4 MB, every fetch from offset 0 could take it all. */
@@ -48,13 +49,6 @@ after(async () => {
   await broker?.stop('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
-
-function openSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
 
 /** A native connection that says hello, asks for everything in one fetch and never reads. */
 async function greedyNative(): Promise<Socket> {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,6 +17,7 @@ import { apis } from '../protocol/native/wire/messages.js';
 import { WeirError } from '../util/errors.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
 import { metricSample } from './testing/metrics.js';
+import { openSocket } from '../util/testing/socket.js';
 
 const MiB = 1024 * 1024;
 
@@ -44,13 +45,6 @@ async function gaugeUntil(broker: BrokerProcess, name: string, holds: (value: nu
     assert.ok(Date.now() < deadline, `${name} still ${value} after 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function openSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
 }
 
 function closed(socket: Socket): Promise<void> {

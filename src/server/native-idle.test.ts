@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +14,7 @@ import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
 import { metricSample } from './testing/metrics.js';
+import { openSocket } from '../util/testing/socket.js';
 
 const idleMsMax = 600;
 /** The broker's count of idle native connections it closed. */
@@ -32,16 +32,9 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function rawSocket(): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port: broker.port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
 test('an idle connection is ended once the limit passes, cleanly, logged and counted', { timeout: 20_000 }, async () => {
   const countBefore = await metricSample(broker, idleClosed);
-  const socket = await rawSocket();
+  const socket = await openSocket(broker.port);
   try {
     const hello = encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId: 'idler' });
     const sentAt = Date.now();

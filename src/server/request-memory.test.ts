@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +18,7 @@ import { encodeRequest } from '../protocol/native/wire/frame.js';
 import { apis } from '../protocol/native/wire/messages.js';
 import { startBrokerProcess, type BrokerProcess } from './testing/broker-process.js';
 import { sampleResidentPeak } from './testing/resident-memory.js';
+import { openSocket } from '../util/testing/socket.js';
 
 const topic = 'requests';
 const frameBytes = 48 * 1024 * 1024;
@@ -45,13 +46,6 @@ after(async () => {
   await broker?.stop('SIGTERM');
   await rm(dataDir, { recursive: true, force: true });
 });
-
-function openSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
 
 function lengthPrefix(bytes: number): Buffer {
   const prefix = Buffer.alloc(4);

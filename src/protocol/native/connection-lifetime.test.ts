@@ -6,7 +6,7 @@
  * long poll, a queue consumer, a group membership) stay open however long they are quiet.
  */
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { encodeBatch } from '../../format/record-batch.js';
 import { RequestMemory } from '../../util/byte-budget.js';
@@ -14,19 +14,13 @@ import { Connection } from '../../client/connection.js';
 import { startTestBroker, type TestBroker } from './testing-broker.js';
 import { FrameReader, encodeRequest, parseFrame, readErrorPart } from './wire/frame.js';
 import { apis } from './wire/messages.js';
+import { openSocket } from '../../util/testing/socket.js';
 
 const idleMsMax = 600;
 const helloTimeoutMs = 300;
 
 function open(harness: TestBroker, clientId: string): Promise<Connection> {
   return Connection.open({ host: '127.0.0.1', port: harness.port, clientId, connectTimeoutMs: 2000, requestTimeoutMs: 10_000 });
-}
-
-function rawSocket(harness: TestBroker): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port: harness.port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
 }
 
 const hello = (clientId: string): Buffer => Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 2, clientId }));
@@ -66,7 +60,7 @@ describe('idle and hello limits', () => {
   });
 
   test('a connection that said hello and then nothing is ended once the idle limit passes, not before', async () => {
-    const socket = await rawSocket(harness);
+    const socket = await openSocket(harness.port);
     try {
       const helloSentAt = Date.now();
       socket.write(hello('idler'));
@@ -80,7 +74,7 @@ describe('idle and hello limits', () => {
   });
 
   test('a connection that never says hello is closed once the hello limit passes', async () => {
-    const socket = await rawSocket(harness);
+    const socket = await openSocket(harness.port);
     try {
       const connectedAt = Date.now();
       const closed = await closedAt(socket, 5_000);
@@ -159,7 +153,7 @@ describe('frame arrival limit', () => {
     const setup = await open(harness, 'setup');
     await setup.request('createTopic', { name: 'large', config: {} as never });
     setup.close();
-    const stalled = await rawSocket(harness);
+    const stalled = await openSocket(harness.port);
     const producer = await open(harness, 'producer');
     try {
       // Hello, then 320 KiB of a 1 MiB frame: past the whole request memory, so this connection holds the pass.
@@ -196,7 +190,7 @@ describe('frame arrival limit', () => {
     const setup = await open(harness, 'setup');
     await setup.request('createTopic', { name: 'waiting', config: {} as never });
     setup.close();
-    const socket = await rawSocket(harness);
+    const socket = await openSocket(harness.port);
     try {
       const answers: number[] = [];
       let answered: (() => void) | null = null;

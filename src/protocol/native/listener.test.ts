@@ -10,6 +10,7 @@ import type { Codec, CodecValue } from './wire/codec.js';
 import { FrameReader, encodeRequest, errorMessageBytesMax, frameKinds, parseFrame, readErrorPart, type Frame } from './wire/frame.js';
 import { apis, delivery as deliveryCodec, protocolVersionMax, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 import { peakOver } from '../../util/testing/peak.js';
+import { openSocket } from '../../util/testing/socket.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -21,13 +22,6 @@ after(async () => {
 
 function open(options: { versionMin?: number; versionMax?: number } = {}): Promise<Connection> {
   return Connection.open({ host: '127.0.0.1', port: harness.port, clientId: 'test', connectTimeoutMs: 2000, requestTimeoutMs: 10_000, ...options });
-}
-
-function rawSocket(port = harness.port): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
 }
 
 function closedWithin(socket: Socket, ms: number): Promise<boolean> {
@@ -331,7 +325,7 @@ test('push to a client that stops reading: the server queues at most about one d
       await connection.request('produce', { topic: 'flood', partition: 0, acks: 'leader', batches: batch });
     }
     // A raw client: subscribes with credits for everything, then never reads.
-    const socket = await rawSocket();
+    const socket = await openSocket(harness.port);
     socket.write(Buffer.concat(encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'slow' })));
     socket.write(
       Buffer.concat(
@@ -360,7 +354,7 @@ test('push to a client that stops reading: the server queues at most about one d
 
 test('fetches pipelined by a client that never reads hold about fetchBytesInFlightMax of output; all answer once it reads', async () => {
   const small = await startTestBroker({ listener: { fetchBytesInFlightMax: 1 << 20, outboundBytesMax: 256 * 1024 } });
-  const socket = await rawSocket(small.port);
+  const socket = await openSocket(small.port);
   try {
     await small.broker.createTopic('fetched', {});
     const value = Buffer.alloc(1000, 3);
@@ -399,7 +393,7 @@ test('fetches pipelined by a client that never reads hold about fetchBytesInFlig
 test('fetch memory shared by connections: a client that never reads holds about its bound, another still reads everything in fetches shrunk to about grantBytesMin, nothing stays held once both are gone', async () => {
   const fetchMemory = new SharedByteBudget({ bytesMax: 8 << 20, grantBytesMin: 64 * 1024 });
   const small = await startTestBroker({ listener: { fetchMemory } });
-  const socket = await rawSocket(small.port);
+  const socket = await openSocket(small.port);
   try {
     await small.broker.createTopic('shared', {});
     // 12 MB in batches of about 50 KB: more than the bound, and every fetch from 0 could take it all.
@@ -449,7 +443,7 @@ test('fetch memory shared by connections: a client that never reads holds about 
 
 test('push subscriptions of a client that never reads share one read budget: many hold about fetchBytesInFlightMax of output; all deliver once it reads', async () => {
   const small = await startTestBroker({ listener: { fetchBytesInFlightMax: 1 << 20, outboundBytesMax: 256 * 1024 } });
-  const socket = await rawSocket(small.port);
+  const socket = await openSocket(small.port);
   try {
     await small.broker.createTopic('pushed', {});
     const value = Buffer.alloc(1000, 5);
@@ -513,14 +507,14 @@ test('push subscriptions read within the broker-wide fetch memory: connections t
     // Subscribers with all the credit there is that never read their socket...
     const unread: Socket[] = [];
     for (let i = 0; i < 6; i++) {
-      const socket = await rawSocket(small.port);
+      const socket = await openSocket(small.port);
       socket.pause();
       socket.write(Buffer.concat([hello, subscribe(1, 0n, 0xffff_ffff)]));
       unread.push(socket);
     }
     // ...and subscribers that read but take one message, each of their reads keeping the rest.
     for (let i = 0; i < 4; i++) {
-      const socket = await rawSocket(small.port);
+      const socket = await openSocket(small.port);
       socket.on('data', () => {});
       socket.write(Buffer.concat([hello, ...[1, 2, 3].map((id) => subscribe(id, BigInt(id * 3000), 1))]));
       sockets.push(socket);
@@ -574,7 +568,7 @@ test('push subscriptions read within the broker-wide fetch memory: connections t
 });
 
 test('before hello a frame may be at most 64 KiB', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(100 * 1024); // within frameBytesMax (1 MiB), over the limit before hello
   socket.write(length);
@@ -585,7 +579,7 @@ test('before hello a frame may be at most 64 KiB', async () => {
 test('a malformed frame closes only that connection, with a logged reason', async () => {
   const healthy = await open();
   try {
-    const bad = await rawSocket();
+    const bad = await openSocket(harness.port);
     const hello = encodeRequest(1, apis.hello.key, apis.hello.request, { versionMin: 1, versionMax: 1, clientId: 'bad' });
     bad.write(Buffer.concat(hello));
     // A well-framed request whose body is garbage: a topic name length past the end.
@@ -601,7 +595,7 @@ test('a malformed frame closes only that connection, with a logged reason', asyn
 });
 
 test('an oversized frame length is rejected before the frame arrives', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(1024 * 1024 * 1024); // 1 GiB: far over the 1 MiB limit, and never sent
   socket.write(length);
@@ -634,7 +628,7 @@ test('a client that ends its side after sending requests gets every answer (a lo
 });
 
 test('a request before hello closes the connection', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   socket.write(Buffer.concat(encodeRequest(1, apis.listGroups.key, apis.listGroups.request, {})));
   assert.ok(await closedWithin(socket, 2000));
 });
@@ -654,7 +648,7 @@ test('an unsupported version is answered cleanly with the server range', async (
 });
 
 test('an unknown api is answered with INVALID_REQUEST and the connection goes on', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const frames: Frame[] = [];
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
@@ -672,7 +666,7 @@ test('an unknown api is answered with INVALID_REQUEST and the connection goes on
 });
 
 test('an int64 value past 2^53 gets INVALID_CONFIG (a topic setting) or INVALID_REQUEST naming the field, and the connection goes on', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const frames: Frame[] = [];
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => void frames.push(parseFrame(frame))));
@@ -695,7 +689,7 @@ test('an int64 value past 2^53 gets INVALID_CONFIG (a topic setting) or INVALID_
 });
 
 test('queueSettleQuiet settles and returns credits without an answer', async () => {
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const frames: Frame[] = [];
   const deliveries: QueueDelivery[] = [];
   const reader = new FrameReader();
@@ -830,7 +824,7 @@ test('queueSettle refuses a nack delay below 0 (other than -1, the backoff), an 
 
 test('subscriptionsMax holds for pipelined subscribes too', async () => {
   await harness.broker.createTopic('many-subs', {});
-  const socket = await rawSocket();
+  const socket = await openSocket(harness.port);
   const frames: Frame[] = [];
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => reader.push(chunk, (bytes) => void frames.push(parseFrame(bytes))));
@@ -882,7 +876,7 @@ test('close lets a parked long poll answer before the connection closes', async 
 
 test('close ends within closeTimeoutMs when a push subscriber never reads its socket: the connection is cut, with a logged reason', async () => {
   const own = await startTestBroker({ listener: { closeTimeoutMs: 300 } });
-  const socket = await rawSocket(own.port);
+  const socket = await openSocket(own.port);
   try {
     await own.broker.createTopic('unread', {});
     const value = Buffer.alloc(1000, 9);
