@@ -16,6 +16,7 @@
  * One timer, not re-armed per read: it fires at the earliest moment a limit could have passed,
  * then looks again. Either limit at 0 never closes.
  */
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -32,6 +33,32 @@ export const frameArrivalMsMaxDefault = 30_000;
 export const refusalMsMax = 2_000;
 /** Refused connections lingering at once, per listener; past this more are closed at accept. */
 export const refusingConnectionsMax = 64;
+
+/** What a connection refused for the connection limit is told (by every listener that answers one). */
+export function connectionLimitMessage(connectionsMax: number): string {
+  return `the broker is at its connection limit: this listener holds connectionsMax (${connectionsMax}) connections already (weir start --connections-max); try again later`;
+}
+
+/** A listener's refused connections that linger to be told why: at most refusingConnectionsMax at once, each for at most refusalMsMax. */
+export class RefusedConnections {
+  #lingering = 0;
+
+  /** Whether `socket` may linger for its answer; if not, it is destroyed at once. */
+  admit(socket: Socket): boolean {
+    if (this.#lingering >= refusingConnectionsMax) {
+      socket.destroy();
+      return false;
+    }
+    this.#lingering++;
+    const timer = setTimeout(() => socket.destroy(), refusalMsMax);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#lingering--;
+    });
+    return true;
+  }
+}
 
 export interface DeadlineLimits {
   /** 0: never. */

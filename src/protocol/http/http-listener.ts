@@ -15,7 +15,7 @@ import { STATUS_CODES, ServerResponse, createServer, type IncomingMessage, type 
 import type { Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { refusalMsMax, refusingConnectionsMax } from '../../util/connection-deadlines.js';
+import { RefusedConnections, connectionLimitMessage } from '../../util/connection-deadlines.js';
 import type { WeirError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { observeRequest, trackConnection } from '../../util/metrics.js';
@@ -84,7 +84,7 @@ export class HttpListener {
   readonly #sockets = new Set<Duplex>();
   /** Connections past connectionsMax, lingering until their refusal is sent (none of #sockets). */
   readonly #refused = new WeakSet<Duplex>();
-  #refusing = 0;
+  readonly #refusedConnections = new RefusedConnections();
   #inFlight = 0;
   #idle: (() => void) | null = null;
   #server: Server | null = null;
@@ -240,27 +240,12 @@ export class HttpListener {
    */
   #refuse(socket: Socket, connectionsMax: number): void {
     this.#log('warn', `HTTP listener: refusing a connection, ${connectionsMax} are open (connectionsMax)`);
-    if (this.#refusing >= refusingConnectionsMax) {
-      socket.destroy();
-      return;
-    }
-    this.#refusing++;
-    this.#refused.add(socket);
-    const timer = setTimeout(() => socket.destroy(), refusalMsMax);
-    timer.unref();
-    socket.once('close', () => {
-      clearTimeout(timer);
-      this.#refusing--;
-    });
+    if (this.#refusedConnections.admit(socket)) this.#refused.add(socket);
   }
 
   #refusal(): HttpStatusError {
     const connectionsMax = this.#options.connectionsMax ?? httpListenerDefaults.connectionsMax;
-    return new HttpStatusError(
-      503,
-      'LIMIT_EXCEEDED',
-      `the broker is at its connection limit: this listener holds connectionsMax (${connectionsMax}) connections already (weir start --connections-max); try again later`,
-    );
+    return new HttpStatusError(503, 'LIMIT_EXCEEDED', connectionLimitMessage(connectionsMax));
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

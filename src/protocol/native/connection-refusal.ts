@@ -8,21 +8,14 @@
  * budgets; the listener bounds how many such sockets linger at once (refusingConnectionsMax).
  */
 import type { Socket } from 'node:net';
-import { refusalMsMax } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { FrameReader, frameKinds, parseFrame } from './wire/frame.js';
 import { apis } from './wire/messages.js';
 import { encodeHelloRefusal, helloFrameBytesMax } from './server-connection.js';
 
-/** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it; `closed` runs once it is gone. */
-export function refuseConnection(socket: Socket, options: { message: string; serverName: string; frameBytesMax: number; closed: () => void }): void {
-  const timer = setTimeout(() => socket.destroy(), refusalMsMax);
-  timer.unref();
+/** Answers the socket's hello with LIMIT_EXCEEDED and `message`, then closes it (RefusedConnections bounds how long it lingers). */
+export function refuseConnection(socket: Socket, options: { message: string; serverName: string; frameBytesMax: number }): void {
   socket.on('error', () => {});
-  socket.once('close', () => {
-    clearTimeout(timer);
-    options.closed();
-  });
   const frames = new FrameReader(helloFrameBytesMax);
   let answered = false;
   const onFrame = (frame: Buffer): boolean => {

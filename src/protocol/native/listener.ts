@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { BrokerApi } from '../../broker/types.js';
 import { RequestMemory, SharedByteBudget, fetchMemoryDefaults, requestMemoryDefaults } from '../../util/byte-budget.js';
-import { frameArrivalMsMaxDefault, refusingConnectionsMax } from '../../util/connection-deadlines.js';
+import { RefusedConnections, connectionLimitMessage, frameArrivalMsMaxDefault } from '../../util/connection-deadlines.js';
 import { WeirError } from '../../util/errors.js';
 import { trackConnection } from '../../util/metrics.js';
 import { frameBytesMaxDefault } from './wire/frame.js';
@@ -94,7 +94,7 @@ export class NativeListener {
   readonly #log: Logger;
   readonly #connections = new Set<ServerConnection>();
   /** Refused connections waiting for their hello's answer (connection-refusal.ts). */
-  #refusing = 0;
+  readonly #refused = new RefusedConnections();
   #server: Server | null = null;
 
   constructor(broker: BrokerApi, options: NativeListenerOptions) {
@@ -177,16 +177,11 @@ export class NativeListener {
   /** A connection past connectionsMax: its hello is answered with LIMIT_EXCEEDED, or, past refusingConnectionsMax such at once, it is reset. */
   #refuse(socket: Socket, connectionsMax: number): void {
     this.#log('warn', `native listener: refusing a connection, ${connectionsMax} are open (connectionsMax)`);
-    if (this.#refusing >= refusingConnectionsMax) {
-      socket.destroy();
-      return;
-    }
-    this.#refusing++;
+    if (!this.#refused.admit(socket)) return;
     refuseConnection(socket, {
-      message: `the broker is at its connection limit: this listener holds connectionsMax (${connectionsMax}) connections already (weir start --connections-max); try again later`,
+      message: connectionLimitMessage(connectionsMax),
       serverName: this.#options.serverName ?? 'weir',
       frameBytesMax: this.#limits.frameBytesMax,
-      closed: () => this.#refusing--,
     });
   }
 
