@@ -8,6 +8,16 @@
  *    them, a push subscription, a queue consumer, a group membership, output still queued, or
  *    reading paused by the server; Kafka: a request running, output queued, or reading paused by
  *    the server). A busy connection counts as active at every look.
+ *  - output taken (also `idleMsMax`): a connection with output queued of which the kernel has
+ *    taken nothing for this long is closed: its client stopped reading (a frozen process, a client
+ *    that only writes). Queued output keeps a connection busy, so without this such a client would
+ *    hold its output, its request bytes and its requests for as long as it lived; Kafka closes it
+ *    the same way, as a connection with no reads or writes completing. Progress is seen at the
+ *    timer's looks, so a stall is noticed between one and two limits after it began: a socket
+ *    write completed since the last look (`bytesWritten` less `writableLength` grew), or part of
+ *    the one in progress taken (libuv's count of its bytes not yet in the kernel changed; Node's
+ *    writev hands all queued output, up to the output bound, to one write). A client reading
+ *    however slowly stays.
  *  - frame arrival (`frameArrivalMsMax`): a frame begun (its first byte read) must be all there
  *    within this long, counted from its first byte or from when the server last resumed reading,
  *    whichever is later: time the server held reading up is not the client's. While reading is
@@ -68,12 +78,14 @@ export interface DeadlineLimits {
 }
 
 export interface DeadlineTarget {
+  /** The connection's socket, whose queued output is watched (see the file comment). */
+  readonly socket: Socket;
   /** Whether the connection has something in progress (see the file comment). */
   busy(): boolean;
   /** Whether the server has paused reading the socket (the frame clock stops). */
   readingPaused(): boolean;
   /** A limit passed: the connection closes, for `reason` (which names the limit). */
-  expired(limit: 'idle' | 'frameArrival', reason: string): void;
+  expired(limit: 'idle' | 'output' | 'frameArrival', reason: string): void;
 }
 
 export class ConnectionDeadlines {
@@ -83,6 +95,12 @@ export class ConnectionDeadlines {
   #activeAtMs = performance.now();
   /** When the frame now part-read began, or reading last resumed, whichever is later; null with none begun. */
   #frameSinceMs: number | null = null;
+  /** Output bytes of completed socket writes, at the look that began the current stall (see #outputStalledMs). */
+  #outputTaken = 0;
+  /** Bytes of the socket write in progress not yet in the kernel, at that look (-1 where Node does not say). */
+  #outputUnwritten = -1;
+  /** Since when (performance.now() ms) queued output has been seen with no more of it taken; null with none queued. */
+  #outputStallSinceMs: number | null = null;
   #timer: NodeJS.Timeout | null = null;
   /** When the timer fires (performance.now() ms). */
   #dueMs = Number.POSITIVE_INFINITY;
@@ -161,6 +179,12 @@ export class ConnectionDeadlines {
       this.#armBy(this.#frameSinceMs + frameArrivalMsMax);
     }
     if (idleMsMax > 0) {
+      const stalledMs = this.#outputStalledMs(nowMs);
+      if (stalledMs >= idleMsMax) {
+        const queued = this.#target.socket.writableLength;
+        this.#target.expired('output', `the client took none of its ${queued} bytes of queued output for ${Math.round(stalledMs)} ms (connection idle limit ${idleMsMax} ms): it stopped reading`);
+        return;
+      }
       if (this.#target.busy()) this.#activeAtMs = nowMs;
       const idleMs = nowMs - this.#activeAtMs;
       if (idleMs >= idleMsMax) {
@@ -168,6 +192,36 @@ export class ConnectionDeadlines {
         return;
       }
       this.#armBy(this.#activeAtMs + idleMsMax);
+      if (this.#outputStallSinceMs !== null) this.#armBy(this.#outputStallSinceMs + idleMsMax);
     }
   }
+
+  /** How long queued output has been seen with none of it taken by the kernel (0 with none queued or some taken since the last look). */
+  #outputStalledMs(nowMs: number): number {
+    const socket = this.#target.socket;
+    if (socket.writableLength === 0) {
+      this.#outputStallSinceMs = null;
+      return 0;
+    }
+    // Bytes handed to the socket less those still queued: the completed writes.
+    const taken = socket.bytesWritten - socket.writableLength;
+    const unwritten = writeInProgressUnwritten(socket);
+    if (this.#outputStallSinceMs === null || taken !== this.#outputTaken || unwritten !== this.#outputUnwritten) {
+      this.#outputTaken = taken;
+      this.#outputUnwritten = unwritten;
+      this.#outputStallSinceMs = nowMs;
+      return 0;
+    }
+    return nowMs - this.#outputStallSinceMs;
+  }
+}
+
+/**
+ * Bytes of the socket's write in progress that the kernel has not taken yet: libuv's write queue
+ * size, which Node keeps on the socket's handle (not a documented API, there since Node 8; -1
+ * where it is missing, and then only completed writes count as progress).
+ */
+function writeInProgressUnwritten(socket: Socket): number {
+  const size = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
+  return typeof size === 'number' ? size : -1;
 }

@@ -37,7 +37,9 @@
  * paused by the server (for request slots, output or request memory) for `idleMsMax` (Kafka's
  * `connections.max.idle.ms`) is closed, as Kafka closes it; clients reconnect when they next need
  * the broker. A long-polling fetch is a request in progress, so a parked
- * consumer is never idle.
+ * consumer is never idle. One with responses queued of which the kernel has taken nothing for
+ * `idleMsMax` is closed too (with a warning): its client stopped reading, as a connection on which
+ * Kafka sees no read or write complete.
  *
  * Frame arrival: a frame begun (its first byte read) must be all there within `frameArrivalMsMax`,
  * counted from its first byte or from when the connection last resumed reading, whichever is
@@ -133,12 +135,13 @@ export class KafkaConnection {
     this.#deadlines = new ConnectionDeadlines(
       { idleMsMax: settings.idleMsMax, frameArrivalMsMax: settings.frameArrivalMsMax },
       {
+        socket,
         // A request in progress (a parked fetch among them) or a response still leaving is activity.
         // Reading paused by the server (request slots, output or request memory full) is not the client's idleness.
         busy: () => this.#slots.length > 0 || this.#socket.writableLength > 0 || this.#readingPaused,
         readingPaused: () => this.#readingPaused,
         expired: (limit, reason) => {
-          if (limit === 'frameArrival') {
+          if (limit !== 'idle') {
             this.#settings.logger('warn', `kafka: closing connection from ${this.#socket.remoteAddress ?? '?'}: ${reason}`);
             this.close(); // its request bytes, and the pass, are let go as the socket closes
             return;

@@ -4,7 +4,8 @@
  * passes, naming it, and another connection's large produce then goes through; a frame begun
  * while the server has paused reading (every request slot taken by long polls) is not cut,
  * however long the pause; a connection whose reading the server paused for want of request memory
- * is not closed as idle.
+ * is not closed as idle; one that stops reading its responses is closed once the kernel has taken
+ * none of them for the idle limit.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -153,6 +154,40 @@ test('a connection the server stopped reading for want of request memory is not 
     clearInterval(trickle);
     holder.close();
     producer.close();
+    await idleListener.close();
+  }
+});
+
+test('a connection that stops reading its responses is closed once the kernel has taken none of them for the idle limit, naming it', { timeout: 20_000 }, async () => {
+  const idleMsMax = 300;
+  const logs: string[] = [];
+  const idleListener = new KafkaListener(stack.broker, { host: '127.0.0.1', port: 0, connectionIdleMsMax: idleMsMax, logger: (level, message) => logs.push(`${level}: ${message}`) });
+  const idlePort = (await idleListener.start()).port;
+  await stack.broker.createTopic('unread', { partitions: 1 });
+  for (let index = 0; index < 16; index++) await stack.broker.produce({ topic: 'unread', partition: 0, acks: 'leader', batches: encodeBatch([{ value: Buffer.alloc(512 * 1024, index) }]) });
+  const deaf = await RawClient.open(idlePort);
+  try {
+    deaf.socket.pause();
+    // 48 fetches answered with 512 KiB each: 24 MiB, more than the kernel's buffers take unread.
+    const fetches = Array.from({ length: 48 }, (_, index) =>
+      encodeRequest(m.fetch, { apiKey: m.fetch.apiKey, apiVersion: 11, correlationId: index + 1, clientId: 'deaf' }, {
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 600 * 1024,
+        topics: [{ topic: 'unread', partitions: [{ partition: 0, fetchOffset: BigInt(index % 16), partitionMaxBytes: 600 * 1024 }] }],
+      }),
+    );
+    const sentAt = Date.now();
+    deaf.socket.write(Buffer.concat(fetches));
+    const named = (line: string): boolean =>
+      /^warn: kafka: closing connection from \S+: the client took none of its \d+ bytes of queued output for \d+ ms \(connection idle limit 300 ms\): it stopped reading$/.test(line);
+    // Seen in the log: the paused socket would not notice the close before reading.
+    await waitFor(() => logs.some(named), `not closed yet:\n${logs.join('\n')}`);
+    assert.ok(Date.now() - sentAt >= idleMsMax - 50, `closed ${Date.now() - sentAt} ms after its requests`);
+    deaf.socket.resume();
+    assert.ok(await deaf.closedWithin(5_000), 'the socket is closed');
+  } finally {
+    deaf.close();
     await idleListener.close();
   }
 });

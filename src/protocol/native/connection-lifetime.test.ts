@@ -3,7 +3,9 @@
  * idle past connectionIdleMsMax, one that never says hello past helloTimeoutMs, one that stalls
  * part-way through a frame past frameArrivalMsMax (whose request memory then goes to another
  * connection's large produce). Connections with something in progress (a push subscription, a
- * long poll, a queue consumer, a group membership) stay open however long they are quiet.
+ * long poll, a queue consumer, a group membership) stay open however long they are quiet. One that
+ * stops reading its answers is closed once the kernel has taken none of them for the idle limit;
+ * one that reads them slowly stays.
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -131,6 +133,99 @@ describe('idle and hello limits', () => {
       for (const connection of quiet) await connection.request('listTopics', { includeInternal: false });
     } finally {
       for (const connection of [subscriber, poller, queued, member, idle]) connection.close();
+    }
+  });
+});
+
+describe('output the client does not read', () => {
+  const fetches = 48;
+  let harness: TestBroker;
+  before(async () => {
+    harness = await startTestBroker({ listener: { connectionIdleMsMax: idleMsMax } });
+    const setup = await open(harness, 'setup');
+    await setup.request('createTopic', { name: 'unread', config: {} as never });
+    // 8 MiB in 512 KiB records: each fetch below is answered with one of them.
+    for (let index = 0; index < 16; index++) {
+      await setup.request('produce', { topic: 'unread', partition: 0, acks: 'leader', batches: encodeBatch([{ value: Buffer.alloc(512 * 1024, index) }]) });
+    }
+    setup.close();
+  });
+  after(async () => {
+    await harness.stop();
+  });
+
+  /** Says hello and asks for `fetches` answers of 512 KiB (24 MiB, more than the kernel's buffers take unread), reading none of them yet. */
+  async function askForMuch(clientId: string): Promise<Socket> {
+    const socket = await openSocket(harness.port);
+    socket.pause();
+    const requests = [hello(clientId)];
+    for (let index = 0; index < fetches; index++) {
+      const offset = BigInt(index % 16);
+      requests.push(...encodeRequest(index + 2, apis.fetch.key, apis.fetch.request, { waitMs: 0, bytesMin: 1, bytesMaxTotal: 600 * 1024, partitions: [{ topic: 'unread', partition: 0, offset, bytesMax: 600 * 1024 }] }));
+    }
+    socket.write(Buffer.concat(requests));
+    return socket;
+  }
+
+  test('a connection that stops reading its answers is closed once the kernel has taken none of them for the idle limit, naming it', async () => {
+    const socket = await askForMuch('deaf');
+    try {
+      const sentAt = Date.now();
+      const named = (line: string) => /^warn: native connection .* \(deaf\) closed: the client took none of its \d+ bytes of queued output for \d+ ms \(connection idle limit 600 ms\): it stopped reading$/.test(line);
+      // Its closing is seen in the log: the socket, paused, would not notice it before reading.
+      while (!harness.logs.some(named)) {
+        assert.ok(Date.now() - sentAt < 10_000, `not closed yet:\n${harness.logs.join('\n')}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const closedAfterMs = Date.now() - sentAt;
+      assert.ok(closedAfterMs >= idleMsMax - 50, `closed ${closedAfterMs} ms after its requests`);
+      assert.ok((await closedAt(socket, 5_000)) !== null, 'the socket is closed');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a connection that reads its answers slowly is not closed', async () => {
+    const socket = await askForMuch('slow');
+    try {
+      const answers: number[] = [];
+      const reader = new FrameReader();
+      let sipBytes = 0;
+      let sipped: (() => void) | null = null;
+      socket.on('data', (chunk: Buffer) => {
+        reader.push(chunk, (bytes) => {
+          answers.push(parseFrame(bytes).id);
+        });
+        sipBytes += chunk.length;
+        if (sipped !== null && sipBytes >= 1 << 20) {
+          socket.pause();
+          sipped();
+        }
+      });
+      const closed = new Promise<never>((_, reject) => socket.once('close', () => reject(new Error(`closed after answers ${answers.join(', ')}`))));
+      closed.catch(() => {});
+      // A sip of 1 MiB every half idle limit for three idle limits: less than the one socket write
+      // that the broker's queued answers go out in, so only the kernel's taking part of it shows.
+      const started = Date.now();
+      while (Date.now() - started < idleMsMax * 3) {
+        await new Promise((resolve) => setTimeout(resolve, idleMsMax / 2));
+        sipBytes = 0;
+        const sip = new Promise<void>((resolve) => (sipped = resolve));
+        socket.resume();
+        await Promise.race([sip, closed]);
+        sipped = null;
+      }
+      assert.ok(answers.length < fetches + 1, `still answers to read (read ${answers.length})`);
+      socket.resume();
+      const deadline = Date.now() + 10_000;
+      while (answers.length < fetches + 1) {
+        assert.ok(Date.now() < deadline, `read ${answers.length} answers`);
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, 20)), closed]);
+      }
+      assert.equal(socket.destroyed, false);
+      assert.ok(!harness.logs.some((line) => line.includes('(slow) closed')), harness.logs.join('\n'));
+    } finally {
+      socket.destroy();
     }
   });
 });

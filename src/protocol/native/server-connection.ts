@@ -39,7 +39,9 @@
  *  - connectionIdleMsMax: a connection with nothing in progress (no request running, no push
  *    subscription, queue consumer or group membership, no output queued, reading not paused by
  *    the server) that has received and written nothing for this long is ended (a FIN), logged at
- *    debug and counted; clients reconnect when they next need the broker;
+ *    debug and counted; clients reconnect when they next need the broker. One with output queued
+ *    of which the kernel has taken nothing for this long is closed (a warning): its client
+ *    stopped reading, and what it holds is let go;
  *  - frameArrivalMsMax: a frame begun must be all there within this long (time the server paused
  *    reading does not count), or the connection is closed and its request bytes let go, so a
  *    client that stalls part-way through a frame cannot keep requestMemory's pass from the others.
@@ -202,6 +204,7 @@ export class ServerConnection implements SubscriptionOutput {
     this.#deadlines = new ConnectionDeadlines(
       { idleMsMax: options.limits.connectionIdleMsMax, frameArrivalMsMax: options.limits.frameArrivalMsMax },
       {
+        socket,
         busy: () => this.#busy(),
         readingPaused: () => this.#readingPaused,
         expired: (limit, reason) => (limit === 'idle' ? this.#endIdle(reason) : this.#fail(reason)),
