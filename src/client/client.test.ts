@@ -6,6 +6,7 @@ import { Consumer, Producer, connect, isWeirError, partitionForKey, type ClientS
 import { take } from './testing/take.js';
 import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 import { apiKeys } from '../protocol/native/wire/messages.js';
+import { waitFor } from '../util/testing/wait.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -14,15 +15,6 @@ before(async () => {
 after(async () => {
   await harness.stop();
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 
 test('produce then consume: every message, in order per partition, keys on their murmur2 partition', async () => {
   const client = await connect(harness.url);
@@ -321,7 +313,7 @@ test('a member left without partitions waits quietly (no rebalance storm)', asyn
     await a.start();
     const b = client.consumer(options);
     await b.start();
-    await waitFor(() => a.assignment.length + b.assignment.length === 1 && harness.broker.describeGroup('crowd').state === 'Stable');
+    await waitFor(() => a.assignment.length + b.assignment.length === 1 && harness.broker.describeGroup('crowd').state === 'Stable', 10_000);
     const generation = harness.broker.describeGroup('crowd').generationId;
     await new Promise((resolve) => setTimeout(resolve, 800));
     assert.equal(harness.broker.describeGroup('crowd').generationId, generation, 'no further rebalances');

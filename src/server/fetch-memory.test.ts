@@ -20,6 +20,7 @@ import { startBrokerProcess, type BrokerProcess } from './testing/broker-process
 import { requestsAnswered } from './testing/metrics.js';
 import { residentBytes } from './testing/resident-memory.js';
 import { openSocket } from '../util/testing/socket.js';
+import { waitFor } from '../util/testing/wait.js';
 
 const topic = 'hoard';
 /** 64 batches of 64 records of 1,000 bytes: about 4 MB, every fetch from offset 0 could take it all. */
@@ -78,14 +79,6 @@ async function greedyKafka(): Promise<Socket> {
   return socket;
 }
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    assert.ok(Date.now() < deadline, `${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** The offset after the last record of `records` (stored batches), or `from` when empty. */
 function offsetAfter(records: Buffer, from: bigint): bigint {
   let next = from;
@@ -142,12 +135,12 @@ test('connections that each send one large fetch and never read hold about the b
     // (the client does not read): without a broker-wide bound 300 of them hold over 500 MB.
     for (let i = 0; i < greedyNativeCount; i++) greedy.push(await greedyNative());
     for (let i = 0; i < greedyKafkaCount; i++) greedy.push(await greedyKafka());
-    await waitFor('every greedy fetch answered', async () => {
+    await waitFor(async () => {
       peakBytes = Math.max(peakBytes, await residentBytes(pid));
       const native = (await requestsAnswered(broker, 'native', 'fetch')) - nativeBefore;
       const kafka = (await requestsAnswered(broker, 'kafka', 'Fetch')) - kafkaBefore;
       return native >= greedyNativeCount && kafka >= greedyKafkaCount;
-    }, 30_000);
+    }, 30_000, 'every greedy fetch answered');
     // The bound is full of answers nobody reads; consumers that read still get every message,
     // in smaller fetches.
     const end = BigInt(batchCount * recordsPerBatch);

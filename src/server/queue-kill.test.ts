@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Client, type QueueMessage, type QueueSubscriptionConfig } from '../client/index.js';
 import { take } from '../client/testing/take.js';
 import { freePort, startBrokerProcess } from './testing/broker-process.js';
+import { waitFor } from '../util/testing/wait.js';
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), 'testing', 'queue-worker.js');
 
@@ -33,14 +34,6 @@ async function loadQueue(url: string, topic: string, partitions: number, total: 
   await setup.admin().createSubscription(topic, 'w', config);
   await produceAll(setup, topic, Array.from({ length: total }, (_, i) => `m${i}`));
   await setup.close();
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('4 competing consumers drain 100,000 messages through the broker process: none lost, none twice', { timeout: 120_000 }, async () => {

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Broker } from '../../broker/broker.js';
 import type { BrokerApi, QueueBrokerApi, SubscriptionDescription } from '../../broker/types.js';
@@ -13,6 +12,7 @@ import { KafkaListener } from '../kafka/kafka-listener.js';
 import { NativeListener } from '../native/listener.js';
 import { metricsText } from './metrics.js';
 import { startTestHttp } from './testing-http.js';
+import { waitFor } from '../../util/testing/wait.js';
 
 // ---- a small, strict reader of the text exposition format 0.0.4
 
@@ -128,11 +128,6 @@ function batchOf(count: number): Buffer {
 /** Broker implements QueueBrokerApi once the queue core lands; metricsText copes either way. */
 const withQueues = (broker: BrokerApi): BrokerApi & QueueBrokerApi => broker as BrokerApi & QueueBrokerApi;
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200 && !condition(); attempt++) await sleep(10);
-  assert.ok(condition(), what);
-}
-
 test('metricsText: appended counts, offsets, lag and fsync latency of a real broker, every line valid', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-metrics-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
@@ -192,7 +187,7 @@ test('metricsText: connections and Kafka request latency from real listeners', a
   const answered = new Promise((resolve) => sockets[0]!.once('data', resolve));
   sockets[0]!.write(request);
   await answered;
-  await waitFor(() => valueOf(scrape(), 'weir_connections', { protocol: 'native' }) === 1, 'the native connection is counted');
+  await waitFor(() => valueOf(scrape(), 'weir_connections', { protocol: 'native' }) === 1, 2_000, 'the native connection is counted');
   const families = scrape();
   assert.equal(valueOf(families, 'weir_connections', { protocol: 'kafka' }), 1);
   assert.equal(valueOf(families, 'weir_request_duration_seconds_count', { protocol: 'kafka', api: 'ApiVersions' }), apiVersionsBefore + 1);
@@ -200,7 +195,7 @@ test('metricsText: connections and Kafka request latency from real listeners', a
   await waitFor(() => {
     const after = scrape();
     return valueOf(after, 'weir_connections', { protocol: 'kafka' }) === 0 && valueOf(after, 'weir_connections', { protocol: 'native' }) === 0;
-  }, 'closed connections are no longer counted');
+  }, 2_000, 'closed connections are no longer counted');
 });
 
 test('metricsText: queue subscriptions come from listSubscriptions when the broker has it', () => {

@@ -18,6 +18,7 @@ import { requestsInFlightMax } from './kafka-connection.js';
 import { KafkaListener } from './kafka-listener.js';
 import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
+import { waitFor } from '../../util/testing/wait.js';
 
 const frameArrivalMsMax = 500;
 // Small, so that one stalled frame holds all of it: 256 KiB, of which a connection may hold 64 KiB without the pass.
@@ -46,14 +47,6 @@ after(async () => {
   await stack.close();
 });
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, what);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 test('a connection stalled part-way through a large frame is closed once the limit passes, naming it, and another connection’s large produce then goes through', { timeout: 20_000 }, async () => {
   await stack.broker.createTopic('large', { partitions: 1 });
   const stalled = await RawClient.open(port);
@@ -65,7 +58,7 @@ test('a connection stalled part-way through a large frame is closed once the lim
     prefix.writeUInt32BE(1 << 20);
     const sentAt = Date.now();
     stalled.socket.write(Buffer.concat([prefix, Buffer.alloc(320 * 1024, 7)]));
-    await waitFor(() => requestMemory.held >= 320 * 1024, `the listener read ${requestMemory.held} bytes of the stalled frame`);
+    await waitFor(() => requestMemory.held >= 320 * 1024, 5_000, `the listener read ${requestMemory.held} bytes of the stalled frame`);
     // 200 KiB: more than a connection may hold without the pass, which the stalled one has.
     const records = encodeBatch([{ value: Buffer.alloc(200 * 1024, 1) }]);
     const produced = await producer.call(m.produce, 7, { acks: -1, timeoutMs: 10_000, topics: [{ name: 'large', partitions: [{ index: 0, records }] }] });
@@ -81,7 +74,7 @@ test('a connection stalled part-way through a large frame is closed once the lim
       stack.logs.some((line) => /^warn: kafka: closing connection from \S+: a frame begun \d+ ms ago has not all arrived \(frame arrival limit 500 ms\)$/.test(line)),
       stack.logs.join('\n'),
     );
-    await waitFor(() => requestMemory.held === 0, `its request bytes are let go (${requestMemory.held} held)`);
+    await waitFor(() => requestMemory.held === 0, 5_000, `its request bytes are let go (${requestMemory.held} held)`);
   } finally {
     stalled.close();
     producer.close();
@@ -138,7 +131,7 @@ test('a connection the server stopped reading for want of request memory is not 
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(1 << 20);
     holder.socket.write(Buffer.concat([prefix, Buffer.alloc(320 * 1024, 7)]));
-    await waitFor(() => memory.held >= 320 * 1024, `the listener read ${memory.held} bytes of the holder's frame`);
+    await waitFor(() => memory.held >= 320 * 1024, 5_000, `the listener read ${memory.held} bytes of the holder's frame`);
     trickle = setInterval(() => holder.socket.write(Buffer.alloc(1, 7)), 100);
     // The producer's 200 KiB request waits, unread, for memory: for five idle limits.
     const records = encodeBatch([{ value: Buffer.alloc(200 * 1024, 1) }]);
@@ -182,7 +175,7 @@ test('a connection that stops reading its responses is closed once the kernel ha
     const named = (line: string): boolean =>
       /^warn: kafka: closing connection from \S+: the client took none of its \d+ bytes of queued output for \d+ ms \(connection idle limit 300 ms\): it stopped reading$/.test(line);
     // Seen in the log: the paused socket would not notice the close before reading.
-    await waitFor(() => logs.some(named), `not closed yet:\n${logs.join('\n')}`);
+    await waitFor(() => logs.some(named), 5_000, `not closed yet:\n${logs.join('\n')}`);
     assert.ok(Date.now() - sentAt >= idleMsMax - 50, `closed ${Date.now() - sentAt} ms after its requests`);
     deaf.socket.resume();
     assert.ok(await deaf.closedWithin(5_000), 'the socket is closed');

@@ -17,6 +17,7 @@ import { KafkaListener } from './kafka-listener.js';
 import { RawClient } from './kafka-raw-client.js';
 import { startKafkaStack, type KafkaStack } from './kafka-test-stack.js';
 import { peakOver } from '../../util/testing/peak.js';
+import { waitFor } from '../../util/testing/wait.js';
 
 let stack: KafkaStack;
 
@@ -778,14 +779,6 @@ test('InitProducerId with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION
     client.close();
   }
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('at shutdown a connection answers its long poll at once and the produce behind it, then ends: no stored produce goes unacknowledged', { timeout: 20_000 }, async () => {
   const own = await startKafkaStack();

@@ -17,6 +17,7 @@ import { startTestBroker, type TestBroker } from './testing-broker.js';
 import { FrameReader, encodeRequest, parseFrame, readErrorPart } from './wire/frame.js';
 import { apis } from './wire/messages.js';
 import { openSocket } from '../../util/testing/socket.js';
+import { waitFor } from '../../util/testing/wait.js';
 
 const idleMsMax = 600;
 const helloTimeoutMs = 300;
@@ -173,10 +174,7 @@ describe('output the client does not read', () => {
       const sentAt = Date.now();
       const named = (line: string) => /^warn: native connection .* \(deaf\) closed: the client took none of its \d+ bytes of queued output for \d+ ms \(connection idle limit 600 ms\): it stopped reading$/.test(line);
       // Its closing is seen in the log: the socket, paused, would not notice it before reading.
-      while (!harness.logs.some(named)) {
-        assert.ok(Date.now() - sentAt < 10_000, `not closed yet:\n${harness.logs.join('\n')}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitFor(() => harness.logs.some(named), 10_000, 'the close logged');
       const closedAfterMs = Date.now() - sentAt;
       assert.ok(closedAfterMs >= idleMsMax - 50, `closed ${closedAfterMs} ms after its requests`);
       assert.ok((await closedAt(socket, 5_000)) !== null, 'the socket is closed');
@@ -257,11 +255,7 @@ describe('frame arrival limit', () => {
       const sentAt = Date.now();
       stalled.write(Buffer.concat([hello('stalled'), prefix, Buffer.alloc(320 * 1024, 7)]));
       const stalledClosed = closedAt(stalled, 10_000);
-      const deadline = Date.now() + 5_000;
-      while (requestMemory.held < 320 * 1024) {
-        assert.ok(Date.now() < deadline, `the broker read ${requestMemory.held} bytes of the stalled frame`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitFor(() => requestMemory.held >= 320 * 1024, 5_000, 'the broker read the stalled frame');
       // 200 KiB: more than a connection may hold without the pass, which the stalled one has.
       const produced = await producer.request('produce', { topic: 'large', partition: 0, acks: 'leader', batches: encodeBatch([{ value: Buffer.alloc(200 * 1024, 1) }]) });
       const producedAt = Date.now();

@@ -11,6 +11,7 @@ import { FrameReader, encodeRequest, errorMessageBytesMax, frameKinds, parseFram
 import { apis, delivery as deliveryCodec, protocolVersionMax, queueDeliveries, type Delivery, type QueueDelivery } from './wire/messages.js';
 import { peakOver } from '../../util/testing/peak.js';
 import { openSocket } from '../../util/testing/socket.js';
+import { waitFor } from '../../util/testing/wait.js';
 
 let harness: TestBroker;
 before(async () => {
@@ -926,10 +927,3 @@ test('at inFlightRequestsMax the server stops reading until a request finishes',
   }
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
