@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { preallocationBytes } from '../dist/storage/partition-log.js';
+import { w4LoadOptions, w4LoadSettings } from './w4-load.mjs';
 
 const [role] = process.argv.slice(2);
 const roles = { relay, consumer, producer };
@@ -31,18 +32,14 @@ else await main();
 async function main() {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '10' },
-      rate: { type: 'string', default: '5000' },
-      bytes: { type: 'string', default: '1024' },
+      ...w4LoadOptions,
       rounds: { type: 'string', default: '2' },
       dir: { type: 'string', default: tmpdir() },
     },
   });
-  const settings = { seconds: Number(values.seconds), rate: Number(values.rate), bytes: Number(values.bytes) };
+  const settings = w4LoadSettings(values, 16);
   const rounds = Number(values.rounds);
-  if (!(settings.seconds > 0 && settings.rate > 0 && settings.bytes >= 16 && rounds > 0)) {
-    throw new Error('--seconds, --rate and --rounds must be positive, --bytes at least 16');
-  }
+  if (!(rounds > 0)) throw new Error('--rounds must be positive');
   const dir = mkdtempSync(join(values.dir, 'weir-floor-'));
   console.log(`${settings.rate} msg/s of ${settings.bytes} B for ${settings.seconds} s, producer -> relay -> consumer on loopback; data in ${dir}`);
   try {

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { w4LoadOptions, w4LoadSettings } from './w4-load.mjs';
 
 const [role] = process.argv.slice(2);
 if (role === 'producer' || role === 'consumer') await runClient(role, JSON.parse(process.argv[3]));
@@ -26,15 +27,13 @@ else await main();
 async function main() {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '10' },
-      rate: { type: 'string', default: '5000' },
-      bytes: { type: 'string', default: '1024' },
+      ...w4LoadOptions,
       runs: { type: 'string', default: '2' },
       'early-ms': { type: 'string', default: '3000' },
       'keep-clients': { type: 'boolean', default: false },
     },
   });
-  const settings = { seconds: Number(values.seconds), rate: Number(values.rate), bytes: Number(values.bytes) };
+  const settings = w4LoadSettings(values, 8); // each message carries its send time
   const earlyMs = Number(values['early-ms']);
   const count = Math.round(settings.seconds * settings.rate);
   const runs = Number(values.runs);
