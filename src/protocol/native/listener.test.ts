@@ -25,6 +25,19 @@ function open(options: { versionMin?: number; versionMax?: number } = {}): Promi
   return Connection.open({ host: '127.0.0.1', port: harness.port, clientId: 'test', connectTimeoutMs: 2000, requestTimeoutMs: 10_000, ...options });
 }
 
+/**
+ * Makes `topic` with `count` messages and a pull queue subscription `s` for consumer 1, and leases
+ * it the first message: that message's receipt fields, and the rest of a queueSettle request.
+ */
+async function leaseFirst(connection: Connection, topic: string, count = 1) {
+  await connection.request('createTopic', { name: topic, config: {} as never });
+  await connection.request('produce', { topic, partition: 0, acks: 'leader', batches: encodeBatch(records(count, topic)) });
+  await connection.request('queueSubscribe', { consumerId: 1, topic, subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
+  const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
+  const leased = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch };
+  return { leased, settle: { topic, subscription: 's', consumerId: 1, credits: 0 } };
+}
+
 function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
@@ -740,12 +753,8 @@ test('a settle action release on a version 1 connection is refused with UNSUPPOR
   const connection = await open({ versionMax: 1 });
   try {
     assert.equal(connection.hello?.version, 1);
-    await connection.request('createTopic', { name: 'release-v1', config: {} as never });
-    await connection.request('produce', { topic: 'release-v1', partition: 0, acks: 'leader', batches: encodeBatch(records(2, 'r')) });
-    await connection.request('queueSubscribe', { consumerId: 1, topic: 'release-v1', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
-    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
-    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, ms: 0, reason: '' };
-    const settle = { topic: 'release-v1', subscription: 's', consumerId: 1, credits: 0 };
+    const { leased, settle } = await leaseFirst(connection, 'release-v1', 2);
+    const receipt = { ...leased, ms: 0, reason: '' };
     await assert.rejects(connection.request('queueSettle', { ...settle, settlements: [{ ...receipt, action: 'ack' }, { ...receipt, action: 'release' }] }), (error) => {
       assert.ok(isWeirError(error, 'UNSUPPORTED_VERSION'), String(error));
       assert.match(error.message, /settlement 1: the settle action release \(tag 4\) needs native protocol version 2; this connection agreed on version 1/);
@@ -765,12 +774,8 @@ test('a settle action release on a version 1 connection is refused with UNSUPPOR
 test('queueSettle refuses a reject whose reason is empty or white space, that settlement alone with INVALID_REQUEST naming it; the message stays leased', async () => {
   const connection = await open();
   try {
-    await connection.request('createTopic', { name: 'reject-reason', config: {} as never });
-    await connection.request('produce', { topic: 'reject-reason', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'r')) });
-    await connection.request('queueSubscribe', { consumerId: 1, topic: 'reject-reason', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
-    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
-    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, ms: 0, action: 'reject' as const };
-    const settle = { topic: 'reject-reason', subscription: 's', consumerId: 1, credits: 0 };
+    const { leased, settle } = await leaseFirst(connection, 'reject-reason');
+    const receipt = { ...leased, ms: 0, action: 'reject' as const };
     const failures = await connection.request('queueSettle', {
       ...settle,
       settlements: [
@@ -793,12 +798,8 @@ test('queueSettle refuses a reject whose reason is empty or white space, that se
 test('queueSettle refuses a nack delay below 0 (other than -1, the backoff), an extension below 1 ms and either above 7 days, each alone with INVALID_REQUEST; the message stays leased', async () => {
   const connection = await open();
   try {
-    await connection.request('createTopic', { name: 'settle-bounds', config: {} as never });
-    await connection.request('produce', { topic: 'settle-bounds', partition: 0, acks: 'leader', batches: encodeBatch(records(1, 'b')) });
-    await connection.request('queueSubscribe', { consumerId: 1, topic: 'settle-bounds', subscription: 's', configJson: null, push: false, credits: 0, ratePerSecond: 0 });
-    const [delivery] = await connection.request('queueReceive', { consumerId: 1, max: 1, waitMs: 2000 });
-    const receipt = { partition: 0, offset: delivery!.baseOffset, count: 1, deliveryCount: delivery!.deliveryCount, leaseEpoch: delivery!.leaseEpoch, reason: '' };
-    const settle = { topic: 'settle-bounds', subscription: 's', consumerId: 1, credits: 0 };
+    const { leased, settle } = await leaseFirst(connection, 'settle-bounds');
+    const receipt = { ...leased, reason: '' };
     const failures = await connection.request('queueSettle', {
       ...settle,
       settlements: [
