@@ -8,10 +8,24 @@ export class UsageError extends Error {
 
 export function integerOption(name: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
+  return integerIn(name, value, min, max, 'an integer');
+}
+
+/**
+ * A limit flag: an integer from `min`, or `none` (also `-1`, as Kafka's configurations write it)
+ * for no limit, which is null; undefined when the flag is absent.
+ */
+export function limitOption(name: string, value: string | undefined, min = 1): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none' || value === '-1') return null;
+  return integerIn(name, value, min, Number.MAX_SAFE_INTEGER, '"none" or an integer');
+}
+
+function integerIn(name: string, value: string, min: number, max: number, expected: string): number {
   // Decimal digits only: Number() would also take "", " 5", "1e3" and "0x10".
   const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    throw new UsageError(`--${name} ${JSON.stringify(value)}: expected an integer from ${min} to ${max}`);
+    throw new UsageError(`--${name} ${JSON.stringify(value)}: expected ${expected} from ${min} to ${max}`);
   }
   return parsed;
 }

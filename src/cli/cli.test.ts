@@ -306,6 +306,8 @@ describe('weir errors', () => {
   test('values Number() or Date would bend, a flag given twice and a --server with more than an address exit 2 naming the value', async () => {
     for (const [args, message] of [
       [['topic', 'create', 'x', '--partitions', '1e1'], /--partitions "1e1": expected an integer from 1 to 10000/],
+      [['topic', 'create', 'x', '--retention-ms', '-5'], /--retention-ms "-5": expected "none" or an integer from 1 to 9007199254740991/],
+      [['topic', 'alter', 'x', '--timestamp-ahead-ms-max', 'soon'], /--timestamp-ahead-ms-max "soon": expected "none" or an integer from 0 to/],
       [['produce', 'x', '--partition', ''], /--partition "": expected an integer from 0 to 2147483647/],
       [['produce', 'x', '--partition', '0x1'], /--partition "0x1": expected an integer/],
       [['produce', 'x', '--key-separator', ''], /--key-separator "": expected at least one character/],

@@ -333,7 +333,7 @@ describe('weir queue errors', () => {
       [['subscription', 'create', 't', 's', '--deliveries-max', '1001'], /--deliveries-max "1001": expected an integer from 1 to 1000\n/],
       [['subscription', 'create', 't', 's', '--ack-timeout-ms', '99'], /--ack-timeout-ms "99": expected an integer from 100 to 43200000\n/],
       [['subscription', 'create', 't', 's', '--ack-timeout-ms', '43200001'], /--ack-timeout-ms "43200001": expected an integer from 100 to 43200000\n/],
-      [['subscription', 'create', 't', 's', '--backlog-messages-max', '-5'], /--backlog-messages-max "-5": expected an integer from 1 to /],
+      [['subscription', 'create', 't', 's', '--backlog-messages-max', '-5'], /--backlog-messages-max "-5": expected "none" or an integer from 1 to /],
       [['consume', 't', '--subscription', 's', '--prefetch', '-1'], /--prefetch "-1": expected an integer from 1 to /],
       [['subscription', 'create', 't', 's', '--start', 'middle'], /--start "middle"/],
       [['subscription', 'create', 't', 's', '--backlog-bytes-max', 'lots'], /--backlog-bytes-max "lots"/],

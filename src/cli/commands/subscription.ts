@@ -5,7 +5,7 @@
 import type { QueueSubscriptionConfig, RedeliveryBackoff, SubscriptionDescription } from '../../client/index.js';
 import { ackTimeoutMsMax, ackTimeoutMsMin, deliveriesMaxLimit } from '../../server/server.js';
 import { isWeirError } from '../../util/errors.js';
-import { choiceOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { choiceOption, limitOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -87,8 +87,8 @@ export function subscriptionConfigFromFlags(values: ConfigFlags): Partial<QueueS
     deliveriesMax: optionalIntegerOption('deliveries-max', values['deliveries-max'], 1, deliveriesMaxLimit),
     backoff: values.backoff === undefined ? undefined : parseBackoffFlag(values.backoff),
     deadLetterTopic: values['dead-letter-topic'],
-    backlogMessagesMax: limitFlag('backlog-messages-max', values['backlog-messages-max']),
-    backlogBytesMax: limitFlag('backlog-bytes-max', values['backlog-bytes-max']),
+    backlogMessagesMax: limitOption('backlog-messages-max', values['backlog-messages-max']),
+    backlogBytesMax: limitOption('backlog-bytes-max', values['backlog-bytes-max']),
     keyOrdered: values['key-ordered'],
   };
   if (config.deadLetterTopic === '') throw new UsageError('--dead-letter-topic must not be empty');
@@ -127,11 +127,6 @@ export function backoffText(backoff: RedeliveryBackoff): string {
   const text = `exp:${backoff.initialMs}:${backoff.maxMs}`;
   if (backoff.multiplier === cliBackoffShape.multiplier && backoff.jitter === cliBackoffShape.jitter) return text;
   return `${text} (x${backoff.multiplier}, ±${Math.round(backoff.jitter * 100)} %)`;
-}
-
-function limitFlag(name: string, value: string | undefined): number | null | undefined {
-  if (value === 'none') return null;
-  return optionalIntegerOption(name, value, 1);
 }
 
 async function list(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 import type { TopicConfig, TopicDescription } from '../../client/index.js';
 import { parseFlushPolicy } from '../../server/server.js';
 import { WeirError } from '../../util/errors.js';
-import { describeError, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
+import { describeError, limitOption, optionalIntegerOption, parseCommandLine, positionalArguments, serverOptionSpec, UsageError } from '../args.js';
 import { connectBroker } from '../broker-client.js';
 import { formatTable, toJson } from '../table.js';
 
@@ -110,14 +110,14 @@ function changesText(before: TopicDescription, after: TopicDescription): string 
 export function topicConfigFromFlags(values: Partial<Record<keyof typeof configOptionSpec, string>>): Partial<TopicConfig> {
   const config: Partial<TopicConfig> = {};
   config.partitions = optionalIntegerOption('partitions', values.partitions, 1, 10_000);
-  config.retentionMs = limitFlag('retention-ms', values['retention-ms']);
-  config.retentionBytes = limitFlag('retention-bytes', values['retention-bytes']);
+  config.retentionMs = limitOption('retention-ms', values['retention-ms']);
+  config.retentionBytes = limitOption('retention-bytes', values['retention-bytes']);
   config.messageBytesMax = optionalIntegerOption('message-bytes-max', values['message-bytes-max'], 1, 2 ** 31 - 1);
   config.segmentBytesMax = optionalIntegerOption('segment-bytes-max', values['segment-bytes-max'], 1);
   config.segmentAgeMsMax = optionalIntegerOption('segment-age-ms-max', values['segment-age-ms-max'], 1);
-  config.messageTtlMs = limitFlag('message-ttl-ms', values['message-ttl-ms']);
-  config.timestampAheadMsMax = limitFlag('timestamp-ahead-ms-max', values['timestamp-ahead-ms-max'], 0);
-  config.timestampBehindMsMax = limitFlag('timestamp-behind-ms-max', values['timestamp-behind-ms-max'], 0);
+  config.messageTtlMs = limitOption('message-ttl-ms', values['message-ttl-ms']);
+  config.timestampAheadMsMax = limitOption('timestamp-ahead-ms-max', values['timestamp-ahead-ms-max'], 0);
+  config.timestampBehindMsMax = limitOption('timestamp-behind-ms-max', values['timestamp-behind-ms-max'], 0);
   if (values.flush !== undefined) {
     try {
       config.flush = parseFlushPolicy(values.flush);
@@ -145,11 +145,6 @@ function inFlagTerms(error: unknown): never {
   if (!refused || flag === undefined) throw error;
   const rule = refused[3]!.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, (field) => (flagOfField.has(field) ? `--${flagOfField.get(field)}` : field));
   throw new WeirError(error.code, `--${flag} ${refused[2]} is invalid: ${rule}`, { cause: error });
-}
-
-function limitFlag(name: string, value: string | undefined, min = 1): number | null | undefined {
-  if (value === 'none' || value === '-1') return null;
-  return optionalIntegerOption(name, value, min);
 }
 
 async function list(argv: string[]): Promise<number> {
