@@ -434,15 +434,20 @@ export class PartitionLog {
     if (retentionMs === null && retentionBytes === null) return 0;
     let expiredCount = 0;
     if (retentionMs !== null) {
-      for (const segment of this.#segments) {
-        if (segment.sizeBytes === 0) break;
-        if (nowMs - (await segment.retentionTimeMs()) <= retentionMs) break;
-        expiredCount++;
+      const expired = async (segment: Segment): Promise<boolean> => segment.sizeBytes > 0 && nowMs - (await segment.retentionTimeMs()) > retentionMs;
+      // Every segment expired, the active one too: it is rolled, so that it can go as well.
+      let all = true;
+      for (const segment of [...this.#segments]) {
+        if (!(await expired(segment))) {
+          all = false;
+          break;
+        }
       }
-      if (expiredCount === this.#segments.length && this.#failure === null && this.#closing === null) {
-        await this.#requestWriter('roll');
-      }
-      expiredCount = Math.min(expiredCount, this.#segments.length - 1);
+      if (all && this.#failure === null && this.#closing === null) await this.#requestWriter('roll');
+      // Counted over sealed segments only, the bound read afresh at each step: the segment that was
+      // active while this waited (on the roll, or on a segment's time) may since hold appends that
+      // were acknowledged meanwhile, and is judged by its time once it takes no more.
+      while (expiredCount < this.#segments.length - 1 && (await expired(this.#segments[expiredCount]!))) expiredCount++;
     }
     let doomed = expiredCount;
     if (retentionBytes !== null) {
@@ -621,6 +626,17 @@ export class PartitionLog {
     let bytes = 0;
     for (const buffer of buffers) bytes += buffer.length;
     const sync = this.#config.flush.kind === 'always';
+    if (sync && segment.unsyncedBytes > 0) {
+      // Written under another flush policy (the topic's was changed to always since): a durable
+      // write makes only its own bytes durable, so the earlier ones are synced first, or a crash
+      // could leave a hole in front of the batches acknowledged now.
+      try {
+        await this.#syncActive();
+      } catch (error) {
+        this.#fail(error, segment.logPath, 'sync', group);
+        return;
+      }
+    }
     const ahead = sync ? this.#preallocation(segment, position + bytes) : 0;
     if (ahead > 0) buffers.push(zeros.subarray(0, ahead));
     try {

@@ -241,3 +241,62 @@ async function overwrite(fileSystem: FileSystem, path: string, bytes: Buffer): P
     await fileSystem.close(handle);
   }
 }
+
+test('appends acknowledged while a retention pass rolls an expired active segment are kept', async () => {
+  let now = 1_000;
+  const { log } = await openLog({ ...base, segmentBytesMax: 1 << 20, retentionMs: 60_000 }, () => now);
+  await log.append(batchAt(1_000, 'old'));
+  now += 3_600_000; // an hour later: the only segment, the active one, has expired
+  // A producer's append is queued ahead of the roll the retention pass asks for.
+  const fresh = log.append(batchAt(now, 'fresh'));
+  const deleted = log.applyRetention(now);
+  const { baseOffset } = await fresh;
+  assert.equal(await deleted, 0, 'the rolled segment holds the fresh record, so it stays');
+  assert.equal(log.offsetStart, 0n);
+  const values = decodeBatches(await log.read(baseOffset, 1 << 20), { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString());
+  assert.deepEqual(values, ['fresh']);
+  now += 3_600_000; // both records old now: the next pass deletes the sealed segment
+  assert.equal(await log.applyRetention(now), 1);
+  assert.equal(log.offsetStart, baseOffset + 1n);
+  await log.close();
+});
+
+test('appends acknowledged during a retention pass survive it, also when they roll the segment it was judging', async () => {
+  let now = 1_000;
+  const { log } = await openLog({ ...base, retentionMs: 60_000 }, () => now);
+  for (let i = 0; i < 6; i++) await log.append(batchAt(1_000 + i, `old-${i}`));
+  now += 3_600_000;
+  // Enough fresh appends to fill the active (expired) segment and roll it while the pass runs.
+  const fresh = Array.from({ length: 12 }, (_, i) => log.append(batchAt(now, `fresh-${i}`)));
+  const pass = log.applyRetention(now);
+  const offsets = (await Promise.all(fresh)).map((result) => result.baseOffset);
+  await pass;
+  for (const [i, offset] of offsets.entries()) {
+    assert.ok(offset >= log.offsetStart, `fresh-${i} at ${offset} is before the log start ${log.offsetStart}`);
+    const [record] = decodeBatches(await log.read(offset, 1 << 20), { decompressedBytesMax: 1 << 20 });
+    assert.equal(record!.value!.toString(), `fresh-${i}`);
+  }
+  assert.ok(log.offsetStart > 0n, 'the old segments went');
+  await log.close();
+});
+
+test('a topic switched from flush none to always syncs what was written before its first durable write, so a crash keeps every batch acknowledged since', async () => {
+  const { disk, log } = await openLog({ ...base, segmentBytesMax: 1 << 20, flush: { kind: 'none' } }, () => 0);
+  for (let i = 0; i < 5; i++) await log.append(batchAt(1_000 + i, `unsynced-${i}`));
+  log.updateConfig({ ...base, segmentBytesMax: 1 << 20, flush: { kind: 'always' } });
+  // The crash file system refuses a durable write to a file with unsynced changes (O_DSYNC would leave them at risk).
+  for (let i = 0; i < 5; i++) await log.append(batchAt(2_000 + i, `durable-${i}`));
+  disk.crash();
+  const fileSystem = disk.view();
+  const reopened = await PartitionLog.open('/p', { ...base, segmentBytesMax: 1 << 20 }, {
+    fs: fileSystem,
+    handles: new HandlePool({ fileSystem }),
+    indexCache: new IndexCache(),
+    clock: () => 0,
+    logger: () => undefined,
+  });
+  assert.equal(reopened.highWatermark, 10n);
+  const values = decodeBatches(await reopened.read(0n, 1 << 20), { decompressedBytesMax: 1 << 20 }).map((r) => r.value!.toString());
+  assert.deepEqual(values.slice(0, 2), ['unsynced-0', 'unsynced-1']);
+  await reopened.close();
+});

@@ -15,13 +15,15 @@ export async function deleteSegments(dir: string, doomed: readonly Segment[], co
     segment.forget();
     // The log file first: once it is renamed the segment no longer exists for recovery.
     for (const path of [segment.logPath, segment.offsetIndexPath, segment.timeIndexPath]) {
-      await context.handles.retire(path);
       try {
         await context.fileSystem.rename(path, path + deletedSuffix);
         renamed.push(path + deletedSuffix);
       } catch (error) {
         if (errorCodeOf(error) !== 'ENOENT') throw error;
       }
+      // After the rename, not before: a read that opened the file in between would keep a
+      // descriptor, and with it the unlinked file's space, until the pool let it go.
+      await context.handles.retire(path);
     }
   }
   await context.fileSystem.fsyncDirectory(dir);

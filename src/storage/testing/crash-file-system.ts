@@ -3,8 +3,8 @@
  *
  * Every file (inode) has a durable content and the writes and truncations issued since its last
  * fdatasync (a write through a `readWriteDurable` handle counts as the write and an fdatasync of
- * the file; O_DSYNC syncs only the written range, but nothing writes durably to a file that has
- * other unsynced changes); every directory has the entry changes (create, rename, unlink) issued
+ * the file; O_DSYNC syncs only the written range, so a durable write to a file that has other
+ * unsynced changes is refused with an error, as the caller's bug it is); every directory has the entry changes (create, rename, unlink) issued
  * since its last fsync. `crash()` simulates a power loss: for each file a random prefix of its
  * unsynced operations survives (the last surviving write possibly torn to a random prefix of its
  * bytes), for each directory a random prefix of its unsynced entry changes survives, and
@@ -115,8 +115,14 @@ export class CrashFileSystem {
       write: (handle, buffers, position) =>
         run('write', () => {
           const inode = this.#handleOf(handle, generation);
+          const durable = this.#handles.get(handle)!.durable;
+          // O_DSYNC makes only the written range durable, so the file's other unsynced changes
+          // would stay at risk behind data reported durable: a bug in the caller, refused here.
+          if (durable && inode.unsynced.length > 0) {
+            throw new Error(`a durable write to a file with ${inode.unsynced.length} unsynced changes: O_DSYNC leaves those unsynced`);
+          }
           this.#write(inode, buffers, position);
-          if (this.#handles.get(handle)!.durable) makeDurable(inode);
+          if (durable) makeDurable(inode);
         }),
       fdatasync: (handle) => run('fdatasync', () => makeDurable(this.#handleOf(handle, generation))),
       truncate: (handle, sizeBytes) =>
