@@ -274,14 +274,16 @@ function batchIdentitiesOf(batches: Buffer): BatchIdentity[] {
 
 /**
  * Loads the last snapshot and replays the batch headers appended after it. A replayed batch counts
- * as seen at its newest record's timestamp, or at the snapshot's time when that is later (and never
- * after now); a snapshot from before producer times were kept counts its producers as seen now.
+ * as seen when its segment's file was last written (never after now): the log does not keep when
+ * a batch was appended, and that time is no earlier. Its records' timestamps are the producer's
+ * (an import of old events carries old ones): counted by them, a producer that was sending just
+ * before a crash could look idle and be forgotten, and its retry after the restart stored twice.
+ * A snapshot from before producer times were kept counts its producers as seen now.
  */
 async function loadProducerState(log: PartitionLog, fileSystem: FileSystem, snapshotPath: string, logger?: Logger): Promise<ProducerState> {
   const nowMs = Date.now();
   let producers = new ProducerState();
   let offset = log.offsetStart;
-  let seenMsMin = 0;
   try {
     const bytes = await readWholeFile(fileSystem, snapshotPath, snapshotBytesMax);
     if (bytes !== null) {
@@ -290,7 +292,6 @@ async function loadProducerState(log: PartitionLog, fileSystem: FileSystem, snap
       if (snapshotOffset >= log.offsetStart && snapshotOffset <= log.highWatermark) {
         producers = ProducerState.fromJSON(snapshot.producers, snapshot.takenMs ?? nowMs);
         offset = snapshotOffset;
-        seenMsMin = snapshot.takenMs ?? 0;
       }
     }
   } catch (error) {
@@ -299,12 +300,18 @@ async function loadProducerState(log: PartitionLog, fileSystem: FileSystem, snap
   while (offset < log.highWatermark) {
     const bytes = await log.read(offset, recoveryReadBytes);
     if (bytes.length === 0) break;
-    for (const { position } of batchPositions(bytes)) {
+    const positions = [...batchPositions(bytes)];
+    if (positions.length === 0) break;
+    // The segment of the read's last batch was written last (a read may span a roll): no batch of
+    // the read was appended after its file's modification time.
+    const lastBase = bytes.readBigInt64BE(positions[positions.length - 1]!.position + batchOffsets.baseOffset);
+    const seenMs = Math.min(nowMs, (await log.modifiedMsAt(lastBase)) ?? nowMs);
+    for (const { position } of positions) {
       const baseOffset = bytes.readBigInt64BE(position + batchOffsets.baseOffset);
       const header = readBatchHeader(bytes, position);
       const lastOffset = baseOffset + BigInt(header.lastOffsetDelta);
       if (lastOffset < offset) continue;
-      if (header.producerId >= 0n) producers.record(header, baseOffset, Math.min(nowMs, Math.max(header.maxTimestamp, seenMsMin)));
+      if (header.producerId >= 0n) producers.record(header, baseOffset, seenMs);
       offset = lastOffset + 1n;
     }
   }

@@ -17,7 +17,7 @@ function batchOf(value: string, producerId: bigint, sequence: number): Buffer {
   return encodeBatch([{ value: Buffer.from(value) }], { producerId, producerEpoch: 0, baseSequence: sequence });
 }
 
-test('idle producer ids are forgotten, also at a start from an older snapshot or from the log alone, while a live producer\'s retry stays a duplicate', async () => {
+test('idle producer ids are forgotten, also at a start from an older snapshot; a start from the log alone keeps those of recently written segments; a live producer\'s retry stays a duplicate', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weir-producer-expiry-'));
   const snapshot = join(dataDir, 'topics', 'ids', '0.producers.json');
   let running = await start(dataDir);
@@ -75,12 +75,21 @@ test('idle producer ids are forgotten, also at a start from an older snapshot or
     assert.equal(running.broker.producerCount, 2, 'expired producers of an older snapshot stay forgotten');
     assert.equal((await produce(last)).duplicate, true);
 
-    // No snapshot at all: the state is rebuilt from the log, whose batches of the idle producers are old.
+    // A producer importing old events: its records' timestamps are a year back.
+    const { producerId: importer } = await running.connection.request('initProducerId', {});
+    const imported = encodeBatch([{ value: Buffer.from('imported'), timestamp: Date.now() - 365 * 86_400_000 }], { producerId: importer, producerEpoch: 0, baseSequence: 0 });
+    const importedOffset = (await produce(imported)).baseOffset;
+
+    // No snapshot at all: the state is rebuilt from the log. A replayed batch counts as seen when
+    // its segment's file was last written (just now here), not by its records' timestamps.
     await running.stop();
     await rm(snapshot);
     running = await start(dataDir);
-    assert.equal(running.broker.producerCount, 2, 'expired producers replayed from the log stay forgotten');
+    assert.equal(running.broker.producerCount, 52, 'every producer of the segment written just now is kept: the log does not say which were idle');
     assert.equal((await produce(last)).duplicate, true);
+    const importRetried = await produce(imported);
+    assert.equal(importRetried.duplicate, true, 'the importer\'s retry after the restart is answered as stored, not stored twice');
+    assert.equal(importRetried.baseOffset, importedOffset);
   } finally {
     await running.stop();
     await rm(dataDir, { recursive: true, force: true });

@@ -388,6 +388,16 @@ export class PartitionLog {
     return null;
   }
 
+  /**
+   * When the segment holding `offset` was last written (its file's modification time): no batch
+   * in it was appended later. Null when its file is gone.
+   */
+  async modifiedMsAt(offset: bigint): Promise<number | null> {
+    this.#checkInRange(offset);
+    const segment = this.#segments[this.#segmentIndexFor(offset)]!;
+    return (await this.#context.fileSystem.stat(segment.logPath))?.modifiedMs ?? null;
+  }
+
   #checkInRange(offset: bigint): void {
     if (offset < this.offsetStart || offset > this.#offsetNext) {
       throw new WeirError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside ${this.offsetStart}..${this.#offsetNext} of ${this.dir}`);
