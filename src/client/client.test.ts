@@ -401,6 +401,26 @@ test('the producer buffer is bounded: sendNoWait refuses when full until ready()
   }
 });
 
+test('messages waiting for their topic\'s description count at their size against the producer buffer', async () => {
+  const client = await connect(harness.url);
+  try {
+    await client.admin().createTopic('bounded-waiting', { partitions: 1 });
+    const producer = client.producer({ bufferBytesMax: 64 * 1024 });
+    const value = Buffer.alloc(1000, 1);
+    let accepted = 0;
+    let acknowledged = 0;
+    // All in one turn of the event loop: the topic is still being described, so every message waits.
+    while (producer.sendNoWait('bounded-waiting', { value }, (error) => { if (!error) acknowledged++; })) accepted++;
+    assert.ok(accepted >= 50 && accepted <= 70, `accepted ${accepted} messages of 1 kB into a 64 kB buffer before the topic was described`);
+    await producer.flush();
+    assert.equal(acknowledged, accepted);
+    assert.equal(producer.bufferedBytes, 0);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
 test('a message of the wrong type fails alone with INVALID_REQUEST; the others are stored, and flush and close end', async () => {
   const client = await connect(harness.url);
   try {

@@ -17,14 +17,15 @@
  * for the topic to be described again (once for all such messages) and fails with
  * UNKNOWN_PARTITION only if the partition still does not exist.
  *
- * Memory is bounded: messages waiting in batches or in flight take at most `bufferBytesMax`;
+ * Memory is bounded: messages waiting in batches, in flight, or for their topic's description
+ * (counted at their keys' and values' size) take at most `bufferBytesMax`;
  * `send` waits for room, `sendNoWait` refuses (returns false) until `ready()` resolves.
  *
  * Hot path: `sendNoWait` appends into the partition's batch builder and keeps no promise or
  * closure per message (a callback only if the caller passes one); promises and timers exist per
  * batch.
  */
-import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, decodeBatch, decompressedBytesMax, type RecordInput } from '../format/record-batch.js';
+import { BatchBufferPool, RecordBatchBuilder, batchHeaderBytes, batchOffsets, decodeBatch, decompressedBytesMax, type RecordHeader, type RecordInput } from '../format/record-batch.js';
 import { compressionCodecs, type CompressionName } from '../format/compression.js';
 import { crc32c } from '../format/crc32c.js';
 import { WeirError, asWeirError } from '../util/errors.js';
@@ -32,7 +33,7 @@ import { wasUnanswered } from './connection.js';
 import type { Acks, ProduceResponse, TopicDescription } from '../protocol/native/wire/messages.js';
 import { backoffDelayMs } from './backoff.js';
 import type { Client } from './client.js';
-import { toRecordInput, type ProducerMessage, type RecordMetadata } from './message.js';
+import { toRecordInput, type Bytes, type ProducerMessage, type RecordMetadata } from './message.js';
 import { partitionForKey } from '../format/partitioner.js';
 import { checkInteger, checkKnownKeys, checkOneOf, timerDelayMsMax } from './options.js';
 
@@ -167,6 +168,8 @@ interface Waiting {
   callback: SendCallback | undefined;
   /** When it began to wait: it fails with TIMEOUT after deliveryTimeoutMs. */
   sinceMs: number;
+  /** What it is counted as in the buffer (heldBytesOf). */
+  bytes: number;
 }
 
 export class Producer {
@@ -316,7 +319,7 @@ export class Producer {
     if (this.#bufferedBytes >= this.#options.bufferBytesMax) return false;
     const metadata = this.#topics.get(topic);
     if (metadata === undefined || metadata.stale) {
-      this.#waitForMetadata(topic, { message, callback, sinceMs: Date.now() });
+      this.#waitForMetadata(topic, message, callback);
       return true;
     }
     this.#append(topic, metadata, message, callback);
@@ -329,9 +332,11 @@ export class Producer {
     return new Promise((resolve) => this.#capacityWaiters.push(resolve));
   }
 
-  #waitForMetadata(topic: string, waiting: Waiting): void {
-    // Counted against the buffer at a nominal size so that a flood for an unknown topic is bounded.
-    this.#bufferedBytes += waitingBytesNominal;
+  #waitForMetadata(topic: string, message: ProducerMessage, callback: SendCallback | undefined): void {
+    // Counted against the buffer at the memory it holds, so that a flood for a topic not described
+    // yet (the broker is down, say) is bounded as batched messages are.
+    const waiting: Waiting = { message, callback, sinceMs: Date.now(), bytes: heldBytesOf(message) };
+    this.#bufferedBytes += waiting.bytes;
     this.#waitingCount++;
     this.#armExpiry();
     const list = this.#waitingForMetadata.get(topic);
@@ -427,7 +432,7 @@ export class Producer {
     const left = list.filter((waiting) => !refused.includes(waiting));
     if (left.length > 0) this.#waitingForMetadata.set(topic, left);
     else this.#waitingForMetadata.delete(topic);
-    this.#bufferedBytes -= waitingBytesNominal * refused.length;
+    this.#bufferedBytes -= bytesOf(refused);
     this.#waitingCount -= refused.length;
     for (const { callback } of refused) callback?.(error);
     this.#wakeWaiters();
@@ -436,7 +441,7 @@ export class Producer {
   #releaseWaiting(topic: string, error: WeirError | null): void {
     const list = this.#waitingForMetadata.get(topic) ?? [];
     this.#waitingForMetadata.delete(topic);
-    this.#bufferedBytes -= waitingBytesNominal * list.length;
+    this.#bufferedBytes -= bytesOf(list);
     this.#waitingCount -= list.length;
     const metadata = this.#topics.get(topic);
     for (const { message, callback } of list) {
@@ -492,7 +497,7 @@ export class Producer {
     if (partition >= metadata.partitionCount) {
       // Named explicitly, and perhaps added since the topic was described: ask the broker (one
       // request for all the messages waiting) before refusing it (#releaseWaiting).
-      this.#waitForMetadata(topic, { message, callback, sinceMs: Date.now() });
+      this.#waitForMetadata(topic, message, callback);
       return;
     }
     const state = (metadata.partitions[partition] ??= newPartitionState(topic, partition));
@@ -653,7 +658,7 @@ export class Producer {
       if (expired.length === 0) continue;
       // The list stays, emptied or not: it marks the describe still under way.
       list.splice(0, list.length, ...list.filter((waiting) => waiting.sinceMs >= sinceBeforeMs));
-      this.#bufferedBytes -= waitingBytesNominal * expired.length;
+      this.#bufferedBytes -= bytesOf(expired);
       this.#waitingCount -= expired.length;
       const error = timeoutError(`${timeout} (topic ${topic} could not be described)`, this.#describeFailures.get(topic) ?? null);
       for (const { callback } of expired) callback?.(error);
@@ -1015,8 +1020,24 @@ function checkProducerOptions(options: Required<ProducerOptions>): void {
 const expirySweepMs = 1_000;
 /** Tries at a topic's metadata (with backoff) before its waiting messages fail. */
 const metadataAttemptsMax = 20;
-/** Buffer bytes charged for a message waiting for its topic's metadata. */
+/** Buffer bytes charged for a message waiting for its topic's metadata, besides its keys and values. */
 const waitingBytesNominal = 128;
+
+/** About the memory a waiting message holds: its keys and values (a string's at two bytes a character) and a little more. */
+function heldBytesOf(message: ProducerMessage): number {
+  const sizeOf = (bytes: Bytes | null | undefined): number => (bytes == null ? 0 : typeof bytes === 'string' ? 2 * bytes.length : bytes.length);
+  let held = waitingBytesNominal + sizeOf(message.key) + sizeOf(message.value);
+  const headers = message.headers;
+  if (Array.isArray(headers)) for (const header of headers as readonly RecordHeader[]) held += sizeOf(header.key) + sizeOf(header.value);
+  else if (headers != null) for (const [key, value] of Object.entries(headers)) held += sizeOf(key) + sizeOf(value as Bytes | null);
+  return held;
+}
+
+function bytesOf(waiting: readonly Waiting[]): number {
+  let bytes = 0;
+  for (const one of waiting) bytes += one.bytes;
+  return bytes;
+}
 /** recordSizeBytes is computed with zero deltas; real deltas take a few bytes more. */
 const recordSlackBytes = 16;
 /** A record without headers takes at most this much besides its key and value (varints at their widest). */
