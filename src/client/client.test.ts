@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { batchPositions, readBatchHeader } from '../format/record-batch.js';
 import { startTestBroker, type TestBroker } from '../protocol/native/testing-broker.js';
-import { Consumer, Producer, connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
+import { Consumer, Producer, WeirError, connect, isWeirError, partitionForKey, type ClientStatus, type ConsumerMessage } from './index.js';
 import { take } from './testing/take.js';
 import { framesOf, startTcpProxy } from './testing/tcp-proxy.js';
 import { apiKeys } from '../protocol/native/wire/messages.js';
@@ -395,6 +395,36 @@ test('the producer buffer is bounded: sendNoWait refuses when full until ready()
     assert.ok(producer.sendNoWait('bounded', { value }));
     await producer.flush();
     assert.equal(acknowledged, accepted);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('a batch refused as too large is split and stored even when describing its topic again fails once', async () => {
+  const client = await connect(harness.url);
+  try {
+    const admin = client.admin();
+    await admin.createTopic('shrunk', { partitions: 1 });
+    const producer = client.producer({ retryBackoffMsMin: 20, retryBackoffMsMax: 50 });
+    await producer.send('shrunk', { value: 'described' });
+    await admin.alterTopic('shrunk', { messageBytesMax: 2048 });
+    // The describe after the refusal fails as a timeout would (retriable); the next one goes through.
+    const request = client.request.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    let failed = false;
+    (client as unknown as { request: (...args: unknown[]) => Promise<unknown> }).request = (name, ...rest) => {
+      if (name === 'describeTopic' && !failed) {
+        failed = true;
+        // After the batch's retry is held for this description (a timeout takes a while too).
+        return new Promise((_, reject) => setTimeout(() => reject(new WeirError('TIMEOUT', 'no answer in time (injected)')), 300));
+      }
+      return request(name, ...rest);
+    };
+    const values = [0, 1, 2, 3].map((i) => `part-${i}-${'x'.repeat(800)}`);
+    const stored = await producer.send('shrunk', values.map((value) => ({ value })));
+    assert.ok(failed, 'the describe failed once');
+    assert.deepEqual(stored.map((metadata) => metadata.offset), [1n, 2n, 3n, 4n]);
+    assert.equal((await producer.send('shrunk', { value: 'after' })).offset, 5n, 'the partition goes on');
     await producer.close();
   } finally {
     await client.close();

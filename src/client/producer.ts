@@ -373,8 +373,10 @@ export class Producer {
         this.#describeFailures.set(topic, error);
         const delayMs = backoffDelayMs(attempt, { backoffMsMin: this.#options.retryBackoffMsMin, backoffMsMax: this.#options.retryBackoffMsMax });
         setTimeout(() => {
-          // Every waiting message may have expired meanwhile: then nobody needs the answer.
-          if (this.#waitingForMetadata.get(topic)?.length === 0) {
+          // Every waiting message may have expired meanwhile: then nobody needs the answer, unless
+          // a partition holds a batch refused as too large for it (#resend).
+          const awaited = this.#topics.get(topic)?.partitions.some((state) => state?.awaitingDescription) ?? false;
+          if (this.#waitingForMetadata.get(topic)?.length === 0 && !awaited) {
             this.#waitingForMetadata.delete(topic);
             this.#describeFailures.delete(topic);
           } else {
